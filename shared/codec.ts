@@ -1,0 +1,219 @@
+/**
+ * The envelope codec: every request and response body is one JSON object
+ * (see PROTOCOL.md). Decoders never throw: they return a Result whose error
+ * is a HoldlineError carrying the wire code. Encoders build batch bodies from
+ * pre-encoded message fragments, so a message is JSON-encoded once however
+ * often it is (re)sent or broadcast.
+ */
+import { HoldlineError, wireError, type CloseReason } from './errors.js';
+import { fromWire, toWire, type Payload } from './payload.js';
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: HoldlineError };
+
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const fail = <T>(error: HoldlineError): Result<T> => ({ ok: false, error });
+
+export interface OpenRequest {
+  v: number;
+  attempt: string;
+}
+export interface OpenResponse {
+  v: number;
+  sid: string;
+  token: string;
+  pollTimeoutMs: number;
+  sessionIdleTimeoutMs: number;
+  maxMessageBytes: number;
+  maxBatchBytes: number;
+}
+export interface SessionAuth {
+  sid: string;
+  token: string;
+}
+export interface PollRequest extends SessionAuth {
+  ack: number;
+  hold?: number;
+}
+export interface SendRequest extends SessionAuth {
+  ack: number;
+  seq: number;
+  m: Payload[];
+}
+export type CloseRequest = SessionAuth;
+
+/** A batch of messages from one direction, numbered from `seq`. */
+export interface Batch {
+  /** The sender's cumulative ack of the other direction. */
+  ack: number;
+  /** Sequence number of m[0]; meaningless when m is empty. */
+  seq: number;
+  m: Payload[];
+}
+export interface PollResponse extends Batch {
+  close?: CloseReason;
+}
+export interface SendResponse {
+  ack: number;
+}
+
+/** Attempt ids and session ids: URL-safe, 8 to 64 characters. */
+const ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+
+/** JSON text of one payload, as it sits inside an envelope's `m` array. */
+export function encodeFragment(p: Payload): string {
+  return JSON.stringify(toWire(p));
+}
+
+/** `{"ack":A,"seq":S,"m":[...]}` plus optional leading fields, from fragments. */
+export function encodeBatch(ack: number, seq: number, fragments: readonly string[], prefix = ''): string {
+  return `{${prefix}"ack":${ack},"seq":${seq},"m":[${fragments.join(',')}]}`;
+}
+
+/** Byte overhead of an envelope around its fragments (generous upper bound). */
+export const ENVELOPE_OVERHEAD = 256;
+
+export function encodeClose(ack: number, reason: CloseReason): string {
+  return JSON.stringify({ ack, seq: 0, m: [], close: reason });
+}
+
+function parseObject(text: string): Result<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return fail(wireError('malformed_request', 'body is not valid JSON'));
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    return fail(wireError('malformed_request', 'body must be a JSON object'));
+  }
+  return ok(v as Record<string, unknown>);
+}
+
+function isSeqNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function field(name: string, problem: string): HoldlineError {
+  return wireError('malformed_request', `field "${name}" ${problem}`);
+}
+
+function decodeAuth(o: Record<string, unknown>): Result<SessionAuth> {
+  if (typeof o.sid !== 'string' || !ID_RE.test(o.sid)) return fail(field('sid', 'must be a session id string'));
+  if (o.token === undefined) return fail(wireError('bad_credential', 'field "token" is missing'));
+  if (typeof o.token !== 'string') return fail(wireError('bad_credential', 'field "token" must be a string'));
+  return ok({ sid: o.sid, token: o.token });
+}
+
+/** Decode a payload array; `maxMessageBytes` is checked by the caller against decoded sizes. */
+export function decodePayloads(m: unknown): Result<Payload[]> {
+  if (!Array.isArray(m)) return fail(field('m', 'must be an array'));
+  const out = new Array<Payload>(m.length);
+  for (let i = 0; i < m.length; i++) {
+    const p = fromWire(m[i]);
+    if (p === undefined) {
+      return fail(wireError('bad_encoding', `message ${i} is neither a string nor {"b": base64}`));
+    }
+    out[i] = p;
+  }
+  return ok(out);
+}
+
+export function decodeOpenRequest(text: string): Result<OpenRequest> {
+  const r = parseObject(text);
+  if (!r.ok) return r;
+  const o = r.value;
+  if (typeof o.v !== 'number') return fail(field('v', 'must be the protocol version number'));
+  if (typeof o.attempt !== 'string' || !ID_RE.test(o.attempt)) {
+    return fail(field('attempt', 'must be 8-64 characters of A-Z a-z 0-9 _ -'));
+  }
+  return ok({ v: o.v, attempt: o.attempt });
+}
+
+export function decodePollRequest(text: string): Result<PollRequest> {
+  const r = parseObject(text);
+  if (!r.ok) return r;
+  const o = r.value;
+  const auth = decodeAuth(o);
+  if (!auth.ok) return auth;
+  if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
+  if (o.hold !== undefined && !isSeqNumber(o.hold)) return fail(field('hold', 'must be a non-negative integer (ms)'));
+  return ok({ ...auth.value, ack: o.ack, ...(o.hold === undefined ? {} : { hold: o.hold }) });
+}
+
+export function decodeSendRequest(text: string): Result<SendRequest> {
+  const r = parseObject(text);
+  if (!r.ok) return r;
+  const o = r.value;
+  const auth = decodeAuth(o);
+  if (!auth.ok) return auth;
+  if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
+  if (!isSeqNumber(o.seq) || o.seq < 1) return fail(field('seq', 'must be a positive integer'));
+  const m = decodePayloads(o.m);
+  if (!m.ok) return m;
+  return ok({ ...auth.value, ack: o.ack, seq: o.seq, m: m.value });
+}
+
+export function decodeCloseRequest(text: string): Result<CloseRequest> {
+  const r = parseObject(text);
+  if (!r.ok) return r;
+  return decodeAuth(r.value);
+}
+
+// ---- responses (decoded by clients; a body that does not fit is `bad_response`) ----
+
+function badResponse(what: string): HoldlineError {
+  return new HoldlineError('bad_response', `unexpected response body: ${what}`);
+}
+
+function parseResponse(text: string): Result<Record<string, unknown>> {
+  const r = parseObject(text);
+  return r.ok ? r : fail(badResponse('not a JSON object'));
+}
+
+export function decodeOpenResponse(text: string): Result<OpenResponse> {
+  const r = parseResponse(text);
+  if (!r.ok) return r;
+  const o = r.value;
+  for (const k of ['v', 'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes'] as const) {
+    if (!isSeqNumber(o[k])) return fail(badResponse(`open: "${k}" missing`));
+  }
+  if (typeof o.sid !== 'string' || typeof o.token !== 'string') return fail(badResponse('open: sid/token missing'));
+  return ok(o as unknown as OpenResponse);
+}
+
+export function decodePollResponse(text: string): Result<PollResponse> {
+  const r = parseResponse(text);
+  if (!r.ok) return r;
+  const o = r.value;
+  if (!isSeqNumber(o.ack) || !isSeqNumber(o.seq)) return fail(badResponse('poll: ack/seq missing'));
+  const m = decodePayloads(o.m);
+  if (!m.ok) return fail(badResponse(m.error.message));
+  const res: PollResponse = { ack: o.ack, seq: o.seq, m: m.value };
+  if (o.close !== undefined) {
+    const c = o.close as Record<string, unknown> | null;
+    if (typeof c !== 'object' || c === null || typeof c.code !== 'string' || typeof c.message !== 'string') {
+      return fail(badResponse('poll: bad close frame'));
+    }
+    res.close = { code: c.code as CloseReason['code'], message: c.message };
+  }
+  return ok(res);
+}
+
+export function decodeSendResponse(text: string): Result<SendResponse> {
+  const r = parseResponse(text);
+  if (!r.ok) return r;
+  if (!isSeqNumber(r.value.ack)) return fail(badResponse('send: ack missing'));
+  return ok({ ack: r.value.ack });
+}
+
+/** Read `{"error":{"code","message"}}` from a non-2xx body, if that is what it is. */
+export function decodeErrorBody(text: string): { code: string; message: string } | undefined {
+  try {
+    const o = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    const e = o?.error;
+    if (e && typeof e.code === 'string' && typeof e.message === 'string') return { code: e.code, message: e.message };
+  } catch {
+    // Not ours: a proxy's or a middlebox's error page.
+  }
+  return undefined;
+}

@@ -1,0 +1,33 @@
+/** Wire protocol version. Sent by the client on open; the server refuses others. */
+export const PROTOCOL_VERSION = 1;
+
+/** Paths below the mount point, one per protocol role. */
+export const PATHS = {
+  open: '/open',
+  poll: '/poll',
+  send: '/send',
+  close: '/close',
+} as const;
+
+/** The only request content type: a CORS "simple" type, so polls never need a preflight. */
+export const REQUEST_CONTENT_TYPE = 'text/plain;charset=UTF-8';
+export const RESPONSE_CONTENT_TYPE = 'text/plain; charset=utf-8';
+export const ERROR_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** Defaults shared by server and client; every one is an option somewhere. */
+export const DEFAULTS = {
+  pollTimeoutMs: 25_000,
+  sessionIdleTimeoutMs: 60_000,
+  maxMessageBytes: 1024 * 1024,
+  maxBatchBytes: 4 * 1024 * 1024,
+  maxQueuedBytes: 8 * 1024 * 1024,
+  maxSessions: 100_000,
+  sendTimeoutMs: 30_000,
+  pollGraceMs: 5_000,
+  sendTimeoutClientMs: 30_000,
+  reconnectMinDelayMs: 250,
+  reconnectMaxDelayMs: 10_000,
+} as const;
+
+/** Smallest hold a client may ask for; shorter asks are raised to this. */
+export const MIN_HOLD_MS = 1_000;

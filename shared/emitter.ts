@@ -1,0 +1,46 @@
+/**
+ * A small typed event emitter that runs in browsers and Node alike
+ * (node:events is not available in browsers). Listener errors are not caught:
+ * they surface like any other exception thrown from application code.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- listener tuples must accept any argument list shape
+type Listener = (...args: any[]) => void;
+
+export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
+  #listeners = new Map<keyof Events, Listener[]>();
+
+  on<K extends keyof Events>(event: K, fn: Events[K]): this {
+    const list = this.#listeners.get(event);
+    if (list) list.push(fn);
+    else this.#listeners.set(event, [fn]);
+    return this;
+  }
+
+  once<K extends keyof Events>(event: K, fn: Events[K]): this {
+    const wrapper = ((...args: Parameters<Events[K]>) => {
+      this.off(event, wrapper as Events[K]);
+      fn(...args);
+    }) as Events[K];
+    return this.on(event, wrapper);
+  }
+
+  off<K extends keyof Events>(event: K, fn: Events[K]): this {
+    const list = this.#listeners.get(event);
+    if (!list) return this;
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#listeners.delete(event);
+    return this;
+  }
+
+  listenerCount(event: keyof Events): number {
+    return this.#listeners.get(event)?.length ?? 0;
+  }
+
+  protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
+    const list = this.#listeners.get(event);
+    if (!list) return false;
+    for (const fn of list.slice()) fn(...args);
+    return true;
+  }
+}

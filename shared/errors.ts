@@ -1,0 +1,89 @@
+/**
+ * The error taxonomy. Every failure Holdline reports has a stable string `code`
+ * from this table; wire errors also carry the HTTP status they travel with.
+ * On the wire: status + `{"error":{"code","message"}}`.
+ */
+export const WIRE_ERRORS = {
+  malformed_request: { status: 400, text: 'the request body is not a valid Holdline envelope' },
+  bad_encoding: { status: 400, text: 'invalid UTF-8, or a binary message with a bad tag or bad base64' },
+  bad_ack: { status: 400, text: 'the ack names messages that were never sent' },
+  unsupported_version: { status: 400, text: 'the client speaks a protocol version this server does not' },
+  unauthorized: { status: 403, text: 'the authentication hook refused to open a session' },
+  origin_not_allowed: { status: 403, text: 'the request Origin is not on the allow-list' },
+  bad_credential: { status: 403, text: 'the session token is missing or wrong' },
+  session_unknown: { status: 404, text: 'no such session: it expired, was closed, or the server restarted' },
+  not_found: { status: 404, text: 'no such Holdline endpoint' },
+  method_not_allowed: { status: 405, text: 'Holdline endpoints take POST only' },
+  bad_sequence: { status: 409, text: 'the batch skips sequence numbers (it starts past the next expected one)' },
+  message_too_large: { status: 413, text: 'a message is larger than maxMessageBytes' },
+  batch_too_large: { status: 413, text: 'the request body is larger than maxBatchBytes' },
+  unsupported_content_type: { status: 415, text: 'requests must be sent as text/plain' },
+  too_many_sessions: { status: 503, text: 'the server is at maxSessions' },
+  server_closing: { status: 503, text: 'the server is shutting down' },
+  internal_error: { status: 500, text: 'the server failed unexpectedly' },
+} as const;
+
+export type WireErrorCode = keyof typeof WIRE_ERRORS;
+
+/** Codes that only ever arise on one end, never on the wire. */
+export type LocalErrorCode =
+  | 'queue_full'
+  | 'session_closed'
+  | 'network_error'
+  | 'timeout'
+  | 'bad_response'
+  | 'proxy_auth_required'
+  | 'client_closed'
+  | 'session_lost'
+  | 'invalid_state'
+  | 'invalid_argument';
+
+export type ErrorCode = WireErrorCode | LocalErrorCode;
+
+const BRAND = Symbol.for('holdline.error');
+
+/** Base class for every error Holdline raises. `code` is stable; `status` is set for wire errors. */
+export class HoldlineError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number | undefined;
+  readonly [BRAND] = true;
+
+  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HoldlineError';
+    this.code = code;
+    this.status = options?.status ?? (isWireErrorCode(code) ? WIRE_ERRORS[code].status : undefined);
+  }
+
+  /** `instanceof` that also works across duplicate installs of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  toWire(): { error: { code: string; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+export function isWireErrorCode(code: string): code is WireErrorCode {
+  return Object.prototype.hasOwnProperty.call(WIRE_ERRORS, code);
+}
+
+/** A wire error with its table status. */
+export function wireError(code: WireErrorCode, message?: string): HoldlineError {
+  return new HoldlineError(code, message ?? WIRE_ERRORS[code].text, { status: WIRE_ERRORS[code].status });
+}
+
+/** Why a session ended: sent in close frames and given to `close` listeners on both ends. */
+export type CloseCode =
+  | 'client_closed'
+  | 'server_closed'
+  | 'idle_timeout'
+  | 'server_shutdown'
+  | 'session_unknown'
+  | 'transport_error';
+
+export interface CloseReason {
+  code: CloseCode;
+  message: string;
+}

@@ -1,0 +1,8 @@
+/** `holdline/protocol`: the wire protocol and the reliable stream, shared by server and client. */
+export * from './constants.js';
+export * from './errors.js';
+export * from './payload.js';
+export * from './codec.js';
+export * from './outbox.js';
+export * from './inbox.js';
+export * from './emitter.js';
