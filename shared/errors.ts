@@ -13,6 +13,7 @@ export const WIRE_ERRORS = {
   bad_credential: { status: 403, text: 'the session token is missing or wrong' },
   session_unknown: { status: 404, text: 'no such session: it expired, was closed, or the server restarted' },
   not_found: { status: 404, text: 'no such Holdline endpoint' },
+  session_closed: { status: 410, text: 'the session was closed; the body says why' },
   method_not_allowed: { status: 405, text: 'Holdline endpoints take POST only' },
   bad_sequence: { status: 409, text: 'the batch skips sequence numbers (it starts past the next expected one)' },
   message_too_large: { status: 413, text: 'a message is larger than maxMessageBytes' },
@@ -28,7 +29,6 @@ export type WireErrorCode = keyof typeof WIRE_ERRORS;
 /** Codes that only ever arise on one end, never on the wire. */
 export type LocalErrorCode =
   | 'queue_full'
-  | 'session_closed'
   | 'network_error'
   | 'timeout'
   | 'bad_response'

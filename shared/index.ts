@@ -6,3 +6,4 @@ export * from './codec.js';
 export * from './outbox.js';
 export * from './inbox.js';
 export * from './emitter.js';
+export * from './send-window.js';

@@ -1,0 +1,8 @@
+/** What both client entry points export besides HoldlineClient. */
+export type {
+  ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent,
+} from './holdline-client.js';
+export type { HoldlineClientOptions } from './options.js';
+export { HoldlineError } from '../shared/errors.js';
+export type { CloseReason, CloseCode, ErrorCode } from '../shared/errors.js';
+export type { Payload } from '../shared/payload.js';

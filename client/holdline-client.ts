@@ -1,0 +1,511 @@
+/**
+ * HoldlineClient: one isomorphic client (browser and Node) for the polling
+ * transport. It starts every HTTP request itself: a long poll always
+ * outstanding for server-to-client messages, and batched POSTs (one in flight,
+ * p-queue with concurrency 1) for client-to-server messages. Both directions
+ * run the shared reliable stream, so a request lost in flight costs nothing.
+ *
+ *                 connect()                 request fails
+ *   idle ──────▶ connecting ──▶ open ◀──────────────────▶ reconnecting
+ *                     │           │   request succeeds          │
+ *                     │           │ close()                     │ session gone:
+ *                     ▼           ▼                             │ new session + 'reset'
+ *                  closed ◀── closing                           ▼
+ *                     ▲─────────────────── close frame / fatal error
+ *
+ * All state changes go through #setState().
+ */
+import PQueue from 'p-queue';
+import {
+  ENVELOPE_OVERHEAD,
+  HoldlineError,
+  Inbox,
+  MIN_HOLD_MS,
+  Outbox,
+  PATHS,
+  PROTOCOL_VERSION,
+  SendWindow,
+  TypedEmitter,
+  decodeErrorBody,
+  decodeOpenResponse,
+  decodePayloads,
+  decodePollResponse,
+  decodeSendResponse,
+  encodeBatch,
+  encodeFragment,
+  isPayload,
+  payloadBytes,
+  utf8Length,
+  type CloseReason,
+  type OpenResponse,
+  type OutboxEntry,
+  type Payload,
+  type PollResponse,
+} from '../shared/index.js';
+import { Backoff } from './backoff.js';
+import { resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
+import type { HttpAnswer, HttpRequester, Platform } from './platform.js';
+
+export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
+
+export interface OpenEvent {
+  sessionId: string;
+  /** true when an existing session was resumed after a network failure. */
+  resumed: boolean;
+}
+export interface ReconnectingEvent {
+  attempt: number;
+  delayMs: number;
+  error: HoldlineError;
+}
+export interface ResetEvent {
+  previousSessionId: string;
+  sessionId: string;
+  /** Why the old session is gone. */
+  reason: CloseReason;
+  /** Messages sent on the old session that it never acknowledged; they were not re-sent. */
+  lost: Payload[];
+}
+
+export interface ClientEvents {
+  open: (e: OpenEvent) => void;
+  message: (data: Payload) => void;
+  reconnecting: (e: ReconnectingEvent) => void;
+  reset: (e: ResetEvent) => void;
+  /** `unacked`: messages the server never acknowledged (empty after a clean close). */
+  close: (reason: CloseReason, unacked: Payload[]) => void;
+  error: (err: HoldlineError) => void;
+}
+
+export interface ClientStats {
+  polls: number;
+  /** Polls that died after being held a while (a middlebox cut them). */
+  pollCuts: number;
+  sendRequests: number;
+  messagesSent: number;
+  messagesReceived: number;
+  reconnects: number;
+  resets: number;
+  /** Hold asked of the server on the next poll. */
+  holdMs: number;
+  /** Smoothed round-trip time of send requests, ms. */
+  rttMs: number;
+}
+
+interface Live {
+  sid: string;
+  token: string;
+  limits: OpenResponse;
+  /** Aborts every request of this session. */
+  abort: AbortController;
+}
+
+type Outcome =
+  | { kind: 'ok'; answer: HttpAnswer }
+  | { kind: 'transient'; error: HoldlineError }
+  | { kind: 'gone'; reason: CloseReason; error: HoldlineError }
+  | { kind: 'closed'; reason: CloseReason }
+  | { kind: 'fatal'; error: HoldlineError };
+
+function randomId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+const delay = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Codes after which the session cannot go on: the client opens a new one. */
+const SESSION_GONE = new Set(['session_unknown', 'bad_credential', 'bad_sequence', 'bad_ack', 'malformed_request', 'bad_encoding']);
+/** Codes that retrying cannot fix. */
+const FATAL = new Set(['unauthorized', 'origin_not_allowed', 'unsupported_version', 'proxy_auth_required', 'not_found', 'method_not_allowed', 'unsupported_content_type']);
+
+export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
+  readonly url: string;
+  readonly options: Readonly<ResolvedClientOptions>;
+  readonly #requester: HttpRequester;
+  #state: ClientState = 'idle';
+  #live: Live | undefined;
+  #outbox = new Outbox();
+  #inbox = new Inbox();
+  readonly #window: SendWindow;
+  readonly #sendQueue = new PQueue({ concurrency: 1 });
+  #flushQueued = false;
+  /** Aborted by close(): ends every wait. */
+  readonly #lifetime = new AbortController();
+  readonly #backoff: Backoff;
+  #connectPromise: Promise<void> | undefined;
+  #stats: ClientStats = {
+    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
+  };
+
+  constructor(url: string, options: HoldlineClientOptions | undefined, platform: Platform) {
+    super();
+    let u: URL;
+    try {
+      u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
+    } catch {
+      throw new TypeError(`HoldlineClient: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new TypeError(`HoldlineClient: url must be http: or https:, got ${u.protocol}`);
+    }
+    this.url = u.href.replace(/\/+$/, '');
+    this.options = resolveClientOptions(options);
+    this.#window = new SendWindow(this.options.maxBufferedBytes, this.options.sendTimeoutMs);
+    this.#backoff = new Backoff(this.options.minDelayMs, this.options.maxDelayMs);
+    this.#requester = platform.createRequester({ keepAlive: this.options.keepAlive, proxy: this.options.proxy });
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#live?.sid;
+  }
+
+  /** Payload bytes sent (or queued) and not yet acknowledged by the server. */
+  get bufferedAmount(): number {
+    return this.#window.buffered;
+  }
+
+  get stats(): Readonly<ClientStats> {
+    return { ...this.#stats };
+  }
+
+  #setState(next: ClientState): void {
+    this.#state = next;
+  }
+
+  /** Open a session. Resolves once open; rejects on a fatal error, close(), or connectTimeoutMs. */
+  connect(): Promise<void> {
+    if (this.#connectPromise) return this.#connectPromise;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#state}`));
+    }
+    this.#setState('connecting');
+    this.#connectPromise = this.#openSession(this.options.connectTimeoutMs).then((live) => {
+      if (!live) throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session opened');
+      this.#start(live, false);
+    });
+    return this.#connectPromise;
+  }
+
+  #closeError: HoldlineError | undefined;
+
+  /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
+  send(data: Payload): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
+    }
+    if (!isPayload(data)) {
+      return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
+    }
+    const bytes = payloadBytes(data);
+    const max = this.#live?.limits.maxMessageBytes;
+    if (max !== undefined && bytes > max) {
+      return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
+    }
+    const fragment = encodeFragment(data);
+    const entry: OutboxEntry = { fragment, bytes, wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length };
+    return this.#window.acquire(bytes, () => {
+      this.#outbox.push(entry.fragment, entry.bytes, entry.wireBytes);
+      this.#stats.messagesSent++;
+      this.#scheduleFlush();
+      return Promise.resolve();
+    });
+  }
+
+  /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed' || this.#state === 'closing') return;
+    const live = this.#live;
+    const wasOpen = this.#state === 'open';
+    this.#setState('closing');
+    if (live && wasOpen) {
+      const drained = this.#sendQueue.onIdle();
+      await Promise.race([drained, delay(Math.min(2_000, this.options.requestTimeoutMs), this.#lifetime.signal)]);
+      await this.#post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.options.requestTimeoutMs).catch(() => undefined);
+    }
+    this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
+  }
+
+  // ---- session life ----
+
+  /** Open a session with retries; undefined when closed or timed out meanwhile. */
+  async #openSession(timeoutMs: number): Promise<Live | undefined> {
+    const attempt = randomId();
+    const body = JSON.stringify({ v: PROTOCOL_VERSION, attempt });
+    const giveUpAt = Date.now() + timeoutMs;
+    const abort = new AbortController();
+    for (;;) {
+      if (this.#lifetime.signal.aborted) return undefined;
+      const outcome = await this.#exchange(this.#lifetime.signal, PATHS.open, body, this.options.requestTimeoutMs);
+      if (outcome.kind === 'ok') {
+        const r = decodeOpenResponse(outcome.answer.body);
+        if (r.ok) {
+          this.#backoff.reset();
+          return { abort, sid: r.value.sid, token: r.value.token, limits: r.value };
+        }
+        this.emit('error', r.error);
+      } else if (outcome.kind === 'fatal') {
+        this.#fail(outcome.error);
+        return undefined;
+      } else if (outcome.kind === 'transient' || outcome.kind === 'gone') {
+        this.emit('error', outcome.error);
+      }
+      const wait = this.#backoff.next();
+      if (Date.now() + wait > giveUpAt) {
+        this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms`));
+        return undefined;
+      }
+      if (this.#state === 'reconnecting' || this.#state === 'open') {
+        this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error: new HoldlineError('network_error', 'open failed') });
+      }
+      await delay(wait, this.#lifetime.signal);
+    }
+  }
+
+  #start(live: Live, resumed: boolean): void {
+    this.#live = live;
+    this.#stats.holdMs = Math.min(this.options.holdMs ?? live.limits.pollTimeoutMs, live.limits.pollTimeoutMs);
+    this.#setState('open');
+    this.emit('open', { sessionId: live.sid, resumed });
+    void this.#pollLoop(live);
+    if (this.#outbox.pending > 0) this.#scheduleFlush();
+  }
+
+  /** The server no longer has our session: open a new one and tell the application. */
+  async #sessionLost(old: Live, reason: CloseReason): Promise<void> {
+    if (this.#live !== old) return;
+    this.#live = undefined;
+    old.abort.abort();
+    const lostBytes = this.#outbox.bufferedBytes;
+    const lost = entriesToPayloads(this.#outbox.takeAll());
+    this.#outbox = new Outbox();
+    this.#inbox = new Inbox();
+    // Room the lost messages held admits waiting sends; they go on the new session.
+    this.#window.release(lostBytes);
+    this.#setState('reconnecting');
+    this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
+    const live = await this.#openSession(Math.max(this.options.connectTimeoutMs, 60_000));
+    if (!live) return;
+    this.#stats.resets++;
+    this.#live = live; // so that reset listeners see the new sessionId
+    this.emit('reset', { previousSessionId: old.sid, sessionId: live.sid, reason, lost });
+    this.#start(live, false);
+  }
+
+  #fail(error: HoldlineError): void {
+    this.emit('error', error);
+    this.#finish({ code: 'transport_error', message: `${error.code}: ${error.message}` }, error);
+  }
+
+  #finish(reason: CloseReason, error: HoldlineError): void {
+    if (this.#state === 'closed') return;
+    this.#closeError = error;
+    this.#setState('closed');
+    this.#lifetime.abort();
+    this.#live?.abort.abort();
+    this.#live = undefined;
+    const unacked = entriesToPayloads(this.#outbox.takeAll());
+    this.#window.fail(error);
+    this.#sendQueue.clear();
+    void this.#requester.close();
+    this.emit('close', reason, unacked);
+  }
+
+  // ---- requests ----
+
+  /** POST to `path` with a deadline; `cancel` aborts it early. */
+  async #post(cancel: AbortSignal, path: string, body: string, timeoutMs: number): Promise<HttpAnswer> {
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort();
+    cancel.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(onAbort, timeoutMs);
+    try {
+      return await this.#requester.post(this.url + path, body, ctrl.signal);
+    } finally {
+      clearTimeout(timer);
+      cancel.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One request, its answer classified. Never throws. */
+  async #exchange(cancel: AbortSignal, path: string, body: string, timeoutMs: number): Promise<Outcome> {
+    let answer: HttpAnswer;
+    try {
+      answer = await this.#post(cancel, path, body, timeoutMs);
+    } catch (e) {
+      const err = e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e });
+      return FATAL.has(err.code) ? { kind: 'fatal', error: err } : { kind: 'transient', error: err };
+    }
+    if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', answer };
+    // A middlebox may have replaced the body: trust the status, read the body only if it is ours.
+    const wire = decodeErrorBody(answer.body);
+    const code = wire?.code ?? statusCode(answer.status);
+    const error = new HoldlineError(code as HoldlineError['code'], wire?.message ?? `HTTP ${answer.status}`, { status: answer.status });
+    if (answer.status === 410 || code === 'session_closed') {
+      return { kind: 'closed', reason: { code: 'server_closed', message: wire?.message ?? 'the session was closed' } };
+    }
+    if (SESSION_GONE.has(code)) return { kind: 'gone', reason: { code: 'session_unknown', message: error.message }, error };
+    if (FATAL.has(code)) return { kind: 'fatal', error };
+    return { kind: 'transient', error };
+  }
+
+  /** A request failed in a way a retry may fix: mark the client reconnecting and wait. */
+  async #retryAfter(error: HoldlineError): Promise<void> {
+    const wait = this.#backoff.next();
+    if (this.#state === 'open') {
+      this.#setState('reconnecting');
+      this.#stats.reconnects++;
+    }
+    this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
+    await delay(wait, this.#lifetime.signal);
+  }
+
+  #succeeded(live: Live): void {
+    this.#backoff.reset();
+    if (this.#state === 'reconnecting' && this.#live === live) {
+      this.#setState('open');
+      this.emit('open', { sessionId: live.sid, resumed: true });
+    }
+  }
+
+  /** Handle a non-ok outcome for `live`; returns false when the session loop must stop. */
+  async #handleFailure(live: Live, outcome: Exclude<Outcome, { kind: 'ok' }>): Promise<boolean> {
+    switch (outcome.kind) {
+      case 'transient':
+        await this.#retryAfter(outcome.error);
+        return this.#live === live;
+      case 'gone':
+        this.emit('error', outcome.error);
+        void this.#sessionLost(live, outcome.reason);
+        return false;
+      case 'closed':
+        this.#finish(outcome.reason, new HoldlineError('session_closed', outcome.reason.message));
+        return false;
+      case 'fatal':
+        this.#fail(outcome.error);
+        return false;
+    }
+  }
+
+  // ---- server-to-client: the poll loop ----
+
+  async #pollLoop(live: Live): Promise<void> {
+    while (this.#live === live) {
+      const hold = this.#stats.holdMs;
+      const body = `{"sid":"${live.sid}","token":${JSON.stringify(live.token)},"ack":${this.#inbox.ack},"hold":${hold}}`;
+      const started = Date.now();
+      this.#stats.polls++;
+      const outcome = await this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs);
+      if (this.#live !== live) return;
+      if (outcome.kind !== 'ok') {
+        const age = Date.now() - started;
+        if (outcome.kind === 'transient' && age >= Math.max(MIN_HOLD_MS, hold / 2)) {
+          // Held a while, then cut (a proxy's read timeout, a NAT forgetting us): replace it at once.
+          this.#stats.pollCuts++;
+          continue;
+        }
+        if (!(await this.#handleFailure(live, outcome))) return;
+        continue;
+      }
+      const r = decodePollResponse(outcome.answer.body);
+      if (!r.ok) {
+        if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error }))) return;
+        continue;
+      }
+      this.#succeeded(live);
+      this.#receive(live, r.value);
+    }
+  }
+
+  #receive(live: Live, res: PollResponse): void {
+    this.#applyAck(res.ack);
+    if (res.close) {
+      const reason = res.close;
+      if (reason.code === 'idle_timeout' || reason.code === 'server_shutdown') void this.#sessionLost(live, reason);
+      else this.#finish(reason, new HoldlineError('session_closed', reason.message));
+      return;
+    }
+    const v = this.#inbox.accept(res.seq, res.m.length);
+    if (!v.ok) return; // a hole: ask again from our ack
+    for (let i = v.skip; i < res.m.length && this.#live === live; i++) {
+      this.#stats.messagesReceived++;
+      this.emit('message', res.m[i]);
+    }
+  }
+
+  #applyAck(ack: number): void {
+    const before = this.#outbox.bufferedBytes;
+    if (this.#outbox.ack(ack) === 'ok') this.#window.release(before - this.#outbox.bufferedBytes);
+  }
+
+  // ---- client-to-server: batched sends, one request in flight ----
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || !this.#live || this.#state === 'closed') return;
+    this.#flushQueued = true;
+    void this.#sendQueue.add(() => {
+      this.#flushQueued = false;
+      return this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    for (;;) {
+      const live = this.#live;
+      if (!live || this.#outbox.pending === 0) return;
+      const batch = this.#outbox.batch(live.limits.maxBatchBytes - ENVELOPE_OVERHEAD);
+      const prefix = `"sid":"${live.sid}","token":${JSON.stringify(live.token)},`;
+      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.fragments, prefix);
+      const started = Date.now();
+      this.#stats.sendRequests++;
+      const outcome = await this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
+      if (this.#live !== live) return;
+      if (outcome.kind !== 'ok') {
+        if (!(await this.#handleFailure(live, outcome))) return;
+        continue;
+      }
+      const r = decodeSendResponse(outcome.answer.body);
+      if (!r.ok) {
+        if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error }))) return;
+        continue;
+      }
+      const rtt = Date.now() - started;
+      this.#stats.rttMs = this.#stats.rttMs === 0 ? rtt : this.#stats.rttMs * 0.8 + rtt * 0.2;
+      this.#succeeded(live);
+      this.#applyAck(r.value.ack);
+    }
+  }
+}
+
+function statusCode(status: number): string {
+  if (status === 404) return 'session_unknown';
+  if (status === 403) return 'bad_credential';
+  if (status === 407) return 'proxy_auth_required';
+  if (status === 410) return 'session_closed';
+  if (status === 413) return 'batch_too_large';
+  return 'bad_response';
+}
+
+function entriesToPayloads(entries: readonly OutboxEntry[]): Payload[] {
+  if (entries.length === 0) return [];
+  const d = decodePayloads(JSON.parse(`[${entries.map((e) => e.fragment).join(',')}]`));
+  return d.ok ? d.value : [];
+}

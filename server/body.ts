@@ -1,0 +1,55 @@
+/**
+ * Reading a request body with a byte limit enforced as it streams in: the
+ * first byte past the limit ends the read (413 without buffering the rest).
+ */
+import type { IncomingMessage } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import { HoldlineError, wireError } from '../shared/index.js';
+
+/** Resolves to the body text, a HoldlineError to answer with, or null when the client went away. */
+export function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
+  const tooLarge = () => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(tooLarge());
+
+  // A body parser that ran before us (express.text(), say) may already have read it.
+  const pre = (req as IncomingMessage & { body?: unknown }).body;
+  if (typeof pre === 'string') return Promise.resolve(Buffer.byteLength(pre) > limit ? tooLarge() : pre);
+  if (Buffer.isBuffer(pre)) return Promise.resolve(decode(pre, limit));
+
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const done = (v: string | HoldlineError | null) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('aborted', onGone);
+      resolve(v);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        req.pause();
+        done(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => done(decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total), limit));
+    const onGone = () => done(null);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('aborted', onGone);
+  });
+}
+
+function decode(buf: Buffer, limit: number): string | HoldlineError {
+  if (buf.length > limit) return wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
+  if (!isUtf8(buf)) return wireError('bad_encoding', 'request body is not valid UTF-8');
+  return buf.toString('utf8');
+}

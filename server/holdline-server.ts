@@ -1,0 +1,165 @@
+/**
+ * HoldlineServer: the public face of the server. Validates options once,
+ * emits `session` for every session opened (before the client's connect()
+ * resolves), and mounts the polling endpoints on a host server without
+ * taking it over: `router()` for express, `attach()` / `handler()` for
+ * plain node:http.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { Router } from 'express';
+import {
+  HoldlineError,
+  TypedEmitter,
+  encodeFragment,
+  isPayload,
+  payloadBytes,
+  utf8Length,
+  wireError,
+  type Payload,
+} from '../shared/index.js';
+import { HttpHandler, writeError } from './http-handler.js';
+import { resolveOptions, type HoldlineServerOptions, type ResolvedOptions } from './options.js';
+import type { Session } from './session.js';
+import { SessionRegistry } from './session-registry.js';
+
+export interface HoldlineServerEvents {
+  session: (session: Session) => void;
+  /** Errors thrown by application listeners, the auth hook or the store. Without a listener they are logged. */
+  error: (err: unknown) => void;
+}
+
+export interface AttachOptions {
+  /** Mount point, e.g. '/holdline'. Requests outside it are left to the server's other handlers. */
+  path?: string;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+
+export interface BroadcastResult {
+  /** Sessions the message was queued to. */
+  queued: number;
+  /** Sessions that refused it (closed meanwhile, or queue_full after sendTimeoutMs). */
+  failed: number;
+}
+
+function normalizePath(path: string): string {
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new TypeError(`option "path" must be a string starting with '/', got ${JSON.stringify(path)}`);
+  }
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** The part of `url` below `mount`, without the query, or undefined when outside it. */
+function below(url: string, mount: string): string | undefined {
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  if (mount === '/') return path;
+  if (path === mount) return '/';
+  return path.startsWith(mount) && path.charCodeAt(mount.length) === 47 /* / */ ? path.slice(mount.length) : undefined;
+}
+
+export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
+  readonly options: Readonly<ResolvedOptions>;
+  readonly #registry: SessionRegistry;
+  readonly #http: HttpHandler;
+  readonly #detach: Array<() => void> = [];
+  #closed = false;
+
+  constructor(options: HoldlineServerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.#registry = new SessionRegistry(this.options, {
+      session: (s) => this.emit('session', s),
+      error: (e) => {
+        if (!this.emit('error', e)) console.error('holdline:', e);
+      },
+    });
+    this.#http = new HttpHandler(this.#registry);
+  }
+
+  /** Open sessions on this server. */
+  get sessionCount(): number {
+    return this.#registry.size;
+  }
+
+  session(id: string): Session | undefined {
+    return this.#registry.get(id);
+  }
+
+  sessions(): IterableIterator<Session> {
+    return this.#registry.sessions();
+  }
+
+  /** An express Router serving the endpoints; mount it with `app.use('/holdline', hl.router())`. */
+  router(): Router {
+    const router = Router();
+    router.use((req, res) => {
+      this.#http.handle(req, res, below(req.url, '/') ?? '/');
+    });
+    return router;
+  }
+
+  /**
+   * A plain node:http handler for the endpoints under `path`. Requests outside
+   * it go to `next` when given, else get a 404.
+   */
+  handler(options: AttachOptions = {}): RequestHandler {
+    const mount = normalizePath(options.path ?? '/holdline');
+    return (req, res, next) => {
+      const sub = below(req.url ?? '/', mount);
+      if (sub !== undefined) return this.#http.handle(req, res, sub);
+      if (next) return next();
+      writeError(res, wireError('not_found', `no Holdline endpoint at ${req.url ?? ''}`));
+    };
+  }
+
+  /**
+   * Serve the endpoints on an existing node:http server under `path`.
+   * The server's other 'request' listeners keep every request outside the
+   * path; they are restored by close().
+   */
+  attach(server: HttpServer, options: AttachOptions = {}): void {
+    this.#checkOpen();
+    const handle = this.handler(options);
+    const others = server.listeners('request') as RequestHandler[];
+    for (const l of others) server.off('request', l);
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
+      if (others.length === 0) return handle(req, res);
+      handle(req, res, () => {
+        for (const l of others) l.call(server, req, res);
+      });
+    };
+    server.on('request', listener);
+    this.#detach.push(() => {
+      server.off('request', listener);
+      for (const l of others) server.on('request', l);
+    });
+  }
+
+  /** Queue one message to every open session (encoded once). */
+  async broadcast(data: Payload): Promise<BroadcastResult> {
+    this.#checkOpen();
+    if (!isPayload(data)) throw new HoldlineError('invalid_argument', `broadcast() takes a string or Uint8Array, got ${typeof data}`);
+    const fragment = encodeFragment(data);
+    const entry = { fragment, bytes: payloadBytes(data), wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length };
+    const sends: Promise<void>[] = [];
+    for (const s of this.#registry.sessions()) sends.push(s.sendEncoded(entry));
+    const results = await Promise.allSettled(sends);
+    let queued = 0;
+    for (const r of results) if (r.status === 'fulfilled') queued++;
+    return { queued, failed: results.length - queued };
+  }
+
+  /** Close every session (`server_shutdown`: clients reconnect and `reset`), detach, and close the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#registry.shutdown();
+    for (const d of this.#detach.splice(0)) d();
+    await this.options.store.close?.();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new HoldlineError('invalid_state', 'the HoldlineServer is closed');
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The polling transport's HTTP layer: one handler for the four endpoints
+ * (open, poll, send, close), shared by the express Router and the plain
+ * node:http attachment. It parses and checks each request, answers errors
+ * with status + `{"error":{"code","message"}}`, and hands valid requests to
+ * the server core. Every response is complete (Content-Length), never cached
+ * (Cache-Control: no-store), never streamed.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ERROR_CONTENT_TYPE,
+  HoldlineError,
+  PATHS,
+  RESPONSE_CONTENT_TYPE,
+  decodeCloseRequest,
+  decodeOpenRequest,
+  decodePollRequest,
+  decodeSendRequest,
+
+  encodeClose,
+  wireError,
+  type Result,
+} from '../shared/index.js';
+import { readBody } from './body.js';
+import type { PollSink } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
+
+type Endpoint = 'open' | 'poll' | 'send' | 'close';
+const ENDPOINTS = new Map<string, Endpoint>(Object.entries(PATHS).map(([k, v]) => [v, k as Endpoint]));
+
+function write(res: ServerResponse, status: number, body: string, contentType: string, extra?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...extra,
+  });
+  res.end(body);
+}
+
+export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
+  write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
+}
+
+export class HttpHandler {
+  readonly #core: SessionRegistry;
+
+  constructor(core: SessionRegistry) {
+    this.#core = core;
+  }
+
+  /**
+   * Handle a request whose path below the mount point is `subpath`
+   * (e.g. '/poll'). Never throws; every path ends in a response, or in
+   * nothing when the client has gone.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
+    this.#handle(req, res, subpath).catch((e: unknown) => {
+      this.#core.reportError(e);
+      writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
+    const cors = this.#cors(req);
+    if (cors === null) {
+      return writeError(res, wireError('origin_not_allowed', `origin ${String(req.headers.origin)} is not allowed`));
+    }
+    const endpoint = ENDPOINTS.get(subpath);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...cors,
+        'Access-Control-Allow-Methods': 'POST',
+        'Access-Control-Allow-Headers': 'Content-Type',
+        'Access-Control-Max-Age': '7200',
+        'Content-Length': '0',
+      });
+      res.end();
+      return;
+    }
+    if (endpoint === undefined) return writeError(res, wireError('not_found', `no Holdline endpoint at ${subpath}`), cors);
+    if (req.method !== 'POST') {
+      return writeError(res, wireError('method_not_allowed'), { ...cors, Allow: 'POST, OPTIONS' });
+    }
+    const type = req.headers['content-type'];
+    if (typeof type !== 'string' || !/^text\/plain\s*(;|$)/i.test(type)) {
+      return writeError(res, wireError('unsupported_content_type', `content type must be text/plain, got ${type ?? 'none'}`), cors);
+    }
+    const body = await readBody(req, this.#core.options.maxBatchBytes);
+    if (body === null) return; // client gone
+    if (body instanceof HoldlineError) {
+      // Stop reading an oversized upload: answer and drop the connection.
+      return writeError(res, body, { ...cors, Connection: 'close' });
+    }
+    const reply = (status: number, text: string) => write(res, status, text, RESPONSE_CONTENT_TYPE, cors);
+    const fail = (e: HoldlineError) => writeError(res, e, cors);
+
+    switch (endpoint) {
+      case 'open': {
+        const r = decodeOpenRequest(body);
+        if (!r.ok) return fail(r.error);
+        const opened = await this.#core.open(r.value, req);
+        if (!opened.ok) return fail(opened.error);
+        return reply(200, JSON.stringify(opened.value));
+      }
+      case 'poll': {
+        const r = decodePollRequest(body);
+        if (!r.ok) return fail(r.error);
+        const s = this.#core.authenticateSession(r.value);
+        if (!s.ok) return this.#failSession(s, reply, fail, true);
+        await s.value.applyAck(r.value.ack);
+        const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
+        let gone = false;
+        res.once('close', () => {
+          gone = true;
+        });
+        const sink: PollSink = {
+          respond: (text) => reply(200, text),
+          get gone() {
+            return gone || res.writableEnded;
+          },
+        };
+        return s.value.poll(sink, hold, Date.now());
+      }
+      case 'send': {
+        const r = decodeSendRequest(body);
+        if (!r.ok) return fail(r.error);
+        const s = this.#core.authenticateSession(r.value);
+        if (!s.ok) return this.#failSession(s, reply, fail, false);
+        const session = s.value;
+        const { maxMessageBytes } = this.#core.options;
+        for (let i = 0; i < r.value.m.length; i++) {
+          const m = r.value.m[i];
+          const size = typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
+          if (size > maxMessageBytes) {
+            return fail(wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`));
+          }
+        }
+        session.lastSeen = Date.now();
+        await session.applyAck(r.value.ack);
+        const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
+        if (!v.ok) {
+          return fail(wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`));
+        }
+        session.deliver(r.value.m, v.skip);
+        return reply(200, `{"ack":${v.ack}}`);
+      }
+      case 'close': {
+        const r = decodeCloseRequest(body);
+        if (!r.ok) return fail(r.error);
+        const s = this.#core.authenticateSession(r.value);
+        if (!s.ok && s.error.code !== 'session_closed') return fail(s.error);
+        if (s.ok) s.value.close({ code: 'client_closed', message: 'closed by the client' });
+        return reply(200, '{}');
+      }
+    }
+  }
+
+  /** A poll on a closed session gets the close frame (200); anything else the error. */
+  #failSession(
+    s: Extract<Result<unknown>, { ok: false }>,
+    reply: (status: number, text: string) => void,
+    fail: (e: HoldlineError) => void,
+    isPoll: boolean,
+  ): void {
+    const reason = this.#core.closedReason(s.error);
+    if (isPoll && reason) return reply(200, encodeClose(0, reason));
+    return fail(s.error);
+  }
+
+  /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */
+  #cors(req: IncomingMessage): Record<string, string> | null {
+    const origin = req.headers.origin;
+    if (origin === undefined) return {};
+    const allowed = this.#core.options.allowedOrigins;
+    if (allowed === '*' || allowed?.has(origin)) {
+      return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
+    }
+    try {
+      if (new URL(origin).host === req.headers.host) return {};
+    } catch {
+      // An Origin that is not a URL ("null", say) is cross-origin.
+    }
+    return null;
+  }
+}
+

@@ -1,0 +1,84 @@
+/**
+ * The default store: everything in this process's memory. Zero set-up, one
+ * node. Sessions live in a Map (never a plain object) keyed by session id;
+ * each holds the shared reliable-stream halves.
+ */
+import { Inbox, Outbox, wireError, type OutboxEntry } from '../shared/index.js';
+import type {
+  AcceptInboundResult,
+  AckOutboundResult,
+  EnqueueResult,
+  ReadOutboundResult,
+  SessionStore,
+  StoredSession,
+} from './store.js';
+
+interface Entry {
+  session: StoredSession;
+  outbox: Outbox;
+  inbox: Inbox;
+}
+
+export class MemoryStore implements SessionStore {
+  readonly #sessions = new Map<string, Entry>();
+  readonly #attempts = new Map<string, string>();
+
+  #entry(sid: string): Entry {
+    const e = this.#sessions.get(sid);
+    if (!e) throw wireError('session_unknown');
+    return e;
+  }
+
+  async create(session: StoredSession): Promise<void> {
+    this.#sessions.set(session.sid, { session, outbox: new Outbox(), inbox: new Inbox() });
+    this.#attempts.set(session.attempt, session.sid);
+  }
+
+  async get(sid: string): Promise<StoredSession | undefined> {
+    return this.#sessions.get(sid)?.session;
+  }
+
+  async findByAttempt(attempt: string): Promise<StoredSession | undefined> {
+    const sid = this.#attempts.get(attempt);
+    return sid === undefined ? undefined : this.#sessions.get(sid)?.session;
+  }
+
+  async count(): Promise<number> {
+    return this.#sessions.size;
+  }
+
+  async delete(sid: string): Promise<OutboxEntry[]> {
+    const e = this.#sessions.get(sid);
+    if (!e) return [];
+    this.#sessions.delete(sid);
+    this.#attempts.delete(e.session.attempt);
+    return e.outbox.takeAll();
+  }
+
+  async enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult> {
+    const { outbox } = this.#entry(sid);
+    for (const en of entries) outbox.push(en.fragment, en.bytes, en.wireBytes);
+    return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };
+  }
+
+  async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
+    const { outbox } = this.#entry(sid);
+    const result = outbox.ack(ack);
+    return { result, bufferedBytes: outbox.bufferedBytes };
+  }
+
+  async readOutbound(sid: string, maxWireBytes: number): Promise<ReadOutboundResult> {
+    const { outbox, inbox } = this.#entry(sid);
+    return { ...outbox.batch(maxWireBytes), inboundAck: inbox.ack };
+  }
+
+  async pendingOutbound(sid: string): Promise<number> {
+    return this.#entry(sid).outbox.pending;
+  }
+
+  async acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult> {
+    const { inbox } = this.#entry(sid);
+    const verdict = inbox.accept(seq, count);
+    return { ...verdict, ack: inbox.ack };
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Server options: destructured and checked once, at construction, with
+ * messages that name the option, the value and its type.
+ */
+import type { IncomingMessage } from 'node:http';
+import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
+import { MemoryStore } from './memory-store.js';
+import type { SessionStore } from './store.js';
+
+export type Transport = 'polling';
+
+/** Decides whether a request may open a session; a thrown error or false refuses it. */
+export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
+
+export interface HoldlineServerOptions {
+  /** Longest a poll is held before an empty answer (the heartbeat). Keep it below every proxy's read timeout. */
+  pollTimeoutMs?: number;
+  /** A session nobody has polled for this long is closed (`idle_timeout`). */
+  sessionIdleTimeoutMs?: number;
+  transports?: Transport[];
+  maxMessageBytes?: number;
+  /** Largest request body, and the most message bytes one poll response carries. */
+  maxBatchBytes?: number;
+  /** Unacknowledged bytes queued per session before `send()` waits. */
+  maxQueuedBytes?: number;
+  maxSessions?: number;
+  /** How long a `send()` waits for queue room before it rejects with `queue_full`. */
+  sendTimeoutMs?: number;
+  store?: SessionStore;
+  authenticate?: AuthenticateHook;
+  /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
+  allowedOrigins?: readonly string[] | '*';
+}
+
+export interface ResolvedOptions {
+  pollTimeoutMs: number;
+  sessionIdleTimeoutMs: number;
+  transports: Transport[];
+  maxMessageBytes: number;
+  maxBatchBytes: number;
+  maxQueuedBytes: number;
+  maxSessions: number;
+  sendTimeoutMs: number;
+  store: SessionStore;
+  authenticate: AuthenticateHook | undefined;
+  allowedOrigins: ReadonlySet<string> | '*' | undefined;
+  /** Period of the one timer that ends holds and expires idle sessions. */
+  tickMs: number;
+}
+
+function describe(v: unknown): string {
+  return `${JSON.stringify(v) ?? String(v)} (${v === null ? 'null' : typeof v})`;
+}
+
+function positiveInt(name: string, v: unknown, def: number, min = 1): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new TypeError(`option "${name}" must be an integer >= ${min}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+const KNOWN = new Set([
+  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'transports', 'maxMessageBytes', 'maxBatchBytes',
+  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'authenticate', 'allowedOrigins',
+]);
+
+export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`HoldlineServer options must be an object, got ${describe(options)}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k)) throw new TypeError(`unknown HoldlineServer option "${k}"`);
+  }
+  const pollTimeoutMs = positiveInt('pollTimeoutMs', options.pollTimeoutMs, DEFAULTS.pollTimeoutMs, 0);
+  const sessionIdleTimeoutMs = positiveInt('sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, DEFAULTS.sessionIdleTimeoutMs, 10);
+  const maxMessageBytes = positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes);
+  const maxBatchBytes = positiveInt('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes);
+  const maxQueuedBytes = positiveInt('maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
+  const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
+  const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
+
+  // A largest message, base64-encoded (4/3) inside an envelope, must fit in a batch.
+  const minBatch = Math.ceil((maxMessageBytes * 4) / 3) + ENVELOPE_OVERHEAD + 16;
+  if (maxBatchBytes < minBatch) {
+    throw new RangeError(
+      `option "maxBatchBytes" (${maxBatchBytes}) must be at least ${minBatch} so that one message of maxMessageBytes (${maxMessageBytes}) fits in a batch`,
+    );
+  }
+  if (maxQueuedBytes < maxMessageBytes) {
+    throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
+  }
+
+  const transports = options.transports ?? ['polling'];
+  if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== 'polling')) {
+    throw new TypeError(`option "transports" must be a non-empty array of 'polling', got ${describe(transports)}`);
+  }
+
+  const store = options.store ?? new MemoryStore();
+  if (typeof store !== 'object' || store === null || typeof store.enqueue !== 'function') {
+    throw new TypeError(`option "store" must implement SessionStore, got ${describe(store)}`);
+  }
+  if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
+    throw new TypeError(`option "authenticate" must be a function, got ${describe(options.authenticate)}`);
+  }
+
+  let allowedOrigins: ResolvedOptions['allowedOrigins'];
+  const ao = options.allowedOrigins;
+  if (ao === '*') allowedOrigins = '*';
+  else if (ao === undefined) allowedOrigins = undefined;
+  else if (Array.isArray(ao) && ao.every((o) => typeof o === 'string')) allowedOrigins = new Set(ao);
+  else throw new TypeError(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
+
+  const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
+
+  return {
+    pollTimeoutMs, sessionIdleTimeoutMs, transports, maxMessageBytes, maxBatchBytes, maxQueuedBytes,
+    maxSessions, sendTimeoutMs, store, authenticate: options.authenticate, allowedOrigins, tickMs,
+  };
+}

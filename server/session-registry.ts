@@ -1,0 +1,213 @@
+/**
+ * The server core: opens sessions, finds and authenticates them for each
+ * request, remembers recently closed ones (so a client learns why), and runs
+ * the one periodic tick that ends poll holds and expires idle sessions
+ * (one timer for all sessions, not one per session).
+ */
+import type { IncomingMessage } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { nanoid } from 'nanoid';
+import {
+  HoldlineError,
+  PROTOCOL_VERSION,
+  wireError,
+  type CloseReason,
+  type OpenRequest,
+  type OpenResponse,
+  type Result,
+  type SessionAuth,
+} from '../shared/index.js';
+import type { ResolvedOptions } from './options.js';
+import { Session, type SessionHost } from './session.js';
+
+interface Live {
+  session: Session;
+  token: Buffer;
+  attempt: string;
+}
+
+interface Tombstone {
+  reason: CloseReason;
+  token: Buffer;
+  at: number;
+}
+
+const MAX_TOMBSTONES = 10_000;
+
+export interface RegistryEvents {
+  session(session: Session): void;
+  error(err: unknown): void;
+}
+
+export class SessionRegistry implements SessionHost {
+  readonly options: ResolvedOptions;
+  readonly #live = new Map<string, Live>();
+  readonly #byAttempt = new Map<string, string>();
+  readonly #opening = new Map<string, Promise<Result<OpenResponse>>>();
+  readonly #closed = new Map<string, Tombstone>();
+  readonly #events: RegistryEvents;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closing = false;
+
+  constructor(options: ResolvedOptions, events: RegistryEvents) {
+    this.options = options;
+    this.#events = events;
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  get(sid: string): Session | undefined {
+    return this.#live.get(sid)?.session;
+  }
+
+  sessions(): IterableIterator<Session> {
+    const it = this.#live.values();
+    return (function* () {
+      for (const l of it) yield l.session;
+    })();
+  }
+
+  reportError(err: unknown): void {
+    this.#events.error(err);
+  }
+
+  /** Open a session, or return the one this attempt already opened (a retried open). */
+  open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
+    const pending = this.#opening.get(req.attempt);
+    if (pending) return pending;
+    const p = this.#open(req, httpReq).finally(() => this.#opening.delete(req.attempt));
+    this.#opening.set(req.attempt, p);
+    return p;
+  }
+
+  async #open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
+    if (this.#closing) return { ok: false, error: wireError('server_closing') };
+    if (req.v !== PROTOCOL_VERSION) {
+      return { ok: false, error: wireError('unsupported_version', `this server speaks version ${PROTOCOL_VERSION}, not ${req.v}`) };
+    }
+    const existing = this.#byAttempt.get(req.attempt);
+    const live = existing === undefined ? undefined : this.#live.get(existing);
+    if (live) return { ok: true, value: this.#openResponse(live.session.id, live.token.toString()) };
+
+    if (this.options.authenticate) {
+      let allowed = false;
+      try {
+        allowed = (await this.options.authenticate(httpReq)) === true;
+      } catch (e) {
+        this.reportError(e);
+      }
+      if (!allowed) return { ok: false, error: wireError('unauthorized') };
+    }
+    if (this.#live.size >= this.options.maxSessions) {
+      return { ok: false, error: wireError('too_many_sessions', `the server holds maxSessions (${this.options.maxSessions}) sessions`) };
+    }
+    const sid = nanoid();
+    const token = nanoid(32);
+    const now = Date.now();
+    await this.options.store.create({ sid, token, attempt: req.attempt, createdAt: now });
+    const session = new Session(sid, this, now);
+    this.#live.set(sid, { session, token: Buffer.from(token), attempt: req.attempt });
+    this.#byAttempt.set(req.attempt, sid);
+    this.#startTicker();
+    try {
+      this.#events.session(session);
+    } catch (e) {
+      this.reportError(e);
+    }
+    return { ok: true, value: this.#openResponse(sid, token) };
+  }
+
+  #openResponse(sid: string, token: string): OpenResponse {
+    const o = this.options;
+    return {
+      v: PROTOCOL_VERSION,
+      sid,
+      token,
+      pollTimeoutMs: o.pollTimeoutMs,
+      sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
+      maxMessageBytes: o.maxMessageBytes,
+      maxBatchBytes: o.maxBatchBytes,
+    };
+  }
+
+  /** The live session these credentials prove, or the error to answer with. */
+  authenticateSession(auth: SessionAuth): Result<Session> {
+    const live = this.#live.get(auth.sid);
+    const expected = live?.token ?? this.#closed.get(auth.sid)?.token;
+    if (!expected) return { ok: false, error: wireError('session_unknown', `no session ${auth.sid}: it expired, was closed, or the server restarted`) };
+    const given = Buffer.from(auth.token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return { ok: false, error: wireError('bad_credential', 'the session token is wrong') };
+    }
+    if (!live) {
+      const t = this.#closed.get(auth.sid) as Tombstone;
+      const err = wireError('session_closed', `session closed: ${t.reason.code}: ${t.reason.message}`);
+      closedReasons.set(err, t.reason);
+      return { ok: false, error: err };
+    }
+    return { ok: true, value: live.session };
+  }
+
+  /** For a `session_closed` error from authenticateSession: why it closed. */
+  closedReason(err: HoldlineError): CloseReason | undefined {
+    return closedReasons.get(err);
+  }
+
+  sessionEnded(session: Session, reason: CloseReason): void {
+    const live = this.#live.get(session.id);
+    if (!live) return;
+    this.#live.delete(session.id);
+    this.#byAttempt.delete(live.attempt);
+    // Explicit closes are remembered so a returning client learns the reason;
+    // an expired or shut-down session is forgotten and the client gets `reset`.
+    if (reason.code === 'server_closed' || reason.code === 'client_closed') {
+      this.#closed.set(session.id, { reason, token: live.token, at: Date.now() });
+      if (this.#closed.size > MAX_TOMBSTONES) {
+        const oldest = this.#closed.keys().next().value as string;
+        this.#closed.delete(oldest);
+      }
+    }
+    if (this.#live.size === 0 && this.#closed.size === 0) this.#stopTicker();
+  }
+
+  #startTicker(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.tick(Date.now()), this.options.tickMs);
+    this.#timer.unref();
+  }
+
+  #stopTicker(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** End expired holds, expire idle sessions, forget old tombstones. */
+  tick(now: number): void {
+    const idle = this.options.sessionIdleTimeoutMs;
+    for (const { session } of this.#live.values()) {
+      session.tick(now);
+      if (!session.holdingPoll && now - session.lastSeen > idle) {
+        session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
+      }
+    }
+    for (const [sid, t] of this.#closed) {
+      if (now - t.at <= idle) break;
+      this.#closed.delete(sid);
+    }
+    if (this.#live.size === 0 && this.#closed.size === 0) this.#stopTicker();
+  }
+
+  /** Close every session (`server_shutdown`) and refuse new ones. */
+  shutdown(): void {
+    this.#closing = true;
+    for (const { session } of [...this.#live.values()]) {
+      session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
+    }
+    this.#closed.clear();
+    this.#stopTicker();
+  }
+}
+
+const closedReasons = new WeakMap<HoldlineError, CloseReason>();

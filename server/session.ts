@@ -1,0 +1,251 @@
+/**
+ * One Holdline session on the server: the application's handle (send, close,
+ * message/close/drain events) and the one held poll.
+ *
+ * Outbound messages sent in the same tick are committed to the store together
+ * and share one promise; a held poll is answered as soon as they are committed.
+ * `send()` applies backpressure: past maxQueuedBytes it waits, in order, for
+ * the client's acks to make room, and rejects with `queue_full` after
+ * sendTimeoutMs or with `session_closed` when the session ends.
+ */
+import {
+  HoldlineError,
+  SendWindow,
+  TypedEmitter,
+  decodePayloads,
+  encodeBatch,
+  encodeClose,
+  encodeFragment,
+  isPayload,
+  payloadBytes,
+  utf8Length,
+  type CloseReason,
+  type OutboxEntry,
+  type Payload,
+} from '../shared/index.js';
+import type { ResolvedOptions } from './options.js';
+
+export type SessionState = 'open' | 'closed';
+
+export interface SessionEvents {
+  message: (data: Payload) => void;
+  /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
+  close: (reason: CloseReason, unacked: Payload[]) => void;
+  drain: () => void;
+}
+
+/** Where a poll's answer goes: the HTTP layer supplies it. */
+export interface PollSink {
+  respond(body: string): void;
+  /** True once the client has gone away (the request was aborted). */
+  readonly gone: boolean;
+}
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  readonly options: ResolvedOptions;
+  reportError(err: unknown): void;
+  sessionEnded(session: Session, reason: CloseReason): void;
+}
+
+interface HeldPoll {
+  sink: PollSink;
+  deadline: number;
+}
+
+export class Session extends TypedEmitter<SessionEvents> {
+  readonly id: string;
+  /** What the authenticate hook returned for the request that opened it, if anything. */
+  readonly createdAt: number;
+  #state: SessionState = 'open';
+  readonly #host: SessionHost;
+
+  /** Backpressure over bytes sent and not yet acknowledged (committed or about to be). */
+  readonly #window: SendWindow;
+  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
+  #storeBuffered = 0;
+  #uncommitted: OutboxEntry[] = [];
+  #commit: Promise<void> | undefined;
+
+  #poll: HeldPoll | undefined;
+  #flushing = false;
+  #flushAgain = false;
+  /** Last time a request for this session arrived or a held poll ended. */
+  lastSeen: number;
+
+  constructor(id: string, host: SessionHost, now: number) {
+    super();
+    this.id = id;
+    this.#host = host;
+    this.createdAt = now;
+    this.lastSeen = now;
+    this.#window = new SendWindow(host.options.maxQueuedBytes, host.options.sendTimeoutMs);
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** Payload bytes sent but not yet acknowledged by the client. */
+  get bufferedAmount(): number {
+    return this.#window.buffered;
+  }
+
+  get #store() {
+    return this.#host.options.store;
+  }
+
+  /** Queue a message for the client. Resolves once it is queued (see backpressure above). */
+  send(data: Payload): Promise<void> {
+    if (!isPayload(data)) {
+      return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
+    }
+    const bytes = payloadBytes(data);
+    const fragment = encodeFragment(data);
+    return this.sendEncoded({ fragment, bytes, wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length });
+  }
+
+  /** send() for a message already encoded (broadcast encodes once for every session). */
+  sendEncoded(entry: OutboxEntry): Promise<void> {
+    if (this.#state !== 'open') {
+      return Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`));
+    }
+    const { maxMessageBytes } = this.#host.options;
+    if (entry.bytes > maxMessageBytes) {
+      return Promise.reject(
+        new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`),
+      );
+    }
+    return this.#window.acquire(entry.bytes, () => this.#admit(entry));
+  }
+
+  #admit(entry: OutboxEntry): Promise<void> {
+    this.#uncommitted.push(entry);
+    this.#commit ??= Promise.resolve().then(() => this.#commitNow());
+    return this.#commit;
+  }
+
+  async #commitNow(): Promise<void> {
+    this.#commit = undefined;
+    // Closed meanwhile: leave the entries for close() to report as unacked.
+    if (this.#state !== 'open') throw new HoldlineError('session_closed', `session ${this.id} is closed`);
+    const entries = this.#uncommitted;
+    this.#uncommitted = [];
+    const r = await this.#store.enqueue(this.id, entries);
+    this.#storeBuffered = r.bufferedBytes;
+    this.#wake();
+  }
+
+  /** Close the session; the client is told why (a close frame on its poll). */
+  close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
+    const poll = this.#poll;
+    this.#poll = undefined;
+    if (poll && !poll.sink.gone) poll.sink.respond(encodeClose(0, reason));
+    this.#host.sessionEnded(this, reason);
+    this.#store
+      .delete(this.id)
+      .then((rest) => {
+        const lost = this.#uncommitted.splice(0);
+        const unacked: Payload[] = [];
+        for (const e of [...rest, ...lost]) {
+          const d = decodePayloads([JSON.parse(e.fragment)]);
+          if (d.ok) unacked.push(d.value[0]);
+        }
+        this.emit('close', reason, unacked);
+      })
+      .catch((e: unknown) => this.#host.reportError(e));
+  }
+
+  // ---- used by the HTTP layer ----
+
+  /** The client acknowledged outbound messages up to `ack`. Throws bad_ack for the future. */
+  async applyAck(ack: number): Promise<void> {
+    const { result, bufferedBytes } = await this.#store.ackOutbound(this.id, ack);
+    if (result === 'future') {
+      throw new HoldlineError('bad_ack', `ack ${ack} is past the last message sent`);
+    }
+    if (result !== 'ok') return;
+    const freed = this.#storeBuffered - bufferedBytes;
+    this.#storeBuffered = bufferedBytes;
+    this.#window.release(freed);
+    if (this.#window.buffered === 0 && this.#state === 'open') this.emit('drain');
+  }
+
+  /** Deliver inbound messages, in order, to 'message' listeners. */
+  deliver(messages: readonly Payload[], from: number): void {
+    for (let i = from; i < messages.length; i++) {
+      if (this.#state !== 'open') return;
+      try {
+        this.emit('message', messages[i]);
+      } catch (e) {
+        this.#host.reportError(e);
+      }
+    }
+  }
+
+  /** Take a poll: answer at once if anything is pending, else hold it (superseding any held one). */
+  async poll(sink: PollSink, holdMs: number, now: number): Promise<void> {
+    this.lastSeen = now;
+    const previous = this.#poll;
+    this.#poll = { sink, deadline: now + holdMs };
+    if (previous && !previous.sink.gone) {
+      // One poll per session: the newer one wins; the older is answered empty.
+      previous.sink.respond(await this.#emptyBatch());
+    }
+    if ((await this.#store.pendingOutbound(this.id)) > 0 || holdMs === 0) this.#wake();
+  }
+
+  /** Called by the server's ticker. Ends an expired hold with an empty batch (the heartbeat). */
+  tick(now: number): void {
+    const poll = this.#poll;
+    if (!poll) return;
+    if (poll.sink.gone) {
+      this.#poll = undefined;
+      this.lastSeen = now;
+    } else if (now >= poll.deadline) {
+      this.#wake();
+    }
+  }
+
+  get holdingPoll(): boolean {
+    return this.#poll !== undefined;
+  }
+
+  async #emptyBatch(): Promise<string> {
+    const r = await this.#store.readOutbound(this.id, 0);
+    return encodeBatch(r.inboundAck, r.seq, []);
+  }
+
+  /** Answer the held poll with whatever is pending (one flush at a time). */
+  #wake(): void {
+    if (!this.#poll) return;
+    if (this.#flushing) {
+      this.#flushAgain = true;
+      return;
+    }
+    this.#flushing = true;
+    this.#flush()
+      .catch((e: unknown) => this.#host.reportError(e))
+      .finally(() => {
+        this.#flushing = false;
+        if (this.#flushAgain) {
+          this.#flushAgain = false;
+          this.#wake();
+        }
+      });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#state !== 'open') return;
+    const batch = await this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes);
+    const poll = this.#poll;
+    if (!poll) return;
+    if (batch.fragments.length === 0 && Date.now() < poll.deadline) return;
+    this.#poll = undefined;
+    this.lastSeen = Date.now();
+    if (!poll.sink.gone) poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.fragments));
+  }
+}
