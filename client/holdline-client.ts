@@ -43,6 +43,7 @@ import {
   type PollResponse,
 } from '../shared/index.js';
 import { Backoff } from './backoff.js';
+import { HoldAdvisor } from './hold-advisor.js';
 import { resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { HttpAnswer, HttpRequester, Platform } from './platform.js';
 
@@ -147,6 +148,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly #lifetime = new AbortController();
   readonly #backoff: Backoff;
   #connectPromise: Promise<void> | undefined;
+  #hold: HoldAdvisor | undefined;
   #stats: ClientStats = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0,
     reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
@@ -184,7 +186,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   }
 
   get stats(): Readonly<ClientStats> {
-    return { ...this.#stats };
+    return { ...this.#stats, holdMs: this.#hold?.holdMs ?? 0 };
   }
 
   #setState(next: ClientState): void {
@@ -282,7 +284,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   #start(live: Live, resumed: boolean): void {
     this.#live = live;
-    this.#stats.holdMs = Math.min(this.options.holdMs ?? live.limits.pollTimeoutMs, live.limits.pollTimeoutMs);
+    const configured = Math.min(this.options.holdMs ?? live.limits.pollTimeoutMs, live.limits.pollTimeoutMs);
+    if (this.#hold) this.#hold.reconfigure(configured);
+    else this.#hold = new HoldAdvisor(configured);
     this.#setState('open');
     this.emit('open', { sessionId: live.sid, resumed });
     void this.#pollLoop(live);
@@ -408,8 +412,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   // ---- server-to-client: the poll loop ----
 
   async #pollLoop(live: Live): Promise<void> {
+    const advisor = this.#hold as HoldAdvisor;
     while (this.#live === live) {
-      const hold = this.#stats.holdMs;
+      const hold = advisor.holdMs;
       const body = `{"sid":"${live.sid}","token":${JSON.stringify(live.token)},"ack":${this.#inbox.ack},"hold":${hold}}`;
       const started = Date.now();
       this.#stats.polls++;
@@ -420,6 +425,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
         if (outcome.kind === 'transient' && age >= Math.max(MIN_HOLD_MS, hold / 2)) {
           // Held a while, then cut (a proxy's read timeout, a NAT forgetting us): replace it at once.
           this.#stats.pollCuts++;
+          advisor.cut(age, hold);
           continue;
         }
         if (!(await this.#handleFailure(live, outcome))) return;
@@ -431,6 +437,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
         continue;
       }
       this.#succeeded(live);
+      if (r.value.m.length === 0 && !r.value.close && Date.now() - started >= hold) advisor.fullHold();
       this.#receive(live, r.value);
     }
   }
