@@ -267,17 +267,14 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       } else if (outcome.kind === 'fatal') {
         this.#fail(outcome.error);
         return undefined;
-      } else if (outcome.kind === 'transient' || outcome.kind === 'gone') {
-        this.emit('error', outcome.error);
       }
+      const error = outcome.kind === 'ok' ? new HoldlineError('bad_response', 'open: unexpected answer') : outcome.kind === 'closed' ? new HoldlineError('session_closed', outcome.reason.message) : outcome.error;
       const wait = this.#backoff.next();
       if (Date.now() + wait > giveUpAt) {
-        this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms`));
+        this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms (last error: ${error.code}: ${error.message})`));
         return undefined;
       }
-      if (this.#state === 'reconnecting' || this.#state === 'open') {
-        this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error: new HoldlineError('network_error', 'open failed') });
-      }
+      this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
       await delay(wait, this.#lifetime.signal);
     }
   }
@@ -397,7 +394,6 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
         await this.#retryAfter(outcome.error);
         return this.#live === live;
       case 'gone':
-        this.emit('error', outcome.error);
         void this.#sessionLost(live, outcome.reason);
         return false;
       case 'closed':

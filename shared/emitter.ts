@@ -33,6 +33,15 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
     return this;
   }
 
+  /** Node-style aliases, so helpers such as `events.once()` work on Holdline emitters. */
+  addListener<K extends keyof Events>(event: K, fn: Events[K]): this {
+    return this.on(event, fn);
+  }
+
+  removeListener<K extends keyof Events>(event: K, fn: Events[K]): this {
+    return this.off(event, fn);
+  }
+
   listenerCount(event: keyof Events): number {
     return this.#listeners.get(event)?.length ?? 0;
   }
