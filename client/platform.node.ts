@@ -2,10 +2,42 @@
  * Node platform: undici's request API on a dispatcher owned by this client
  * (not the global fetch pool: a fetch round trip costs ~0.6 ms more, and one
  * shared pool makes many clients in one process pay for each other).
+ *
+ * Proxies: the `proxy` option, else HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either
+ * case, as curl reads them). An http:// server is reached through an http://
+ * proxy with ordinary absolute-form requests (`POST http://host/path`), not a
+ * CONNECT tunnel, which most proxies allow only to port 443; https:// goes
+ * through CONNECT. Credentials come from the proxy URL (user:pass@, Basic).
  */
-import { Agent, type Dispatcher, request } from 'undici';
+import { Agent, EnvHttpProxyAgent, type Dispatcher, request } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
 import type { HttpRequester, Platform, RequesterOptions } from './platform.js';
+
+const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
+
+function createDispatcher(options: RequesterOptions): Dispatcher {
+  const agentOptions = {
+    // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    keepAliveTimeout: 4_000,
+    connections: 4,
+  };
+  const proxy = options.proxy;
+  if (proxy === undefined && !PROXY_ENV.some((k) => process.env[k])) return new Agent(agentOptions);
+  return new EnvHttpProxyAgent({
+    ...agentOptions,
+    proxyTunnel: false,
+    ...(proxy === undefined ? {} : { httpProxy: proxy, httpsProxy: proxy }),
+  });
+}
+
+function proxyAuthError(detail: string): HoldlineError {
+  return new HoldlineError(
+    'proxy_auth_required',
+    `the proxy requires authentication (${detail}); put credentials in the proxy URL (http://user:pass@host:port) or the "proxy" option`,
+  );
+}
 
 class UndiciRequester implements HttpRequester {
   readonly #dispatcher: Dispatcher;
@@ -13,13 +45,7 @@ class UndiciRequester implements HttpRequester {
 
   constructor(options: RequesterOptions) {
     this.#keepAlive = options.keepAlive;
-    this.#dispatcher = new Agent({
-      // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: 4_000,
-      connections: 4,
-    });
+    this.#dispatcher = createDispatcher(options);
   }
 
   async post(url: string, body: string, signal: AbortSignal) {
@@ -33,11 +59,13 @@ class UndiciRequester implements HttpRequester {
         reset: !this.#keepAlive,
       });
       const text = await res.body.text();
-      if (res.statusCode === 407) throw new HoldlineError('proxy_auth_required', 'the proxy requires authentication (407)');
+      if (res.statusCode === 407) throw proxyAuthError('407');
       return { status: res.statusCode, body: text };
     } catch (e) {
       if (e instanceof HoldlineError) throw e;
-      throw new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${(e as Error).message}`, { cause: e });
+      const message = (e as Error).message;
+      if (/\b407\b/.test(message)) throw proxyAuthError(message);
+      throw new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${message}`, { cause: e });
     }
   }
 
