@@ -51,7 +51,8 @@ async function run(t: import('node:test').TestContext, latencyMs: number): Promi
   const toClient = new SequenceChecker();
   const toServer = new SequenceChecker();
   let serverSends: Promise<void> | undefined;
-  const hl = await startHoldline(t, { pollTimeoutMs: 2_000 });
+  // Small batches, so that 20,000 messages take hundreds of requests for the faults to hit.
+  const hl = await startHoldline(t, { pollTimeoutMs: 2_000, maxMessageBytes: 4096, maxBatchBytes: 8192 });
   hl.server.on('session', (s) => {
     s.on('message', (d) => toServer.receive(d));
     serverSends = (async () => {
