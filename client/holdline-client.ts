@@ -418,8 +418,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       if (this.#live !== live) return;
       if (outcome.kind !== 'ok') {
         const age = Date.now() - started;
-        if (outcome.kind === 'transient' && age >= Math.max(MIN_HOLD_MS, hold / 2)) {
-          // Held a while, then cut (a proxy's read timeout, a NAT forgetting us): replace it at once.
+        if (outcome.kind === 'transient' && age >= MIN_HOLD_MS) {
+          // Held a while, then cut (a proxy's read timeout answering 504, a NAT
+          // forgetting us, our own deadline): replace it at once, and learn.
           this.#stats.pollCuts++;
           advisor.cut(age, hold);
           continue;
