@@ -123,14 +123,21 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     const handle = this.handler(options);
     const others = server.listeners('request') as RequestHandler[];
     for (const l of others) server.off('request', l);
+    let detached = false;
+    const passOn = (req: IncomingMessage, res: ServerResponse) => {
+      if (others.length === 0) return writeError(res, wireError('not_found', `no Holdline endpoint at ${req.url ?? ''}`));
+      for (const l of others) l.call(server, req, res);
+    };
     const listener = (req: IncomingMessage, res: ServerResponse) => {
+      // Detached while a later attach() holds this listener in its chain: pass everything on.
+      if (detached) return passOn(req, res);
       if (others.length === 0) return handle(req, res);
-      handle(req, res, () => {
-        for (const l of others) l.call(server, req, res);
-      });
+      handle(req, res, () => passOn(req, res));
     };
     server.on('request', listener);
     this.#detach.push(() => {
+      detached = true;
+      if (!server.listeners('request').includes(listener)) return;
       server.off('request', listener);
       for (const l of others) server.on('request', l);
     });

@@ -58,7 +58,8 @@ export class HttpHandler {
    */
   handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
     this.#handle(req, res, subpath).catch((e: unknown) => {
-      this.#core.reportError(e);
+      // A client's mistake (bad_ack, say) is answered, not reported as a server failure.
+      if (!(e instanceof HoldlineError && e.status !== undefined && e.status < 500)) this.#core.reportError(e);
       writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     });
   }
@@ -66,7 +67,12 @@ export class HttpHandler {
   async #handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
     const cors = this.#cors(req);
     if (cors === null) {
-      return writeError(res, wireError('origin_not_allowed', `origin ${String(req.headers.origin)} is not allowed`));
+      // Readable by the refused page, so its client fails at once with the code instead of retrying blind.
+      const origin = String(req.headers.origin);
+      return writeError(res, wireError('origin_not_allowed', `origin ${origin} is not allowed`), {
+        'Access-Control-Allow-Origin': origin,
+        Vary: 'Origin',
+      });
     }
     const endpoint = ENDPOINTS.get(subpath);
     if (req.method === 'OPTIONS') {

@@ -91,12 +91,12 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
     throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
   }
 
-  const transports = options.transports ?? ['polling'];
+  const transports: Transport[] = options.transports === undefined ? ['polling'] : options.transports;
   if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== 'polling')) {
     throw new TypeError(`option "transports" must be a non-empty array of 'polling', got ${describe(transports)}`);
   }
 
-  const store = options.store ?? new MemoryStore();
+  const store = options.store === undefined ? new MemoryStore() : options.store;
   if (typeof store !== 'object' || store === null || typeof store.enqueue !== 'function') {
     throw new TypeError(`option "store" must implement SessionStore, got ${describe(store)}`);
   }

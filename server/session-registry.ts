@@ -48,6 +48,8 @@ export class SessionRegistry implements SessionHost {
   readonly #events: RegistryEvents;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
+  /** Opens past the maxSessions check whose store.create() has not finished. */
+  #reserved = 0;
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
@@ -100,13 +102,22 @@ export class SessionRegistry implements SessionHost {
       }
       if (!allowed) return { ok: false, error: wireError('unauthorized') };
     }
-    if (this.#live.size >= this.options.maxSessions) {
+    if (this.#live.size + this.#reserved >= this.options.maxSessions) {
       return { ok: false, error: wireError('too_many_sessions', `the server holds maxSessions (${this.options.maxSessions}) sessions`) };
     }
     const sid = nanoid();
     const token = nanoid(32);
     const now = Date.now();
-    await this.options.store.create({ sid, token, attempt: req.attempt, createdAt: now });
+    this.#reserved++;
+    try {
+      await this.options.store.create({ sid, token, attempt: req.attempt, createdAt: now });
+    } finally {
+      this.#reserved--;
+    }
+    if (this.#closing) {
+      await this.options.store.delete(sid);
+      return { ok: false, error: wireError('server_closing') };
+    }
     const session = new Session(sid, this, now);
     this.#live.set(sid, { session, token: Buffer.from(token), attempt: req.attempt });
     this.#byAttempt.set(req.attempt, sid);

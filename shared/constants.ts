@@ -29,5 +29,5 @@ export const DEFAULTS = {
   reconnectMaxDelayMs: 10_000,
 } as const;
 
-/** Smallest hold a client may ask for; shorter asks are raised to this. */
+/** Smallest hold the client's adaptive hold asks for; a poll that dies older than this counts as a cut. */
 export const MIN_HOLD_MS = 1_000;

@@ -45,6 +45,7 @@ export function isPayload(value: unknown): value is Payload {
 }
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 export function toBase64(bytes: Uint8Array): string {
   if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
@@ -59,9 +60,12 @@ export function toBase64(bytes: Uint8Array): string {
 /** Strict base64 decode: returns undefined for anything that is not canonical padded base64. */
 export function fromBase64(s: string): Uint8Array | undefined {
   if (s.length % 4 !== 0 || !BASE64_RE.test(s)) return undefined;
+  // Canonical only: the bits of the last character that fall past the last byte must be zero.
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  if (pad > 0 && (BASE64_ALPHABET.indexOf(s[s.length - pad - 1]) & (pad === 2 ? 0x0f : 0x03)) !== 0) return undefined;
   if (NodeBuffer) {
-    const buf = NodeBuffer.from(s, 'base64');
-    return buf;
+    // A copy: small Buffers share Node's pool, and `data.buffer` must hold only this message.
+    return new Uint8Array(NodeBuffer.from(s, 'base64'));
   }
   try {
     const bin = atob(s);

@@ -47,6 +47,8 @@ export class SendWindow {
         const i = this.#waiters.indexOf(w);
         if (i >= 0) this.#waiters.splice(i, 1);
         reject(new HoldlineError('queue_full', `unacknowledged data stayed over ${this.maxBytes} bytes for ${this.timeoutMs} ms`));
+        // The head of the line gave up: whoever is next may fit now.
+        if (i === 0) this.#admitWaiting();
       };
       if (this.timeoutMs === 0) return timeout();
       w.timer = setTimeout(timeout, this.timeoutMs);
@@ -57,6 +59,10 @@ export class SendWindow {
   /** Acks freed `bytes`: admit waiters that now fit, in order. */
   release(bytes: number): void {
     this.#buffered = Math.max(0, this.#buffered - bytes);
+    this.#admitWaiting();
+  }
+
+  #admitWaiting(): void {
     while (this.#waiters.length > 0 && this.#buffered + this.#waiters[0].bytes <= this.maxBytes) {
       const w = this.#waiters.shift() as Waiter;
       if (w.timer) clearTimeout(w.timer);
