@@ -147,6 +147,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   readonly #backoff: Backoff;
+  /** Aborted to end the current back-off wait early (the network came back). */
+  #wake = new AbortController();
+  readonly #unsubscribeNetwork: () => void;
   #connectPromise: Promise<void> | undefined;
   #hold: HoldAdvisor | undefined;
   #stats: ClientStats = {
@@ -170,6 +173,18 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#window = new SendWindow(this.options.maxBufferedBytes, this.options.sendTimeoutMs);
     this.#backoff = new Backoff(this.options.minDelayMs, this.options.maxDelayMs);
     this.#requester = platform.createRequester({ keepAlive: this.options.keepAlive, proxy: this.options.proxy });
+    this.#unsubscribeNetwork = platform.onNetworkBack?.(() => this.#wake.abort()) ?? (() => {});
+  }
+
+  /** Wait out a back-off delay; ends early on close() or when the network comes back. */
+  async #backoffDelay(ms: number): Promise<void> {
+    if (this.#wake.signal.aborted) this.#wake = new AbortController();
+    const wake = this.#wake.signal;
+    const onClose = () => this.#wake.abort();
+    this.#lifetime.signal.addEventListener('abort', onClose, { once: true });
+    await delay(ms, wake);
+    this.#lifetime.signal.removeEventListener('abort', onClose);
+    if (wake.aborted) this.#backoff.reset();
   }
 
   get state(): ClientState {
@@ -275,7 +290,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
         return undefined;
       }
       this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
-      await delay(wait, this.#lifetime.signal);
+      await this.#backoffDelay(wait);
     }
   }
 
@@ -299,8 +314,6 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const lost = entriesToPayloads(this.#outbox.takeAll());
     this.#outbox = new Outbox();
     this.#inbox = new Inbox();
-    // Room the lost messages held admits waiting sends; they go on the new session.
-    this.#window.release(lostBytes);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
     const live = await this.#openSession(Math.max(this.options.connectTimeoutMs, 60_000));
@@ -308,6 +321,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#stats.resets++;
     this.#live = live; // so that reset listeners see the new sessionId
     this.emit('reset', { previousSessionId: old.sid, sessionId: live.sid, reason, lost });
+    // Only now does the room the lost messages held admit sends that were waiting for it,
+    // so that what a reset listener re-sends is not overtaken by them (unless it must wait too).
+    this.#window.release(lostBytes);
     this.#start(live, false);
   }
 
@@ -326,6 +342,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const unacked = entriesToPayloads(this.#outbox.takeAll());
     this.#window.fail(error);
     this.#sendQueue.clear();
+    this.#unsubscribeNetwork();
     void this.#requester.close();
     this.emit('close', reason, unacked);
   }
@@ -376,7 +393,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       this.#stats.reconnects++;
     }
     this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
-    await delay(wait, this.#lifetime.signal);
+    await this.#backoffDelay(wait);
   }
 
   #succeeded(live: Live): void {

@@ -33,4 +33,9 @@ class FetchRequester implements HttpRequester {
 export const browserPlatform: Platform = {
   name: 'browser',
   createRequester: () => new FetchRequester(),
+  onNetworkBack(fn) {
+    if (typeof addEventListener !== 'function') return () => {};
+    addEventListener('online', fn);
+    return () => removeEventListener('online', fn);
+  },
 };

@@ -29,4 +29,6 @@ export interface HttpRequester {
 export interface Platform {
   readonly name: 'node' | 'browser';
   createRequester(options: RequesterOptions): HttpRequester;
+  /** Call `fn` whenever the runtime says the network is back (the browser's `online` event); returns an unsubscribe. */
+  onNetworkBack?(fn: () => void): () => void;
 }

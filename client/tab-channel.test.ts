@@ -1,0 +1,298 @@
+// HoldlineTabClient in Node: real BroadcastChannels (Node has them), a small
+// FIFO lock manager standing in for navigator.locks, and either the real
+// client against a real server, or a scripted client for the cases a real
+// server cannot produce on demand.
+import { describe, it, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HoldlineServer, type Session } from '../server/index.js';
+import { HoldlineClient as NodeClient } from './index.js';
+import { HoldlineTabClient, type TabCoreClient, type TabLockManager } from './tab-channel.js';
+import { HoldlineError, TypedEmitter, payloadBytes, type CloseReason, type Payload } from '../shared/index.js';
+import type { ClientEvents, ClientState, ClientStats } from './holdline-client.js';
+
+/** navigator.locks, exclusive mode only: FIFO per name. */
+class FakeLocks implements TabLockManager {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
+    const prev = this.#tails.get(name) ?? Promise.resolve();
+    let releaseNext!: () => void;
+    const mine = new Promise<void>((r) => {
+      releaseNext = r;
+    });
+    this.#tails.set(name, prev.then(() => mine));
+    return prev.then(async () => {
+      try {
+        if (options.signal?.aborted) throw new Error('AbortError');
+        return await callback({ name });
+      } finally {
+        releaseNext();
+      }
+    });
+  }
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+let channelSeq = 0;
+const toClose: HoldlineTabClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(toClose.splice(0).map((t) => t.close()));
+});
+
+function tabs(n: number, url: string, createClient: (url: string) => TabCoreClient, locks = new FakeLocks()): HoldlineTabClient[] {
+  const channelName = `test-${process.pid}-${++channelSeq}`;
+  const out: HoldlineTabClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = new HoldlineTabClient(url, { channelName, locks, createClient: (u) => createClient(u), ackCheckMs: 10 });
+    toClose.push(t);
+    out.push(t);
+  }
+  return out;
+}
+
+describe('HoldlineTabClient with the real client and server', () => {
+  const received: string[] = [];
+  const sessions: Session[] = [];
+  const hl = new HoldlineServer({ pollTimeoutMs: 1_000 });
+  hl.on('session', (s) => {
+    sessions.push(s);
+    s.on('message', (d) => {
+      received.push(String(d));
+      if (String(d).startsWith('echo:')) void s.send(`echoed ${String(d)}`);
+    });
+  });
+  const server = http.createServer();
+  hl.attach(server, { path: '/holdline' });
+  let url = '';
+  const clients: NodeClient[] = [];
+  const createClient = (u: string) => {
+    const c = new NodeClient(u, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    clients.push(c);
+    return c;
+  };
+
+  after(async () => {
+    await Promise.all(toClose.splice(0).map((t) => t.close()));
+    await hl.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('three tabs open one session; every message arrives once, in order per tab, and is confirmed', async () => {
+    if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`;
+    const before = sessions.length;
+    const clientsBefore = clients.length;
+    const [a, b, c] = tabs(3, url, createClient);
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    assert.equal(sessions.length - before, 1, 'one session for three tabs');
+    assert.equal(clients.length - clientsBefore, 1, 'one client for three tabs');
+    assert.deepEqual([a.role, b.role, c.role], ['leader', 'follower', 'follower']);
+    assert.equal(b.sessionId, a.sessionId);
+    assert.equal(c.sessionId, a.sessionId);
+
+    received.length = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) for (const [name, t] of [['a', a], ['b', b], ['c', c]] as const) sends.push(t.send(`${name}${i}`));
+    await Promise.all(sends);
+    await waitFor('90 messages at the server', () => received.length === 90);
+    for (const name of ['a', 'b', 'c']) {
+      assert.deepEqual(received.filter((m) => m[0] === name), Array.from({ length: 30 }, (_, i) => `${name}${i}`));
+    }
+    await waitFor('every tab confirmed', () => [a, b, c].every((t) => t.bufferedAmount === 0 && t.stats.unconfirmed === 0));
+    assert.deepEqual([a.stats.messagesSent, b.stats.messagesSent, c.stats.messagesSent], [30, 30, 30]);
+  });
+
+  it('relays incoming messages to every tab once', async () => {
+    const [a, b, c] = tabs(3, url, createClient);
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    const got = new Map<HoldlineTabClient, string[]>([[a, []], [b, []], [c, []]]);
+    for (const t of [a, b, c]) t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
+    await b.send('echo:1');
+    await c.send('echo:2');
+    await waitFor('both echoes on every tab', () => [...got.values()].every((l) => l.length === 2));
+    await sleep(50);
+    for (const l of got.values()) assert.deepEqual(l.sort(), ['echoed echo:1', 'echoed echo:2']);
+    assert.equal(a.stats.messagesReceived, 2);
+  });
+
+  it('the leader closing mid-flight loses nothing: another tab takes over on a new session', async () => {
+    const [a, b, c] = tabs(3, url, createClient);
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    const first = a.sessionId;
+    const resets: string[] = [];
+    for (const t of [b, c]) t.on('reset', (e) => resets.push(`${e.previousSessionId}->${e.sessionId}:${e.lost.length}`));
+    received.length = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      sends.push(b.send(`b${i}`), c.send(`c${i}`));
+      if (i === 10) void a.close();
+      if (i % 5 === 0) await sleep(5);
+    }
+    await Promise.all(sends);
+    await waitFor('a new leader', () => b.role === 'leader' || c.role === 'leader');
+    await waitFor('open again', () => b.state === 'open' && c.state === 'open');
+    assert.notEqual(b.sessionId, first);
+    assert.equal(b.sessionId, c.sessionId);
+    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
+    for (const name of ['b', 'c']) {
+      const mine = received.filter((m) => m[0] === name);
+      // At least once across the handover, in order once repeats are dropped.
+      const firstSeen = mine.filter((m, i) => mine.indexOf(m) === i);
+      assert.deepEqual(firstSeen, Array.from({ length: 40 }, (_, i) => `${name}${i}`));
+    }
+    assert.equal(resets.length, 2);
+    assert.ok(resets.every((r) => r.startsWith(`${first}->`) && r.endsWith(':0')), resets.join(', '));
+  });
+
+  it('a server restart resets the shared session; every tab hears of it and nothing is lost', async () => {
+    const [a, b] = tabs(2, url, createClient);
+    await Promise.all([a.connect(), b.connect()]);
+    const first = a.sessionId;
+    const resets: Array<[string, string]> = [];
+    for (const t of [a, b]) t.on('reset', (e) => resets.push([e.previousSessionId, e.reason.code]));
+    // The session disappears under the client (as after a restart with an in-memory store).
+    sessions.find((s) => s.id === first)?.close({ code: 'server_shutdown', message: 'restart' });
+    received.length = 0;
+    for (let i = 0; i < 10; i++) await b.send(`b${i}`);
+    await waitFor('both reset', () => resets.length === 2, 10_000);
+    await waitFor('open again', () => a.state === 'open' && b.state === 'open');
+    await waitFor('confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    const firstSeen = received.filter((m, i) => received.indexOf(m) === i);
+    assert.deepEqual(firstSeen, Array.from({ length: 10 }, (_, i) => `b${i}`));
+    // The poll hears 'server_shutdown', or a send hears 'session_unknown' first.
+    assert.equal(resets.length, 2);
+    assert.deepEqual(resets[0], resets[1]);
+    assert.equal(resets[0][0], first);
+    assert.match(resets[0][1], /^(server_shutdown|session_unknown)$/);
+    assert.notEqual(a.sessionId, first);
+  });
+});
+
+/** A client whose acks and session losses the test drives. */
+class ScriptedClient extends TypedEmitter<ClientEvents> implements TabCoreClient {
+  state: ClientState = 'idle';
+  sessionId: string | undefined;
+  /** What the "server" got, in order. */
+  readonly delivered: Payload[];
+  /** Handed over, not acknowledged. */
+  outstanding: Payload[] = [];
+  #n = 0;
+
+  constructor(delivered: Payload[]) {
+    super();
+    this.delivered = delivered;
+  }
+
+  get bufferedAmount(): number {
+    return this.outstanding.reduce((n, p) => n + payloadBytes(p), 0);
+  }
+
+  get stats(): Readonly<ClientStats> {
+    return { polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, reconnects: 0, resets: 0, holdMs: 0, rttMs: 1 };
+  }
+
+  async connect(): Promise<void> {
+    this.sessionId = `s${++this.#n}`;
+    this.state = 'open';
+    this.emit('open', { sessionId: this.sessionId, resumed: false });
+  }
+
+  async send(data: Payload): Promise<void> {
+    this.outstanding.push(data);
+  }
+
+  /** The server received the first `n` outstanding (and, if `ack`, acknowledged them). */
+  receive(n: number, ack: boolean): void {
+    this.delivered.push(...this.outstanding.slice(0, n));
+    if (ack) this.outstanding = this.outstanding.slice(n);
+  }
+
+  /** The session is gone: the outstanding are lost (the first `received` of them had reached the server). */
+  loseSession(reason: CloseReason): void {
+    const lost = this.outstanding;
+    this.outstanding = [];
+    const previous = this.sessionId ?? '';
+    this.state = 'reconnecting';
+    this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', 'lost') });
+    this.sessionId = `s${++this.#n}`;
+    this.emit('reset', { previousSessionId: previous, sessionId: this.sessionId, reason, lost });
+    this.state = 'open';
+    this.emit('open', { sessionId: this.sessionId, resumed: false });
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const unacked = this.outstanding;
+    this.outstanding = [];
+    this.emit('close', { code: 'client_closed', message: 'closed' }, unacked);
+  }
+}
+
+describe('HoldlineTabClient acknowledgement accounting (scripted client)', () => {
+  it('confirms exactly what the server acknowledged, and re-sends the rest after a reset', async () => {
+    const delivered: Payload[] = [];
+    const made: ScriptedClient[] = [];
+    const [a, b] = tabs(2, 'http://127.0.0.1:1/holdline', () => {
+      const c = new ScriptedClient(delivered);
+      made.push(c);
+      return c;
+    });
+    await Promise.all([a.connect(), b.connect()]);
+    assert.equal(made.length, 1);
+    const core = made[0];
+    for (const m of ['b1', '', 'b3', 'b4']) await b.send(m);
+    await waitFor('4 handed over', () => core.outstanding.length === 4);
+
+    core.receive(2, true); // 'b1' and '' acknowledged: '' is empty, so it waits for a later one
+    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 3);
+    core.receive(1, true); // 'b3': confirms '' too
+    await waitFor('b3 confirmed', () => b.stats.unconfirmed === 1);
+
+    core.receive(1, false); // 'b4' reached the server, its ack did not come back
+    core.loseSession({ code: 'session_unknown', message: 'gone' });
+    // 'b4' goes out again on the new session, before anything newer.
+    await b.send('b5');
+    await waitFor('re-sent', () => core.outstanding.length === 2);
+    assert.deepEqual(core.outstanding, ['b4', 'b5']);
+    core.receive(2, true);
+    await waitFor('all confirmed', () => b.stats.unconfirmed === 0 && b.bufferedAmount === 0);
+    // At least once across the reset: 'b4' reached the server twice.
+    assert.deepEqual(delivered, ['b1', '', 'b3', 'b4', 'b4', 'b5']);
+  });
+
+  it('without locks every tab runs its own client', async () => {
+    const made: ScriptedClient[] = [];
+    const mk = () => {
+      const c = new ScriptedClient([]);
+      made.push(c);
+      return c;
+    };
+    const a = new HoldlineTabClient('http://127.0.0.1:1/holdline', { locks: null, createClient: mk });
+    const b = new HoldlineTabClient('http://127.0.0.1:1/holdline', { locks: null, createClient: mk });
+    toClose.push(a, b);
+    await Promise.all([a.connect(), b.connect()]);
+    assert.equal(made.length, 2);
+    assert.equal(a.shared, false);
+    assert.deepEqual([a.role, b.role], ['leader', 'leader']);
+  });
+
+  it('checks its options', () => {
+    assert.throws(() => new HoldlineTabClient('ftp://x'), /http: or https:|absolute http/);
+    assert.throws(() => new HoldlineTabClient('http://x/holdline', { channelName: '' }), /channelName/);
+    assert.throws(() => new HoldlineTabClient('http://x/holdline', { ackCheckMs: 0 }), /ackCheckMs/);
+    assert.throws(() => new HoldlineTabClient('http://x/holdline', { holdMs: -1 }), /holdMs/);
+  });
+});

@@ -1,0 +1,215 @@
+// The demo page: a chat room over Holdline. The tabs of this browser share one
+// session (HoldlineTabClient); every page, in any browser, sees every message.
+//
+// URL parameters: ?server=URL  a Holdline endpoint on another origin (default: /holdline here)
+//                 ?name=NAME   the name to post as
+//                 ?share=0     one session per tab (no tab sharing)
+//
+// For tests: window.__states (every state, in order), window.__events,
+// window.__holdline (the client), window.__chat.post(text).
+import { HoldlineTabClient } from '/lib/holdline-tabs.js';
+
+const params = new URLSearchParams(location.search);
+const channelUrl = params.get('server') || new URL('/holdline', location.href).href;
+const share = params.get('share') !== '0';
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  state: $('state'), transport: $('transport'), session: $('session'), role: $('role'),
+  sent: $('sent'), received: $('received'), rtt: $('rtt'), note: $('note'),
+  log: $('log'), chat: document.querySelector('.chat'), form: $('compose'), name: $('name'), text: $('text'), send: $('send'),
+};
+
+const states = [];
+const events = [];
+window.__states = states;
+window.__events = events;
+
+const client = new HoldlineTabClient(channelUrl, share ? {} : { locks: null });
+window.__holdline = client;
+
+// ---- names and ids ----
+
+function randomHex(bytes) {
+  const a = new Uint8Array(bytes);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function storedName() {
+  try {
+    return localStorage.getItem('holdline-demo-name');
+  } catch {
+    return null;
+  }
+}
+
+ui.name.value = params.get('name') || storedName() || `guest-${randomHex(2)}`;
+ui.name.addEventListener('change', () => {
+  try {
+    localStorage.setItem('holdline-demo-name', ui.name.value.trim());
+  } catch {
+    // Storage may be unavailable (private mode): the name lasts as long as the page.
+  }
+});
+
+// ---- the chat log ----
+// Messages are ordered by (server instance, n) and shown once per id: history
+// merged after a reset, or a post re-sent after a change of leading tab, never
+// shows twice. A restarted server numbers from 1 again, so each server
+// instance ("era") sorts after the ones seen before it.
+
+const eras = new Map(); // server instance id -> index
+const shown = new Set(); // message ids
+const mine = new Set(); // ids this page posted (and messages under this page's name)
+
+function eraOf(srv) {
+  if (!eras.has(srv)) eras.set(srv, eras.size);
+  return eras.get(srv);
+}
+
+function timeOf(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function addMessage(srv, m) {
+  if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || typeof m.n !== 'number') return;
+  if (shown.has(m.id)) return;
+  shown.add(m.id);
+  const era = eraOf(srv);
+  const li = document.createElement('li');
+  li.className = mine.has(m.id) || m.name === ui.name.value.trim() ? 'msg mine' : 'msg';
+  li.dataset.era = String(era);
+  li.dataset.n = String(m.n);
+  li.dataset.id = m.id;
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = String(m.name);
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.textContent = String(m.text);
+  const time = document.createElement('time');
+  time.dateTime = new Date(m.at).toISOString();
+  time.textContent = timeOf(m.at);
+  li.append(who, text, time);
+
+  // Usually the newest: walk back from the end to the first item that sorts before it.
+  const atBottom = ui.chat.scrollHeight - ui.chat.scrollTop - ui.chat.clientHeight < 40;
+  let after = ui.log.lastElementChild;
+  while (after && (Number(after.dataset.era) > era || (Number(after.dataset.era) === era && Number(after.dataset.n) > m.n))) {
+    after = after.previousElementSibling;
+  }
+  if (after) after.after(li);
+  else ui.log.prepend(li);
+  while (ui.log.childElementCount > 500) ui.log.firstElementChild.remove();
+  if (atBottom) ui.chat.scrollTop = ui.chat.scrollHeight;
+}
+
+let sessionsOnServer;
+
+function onData(data) {
+  if (typeof data !== 'string') return;
+  let msg;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (msg.type === 'chat') addMessage(msg.srv, msg.message);
+  else if (msg.type === 'history' && Array.isArray(msg.messages)) {
+    for (const m of msg.messages) addMessage(msg.srv, m);
+    sessionsOnServer = msg.sessions;
+  } else if (msg.type === 'presence') sessionsOnServer = msg.sessions;
+  render();
+}
+
+async function post(text) {
+  const id = randomHex(12);
+  mine.add(id);
+  const name = ui.name.value.trim() || 'anonymous';
+  await client.send(JSON.stringify({ type: 'post', id, name, text }));
+  render();
+  return id;
+}
+
+function sync() {
+  client.send(JSON.stringify({ type: 'sync' })).catch(() => undefined);
+}
+
+// ---- status ----
+
+let noteText = '';
+let noteUntil = 0;
+
+function note(text, ms = 6000) {
+  noteText = text;
+  noteUntil = Date.now() + ms;
+  render();
+}
+
+function event(type, detail) {
+  events.push({ type, at: Date.now(), ...detail });
+}
+
+function render() {
+  const s = client.state;
+  ui.state.textContent = s;
+  ui.state.dataset.state = s;
+  ui.transport.textContent = s === 'open' || s === 'reconnecting' ? client.transport : '–';
+  const sid = client.sessionId;
+  ui.session.textContent = sid ? sid.slice(0, 8) : '–';
+  ui.session.title = sid ?? '';
+  ui.role.textContent = !client.shared ? 'own session' : client.role === 'none' ? '–' : client.role;
+  const st = client.stats;
+  ui.sent.textContent = String(st.messagesSent);
+  ui.received.textContent = String(st.messagesReceived);
+  ui.rtt.textContent = st.rttMs > 0 ? `${Math.round(st.rttMs)} ms` : '–';
+  ui.send.disabled = s === 'closed' || s === 'closing';
+  if (Date.now() < noteUntil) ui.note.textContent = noteText;
+  else if (typeof sessionsOnServer === 'number') {
+    ui.note.textContent = `${sessionsOnServer} session${sessionsOnServer === 1 ? '' : 's'} on the server` +
+      (client.shared ? ' · the tabs of this browser share one' : '');
+  } else ui.note.textContent = '';
+}
+
+client.on('state', (s) => {
+  states.push(s);
+  render();
+});
+client.on('role', (role) => {
+  event('role', { role });
+  render();
+});
+client.on('open', (e) => {
+  event('open', { sessionId: e.sessionId, resumed: e.resumed });
+  if (!e.resumed) sync();
+  if (e.resumed) note('Back online: missed messages delivered.');
+  render();
+});
+client.on('reconnecting', (e) => {
+  event('reconnecting', { code: e.error.code });
+  note(e.error.code === 'session_lost' ? 'Session lost: opening a new one…' : 'Connection lost: reconnecting…', 60_000);
+});
+client.on('reset', (e) => {
+  event('reset', { previousSessionId: e.previousSessionId, sessionId: e.sessionId, code: e.reason.code });
+  note(`New session ${e.sessionId.slice(0, 8)} (${e.reason.code}): history reloaded.`);
+});
+client.on('message', onData);
+client.on('error', (err) => event('error', { code: err.code, message: err.message }));
+client.on('close', (reason, unacked) => {
+  event('close', { code: reason.code, unacked: unacked.length });
+  note(`Closed: ${reason.message}${unacked.length ? ` (${unacked.length} unsent)` : ''}`, 1e9);
+});
+
+ui.form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = ui.text.value.trim();
+  if (text === '') return;
+  ui.text.value = '';
+  post(text).catch((err) => note(`Not sent: ${err.message}`));
+});
+
+window.__chat = { post, channelUrl };
+setInterval(render, 500);
+render();
+client.connect().catch((err) => note(`Could not connect: ${err.message}`, 1e9));

@@ -1,0 +1,87 @@
+// Tabs share a channel: three tabs of one browser run one Holdline session
+// (the leader's); closing the leader tab hands the session over to another
+// tab without losing a message.
+import type { Page } from '@playwright/test';
+import { test, expect, expectMessages, openChat, postViaForm, texts } from './fixtures.js';
+
+function role(page: Page): Promise<string | null> {
+  return page.locator('#role').textContent();
+}
+
+/** Post `count` messages from inside the page, one every `everyMs`, without waiting for the UI. */
+function postLoop(page: Page, prefix: string, count: number, everyMs: number): Promise<void> {
+  return page.evaluate(
+    async ({ prefix, count, everyMs }) => {
+      const chat = (window as unknown as { __chat: { post(text: string): Promise<string> } }).__chat;
+      for (let i = 1; i <= count; i++) {
+        await chat.post(`${prefix} ${i}`);
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    },
+    { prefix, count, everyMs },
+  );
+}
+
+test('three tabs share one session; closing the leader tab loses nothing', async ({ browser, startDemo }) => {
+  test.setTimeout(60_000);
+  const demo = await startDemo();
+  const tabs = await browser.newContext();
+  const elsewhere = await browser.newContext();
+  try {
+    const [t1, t2, t3] = [await tabs.newPage(), await tabs.newPage(), await tabs.newPage()];
+    const other = await elsewhere.newPage();
+    for (const t of [t1, t2, t3]) await openChat(t, `${demo.origin}/?name=tabs`);
+    await openChat(other, `${demo.origin}/?name=other`);
+
+    // One session for the three tabs (plus the other browser's).
+    expect(demo.stats()).toMatchObject({ sessions: 2, sessionsOpened: 2 });
+    expect(await role(t1)).toBe('leader');
+    expect(await role(t2)).toBe('follower');
+    expect(await role(t3)).toBe('follower');
+    const shared = await t1.locator('#session').getAttribute('title');
+    for (const t of [t2, t3]) await expect(t.locator('#session')).toHaveAttribute('title', shared ?? '');
+
+    // Every tab can post and sees everything, like the other browser.
+    const hello = ['hello from tab 1', 'hello from tab 2', 'hello from tab 3', 'hello from elsewhere'];
+    for (const [page, text] of [[t1, hello[0]], [t2, hello[1]], [t3, hello[2]], [other, hello[3]]] as const) {
+      await postViaForm(page, text);
+      for (const p of [t1, t2, t3, other]) await expectMessages(p, hello.slice(0, hello.indexOf(text) + 1));
+    }
+
+    // Followers and the other browser keep posting while the leader tab closes.
+    const loops = Promise.all([
+      postLoop(t2, 'tab 2 says', 25, 40),
+      postLoop(t3, 'tab 3 says', 25, 40),
+      postLoop(other, 'elsewhere says', 10, 100),
+    ]);
+    await t2.waitForTimeout(300);
+    await t1.close();
+    await loops;
+
+    // Another tab leads, on one new session.
+    await expect.poll(async () => [await role(t2), await role(t3)].sort(), { timeout: 15_000 }).toEqual(['follower', 'leader']);
+    await expect.poll(() => demo.stats().sessionsOpened, { timeout: 15_000 }).toBe(3);
+    const next = await t2.locator('#session').getAttribute('title');
+    expect(next).not.toBe(shared);
+    await expect(t3.locator('#session')).toHaveAttribute('title', next ?? '');
+
+    // Nothing lost, nothing twice, each tab's messages in the order it sent them.
+    const expectedCount = hello.length + 25 + 25 + 10;
+    await expect.poll(() => demo.history().length, { timeout: 15_000 }).toBe(expectedCount);
+    const order = demo.history().map((m) => m.text);
+    expect(new Set(order).size).toBe(order.length);
+    for (const [prefix, n] of [['tab 2 says', 25], ['tab 3 says', 25], ['elsewhere says', 10]] as const) {
+      expect(order.filter((t) => t.startsWith(prefix))).toEqual(Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`));
+    }
+    for (const p of [t2, t3, other]) await expectMessages(p, order);
+
+    // And they keep chatting on the new session.
+    await postViaForm(t3, 'still here');
+    for (const p of [t2, t3, other]) await expectMessages(p, [...order, 'still here']);
+    expect(await texts(t2)).toEqual(await texts(t3));
+    console.log(`repeats dropped by the server after the handover: ${demo.stats().duplicatesDropped}`);
+  } finally {
+    await tabs.close();
+    await elsewhere.close();
+  }
+});
