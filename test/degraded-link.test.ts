@@ -1,0 +1,61 @@
+/**
+ * Issue 3, item 5: a degraded link through the fault-injection proxy:
+ * 200 ms latency each way, a bandwidth cap, stalls of several seconds, and a
+ * few killed requests. Still exactly-once and in order, both directions.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HoldlineClient } from '../client/index.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
+import { startHoldline } from './helpers/holdline.js';
+
+test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { timeout: 180_000 }, async (t) => {
+  const N = 1_000;
+  const hl = await startHoldline(t, { pollTimeoutMs: 5_000, maxMessageBytes: 4096, maxBatchBytes: 16 * 1024 });
+  const up: string[] = [];
+  let serverDone: Promise<void> | undefined;
+  hl.server.on('session', (s) => {
+    s.on('message', (d) => up.push(String(d)));
+    serverDone = (async () => {
+      for (let i = 0; i < N; i++) {
+        await s.send(`down ${i} ${'d'.repeat(i % 200)}`);
+        if (i % 100 === 99) await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+  });
+  const proxy = await startFaultProxy({
+    target: { host: '127.0.0.1', port: hl.port },
+    latencyMs: 200,
+    bandwidthBytesPerSec: 64 * 1024,
+    stall: { probability: 0.05, durationMs: 3_000 },
+    killRate: 0.03,
+  });
+  t.after(() => proxy.close());
+  const c = new HoldlineClient(`${proxy.url}/holdline`, { reconnect: { minDelayMs: 50, maxDelayMs: 500 }, pollGraceMs: 4_000 });
+  t.after(() => c.close());
+  let resets = 0;
+  c.on('reset', () => resets++);
+  const down: string[] = [];
+  const allDown = new Promise<void>((resolve) =>
+    c.on('message', (d) => {
+      down.push(String(d));
+      if (down.length === N) resolve();
+    }),
+  );
+  await c.connect();
+  for (let i = 0; i < N; i++) {
+    await c.send(`up ${i} ${'u'.repeat(i % 200)}`);
+    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 200));
+  }
+  await allDown;
+  await serverDone;
+  const until = Date.now() + 60_000;
+  while (up.length < N && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+
+  assert.deepEqual(down, Array.from({ length: N }, (_, i) => `down ${i} ${'d'.repeat(i % 200)}`));
+  assert.deepEqual(up, Array.from({ length: N }, (_, i) => `up ${i} ${'u'.repeat(i % 200)}`));
+  assert.equal(resets, 0);
+  const s = proxy.stats;
+  t.diagnostic(`requests ${s.requests}, stalls ${s.stalls}, faults ${s.faults.total}, seed ${proxy.seed}`);
+  assert.ok(s.stalls >= 1, 'stalls really happened');
+});
