@@ -248,3 +248,23 @@ test('server shutdown makes clients reset onto a new server', async (t) => {
   assert.equal(hl2.sessionCount, 1);
   assert.notEqual(c.sessionId, oldId);
 });
+
+test('keepAlive: true reuses connections; false opens one per request', async (t) => {
+  const hl = await startHoldline(t, { pollTimeoutMs: 200 });
+  for (const keepAlive of [true, false]) {
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port } });
+    t.after(() => proxy.close());
+    const c = new HoldlineClient(`${proxy.url}/holdline`, { keepAlive });
+    await c.connect();
+    for (let i = 0; i < 5; i++) {
+      await c.send(`m${i}`);
+      await waitFor(() => c.bufferedAmount === 0, 5_000, 'acked');
+    }
+    await waitFor(() => c.stats.polls >= 5, 5_000, 'a few polls');
+    await c.close();
+    const { connections, requests } = proxy.stats;
+    t.diagnostic(`keepAlive ${keepAlive}: ${requests} requests on ${connections} connections`);
+    if (keepAlive) assert.ok(connections <= 4 && requests >= 10, `${requests} requests on ${connections} connections`);
+    else assert.ok(connections >= requests - 1, `${requests} requests on ${connections} connections`);
+  }
+});
