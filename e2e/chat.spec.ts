@@ -6,7 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, expect, expectMessages, openChat, postViaForm, texts } from './fixtures.js';
 
-const DOCS = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs');
+// The README's screenshots: written to docs/ when UPDATE_SCREENSHOTS=1 (then commit them),
+// else to test-results/ so that an ordinary test run leaves the work tree clean.
+const DOCS = process.env.UPDATE_SCREENSHOTS === '1' ? join(dirname(fileURLToPath(import.meta.url)), '..', 'docs') : join(process.cwd(), 'test-results', 'screenshots');
 
 test('two browsers chat both ways: every message once, in order, on both', async ({ browser, startDemo }) => {
   const demo = await startDemo();
