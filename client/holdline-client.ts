@@ -76,6 +76,14 @@ export interface ClientEvents {
   /** `unacked`: messages the server never acknowledged (empty after a clean close). */
   close: (reason: CloseReason, unacked: Payload[]) => void;
   error: (err: HoldlineError) => void;
+  /**
+   * The server acknowledged more messages: `total` counts every message this
+   * client has had acknowledged since it was created, across sessions. Acks
+   * come in send order, so the n-th message sent is acknowledged once
+   * `total + lostSoFar >= n`, where lostSoFar counts the `lost` messages of
+   * every `reset` so far (those are never acknowledged).
+   */
+  ack: (total: number) => void;
 }
 
 export interface ClientStats {
@@ -85,6 +93,8 @@ export interface ClientStats {
   sendRequests: number;
   messagesSent: number;
   messagesReceived: number;
+  /** Messages the server has acknowledged (see the 'ack' event). */
+  messagesAcked: number;
   reconnects: number;
   resets: number;
   /** Hold asked of the server on the next poll. */
@@ -153,7 +163,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   #connectPromise: Promise<void> | undefined;
   #hold: HoldAdvisor | undefined;
   #stats: ClientStats = {
-    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0,
+    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
     reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
   };
 
@@ -474,7 +484,11 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   #applyAck(ack: number): void {
     const before = this.#outbox.bufferedBytes;
-    if (this.#outbox.ack(ack) === 'ok') this.#window.release(before - this.#outbox.bufferedBytes);
+    const ackedBefore = this.#outbox.acked;
+    if (this.#outbox.ack(ack) !== 'ok') return;
+    this.#window.release(before - this.#outbox.bufferedBytes);
+    this.#stats.messagesAcked += this.#outbox.acked - ackedBefore;
+    this.emit('ack', this.#stats.messagesAcked);
   }
 
   // ---- client-to-server: batched sends, one request in flight ----

@@ -200,7 +200,7 @@ class ScriptedClient extends TypedEmitter<ClientEvents> implements TabCoreClient
   }
 
   get stats(): Readonly<ClientStats> {
-    return { polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, reconnects: 0, resets: 0, holdMs: 0, rttMs: 1 };
+    return { polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0, reconnects: 0, resets: 0, holdMs: 0, rttMs: 1 };
   }
 
   async connect(): Promise<void> {

@@ -200,7 +200,7 @@ interface Leadership {
 }
 
 const EMPTY_STATS: ClientStats = {
-  polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0,
+  polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
   reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
 };
 

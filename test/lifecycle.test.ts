@@ -268,3 +268,19 @@ test('keepAlive: true reuses connections; false opens one per request', async (t
     else assert.ok(connections >= requests - 1, `${requests} requests on ${connections} connections`);
   }
 });
+
+test("the client's 'ack' event counts acknowledged messages in send order", async (t) => {
+  const hl = await startHoldline(t);
+  const c = new HoldlineClient(hl.url);
+  t.after(() => c.close());
+  const totals: number[] = [];
+  c.on('ack', (n) => totals.push(n));
+  await c.connect();
+  for (let i = 0; i < 3; i++) await c.send(`m${i}`);
+  await waitFor(() => totals.at(-1) === 3, 5_000, 'three acked');
+  await c.send('m3');
+  await waitFor(() => totals.at(-1) === 4, 5_000, 'four acked');
+  assert.deepEqual(totals, [...totals].sort((a, b) => a - b), 'monotonic');
+  assert.equal(c.stats.messagesAcked, 4);
+  assert.equal(c.bufferedAmount, 0);
+});
