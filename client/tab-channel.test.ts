@@ -9,9 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineServer, type Session } from '../server/index.js';
 import { HoldlineClient as NodeClient } from './index.js';
-import { HoldlineTabClient, type TabCoreClient, type TabLockManager } from './tab-channel.js';
+import { HoldlineTabClient, type HoldlineTabClientOptions, type TabCoreClient, type TabLockManager } from './tab-channel.js';
 import { HoldlineError, TypedEmitter, payloadBytes, type CloseReason, type Payload } from '../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats } from './holdline-client.js';
+import { isBusMessage } from './tabs/messages.js';
 
 /** navigator.locks, exclusive mode only: FIFO per name. */
 class FakeLocks implements TabLockManager {
@@ -54,7 +55,7 @@ function tabs(n: number, url: string, createClient: (url: string) => TabCoreClie
   const channelName = `test-${process.pid}-${++channelSeq}`;
   const out: HoldlineTabClient[] = [];
   for (let i = 0; i < n; i++) {
-    const t = new HoldlineTabClient(url, { channelName, locks, createClient: (u) => createClient(u), ackCheckMs: 10 });
+    const t = new HoldlineTabClient(url, { channelName, locks, createClient: (u) => createClient(u) });
     toClose.push(t);
     out.push(t);
   }
@@ -188,11 +189,16 @@ class ScriptedClient extends TypedEmitter<ClientEvents> implements TabCoreClient
   readonly delivered: Payload[];
   /** Handed over, not acknowledged. */
   outstanding: Payload[] = [];
+  /** Larger messages are refused by send(), as HoldlineClient does past the server's maxMessageBytes. */
+  readonly maxMessageBytes: number;
   #n = 0;
+  /** Messages acknowledged since this client was created (what 'ack' reports). */
+  #acked = 0;
 
-  constructor(delivered: Payload[]) {
+  constructor(delivered: Payload[], maxMessageBytes = Infinity) {
     super();
     this.delivered = delivered;
+    this.maxMessageBytes = maxMessageBytes;
   }
 
   get bufferedAmount(): number {
@@ -200,7 +206,7 @@ class ScriptedClient extends TypedEmitter<ClientEvents> implements TabCoreClient
   }
 
   get stats(): Readonly<ClientStats> {
-    return { polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0, reconnects: 0, resets: 0, holdMs: 0, rttMs: 1 };
+    return { polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: this.#acked, reconnects: 0, resets: 0, holdMs: 0, rttMs: 1 };
   }
 
   async connect(): Promise<void> {
@@ -210,13 +216,18 @@ class ScriptedClient extends TypedEmitter<ClientEvents> implements TabCoreClient
   }
 
   async send(data: Payload): Promise<void> {
+    const bytes = payloadBytes(data);
+    if (bytes > this.maxMessageBytes) throw new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes`);
     this.outstanding.push(data);
   }
 
   /** The server received the first `n` outstanding (and, if `ack`, acknowledged them). */
   receive(n: number, ack: boolean): void {
     this.delivered.push(...this.outstanding.slice(0, n));
-    if (ack) this.outstanding = this.outstanding.slice(n);
+    if (!ack) return;
+    this.outstanding = this.outstanding.slice(n);
+    this.#acked += n;
+    this.emit('ack', this.#acked);
   }
 
   /** The session is gone: the outstanding are lost (the first `received` of them had reached the server). */
@@ -256,9 +267,9 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
     for (const m of ['b1', '', 'b3', 'b4']) await b.send(m);
     await waitFor('4 handed over', () => core.outstanding.length === 4);
 
-    core.receive(2, true); // 'b1' and '' acknowledged: '' is empty, so it waits for a later one
-    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 3);
-    core.receive(1, true); // 'b3': confirms '' too
+    core.receive(2, true); // 'b1' and '' acknowledged: an empty message counts like any other
+    await waitFor('b1 and the empty one confirmed', () => b.stats.unconfirmed === 2);
+    core.receive(1, true);
     await waitFor('b3 confirmed', () => b.stats.unconfirmed === 1);
 
     core.receive(1, false); // 'b4' reached the server, its ack did not come back
@@ -271,6 +282,57 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
     await waitFor('all confirmed', () => b.stats.unconfirmed === 0 && b.bufferedAmount === 0);
     // At least once across the reset: 'b4' reached the server twice.
     assert.deepEqual(delivered, ['b1', '', 'b3', 'b4', 'b4', 'b5']);
+  });
+
+  it("confirms the leader's own messages the moment its client reports the ack, with no timer", async () => {
+    const made: ScriptedClient[] = [];
+    const [a] = tabs(1, 'http://127.0.0.1:1/holdline', () => {
+      const c = new ScriptedClient([]);
+      made.push(c);
+      return c;
+    });
+    await a.connect();
+    const core = made[0];
+    for (const m of ['a1', 'a2', 'a3']) await a.send(m);
+    assert.deepEqual(core.outstanding, ['a1', 'a2', 'a3']);
+    assert.equal(a.stats.unconfirmed, 3);
+    core.receive(2, true);
+    assert.equal(a.stats.unconfirmed, 1, 'confirmed synchronously, on the ack event');
+    assert.equal(a.bufferedAmount, 2);
+    core.receive(1, true);
+    assert.deepEqual([a.stats.unconfirmed, a.bufferedAmount], [0, 0]);
+  });
+
+  it('a message the client refuses is reported to its tab, and the acks of the later ones still line up', async () => {
+    const made: ScriptedClient[] = [];
+    const [a, b] = tabs(2, 'http://127.0.0.1:1/holdline', () => {
+      const c = new ScriptedClient([], 5);
+      made.push(c);
+      return c;
+    });
+    await Promise.all([a.connect(), b.connect()]);
+    const core = made[0];
+    const errors: string[] = [];
+    b.on('error', (e) => errors.push(e.code));
+    for (const m of ['b1', 'too large', 'b3']) await b.send(m);
+    await waitFor('the refusal', () => errors.length === 1);
+    assert.deepEqual(errors, ['message_too_large']);
+    assert.deepEqual(core.outstanding, ['b1', 'b3']);
+    assert.equal(b.stats.unconfirmed, 2);
+    core.receive(1, true);
+    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 1);
+    core.receive(1, true); // the client's 2nd message is 'b3'
+    await waitFor('b3 confirmed', () => b.stats.unconfirmed === 0 && b.bufferedAmount === 0);
+
+    // The leader's own sends reach its client in one go, so the refusal comes
+    // after a later message was handed over: that one moves up in the client's order.
+    const errorsA: string[] = [];
+    a.on('error', (e) => errorsA.push(e.code));
+    await Promise.all(['a1', 'too large', 'a3'].map((m) => a.send(m)));
+    await waitFor('the refusal', () => errorsA.length === 1);
+    assert.deepEqual(core.outstanding, ['a1', 'a3']);
+    core.receive(2, true);
+    assert.deepEqual([a.stats.unconfirmed, a.bufferedAmount], [0, 0]);
   });
 
   it('without locks every tab runs its own client', async () => {
@@ -292,7 +354,42 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
   it('checks its options', () => {
     assert.throws(() => new HoldlineTabClient('ftp://x'), /http: or https:|absolute http/);
     assert.throws(() => new HoldlineTabClient('http://x/holdline', { channelName: '' }), /channelName/);
-    assert.throws(() => new HoldlineTabClient('http://x/holdline', { ackCheckMs: 0 }), /ackCheckMs/);
+    // A removed option fails with a hint rather than as an unknown one.
+    const legacy: object = { ackCheckMs: 10 };
+    assert.throws(() => new HoldlineTabClient('http://x/holdline', legacy as HoldlineTabClientOptions), /option "ackCheckMs" was removed: .*'ack' event/);
+    assert.throws(() => new HoldlineTabClient('http://x/holdline', { transports: ['polling'], nope: 1 } as HoldlineTabClientOptions), /unknown HoldlineClient option "nope"/);
     assert.throws(() => new HoldlineTabClient('http://x/holdline', { holdMs: -1 }), /holdMs/);
+  });
+});
+
+describe('what travels on the channel', () => {
+  it('takes the messages of known kinds with their fields, and ignores anything else', () => {
+    const status = { state: 'open', sessionId: 's1', transport: 'polling', stats: {} };
+    for (const m of [
+      { k: 'hello', from: 't1' },
+      { k: 'send', from: 't1', num: 2, base: 1, data: 'x' },
+      { k: 'send', from: 't1', num: 2, base: 1, data: structuredClone(new Uint8Array([1, 2])) },
+      { k: 'status', epoch: 'e', status },
+      { k: 'status', epoch: 'e', status, event: { type: 'open', resumed: false } },
+      { k: 'confirm', epoch: 'e', to: 't1', upTo: 3 },
+      { k: 'refuse', epoch: 'e', to: 't1', num: 3, error: { code: 'message_too_large', message: 'm', status: undefined } },
+      { k: 'leaving', epoch: 'e' },
+    ]) {
+      assert.ok(isBusMessage(m), JSON.stringify(m));
+    }
+    for (const m of [
+      null,
+      'hello',
+      { k: 'hello' },
+      { k: 'shout', from: 't1' },
+      { k: 'toString', from: 't1' },
+      { k: 'send', from: 't1', num: '2', base: 1, data: 'x' },
+      { k: 'send', from: 't1', num: 2, base: 1, data: 5 },
+      { k: 'confirm', epoch: 'e', to: 't1' },
+      { k: 'status', epoch: 'e', status, event: 'open' },
+      { k: 'msg', data: 'x' },
+    ]) {
+      assert.ok(!isBusMessage(m), JSON.stringify(m));
+    }
   });
 });

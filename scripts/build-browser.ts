@@ -123,7 +123,7 @@ export async function ensureBrowserBundle(options: BuildBrowserOptions = {}): Pr
     const oldest = Math.min(...(outputs as number[]));
     let newest = 0;
     for (const dir of ['client', 'shared']) {
-      for (const f of await readdir(join(ROOT, dir))) {
+      for (const f of await readdir(join(ROOT, dir), { recursive: true })) {
         if (!f.endsWith('.ts') || f.endsWith('.test.ts')) continue;
         newest = Math.max(newest, (await mtime(join(ROOT, dir, f))) ?? 0);
       }

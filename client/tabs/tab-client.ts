@@ -1,0 +1,419 @@
+/**
+ * HoldlineTabClient, the public class: it checks its options, runs the
+ * election (whoever holds the Web Locks lock leads; until then a tab
+ * follows), routes what arrives on the BroadcastChannel to its Leader or
+ * Follower, and turns the shared session's status into this tab's state and
+ * events. The semantics are described in ../tab-channel.ts.
+ */
+import { HoldlineError, TypedEmitter, isPayload, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
+import { HoldlineClient } from '../browser.js';
+import type { ClientState, ClientStats } from '../holdline-client.js';
+import { resolveClientOptions, type HoldlineClientOptions } from '../options.js';
+import { Follower, type FollowerHost } from './follower.js';
+import { Leader, type LeaderHost } from './leader.js';
+import { fromWireError, idleStatus, isBusMessage, randomId, type BusMessage, type RelayedEvent, type SharedStatus } from './messages.js';
+import { Outgoing, type Pending } from './outgoing.js';
+import type { HoldlineTabClientOptions, TabBus, TabClientEvents, TabClientStats, TabCoreClient, TabLockManager, TabRole } from './types.js';
+
+/** Options that no longer exist, and what to do instead. */
+const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
+  ackCheckMs: "the leader no longer polls for acknowledgements, it confirms on its client's 'ack' event; remove the option",
+};
+
+function defaultLocks(): TabLockManager | undefined {
+  const nav = (globalThis as { navigator?: { locks?: TabLockManager } }).navigator;
+  return nav?.locks;
+}
+
+export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
+  readonly url: string;
+  /** This tab's id on the channel. */
+  readonly tabId = randomId();
+  readonly channelName: string;
+  readonly #clientOptions: HoldlineClientOptions;
+  readonly #locks: TabLockManager | undefined;
+  readonly #createBus: (name: string) => TabBus;
+  readonly #createClient: (url: string, options: HoldlineClientOptions) => TabCoreClient;
+  readonly #connectTimeoutMs: number;
+  readonly #closeWaitMs: number;
+
+  #state: ClientState = 'idle';
+  #role: TabRole = 'none';
+  #bus: TabBus | undefined;
+  /** Aborts a lock request still waiting, and every wait of this tab. */
+  readonly #lifetime = new AbortController();
+  #connectPromise: Promise<void> | undefined;
+  #connectSettle: { resolve: () => void; reject: (e: HoldlineError) => void } | undefined;
+
+  /** The shared session, as the current leader last told. */
+  #status: SharedStatus = idleStatus();
+  /** Session this tab last saw open. */
+  #known: string | undefined;
+
+  readonly #outgoing: Outgoing;
+  #received = 0;
+
+  /** What this tab does as a follower, and which leaderships are over. */
+  readonly #follower: Follower;
+  /** Set while this tab leads. */
+  #lead: Leader | undefined;
+  /** This tab, as its Leader and Follower see it. */
+  readonly #host: LeaderHost & FollowerHost;
+  readonly #onPageHide = () => this.#pageHide();
+
+  constructor(url: string, options: HoldlineTabClientOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`HoldlineTabClient options must be an object, got ${options === null ? 'null' : typeof options}`);
+    }
+    for (const [name, hint] of Object.entries(REMOVED_OPTIONS)) {
+      if (Object.hasOwn(options, name)) throw new TypeError(`option "${name}" was removed: ${hint}`);
+    }
+    const { channelName, locks, createBus, createClient, ...clientOptions } = options;
+    let u: URL;
+    try {
+      u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
+    } catch {
+      throw new TypeError(`HoldlineTabClient: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new TypeError(`HoldlineTabClient: url must be http: or https:, got ${u.protocol}`);
+    }
+    this.url = u.href.replace(/\/+$/, '');
+    if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
+      throw new TypeError(`option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
+    }
+    this.channelName = channelName ?? this.url;
+    this.#clientOptions = clientOptions;
+    this.#locks = locks === null ? undefined : (locks ?? defaultLocks());
+    const Bus = (globalThis as { BroadcastChannel?: new (name: string) => TabBus }).BroadcastChannel;
+    this.#createBus = createBus ?? ((name) => {
+      if (!Bus) throw new TypeError('BroadcastChannel is not available');
+      return new Bus(name);
+    });
+    if (!createBus && !Bus) this.#locks = undefined;
+    this.#createClient = createClient ?? ((u2, o) => new HoldlineClient(u2, o));
+    // The same checks HoldlineClient makes, now rather than when this tab leads.
+    const resolved = resolveClientOptions(clientOptions);
+    this.#connectTimeoutMs = resolved.connectTimeoutMs;
+    this.#closeWaitMs = Math.min(2_000, resolved.requestTimeoutMs);
+    this.#outgoing = new Outgoing(resolved.maxBufferedBytes, resolved.sendTimeoutMs);
+    this.#host = {
+      tabId: this.tabId,
+      maxBytes: this.#outgoing.maxBytes,
+      post: (m) => this.#post(m),
+      confirmed: (upTo) => this.#outgoing.confirmed(upTo),
+      refused: (num, error) => {
+        if (this.#outgoing.refused(num)) this.emit('error', fromWireError(error));
+      },
+      resendPending: () => this.#resendPending(),
+      deliver: (data) => this.#deliver(data),
+      statusChanged: (status) => {
+        this.#status = status;
+      },
+      applyStatus: (status, event) => this.#applyStatus(status, event),
+      leaderGone: () => this.#enterReconnecting('the tab that held the session went away; another takes over'),
+      ended: (leader) => {
+        if (this.#lead === leader) this.#lead = undefined;
+      },
+    };
+    this.#follower = new Follower(this.#host);
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** 'leader' when this tab runs the session, 'follower' when another tab does. */
+  get role(): TabRole {
+    return this.#role;
+  }
+
+  /** Whether tabs share a session here (Web Locks and BroadcastChannel available). */
+  get shared(): boolean {
+    return this.#locks !== undefined;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#known ?? this.#status.sessionId;
+  }
+
+  get transport(): 'polling' {
+    return this.#status.transport;
+  }
+
+  /** The shared session's stats: live on the leader, as of the last status (at most 1 s old) on a follower. */
+  #sharedStats(): ClientStats {
+    const lead = this.#lead;
+    return lead && !lead.done ? lead.stats : this.#status.stats;
+  }
+
+  /** Bytes this tab sent that the server has not acknowledged yet (as confirmed by the leader). */
+  get bufferedAmount(): number {
+    return this.#outgoing.buffered;
+  }
+
+  /** The shared session's stats (from the leader), with this tab's own message counts. */
+  get stats(): Readonly<TabClientStats> {
+    return {
+      ...this.#sharedStats(),
+      messagesSent: this.#outgoing.queued,
+      messagesReceived: this.#received,
+      unconfirmed: this.#outgoing.pending.length,
+    };
+  }
+
+  /** Join the tabs' shared session (leading it if no tab does). Resolves once it is open. */
+  connect(): Promise<void> {
+    if (this.#connectPromise) return this.#connectPromise;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#state}`));
+    }
+    this.#connectPromise = new Promise<void>((resolve, reject) => {
+      this.#connectSettle = { resolve, reject };
+    });
+    this.#setState('connecting');
+    const timer = setTimeout(() => {
+      if (this.#state === 'connecting') {
+        void this.#closeTab(
+          { code: 'transport_error', message: `no open session within ${this.#connectTimeoutMs} ms` },
+          new HoldlineError('timeout', `could not join a session within ${this.#connectTimeoutMs} ms`),
+        );
+      }
+    }, this.#connectTimeoutMs + 5_000);
+    const clear = () => clearTimeout(timer);
+    this.#connectPromise.then(clear, clear);
+
+    if (!this.#locks) {
+      // No sharing: lead alone, without a lock.
+      void this.#becomeLeader(() => undefined);
+      return this.#connectPromise;
+    }
+    const bus = this.#createBus(`holdline:${this.channelName}`);
+    this.#bus = bus;
+    bus.onmessage = (ev: MessageEvent) => {
+      if (isBusMessage(ev.data)) this.#onBus(ev.data);
+    };
+    if (typeof addEventListener === 'function') addEventListener('pagehide', this.#onPageHide);
+    this.#setRole('follower');
+    this.#post({ k: 'hello', from: this.tabId });
+    // The election: whoever holds the lock leads, until its tab closes, crashes or abdicates.
+    this.#locks
+      .request(`holdline-leader:${this.channelName}`, { signal: this.#lifetime.signal }, () => {
+        if (this.#lifetime.signal.aborted) return Promise.resolve();
+        return new Promise<void>((release) => {
+          void this.#becomeLeader(release);
+        });
+      })
+      .catch(() => undefined); // aborted while waiting: this tab closed
+    return this.#connectPromise;
+  }
+
+  /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
+  send(data: Payload): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
+    }
+    if (!isPayload(data)) {
+      return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
+    }
+    const bytes = payloadBytes(data);
+    const max = this.#outgoing.maxBytes;
+    if (bytes > max) {
+      return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds maxBufferedBytes (${max})`));
+    }
+    return this.#outgoing.add(data, bytes, (p) => this.#forward(p));
+  }
+
+  /**
+   * Close this tab's handle. Waits briefly (up to 2 s) for its messages to be
+   * confirmed; a leader then closes its session and lets another tab lead.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.#state === 'idle') {
+      this.#setState('closed');
+      return;
+    }
+    const wasOpen = this.#state === 'open';
+    this.#setState('closing');
+    if (wasOpen && this.#outgoing.pending.length > 0 && !this.#lead) await this.#outgoing.waitConfirmed(this.#closeWaitMs);
+    await this.#closeTab({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
+  }
+
+  // ---- this tab ----
+
+  #setState(next: ClientState): void {
+    if (this.#state === next) return;
+    this.#state = next;
+    this.emit('state', next);
+  }
+
+  #setRole(role: TabRole): void {
+    if (this.#role === role) return;
+    this.#role = role;
+    this.emit('role', role);
+  }
+
+  #post(m: BusMessage): void {
+    try {
+      this.#bus?.postMessage(m);
+    } catch {
+      // A closed channel (the tab is going away): the lock release tells the others.
+    }
+  }
+
+  /** Hand a message of this tab to the leader (ourselves, or over the channel). */
+  #forward(p: Pending): void {
+    const base = this.#outgoing.base;
+    const lead = this.#lead;
+    if (lead && !lead.done) lead.accept(this.tabId, p.num, base, p.data);
+    else if (!lead) this.#post({ k: 'send', from: this.tabId, num: p.num, base, data: p.data });
+  }
+
+  #resendPending(): void {
+    for (const p of this.#outgoing.pending) this.#forward(p);
+  }
+
+  #onBus(m: BusMessage): void {
+    if (this.#state === 'closed') return;
+    const lead = this.#lead;
+    switch (m.k) {
+      case 'hello':
+        if (lead && !lead.done) lead.hello();
+        return;
+      case 'send':
+        if (lead && !lead.done) lead.accept(m.from, m.num, m.base, m.data);
+        return;
+      case 'bye':
+        lead?.forget(m.from);
+        return;
+      default:
+        // From a leader: a leading tab follows nobody.
+        if (!lead) this.#follower.receive(m);
+    }
+  }
+
+  #deliver(data: Payload): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#received++;
+    this.emit('message', data);
+  }
+
+  /** open -> reconnecting, with the event HoldlineClient would emit. */
+  #enterReconnecting(why: string): void {
+    if (this.#state !== 'open') return;
+    this.#setState('reconnecting');
+    this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', why) });
+  }
+
+  /** Apply the leader's status, and the event that came with it, to this tab. */
+  #applyStatus(status: SharedStatus, event: RelayedEvent | undefined): void {
+    this.#status = status;
+    if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'idle') return;
+    const sid = status.sessionId;
+    if (event?.type === 'close') {
+      void this.#closeTab(event.reason, new HoldlineError('session_closed', event.reason.message));
+      return;
+    }
+    if (event?.type === 'error') {
+      this.emit('error', fromWireError(event.error));
+      return;
+    }
+    if (event?.type === 'reset') {
+      const previous = this.#known ?? event.previousSessionId;
+      this.#known = event.sessionId;
+      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: [] });
+      return;
+    }
+    if (event?.type === 'reconnecting') {
+      if (this.#state === 'open' || this.#known !== undefined) this.#setState('reconnecting');
+      this.emit('reconnecting', { attempt: event.attempt, delayMs: event.delayMs, error: fromWireError(event.error) });
+      return;
+    }
+    if (status.state === 'open' && sid !== undefined) {
+      if (this.#known !== undefined && this.#known !== sid) {
+        // A new session without a reset from the client: another tab took over.
+        const previous = this.#known;
+        this.#known = sid;
+        this.emit('reset', {
+          previousSessionId: previous,
+          sessionId: sid,
+          reason: { code: 'transport_error', message: 'the tab that held the session went away; another tab opened a new one' },
+          lost: [],
+        });
+      }
+      if (this.#state !== 'open') {
+        const resumed = this.#known === sid && this.#state === 'reconnecting' && event?.type === 'open' && event.resumed;
+        this.#known = sid;
+        this.#setState('open');
+        this.emit('open', { sessionId: sid, resumed });
+        this.#connectSettle?.resolve();
+        this.#connectSettle = undefined;
+      }
+      return;
+    }
+    if (status.state === 'connecting' || status.state === 'reconnecting') {
+      this.#enterReconnecting(status.state === 'connecting' ? 'another tab takes over the session' : 'the session is reconnecting');
+    }
+  }
+
+  /** End this tab's handle: stop leading (or following), report what was not confirmed. */
+  async #closeTab(reason: CloseReason, error: HoldlineError): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (this.#state !== 'closing') this.#setState('closing');
+    const lead = this.#lead;
+    if (lead) await lead.abdicate();
+    this.#lifetime.abort();
+    this.#post({ k: 'bye', from: this.tabId });
+    if (typeof removeEventListener === 'function') removeEventListener('pagehide', this.#onPageHide);
+    const bus = this.#bus;
+    this.#bus = undefined;
+    if (bus) {
+      bus.onmessage = null;
+      bus.close();
+    }
+    const unacked = this.#outgoing.abandon(error);
+    this.#setRole('none');
+    this.#setState('closed');
+    this.#connectSettle?.reject(error);
+    this.#connectSettle = undefined;
+    this.emit('close', reason, unacked);
+  }
+
+  #pageHide(): void {
+    const lead = this.#lead;
+    if (!lead) {
+      // What this tab sent and the leader accepted still goes out; it can forget us.
+      this.#post({ k: 'bye', from: this.tabId });
+      return;
+    }
+    // The tab is going away: acks were confirmed as they came; tell the others
+    // now rather than when the lock is released.
+    lead.leaving();
+  }
+
+  // ---- leading ----
+
+  async #becomeLeader(release: () => void): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      release();
+      return;
+    }
+    const epoch = randomId();
+    this.#follower.lead(epoch);
+    let client: TabCoreClient;
+    try {
+      client = this.#createClient(this.url, this.#clientOptions);
+    } catch (e) {
+      release();
+      void this.#closeTab({ code: 'transport_error', message: String(e) }, e instanceof HoldlineError ? e : new HoldlineError('invalid_argument', String(e)));
+      return;
+    }
+    const lead = new Leader(this.#host, epoch, client, release);
+    this.#lead = lead;
+    this.#setRole('leader');
+    this.#enterReconnecting('this tab takes over the session');
+    lead.start();
+  }
+}

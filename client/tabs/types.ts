@@ -1,0 +1,72 @@
+/**
+ * Public types of the tab channel: the host APIs it runs on (the core client,
+ * Web Locks, BroadcastChannel; each replaceable for tests) and
+ * HoldlineTabClient's options, stats and events. Re-exported by
+ * ../tab-channel.ts.
+ */
+import type { Payload } from '../../shared/index.js';
+import type { ClientEvents, ClientState, ClientStats } from '../holdline-client.js';
+import type { HoldlineClientOptions } from '../options.js';
+
+/** The events of HoldlineClient the leader listens to. */
+export type TabCoreEvents = Pick<ClientEvents, 'open' | 'reconnecting' | 'reset' | 'message' | 'error' | 'close' | 'ack'>;
+
+/**
+ * The part of HoldlineClient the leader uses; a new client for every
+ * leadership. The leader learns what the server acknowledged from 'ack'
+ * alone: `total` counts the messages acknowledged since the client was
+ * created, acks come in send order, and the messages a 'reset' lists in
+ * `lost` are never acknowledged. `bufferedAmount` serves only to hand the
+ * client no more than fits under maxBufferedBytes, so that send() never waits.
+ */
+export interface TabCoreClient {
+  readonly state: ClientState;
+  readonly sessionId: string | undefined;
+  readonly bufferedAmount: number;
+  readonly stats: Readonly<ClientStats>;
+  connect(): Promise<void>;
+  send(data: Payload): Promise<void>;
+  close(): Promise<void>;
+  on<K extends keyof TabCoreEvents>(event: K, fn: TabCoreEvents[K]): unknown;
+}
+
+/** The part of the Web Locks API used (navigator.locks). */
+export interface TabLockManager {
+  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown>;
+}
+
+/** The part of BroadcastChannel used. */
+export interface TabBus {
+  onmessage: ((ev: MessageEvent) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+}
+
+export interface HoldlineTabClientOptions extends HoldlineClientOptions {
+  /** Tabs with the same name (and origin) share a session. Default: the resolved URL. */
+  channelName?: string;
+  /** For tests and unusual hosts; default navigator.locks (undefined: no sharing). */
+  locks?: TabLockManager | null;
+  /** For tests; default `new BroadcastChannel(name)`. */
+  createBus?: (name: string) => TabBus;
+  /** For tests; default `new HoldlineClient(url, options)`. */
+  createClient?: (url: string, options: HoldlineClientOptions) => TabCoreClient;
+}
+
+export type TabRole = 'none' | 'leader' | 'follower';
+
+export interface TabClientStats extends ClientStats {
+  /** Messages this tab's send() queued (ClientStats.messagesSent counts the same for this tab). */
+  messagesSent: number;
+  /** Messages this tab delivered to its 'message' listeners. */
+  messagesReceived: number;
+  /** This tab's messages not yet confirmed as acknowledged by the server. */
+  unconfirmed: number;
+}
+
+export interface TabClientEvents extends ClientEvents {
+  /** This tab became the leader or a follower (or 'none' once closed). */
+  role: (role: TabRole) => void;
+  /** Every state change. */
+  state: (state: ClientState) => void;
+}
