@@ -46,6 +46,8 @@ test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { 
   for (let i = 0; i < N; i++) {
     await c.send(`up ${i} ${'u'.repeat(i % 200)}`);
     if (i % 100 === 99) await new Promise((r) => setTimeout(r, 200));
+    // Besides the random ones, one certain stall of every connection, mid-transfer.
+    if (i === N / 2) proxy.stallNow(3_000);
   }
   await allDown;
   await serverDone;
