@@ -6,23 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineClient } from '../client/index.js';
+import { exchangeBothWays } from './helpers/exchange.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
 
 test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { timeout: 180_000 }, async (t) => {
   const N = 1_000;
   const hl = await startHoldline(t, { pollTimeoutMs: 5_000, maxMessageBytes: 4096, maxBatchBytes: 16 * 1024 });
-  const up: string[] = [];
-  let serverDone: Promise<void> | undefined;
-  hl.server.on('session', (s) => {
-    s.on('message', (d) => up.push(String(d)));
-    serverDone = (async () => {
-      for (let i = 0; i < N; i++) {
-        await s.send(`down ${i} ${'d'.repeat(i % 200)}`);
-        if (i % 100 === 99) await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-  });
   const proxy = await startFaultProxy({
     target: { host: '127.0.0.1', port: hl.port },
     latencyMs: 200,
@@ -35,27 +25,14 @@ test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { 
   t.after(() => c.close());
   let resets = 0;
   c.on('reset', () => resets++);
-  const down: string[] = [];
-  const allDown = new Promise<void>((resolve) =>
-    c.on('message', (d) => {
-      down.push(String(d));
-      if (down.length === N) resolve();
-    }),
-  );
-  await c.connect();
-  for (let i = 0; i < N; i++) {
-    await c.send(`up ${i} ${'u'.repeat(i % 200)}`);
-    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 200));
+  await exchangeBothWays(hl.server, c, {
+    count: N,
+    up: (i) => `up ${i} ${'u'.repeat(i % 200)}`,
+    down: (i) => `down ${i} ${'d'.repeat(i % 200)}`,
+    pauseMs: 200,
     // Besides the random ones, one certain stall of every connection, mid-transfer.
-    if (i === N / 2) proxy.stallNow(3_000);
-  }
-  await allDown;
-  await serverDone;
-  const until = Date.now() + 60_000;
-  while (up.length < N && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-
-  assert.deepEqual(down, Array.from({ length: N }, (_, i) => `down ${i} ${'d'.repeat(i % 200)}`));
-  assert.deepEqual(up, Array.from({ length: N }, (_, i) => `up ${i} ${'u'.repeat(i % 200)}`));
+    onClientSent: (i) => i === N / 2 && proxy.stallNow(3_000),
+  });
   assert.equal(resets, 0);
   const s = proxy.stats;
   t.diagnostic(`requests ${s.requests}, stalls ${s.stalls}, faults ${s.faults.total}, seed ${proxy.seed}`);

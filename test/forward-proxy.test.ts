@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineClient } from '../client/index.js';
 import type { HoldlineError } from '../shared/index.js';
+import { exchangeBothWays } from './helpers/exchange.js';
 import { startHoldline } from './helpers/holdline.js';
 import { startSquid } from './middlebox/squid.js';
 
@@ -40,33 +41,9 @@ test('through squid (Basic auth, caching on) via HTTP_PROXY only: 5,000 messages
   const hl = await startHoldline(t, { pollTimeoutMs: 5_000 });
   withEnv(t, { HTTP_PROXY: proxyUrl(squid.port, true) });
 
-  const N = 5_000;
-  const up: string[] = [];
-  let serverDone: Promise<void> | undefined;
-  hl.server.on('session', (s) => {
-    s.on('message', (d) => up.push(String(d)));
-    serverDone = (async () => {
-      for (let i = 0; i < N; i++) await s.send(`down ${i}`);
-    })();
-  });
   const c = new HoldlineClient(hl.url, { reconnect: { minDelayMs: 10, maxDelayMs: 200 } });
   t.after(() => c.close());
-  const down: string[] = [];
-  const allDown = new Promise<void>((resolve) =>
-    c.on('message', (d) => {
-      down.push(String(d));
-      if (down.length === N) resolve();
-    }),
-  );
-  await c.connect();
-  for (let i = 0; i < N; i++) await c.send(`up ${i}`);
-  await allDown;
-  await serverDone;
-  const deadline = Date.now() + 30_000;
-  while (up.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-
-  assert.deepEqual(down, Array.from({ length: N }, (_, i) => `down ${i}`));
-  assert.deepEqual(up, Array.from({ length: N }, (_, i) => `up ${i}`));
+  await exchangeBothWays(hl.server, c, { count: 5_000 });
 
   const log = await squid.accessLog();
   const ours = log.filter((e) => e.url.startsWith(`http://127.0.0.1:${hl.port}/holdline/`));

@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineClient } from '../client/index.js';
+import { exchangeBothWays } from './helpers/exchange.js';
 import { startHoldline } from './helpers/holdline.js';
 import { startNginx } from './middlebox/nginx.js';
 
@@ -37,32 +38,9 @@ test('through nginx with proxy_buffering on: 5,000 messages each way exactly onc
   const nginx = await startNginx({ upstreams: [{ host: '127.0.0.1', port: hl.port }], proxyBuffering: true, proxyReadTimeoutSec: 30 });
   t.after(() => nginx.stop());
 
-  const N = 5_000;
-  const up: string[] = [];
-  let serverDone: Promise<void> | undefined;
-  hl.server.on('session', (s) => {
-    s.on('message', (d) => up.push(String(d)));
-    serverDone = (async () => {
-      for (let i = 0; i < N; i++) await s.send(`down ${i}`);
-    })();
-  });
   const c = new HoldlineClient(`${nginx.url}/holdline`);
   t.after(() => c.close());
-  const down: string[] = [];
-  const allDown = new Promise<void>((resolve) =>
-    c.on('message', (d) => {
-      down.push(String(d));
-      if (down.length === N) resolve();
-    }),
-  );
-  await c.connect();
-  for (let i = 0; i < N; i++) await c.send(`up ${i}`);
-  await allDown;
-  await serverDone;
-  const until = Date.now() + 20_000;
-  while (up.length < N && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(down, Array.from({ length: N }, (_, i) => `down ${i}`));
-  assert.deepEqual(up, Array.from({ length: N }, (_, i) => `up ${i}`));
+  await exchangeBothWays(hl.server, c, { count: 5_000 });
   const log = await nginx.accessLog();
   assert.ok(log.some((e) => e.uri.endsWith('/holdline/poll') && e.status === 200), 'polls went through nginx');
 });
