@@ -1,0 +1,65 @@
+/**
+ * `npm test` runs the benchmark in smoke mode (a few seconds): it must
+ * finish, and write results that are well-formed with both libraries present
+ * in every workload. It says nothing about speed.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateResults } from './lib/results.js';
+
+const RUN = fileURLToPath(new URL('./run.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+function runSmoke(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, RUN, '--smoke', `--out=${out}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bench --smoke did not finish within 120 s\n${stderr}`));
+    }, 120_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('bench --smoke completes and writes well-formed results for both libraries', { timeout: 130_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'holdline-bench-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'smoke.json');
+
+  const { code, stdout, stderr } = await runSmoke(out);
+  assert.equal(code, 0, `bench --smoke exited with ${code}\n${stderr}\n${stdout}`);
+
+  const doc: unknown = JSON.parse(await readFile(out, 'utf8'));
+  assert.deepEqual(validateResults(doc), [], 'results are complete');
+  const results = doc as { meta: { smoke: boolean }; targets: unknown[] };
+  assert.equal(results.meta.smoke, true);
+  assert.ok(results.targets.length >= 5, 'every target is evaluated');
+  for (const lib of ['Holdline', 'Engine.IO']) assert.match(stdout, new RegExp(lib.replace('.', '\\.')), `the table shows ${lib}`);
+});
+
+test('results missing a library, or with a failed workload, are rejected', () => {
+  const meta = { node: 'v20', versions: {}, config: { workloads: ['throughput'], fanout: { sizes: [] } } };
+  const dir = { msgPerSec: 1, mbPerSec: 1, serverCpuPct: 1, clientCpuPct: 1 };
+  const ok = { ok: true, value: { s2c: dir, c2s: dir } };
+  const table = '| Holdline | Engine.IO |';
+  assert.deepEqual(validateResults({ meta, throughput: { holdline: ok, 'engine.io': ok }, targets: [], table }), []);
+  assert.match(validateResults({ meta, throughput: { holdline: ok }, targets: [], table }).join('\n'), /engine\.io: missing/);
+  const failed = { ok: false, error: 'timed out' };
+  assert.match(validateResults({ meta, throughput: { holdline: ok, 'engine.io': failed }, targets: [], table }).join('\n'), /failed: timed out/);
+  const nan = { ok: true, value: { s2c: { ...dir, msgPerSec: null }, c2s: dir } };
+  assert.match(validateResults({ meta, throughput: { holdline: nan, 'engine.io': ok }, targets: [], table }).join('\n'), /finite number/);
+  assert.deepEqual(validateResults('nope'), ['results: not a JSON object']);
+});

@@ -1,0 +1,203 @@
+/**
+ * Command-line flags and the two presets: the full run (default, a few
+ * minutes) and --smoke (a few seconds, run by `npm test`).
+ */
+import { parseArgs } from 'node:util';
+import { LIBS, type LibName } from './adapters/types.js';
+
+export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+export interface FanoutSize {
+  sessions: number;
+  intervalMs: number;
+}
+
+/** Results key of a fan-out size: "1000" or, when a size repeats, "1000@100ms". */
+export function fanoutKey(size: FanoutSize, all: readonly FanoutSize[]): string {
+  const clash = all.filter((s) => s.sessions === size.sessions).length > 1;
+  return clash ? `${size.sessions}@${size.intervalMs}ms` : String(size.sessions);
+}
+
+export interface BenchConfig {
+  smoke: boolean;
+  libs: LibName[];
+  workloads: WorkloadName[];
+  /** Bytes per message (ASCII string). */
+  payloadBytes: number;
+  /** Messages a sender may keep queued in the library before waiting. */
+  window: number;
+  /** Each direction is measured `repeat` times; the median run is reported. */
+  throughput: { messages: number; warmup: number; repeat: number };
+  latency: { intervalMs: number; durationMs: number; warmup: number };
+  /** settleMs: idle time before the memory reading (past node's 5 s keep-alive timeout); repeat: runs per size. */
+  fanout: { sizes: FanoutSize[]; durationMs: number; connectConcurrency: number; settleMs: number; repeat: number };
+  /** `window` here is the send window for this workload: small, so that many exchanges can be cut. */
+  loss: { s2c: number; c2s: number; killRate: number; seed: number; window: number; timeoutMs: number };
+  /** requests: back-to-back round trips; paced: round trips one every latency.intervalMs. */
+  baseline: { requests: number; paced: number; wsMessages: number };
+  out: string;
+  /** Directory for --cpu-prof profiles of every child, when set. */
+  cpuProfDir: string | undefined;
+}
+
+const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
+  smoke: false,
+  libs: [...LIBS],
+  workloads: [...WORKLOADS],
+  payloadBytes: 100,
+  window: 1000,
+  throughput: { messages: 200_000, warmup: 20_000, repeat: 3 },
+  latency: { intervalMs: 10, durationMs: 5_000, warmup: 100 },
+  fanout: {
+    sizes: [
+      { sessions: 1_000, intervalMs: 100 },
+      { sessions: 10_000, intervalMs: 1_000 },
+    ],
+    durationMs: 10_000,
+    connectConcurrency: 100,
+    settleMs: 6_000,
+    repeat: 3,
+  },
+  loss: { s2c: 20_000, c2s: 1_000, killRate: 0.1, seed: 1, window: 20, timeoutMs: 120_000 },
+  baseline: { requests: 5_000, paced: 500, wsMessages: 200_000 },
+};
+
+const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
+  ...FULL,
+  smoke: true,
+  throughput: { messages: 3_000, warmup: 500, repeat: 1 },
+  latency: { intervalMs: 10, durationMs: 200, warmup: 10 },
+  fanout: { sizes: [{ sessions: 20, intervalMs: 100 }], durationMs: 500, connectConcurrency: 20, settleMs: 100, repeat: 1 },
+  loss: { s2c: 500, c2s: 100, killRate: 0.1, seed: 1, window: 20, timeoutMs: 20_000 },
+  baseline: { requests: 200, paced: 20, wsMessages: 5_000 },
+};
+
+export const USAGE = `Usage: tsx bench/run.ts [flags]
+
+  --smoke                   tiny run (a few seconds); default is the full run
+  --only=LIST               workloads, comma-separated: ${WORKLOADS.join(',')}
+  --libs=LIST               libraries: ${LIBS.join(',')}
+  --payload=BYTES           message size (default 100)
+  --window=N                messages queued in a library before the sender waits (default 1000)
+  --messages=N              throughput: messages per direction (default 200000)
+  --repeat=N                throughput: runs per direction, median reported (default 3)
+  --latency-interval=MS     latency: one message every MS (default 10)
+  --latency-duration=MS     latency: for MS per measurement (default 5000)
+  --fanout=LIST             fan-out sizes, SESSIONS:INTERVAL_MS,... (default 1000:100,10000:1000)
+  --fanout-duration=MS      fan-out: broadcast for MS (default 10000)
+  --fanout-repeat=N         fan-out: runs per size, median p99 reported (default 3)
+  --loss-s2c=N              loss: server-to-client messages (default 20000)
+  --loss-c2s=N              loss: client-to-server messages (default 1000)
+  --kill-rate=P             loss: fraction of HTTP exchanges the proxy kills (default 0.1)
+  --seed=N                  loss: fault proxy seed (default 1)
+  --loss-window=N           loss: send window, small so that many exchanges can be cut (default 20)
+  --requests=N              baseline: back-to-back HTTP round trips (default 5000)
+  --paced=N                 baseline: HTTP round trips paced like the echo test (default 500)
+  --ws-messages=N           baseline: ws messages (default 200000)
+  --out=FILE                JSON results (default bench/results/latest.json)
+  --cpu-prof=DIR            run every child with --cpu-prof, profiles in DIR
+  --help
+`;
+
+function int(name: string, v: string | undefined, def: number, min = 1): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new TypeError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function list<T extends string>(name: string, v: string | undefined, allowed: readonly T[], def: T[]): T[] {
+  if (v === undefined) return def;
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new TypeError(`--${name}: unknown "${item}" (choose from ${allowed.join(', ')})`);
+  }
+  return items as T[];
+}
+
+function fanoutSizes(v: string | undefined, def: FanoutSize[]): FanoutSize[] {
+  if (v === undefined) return def;
+  return v.split(',').map((part) => {
+    const m = /^(\d+):(\d+)$/.exec(part.trim());
+    if (!m) throw new TypeError(`--fanout: expected SESSIONS:INTERVAL_MS, got ${JSON.stringify(part)}`);
+    return { sessions: int('fanout', m[1], 1), intervalMs: int('fanout', m[2], 1) };
+  });
+}
+
+/** Parse argv into a config; returns undefined for --help. */
+export function parseConfig(argv: string[]): BenchConfig | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      smoke: { type: 'boolean' },
+      help: { type: 'boolean' },
+      only: { type: 'string' },
+      libs: { type: 'string' },
+      payload: { type: 'string' },
+      window: { type: 'string' },
+      messages: { type: 'string' },
+      repeat: { type: 'string' },
+      'latency-interval': { type: 'string' },
+      'latency-duration': { type: 'string' },
+      fanout: { type: 'string' },
+      'fanout-duration': { type: 'string' },
+      'fanout-repeat': { type: 'string' },
+      'loss-s2c': { type: 'string' },
+      'loss-c2s': { type: 'string' },
+      'kill-rate': { type: 'string' },
+      seed: { type: 'string' },
+      'loss-window': { type: 'string' },
+      requests: { type: 'string' },
+      paced: { type: 'string' },
+      'ws-messages': { type: 'string' },
+      out: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+  });
+  if (values.help) return undefined;
+  const base = values.smoke ? SMOKE : FULL;
+  const killRate = values['kill-rate'] === undefined ? base.loss.killRate : Number(values['kill-rate']);
+  if (!(killRate >= 0 && killRate <= 1)) throw new TypeError(`--kill-rate must be in 0..1, got ${JSON.stringify(values['kill-rate'])}`);
+  const payloadBytes = int('payload', values.payload, base.payloadBytes, 24);
+  const messages = int('messages', values.messages, base.throughput.messages);
+  return {
+    ...base,
+    libs: list('libs', values.libs, LIBS, base.libs),
+    workloads: list('only', values.only, WORKLOADS, base.workloads),
+    payloadBytes,
+    window: int('window', values.window, base.window),
+    throughput: {
+      messages,
+      warmup: Math.min(base.throughput.warmup, Math.ceil(messages / 10)),
+      repeat: int('repeat', values.repeat, base.throughput.repeat),
+    },
+    latency: {
+      ...base.latency,
+      intervalMs: int('latency-interval', values['latency-interval'], base.latency.intervalMs),
+      durationMs: int('latency-duration', values['latency-duration'], base.latency.durationMs),
+    },
+    fanout: {
+      ...base.fanout,
+      sizes: fanoutSizes(values.fanout, base.fanout.sizes),
+      durationMs: int('fanout-duration', values['fanout-duration'], base.fanout.durationMs),
+      repeat: int('fanout-repeat', values['fanout-repeat'], base.fanout.repeat),
+    },
+    loss: {
+      ...base.loss,
+      s2c: int('loss-s2c', values['loss-s2c'], base.loss.s2c),
+      c2s: int('loss-c2s', values['loss-c2s'], base.loss.c2s),
+      killRate,
+      seed: int('seed', values.seed, base.loss.seed, 0),
+      window: int('loss-window', values['loss-window'], base.loss.window),
+    },
+    baseline: {
+      requests: int('requests', values.requests, base.baseline.requests),
+      paced: int('paced', values.paced, base.baseline.paced),
+      wsMessages: int('ws-messages', values['ws-messages'], base.baseline.wsMessages),
+    },
+    out: values.out ?? 'bench/results/latest.json',
+    cpuProfDir: values['cpu-prof'],
+  };
+}

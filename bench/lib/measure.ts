@@ -1,0 +1,42 @@
+/** Parent-side helpers shared by the workloads. */
+import type { Agent, CpuReport } from './harness.js';
+import type { LibName } from './adapters/types.js';
+
+/** The outcome of one workload for one library: its figures, or why there are none. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export type PerLib<T> = Partial<Record<LibName, Outcome<T>>>;
+
+/** Run `fn` with CPU accounting on every agent; CPU% per agent name. */
+export async function withCpu<T>(agents: Agent[], fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, CpuReport> }> {
+  await Promise.all(agents.map((a) => a.cpuBegin()));
+  const value = await fn();
+  const reports = await Promise.all(agents.map((a) => a.cpuEnd()));
+  const cpu: Record<string, CpuReport> = {};
+  agents.forEach((a, i) => {
+    cpu[a.name] = reports[i];
+  });
+  return { value, cpu };
+}
+
+/** Run `fn`, logging progress on stderr; a failure is recorded, not thrown. */
+export async function attempt<T>(label: string, fn: () => Promise<T>): Promise<Outcome<T>> {
+  const started = performance.now();
+  process.stderr.write(`  ${label} ... `);
+  try {
+    const value = await fn();
+    process.stderr.write(`done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    return { ok: true, value };
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`FAILED: ${error.split('\n')[0]}\n`);
+    return { ok: false, error };
+  }
+}
+
+/** Run one workload for each library in turn; a failure is recorded, not thrown. */
+export async function perLib<T>(libs: readonly LibName[], label: string, fn: (lib: LibName) => Promise<T>): Promise<PerLib<T>> {
+  const out: PerLib<T> = {};
+  for (const lib of libs) out[lib] = await attempt(`${label} / ${lib}`, () => fn(lib));
+  return out;
+}

@@ -1,0 +1,137 @@
+/**
+ * The shape of bench/results/latest.json, and a checker for it (used by the
+ * smoke test: a run that produced malformed or one-sided results fails).
+ */
+import type { BaselineResult } from '../workloads/baseline.js';
+import type { FanoutResults } from '../workloads/fanout.js';
+import type { LatencyResult } from '../workloads/latency.js';
+import type { LossResult } from '../workloads/loss.js';
+import type { ThroughputResult } from '../workloads/throughput.js';
+import { LIBS } from './adapters/types.js';
+import { fanoutKey, type BenchConfig } from './config.js';
+import type { Outcome, PerLib } from './measure.js';
+
+export interface Meta {
+  startedAt: string;
+  durationMs: number;
+  smoke: boolean;
+  /** nofile: open-files limit of the children; stealPct: CPU time taken by the hypervisor during the run. */
+  machine: { cpus: number; cpuModel: string; memoryGB: number; platform: string; nofile: number | undefined; stealPct: number | undefined };
+  node: string;
+  versions: Record<string, string>;
+  config: Omit<BenchConfig, 'out' | 'cpuProfDir'>;
+}
+
+export type TargetStatus = 'pass' | 'miss' | 'n/a';
+
+export interface TargetResult {
+  id: string;
+  description: string;
+  /** Holdline's figure and what it is compared with (Engine.IO's, or the baseline's). */
+  holdline: number | null;
+  reference: number | null;
+  /** holdline / reference */
+  ratio: number | null;
+  status: TargetStatus;
+}
+
+export interface BenchResults {
+  meta: Meta;
+  baseline?: Outcome<BaselineResult>;
+  throughput?: PerLib<ThroughputResult>;
+  latency?: PerLib<LatencyResult>;
+  fanout?: FanoutResults;
+  loss?: PerLib<LossResult>;
+  targets: TargetResult[];
+  /** The printed table (markdown). */
+  table: string;
+}
+
+// ---- validation ----
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function isObject(v: unknown): v is Record<string, Json> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Problems with a per-library outcome map: both libraries present, ok, with finite numbers at `paths`. */
+function checkPerLib(problems: string[], where: string, v: unknown, paths: string[]): void {
+  if (!isObject(v)) {
+    problems.push(`${where}: missing`);
+    return;
+  }
+  for (const lib of LIBS) {
+    const o = v[lib];
+    if (!isObject(o)) {
+      problems.push(`${where}.${lib}: missing`);
+      continue;
+    }
+    if (o.ok !== true) {
+      problems.push(`${where}.${lib}: failed: ${String(o.error).split('\n')[0]}`);
+      continue;
+    }
+    for (const path of paths) checkNumber(problems, `${where}.${lib}.value.${path}`, o.value, path);
+  }
+}
+
+function checkNumber(problems: string[], where: string, root: Json | undefined, path: string): void {
+  let cur: Json | undefined = root;
+  for (const key of path.split('.')) cur = isObject(cur) ? cur[key] : undefined;
+  if (typeof cur !== 'number' || !Number.isFinite(cur)) problems.push(`${where}: expected a finite number, got ${JSON.stringify(cur)}`);
+}
+
+/**
+ * Everything wrong with a results document, as readable lines; empty when it
+ * is well-formed: metadata, every configured workload present for both
+ * libraries, every key figure a finite number, every target evaluated.
+ */
+export function validateResults(doc: unknown): string[] {
+  const problems: string[] = [];
+  if (!isObject(doc)) return ['results: not a JSON object'];
+  const meta = doc.meta;
+  if (!isObject(meta) || !isObject(meta.config) || typeof meta.node !== 'string' || !isObject(meta.versions)) {
+    problems.push('meta: missing or incomplete');
+    return problems;
+  }
+  const workloads = meta.config.workloads;
+  const wants = (w: string) => Array.isArray(workloads) && workloads.includes(w);
+
+  if (wants('baseline')) {
+    const b = doc.baseline;
+    if (!isObject(b) || b.ok !== true) problems.push(`baseline: ${isObject(b) ? `failed: ${String(b.error)}` : 'missing'}`);
+    else for (const p of ['httpRtt.p50', 'httpRttHot.p50', 'undiciRtt.p50', 'ws.msgPerSec']) checkNumber(problems, `baseline.${p}`, b.value, p);
+  }
+  if (wants('throughput')) {
+    checkPerLib(problems, 'throughput', doc.throughput, ['s2c.msgPerSec', 's2c.mbPerSec', 's2c.serverCpuPct', 's2c.clientCpuPct', 'c2s.msgPerSec', 'c2s.mbPerSec']);
+  }
+  if (wants('latency')) {
+    checkPerLib(problems, 'latency', doc.latency, ['echo.latency.p50', 'echo.latency.p99', 'push.latency.p50', 'push.latency.p99']);
+  }
+  if (wants('fanout')) {
+    const sizes = isObject(meta.config.fanout) && Array.isArray(meta.config.fanout.sizes) ? meta.config.fanout.sizes : [];
+    const all = sizes.flatMap((s) => (isObject(s) && typeof s.sessions === 'number' && typeof s.intervalMs === 'number' ? [{ sessions: s.sessions, intervalMs: s.intervalMs }] : []));
+    if (all.length !== sizes.length) problems.push('meta.config.fanout.sizes: malformed');
+    for (const size of all) {
+      const n = fanoutKey(size, all);
+      const f = isObject(doc.fanout) && isObject(doc.fanout.sizes) ? doc.fanout.sizes[n] : undefined;
+      checkPerLib(problems, `fanout.sizes.${n}`, f, ['latency.p50', 'latency.p99', 'deliveredRatio', 'idle.heapPerSession', 'idle.rssPerSession', 'serverCpuPct', 'clientCpuPct']);
+      const floor = isObject(doc.fanout) && isObject(doc.fanout.floor) ? doc.fanout.floor[n] : undefined;
+      if (!isObject(floor) || floor.ok !== true) problems.push(`fanout.floor.${n}: ${isObject(floor) ? `failed: ${String(floor.error)}` : 'missing'}`);
+      else checkNumber(problems, `fanout.floor.${n}.value.heapPerSession`, floor.value, 'heapPerSession');
+    }
+  }
+  if (wants('loss')) {
+    checkPerLib(problems, 'loss', doc.loss, ['s2c.received', 's2c.lost', 's2c.duplicated', 's2c.outOfOrder', 'c2s.received', 'c2s.lost', 'proxy.requests']);
+  }
+  if (!Array.isArray(doc.targets)) problems.push('targets: missing');
+  else {
+    for (const t of doc.targets) {
+      if (!isObject(t) || typeof t.id !== 'string' || !['pass', 'miss', 'n/a'].includes(String(t.status))) {
+        problems.push(`targets: malformed entry ${JSON.stringify(t)}`);
+      }
+    }
+  }
+  if (typeof doc.table !== 'string' || !doc.table.includes('Holdline') || !doc.table.includes('Engine.IO')) problems.push('table: missing');
+  return problems;
+}

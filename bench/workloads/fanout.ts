@@ -1,0 +1,343 @@
+/**
+ * Workload 3: fan-out. `sessions` polling clients (all in one client
+ * process) and a server (another process) that broadcasts a stamped message
+ * every intervalMs for durationMs.
+ * - Idle memory per session: server RSS and heap after a full GC with every
+ *   client connected and idle, minus the same before the first client,
+ *   divided by the sessions (the server runs with --expose-gc).
+ * - Delivery: latency from the broadcast call to each client's message event
+ *   (shared clock), and delivered / expected, where expected counts each
+ *   broadcast once per session open at the time.
+ * - CPU% of both processes over the broadcast phase.
+ */
+import http, { type ServerResponse } from 'node:http';
+import { Agent as UndiciAgent, request } from 'undici';
+import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibName } from '../lib/adapters/index.js';
+import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
+import { withAgents } from '../lib/harness.js';
+import { attempt, perLib, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
+import { until } from '../lib/pump.js';
+import { defineRole } from '../lib/roles.js';
+import { Samples, headOf, padded, round, sharedClockMs, sleep, summarize, type LatencySummary } from '../lib/stats.js';
+
+interface StartArgs {
+  lib: LibName;
+  window: number;
+  payloadBytes: number;
+}
+interface ConnectArgs extends StartArgs {
+  url: string;
+  count: number;
+  concurrency: number;
+  timeoutMs: number;
+}
+interface BroadcastArgs {
+  intervalMs: number;
+  durationMs: number;
+  payloadBytes: number;
+}
+interface Broadcasted {
+  broadcasts: number;
+  /** Sum over broadcasts of the sessions each was queued to. */
+  expected: number;
+  /** Longest time one broadcast call took, ms. */
+  maxCallMs: number;
+  /**
+   * Per broadcast, from the broadcast call until the server had finished
+   * writing as many HTTP responses as it had sessions (median and max):
+   * how much of the delivery latency is spent in the server process.
+   */
+  writeSpanMs: { p50: number; max: number };
+  /** TCP connections the server accepted while broadcasting (clients re-connecting between polls). */
+  connectionsOpened: number;
+}
+
+// ---- child side ----
+
+let server: BenchServer | undefined;
+const clients: BenchClient[] = [];
+const latency = new Samples();
+
+/** When each HTTP response finished (shared clock), while broadcasting. */
+let finishes: number[] | undefined;
+let connections = 0;
+
+const serverStart = defineRole<StartArgs, { url: string }>('fanout.server.start', async (a) => {
+  server = await startServer(a.lib, a);
+  server.http.on('request', (_req, res: ServerResponse) => {
+    res.once('finish', () => finishes?.push(sharedClockMs()));
+  });
+  server.http.on('connection', () => connections++);
+  return { url: server.url };
+});
+
+/** Per broadcast (started at `starts[i]`, to `sessions[i]` sessions): ms until that many responses were written. */
+function writeSpans(starts: number[], sessions: number[], done: number[]): number[] {
+  const spans: number[] = [];
+  let j = 0;
+  for (let i = 0; i < starts.length; i++) {
+    while (j < done.length && done[j] < starts[i]) j++;
+    const k = j + sessions[i] - 1;
+    if (k < done.length && (i + 1 >= starts.length || done[k] < starts[i + 1])) spans.push(done[k] - starts[i]);
+    else spans.push(NaN); // not all written before the next broadcast
+  }
+  return spans;
+}
+
+const serverSessions = defineRole<{ count: number; timeoutMs: number }, number>('fanout.server.sessions', async (a) => {
+  const s = server as BenchServer;
+  await until(() => s.sessionCount >= a.count, performance.now() + a.timeoutMs, `${a.count} sessions`, 20).catch(() => undefined);
+  return s.sessionCount;
+});
+
+const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.broadcast', async (a) => {
+  const s = server as BenchServer;
+  const start = performance.now();
+  let broadcasts = 0;
+  let expected = 0;
+  let maxCallMs = 0;
+  const starts: number[] = [];
+  const counts: number[] = [];
+  finishes = [];
+  const connectionsBefore = connections;
+  // On a fixed schedule (no drift); a late tick goes out at once.
+  for (let due = start; due < start + a.durationMs; due += a.intervalMs) {
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const t0 = performance.now();
+    const stamp = sharedClockMs();
+    const n = s.broadcast(padded(String(stamp), a.payloadBytes));
+    starts.push(stamp);
+    counts.push(n);
+    expected += n;
+    maxCallMs = Math.max(maxCallMs, performance.now() - t0);
+    broadcasts++;
+  }
+  await sleep(Math.min(a.intervalMs, 2_000));
+  const spans = summarize(writeSpans(starts, counts, finishes).filter(Number.isFinite));
+  finishes = undefined;
+  return {
+    broadcasts,
+    expected,
+    maxCallMs: round(maxCallMs, 1),
+    writeSpanMs: { p50: round(spans.p50, 1), max: round(spans.max, 1) },
+    connectionsOpened: connections - connectionsBefore,
+  };
+});
+
+const serverErrors = defineRole<Record<string, never>, string[]>('fanout.server.errors', () => server?.errors ?? []);
+
+const clientConnect = defineRole<ConnectArgs, { connected: number; failed: number; ms: number; errors: string[] }>('fanout.client.connect', async (a) => {
+  const started = performance.now();
+  const deadline = started + a.timeoutMs;
+  const onMessage = (d: string) => {
+    const stamp = Number(headOf(d));
+    if (Number.isFinite(stamp)) latency.add(sharedClockMs() - stamp);
+  };
+  let next = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  const worker = async () => {
+    while (next < a.count && performance.now() < deadline) {
+      next++;
+      try {
+        const c = await connectClient(a.lib, a.url, { ...a, reconnect: false });
+        c.onMessage(onMessage);
+        clients.push(c);
+      } catch (e) {
+        failed++;
+        if (errors.length < 5) errors.push(e instanceof Error ? e.message : String(e));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(a.concurrency, a.count) }, worker));
+  return { connected: clients.length, failed, ms: Math.round(performance.now() - started), errors };
+});
+
+const clientCollect = defineRole<{ expected: number; graceMs: number }, { delivered: number; latency: LatencySummary; errors: string[] }>(
+  'fanout.client.collect',
+  async (a) => {
+    await until(() => latency.length >= a.expected, performance.now() + a.graceMs, 'deliveries', 20).catch(() => undefined);
+    const errors = clients.flatMap((c) => c.errors).slice(0, 10);
+    return { delivered: latency.length, latency: latency.summary(), errors };
+  },
+);
+
+// ---- the floor: a bare node:http server holding one POST per client ----
+
+let floorServer: http.Server | undefined;
+const floorHeld: http.ServerResponse[] = [];
+const floorClients: UndiciAgent[] = [];
+
+const floorStart = defineRole<Record<string, never>, { url: string }>('fanout.floor.start', async () => {
+  floorServer = http.createServer((req, res) => {
+    req.resume();
+    floorHeld.push(res); // held, never answered: an idle long poll and nothing else
+  });
+  return { url: await listenLocal(floorServer) };
+});
+
+const floorHolding = defineRole<{ count: number; timeoutMs: number }, number>('fanout.floor.holding', async (a) => {
+  await until(() => floorHeld.length >= a.count, performance.now() + a.timeoutMs, `${a.count} held requests`, 20).catch(() => undefined);
+  return floorHeld.length;
+});
+
+/** `count` clients, each with its own undici Agent (as Holdline's), each with one POST held. */
+const floorConnect = defineRole<{ url: string; count: number; payloadBytes: number }, number>('fanout.floor.connect', async (a) => {
+  const body = 'x'.repeat(a.payloadBytes);
+  for (let i = 0; i < a.count; i++) {
+    const agent = new UndiciAgent({ headersTimeout: 0, bodyTimeout: 0, connections: 1 });
+    floorClients.push(agent);
+    request(a.url, { method: 'POST', body, headers: { 'content-type': 'text/plain' }, dispatcher: agent }).catch(() => undefined);
+    if (i % 100 === 99) await sleep(1); // let the server accept
+  }
+  return floorClients.length;
+});
+
+export interface FloorResult {
+  sessions: number;
+  heapPerSession: number;
+  rssPerSession: number;
+}
+
+/** Server heap and RSS per idle held request on bare node:http: what any long-polling server pays. */
+async function runFloor(cfg: BenchConfig, size: FanoutSize): Promise<FloorResult> {
+  return withAgents([{ name: 'server', exposeGc: true }, { name: 'client' }], async ([srv, cli]) => {
+    const { url } = await srv.call(floorStart, {}, 10_000);
+    const before = await srv.memory();
+    await cli.call(floorConnect, { url, count: size.sessions, payloadBytes: cfg.payloadBytes }, 120_000);
+    const held = await srv.call(floorHolding, { count: size.sessions, timeoutMs: 60_000 }, 65_000);
+    await sleep(cfg.fanout.settleMs);
+    const idle = await srv.memory();
+    return {
+      sessions: held,
+      heapPerSession: Math.round((idle.heapUsed - before.heapUsed) / held),
+      rssPerSession: Math.round((idle.rss - before.rss) / held),
+    };
+  });
+}
+
+// ---- parent side ----
+
+export interface FanoutResult {
+  sessions: number;
+  intervalMs: number;
+  connected: number;
+  connectMs: number;
+  broadcasts: number;
+  expected: number;
+  delivered: number;
+  deliveredRatio: number;
+  latency: LatencySummary;
+  serverCpuPct: number;
+  clientCpuPct: number;
+  maxBroadcastCallMs: number;
+  /** See Broadcasted.writeSpanMs. */
+  serverWriteSpanMs: { p50: number; max: number };
+  /** TCP connections accepted by the server during the broadcast phase. */
+  connectionsOpened: number;
+  idle: {
+    rssPerSession: number;
+    heapPerSession: number;
+    rssBefore: number;
+    rssIdle: number;
+    heapBefore: number;
+    heapIdle: number;
+    afterGc: boolean;
+  };
+  errors: string[];
+  /** p50/p99 of every run of this size (the figures above are the median run's). */
+  runs?: Array<{ p50: number; p99: number }>;
+}
+
+async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize): Promise<FanoutResult> {
+  const { durationMs, connectConcurrency, settleMs } = cfg.fanout;
+  const connectTimeoutMs = Math.max(20_000, size.sessions * 20);
+  return withAgents([{ name: 'server', exposeGc: true }, { name: 'client' }], async ([srv, cli]) => {
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    const before = await srv.memory();
+    const conn = await cli.call(
+      clientConnect,
+      { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes, count: size.sessions, concurrency: connectConcurrency, timeoutMs: connectTimeoutMs },
+      connectTimeoutMs + 10_000,
+    );
+    if (conn.connected === 0) throw new Error(`no client connected: ${conn.errors.join('; ')}`);
+    const sessions = await srv.call(serverSessions, { count: conn.connected, timeoutMs: 10_000 }, 15_000);
+    await sleep(settleMs);
+    const idle = await srv.memory();
+    // Until every message arrived (returns early), at most this long after the last broadcast.
+    const graceMs = Math.max(5_000, size.intervalMs * 3, size.sessions);
+    const { value, cpu } = await withCpu([srv, cli], () =>
+      srv.call(serverBroadcast, { intervalMs: size.intervalMs, durationMs, payloadBytes: cfg.payloadBytes }, durationMs + 30_000),
+    );
+    const got = await cli.call(clientCollect, { expected: value.expected, graceMs }, graceMs + 10_000);
+    for (const k of ['mean', 'p50', 'p90', 'p99', 'max'] as const) got.latency[k] = round(got.latency[k], 2);
+    const errors = [...conn.errors, ...got.errors, ...(await srv.call(serverErrors, {}, 5_000))];
+    return {
+      sessions,
+      intervalMs: size.intervalMs,
+      connected: conn.connected,
+      connectMs: conn.ms,
+      broadcasts: value.broadcasts,
+      expected: value.expected,
+      delivered: got.delivered,
+      deliveredRatio: value.expected === 0 ? 0 : round(got.delivered / value.expected, 4),
+      latency: got.latency,
+      serverCpuPct: cpu.server.cpuPct,
+      clientCpuPct: cpu.client.cpuPct,
+      maxBroadcastCallMs: value.maxCallMs,
+      serverWriteSpanMs: value.writeSpanMs,
+      connectionsOpened: value.connectionsOpened,
+      idle: {
+        rssPerSession: Math.round((idle.rss - before.rss) / sessions),
+        heapPerSession: Math.round((idle.heapUsed - before.heapUsed) / sessions),
+        rssBefore: before.rss,
+        rssIdle: idle.rss,
+        heapBefore: before.heapUsed,
+        heapIdle: idle.heapUsed,
+        afterGc: idle.afterGc,
+      },
+      errors,
+    };
+  });
+}
+
+export interface FanoutResults {
+  /** Per size, keyed by fanoutKey(). */
+  sizes: Record<string, PerLib<FanoutResult>>;
+  /** Per size: the bare node:http held-request floor of idle memory. */
+  floor: Record<string, Outcome<FloorResult>>;
+}
+
+/**
+ * One entry per fan-out size, keyed by fanoutKey(). Each size runs `repeat`
+ * times, the libraries taking turns (so that a slow spell of the machine
+ * hits both); the run with the median p99 is reported, with the p50/p99 of
+ * every run in `runs`. Then the idle-memory floor of the same size.
+ */
+export async function runFanout(cfg: BenchConfig): Promise<FanoutResults> {
+  const out: Record<string, PerLib<FanoutResult>> = {};
+  const floor: Record<string, Outcome<FloorResult>> = {};
+  for (const size of cfg.fanout.sizes) {
+    const key = fanoutKey(size, cfg.fanout.sizes);
+    const runs: PerLib<FanoutResult>[] = [];
+    for (let r = 1; r <= cfg.fanout.repeat; r++) {
+      runs.push(await perLib(cfg.libs, `fan-out ${key} (run ${r}/${cfg.fanout.repeat})`, (lib) => runSize(cfg, lib, size)));
+    }
+    const per: PerLib<FanoutResult> = {};
+    for (const lib of cfg.libs) {
+      const outcomes = runs.map((p) => p[lib]).filter((o) => o !== undefined);
+      const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+      if (ok.length < outcomes.length || ok.length === 0) {
+        per[lib] = outcomes.find((o) => !o.ok) ?? { ok: false, error: 'not run' };
+        continue;
+      }
+      const byP99 = [...ok].sort((a, b) => a.latency.p99 - b.latency.p99);
+      const median = byP99[Math.floor((byP99.length - 1) / 2)];
+      per[lib] = { ok: true, value: { ...median, runs: ok.map((v) => ({ p50: v.latency.p50, p99: v.latency.p99 })) } };
+    }
+    out[key] = per;
+    floor[key] = await attempt(`fan-out ${key}: bare node:http held-request floor`, () => runFloor(cfg, size));
+  }
+  return { sizes: out, floor };
+}
