@@ -366,7 +366,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     cancel.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(onAbort, timeoutMs);
     try {
-      return await this.#requester.post(this.url + path, body, ctrl.signal);
+      return await this.#requester.post(this.url + path, body, ctrl.signal, path === PATHS.poll ? 'poll' : 'send');
     } finally {
       clearTimeout(timer);
       cancel.removeEventListener('abort', onAbort);
@@ -434,14 +434,19 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   // ---- server-to-client: the poll loop ----
 
+  /** Send one poll now; resolves with its outcome and when it started. */
+  #poll(live: Live, hold: number): Promise<{ outcome: Outcome; started: number; hold: number }> {
+    const body = `{"sid":"${live.sid}","token":${JSON.stringify(live.token)},"ack":${this.#inbox.ack},"hold":${hold}}`;
+    const started = Date.now();
+    this.#stats.polls++;
+    return this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs).then((outcome) => ({ outcome, started, hold }));
+  }
+
   async #pollLoop(live: Live): Promise<void> {
     const advisor = this.#hold as HoldAdvisor;
+    let next = this.#poll(live, advisor.holdMs);
     while (this.#live === live) {
-      const hold = advisor.holdMs;
-      const body = `{"sid":"${live.sid}","token":${JSON.stringify(live.token)},"ack":${this.#inbox.ack},"hold":${hold}}`;
-      const started = Date.now();
-      this.#stats.polls++;
-      const outcome = await this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs);
+      const { outcome, started, hold } = await next;
       if (this.#live !== live) return;
       if (outcome.kind !== 'ok') {
         const age = Date.now() - started;
@@ -450,36 +455,46 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
           // forgetting us, our own deadline): replace it at once, and learn.
           this.#stats.pollCuts++;
           advisor.cut(age, hold);
-          continue;
-        }
-        if (!(await this.#handleFailure(live, outcome))) return;
+        } else if (!(await this.#handleFailure(live, outcome))) return;
+        next = this.#poll(live, advisor.holdMs);
         continue;
       }
       const r = decodePollResponse(outcome.answer.body);
       if (!r.ok) {
         if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error }))) return;
+        next = this.#poll(live, advisor.holdMs);
         continue;
       }
       this.#succeeded(live);
       if (r.value.m.length === 0 && !r.value.close && Date.now() - started >= hold) advisor.fullHold();
-      this.#receive(live, r.value);
+      const fresh = this.#accept(live, r.value);
+      if (!fresh) return;
+      // The next poll (acking this batch) goes out before the application sees
+      // the batch, so the server refills while the application works.
+      next = this.#poll(live, advisor.holdMs);
+      for (let i = fresh.from; i < fresh.m.length && this.#live === live; i++) {
+        this.#stats.messagesReceived++;
+        this.emit('message', fresh.m[i]);
+      }
     }
   }
 
-  #receive(live: Live, res: PollResponse): void {
+  /**
+   * Apply a poll answer to the stream state: its ack, its close frame, and its
+   * batch. Returns the batch and where its new messages start, or undefined
+   * when the session ended.
+   */
+  #accept(live: Live, res: PollResponse): { m: Payload[]; from: number } | undefined {
     this.#applyAck(res.ack);
     if (res.close) {
       const reason = res.close;
       if (reason.code === 'idle_timeout' || reason.code === 'server_shutdown') void this.#sessionLost(live, reason);
       else this.#finish(reason, new HoldlineError('session_closed', reason.message));
-      return;
+      return undefined;
     }
     const v = this.#inbox.accept(res.seq, res.m.length);
-    if (!v.ok) return; // a hole: ask again from our ack
-    for (let i = v.skip; i < res.m.length && this.#live === live; i++) {
-      this.#stats.messagesReceived++;
-      this.emit('message', res.m[i]);
-    }
+    // A hole (never sent by a correct server): deliver nothing, the next poll asks again from our ack.
+    return v.ok ? { m: res.m, from: v.skip } : { m: [], from: 0 };
   }
 
   #applyAck(ack: number): void {

@@ -2,6 +2,8 @@
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
 import type { HttpRequester, Platform } from './platform.js';
 
+// Browsers pool connections per host themselves: the lane is not ours to pick.
+
 class FetchRequester implements HttpRequester {
   async post(url: string, body: string, signal: AbortSignal) {
     let res: Response;

@@ -11,7 +11,7 @@
  */
 import { Agent, EnvHttpProxyAgent, type Dispatcher, request } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HttpRequester, Platform, RequesterOptions } from './platform.js';
+import type { HttpRequester, Lane, Platform, RequesterOptions } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
@@ -21,7 +21,10 @@ function createDispatcher(options: RequesterOptions): Dispatcher {
     headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: 4_000,
-    connections: 4,
+    // One connection per lane: the next poll waits the microseconds it takes the
+    // last one to free its socket instead of opening a second connection
+    // (which then idles out and is reopened, over and over).
+    connections: 1,
   };
   const proxy = options.proxy;
   if (proxy === undefined && !PROXY_ENV.some((k) => process.env[k])) return new Agent(agentOptions);
@@ -40,21 +43,21 @@ function proxyAuthError(detail: string): HoldlineError {
 }
 
 class UndiciRequester implements HttpRequester {
-  readonly #dispatcher: Dispatcher;
+  readonly #lanes: Record<Lane, Dispatcher>;
   readonly #keepAlive: boolean;
 
   constructor(options: RequesterOptions) {
     this.#keepAlive = options.keepAlive;
-    this.#dispatcher = createDispatcher(options);
+    this.#lanes = { poll: createDispatcher(options), send: createDispatcher(options) };
   }
 
-  async post(url: string, body: string, signal: AbortSignal) {
+  async post(url: string, body: string, signal: AbortSignal, lane: Lane) {
     try {
       const res = await request(url, {
         method: 'POST',
         body,
         headers: { 'content-type': REQUEST_CONTENT_TYPE },
-        dispatcher: this.#dispatcher,
+        dispatcher: this.#lanes[lane],
         signal,
         reset: !this.#keepAlive,
       });
@@ -70,7 +73,7 @@ class UndiciRequester implements HttpRequester {
   }
 
   async close() {
-    await this.#dispatcher.destroy();
+    await Promise.all([this.#lanes.poll.destroy(), this.#lanes.send.destroy()]);
   }
 }
 

@@ -16,13 +16,20 @@ export interface RequesterOptions {
   proxy: string | undefined;
 }
 
+/**
+ * Polls and everything else travel on separate connections where the runtime
+ * lets us choose (Node): one connection each, so a poll never waits behind a
+ * send and a new poll reuses the socket the last one just freed.
+ */
+export type Lane = 'poll' | 'send';
+
 export interface HttpRequester {
   /**
    * POST `body` to `url`. Resolves with any HTTP answer (2xx or not); rejects
    * with a HoldlineError: `network_error` when no answer came, `timeout`/abort
    * per `signal`, `proxy_auth_required` when a proxy wants credentials.
    */
-  post(url: string, body: string, signal: AbortSignal): Promise<HttpAnswer>;
+  post(url: string, body: string, signal: AbortSignal, lane: Lane): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 

@@ -151,6 +151,7 @@ export class HttpHandler {
           return fail(wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`));
         }
         session.deliver(r.value.m, v.skip);
+        await session.settled();
         return reply(200, `{"ack":${v.ack}}`);
       }
       case 'close': {

@@ -5,7 +5,6 @@
  * (one timer for all sessions, not one per session).
  */
 import type { IncomingMessage } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { nanoid } from 'nanoid';
 import {
   HoldlineError,
@@ -22,14 +21,21 @@ import { Session, type SessionHost } from './session.js';
 
 interface Live {
   session: Session;
-  token: Buffer;
-  attempt: string;
+  token: string;
 }
 
 interface Tombstone {
   reason: CloseReason;
-  token: Buffer;
+  token: string;
   at: number;
+}
+
+/** Compare two tokens in time that depends only on their length. */
+function sameToken(given: string, expected: string): boolean {
+  if (given.length !== expected.length) return false;
+  let diff = 0;
+  for (let i = 0; i < given.length; i++) diff |= given.charCodeAt(i) ^ expected.charCodeAt(i);
+  return diff === 0;
 }
 
 const MAX_TOMBSTONES = 10_000;
@@ -42,7 +48,6 @@ export interface RegistryEvents {
 export class SessionRegistry implements SessionHost {
   readonly options: ResolvedOptions;
   readonly #live = new Map<string, Live>();
-  readonly #byAttempt = new Map<string, string>();
   readonly #opening = new Map<string, Promise<Result<OpenResponse>>>();
   readonly #closed = new Map<string, Tombstone>();
   readonly #events: RegistryEvents;
@@ -89,9 +94,9 @@ export class SessionRegistry implements SessionHost {
     if (req.v !== PROTOCOL_VERSION) {
       return { ok: false, error: wireError('unsupported_version', `this server speaks version ${PROTOCOL_VERSION}, not ${req.v}`) };
     }
-    const existing = this.#byAttempt.get(req.attempt);
-    const live = existing === undefined ? undefined : this.#live.get(existing);
-    if (live) return { ok: true, value: this.#openResponse(live.session.id, live.token.toString()) };
+    const existing = await this.options.store.findByAttempt(req.attempt);
+    const live = existing === undefined ? undefined : this.#live.get(existing.sid);
+    if (live) return { ok: true, value: this.#openResponse(live.session.id, live.token) };
 
     if (this.options.authenticate) {
       let allowed = false;
@@ -119,8 +124,7 @@ export class SessionRegistry implements SessionHost {
       return { ok: false, error: wireError('server_closing') };
     }
     const session = new Session(sid, this, now);
-    this.#live.set(sid, { session, token: Buffer.from(token), attempt: req.attempt });
-    this.#byAttempt.set(req.attempt, sid);
+    this.#live.set(sid, { session, token });
     this.#startTicker();
     try {
       this.#events.session(session);
@@ -148,8 +152,7 @@ export class SessionRegistry implements SessionHost {
     const live = this.#live.get(auth.sid);
     const expected = live?.token ?? this.#closed.get(auth.sid)?.token;
     if (!expected) return { ok: false, error: wireError('session_unknown', `no session ${auth.sid}: it expired, was closed, or the server restarted`) };
-    const given = Buffer.from(auth.token);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!sameToken(auth.token, expected)) {
       return { ok: false, error: wireError('bad_credential', 'the session token is wrong') };
     }
     if (!live) {
@@ -170,7 +173,6 @@ export class SessionRegistry implements SessionHost {
     const live = this.#live.get(session.id);
     if (!live) return;
     this.#live.delete(session.id);
-    this.#byAttempt.delete(live.attempt);
     // Explicit closes are remembered so a returning client learns the reason;
     // an expired or shut-down session is forgotten and the client gets `reset`.
     if (reason.code === 'server_closed' || reason.code === 'client_closed') {

@@ -68,7 +68,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #commit: Promise<void> | undefined;
 
   #poll: HeldPoll | undefined;
-  #flushing = false;
+  /** The flush under way, if any. */
+  #flushing: Promise<void> | undefined;
   #flushAgain = false;
   /** Last time a request for this session arrived or a held poll ended. */
   lastSeen: number;
@@ -226,16 +227,29 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#flushAgain = true;
       return;
     }
-    this.#flushing = true;
-    this.#flush()
+    this.#flushing = this.#flush()
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
-        this.#flushing = false;
+        this.#flushing = undefined;
         if (this.#flushAgain) {
           this.#flushAgain = false;
           this.#wake();
         }
       });
+  }
+
+  /**
+   * Resolves once what was sent so far is committed and, if a poll is held,
+   * on its way. The HTTP layer awaits it before answering a send, so that an
+   * application's immediate reply (an echo) leaves on the poll first.
+   */
+  async settled(): Promise<void> {
+    try {
+      await this.#commit;
+    } catch {
+      // The session closed meanwhile: nothing more to wait for.
+    }
+    await this.#flushing;
   }
 
   async #flush(): Promise<void> {

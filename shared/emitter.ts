@@ -9,10 +9,10 @@ type Listener = (...args: any[]) => void;
 export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   #listeners = new Map<keyof Events, Listener[]>();
 
+  // Listener arrays are copied on write (on/off), never on emit: emit is the hot path.
   on<K extends keyof Events>(event: K, fn: Events[K]): this {
     const list = this.#listeners.get(event);
-    if (list) list.push(fn);
-    else this.#listeners.set(event, [fn]);
+    this.#listeners.set(event, list ? [...list, fn] : [fn]);
     return this;
   }
 
@@ -28,8 +28,9 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
     const list = this.#listeners.get(event);
     if (!list) return this;
     const i = list.indexOf(fn);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.#listeners.delete(event);
+    if (i < 0) return this;
+    if (list.length === 1) this.#listeners.delete(event);
+    else this.#listeners.set(event, [...list.slice(0, i), ...list.slice(i + 1)]);
     return this;
   }
 
@@ -49,7 +50,8 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
     const list = this.#listeners.get(event);
     if (!list) return false;
-    for (const fn of list.slice()) fn(...args);
+    if (list.length === 1) list[0](...args);
+    else for (const fn of list) fn(...args);
     return true;
   }
 }
