@@ -68,6 +68,9 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
     await mkdir(cfg.cpuProfDir, { recursive: true });
     setChildNodeArgs(['--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.cpuProfDir)}`]);
   }
+  // Children inherit the environment: the Holdline adapter reads its window mode from it.
+  process.env.HOLDLINE_BENCH_WINDOW = cfg.holdlineWindow;
+  process.env.EIO_BENCH_COMPRESSION = cfg.eioCompression ? '1' : '0';
   const startedAt = new Date();
   const t0 = performance.now();
   const cpu0 = await cpuTimes();

@@ -26,6 +26,7 @@ import {
   PROTOCOL_VERSION,
   SendWindow,
   TypedEmitter,
+  Unsent,
   decodeErrorBody,
   decodeOpenResponse,
   decodePayloads,
@@ -84,6 +85,8 @@ export interface ClientEvents {
    * every `reset` so far (those are never acknowledged).
    */
   ack: (total: number) => void;
+  /** Every message queued so far has been written to the network (queuedAmount is 0). */
+  flush: () => void;
 }
 
 export interface ClientStats {
@@ -152,6 +155,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   #outbox = new Outbox();
   #inbox = new Inbox();
   readonly #window: SendWindow;
+  /** Messages of the current session not yet written in any send request. */
+  readonly #unsent = new Unsent();
   readonly #sendQueue = new PQueue({ concurrency: 1 });
   #flushQueued = false;
   /** Aborted by close(): ends every wait. */
@@ -210,6 +215,11 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     return this.#window.buffered;
   }
 
+  /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
+  get queuedAmount(): number {
+    return this.#unsent.bytes;
+  }
+
   get stats(): Readonly<ClientStats> {
     return { ...this.#stats, holdMs: this.#hold?.holdMs ?? 0 };
   }
@@ -251,6 +261,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const entry: OutboxEntry = { fragment, bytes, wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length };
     return this.#window.acquire(bytes, () => {
       this.#outbox.push(entry.fragment, entry.bytes, entry.wireBytes);
+      this.#unsent.push(entry.bytes);
       this.#stats.messagesSent++;
       this.#scheduleFlush();
       return Promise.resolve();
@@ -324,6 +335,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const lost = entriesToPayloads(this.#outbox.takeAll());
     this.#outbox = new Outbox();
     this.#inbox = new Inbox();
+    this.#unsent.reset();
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
     const live = await this.#openSession(Math.max(this.options.connectTimeoutMs, 60_000));
@@ -350,6 +362,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#live?.abort.abort();
     this.#live = undefined;
     const unacked = entriesToPayloads(this.#outbox.takeAll());
+    this.#unsent.reset();
     this.#window.fail(error);
     this.#sendQueue.clear();
     this.#unsubscribeNetwork();
@@ -526,7 +539,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       const body = encodeBatch(this.#inbox.ack, batch.seq, batch.fragments, prefix);
       const started = Date.now();
       this.#stats.sendRequests++;
-      const outcome = await this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
+      const pending = this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
+      if (this.#unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
+      const outcome = await pending;
       if (this.#live !== live) return;
       if (outcome.kind !== 'ok') {
         if (!(await this.#handleFailure(live, outcome))) return;

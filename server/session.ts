@@ -12,6 +12,7 @@ import {
   HoldlineError,
   SendWindow,
   TypedEmitter,
+  Unsent,
   decodePayloads,
   encodeBatch,
   encodeClose,
@@ -31,7 +32,10 @@ export interface SessionEvents {
   message: (data: Payload) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
   close: (reason: CloseReason, unacked: Payload[]) => void;
+  /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
   drain: () => void;
+  /** Every message queued so far has been written into a poll response (queuedAmount is 0). */
+  flush: () => void;
 }
 
 /** Where a poll's answer goes: the HTTP layer supplies it. */
@@ -66,6 +70,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #storeBuffered = 0;
   #uncommitted: OutboxEntry[] = [];
   #commit: Promise<void> | undefined;
+  /** Messages not yet written to any poll response. */
+  readonly #unsent = new Unsent();
 
   #poll: HeldPoll | undefined;
   /** The flush under way, if any. */
@@ -90,6 +96,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Payload bytes sent but not yet acknowledged by the client. */
   get bufferedAmount(): number {
     return this.#window.buffered;
+  }
+
+  /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
+  get queuedAmount(): number {
+    return this.#unsent.bytes;
   }
 
   get #store() {
@@ -122,6 +133,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #admit(entry: OutboxEntry): Promise<void> {
     this.#uncommitted.push(entry);
+    this.#unsent.push(entry.bytes);
     this.#commit ??= Promise.resolve().then(() => this.#commitNow());
     return this.#commit;
   }
@@ -142,6 +154,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
+    this.#unsent.reset();
     const poll = this.#poll;
     this.#poll = undefined;
     if (poll && !poll.sink.gone) poll.sink.respond(encodeClose(0, reason));
@@ -260,6 +273,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (batch.fragments.length === 0 && Date.now() < poll.deadline) return;
     this.#poll = undefined;
     this.lastSeen = Date.now();
-    if (!poll.sink.gone) poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.fragments));
+    if (poll.sink.gone) return;
+    poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.fragments));
+    if (this.#unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
   }
 }

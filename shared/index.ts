@@ -7,3 +7,4 @@ export * from './outbox.js';
 export * from './inbox.js';
 export * from './emitter.js';
 export * from './send-window.js';
+export * from './unsent.js';

@@ -284,3 +284,40 @@ test("the client's 'ack' event counts acknowledged messages in send order", asyn
   assert.equal(c.stats.messagesAcked, 4);
   assert.equal(c.bufferedAmount, 0);
 });
+
+test('queuedAmount and flush: queued until written to the network; bufferedAmount until acknowledged', async (t) => {
+  const hl = await startHoldline(t, { pollTimeoutMs: 20_000 });
+  const sessionP = nextSession(hl);
+  const open = await post(`${hl.url}/open`, { v: 1, attempt: 'attempt-flush-1' });
+  const { sid, token } = open.json as { sid: string; token: string };
+  const session = await sessionP;
+  let flushes = 0;
+  session.on('flush', () => flushes++);
+  await session.send('abc');
+  await session.send('de');
+  assert.equal(session.queuedAmount, 5, 'nothing written yet: no poll');
+  assert.equal(session.bufferedAmount, 5);
+  const first = await post(`${hl.url}/poll`, { sid, token, ack: 0 });
+  assert.deepEqual(first.json.m, ['abc', 'de']);
+  assert.equal(session.queuedAmount, 0, 'written');
+  assert.equal(flushes, 1);
+  assert.equal(session.bufferedAmount, 5, 'not acknowledged yet');
+  const second = post(`${hl.url}/poll`, { sid, token, ack: 2 });
+  await waitFor(() => session.bufferedAmount === 0, 5_000, 'acknowledged');
+  session.close();
+  await second;
+
+  // The client: a send is queued until its POST is written.
+  const c = new HoldlineClient(hl.url);
+  t.after(() => c.close());
+  await c.connect();
+  let clientFlushes = 0;
+  c.on('flush', () => clientFlushes++);
+  // The first send goes out at once; the second waits for the first request to finish.
+  await c.send('first');
+  await c.send('hello');
+  assert.equal(c.queuedAmount, 5);
+  assert.equal(c.bufferedAmount, 10);
+  await waitFor(() => clientFlushes === 2 && c.queuedAmount === 0, 5_000, 'client flush');
+  await waitFor(() => c.bufferedAmount === 0, 5_000, 'client acknowledged');
+});

@@ -27,6 +27,15 @@ export interface BenchConfig {
   payloadBytes: number;
   /** Messages a sender may keep queued in the library before waiting. */
   window: number;
+  /**
+   * What Holdline's window counts: 'unsent', messages not yet written to the
+   * network (what Engine.IO's writeBuffer and 'drain' count: like for like),
+   * or 'unacked', messages not yet acknowledged (a stricter window Engine.IO
+   * has no equivalent of). The throughput targets are judged on 'unsent'.
+   */
+  holdlineWindow: 'unsent' | 'unacked';
+  /** Keep Engine.IO's default HTTP compression (off by default here: see adapters/engineio.ts). */
+  eioCompression: boolean;
   /** Each direction is measured `repeat` times; the median run is reported. */
   throughput: { messages: number; warmup: number; repeat: number };
   latency: { intervalMs: number; durationMs: number; warmup: number };
@@ -47,6 +56,8 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   workloads: [...WORKLOADS],
   payloadBytes: 100,
   window: 1000,
+  holdlineWindow: 'unsent',
+  eioCompression: false,
   throughput: { messages: 200_000, warmup: 20_000, repeat: 3 },
   latency: { intervalMs: 10, durationMs: 5_000, warmup: 100 },
   fanout: {
@@ -73,6 +84,12 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   baseline: { requests: 200, paced: 20, wsMessages: 5_000 },
 };
 
+function holdlineWindow(v: string | undefined, def: BenchConfig['holdlineWindow']): BenchConfig['holdlineWindow'] {
+  if (v === undefined) return def;
+  if (v === 'unsent' || v === 'unacked') return v;
+  throw new TypeError(`--holdline-window must be unsent or unacked, got ${JSON.stringify(v)}`);
+}
+
 export const USAGE = `Usage: tsx bench/run.ts [flags]
 
   --smoke                   tiny run (a few seconds); default is the full run
@@ -80,6 +97,8 @@ export const USAGE = `Usage: tsx bench/run.ts [flags]
   --libs=LIST               libraries: ${LIBS.join(',')}
   --payload=BYTES           message size (default 100)
   --window=N                messages queued in a library before the sender waits (default 1000)
+  --eio-compression         keep Engine.IO's default HTTP compression (default: off, which makes it faster here)
+  --holdline-window=MODE    what Holdline's window counts: unsent (like Engine.IO's drain) or unacked (default unsent)
   --messages=N              throughput: messages per direction (default 200000)
   --repeat=N                throughput: runs per direction, median reported (default 3)
   --latency-interval=MS     latency: one message every MS (default 10)
@@ -137,6 +156,8 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       libs: { type: 'string' },
       payload: { type: 'string' },
       window: { type: 'string' },
+      'holdline-window': { type: 'string' },
+      'eio-compression': { type: 'boolean' },
       messages: { type: 'string' },
       repeat: { type: 'string' },
       'latency-interval': { type: 'string' },
@@ -168,6 +189,8 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
     workloads: list('only', values.only, WORKLOADS, base.workloads),
     payloadBytes,
     window: int('window', values.window, base.window),
+    holdlineWindow: holdlineWindow(values['holdline-window'], base.holdlineWindow),
+    eioCompression: values['eio-compression'] ?? base.eioCompression,
     throughput: {
       messages,
       warmup: Math.min(base.throughput.warmup, Math.ceil(messages / 10)),

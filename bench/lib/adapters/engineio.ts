@@ -7,7 +7,9 @@
  *   XMLHttpRequest polyfill (which costs about 1 ms per request in Node); the
  *   fetch goes through Node's global dispatcher, which keeps connections alive;
  * - HTTP compression off (`httpCompression: false`): Holdline does not
- *   compress, and on loopback gzip only costs CPU;
+ *   compress, and on loopback gzip only costs CPU. This makes Engine.IO
+ *   faster than its defaults do; EIO_BENCH_COMPRESSION=1 (run.ts
+ *   --eio-compression) keeps its default compression, for the record;
  * - everything else at its defaults (pingInterval 25 s, pingTimeout 20 s,
  *   maxHttpBufferSize 1 MB).
  * Engine.IO has no broadcast: the adapter loops over its sockets, as
@@ -88,7 +90,8 @@ class EngineIoBenchSession implements BenchSession {
 
 export async function startEngineIoServer(options: AdapterOptions): Promise<BenchServer> {
   const ping = options.engineIoPingMs === undefined ? {} : { pingInterval: options.engineIoPingMs, pingTimeout: options.engineIoPingMs };
-  const eio = new Server({ transports: ['polling'], allowUpgrades: false, httpCompression: false, ...ping });
+  const compression = process.env.EIO_BENCH_COMPRESSION === '1' ? {} : { httpCompression: false as const };
+  const eio = new Server({ transports: ['polling'], allowUpgrades: false, ...compression, ...ping });
   const httpServer = http.createServer();
   eio.attach(httpServer, { path: PATH });
   const errors: string[] = [];

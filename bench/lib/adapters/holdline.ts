@@ -1,7 +1,14 @@
 /**
  * Holdline through the bench interface: HoldlineServer attached to a plain
- * node:http server, HoldlineClient (Node, undici). Default options except
- * the send window (maxBufferedBytes on the client).
+ * node:http server, HoldlineClient (Node, undici), default options.
+ *
+ * The send window (HOLDLINE_BENCH_WINDOW, set by run.ts from --holdline-window):
+ * - 'unsent' (default): a sender waits while `window` messages are queued and
+ *   not yet written to the network (queuedAmount), until 'flush'. That is what
+ *   Engine.IO's writeBuffer and 'drain' count: like for like. Acknowledgements
+ *   stay on; unacknowledged messages are kept for re-sending as always.
+ * - 'unacked': a sender waits while `window` messages are unacknowledged
+ *   (bufferedAmount), until 'drain' (server) or acks make room (client).
  */
 import http from 'node:http';
 import { HoldlineServer } from '../../../server/index.js';
@@ -19,6 +26,20 @@ import {
 } from './types.js';
 
 const PATH = '/holdline';
+const MODE = process.env.HOLDLINE_BENCH_WINDOW === 'unacked' ? 'unacked' : 'unsent';
+
+/** Resolves on the first of `event` and 'close' on a Holdline emitter. */
+function whenEither(on: (e: 'flush' | 'drain' | 'close', fn: () => void) => void, off: (e: 'flush' | 'drain' | 'close', fn: () => void) => void, event: 'flush' | 'drain'): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      off(event, done);
+      off('close', done);
+      resolve();
+    };
+    on(event, done);
+    on('close', done);
+  });
+}
 
 class HoldlineBenchSession implements BenchSession {
   readonly #s: Session;
@@ -36,18 +57,11 @@ class HoldlineBenchSession implements BenchSession {
   }
 
   send(data: string): Promise<void> | undefined {
-    this.#s.send(data).catch((e: unknown) => pushError(this.#errors, e));
-    if (this.#s.bufferedAmount < this.#windowBytes) return undefined;
-    // Full: wait until the client has acknowledged everything ('drain').
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.#s.off('drain', done);
-        this.#s.off('close', done);
-        resolve();
-      };
-      this.#s.on('drain', done);
-      this.#s.on('close', done);
-    });
+    const s = this.#s;
+    s.send(data).catch((e: unknown) => pushError(this.#errors, e));
+    const queued = MODE === 'unsent' ? s.queuedAmount : s.bufferedAmount;
+    if (queued < this.#windowBytes) return undefined;
+    return whenEither((e, fn) => s.on(e, fn), (e, fn) => s.off(e, fn), MODE === 'unsent' ? 'flush' : 'drain');
   }
 
   onMessage(fn: (data: string) => void): void {
@@ -95,7 +109,8 @@ export async function startHoldlineServer(options: AdapterOptions): Promise<Benc
 
 export async function connectHoldlineClient(origin: string, options: ClientOptions): Promise<BenchClient> {
   const windowBytes = options.window * options.payloadBytes;
-  const c = new HoldlineClient(origin + PATH, { maxBufferedBytes: windowBytes });
+  // 'unacked': the library's own window (maxBufferedBytes) makes send() wait for acks.
+  const c = new HoldlineClient(origin + PATH, MODE === 'unacked' ? { maxBufferedBytes: windowBytes } : {});
   const errors: string[] = [];
   c.on('error', (e) => pushError(errors, e));
   await c.connect();
@@ -108,10 +123,16 @@ export async function connectHoldlineClient(origin: string, options: ClientOptio
       return c.stats.reconnects;
     },
     send(data) {
-      // Over the window: this send waits inside the library until acks make room.
-      if (c.bufferedAmount + data.length > windowBytes) return c.send(data).catch((e: unknown) => pushError(errors, e));
+      if (MODE === 'unacked') {
+        // Over the window: this send waits inside the library until acks make room.
+        if (c.bufferedAmount + data.length > windowBytes) return c.send(data).catch((e: unknown) => pushError(errors, e));
+        c.send(data).catch((e: unknown) => pushError(errors, e));
+        return undefined;
+      }
       c.send(data).catch((e: unknown) => pushError(errors, e));
-      return undefined;
+      if (c.queuedAmount < windowBytes) return undefined;
+      // The client has no 'drain' event; only 'flush' and 'close' are asked for here.
+      return whenEither((e, fn) => e !== 'drain' && c.on(e, fn), (e, fn) => e !== 'drain' && c.off(e, fn), 'flush');
     },
     onMessage(fn) {
       c.on('message', (d) => {
