@@ -44,6 +44,29 @@ export function writeError(res: ServerResponse, err: HoldlineError, extra?: Reco
   write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
 }
 
+/**
+ * A held poll's response. No listener or closure per poll (an idle server
+ * holds one per session): whether the client went away is read off the socket.
+ */
+class HeldPoll implements PollSink {
+  readonly #res: ServerResponse;
+  readonly #cors: Record<string, string>;
+
+  constructor(res: ServerResponse, cors: Record<string, string>) {
+    this.#res = res;
+    this.#cors = cors;
+  }
+
+  get gone(): boolean {
+    const res = this.#res;
+    return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
+  }
+
+  respond(body: string): void {
+    write(this.#res, 200, body, RESPONSE_CONTENT_TYPE, this.#cors);
+  }
+}
+
 export class HttpHandler {
   readonly #core: SessionRegistry;
 
@@ -118,17 +141,7 @@ export class HttpHandler {
         if (!s.ok) return this.#failSession(s, reply, fail, true);
         await s.value.applyAck(r.value.ack);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
-        let gone = false;
-        res.once('close', () => {
-          gone = true;
-        });
-        const sink: PollSink = {
-          respond: (text) => reply(200, text),
-          get gone() {
-            return gone || res.writableEnded;
-          },
-        };
-        return s.value.poll(sink, hold, Date.now());
+        return s.value.poll(new HeldPoll(res, cors), hold, Date.now());
       }
       case 'send': {
         const r = decodeSendRequest(body);

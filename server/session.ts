@@ -65,13 +65,12 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #host: SessionHost;
 
   /** Backpressure over bytes sent and not yet acknowledged (committed or about to be). */
-  readonly #window: SendWindow;
+  /** Send-side state, made on the first send: an idle session that never sent holds none. */
+  #out: { window: SendWindow; unsent: Unsent } | undefined;
   /** bufferedBytes as the store last reported it (committed, unacknowledged). */
   #storeBuffered = 0;
-  #uncommitted: OutboxEntry[] = [];
+  #uncommitted: OutboxEntry[] | undefined;
   #commit: Promise<void> | undefined;
-  /** Messages not yet written to any poll response. */
-  readonly #unsent = new Unsent();
 
   #poll: HeldPoll | undefined;
   /** The flush under way, if any. */
@@ -86,7 +85,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#host = host;
     this.createdAt = now;
     this.lastSeen = now;
-    this.#window = new SendWindow(host.options.maxQueuedBytes, host.options.sendTimeoutMs);
   }
 
   get state(): SessionState {
@@ -95,12 +93,12 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Payload bytes sent but not yet acknowledged by the client. */
   get bufferedAmount(): number {
-    return this.#window.buffered;
+    return this.#out?.window.buffered ?? 0;
   }
 
   /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
   get queuedAmount(): number {
-    return this.#unsent.bytes;
+    return this.#out?.unsent.bytes ?? 0;
   }
 
   get #store() {
@@ -128,12 +126,18 @@ export class Session extends TypedEmitter<SessionEvents> {
         new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`),
       );
     }
-    return this.#window.acquire(entry.bytes, () => this.#admit(entry));
+    const o = this.#sendState();
+    return o.window.acquire(entry.bytes, () => this.#admit(entry));
+  }
+
+  #sendState(): { window: SendWindow; unsent: Unsent } {
+    const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
+    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent() });
   }
 
   #admit(entry: OutboxEntry): Promise<void> {
-    this.#uncommitted.push(entry);
-    this.#unsent.push(entry.bytes);
+    (this.#uncommitted ??= []).push(entry);
+    this.#sendState().unsent.push(entry.bytes);
     this.#commit ??= Promise.resolve().then(() => this.#commitNow());
     return this.#commit;
   }
@@ -142,8 +146,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#commit = undefined;
     // Closed meanwhile: leave the entries for close() to report as unacked.
     if (this.#state !== 'open') throw new HoldlineError('session_closed', `session ${this.id} is closed`);
-    const entries = this.#uncommitted;
-    this.#uncommitted = [];
+    const entries = this.#uncommitted ?? [];
+    this.#uncommitted = undefined;
     const r = await this.#store.enqueue(this.id, entries);
     this.#storeBuffered = r.bufferedBytes;
     this.#wake();
@@ -153,8 +157,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
-    this.#unsent.reset();
+    this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
+    this.#out?.unsent.reset();
     const poll = this.#poll;
     this.#poll = undefined;
     if (poll && !poll.sink.gone) poll.sink.respond(encodeClose(0, reason));
@@ -162,7 +166,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#store
       .delete(this.id)
       .then((rest) => {
-        const lost = this.#uncommitted.splice(0);
+        const lost = this.#uncommitted ?? [];
+        this.#uncommitted = undefined;
         const unacked: Payload[] = [];
         for (const e of [...rest, ...lost]) {
           const d = decodePayloads([JSON.parse(e.fragment)]);
@@ -184,8 +189,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (result !== 'ok') return;
     const freed = this.#storeBuffered - bufferedBytes;
     this.#storeBuffered = bufferedBytes;
-    this.#window.release(freed);
-    if (this.#window.buffered === 0 && this.#state === 'open') this.emit('drain');
+    const window = this.#sendState().window;
+    window.release(freed);
+    if (window.buffered === 0 && this.#state === 'open') this.emit('drain');
   }
 
   /** Deliver inbound messages, in order, to 'message' listeners. */
@@ -275,6 +281,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.lastSeen = Date.now();
     if (poll.sink.gone) return;
     poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.fragments));
-    if (this.#unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
+    if (this.#out?.unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
   }
 }

@@ -7,7 +7,12 @@
 type Listener = (...args: any[]) => void;
 
 export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
-  #listeners = new Map<keyof Events, Listener[]>();
+  /** Made on the first on(): many emitters (idle sessions) never get a listener for most events. */
+  #map: Map<keyof Events, Listener[]> | undefined;
+
+  get #listeners(): Map<keyof Events, Listener[]> {
+    return (this.#map ??= new Map());
+  }
 
   // Listener arrays are copied on write (on/off), never on emit: emit is the hot path.
   on<K extends keyof Events>(event: K, fn: Events[K]): this {
@@ -48,7 +53,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
-    const list = this.#listeners.get(event);
+    const list = this.#map?.get(event);
     if (!list) return false;
     if (list.length === 1) list[0](...args);
     else for (const fn of list) fn(...args);
