@@ -45,6 +45,7 @@ import {
 } from '../shared/index.js';
 import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
+import { RequestDeadline } from './request-deadline.js';
 import { resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { HttpAnswer, HttpRequester, Platform } from './platform.js';
 
@@ -141,6 +142,9 @@ const delay = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** Batches up to this many messages are handed to the application before the next poll goes out. */
+const SMALL_BATCH = 8;
+
 /** Codes after which the session cannot go on: the client opens a new one. */
 const SESSION_GONE = new Set(['session_unknown', 'bad_credential', 'bad_sequence', 'bad_ack', 'malformed_request', 'bad_encoding']);
 /** Codes that retrying cannot fix. */
@@ -162,6 +166,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   readonly #backoff: Backoff;
+  readonly #deadlines = { poll: new RequestDeadline(), send: new RequestDeadline() };
   /** Aborted to end the current back-off wait early (the network came back). */
   #wake = new AbortController();
   readonly #unsubscribeNetwork: () => void;
@@ -366,6 +371,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#window.fail(error);
     this.#sendQueue.clear();
     this.#unsubscribeNetwork();
+    this.#deadlines.poll.dispose();
+    this.#deadlines.send.dispose();
     void this.#requester.close();
     this.emit('close', reason, unacked);
   }
@@ -374,15 +381,13 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   /** POST to `path` with a deadline; `cancel` aborts it early. */
   async #post(cancel: AbortSignal, path: string, body: string, timeoutMs: number): Promise<HttpAnswer> {
-    const ctrl = new AbortController();
-    const onAbort = () => ctrl.abort();
-    cancel.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(onAbort, timeoutMs);
+    const lane = path === PATHS.poll ? 'poll' : 'send';
+    const deadline = this.#deadlines[lane];
+    const signal = deadline.arm(timeoutMs, cancel);
     try {
-      return await this.#requester.post(this.url + path, body, ctrl.signal, path === PATHS.poll ? 'poll' : 'send');
+      return await this.#requester.post(this.url + path, body, signal, lane);
     } finally {
-      clearTimeout(timer);
-      cancel.removeEventListener('abort', onAbort);
+      deadline.disarm();
     }
   }
 
@@ -482,13 +487,16 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       if (r.value.m.length === 0 && !r.value.close && Date.now() - started >= hold) advisor.fullHold();
       const fresh = this.#accept(live, r.value);
       if (!fresh) return;
-      // The next poll (acking this batch) goes out before the application sees
-      // the batch, so the server refills while the application works.
-      next = this.#poll(live, advisor.holdMs);
+      // A large batch: the next poll (acking it) goes out first, so the server
+      // refills while the application works through it. A small one: the
+      // application gets it first, as sending a poll costs more than handing it over.
+      const pollFirst = fresh.m.length - fresh.from > SMALL_BATCH;
+      if (pollFirst) next = this.#poll(live, advisor.holdMs);
       for (let i = fresh.from; i < fresh.m.length && this.#live === live; i++) {
         this.#stats.messagesReceived++;
         this.emit('message', fresh.m[i]);
       }
+      if (!pollFirst && this.#live === live) next = this.#poll(live, advisor.holdMs);
     }
   }
 
