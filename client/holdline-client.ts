@@ -46,7 +46,7 @@ import {
 import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
 import { RequestDeadline } from './request-deadline.js';
-import { resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
+import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { HttpAnswer, HttpRequester, Platform } from './platform.js';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
@@ -179,16 +179,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   constructor(url: string, options: HoldlineClientOptions | undefined, platform: Platform) {
     super();
-    let u: URL;
-    try {
-      u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
-    } catch {
-      throw new TypeError(`HoldlineClient: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new TypeError(`HoldlineClient: url must be http: or https:, got ${u.protocol}`);
-    }
-    this.url = u.href.replace(/\/+$/, '');
+    this.url = resolveBaseUrl(url, 'HoldlineClient');
     this.options = resolveClientOptions(options);
     this.#window = new SendWindow(this.options.maxBufferedBytes, this.options.sendTimeoutMs);
     this.#backoff = new Backoff(this.options.minDelayMs, this.options.maxDelayMs);

@@ -86,3 +86,17 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
     sendTimeoutMs: int('sendTimeoutMs', o.sendTimeoutMs, DEFAULTS.sendTimeoutClientMs),
   };
 }
+
+/** The base URL of a Holdline server, absolute (relative to the page in browsers), without a trailing slash. */
+export function resolveBaseUrl(url: string, who: string): string {
+  let u: URL;
+  try {
+    u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
+  } catch {
+    throw new TypeError(`${who}: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new TypeError(`${who}: url must be http: or https:, got ${u.protocol}`);
+  }
+  return u.href.replace(/\/+$/, '');
+}

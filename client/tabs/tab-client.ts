@@ -8,7 +8,7 @@
 import { HoldlineError, TypedEmitter, isPayload, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import { HoldlineClient } from '../browser.js';
 import type { ClientState, ClientStats } from '../holdline-client.js';
-import { resolveClientOptions, type HoldlineClientOptions } from '../options.js';
+import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from '../options.js';
 import { Follower, type FollowerHost } from './follower.js';
 import { Leader, type LeaderHost } from './leader.js';
 import { fromWireError, idleStatus, isBusMessage, randomId, type BusMessage, type RelayedEvent, type SharedStatus } from './messages.js';
@@ -70,16 +70,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       if (Object.hasOwn(options, name)) throw new TypeError(`option "${name}" was removed: ${hint}`);
     }
     const { channelName, locks, createBus, createClient, ...clientOptions } = options;
-    let u: URL;
-    try {
-      u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
-    } catch {
-      throw new TypeError(`HoldlineTabClient: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new TypeError(`HoldlineTabClient: url must be http: or https:, got ${u.protocol}`);
-    }
-    this.url = u.href.replace(/\/+$/, '');
+    this.url = resolveBaseUrl(url, 'HoldlineTabClient');
     if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
       throw new TypeError(`option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
     }
