@@ -17,9 +17,17 @@
  */
 import PQueue from 'p-queue';
 import {
+  decodeErrorBody,
+  decodeOpenResponse,
+  decodePayloads,
+  decodePollResponse,
+  decodeSendResponse,
+  encodeBatch,
+  encodeEntry,
   ENVELOPE_OVERHEAD,
   HoldlineError,
   Inbox,
+  isPayload,
   MIN_HOLD_MS,
   Outbox,
   PATHS,
@@ -27,16 +35,6 @@ import {
   SendWindow,
   TypedEmitter,
   Unsent,
-  decodeErrorBody,
-  decodeOpenResponse,
-  decodePayloads,
-  decodePollResponse,
-  decodeSendResponse,
-  encodeBatch,
-  encodeFragment,
-  isPayload,
-  payloadBytes,
-  utf8Length,
   type CloseReason,
   type OpenResponse,
   type OutboxEntry,
@@ -248,15 +246,14 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     if (!isPayload(data)) {
       return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
     }
-    const bytes = payloadBytes(data);
+    const entry = encodeEntry(data);
+    const { bytes } = entry;
     const max = this.#live?.limits.maxMessageBytes;
     if (max !== undefined && bytes > max) {
       return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
     }
-    const fragment = encodeFragment(data);
-    const entry: OutboxEntry = { fragment, bytes, wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length };
     return this.#window.acquire(bytes, () => {
-      this.#outbox.push(entry.fragment, entry.bytes, entry.wireBytes);
+      this.#outbox.pushEntry(entry);
       this.#unsent.push(entry.bytes);
       this.#stats.messagesSent++;
       this.#scheduleFlush();

@@ -8,12 +8,10 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Router } from 'express';
 import {
+  encodeEntry,
   HoldlineError,
-  TypedEmitter,
-  encodeFragment,
   isPayload,
-  payloadBytes,
-  utf8Length,
+  TypedEmitter,
   wireError,
   type Payload,
 } from '../shared/index.js';
@@ -147,8 +145,7 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
   async broadcast(data: Payload): Promise<BroadcastResult> {
     this.#checkOpen();
     if (!isPayload(data)) throw new HoldlineError('invalid_argument', `broadcast() takes a string or Uint8Array, got ${typeof data}`);
-    const fragment = encodeFragment(data);
-    const entry = { fragment, bytes: payloadBytes(data), wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length };
+    const entry = encodeEntry(data);
     const sends: Promise<void>[] = [];
     for (const s of this.#registry.sessions()) sends.push(s.sendEncoded(entry));
     const results = await Promise.allSettled(sends);

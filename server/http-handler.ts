@@ -152,7 +152,8 @@ export class HttpHandler {
         const { maxMessageBytes } = this.#core.options;
         for (let i = 0; i < r.value.m.length; i++) {
           const m = r.value.m[i];
-          const size = typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
+          // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
+          const size = typeof m !== 'string' ? m.byteLength : m.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(m);
           if (size > maxMessageBytes) {
             return fail(wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`));
           }

@@ -57,7 +57,7 @@ export class MemoryStore implements SessionStore {
 
   async enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult> {
     const { outbox } = this.#entry(sid);
-    for (const en of entries) outbox.push(en.fragment, en.bytes, en.wireBytes);
+    for (const en of entries) outbox.pushEntry(en);
     return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };
   }
 

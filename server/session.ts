@@ -9,17 +9,15 @@
  * sendTimeoutMs or with `session_closed` when the session ends.
  */
 import {
-  HoldlineError,
-  SendWindow,
-  TypedEmitter,
-  Unsent,
   decodePayloads,
   encodeBatch,
   encodeClose,
-  encodeFragment,
+  encodeEntry,
+  HoldlineError,
   isPayload,
-  payloadBytes,
-  utf8Length,
+  SendWindow,
+  TypedEmitter,
+  Unsent,
   type CloseReason,
   type OutboxEntry,
   type Payload,
@@ -110,9 +108,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!isPayload(data)) {
       return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
     }
-    const bytes = payloadBytes(data);
-    const fragment = encodeFragment(data);
-    return this.sendEncoded({ fragment, bytes, wireBytes: typeof data === 'string' ? utf8Length(fragment) : fragment.length });
+    return this.sendEncoded(encodeEntry(data));
   }
 
   /** send() for a message already encoded (broadcast encodes once for every session). */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Outbox } from './outbox.js';
+import { Outbox, encodeEntry } from './outbox.js';
 import { encodeFragment } from './codec.js';
 import { utf8Length } from './payload.js';
 
@@ -194,5 +194,16 @@ describe('Outbox', () => {
       assert.equal(o.push('"x"', 1), 5);
       assert.equal(o.batch(100).seq, 5);
     });
+  });
+});
+
+describe('encodeEntry', () => {
+  it('gives the fragment and both sizes, for ASCII, non-ASCII and binary', () => {
+    for (const p of ['hello', 'h\u00e9llo \u{1F600}', 'quote " and \\ and \n', new Uint8Array([0, 1, 255])]) {
+      const e = encodeEntry(p);
+      assert.equal(e.fragment, encodeFragment(p));
+      assert.equal(e.bytes, typeof p === 'string' ? Buffer.byteLength(p) : p.byteLength);
+      assert.equal(e.wireBytes, Buffer.byteLength(e.fragment));
+    }
   });
 });

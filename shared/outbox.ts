@@ -9,7 +9,8 @@
  * Each entry is stored pre-encoded (its JSON fragment), so a resend or a
  * broadcast costs no re-encoding.
  */
-import { utf8Length } from './payload.js';
+import { encodeFragment } from './codec.js';
+import { utf8Length, type Payload } from './payload.js';
 
 export interface OutboxEntry {
   /** JSON text of the payload as it sits in an envelope. */
@@ -18,6 +19,15 @@ export interface OutboxEntry {
   readonly wireBytes: number;
   /** Size of the payload as limits and bufferedAmount count it. */
   readonly bytes: number;
+}
+
+/** Encode a payload once for sending: its JSON fragment and both sizes. */
+export function encodeEntry(p: Payload): OutboxEntry {
+  const fragment = encodeFragment(p);
+  if (typeof p !== 'string') return { fragment, bytes: p.byteLength, wireBytes: fragment.length };
+  const bytes = utf8Length(p);
+  // ASCII text encodes to ASCII JSON, whose UTF-8 size is its length.
+  return { fragment, bytes, wireBytes: bytes === p.length ? fragment.length : utf8Length(fragment) };
 }
 
 export interface OutboxBatch {
@@ -56,8 +66,13 @@ export class Outbox {
 
   /** Queue one pre-encoded message; returns its sequence number. */
   push(fragment: string, bytes: number, wireBytes = utf8Length(fragment)): number {
-    this.#entries.push({ fragment, bytes, wireBytes });
-    this.#bytes += bytes;
+    return this.pushEntry({ fragment, bytes, wireBytes });
+  }
+
+  /** push() for an entry made by encodeEntry(), kept as it is (no copy). */
+  pushEntry(entry: OutboxEntry): number {
+    this.#entries.push(entry);
+    this.#bytes += entry.bytes;
     return this.lastSeq;
   }
 
