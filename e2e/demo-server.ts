@@ -239,7 +239,6 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const origin = `http://${host === 'localhost' ? 'localhost' : urlHost}:${address.port}`;
-  log(`demo on ${origin}/`);
 
   let stopping: Promise<void> | undefined;
   return {
