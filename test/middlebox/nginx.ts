@@ -3,7 +3,9 @@
 // test/fixtures/nginx.conf.template into a private temp dir that also holds
 // its pid file, logs and temp paths. Runs in the foreground (`daemon off;
 // master_process on;`) as our child; its workers share its process group, so
-// stop() reaches them too.
+// stop() reaches them too. This module says how to configure, run and parse
+// nginx; the start loop (retries on a taken port) and the handle's log reading
+// and stop are daemon.ts's.
 //
 // Facts (nginx-light 1.22, Debian bookworm):
 // - Compiled-in paths point at /var/lib/nginx and /var/log/nginx; `-p`, `-e`
@@ -16,19 +18,8 @@
 import { writeFile } from 'node:fs/promises';
 import { connect, isIPv4, isIPv6 } from 'node:net';
 import { join } from 'node:path';
-import { MiddleboxError } from './errors.js';
-import {
-  findFreePort,
-  makeTempDir,
-  onProcessExit,
-  readFileOrEmpty,
-  removeDir,
-  removeDirSync,
-  spawnManaged,
-  tail,
-  waitFor,
-  type ManagedProcess,
-} from './process.js';
+import { startDaemon } from './daemon.js';
+import { readFileOrEmpty } from './process.js';
 import { ensureExecutable, isRoot, lookupUser, type SystemUser } from './system.js';
 import { renderFixture } from './template.js';
 
@@ -84,7 +75,6 @@ export interface NginxProxy {
 }
 
 const WORKER_USER = 'nobody';
-const START_ATTEMPTS = 3;
 
 function isLoopbackHost(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
@@ -176,114 +166,29 @@ async function writeConfig(dir: string, port: number, options: NginxOptions, use
   return configFile;
 }
 
-type StartOutcome = { kind: 'ready' } | { kind: 'port-taken' };
-
-async function waitUntilReady(proc: ManagedProcess, dir: string, port: number, timeoutMs: number): Promise<StartOutcome> {
-  const errorLogFile = join(dir, 'error.log');
-  const pidFile = join(dir, 'nginx.pid');
-  const details = async (): Promise<string> =>
-    `error.log (tail):\n${tail(await readFileOrEmpty(errorLogFile))}\nstderr (tail):\n${tail(proc.stderr())}`;
-  return waitFor<StartOutcome>(
-    async () => {
-      const errors = (await readFileOrEmpty(errorLogFile)) + proc.stderr();
-      if (/Address already in use/.test(errors)) return { kind: 'port-taken' };
-      if (proc.hasExited()) {
-        const status = await proc.exited;
-        throw new MiddleboxError(
-          'MIDDLEBOX_START_FAILED',
-          `nginx exited while starting (code ${status.code}, signal ${status.signal})\n${await details()}`,
-        );
-      }
-      const pid = (await readFileOrEmpty(pidFile)).trim();
-      if (pid !== String(proc.pid)) return undefined;
-      return (await canConnect(port)) ? { kind: 'ready' } : undefined;
-    },
-    { timeoutMs, intervalMs: 50, what: `nginx to accept connections on 127.0.0.1:${port}`, detail: details },
-  ).catch((error: unknown) => {
-    if (error instanceof MiddleboxError && error.code === 'MIDDLEBOX_WAIT_TIMEOUT') {
-      throw new MiddleboxError('MIDDLEBOX_START_TIMEOUT', error.message, { cause: error });
-    }
-    throw error;
-  });
-}
-
 /** Starts nginx and resolves once it accepts connections. */
 export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
   validateOptions(options);
   const nginx = await ensureExecutable({ name: 'nginx', debianPackage: 'nginx-light' });
   const user = isRoot() ? await lookupUser(WORKER_USER) : undefined;
-  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
-
-  for (let attempt = 1; ; attempt++) {
-    const dir = await makeTempDir('holdline-nginx-', user);
-    const unregisterDir = onProcessExit(() => removeDirSync(dir));
-    let proc: ManagedProcess | undefined;
-    try {
-      const port = await findFreePort();
+  const { daemonLog, ...handle } = await startDaemon({
+    name: 'nginx',
+    tempDirPrefix: 'holdline-nginx-',
+    owner: user,
+    logFile: 'error.log',
+    startTimeoutMs: options.startTimeoutMs,
+    readyIntervalMs: 50,
+    async configure(dir, port) {
       const configFile = await writeConfig(dir, port, options, user);
-      proc = spawnManaged({
-        name: `nginx on port ${port}`,
+      return {
         command: nginx,
         args: ['-p', dir, '-c', configFile, '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process on;'],
-        cwd: dir,
-      });
-      const outcome = await waitUntilReady(proc, dir, port, startTimeoutMs);
-      if (outcome.kind === 'port-taken') {
-        if (attempt >= START_ATTEMPTS) {
-          throw new MiddleboxError('MIDDLEBOX_START_FAILED', `nginx: port taken by another process ${attempt} times`);
-        }
-        await proc.stop();
-        await removeDir(dir);
-        unregisterDir();
-        continue;
-      }
-      return makeHandle(proc, dir, port, unregisterDir);
-    } catch (error) {
-      await proc?.stop().catch(() => undefined);
-      await removeDir(dir);
-      unregisterDir();
-      throw error;
-    }
-  }
-}
-
-function makeHandle(proc: ManagedProcess, dir: string, port: number, unregisterDir: () => void): NginxProxy {
-  const accessLogFile = join(dir, 'access.log');
-  const errorLogFile = join(dir, 'error.log');
-  let finalLogs: { access: string; error: string } | undefined;
-  let stopping: Promise<void> | undefined;
-
-  const readAccess = async (): Promise<string> => finalLogs?.access ?? (await readFileOrEmpty(accessLogFile));
-  const accessLog = async (): Promise<NginxAccessEntry[]> => parseNginxAccessLog(await readAccess());
-
-  return {
-    pid: proc.pid,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    dir,
-    accessLog,
-    waitForAccessEntry(predicate, timeoutMs = 5_000) {
-      return waitFor(async () => (await accessLog()).find(predicate), {
-        timeoutMs,
-        what: 'a matching nginx access log entry',
-        detail: async () => `access.log:\n${tail(await readAccess())}`,
-      });
+      };
     },
-    async errorLog() {
-      return finalLogs?.error ?? (await readFileOrEmpty(errorLogFile));
-    },
-    stop() {
-      stopping ??= (async () => {
-        try {
-          // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for held long polls.
-          await proc.stop({ signal: 'SIGTERM', graceMs: 10_000 });
-        } finally {
-          finalLogs = { access: await readFileOrEmpty(accessLogFile), error: await readFileOrEmpty(errorLogFile) };
-          await removeDir(dir);
-          unregisterDir();
-        }
-      })();
-      return stopping;
-    },
-  };
+    // The pid file is written once the socket is bound; then connecting works.
+    isReady: async ({ proc, dir, port }) =>
+      (await readFileOrEmpty(join(dir, 'nginx.pid'))).trim() === String(proc.pid) && (await canConnect(port)),
+    parseAccessLog: parseNginxAccessLog,
+  });
+  return { ...handle, errorLog: daemonLog };
 }

@@ -2,7 +2,9 @@
 // loopback port, with its config rendered from test/fixtures/squid.conf.template
 // into a private temp dir (config, htpasswd, logs, pid file). It forwards only
 // to loopback destinations (see the template). Runs `squid -N` (no daemon, a
-// single process) as our child in its own process group.
+// single process) as our child in its own process group. This module says
+// how to configure, run and parse squid; the start loop (retries on a taken
+// port) and the handle's log reading and stop are daemon.ts's.
 //
 // Facts (squid 5.7, Debian bookworm):
 // - As root squid switches to cache_effective_user (`proxy`) after reading its
@@ -16,20 +18,8 @@
 import { writeFile, chown } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { MiddleboxError } from './errors.js';
+import { startDaemon } from './daemon.js';
 import { htpasswdLine } from './htpasswd.js';
-import {
-  findFreePort,
-  makeTempDir,
-  onProcessExit,
-  readFileOrEmpty,
-  removeDir,
-  removeDirSync,
-  spawnManaged,
-  tail,
-  waitFor,
-  type ManagedProcess,
-} from './process.js';
 import { renderFixture } from './template.js';
 import { ensureExecutable, isRoot, lookupUser, type SystemUser } from './system.js';
 
@@ -88,7 +78,6 @@ export interface SquidProxy {
 /** Where Debian and other distributions put squid's auth helpers. */
 const HELPER_DIRS = ['/usr/lib/squid', '/usr/lib64/squid', '/usr/libexec/squid', '/usr/lib/squid3'];
 const EFFECTIVE_USER = 'proxy';
-const START_ATTEMPTS = 3;
 
 /** `Proxy-Authorization` header value for Basic auth. */
 export function basicProxyAuthorization(user: string, password: string): string {
@@ -198,118 +187,29 @@ async function writeConfig(dir: string, port: number, options: SquidOptions, pre
   return configFile;
 }
 
-type StartOutcome = { kind: 'ready' } | { kind: 'port-taken' };
-
-async function waitUntilReady(
-  proc: ManagedProcess,
-  dir: string,
-  port: number,
-  timeoutMs: number,
-): Promise<StartOutcome> {
-  const cacheLogFile = join(dir, 'cache.log');
-  const accepting = new RegExp(`Accepting HTTP Socket connections at .*local=127\\.0\\.0\\.1:${port}\\b`);
-  const details = async (): Promise<string> =>
-    `cache.log (tail):\n${tail(await readFileOrEmpty(cacheLogFile))}\nstderr (tail):\n${tail(proc.stderr())}`;
-  return waitFor<StartOutcome>(
-    async () => {
-      const log = await readFileOrEmpty(cacheLogFile);
-      if (accepting.test(log)) return { kind: 'ready' };
-      if (/Address already in use/.test(log + proc.stderr())) return { kind: 'port-taken' };
-      if (proc.hasExited()) {
-        const status = await proc.exited;
-        throw new MiddleboxError(
-          'MIDDLEBOX_START_FAILED',
-          `squid exited while starting (code ${status.code}, signal ${status.signal})\n${await details()}`,
-        );
-      }
-      return undefined;
-    },
-    { timeoutMs, intervalMs: 100, what: `squid to accept connections on 127.0.0.1:${port}`, detail: details },
-  ).catch((error: unknown) => {
-    if (error instanceof MiddleboxError && error.code === 'MIDDLEBOX_WAIT_TIMEOUT') {
-      throw new MiddleboxError('MIDDLEBOX_START_TIMEOUT', error.message, { cause: error });
-    }
-    throw error;
-  });
-}
-
 /** Starts squid and resolves once it accepts connections. */
 export async function startSquid(options: SquidOptions = {}): Promise<SquidProxy> {
   validateOptions(options);
   const prepared = await prepare(options);
-  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
-
-  for (let attempt = 1; ; attempt++) {
-    const dir = await makeTempDir('holdline-squid-', prepared.user);
-    const unregisterDir = onProcessExit(() => removeDirSync(dir));
-    let proc: ManagedProcess | undefined;
-    try {
-      const port = await findFreePort();
+  const { daemonLog, ...handle } = await startDaemon({
+    name: 'squid',
+    tempDirPrefix: 'holdline-squid-',
+    owner: prepared.user,
+    logFile: 'cache.log',
+    startTimeoutMs: options.startTimeoutMs,
+    readyIntervalMs: 100,
+    async configure(dir, port) {
       const configFile = await writeConfig(dir, port, options, prepared);
-      proc = spawnManaged({
-        name: `squid on port ${port}`,
+      // -N: no daemon, one process; -n: a service name of our own, so
+      // nothing (shared memory names, etc.) collides with another squid.
+      return {
         command: prepared.squid,
-        // -N: no daemon, one process; -n: a service name of our own, so
-        // nothing (shared memory names, etc.) collides with another squid.
         args: ['-N', '-f', configFile, '-n', `holdline${randomBytes(4).toString('hex')}`],
-        cwd: dir,
-      });
-      const outcome = await waitUntilReady(proc, dir, port, startTimeoutMs);
-      if (outcome.kind === 'port-taken') {
-        if (attempt >= START_ATTEMPTS) {
-          throw new MiddleboxError('MIDDLEBOX_START_FAILED', `squid: port taken by another process ${attempt} times`);
-        }
-        await proc.stop();
-        await removeDir(dir);
-        unregisterDir();
-        continue;
-      }
-      return makeHandle(proc, dir, port, unregisterDir);
-    } catch (error) {
-      await proc?.stop().catch(() => undefined);
-      await removeDir(dir);
-      unregisterDir();
-      throw error;
-    }
-  }
-}
-
-function makeHandle(proc: ManagedProcess, dir: string, port: number, unregisterDir: () => void): SquidProxy {
-  const accessLogFile = join(dir, 'access.log');
-  const cacheLogFile = join(dir, 'cache.log');
-  let finalLogs: { access: string; cache: string } | undefined;
-  let stopping: Promise<void> | undefined;
-
-  const readAccess = async (): Promise<string> => finalLogs?.access ?? (await readFileOrEmpty(accessLogFile));
-  const accessLog = async (): Promise<SquidAccessEntry[]> => parseSquidAccessLog(await readAccess());
-
-  return {
-    pid: proc.pid,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    dir,
-    accessLog,
-    waitForAccessEntry(predicate, timeoutMs = 5_000) {
-      return waitFor(async () => (await accessLog()).find(predicate), {
-        timeoutMs,
-        what: 'a matching squid access log entry',
-        detail: async () => `access.log:\n${tail(await readAccess())}`,
-      });
+      };
     },
-    async cacheLog() {
-      return finalLogs?.cache ?? (await readFileOrEmpty(cacheLogFile));
-    },
-    stop() {
-      stopping ??= (async () => {
-        try {
-          await proc.stop({ graceMs: 10_000 });
-        } finally {
-          finalLogs = { access: await readFileOrEmpty(accessLogFile), cache: await readFileOrEmpty(cacheLogFile) };
-          await removeDir(dir);
-          unregisterDir();
-        }
-      })();
-      return stopping;
-    },
-  };
+    isReady: ({ port, log }) =>
+      new RegExp(`Accepting HTTP Socket connections at .*local=127\\.0\\.0\\.1:${port}\\b`).test(log),
+    parseAccessLog: parseSquidAccessLog,
+  });
+  return { ...handle, cacheLog: daemonLog };
 }
