@@ -140,6 +140,9 @@ const delay = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** Shared by every send() that is queued at once: nothing to allocate per message. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Batches up to this many messages are handed to the application before the next poll goes out. */
 const SMALL_BATCH = 8;
 
@@ -252,13 +255,16 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     if (max !== undefined && bytes > max) {
       return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
     }
-    return this.#window.acquire(bytes, () => {
-      this.#outbox.pushEntry(entry);
-      this.#unsent.push(entry.bytes);
-      this.#stats.messagesSent++;
-      this.#scheduleFlush();
-      return Promise.resolve();
-    });
+    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
+    return this.#window.acquire(bytes, () => this.#enqueue(entry));
+  }
+
+  #enqueue(entry: OutboxEntry): Promise<void> {
+    this.#outbox.pushEntry(entry);
+    this.#unsent.push(entry.bytes);
+    this.#stats.messagesSent++;
+    this.#scheduleFlush();
+    return RESOLVED;
   }
 
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */

@@ -122,8 +122,9 @@ export class Session extends TypedEmitter<SessionEvents> {
         new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`),
       );
     }
-    const o = this.#sendState();
-    return o.window.acquire(entry.bytes, () => this.#admit(entry));
+    const { window } = this.#sendState();
+    if (window.tryAcquire(entry.bytes)) return this.#admit(entry);
+    return window.acquire(entry.bytes, () => this.#admit(entry));
   }
 
   #sendState(): { window: SendWindow; unsent: Unsent } {

@@ -104,18 +104,21 @@ function decodeAuth(o: Record<string, unknown>): Result<SessionAuth> {
   return ok({ sid: o.sid, token: o.token });
 }
 
-/** Decode a payload array; `maxMessageBytes` is checked by the caller against decoded sizes. */
+/** Decode a payload array (a freshly parsed one: it is reused); `maxMessageBytes` is checked by the caller against decoded sizes. */
 export function decodePayloads(m: unknown): Result<Payload[]> {
   if (!Array.isArray(m)) return fail(field('m', 'must be an array'));
-  const out = new Array<Payload>(m.length);
-  for (let i = 0; i < m.length; i++) {
-    const p = fromWire(m[i]);
+  // Decoded in place: text stays as it is, binary entries are replaced by their bytes.
+  const out = m as unknown[];
+  for (let i = 0; i < out.length; i++) {
+    const w = out[i];
+    if (typeof w === 'string') continue;
+    const p = fromWire(w);
     if (p === undefined) {
       return fail(wireError('bad_encoding', `message ${i} is neither a string nor {"b": base64}`));
     }
     out[i] = p;
   }
-  return ok(out);
+  return ok(out as Payload[]);
 }
 
 export function decodeOpenRequest(text: string): Result<OpenRequest> {

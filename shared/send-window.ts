@@ -35,12 +35,20 @@ export class SendWindow {
     return this.#waiters.length;
   }
 
+  /**
+   * Take room for `bytes` if it fits and nobody waits (the common case, with
+   * nothing allocated): true means admitted, and the caller queues the message
+   * now. False: use acquire().
+   */
+  tryAcquire(bytes: number): boolean {
+    if (this.#waiters.length !== 0 || this.#buffered + bytes > this.maxBytes) return false;
+    this.#buffered += bytes;
+    return true;
+  }
+
   /** Admit `bytes` now if they fit and nobody waits, else wait; `admit` queues the message. */
   acquire(bytes: number, admit: () => Promise<void>): Promise<void> {
-    if (this.#waiters.length === 0 && this.#buffered + bytes <= this.maxBytes) {
-      this.#buffered += bytes;
-      return admit();
-    }
+    if (this.tryAcquire(bytes)) return admit();
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = { bytes, admit, resolve, reject, timer: undefined };
       const timeout = () => {
