@@ -114,7 +114,9 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
   /**
    * Serve the endpoints on an existing node:http server under `path`.
    * The server's other 'request' listeners keep every request outside the
-   * path; they are restored by close().
+   * path; they are restored by close(). Listeners added after attach() see
+   * every request, Holdline's too: add yours first, or call handler() from
+   * your own listener.
    */
   attach(server: HttpServer, options: AttachOptions = {}): void {
     this.#checkOpen();
