@@ -19,7 +19,7 @@ import PQueue from 'p-queue';
 import {
   decodeErrorBody,
   decodeOpenResponse,
-  decodePayloads,
+  decodeEntries,
   decodePollResponse,
   decodeSendResponse,
   encodeBatch,
@@ -108,6 +108,8 @@ export interface ClientStats {
 interface Live {
   sid: string;
   token: string;
+  /** `"sid":…,"token":…,` — the credentials every poll and send body starts with, encoded once. */
+  auth: string;
   limits: OpenResponse;
   /** Aborts every request of this session. */
   abort: AbortController;
@@ -172,6 +174,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   #wake = new AbortController();
   readonly #unsubscribeNetwork: () => void;
   #connectPromise: Promise<void> | undefined;
+  /** Why the client closed, for a connect() that was still pending. */
+  #closeError: HoldlineError | undefined;
   #hold: HoldAdvisor | undefined;
   #stats: ClientStats = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
@@ -239,8 +243,6 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     return this.#connectPromise;
   }
 
-  #closeError: HoldlineError | undefined;
-
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
   send(data: Payload): Promise<void> {
     if (this.#state === 'closing' || this.#state === 'closed') {
@@ -296,7 +298,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
         const r = decodeOpenResponse(outcome.answer.body);
         if (r.ok) {
           this.#backoff.reset();
-          return { abort, sid: r.value.sid, token: r.value.token, limits: r.value };
+          const { sid, token } = r.value;
+          return { abort, sid, token, auth: `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`, limits: r.value };
         }
         this.emit('error', r.error);
       } else if (outcome.kind === 'fatal') {
@@ -331,7 +334,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#live = undefined;
     old.abort.abort();
     const lostBytes = this.#outbox.bufferedBytes;
-    const lost = entriesToPayloads(this.#outbox.takeAll());
+    const lost = decodeEntries(this.#outbox.takeAll());
     this.#outbox = new Outbox();
     this.#inbox = new Inbox();
     this.#unsent.reset();
@@ -360,7 +363,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#lifetime.abort();
     this.#live?.abort.abort();
     this.#live = undefined;
-    const unacked = entriesToPayloads(this.#outbox.takeAll());
+    const unacked = decodeEntries(this.#outbox.takeAll());
     this.#unsent.reset();
     this.#window.fail(error);
     this.#sendQueue.clear();
@@ -448,7 +451,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   /** Send one poll now; resolves with its outcome and when it started. */
   #poll(live: Live, hold: number): Promise<{ outcome: Outcome; started: number; hold: number }> {
-    const body = `{"sid":"${live.sid}","token":${JSON.stringify(live.token)},"ack":${this.#inbox.ack},"hold":${hold}}`;
+    const body = `{${live.auth}"ack":${this.#inbox.ack},"hold":${hold}}`;
     const started = Date.now();
     this.#stats.polls++;
     return this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs).then((outcome) => ({ outcome, started, hold }));
@@ -537,8 +540,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       const live = this.#live;
       if (!live || this.#outbox.pending === 0) return;
       const batch = this.#outbox.batch(live.limits.maxBatchBytes - ENVELOPE_OVERHEAD);
-      const prefix = `"sid":"${live.sid}","token":${JSON.stringify(live.token)},`;
-      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.fragments, prefix);
+      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.fragments, live.auth);
       const started = Date.now();
       this.#stats.sendRequests++;
       const pending = this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
@@ -569,10 +571,4 @@ function statusCode(status: number): string {
   if (status === 410) return 'session_closed';
   if (status === 413) return 'batch_too_large';
   return 'bad_response';
-}
-
-function entriesToPayloads(entries: readonly OutboxEntry[]): Payload[] {
-  if (entries.length === 0) return [];
-  const d = decodePayloads(JSON.parse(`[${entries.map((e) => e.fragment).join(',')}]`));
-  return d.ok ? d.value : [];
 }

@@ -16,14 +16,12 @@ import {
   decodeOpenRequest,
   decodePollRequest,
   decodeSendRequest,
-
   encodeClose,
   wireError,
-  type Result,
 } from '../shared/index.js';
 import { readBody } from './body.js';
 import type { PollSink } from './session.js';
-import type { SessionRegistry } from './session-registry.js';
+import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
 const ENDPOINTS = new Map<string, Endpoint>(Object.entries(PATHS).map(([k, v]) => [v, k as Endpoint]));
@@ -38,6 +36,10 @@ function write(res: ServerResponse, status: number, body: string, contentType: s
     ...extra,
   });
   res.end(body);
+}
+
+function badAck(ack: number): HoldlineError {
+  return wireError('bad_ack', `ack ${ack} is past the last message sent`);
 }
 
 export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
@@ -81,8 +83,7 @@ export class HttpHandler {
    */
   handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
     this.#handle(req, res, subpath).catch((e: unknown) => {
-      // A client's mistake (bad_ack, say) is answered, not reported as a server failure.
-      if (!(e instanceof HoldlineError && e.status !== undefined && e.status < 500)) this.#core.reportError(e);
+      this.#core.reportError(e);
       writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     });
   }
@@ -139,7 +140,7 @@ export class HttpHandler {
         if (!r.ok) return fail(r.error);
         const s = this.#core.authenticateSession(r.value);
         if (!s.ok) return this.#failSession(s, reply, fail, true);
-        await s.value.applyAck(r.value.ack);
+        if (!(await s.value.applyAck(r.value.ack))) return fail(badAck(r.value.ack));
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
         return s.value.poll(new HeldPoll(res, cors), hold, Date.now());
       }
@@ -159,7 +160,7 @@ export class HttpHandler {
           }
         }
         session.lastSeen = Date.now();
-        await session.applyAck(r.value.ack);
+        if (!(await session.applyAck(r.value.ack))) return fail(badAck(r.value.ack));
         const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
         if (!v.ok) {
           return fail(wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`));
@@ -181,13 +182,12 @@ export class HttpHandler {
 
   /** A poll on a closed session gets the close frame (200); anything else the error. */
   #failSession(
-    s: Extract<Result<unknown>, { ok: false }>,
+    s: Extract<AuthResult, { ok: false }>,
     reply: (status: number, text: string) => void,
     fail: (e: HoldlineError) => void,
     isPoll: boolean,
   ): void {
-    const reason = this.#core.closedReason(s.error);
-    if (isPoll && reason) return reply(200, encodeClose(0, reason));
+    if (isPoll && s.closed) return reply(200, encodeClose(0, s.closed));
     return fail(s.error);
   }
 

@@ -40,6 +40,10 @@ function sameToken(given: string, expected: string): boolean {
 
 const MAX_TOMBSTONES = 10_000;
 
+export type AuthResult =
+  | { ok: true; value: Session }
+  | { ok: false; error: HoldlineError; closed?: CloseReason };
+
 export interface RegistryEvents {
   session(session: Session): void;
   error(err: unknown): void;
@@ -147,26 +151,23 @@ export class SessionRegistry implements SessionHost {
     };
   }
 
-  /** The live session these credentials prove, or the error to answer with. */
-  authenticateSession(auth: SessionAuth): Result<Session> {
+  /**
+   * The live session these credentials prove, or the error to answer with;
+   * for a session closed recently, also why it closed.
+   */
+  authenticateSession(auth: SessionAuth): AuthResult {
     const live = this.#live.get(auth.sid);
-    const expected = live?.token ?? this.#closed.get(auth.sid)?.token;
+    const tombstone = live ? undefined : this.#closed.get(auth.sid);
+    const expected = live?.token ?? tombstone?.token;
     if (!expected) return { ok: false, error: wireError('session_unknown', `no session ${auth.sid}: it expired, was closed, or the server restarted`) };
     if (!sameToken(auth.token, expected)) {
       return { ok: false, error: wireError('bad_credential', 'the session token is wrong') };
     }
-    if (!live) {
-      const t = this.#closed.get(auth.sid) as Tombstone;
-      const err = wireError('session_closed', `session closed: ${t.reason.code}: ${t.reason.message}`);
-      closedReasons.set(err, t.reason);
-      return { ok: false, error: err };
+    if (tombstone) {
+      const { reason } = tombstone;
+      return { ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason };
     }
-    return { ok: true, value: live.session };
-  }
-
-  /** For a `session_closed` error from authenticateSession: why it closed. */
-  closedReason(err: HoldlineError): CloseReason | undefined {
-    return closedReasons.get(err);
+    return { ok: true, value: (live as Live).session };
   }
 
   sessionEnded(session: Session, reason: CloseReason): void {
@@ -223,4 +224,3 @@ export class SessionRegistry implements SessionHost {
   }
 }
 
-const closedReasons = new WeakMap<HoldlineError, CloseReason>();

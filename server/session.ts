@@ -9,7 +9,7 @@
  * sendTimeoutMs or with `session_closed` when the session ends.
  */
 import {
-  decodePayloads,
+  decodeEntries,
   encodeBatch,
   encodeClose,
   encodeEntry,
@@ -57,13 +57,15 @@ interface HeldPoll {
 
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
-  /** What the authenticate hook returned for the request that opened it, if anything. */
   readonly createdAt: number;
   #state: SessionState = 'open';
   readonly #host: SessionHost;
 
-  /** Backpressure over bytes sent and not yet acknowledged (committed or about to be). */
-  /** Send-side state, made on the first send: an idle session that never sent holds none. */
+  /**
+   * Send-side state, made on the first send (an idle session that never sent
+   * holds none): backpressure over bytes not yet acknowledged, and the tally
+   * of those not yet written.
+   */
   #out: { window: SendWindow; unsent: Unsent } | undefined;
   /** bufferedBytes as the store last reported it (committed, unacknowledged). */
   #storeBuffered = 0;
@@ -165,30 +167,27 @@ export class Session extends TypedEmitter<SessionEvents> {
       .then((rest) => {
         const lost = this.#uncommitted ?? [];
         this.#uncommitted = undefined;
-        const unacked: Payload[] = [];
-        for (const e of [...rest, ...lost]) {
-          const d = decodePayloads([JSON.parse(e.fragment)]);
-          if (d.ok) unacked.push(d.value[0]);
-        }
-        this.emit('close', reason, unacked);
+        this.emit('close', reason, decodeEntries([...rest, ...lost]));
       })
       .catch((e: unknown) => this.#host.reportError(e));
   }
 
   // ---- used by the HTTP layer ----
 
-  /** The client acknowledged outbound messages up to `ack`. Throws bad_ack for the future. */
-  async applyAck(ack: number): Promise<void> {
+  /**
+   * The client acknowledged outbound messages up to `ack`. False when `ack`
+   * is past the last message sent (the caller answers bad_ack).
+   */
+  async applyAck(ack: number): Promise<boolean> {
     const { result, bufferedBytes } = await this.#store.ackOutbound(this.id, ack);
-    if (result === 'future') {
-      throw new HoldlineError('bad_ack', `ack ${ack} is past the last message sent`);
-    }
-    if (result !== 'ok') return;
+    if (result === 'future') return false;
+    if (result !== 'ok') return true;
     const freed = this.#storeBuffered - bufferedBytes;
     this.#storeBuffered = bufferedBytes;
     const window = this.#sendState().window;
     window.release(freed);
     if (window.buffered === 0 && this.#state === 'open') this.emit('drain');
+    return true;
   }
 
   /** Deliver inbound messages, in order, to 'message' listeners. */

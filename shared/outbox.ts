@@ -9,7 +9,7 @@
  * Each entry is stored pre-encoded (its JSON fragment), so a resend or a
  * broadcast costs no re-encoding.
  */
-import { encodeFragment } from './codec.js';
+import { decodePayloads, encodeFragment } from './codec.js';
 import { utf8Length, type Payload } from './payload.js';
 
 export interface OutboxEntry {
@@ -28,6 +28,13 @@ export function encodeEntry(p: Payload): OutboxEntry {
   const bytes = utf8Length(p);
   // ASCII text encodes to ASCII JSON, whose UTF-8 size is its length.
   return { fragment, bytes, wireBytes: bytes === p.length ? fragment.length : utf8Length(fragment) };
+}
+
+/** The payloads back from entries (messages reported as unacknowledged or lost). */
+export function decodeEntries(entries: readonly OutboxEntry[]): Payload[] {
+  if (entries.length === 0) return [];
+  const d = decodePayloads(JSON.parse(`[${entries.map((e) => e.fragment).join(',')}]`));
+  return d.ok ? d.value : [];
 }
 
 export interface OutboxBatch {
