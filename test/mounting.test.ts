@@ -170,9 +170,8 @@ test('plain node:http: attach(server, { path }) next to an existing request list
   assert.equal(appSaw.filter((r) => r === 'POST /b/open').length, 1);
 });
 
-test('two HoldlineServers attached to one node:http server at /one and /two do not see each other', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
+/** An app's node:http server with HoldlineServers attached at /one and /two; the app answers the rest. */
+async function twoAttachedToOneServer(cleanup: Cleanup) {
   const appSaw: string[] = [];
   const server = http.createServer((req, res) => {
     appSaw.push(`${req.method} ${req.url}`);
@@ -184,6 +183,13 @@ test('two HoldlineServers attached to one node:http server at /one and /two do n
   hlOne.attach(server, { path: '/one' });
   hlTwo.attach(server, { path: '/two' });
   const origin = await listen(server);
+  return { appSaw, hlOne, hlTwo, origin };
+}
+
+test('two HoldlineServers attached to one node:http server at /one and /two do not see each other', async (t) => {
+  const cleanup = new Cleanup();
+  t.after(() => cleanup.run());
+  const { appSaw, hlOne, hlTwo, origin } = await twoAttachedToOneServer(cleanup);
 
   const c1 = await connectedClient(cleanup, `${origin}/one`);
   const c2 = await connectedClient(cleanup, `${origin}/two`);
@@ -215,17 +221,7 @@ test('two HoldlineServers attached to one node:http server at /one and /two do n
 test('two attached HoldlineServers: closing the first one leaves the second one and the app working', async (t) => {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
-  const appSaw: string[] = [];
-  const server = http.createServer((req, res) => {
-    appSaw.push(`${req.method} ${req.url}`);
-    if (!res.headersSent) res.end(`app:${req.url}`);
-  });
-  cleanup.add(() => closeHttpServer(server));
-  const hlOne = echoServer(cleanup, 'one');
-  const hlTwo = echoServer(cleanup, 'two');
-  hlOne.attach(server, { path: '/one' });
-  hlTwo.attach(server, { path: '/two' });
-  const origin = await listen(server);
+  const { appSaw, hlOne, origin } = await twoAttachedToOneServer(cleanup);
   const c2 = await connectedClient(cleanup, `${origin}/two`);
 
   await hlOne.close();

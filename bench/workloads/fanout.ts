@@ -12,7 +12,7 @@
  */
 import http, { type ServerResponse } from 'node:http';
 import { Agent as UndiciAgent, request } from 'undici';
-import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibName } from '../lib/adapters/index.js';
+import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibArgs, type LibName } from '../lib/adapters/index.js';
 import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, perLib, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
@@ -20,11 +20,7 @@ import { until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { Samples, headOf, padded, round, sharedClockMs, sleep, summarize, type LatencySummary } from '../lib/stats.js';
 
-interface StartArgs {
-  lib: LibName;
-  window: number;
-  payloadBytes: number;
-}
+type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
   url: string;
   count: number;

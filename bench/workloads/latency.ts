@@ -7,7 +7,7 @@
  *   intervalMs; the client subtracts the stamp from the shared clock
  *   (performance.timeOrigin + performance.now(), same machine).
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibName } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { perLib, type PerLib } from '../lib/measure.js';
@@ -15,11 +15,7 @@ import { until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { Samples, headOf, padded, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
 
-interface StartArgs {
-  lib: LibName;
-  window: number;
-  payloadBytes: number;
-}
+type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
   url: string;
 }

@@ -13,7 +13,7 @@
  * Engine.IO's ping is shortened to 500 ms here (see AdapterOptions).
  */
 import { startFaultProxy, type FaultProxyStats } from '../../test/helpers/fault-proxy.js';
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibName } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { perLib, type PerLib } from '../lib/measure.js';
@@ -21,10 +21,7 @@ import { until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { SequenceChecker, headOf, padded, sleep, type SequenceReport } from '../lib/stats.js';
 
-interface StartArgs {
-  lib: LibName;
-  window: number;
-  payloadBytes: number;
+interface StartArgs extends LibArgs {
   /** Messages this end will receive. */
   expect: number;
 }

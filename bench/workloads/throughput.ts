@@ -6,7 +6,7 @@
  * receiver's last message, on the shared clock; CPU% is measured in both
  * processes over the same interval.
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibName } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { Agent, withAgents } from '../lib/harness.js';
 import { perLib, withCpu, type PerLib } from '../lib/measure.js';
@@ -14,11 +14,7 @@ import { pump, until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { round, sharedClockMs } from '../lib/stats.js';
 
-interface StartArgs {
-  lib: LibName;
-  window: number;
-  payloadBytes: number;
-}
+type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
   url: string;
 }

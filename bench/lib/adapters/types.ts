@@ -66,6 +66,11 @@ export interface AdapterOptions {
   engineIoPingMs?: number;
 }
 
+/** What a workload role needs to start either end of one library. */
+export interface LibArgs extends AdapterOptions {
+  lib: LibName;
+}
+
 export interface ClientOptions extends AdapterOptions {
   /**
    * What to do when the library gives up on its session: Holdline opens a
