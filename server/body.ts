@@ -7,17 +7,27 @@ import { isUtf8 } from 'node:buffer';
 import { HoldlineError, wireError } from '../shared/index.js';
 
 /** Resolves to the body text, a HoldlineError to answer with, or null when the client went away. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
   const tooLarge = () => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(tooLarge());
+  if (Number.isFinite(declared) && declared > limit) return tooLarge();
 
   // A body parser that ran before us (express.text(), say) may already have read it.
   const pre = (req as IncomingMessage & { body?: unknown }).body;
-  if (typeof pre === 'string') return Promise.resolve(Buffer.byteLength(pre) > limit ? tooLarge() : pre);
-  if (Buffer.isBuffer(pre)) return Promise.resolve(decode(pre, limit));
+  if (typeof pre === 'string') return Buffer.byteLength(pre) > limit ? tooLarge() : pre;
+  if (Buffer.isBuffer(pre)) return decode(pre, limit);
 
-  return new Promise((resolve) => {
+  // The 'request' event comes as soon as the headers are parsed, and the
+  // parser goes on with the body bytes that came with them before any
+  // microtask runs. If that was the whole body (Content-Length bytes; a
+  // poll's always is), take it at once rather than a few event-loop turns
+  // later through 'data' and 'end'.
+  await undefined;
+  if (declared > 0 && req.readableLength === declared && req.readableFlowing === null && !req.destroyed) {
+    return decode(req.read() as Buffer, limit);
+  }
+
+  return new Promise<string | HoldlineError | null>((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
     let settled = false;
