@@ -29,6 +29,7 @@ import {
   Inbox,
   isPayload,
   MIN_HOLD_MS,
+  NEXT_HEADER,
   Outbox,
   PATHS,
   PROTOCOL_VERSION,
@@ -45,7 +46,7 @@ import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
 import { RequestDeadline } from './request-deadline.js';
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
-import type { HttpAnswer, HttpRequester, Platform } from './platform.js';
+import type { HeaderReader, HttpAnswer, HttpRequester, OnHeaders, Platform } from './platform.js';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 
@@ -142,6 +143,17 @@ const delay = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** A poll on its way. */
+interface PendingPoll {
+  outcome: Promise<Outcome>;
+  /** Where its batch was asked to start (an early poll), else undefined. */
+  from: number | undefined;
+  started: number;
+  hold: number;
+  /** The poll sent when this one's headers came in (NEXT_HEADER), if any. */
+  early: PendingPoll | undefined;
+}
+
 /** Shared by every send() that is queued at once: nothing to allocate per message. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -169,7 +181,10 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   readonly #backoff: Backoff;
-  readonly #deadlines = { poll: new RequestDeadline(), send: new RequestDeadline() };
+  /** Polls have two: an early poll (NEXT_HEADER) overlaps the one before it. */
+  readonly #deadlines = { poll: [new RequestDeadline(), new RequestDeadline()], send: [new RequestDeadline()] };
+  /** The poll the poll loop is waiting for: the only one whose headers may start an early poll. */
+  #awaitedPoll: PendingPoll | undefined;
   /** Aborted to end the current back-off wait early (the network came back). */
   #wake = new AbortController();
   readonly #unsubscribeNetwork: () => void;
@@ -368,8 +383,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.#window.fail(error);
     this.#sendQueue.clear();
     this.#unsubscribeNetwork();
-    this.#deadlines.poll.dispose();
-    this.#deadlines.send.dispose();
+    for (const d of [...this.#deadlines.poll, ...this.#deadlines.send]) d.dispose();
     void this.#requester.close();
     this.emit('close', reason, unacked);
   }
@@ -377,22 +391,25 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   // ---- requests ----
 
   /** POST to `path` with a deadline; `cancel` aborts it early. */
-  async #post(cancel: AbortSignal, path: string, body: string, timeoutMs: number): Promise<HttpAnswer> {
+  async #post(cancel: AbortSignal, path: string, body: string, timeoutMs: number, onHeaders?: OnHeaders): Promise<HttpAnswer> {
     const lane = path === PATHS.poll ? 'poll' : 'send';
-    const deadline = this.#deadlines[lane];
+    const slots = this.#deadlines[lane];
+    // A free slot; a superseded early poll still winding down may hold one, then a new one joins.
+    let deadline = slots.find((d) => !d.busy);
+    if (!deadline) slots.push((deadline = new RequestDeadline()));
     const signal = deadline.arm(timeoutMs, cancel);
     try {
-      return await this.#requester.post(this.url + path, body, signal, lane);
+      return await this.#requester.post(this.url + path, body, signal, lane, onHeaders);
     } finally {
       deadline.disarm();
     }
   }
 
   /** One request, its answer classified. Never throws. */
-  async #exchange(cancel: AbortSignal, path: string, body: string, timeoutMs: number): Promise<Outcome> {
+  async #exchange(cancel: AbortSignal, path: string, body: string, timeoutMs: number, onHeaders?: OnHeaders): Promise<Outcome> {
     let answer: HttpAnswer;
     try {
-      answer = await this.#post(cancel, path, body, timeoutMs);
+      answer = await this.#post(cancel, path, body, timeoutMs, onHeaders);
     } catch (e) {
       const err = e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e });
       return FATAL.has(err.code) ? { kind: 'fatal', error: err } : { kind: 'transient', error: err };
@@ -449,20 +466,41 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   // ---- server-to-client: the poll loop ----
 
-  /** Send one poll now; resolves with its outcome and when it started. */
-  #poll(live: Live, hold: number): Promise<{ outcome: Outcome; started: number; hold: number }> {
-    const body = `{${live.auth}"ack":${this.#inbox.ack},"hold":${hold}}`;
+  /**
+   * Send one poll now. `from`: start the batch there (an early poll, sent
+   * while the answer before it is still being read). If this poll is the one
+   * the loop waits for and its answer names where its batch ends
+   * (NEXT_HEADER), the next poll goes out as soon as the headers are in.
+   */
+  #poll(live: Live, hold: number, from?: number): PendingPoll {
+    const ack = this.#inbox.ack;
+    const body = from === undefined ? `{${live.auth}"ack":${ack},"hold":${hold}}` : `{${live.auth}"ack":${ack},"hold":${hold},"from":${from}}`;
     const started = Date.now();
     this.#stats.polls++;
-    return this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs).then((outcome) => ({ outcome, started, hold }));
+    const pending: PendingPoll = { from, started, hold, early: undefined, outcome: undefined as unknown as Promise<Outcome> };
+    const onHeaders = (status: number, header: HeaderReader): boolean => {
+      if (status !== 200 || this.#awaitedPoll !== pending || this.#live !== live) return false;
+      const next = Number(header(NEXT_HEADER));
+      if (!Number.isSafeInteger(next) || next <= this.#inbox.ack + 1) return false;
+      pending.early = this.#poll(live, (this.#hold as HoldAdvisor).holdMs, next);
+      return true;
+    };
+    pending.outcome = this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs, onHeaders);
+    return pending;
   }
 
   async #pollLoop(live: Live): Promise<void> {
     const advisor = this.#hold as HoldAdvisor;
-    let next = this.#poll(live, advisor.holdMs);
+    let current = this.#poll(live, advisor.holdMs);
     while (this.#live === live) {
-      const { outcome, started, hold } = await next;
+      this.#awaitedPoll = current;
+      const outcome = await current.outcome;
+      this.#awaitedPoll = undefined;
+      const { started, hold, early } = current;
       if (this.#live !== live) return;
+      // From here on a new poll that is not `early` supersedes it: the server
+      // answers it at once, and nobody reads that answer (not acknowledged,
+      // its messages come again).
       if (outcome.kind !== 'ok') {
         const age = Date.now() - started;
         if (outcome.kind === 'transient' && age >= MIN_HOLD_MS) {
@@ -471,29 +509,31 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
           this.#stats.pollCuts++;
           advisor.cut(age, hold);
         } else if (!(await this.#handleFailure(live, outcome))) return;
-        next = this.#poll(live, advisor.holdMs);
+        current = this.#poll(live, advisor.holdMs);
         continue;
       }
       const r = decodePollResponse(outcome.answer.body);
       if (!r.ok) {
         if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error }))) return;
-        next = this.#poll(live, advisor.holdMs);
+        current = this.#poll(live, advisor.holdMs);
         continue;
       }
       this.#succeeded(live);
       if (r.value.m.length === 0 && !r.value.close && Date.now() - started >= hold) advisor.fullHold();
       const fresh = this.#accept(live, r.value);
       if (!fresh) return;
+      // The early poll is good only if this batch brought the stream right up to where it starts.
+      let next = early !== undefined && early.from === this.#inbox.ack + 1 ? early : undefined;
       // A large batch: the next poll (acking it) goes out first, so the server
       // refills while the application works through it. A small one: the
       // application gets it first, as sending a poll costs more than handing it over.
-      const pollFirst = fresh.m.length - fresh.from > SMALL_BATCH;
-      if (pollFirst) next = this.#poll(live, advisor.holdMs);
+      if (!next && fresh.m.length - fresh.from > SMALL_BATCH) next = this.#poll(live, advisor.holdMs);
       for (let i = fresh.from; i < fresh.m.length && this.#live === live; i++) {
         this.#stats.messagesReceived++;
         this.emit('message', fresh.m[i]);
       }
-      if (!pollFirst && this.#live === live) next = this.#poll(live, advisor.holdMs);
+      if (this.#live !== live) return;
+      current = next ?? this.#poll(live, advisor.holdMs);
     }
   }
 
@@ -540,11 +580,11 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       const live = this.#live;
       if (!live || this.#outbox.pending === 0) return;
       const batch = this.#outbox.batch(live.limits.maxBatchBytes - ENVELOPE_OVERHEAD);
-      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.fragments, live.auth);
+      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.m, live.auth);
       const started = Date.now();
       this.#stats.sendRequests++;
       const pending = this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
-      if (this.#unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
+      if (this.#unsent.sent(batch.seq + batch.count - 1)) this.emit('flush');
       const outcome = await pending;
       if (this.#live !== live) return;
       if (outcome.kind !== 'ok') {

@@ -11,20 +11,21 @@
  */
 import { Agent, EnvHttpProxyAgent, type Dispatcher, request } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HttpRequester, Lane, Platform, RequesterOptions } from './platform.js';
+import type { HttpRequester, Lane, OnHeaders, Platform, RequesterOptions } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
-function createDispatcher(options: RequesterOptions): Dispatcher {
+function createDispatcher(options: RequesterOptions, connections: number): Dispatcher {
   const agentOptions = {
     // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
     headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: 4_000,
-    // One connection per lane: the next poll waits the microseconds it takes the
-    // last one to free its socket instead of opening a second connection
-    // (which then idles out and is reopened, over and over).
-    connections: 1,
+    // Few connections per lane: the next request waits the microseconds it
+    // takes the last one to free its socket instead of opening another
+    // connection (which then idles out and is reopened, over and over). The
+    // poll lane has two for early polls, opened only when one is needed.
+    connections,
   };
   const proxy = options.proxy;
   if (proxy === undefined && !PROXY_ENV.some((k) => process.env[k])) return new Agent(agentOptions);
@@ -48,10 +49,10 @@ class UndiciRequester implements HttpRequester {
 
   constructor(options: RequesterOptions) {
     this.#keepAlive = options.keepAlive;
-    this.#lanes = { poll: createDispatcher(options), send: createDispatcher(options) };
+    this.#lanes = { poll: createDispatcher(options, 2), send: createDispatcher(options, 1) };
   }
 
-  async post(url: string, body: string, signal: AbortSignal, lane: Lane) {
+  async post(url: string, body: string, signal: AbortSignal, lane: Lane, onHeaders?: OnHeaders) {
     try {
       const res = await request(url, {
         method: 'POST',
@@ -61,6 +62,15 @@ class UndiciRequester implements HttpRequester {
         signal,
         reset: !this.#keepAlive,
       });
+      const headers = res.headers;
+      const started = onHeaders?.(res.statusCode, (name) => {
+        const v = headers[name.toLowerCase()];
+        return Array.isArray(v) ? v[0] : v;
+      });
+      // undici writes a request on a reused socket one event-loop turn later
+      // (setImmediate: it first checks the idle socket). Let that turn pass
+      // before reading this body, or the request waits for all that follows.
+      if (started) await new Promise<void>((resolve) => setImmediate(resolve));
       const text = await res.body.text();
       if (res.statusCode === 407) throw proxyAuthError('407');
       return { status: res.statusCode, body: text };

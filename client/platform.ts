@@ -18,18 +18,28 @@ export interface RequesterOptions {
 
 /**
  * Polls and everything else travel on separate connections where the runtime
- * lets us choose (Node): one connection each, so a poll never waits behind a
- * send and a new poll reuses the socket the last one just freed.
+ * lets us choose (Node), so a poll never waits behind a send. Sends use one
+ * connection; polls use one, and a second only while an early poll (see
+ * NEXT_HEADER) goes out as a large answer is still being read.
  */
 export type Lane = 'poll' | 'send';
+
+/** Reads one response header by name (any case); undefined when absent. */
+export type HeaderReader = (name: string) => string | undefined;
+
+/** Sees a response's status and headers before its body; true: it started another request. */
+export type OnHeaders = (status: number, header: HeaderReader) => boolean;
 
 export interface HttpRequester {
   /**
    * POST `body` to `url`. Resolves with any HTTP answer (2xx or not); rejects
    * with a HoldlineError: `network_error` when no answer came, `timeout`/abort
    * per `signal`, `proxy_auth_required` when a proxy wants credentials.
+   * `onHeaders` is called once the status and headers are in, before the
+   * body is read; it returns true when it started another request, which
+   * the requester then lets go out before it reads this body.
    */
-  post(url: string, body: string, signal: AbortSignal, lane: Lane): Promise<HttpAnswer>;
+  post(url: string, body: string, signal: AbortSignal, lane: Lane, onHeaders?: OnHeaders): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 /**
- * Deadlines for one lane of requests (polls, or everything else), made
- * cheaply: a lane runs one request at a time, so it keeps one AbortController
- * and one timer and re-arms them per request instead of allocating new ones
+ * Deadlines for one request at a time (one lane, or one of the poll lane's
+ * two slots), made cheaply: it keeps one AbortController and one timer and
+ * re-arms them per request instead of allocating new ones
  * (a client process with a thousand clients sends thousands of polls a
  * second). The controller is replaced only once it has fired.
  */
@@ -12,13 +12,20 @@ export class RequestDeadline {
   #timer: Timer | undefined;
   #ms = -1;
   #linked: AbortSignal | undefined;
+  #busy = false;
   readonly #fire = () => this.#ctrl.abort();
+
+  /** Armed for a request that has not finished. */
+  get busy(): boolean {
+    return this.#busy;
+  }
 
   /**
    * The signal for the next request: it aborts after `ms`, or when `cancel`
    * aborts (the session ended), whichever comes first.
    */
   arm(ms: number, cancel: AbortSignal): AbortSignal {
+    this.#busy = true;
     if (this.#ctrl.signal.aborted) this.#ctrl = new AbortController();
     if (this.#linked !== cancel) {
       this.#linked = cancel;
@@ -41,6 +48,7 @@ export class RequestDeadline {
 
   /** The request finished: stop the timer until the next arm(). */
   disarm(): void {
+    this.#busy = false;
     // The timer is kept for refresh(); firing on an idle lane only retires its controller.
     // Where timers cannot be refreshed (browsers), clear it.
     const t = this.#timer;

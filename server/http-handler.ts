@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CONTENT_TYPE,
   HoldlineError,
+  NEXT_HEADER,
   PATHS,
   RESPONSE_CONTENT_TYPE,
   decodeCloseRequest,
@@ -24,13 +25,20 @@ import type { PollSink } from './session.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
+
+/** A send batch of more messages than this is acknowledged before it is delivered. */
+const SMALL_BATCH = 8;
 const ENDPOINTS = new Map<string, Endpoint>(Object.entries(PATHS).map(([k, v]) => [v, k as Endpoint]));
 
-function write(res: ServerResponse, status: number, body: string, contentType: string, extra?: Record<string, string>): void {
+/** Bodies longer than this are encoded to bytes here, once, rather than measured and then encoded by the socket. */
+const ENCODE_AT = 4096;
+
+function write(res: ServerResponse, status: number, text: string, contentType: string, extra?: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
+  const body = text.length > ENCODE_AT ? Buffer.from(text, 'utf8') : text;
   res.writeHead(status, {
     'Content-Type': contentType,
-    'Content-Length': Buffer.byteLength(body),
+    'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     ...extra,
@@ -64,8 +72,8 @@ class HeldPoll implements PollSink {
     return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
   }
 
-  respond(body: string): void {
-    write(this.#res, 200, body, RESPONSE_CONTENT_TYPE, this.#cors);
+  respond(body: string, next?: number): void {
+    write(this.#res, 200, body, RESPONSE_CONTENT_TYPE, next === undefined ? this.#cors : { ...this.#cors, [NEXT_HEADER]: String(next) });
   }
 }
 
@@ -119,6 +127,7 @@ export class HttpHandler {
       return writeError(res, wireError('unsupported_content_type', `content type must be text/plain, got ${type ?? 'none'}`), cors);
     }
     const body = await readBody(req, this.#core.options.maxBatchBytes);
+
     if (body === null) return; // client gone
     if (body instanceof HoldlineError) {
       // Stop reading an oversized upload: answer and drop the connection.
@@ -140,9 +149,12 @@ export class HttpHandler {
         if (!r.ok) return fail(r.error);
         const s = this.#core.authenticateSession(r.value);
         if (!s.ok) return this.#failSession(s, reply, fail, true);
-        if (!(await s.value.applyAck(r.value.ack))) return fail(badAck(r.value.ack));
+        const { ack, from } = r.value;
+        if (!(await s.value.applyAck(ack, from))) {
+          return fail(from === undefined ? badAck(ack) : wireError('bad_ack', `ack ${ack} or from ${from} is past the last message sent`));
+        }
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
-        return s.value.poll(new HeldPoll(res, cors), hold, Date.now());
+        return s.value.poll(new HeldPoll(res, cors), hold, Date.now(), from);
       }
       case 'send': {
         const r = decodeSendRequest(body);
@@ -165,6 +177,13 @@ export class HttpHandler {
         if (!v.ok) {
           return fail(wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`));
         }
+        if (r.value.m.length - v.skip > SMALL_BATCH) {
+          // A large batch: the ack goes first, so the client sends its next
+          // batch while the application works through this one.
+          reply(200, `{"ack":${v.ack}}`);
+          return session.deliver(r.value.m, v.skip);
+        }
+        // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
         session.deliver(r.value.m, v.skip);
         await session.settled();
         return reply(200, `{"ack":${v.ack}}`);
@@ -197,7 +216,7 @@ export class HttpHandler {
     if (origin === undefined) return {};
     const allowed = this.#core.options.allowedOrigins;
     if (allowed === '*' || allowed?.has(origin)) {
-      return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
+      return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': NEXT_HEADER, Vary: 'Origin' };
     }
     try {
       if (new URL(origin).host === req.headers.host) return {};

@@ -64,16 +64,17 @@ export class MemoryStore implements SessionStore {
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
     const { outbox } = this.#entry(sid);
     const result = outbox.ack(ack);
-    return { result, bufferedBytes: outbox.bufferedBytes };
+    return { result, bufferedBytes: outbox.bufferedBytes, lastSeq: outbox.lastSeq };
   }
 
-  async readOutbound(sid: string, maxWireBytes: number): Promise<ReadOutboundResult> {
+  async readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult> {
     const { outbox, inbox } = this.#entry(sid);
-    return { ...outbox.batch(maxWireBytes), inboundAck: inbox.ack };
+    return { ...outbox.batch(maxWireBytes, Infinity, from), inboundAck: inbox.ack };
   }
 
-  async pendingOutbound(sid: string): Promise<number> {
-    return this.#entry(sid).outbox.pending;
+  async pendingOutbound(sid: string, from?: number): Promise<number> {
+    const { outbox } = this.#entry(sid);
+    return from === undefined ? outbox.pending : outbox.pendingFrom(from);
   }
 
   async acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult> {

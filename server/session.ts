@@ -10,11 +10,14 @@
  */
 import {
   decodeEntries,
+  EARLY_HOLD_MS,
+  EARLY_POLL_BYTES,
   encodeBatch,
   encodeClose,
   encodeEntry,
   HoldlineError,
   isPayload,
+  NO_MESSAGES,
   SendWindow,
   TypedEmitter,
   Unsent,
@@ -23,6 +26,7 @@ import {
   type Payload,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
+import type { ReadOutboundResult } from './store.js';
 
 export type SessionState = 'open' | 'closed';
 
@@ -38,7 +42,8 @@ export interface SessionEvents {
 
 /** Where a poll's answer goes: the HTTP layer supplies it. */
 export interface PollSink {
-  respond(body: string): void;
+  /** `next`: for a large batch, the number just past it (sent as the NEXT_HEADER header). */
+  respond(body: string, next?: number): void;
   /** True once the client has gone away (the request was aborted). */
   readonly gone: boolean;
 }
@@ -50,9 +55,30 @@ export interface SessionHost {
   sessionEnded(session: Session, reason: CloseReason): void;
 }
 
+/** Send-side state, made on a session's first send. */
+interface SendState {
+  /** Backpressure over bytes not yet acknowledged. */
+  window: SendWindow;
+  /** The tally of bytes not yet written. */
+  unsent: Unsent;
+  /** Commits to the store so far (a batch read ahead is stale after another). */
+  commits: number;
+  /** Just past the last batch written: where an early poll starts. */
+  nextSeq: number;
+  /** The client's highest ack. */
+  clientAck: number;
+  /** The last answer carried NEXT_HEADER and no poll has come since. */
+  expectEarly: boolean;
+  readAheadQueued: boolean;
+  /** A batch read ahead for the expected early poll (see #commitNow). */
+  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
+}
+
 interface HeldPoll {
   sink: PollSink;
   deadline: number;
+  /** The client is still reading the messages before this one: start the batch here. */
+  from: number | undefined;
 }
 
 export class Session extends TypedEmitter<SessionEvents> {
@@ -66,7 +92,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * holds none): backpressure over bytes not yet acknowledged, and the tally
    * of those not yet written.
    */
-  #out: { window: SendWindow; unsent: Unsent } | undefined;
+  #out: SendState | undefined;
   /** bufferedBytes as the store last reported it (committed, unacknowledged). */
   #storeBuffered = 0;
   #uncommitted: OutboxEntry[] | undefined;
@@ -129,9 +155,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     return window.acquire(entry.bytes, () => this.#admit(entry));
   }
 
-  #sendState(): { window: SendWindow; unsent: Unsent } {
+  #sendState(): SendState {
     const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
-    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent() });
+    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent(), commits: 0, nextSeq: 1, clientAck: 0, expectEarly: false, readAheadQueued: false, ahead: undefined });
   }
 
   #admit(entry: OutboxEntry): Promise<void> {
@@ -149,7 +175,39 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#uncommitted = undefined;
     const r = await this.#store.enqueue(this.id, entries);
     this.#storeBuffered = r.bufferedBytes;
-    this.#wake();
+    const out = this.#sendState();
+    out.commits++;
+    if (this.#poll) return this.#wake();
+    // No poll to answer yet, but an early poll is on its way (the last answer
+    // carried NEXT_HEADER): read its batch ahead, once, after this turn's
+    // sends, while the client is still busy with the last one.
+    if (out.expectEarly && !out.readAheadQueued) {
+      out.readAheadQueued = true;
+      setImmediate(() => this.#readAhead());
+    }
+  }
+
+  #readAhead(): void {
+    const out = this.#out;
+    if (!out) return;
+    out.readAheadQueued = false;
+    if (!out.expectEarly || this.#poll || this.#state !== 'open') return;
+    out.expectEarly = false;
+    const batch = this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
+    batch.catch(() => undefined); // read again, and reported, when the poll comes
+    out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
+  }
+
+  /** The batch for a poll: the one read ahead if it is still what the poll asks for, else read now. */
+  #readBatch(poll: HeldPoll): Promise<ReadOutboundResult> {
+    const out = this.#out;
+    const ahead = out?.ahead;
+    if (out && ahead) {
+      out.ahead = undefined;
+      const start = Math.max(poll.from ?? 0, out.clientAck + 1);
+      if (ahead.seq === start && ahead.commits === out.commits) return ahead.batch;
+    }
+    return this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes, poll.from);
   }
 
   /** Close the session; the client is told why (a close frame on its poll). */
@@ -176,18 +234,22 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /**
    * The client acknowledged outbound messages up to `ack`. False when `ack`
-   * is past the last message sent (the caller answers bad_ack).
+   * is past the last message sent, or a poll's `from` more than one past it
+   * (the caller answers bad_ack).
    */
-  async applyAck(ack: number): Promise<boolean> {
-    const { result, bufferedBytes } = await this.#store.ackOutbound(this.id, ack);
+  async applyAck(ack: number, from?: number): Promise<boolean> {
+    const { result, bufferedBytes, lastSeq } = await this.#store.ackOutbound(this.id, ack);
     if (result === 'future') return false;
-    if (result !== 'ok') return true;
-    const freed = this.#storeBuffered - bufferedBytes;
-    this.#storeBuffered = bufferedBytes;
-    const window = this.#sendState().window;
-    window.release(freed);
-    if (window.buffered === 0 && this.#state === 'open') this.emit('drain');
-    return true;
+    if (result === 'ok') {
+      // Applied in the store: account for it here too, even if `from` is refused below.
+      const out = this.#sendState();
+      out.clientAck = ack;
+      const freed = this.#storeBuffered - bufferedBytes;
+      this.#storeBuffered = bufferedBytes;
+      out.window.release(freed);
+      if (out.window.buffered === 0 && this.#state === 'open') this.emit('drain');
+    }
+    return from === undefined || from <= lastSeq + 1;
   }
 
   /** Deliver inbound messages, in order, to 'message' listeners. */
@@ -202,16 +264,24 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
-  /** Take a poll: answer at once if anything is pending, else hold it (superseding any held one). */
-  async poll(sink: PollSink, holdMs: number, now: number): Promise<void> {
+  /**
+   * Take a poll: answer at once if anything is pending (from message `from`
+   * on, if given), else hold it (superseding any held one).
+   */
+  async poll(sink: PollSink, holdMs: number, now: number, from?: number): Promise<void> {
     this.lastSeen = now;
     const previous = this.#poll;
-    this.#poll = { sink, deadline: now + holdMs };
+    const out = this.#out;
+    if (out) out.expectEarly = false;
+    // An early poll is held briefly: when the stream pauses, its answer is
+    // what makes the client send a poll carrying the ack of the last batch.
+    const early = from !== undefined && from > (out?.clientAck ?? 0) + 1;
+    this.#poll = { sink, deadline: now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs), from };
     if (previous && !previous.sink.gone) {
       // One poll per session: the newer one wins; the older is answered empty.
       previous.sink.respond(await this.#emptyBatch());
     }
-    if ((await this.#store.pendingOutbound(this.id)) > 0 || holdMs === 0) this.#wake();
+    if ((await this.#store.pendingOutbound(this.id, from)) > 0 || holdMs === 0) this.#wake();
   }
 
   /** Called by the server's ticker. Ends an expired hold with an empty batch (the heartbeat). */
@@ -231,8 +301,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   async #emptyBatch(): Promise<string> {
-    const r = await this.#store.readOutbound(this.id, 0);
-    return encodeBatch(r.inboundAck, r.seq, []);
+    // Read from past the end: nothing to encode, only the inbound ack is wanted.
+    const r = await this.#store.readOutbound(this.id, 0, Number.MAX_SAFE_INTEGER);
+    return encodeBatch(r.inboundAck, r.seq, NO_MESSAGES);
   }
 
   /** Answer the held poll with whatever is pending (one flush at a time). */
@@ -269,14 +340,20 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   async #flush(): Promise<void> {
     if (this.#state !== 'open') return;
-    const batch = await this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes);
     const poll = this.#poll;
     if (!poll) return;
-    if (batch.fragments.length === 0 && Date.now() < poll.deadline) return;
+    const batch = await this.#readBatch(poll);
+    if (this.#poll !== poll) return;
+    if (batch.count === 0 && Date.now() < poll.deadline) return;
     this.#poll = undefined;
     this.lastSeen = Date.now();
     if (poll.sink.gone) return;
-    poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.fragments));
-    if (this.#out?.unsent.sent(batch.seq + batch.fragments.length - 1)) this.emit('flush');
+    const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
+    poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.m), next);
+    const out = this.#out;
+    if (!out || batch.count === 0) return;
+    out.nextSeq = batch.seq + batch.count;
+    out.expectEarly = next !== undefined;
+    if (out.unsent.sent(batch.seq + batch.count - 1)) this.emit('flush');
   }
 }

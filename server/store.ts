@@ -27,6 +27,8 @@ export interface EnqueueResult {
 export interface AckOutboundResult {
   result: AckResult;
   bufferedBytes: number;
+  /** Sequence number of the last message appended (0 when none yet). */
+  lastSeq: number;
 }
 
 export interface ReadOutboundResult extends OutboxBatch {
@@ -48,10 +50,10 @@ export interface SessionStore {
   enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult>;
   /** Apply the client's cumulative ack of the outbound stream. */
   ackOutbound(sid: string, ack: number): Promise<AckOutboundResult>;
-  /** The unacknowledged outbound messages from the first one, up to maxWireBytes. */
-  readOutbound(sid: string, maxWireBytes: number): Promise<ReadOutboundResult>;
-  /** Number of outbound messages not yet acknowledged. */
-  pendingOutbound(sid: string): Promise<number>;
+  /** The unacknowledged outbound messages from the first one (or from `from`, if later), up to maxWireBytes. */
+  readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult>;
+  /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
+  pendingOutbound(sid: string, from?: number): Promise<number>;
   /** Judge an inbound batch and record what is accepted. */
   acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult>;
 

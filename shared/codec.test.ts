@@ -12,11 +12,12 @@ import {
   decodeSendResponse,
   encodeBatch,
   encodeClose,
-  encodeFragment,
+  encodeMessages,
+  NO_MESSAGES,
   type Result,
 } from './codec.js';
 import { HoldlineError, wireError, type ErrorCode } from './errors.js';
-import type { Payload } from './payload.js';
+import { toWire, type Payload } from './payload.js';
 
 const SID = 'V1StGXR8_Z5jdHi6B-myT';
 const TOKEN = 'abcdefghijklmnopqrstuvwxyz012345';
@@ -44,53 +45,76 @@ describe('codec: round trips', () => {
     'hello',
     'quote " backslash \\ newline \n tab \t',
     '\u0000\u001f control',
+    '\u0001\u0007\u007f\u0085 more control',
     'é 中文 😀 \u{10ffff}',
+    '\ud800 lone high, lone low \udfff, reversed \udc00\ud800, at the end \ud83d',
+    '\u2028\u2029',
     '</script><!--',
     bytes(),
     bytes(0),
     bytes(0, 1, 2, 255),
     bytes(...Array.from({ length: 300 }, (_, i) => i & 0xff)),
   ];
+  const BIN = payloads.findIndex((p) => p instanceof Uint8Array && p.length === 4);
 
-  it('fragments decode back to the same payloads, text and binary', () => {
-    const fragments = payloads.map(encodeFragment);
-    const r = value(decodePayloads(JSON.parse(`[${fragments.join(',')}]`)));
-    assert.equal(r.length, payloads.length);
-    for (let i = 0; i < payloads.length; i++) {
-      const want = payloads[i];
-      const got = r[i];
-      if (typeof want === 'string') assert.equal(got, want);
+  /** Assert `got` holds the same payloads as `want`: equal text, equal bytes. */
+  function assertPayloads(got: Payload[], want: Payload[]): void {
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) {
+      const w = want[i];
+      const g = got[i];
+      if (typeof w === 'string') assert.equal(g, w, `message ${i}`);
       else {
-        assert.ok(got instanceof Uint8Array, `message ${i} should be binary`);
-        assert.deepEqual(Array.from(got), Array.from(want));
+        assert.ok(g instanceof Uint8Array, `message ${i} should be binary`);
+        assert.deepEqual(Array.from(g), Array.from(w), `message ${i}`);
       }
     }
+  }
+
+  it('encodeMessages -> decodePayloads gives back the same payloads, text and binary', () => {
+    const m = encodeMessages(payloads.map(toWire));
+    assertPayloads(value(decodePayloads(JSON.parse(m))), payloads);
   });
 
-  it('a binary fragment is {"b": base64}, a text fragment a JSON string', () => {
-    assert.deepEqual(JSON.parse(encodeFragment(bytes(0, 1, 2, 255))), { b: 'AAEC/w==' });
-    assert.equal(JSON.parse(encodeFragment('x')), 'x');
+  it('encodeMessages is one JSON array: binary as {"b": base64}, text as a JSON string', () => {
+    assert.equal(encodeMessages([toWire(bytes(0, 1, 2, 255)), 'x']), '[{"b":"AAEC/w=="},"x"]');
+    assert.deepEqual(JSON.parse(encodeMessages([toWire(bytes(0, 1, 2, 255))])), [{ b: 'AAEC/w==' }]);
+    assert.equal(encodeMessages([]), NO_MESSAGES);
+    assert.equal(NO_MESSAGES, '[]');
+    // Escapes: the text survives, and lone surrogates are escaped (well-formed JSON, valid UTF-8).
+    const m = encodeMessages(['"\\\n', '\ud800']);
+    assert.equal(m, '["\\"\\\\\\n","\\ud800"]');
+    assert.deepEqual(JSON.parse(m), ['"\\\n', '\ud800']);
+    assert.ok(Buffer.from(m, 'utf8').toString('utf8') === m, 'm survives UTF-8 encoding unchanged');
   });
 
   it('encodeBatch -> decodePollResponse', () => {
-    const body = encodeBatch(7, 42, payloads.map(encodeFragment));
+    const body = encodeBatch(7, 42, encodeMessages(payloads.map(toWire)));
     const r = value(decodePollResponse(body));
     assert.equal(r.ack, 7);
     assert.equal(r.seq, 42);
-    assert.equal(r.m.length, payloads.length);
     assert.equal(r.close, undefined);
-    assert.equal(r.m[4], payloads[4]);
-    assert.deepEqual(Array.from(r.m[8] as Uint8Array), [0, 1, 2, 255]);
+    assertPayloads(r.m, payloads);
+    assert.deepEqual(Array.from(r.m[BIN] as Uint8Array), [0, 1, 2, 255]);
+  });
+
+  it('a poll response body survives the trip through UTF-8 bytes (what HTTP carries)', () => {
+    const body = encodeBatch(1, 2, encodeMessages(payloads.map(toWire)));
+    const wire = Buffer.from(body, 'utf8');
+    const r = value(decodePollResponse(wire.toString('utf8')));
+    assertPayloads(r.m, payloads);
   });
 
   it('an empty batch round-trips', () => {
-    const r = value(decodePollResponse(encodeBatch(0, 1, [])));
+    const body = encodeBatch(0, 1, NO_MESSAGES);
+    assert.equal(body, '{"ack":0,"seq":1,"m":[]}');
+    const r = value(decodePollResponse(body));
     assert.deepEqual(r, { ack: 0, seq: 1, m: [] });
   });
 
   it('encodeBatch with the client prefix -> decodeSendRequest', () => {
     const prefix = `"sid":"${SID}","token":${JSON.stringify(TOKEN)},`;
-    const body = encodeBatch(3, 10, ['"a"', encodeFragment(bytes(9))], prefix);
+    const body = encodeBatch(3, 10, encodeMessages(['a', toWire(bytes(9))]), prefix);
     const r = value(decodeSendRequest(body));
     assert.equal(r.sid, SID);
     assert.equal(r.token, TOKEN);
@@ -98,6 +122,14 @@ describe('codec: round trips', () => {
     assert.equal(r.seq, 10);
     assert.equal(r.m[0], 'a');
     assert.deepEqual(Array.from(r.m[1] as Uint8Array), [9]);
+  });
+
+  it('encodeBatch with the client prefix -> decodeSendRequest, every payload kind and an empty batch', () => {
+    const prefix = `"sid":"${SID}","token":${JSON.stringify(TOKEN)},`;
+    const r = value(decodeSendRequest(encodeBatch(0, 1, encodeMessages(payloads.map(toWire)), prefix)));
+    assertPayloads(r.m, payloads);
+    const empty = value(decodeSendRequest(encodeBatch(5, 6, NO_MESSAGES, prefix)));
+    assert.deepEqual(empty, { sid: SID, token: TOKEN, ack: 5, seq: 6, m: [] });
   });
 
   it('encodeClose -> decodePollResponse carries the close reason', () => {
@@ -114,6 +146,22 @@ describe('codec: round trips', () => {
       sid: SID, token: TOKEN, ack: 9, hold: 0,
     });
     assert.deepEqual(value(decodeCloseRequest(JSON.stringify({ sid: SID, token: TOKEN }))), { sid: SID, token: TOKEN });
+  });
+
+  it('a poll request may carry from (a positive integer), with or without hold', () => {
+    assert.deepEqual(value(decodePollRequest(JSON.stringify({ sid: SID, token: TOKEN, ack: 0, from: 1 }))), {
+      sid: SID, token: TOKEN, ack: 0, from: 1,
+    });
+    assert.deepEqual(value(decodePollRequest(JSON.stringify({ sid: SID, token: TOKEN, ack: 4, hold: 100, from: 9 }))), {
+      sid: SID, token: TOKEN, ack: 4, hold: 100, from: 9,
+    });
+    // from is not checked against ack here (the server judges it against what it sent).
+    assert.equal(value(decodePollRequest(JSON.stringify({ sid: SID, token: TOKEN, ack: 10, from: 3 }))).from, 3);
+    assert.equal(value(decodePollRequest(JSON.stringify({ sid: SID, token: TOKEN, ack: 0, from: Number.MAX_SAFE_INTEGER }))).from, Number.MAX_SAFE_INTEGER);
+    // Absent: no from key at all.
+    assert.equal('from' in value(decodePollRequest(JSON.stringify({ sid: SID, token: TOKEN, ack: 0 }))), false);
+    // The client writes its poll body by hand: the same shape decodes.
+    assert.equal(value(decodePollRequest(`{"sid":"${SID}","token":"${TOKEN}","ack":3,"hold":25000,"from":4}`)).from, 4);
   });
 
   it('open, send and error responses decode', () => {
@@ -189,9 +237,20 @@ describe('codec: bad request bodies are error values with the wire code', () => 
       assertFails(decodeSendRequest(JSON.stringify({ ...auth, ack: 0, seq: bad, m: [] })), 'malformed_request');
     }
     assertFails(decodePollRequest(JSON.stringify(auth)), 'malformed_request');
+    assertFails(decodePollRequest(JSON.stringify({ ...auth, ack: 0, hold: 0, from: 0 })), 'malformed_request');
     assertFails(decodeSendRequest(JSON.stringify({ ...auth, ack: 0, m: [] })), 'malformed_request');
     assertFails(decodeSendRequest(JSON.stringify({ ...auth, ack: 0, seq: 0, m: [] })), 'malformed_request');
     assertFails(decodeSendRequest(JSON.stringify({ ...auth, seq: 1, m: [] })), 'malformed_request');
+  });
+
+  it('poll: from must be a positive safe integer -> malformed_request (400)', () => {
+    const auth = { sid: SID, token: TOKEN, ack: 0 };
+    for (const from of [0, -1, 1.5, '3', null, true, 2 ** 53, 1e300, [1], {}]) {
+      const r = decodePollRequest(JSON.stringify({ ...auth, from }));
+      assertFails(r, 'malformed_request', 400);
+      if (!r.ok) assert.match(r.error.message, /\bfrom\b/, 'the message names the field');
+    }
+    assertFails(decodePollRequest(`{"sid":"${SID}","token":"${TOKEN}","ack":0,"from":-0.5}`), 'malformed_request', 400);
   });
 
   it('send: m missing or not an array is malformed_request', () => {

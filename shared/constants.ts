@@ -29,5 +29,21 @@ export const DEFAULTS = {
   reconnectMaxDelayMs: 10_000,
 } as const;
 
+/**
+ * Response header on a poll answer whose body is large (EARLY_POLL_BYTES or
+ * more): the sequence number just past its batch. A client may send its next
+ * poll as soon as it reads the header, with `from` set to this value, instead
+ * of after reading the body, so the server writes the next batch while the
+ * client is still taking in this one.
+ */
+export const NEXT_HEADER = 'Holdline-Next';
+export const EARLY_POLL_BYTES = 16 * 1024;
+/**
+ * The longest a server holds an early poll (one whose `from` is past the
+ * client's ack + 1) when nothing is pending: its answer is what prompts the
+ * client's next poll, which carries the ack of the batch before it.
+ */
+export const EARLY_HOLD_MS = 100;
+
 /** Smallest hold the client's adaptive hold asks for; a poll that dies older than this counts as a cut. */
 export const MIN_HOLD_MS = 1_000;

@@ -6,40 +6,48 @@
  * the first unacknowledged message, so anything lost in flight goes out again
  * on the next request; the receiver drops what it already has.
  *
- * Each entry is stored pre-encoded (its JSON fragment), so a resend or a
- * broadcast costs no re-encoding.
+ * Each entry keeps its payload in wire form (text as it is, binary already in
+ * base64), so a resend or a broadcast never converts it again; a batch's JSON
+ * is made in one call for all its messages (encodeMessages).
  */
-import { decodePayloads, encodeFragment } from './codec.js';
-import { utf8Length, type Payload } from './payload.js';
+import { encodeMessages } from './codec.js';
+import { fromWire, toWire, utf8Length, type Payload, type WirePayload } from './payload.js';
 
 export interface OutboxEntry {
-  /** JSON text of the payload as it sits in an envelope. */
-  readonly fragment: string;
-  /** UTF-8 size of the fragment on the wire. */
-  readonly wireBytes: number;
+  /** The payload as it goes into an envelope's `m` array. */
+  readonly wire: WirePayload;
   /** Size of the payload as limits and bufferedAmount count it. */
   readonly bytes: number;
 }
 
-/** Encode a payload once for sending: its JSON fragment and both sizes. */
+/** Prepare a payload once for sending: its wire form and its size. */
 export function encodeEntry(p: Payload): OutboxEntry {
-  const fragment = encodeFragment(p);
-  if (typeof p !== 'string') return { fragment, bytes: p.byteLength, wireBytes: fragment.length };
-  const bytes = utf8Length(p);
-  // ASCII text encodes to ASCII JSON, whose UTF-8 size is its length.
-  return { fragment, bytes, wireBytes: bytes === p.length ? fragment.length : utf8Length(fragment) };
+  return typeof p === 'string' ? { wire: p, bytes: utf8Length(p) } : { wire: toWire(p), bytes: p.byteLength };
+}
+
+/**
+ * Bytes an entry takes in a JSON array, separator included, assuming no JSON
+ * escapes: exact for binary and for text without `"`, `\`, control
+ * characters or lone surrogates, and never more than the real size.
+ */
+function leastWireBytes(e: OutboxEntry): number {
+  // "text",  or  {"b":"base64"},
+  return typeof e.wire === 'string' ? e.bytes + 3 : e.wire.b.length + 9;
 }
 
 /** The payloads back from entries (messages reported as unacknowledged or lost). */
 export function decodeEntries(entries: readonly OutboxEntry[]): Payload[] {
-  if (entries.length === 0) return [];
-  const d = decodePayloads(JSON.parse(`[${entries.map((e) => e.fragment).join(',')}]`));
-  return d.ok ? d.value : [];
+  return entries.map((e) => fromWire(e.wire) as Payload);
 }
 
 export interface OutboxBatch {
+  /** Sequence number of the first message (meaningless when count is 0). */
   seq: number;
-  fragments: string[];
+  /** Number of messages. */
+  count: number;
+  /** JSON text of the messages' `m` array. */
+  m: string;
+  /** UTF-8 size of `m`. */
   wireBytes: number;
 }
 
@@ -66,14 +74,19 @@ export class Outbox {
     return this.#entries.length - this.#head;
   }
 
+  /** Unacknowledged messages numbered `from` or later. */
+  pendingFrom(from: number): number {
+    return Math.max(0, this.lastSeq - Math.max(from, this.#acked + 1) + 1);
+  }
+
   /** Payload bytes pushed but not yet acknowledged. */
   get bufferedBytes(): number {
     return this.#bytes;
   }
 
-  /** Queue one pre-encoded message; returns its sequence number. */
-  push(fragment: string, bytes: number, wireBytes = utf8Length(fragment)): number {
-    return this.pushEntry({ fragment, bytes, wireBytes });
+  /** Queue one message; returns its sequence number. */
+  push(p: Payload): number {
+    return this.pushEntry(encodeEntry(p));
   }
 
   /** push() for an entry made by encodeEntry(), kept as it is (no copy). */
@@ -110,19 +123,30 @@ export class Outbox {
   }
 
   /**
-   * The unacknowledged messages from the first one on, up to `maxWireBytes`
-   * of fragments (always at least one message when any is pending).
+   * The unacknowledged messages from the first one on (or from message
+   * `from`, if later), as JSON, with `m` at most `maxWireBytes` (always at
+   * least one message when any is pending).
    */
-  batch(maxWireBytes: number, maxCount = Infinity): OutboxBatch {
-    const fragments: string[] = [];
-    let wireBytes = 0;
-    for (let i = this.#head; i < this.#entries.length && fragments.length < maxCount; i++) {
-      const e = this.#entries[i];
-      if (fragments.length > 0 && wireBytes + e.wireBytes + 1 > maxWireBytes) break;
-      fragments.push(e.fragment);
-      wireBytes += e.wireBytes + 1;
+  batch(maxWireBytes: number, maxCount = Infinity, from = 0): OutboxBatch {
+    const entries = this.#entries;
+    const skip = Math.min(Math.max(0, from - this.#acked - 1), entries.length - this.#head);
+    const start = this.#head + skip;
+    let end = start;
+    // Choose by the least size each message can take, then measure the real
+    // JSON; escapes (rare) can make it larger, then take proportionally fewer.
+    for (let least = 1; end < entries.length && end - start < maxCount; end++) {
+      const size = leastWireBytes(entries[end]);
+      if (end > start && least + size > maxWireBytes) break;
+      least += size;
     }
-    return { seq: this.#acked + 1, fragments, wireBytes };
+    for (;;) {
+      const wires: WirePayload[] = [];
+      for (let i = start; i < end; i++) wires.push(entries[i].wire);
+      const m = encodeMessages(wires);
+      const wireBytes = utf8Length(m);
+      if (wireBytes <= maxWireBytes || end - start <= 1) return { seq: this.#acked + 1 + skip, count: end - start, m, wireBytes };
+      end = start + Math.max(1, Math.min(end - start - 1, Math.floor(((end - start) * maxWireBytes) / wireBytes)));
+    }
   }
 
   /** Remove and return every unacknowledged entry (the session is gone). */
