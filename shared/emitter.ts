@@ -5,19 +5,40 @@
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- listener tuples must accept any argument list shape
 type Listener = (...args: any[]) => void;
+/** One listener, or two or more in order. */
+type Listeners = Listener | readonly Listener[];
 
 export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
-  /** Made on the first on(): many emitters (idle sessions) never get a listener for most events. */
-  #map: Map<keyof Events, Listener[]> | undefined;
+  /**
+   * Listeners as one flat array [event, listeners, event, listeners, ...],
+   * made on the first on(), where `listeners` is the function itself while
+   * an event has one: an emitter has a handful of events at most, and many
+   * emitters (idle sessions) have one or two listeners in all, which a Map
+   * and an array per event would cost several times over. Arrays of two or
+   * more are copied on write (on/off), never on emit: emit is the hot path.
+   */
+  #slots: Array<keyof Events | Listeners> | undefined;
 
-  get #listeners(): Map<keyof Events, Listener[]> {
-    return (this.#map ??= new Map());
+  #find(event: keyof Events): number {
+    const slots = this.#slots;
+    if (slots) for (let i = 0; i < slots.length; i += 2) if (slots[i] === event) return i;
+    return -1;
   }
 
-  // Listener arrays are copied on write (on/off), never on emit: emit is the hot path.
+  #get(event: keyof Events): Listeners | undefined {
+    const i = this.#find(event);
+    return i < 0 ? undefined : ((this.#slots as Array<keyof Events | Listeners>)[i + 1] as Listeners);
+  }
+
   on<K extends keyof Events>(event: K, fn: Events[K]): this {
-    const list = this.#listeners.get(event);
-    this.#listeners.set(event, list ? [...list, fn] : [fn]);
+    const slots = (this.#slots ??= []);
+    const i = this.#find(event);
+    if (i < 0) {
+      slots.push(event, fn);
+    } else {
+      const had = slots[i + 1] as Listeners;
+      slots[i + 1] = typeof had === 'function' ? [had, fn] : [...had, fn];
+    }
     return this;
   }
 
@@ -30,12 +51,18 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   }
 
   off<K extends keyof Events>(event: K, fn: Events[K]): this {
-    const list = this.#listeners.get(event);
-    if (!list) return this;
-    const i = list.indexOf(fn);
+    const i = this.#find(event);
     if (i < 0) return this;
-    if (list.length === 1) this.#listeners.delete(event);
-    else this.#listeners.set(event, [...list.slice(0, i), ...list.slice(i + 1)]);
+    const slots = this.#slots as Array<keyof Events | Listeners>;
+    const had = slots[i + 1] as Listeners;
+    if (typeof had === 'function') {
+      if (had === fn) slots.splice(i, 2);
+      return this;
+    }
+    const at = had.indexOf(fn);
+    if (at < 0) return this;
+    const rest = [...had.slice(0, at), ...had.slice(at + 1)];
+    slots[i + 1] = rest.length === 1 ? rest[0] : rest;
     return this;
   }
 
@@ -49,14 +76,15 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   }
 
   listenerCount(event: keyof Events): number {
-    return this.#listeners.get(event)?.length ?? 0;
+    const l = this.#get(event);
+    return l === undefined ? 0 : typeof l === 'function' ? 1 : l.length;
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
-    const list = this.#map?.get(event);
-    if (!list) return false;
-    if (list.length === 1) list[0](...args);
-    else for (const fn of list) fn(...args);
+    const l = this.#get(event);
+    if (l === undefined) return false;
+    if (typeof l === 'function') l(...args);
+    else for (const fn of l) fn(...args);
     return true;
   }
 }
