@@ -5,11 +5,12 @@
 import type { IncomingMessage } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import { HoldlineError, wireError } from '../shared/index.js';
+import { requestHeader } from './request-header.js';
 
 /** Resolves to the body text, a HoldlineError to answer with, or null when the client went away. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
   const tooLarge = () => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
-  const declared = Number(req.headers['content-length']);
+  const declared = Number(requestHeader(req, 'content-length'));
   if (Number.isFinite(declared) && declared > limit) return tooLarge();
 
   // A body parser that ran before us (express.text(), say) may already have read it.

@@ -21,10 +21,14 @@ import {
   wireError,
 } from '../shared/index.js';
 import { readBody } from './body.js';
+import { requestHeader } from './request-header.js';
 import type { PollSink } from './session.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
+
+/** No CORS headers to add (same origin or no Origin): one object for every such request. */
+const NO_CORS: Record<string, string> = Object.freeze({});
 
 /** A send batch of more messages than this is acknowledged before it is delivered. */
 const SMALL_BATCH = 8;
@@ -100,7 +104,7 @@ export class HttpHandler {
     const cors = this.#cors(req);
     if (cors === null) {
       // Readable by the refused page, so its client fails at once with the code instead of retrying blind.
-      const origin = String(req.headers.origin);
+      const origin = String(requestHeader(req, 'origin'));
       return writeError(res, wireError('origin_not_allowed', `origin ${origin} is not allowed`), {
         'Access-Control-Allow-Origin': origin,
         Vary: 'Origin',
@@ -122,7 +126,7 @@ export class HttpHandler {
     if (req.method !== 'POST') {
       return writeError(res, wireError('method_not_allowed'), { ...cors, Allow: 'POST, OPTIONS' });
     }
-    const type = req.headers['content-type'];
+    const type = requestHeader(req, 'content-type');
     if (typeof type !== 'string' || !/^text\/plain\s*(;|$)/i.test(type)) {
       return writeError(res, wireError('unsupported_content_type', `content type must be text/plain, got ${type ?? 'none'}`), cors);
     }
@@ -212,14 +216,14 @@ export class HttpHandler {
 
   /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */
   #cors(req: IncomingMessage): Record<string, string> | null {
-    const origin = req.headers.origin;
-    if (origin === undefined) return {};
+    const origin = requestHeader(req, 'origin');
+    if (origin === undefined) return NO_CORS;
     const allowed = this.#core.options.allowedOrigins;
     if (allowed === '*' || allowed?.has(origin)) {
       return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': NEXT_HEADER, Vary: 'Origin' };
     }
     try {
-      if (new URL(origin).host === req.headers.host) return {};
+      if (new URL(origin).host === requestHeader(req, 'host')) return NO_CORS;
     } catch {
       // An Origin that is not a URL ("null", say) is cross-origin.
     }

@@ -15,9 +15,14 @@ import type {
 
 interface Entry {
   session: StoredSession;
+  /** NONE_OUT / NONE_IN until the first message: idle sessions never get their own. */
   outbox: Outbox;
   inbox: Inbox;
 }
+
+/** Read-only stand-ins for a stream with nothing in it yet (reads never change them). */
+const NONE_OUT = new Outbox();
+const NONE_IN = new Inbox();
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, Entry>();
@@ -30,7 +35,7 @@ export class MemoryStore implements SessionStore {
   }
 
   async create(session: StoredSession): Promise<void> {
-    this.#sessions.set(session.sid, { session, outbox: new Outbox(), inbox: new Inbox() });
+    this.#sessions.set(session.sid, { session, outbox: NONE_OUT, inbox: NONE_IN });
     this.#attempts.set(session.attempt, session.sid);
   }
 
@@ -52,11 +57,13 @@ export class MemoryStore implements SessionStore {
     if (!e) return [];
     this.#sessions.delete(sid);
     this.#attempts.delete(e.session.attempt);
-    return e.outbox.takeAll();
+    return e.outbox === NONE_OUT ? [] : e.outbox.takeAll();
   }
 
   async enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult> {
-    const { outbox } = this.#entry(sid);
+    const e = this.#entry(sid);
+    if (e.outbox === NONE_OUT) e.outbox = new Outbox();
+    const { outbox } = e;
     for (const en of entries) outbox.pushEntry(en);
     return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };
   }
@@ -78,7 +85,9 @@ export class MemoryStore implements SessionStore {
   }
 
   async acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult> {
-    const { inbox } = this.#entry(sid);
+    const e = this.#entry(sid);
+    if (e.inbox === NONE_IN) e.inbox = new Inbox();
+    const { inbox } = e;
     const verdict = inbox.accept(seq, count);
     return { ...verdict, ack: inbox.ack };
   }
