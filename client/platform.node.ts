@@ -16,17 +16,17 @@ import type { HttpAnswer, HttpRequester, Lane, OnHeaders, Platform, RequesterOpt
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
-function createDispatcher(options: RequesterOptions, connections: number): Dispatcher {
+function createDispatcher(options: RequesterOptions): Dispatcher {
   const agentOptions = {
     // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
     headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: 4_000,
-    // Few connections per lane: the next request waits the microseconds it
-    // takes the last one to free its socket instead of opening another
-    // connection (which then idles out and is reopened, over and over). The
-    // poll lane has two for early polls, opened only when one is needed.
-    connections,
+    // One connection per dispatcher: the next request waits the microseconds
+    // it takes the last one to free its socket instead of opening another
+    // connection (which then idles out and is reopened, over and over: with
+    // two allowed, every poll that follows an answer opened a new one).
+    connections: 1,
   };
   const proxy = options.proxy;
   if (proxy === undefined && !PROXY_ENV.some((k) => process.env[k])) return new Agent(agentOptions);
@@ -53,6 +53,32 @@ interface Target {
 }
 
 /**
+ * The exchanges in flight on each deadline signal. A client reuses one signal
+ * per lane until it fires, so one 'abort' listener per signal does instead of
+ * an addEventListener/removeEventListener pair per request (EventTarget's are
+ * costly: a client process with a thousand clients polls thousands of times a
+ * second).
+ */
+const inFlight = new WeakMap<AbortSignal, Set<Exchange>>();
+
+function watch(signal: AbortSignal, exchange: Exchange): void {
+  let set = inFlight.get(signal);
+  if (!set) {
+    const watched = (set = new Set());
+    inFlight.set(signal, watched);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const e of watched) e.abort();
+        watched.clear();
+      },
+      { once: true },
+    );
+  }
+  set.add(exchange);
+}
+
+/**
  * One exchange on undici's dispatch() API, with a handler of our own that
  * collects the body: request() adds a stream, a promise chain and a text
  * decoder per request (measured: ~90 us more client CPU per 110 KB poll
@@ -69,17 +95,19 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** onHeaders started another request: let it go out before we settle. */
   #yield = false;
   #settled = false;
-  readonly #onAbort = () => {
-    this.#controller?.abort(this.#signal.reason);
-    this.#fail(this.#signal.reason);
-  };
 
   constructor(signal: AbortSignal, onHeaders: OnHeaders | undefined, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void) {
     this.#signal = signal;
     this.#onHeaders = onHeaders;
     this.#resolve = resolve;
     this.#reject = reject;
-    signal.addEventListener('abort', this.#onAbort, { once: true });
+    watch(signal, this);
+  }
+
+  /** The deadline fired (or the client closed). */
+  abort(): void {
+    this.#controller?.abort(this.#signal.reason);
+    this.#fail(this.#signal.reason);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -126,26 +154,34 @@ class Exchange implements Dispatcher.DispatchHandler {
   #done(answer: HttpAnswer): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+    inFlight.get(this.#signal)?.delete(this);
     this.#resolve(answer);
   }
 
   #fail(err: unknown): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+    inFlight.get(this.#signal)?.delete(this);
     this.#reject(err);
   }
 }
 
 class UndiciRequester implements HttpRequester {
-  readonly #lanes: Record<Lane, Dispatcher>;
+  readonly #send: Dispatcher;
+  /**
+   * Polls use the first while it is free, so an idle client keeps one poll
+   * connection; an early poll, sent while the answer before it is still being
+   * read on one, goes on the other.
+   */
+  readonly #polls: [Dispatcher, Dispatcher];
+  readonly #pollsInFlight = [0, 0];
   readonly #keepAlive: boolean;
   readonly #targets = new Map<string, Target>();
 
   constructor(options: RequesterOptions) {
     this.#keepAlive = options.keepAlive;
-    this.#lanes = { poll: createDispatcher(options, 2), send: createDispatcher(options, 1) };
+    this.#send = createDispatcher(options);
+    this.#polls = [createDispatcher(options), createDispatcher(options)];
   }
 
   #target(url: string): Target {
@@ -162,10 +198,17 @@ class UndiciRequester implements HttpRequester {
     try {
       if (signal.aborted) throw signal.reason;
       const { origin, path } = this.#target(url);
-      return await new Promise<HttpAnswer>((resolve, reject) => {
-        const exchange = new Exchange(signal, onHeaders, resolve, reject);
-        this.#lanes[lane].dispatch({ origin, path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
-      });
+      const slot = lane === 'send' ? undefined : this.#pollsInFlight[0] === 0 ? 0 : 1;
+      const dispatcher = slot === undefined ? this.#send : this.#polls[slot];
+      if (slot !== undefined) this.#pollsInFlight[slot]++;
+      try {
+        return await new Promise<HttpAnswer>((resolve, reject) => {
+          const exchange = new Exchange(signal, onHeaders, resolve, reject);
+          dispatcher.dispatch({ origin, path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
+        });
+      } finally {
+        if (slot !== undefined) this.#pollsInFlight[slot]--;
+      }
     } catch (e) {
       if (e instanceof HoldlineError) throw e;
       const message = e instanceof Error ? e.message : String(e);
@@ -175,7 +218,7 @@ class UndiciRequester implements HttpRequester {
   }
 
   async close() {
-    await Promise.all([this.#lanes.poll.destroy(), this.#lanes.send.destroy()]);
+    await Promise.all([this.#send.destroy(), ...this.#polls.map((d) => d.destroy())]);
   }
 }
 
