@@ -8,14 +8,15 @@ import { HoldlineError, wireError } from '../shared/index.js';
 import { requestHeader } from './request-header.js';
 
 /** Resolves to the body text, a HoldlineError to answer with, or null when the client went away. */
+const tooLarge = (limit: number) => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
+
 export async function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
-  const tooLarge = () => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
   const declared = Number(requestHeader(req, 'content-length'));
-  if (Number.isFinite(declared) && declared > limit) return tooLarge();
+  if (Number.isFinite(declared) && declared > limit) return tooLarge(limit);
 
   // A body parser that ran before us (express.text(), say) may already have read it.
   const pre = (req as IncomingMessage & { body?: unknown }).body;
-  if (typeof pre === 'string') return Buffer.byteLength(pre) > limit ? tooLarge() : pre;
+  if (typeof pre === 'string') return Buffer.byteLength(pre) > limit ? tooLarge(limit) : pre;
   if (Buffer.isBuffer(pre)) return decode(pre, limit);
 
   // The 'request' event comes as soon as the headers are parsed, and the
@@ -45,7 +46,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
       total += chunk.length;
       if (total > limit) {
         req.pause();
-        done(tooLarge());
+        done(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -60,7 +61,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
 }
 
 function decode(buf: Buffer, limit: number): string | HoldlineError {
-  if (buf.length > limit) return wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
+  if (buf.length > limit) return tooLarge(limit);
   if (!isUtf8(buf)) return wireError('bad_encoding', 'request body is not valid UTF-8');
   return buf.toString('utf8');
 }

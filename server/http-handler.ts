@@ -58,6 +58,12 @@ export function writeError(res: ServerResponse, err: HoldlineError, extra?: Reco
   write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
 }
 
+/** A poll on a closed session gets the close frame (200); anything else the error. */
+function failSession(res: ServerResponse, cors: Record<string, string>, s: Extract<AuthResult, { ok: false }>, isPoll: boolean): void {
+  if (isPoll && s.closed) return write(res, 200, encodeClose(0, s.closed), RESPONSE_CONTENT_TYPE, cors);
+  return writeError(res, s.error, cors);
+}
+
 /**
  * A held poll's response. No listener or closure per poll (an idle server
  * holds one per session): whether the client went away is read off the socket.
@@ -94,10 +100,17 @@ export class HttpHandler {
    * nothing when the client has gone.
    */
   handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
-    this.#handle(req, res, subpath).catch((e: unknown) => {
+    void this.#handleSafely(req, res, subpath);
+  }
+
+  // No closure per request here or below: under tsx each one also costs a __name() call.
+  async #handleSafely(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
+    try {
+      await this.#handle(req, res, subpath);
+    } catch (e) {
       this.#core.reportError(e);
       writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
-    });
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
@@ -137,34 +150,32 @@ export class HttpHandler {
       // Stop reading an oversized upload: answer and drop the connection.
       return writeError(res, body, { ...cors, Connection: 'close' });
     }
-    const reply = (status: number, text: string) => write(res, status, text, RESPONSE_CONTENT_TYPE, cors);
-    const fail = (e: HoldlineError) => writeError(res, e, cors);
 
     switch (endpoint) {
       case 'open': {
         const r = decodeOpenRequest(body);
-        if (!r.ok) return fail(r.error);
+        if (!r.ok) return writeError(res, r.error, cors);
         const opened = await this.#core.open(r.value, req);
-        if (!opened.ok) return fail(opened.error);
-        return reply(200, JSON.stringify(opened.value));
+        if (!opened.ok) return writeError(res, opened.error, cors);
+        return write(res, 200, JSON.stringify(opened.value), RESPONSE_CONTENT_TYPE, cors);
       }
       case 'poll': {
         const r = decodePollRequest(body);
-        if (!r.ok) return fail(r.error);
+        if (!r.ok) return writeError(res, r.error, cors);
         const s = this.#core.authenticateSession(r.value);
-        if (!s.ok) return this.#failSession(s, reply, fail, true);
+        if (!s.ok) return failSession(res, cors, s, true);
         const { ack, from } = r.value;
         if (!(await s.value.applyAck(ack, from))) {
-          return fail(from === undefined ? badAck(ack) : wireError('bad_ack', `ack ${ack} or from ${from} is past the last message sent`));
+          return writeError(res, from === undefined ? badAck(ack) : wireError('bad_ack', `ack ${ack} or from ${from} is past the last message sent`), cors);
         }
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
         return s.value.poll(new HeldPoll(res, cors), hold, Date.now(), from);
       }
       case 'send': {
         const r = decodeSendRequest(body);
-        if (!r.ok) return fail(r.error);
+        if (!r.ok) return writeError(res, r.error, cors);
         const s = this.#core.authenticateSession(r.value);
-        if (!s.ok) return this.#failSession(s, reply, fail, false);
+        if (!s.ok) return failSession(res, cors, s, false);
         const session = s.value;
         const { maxMessageBytes } = this.#core.options;
         for (let i = 0; i < r.value.m.length; i++) {
@@ -172,46 +183,35 @@ export class HttpHandler {
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
           const size = typeof m !== 'string' ? m.byteLength : m.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(m);
           if (size > maxMessageBytes) {
-            return fail(wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`));
+            return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
           }
         }
         session.lastSeen = Date.now();
-        if (!(await session.applyAck(r.value.ack))) return fail(badAck(r.value.ack));
+        if (!(await session.applyAck(r.value.ack))) return writeError(res, badAck(r.value.ack), cors);
         const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
         if (!v.ok) {
-          return fail(wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`));
+          return writeError(res, wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`), cors);
         }
         if (r.value.m.length - v.skip > SMALL_BATCH) {
           // A large batch: the ack goes first, so the client sends its next
           // batch while the application works through this one.
-          reply(200, `{"ack":${v.ack}}`);
+          write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
           return session.deliver(r.value.m, v.skip);
         }
         // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
         session.deliver(r.value.m, v.skip);
         await session.settled();
-        return reply(200, `{"ack":${v.ack}}`);
+        return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
       }
       case 'close': {
         const r = decodeCloseRequest(body);
-        if (!r.ok) return fail(r.error);
+        if (!r.ok) return writeError(res, r.error, cors);
         const s = this.#core.authenticateSession(r.value);
-        if (!s.ok && s.error.code !== 'session_closed') return fail(s.error);
+        if (!s.ok && s.error.code !== 'session_closed') return writeError(res, s.error, cors);
         if (s.ok) s.value.close({ code: 'client_closed', message: 'closed by the client' });
-        return reply(200, '{}');
+        return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }
-  }
-
-  /** A poll on a closed session gets the close frame (200); anything else the error. */
-  #failSession(
-    s: Extract<AuthResult, { ok: false }>,
-    reply: (status: number, text: string) => void,
-    fail: (e: HoldlineError) => void,
-    isPoll: boolean,
-  ): void {
-    if (isPoll && s.closed) return reply(200, encodeClose(0, s.closed));
-    return fail(s.error);
   }
 
   /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */

@@ -103,12 +103,15 @@ function field(name: string, problem: string): HoldlineError {
   return wireError('malformed_request', `field "${name}" ${problem}`);
 }
 
-function decodeAuth(o: Record<string, unknown>): Result<SessionAuth> {
-  if (typeof o.sid !== 'string' || !ID_RE.test(o.sid)) return fail(field('sid', 'must be a session id string'));
-  if (o.token === undefined) return fail(wireError('bad_credential', 'field "token" is missing'));
-  if (typeof o.token !== 'string') return fail(wireError('bad_credential', 'field "token" must be a string'));
-  return ok({ sid: o.sid, token: o.token });
+/** What is wrong with a body's sid and token, if anything (sid and token are then strings). */
+function authError(o: Record<string, unknown>): HoldlineError | undefined {
+  if (typeof o.sid !== 'string' || !ID_RE.test(o.sid)) return field('sid', 'must be a session id string');
+  if (o.token === undefined) return wireError('bad_credential', 'field "token" is missing');
+  if (typeof o.token !== 'string') return wireError('bad_credential', 'field "token" must be a string');
+  return undefined;
 }
+
+// Requests are built field by field below: object spread costs ~1 us a request.
 
 /** Decode a payload array (a freshly parsed one: it is reused); `maxMessageBytes` is checked by the caller against decoded sizes. */
 export function decodePayloads(m: unknown): Result<Payload[]> {
@@ -142,12 +145,12 @@ export function decodePollRequest(text: string): Result<PollRequest> {
   const r = parseObject(text);
   if (!r.ok) return r;
   const o = r.value;
-  const auth = decodeAuth(o);
-  if (!auth.ok) return auth;
+  const bad = authError(o);
+  if (bad) return fail(bad);
   if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
   if (o.hold !== undefined && !isSeqNumber(o.hold)) return fail(field('hold', 'must be a non-negative integer (ms)'));
   if (o.from !== undefined && (!isSeqNumber(o.from) || o.from < 1)) return fail(field('from', 'must be a positive integer'));
-  const poll: PollRequest = { ...auth.value, ack: o.ack };
+  const poll: PollRequest = { sid: o.sid as string, token: o.token as string, ack: o.ack };
   if (o.hold !== undefined) poll.hold = o.hold;
   if (o.from !== undefined) poll.from = o.from;
   return ok(poll);
@@ -157,19 +160,20 @@ export function decodeSendRequest(text: string): Result<SendRequest> {
   const r = parseObject(text);
   if (!r.ok) return r;
   const o = r.value;
-  const auth = decodeAuth(o);
-  if (!auth.ok) return auth;
+  const bad = authError(o);
+  if (bad) return fail(bad);
   if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
   if (!isSeqNumber(o.seq) || o.seq < 1) return fail(field('seq', 'must be a positive integer'));
   const m = decodePayloads(o.m);
   if (!m.ok) return m;
-  return ok({ ...auth.value, ack: o.ack, seq: o.seq, m: m.value });
+  return ok({ sid: o.sid as string, token: o.token as string, ack: o.ack, seq: o.seq, m: m.value });
 }
 
 export function decodeCloseRequest(text: string): Result<CloseRequest> {
   const r = parseObject(text);
   if (!r.ok) return r;
-  return decodeAuth(r.value);
+  const bad = authError(r.value);
+  return bad ? fail(bad) : ok({ sid: r.value.sid as string, token: r.value.token as string });
 }
 
 // ---- responses (decoded by clients; a body that does not fit is `bad_response`) ----
