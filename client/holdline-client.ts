@@ -46,7 +46,7 @@ import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
 import { RequestDeadline } from './request-deadline.js';
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
-import type { HeaderReader, HttpAnswer, HttpRequester, OnHeaders, Platform } from './platform.js';
+import type { HeadListener, HttpAnswer, HttpRequester, Platform, ResponseHead } from './platform.js';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 
@@ -143,15 +143,30 @@ const delay = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
-/** A poll on its way. */
-interface PendingPoll {
-  outcome: Promise<Outcome>;
-  /** Where its batch was asked to start (an early poll), else undefined. */
-  from: number | undefined;
-  started: number;
-  hold: number;
+type EndpointPath = (typeof PATHS)[keyof typeof PATHS];
+
+/** A poll on its way; it hears its own answer's headers (one object per poll, no closure). */
+class PendingPoll implements HeadListener {
+  /** Set right after construction, by #poll(). */
+  outcome!: Promise<Outcome>;
+  readonly started = Date.now();
   /** The poll sent when this one's headers came in (NEXT_HEADER), if any. */
   early: PendingPoll | undefined;
+  readonly #onHead: (p: PendingPoll, head: ResponseHead) => boolean;
+
+  constructor(
+    readonly live: Live,
+    /** Where its batch was asked to start (an early poll), else undefined. */
+    readonly from: number | undefined,
+    readonly hold: number,
+    onHead: (p: PendingPoll, head: ResponseHead) => boolean,
+  ) {
+    this.#onHead = onHead;
+  }
+
+  onHead(head: ResponseHead): boolean {
+    return this.#onHead(this, head);
+  }
 }
 
 /** Shared by every send() that is queued at once: nothing to allocate per message. */
@@ -167,6 +182,8 @@ const FATAL = new Set(['unauthorized', 'origin_not_allowed', 'unsupported_versio
 
 export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly url: string;
+  /** Each endpoint's full URL, made once: the requester caches by it. */
+  readonly #urls: Record<EndpointPath, string>;
   readonly options: Readonly<ResolvedClientOptions>;
   readonly #requester: HttpRequester;
   #state: ClientState = 'idle';
@@ -200,6 +217,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   constructor(url: string, options: HoldlineClientOptions | undefined, platform: Platform) {
     super();
     this.url = resolveBaseUrl(url, 'HoldlineClient');
+    this.#urls = { [PATHS.open]: this.url + PATHS.open, [PATHS.poll]: this.url + PATHS.poll, [PATHS.send]: this.url + PATHS.send, [PATHS.close]: this.url + PATHS.close };
     this.options = resolveClientOptions(options);
     this.#window = new SendWindow(this.options.maxBufferedBytes, this.options.sendTimeoutMs);
     this.#backoff = new Backoff(this.options.minDelayMs, this.options.maxDelayMs);
@@ -391,7 +409,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   // ---- requests ----
 
   /** POST to `path` with a deadline; `cancel` aborts it early. */
-  async #post(cancel: AbortSignal, path: string, body: string, timeoutMs: number, onHeaders?: OnHeaders): Promise<HttpAnswer> {
+  async #post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<HttpAnswer> {
     const lane = path === PATHS.poll ? 'poll' : 'send';
     const slots = this.#deadlines[lane];
     // A free slot; a superseded early poll still winding down may hold one, then a new one joins.
@@ -399,17 +417,17 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     if (!deadline) slots.push((deadline = new RequestDeadline()));
     const signal = deadline.arm(timeoutMs, cancel);
     try {
-      return await this.#requester.post(this.url + path, body, signal, lane, onHeaders);
+      return await this.#requester.post(this.#urls[path], body, signal, lane, listener);
     } finally {
       deadline.disarm();
     }
   }
 
   /** One request, its answer classified. Never throws. */
-  async #exchange(cancel: AbortSignal, path: string, body: string, timeoutMs: number, onHeaders?: OnHeaders): Promise<Outcome> {
+  async #exchange(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<Outcome> {
     let answer: HttpAnswer;
     try {
-      answer = await this.#post(cancel, path, body, timeoutMs, onHeaders);
+      answer = await this.#post(cancel, path, body, timeoutMs, listener);
     } catch (e) {
       const err = e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e });
       return FATAL.has(err.code) ? { kind: 'fatal', error: err } : { kind: 'transient', error: err };
@@ -475,19 +493,21 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   #poll(live: Live, hold: number, from?: number): PendingPoll {
     const ack = this.#inbox.ack;
     const body = from === undefined ? `{${live.auth}"ack":${ack},"hold":${hold}}` : `{${live.auth}"ack":${ack},"hold":${hold},"from":${from}}`;
-    const started = Date.now();
     this.#stats.polls++;
-    const pending: PendingPoll = { from, started, hold, early: undefined, outcome: undefined as unknown as Promise<Outcome> };
-    const onHeaders = (status: number, header: HeaderReader): boolean => {
-      if (status !== 200 || this.#awaitedPoll !== pending || this.#live !== live) return false;
-      const next = Number(header(NEXT_HEADER));
-      if (!Number.isSafeInteger(next) || next <= this.#inbox.ack + 1) return false;
-      pending.early = this.#poll(live, (this.#hold as HoldAdvisor).holdMs, next);
-      return true;
-    };
-    pending.outcome = this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs, onHeaders);
+    const pending = new PendingPoll(live, from, hold, this.#onPollHead);
+    pending.outcome = this.#exchange(live.abort.signal, PATHS.poll, body, hold + this.options.pollGraceMs, pending);
     return pending;
   }
+
+  /** A poll's answer has its headers in: send the next poll now if it names where its batch ends. */
+  readonly #onPollHead = (pending: PendingPoll, head: ResponseHead): boolean => {
+    const live = pending.live;
+    if (head.status !== 200 || this.#awaitedPoll !== pending || this.#live !== live) return false;
+    const next = Number(head.header(NEXT_HEADER));
+    if (!Number.isSafeInteger(next) || next <= this.#inbox.ack + 1) return false;
+    pending.early = this.#poll(live, (this.#hold as HoldAdvisor).holdMs, next);
+    return true;
+  };
 
   async #pollLoop(live: Live): Promise<void> {
     const advisor = this.#hold as HoldAdvisor;

@@ -1,11 +1,11 @@
 /** Browser platform: fetch. Requests are CORS-simple (text/plain POST, no custom headers). */
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HttpRequester, Lane, OnHeaders, Platform } from './platform.js';
+import type { HeadListener, HttpRequester, Lane, Platform } from './platform.js';
 
 // Browsers pool connections per host themselves: the lane is not ours to pick.
 
 class FetchRequester implements HttpRequester {
-  async post(url: string, body: string, signal: AbortSignal, _lane: Lane, onHeaders?: OnHeaders) {
+  async post(url: string, body: string, signal: AbortSignal, _lane: Lane, listener?: HeadListener) {
     let res: Response;
     try {
       res = await fetch(url, {
@@ -19,7 +19,7 @@ class FetchRequester implements HttpRequester {
     } catch (e) {
       throw new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${String(e)}`, { cause: e });
     }
-    onHeaders?.(res.status, (name) => res.headers.get(name) ?? undefined);
+    listener?.onHead({ status: res.status, header: (name) => res.headers.get(name) ?? undefined });
     let text: string;
     try {
       text = await res.text();

@@ -12,7 +12,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HttpAnswer, HttpRequester, Lane, OnHeaders, Platform, RequesterOptions } from './platform.js';
+import type { HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
@@ -84,21 +84,22 @@ function watch(signal: AbortSignal, exchange: Exchange): void {
  * decoder per request (measured: ~90 us more client CPU per 110 KB poll
  * answer on the bench machine).
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #resolve: (a: HttpAnswer) => void;
   readonly #reject: (e: unknown) => void;
   readonly #signal: AbortSignal;
-  readonly #onHeaders: OnHeaders | undefined;
+  readonly #listener: HeadListener | undefined;
+  #headers: Record<string, string | string[] | undefined> | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #status = 0;
   #chunks: Buffer[] = [];
-  /** onHeaders started another request: let it go out before we settle. */
+  /** The listener started another request: let it go out before we settle. */
   #yield = false;
   #settled = false;
 
-  constructor(signal: AbortSignal, onHeaders: OnHeaders | undefined, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void) {
+  constructor(signal: AbortSignal, listener: HeadListener | undefined, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void) {
     this.#signal = signal;
-    this.#onHeaders = onHeaders;
+    this.#listener = listener;
     this.#resolve = resolve;
     this.#reject = reject;
     watch(signal, this);
@@ -118,11 +119,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return; // 1xx: the real answer follows
     this.#status = status;
-    this.#yield =
-      this.#onHeaders?.(status, (name) => {
-        const v = headers[name.toLowerCase()];
-        return Array.isArray(v) ? v[0] : v;
-      }) === true;
+    this.#headers = headers;
+    this.#yield = this.#listener?.onHead(this) === true;
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.#headers?.[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
   }
 
   onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -141,7 +148,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const answer = { status: this.#status, body };
     // undici writes a request on a reused socket one event-loop turn later
-    // (setImmediate: it first checks the idle socket). If onHeaders started
+    // (setImmediate: it first checks the idle socket). If the listener started
     // one, let that turn pass before the caller works on this answer.
     if (this.#yield) setImmediate(() => this.#done(answer));
     else this.#done(answer);
@@ -194,7 +201,7 @@ class UndiciRequester implements HttpRequester {
     return t;
   }
 
-  async post(url: string, body: string, signal: AbortSignal, lane: Lane, onHeaders?: OnHeaders): Promise<HttpAnswer> {
+  async post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer> {
     try {
       if (signal.aborted) throw signal.reason;
       const { origin, path } = this.#target(url);
@@ -203,7 +210,7 @@ class UndiciRequester implements HttpRequester {
       if (slot !== undefined) this.#pollsInFlight[slot]++;
       try {
         return await new Promise<HttpAnswer>((resolve, reject) => {
-          const exchange = new Exchange(signal, onHeaders, resolve, reject);
+          const exchange = new Exchange(signal, listener, resolve, reject);
           dispatcher.dispatch({ origin, path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
         });
       } finally {

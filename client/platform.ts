@@ -24,22 +24,29 @@ export interface RequesterOptions {
  */
 export type Lane = 'poll' | 'send';
 
-/** Reads one response header by name (any case); undefined when absent. */
-export type HeaderReader = (name: string) => string | undefined;
+/** A response's status and headers, before its body. */
+export interface ResponseHead {
+  readonly status: number;
+  /** One header by name (any case); undefined when absent. */
+  header(name: string): string | undefined;
+}
 
-/** Sees a response's status and headers before its body; true: it started another request. */
-export type OnHeaders = (status: number, header: HeaderReader) => boolean;
+/** Sees a response's head before its body (an object, not a closure: one is made per poll). */
+export interface HeadListener {
+  /** True when it started another request. */
+  onHead(head: ResponseHead): boolean;
+}
 
 export interface HttpRequester {
   /**
    * POST `body` to `url`. Resolves with any HTTP answer (2xx or not); rejects
    * with a HoldlineError: `network_error` when no answer came, `timeout`/abort
    * per `signal`, `proxy_auth_required` when a proxy wants credentials.
-   * `onHeaders` is called once the status and headers are in, before the
-   * body is read; it returns true when it started another request, which
-   * the requester then lets go out before it reads this body.
+   * `listener.onHead` is called once the status and headers are in, before
+   * the body is read; it returns true when it started another request, which
+   * the requester then lets go out before its caller works on this answer.
    */
-  post(url: string, body: string, signal: AbortSignal, lane: Lane, onHeaders?: OnHeaders): Promise<HttpAnswer>;
+  post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 

@@ -76,7 +76,9 @@ export class MemoryStore implements SessionStore {
 
   async readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult> {
     const { outbox, inbox } = this.#entry(sid);
-    return { ...outbox.batch(maxWireBytes, Infinity, from), inboundAck: inbox.ack };
+    const b = outbox.batch(maxWireBytes, Infinity, from);
+    // Field by field: object spread costs about a microsecond a call.
+    return { seq: b.seq, count: b.count, m: b.m, wireBytes: b.wireBytes, inboundAck: inbox.ack };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {
@@ -89,6 +91,6 @@ export class MemoryStore implements SessionStore {
     if (e.inbox === NONE_IN) e.inbox = new Inbox();
     const { inbox } = e;
     const verdict = inbox.accept(seq, count);
-    return { ...verdict, ack: inbox.ack };
+    return verdict.ok ? { ok: true, skip: verdict.skip, ack: inbox.ack } : { ok: false, expected: verdict.expected, ack: inbox.ack };
   }
 }
