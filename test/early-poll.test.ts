@@ -180,6 +180,19 @@ function recordingClient(url: string, options: ConstructorParameters<typeof Hold
 
 const payload100 = (i: number) => `${String(i).padStart(6, '0')}:${'p'.repeat(93)}`; // 100 bytes
 
+/** Once the session's first poll is held, the server sends `expected` at once; returns the session once it opened. */
+function sendOnFirstPoll(hl: RunningHoldline, expected: string[]): () => Session | undefined {
+  let session: Session | undefined;
+  hl.server.once('session', (s: Session) => {
+    session = s;
+    void (async () => {
+      await waitFor(() => s.holdingPoll, 5_000, () => 'the first poll');
+      await Promise.all(expected.map((m) => s.send(m)));
+    })();
+  });
+  return () => session;
+}
+
 // ---------------------------------------------------------------------------
 
 test('a poll answer of EARLY_POLL_BYTES or more carries Holdline-Next = seq + count; a smaller one does not', async (t) => {
@@ -498,14 +511,7 @@ test('an early poll held at the server is superseded at once when the answer bef
     },
   });
   const expected = Array.from({ length: 200 }, (_, i) => payload100(i));
-  let session: Session | undefined;
-  hl.server.once('session', (s: Session) => {
-    session = s;
-    void (async () => {
-      await waitFor(() => s.holdingPoll, 5_000, () => 'the first poll');
-      await Promise.all(expected.map((m) => s.send(m)));
-    })();
-  });
+  const sessionOpened = sendOnFirstPoll(hl, expected);
   const c = recordingClient(hl.url);
   t.after(() => c.client.close());
   await c.client.connect();
@@ -529,7 +535,7 @@ test('an early poll held at the server is superseded at once when the answer bef
   const resent = after.find((q) => q.from === undefined && (JSON.parse(q.x.answer?.body ?? '{}') as { m?: unknown[] }).m?.length);
   assert.ok(resent, 'an ordinary poll got the batch again');
   assert.equal(JSON.parse(resent.x.answer?.body ?? '{}').seq, 1);
-  assert.ok(session, 'the session opened');
+  assert.ok(sessionOpened(), 'the session opened');
 });
 
 test('a Holdline-Next that the batch does not reach: the early poll is superseded, not used', { timeout: 30_000 }, async (t) => {
@@ -545,14 +551,7 @@ test('a Holdline-Next that the batch does not reach: the early poll is supersede
     },
   });
   const expected = Array.from({ length: 200 }, (_, i) => payload100(i));
-  let session: Session | undefined;
-  hl.server.once('session', (s: Session) => {
-    session = s;
-    void (async () => {
-      await waitFor(() => s.holdingPoll, 5_000, () => 'the first poll');
-      await Promise.all(expected.map((m) => s.send(m)));
-    })();
-  });
+  const sessionOpened = sendOnFirstPoll(hl, expected);
   const c = recordingClient(hl.url);
   t.after(() => c.client.close());
   await c.client.connect();
@@ -563,6 +562,7 @@ test('a Holdline-Next that the batch does not reach: the early poll is supersede
   const isEarly = (x: Tapped) => x.path === '/poll' && (JSON.parse(x.body()) as { from?: number }).from === 202;
   await waitFor(() => seen.some((x) => isEarly(x) && x.answer), 5_000, () => 'the early poll to be answered');
   // The session goes on: a later message arrives too.
+  const session = sessionOpened();
   assert.ok(session, 'the session opened');
   await session.send('after');
   await waitFor(() => c.got.length >= 201, 5_000, () => 'the message after');
