@@ -7,6 +7,10 @@
  * `send()` applies backpressure: past maxQueuedBytes it waits, in order, for
  * the client's acks to make room, and rejects with `queue_full` after
  * sendTimeoutMs or with `session_closed` when the session ends.
+ *
+ * A large answer names where its batch ends (NEXT_HEADER) and the client's
+ * next poll may start there (`from`, an early poll); while one is expected
+ * and no poll is held, the session reads that batch ahead (#commitNow).
  */
 import {
   decodeEntries,

@@ -75,7 +75,7 @@ export function encodeBatch(ack: number, seq: number, messages: string, prefix =
   return `{${prefix}"ack":${ack},"seq":${seq},"m":${messages}}`;
 }
 
-/** Byte overhead of an envelope around its fragments (generous upper bound). */
+/** Byte overhead of an envelope around its `m` array (generous upper bound). */
 export const ENVELOPE_OVERHEAD = 256;
 
 export function encodeClose(ack: number, reason: CloseReason): string {
