@@ -195,6 +195,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly #unsent = new Unsent();
   readonly #sendQueue = new PQueue({ concurrency: 1 });
   #flushQueued = false;
+  /** Largest send body to try: lowered when a 413 shows a proxy allows less than the server. */
+  #sendBodyLimit = Infinity;
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   readonly #backoff: Backoff;
@@ -599,7 +601,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     for (;;) {
       const live = this.#live;
       if (!live || this.#outbox.pending === 0) return;
-      const batch = this.#outbox.batch(live.limits.maxBatchBytes - ENVELOPE_OVERHEAD);
+      const batch = this.#outbox.batch(Math.min(live.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
       const body = encodeBatch(this.#inbox.ack, batch.seq, batch.m, live.auth);
       const started = Date.now();
       this.#stats.sendRequests++;
@@ -608,6 +610,12 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       const outcome = await pending;
       if (this.#live !== live) return;
       if (outcome.kind !== 'ok') {
+        if (outcome.kind === 'transient' && outcome.error.status === 413 && batch.count > 1) {
+          // Something on the path (a proxy's body limit) refused the size the
+          // server allows: send at most half of it from now on, at once.
+          this.#sendBodyLimit = Math.floor(batch.wireBytes / 2) + ENVELOPE_OVERHEAD;
+          continue;
+        }
         if (!(await this.#handleFailure(live, outcome))) return;
         continue;
       }
