@@ -219,7 +219,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   constructor(url: string, options: HoldlineClientOptions | undefined, platform: Platform) {
     super();
     this.url = resolveBaseUrl(url, 'HoldlineClient');
-    this.#urls = { [PATHS.open]: this.url + PATHS.open, [PATHS.poll]: this.url + PATHS.poll, [PATHS.send]: this.url + PATHS.send, [PATHS.close]: this.url + PATHS.close };
+    this.#urls = Object.fromEntries(Object.values(PATHS).map((p) => [p, this.url + p])) as Record<EndpointPath, string>;
     this.options = resolveClientOptions(options);
     this.#window = new SendWindow(this.options.maxBufferedBytes, this.options.sendTimeoutMs);
     this.#backoff = new Backoff(this.options.minDelayMs, this.options.maxDelayMs);

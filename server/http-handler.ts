@@ -50,8 +50,9 @@ function write(res: ServerResponse, status: number, text: string, contentType: s
   res.end(body);
 }
 
-function badAck(ack: number): HoldlineError {
-  return wireError('bad_ack', `ack ${ack} is past the last message sent`);
+function badAck(ack: number, from?: number): HoldlineError {
+  const what = from === undefined ? `ack ${ack}` : `ack ${ack} or from ${from}`;
+  return wireError('bad_ack', `${what} is past the last message sent`);
 }
 
 export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
@@ -165,9 +166,7 @@ export class HttpHandler {
         const s = this.#core.authenticateSession(r.value);
         if (!s.ok) return failSession(res, cors, s, true);
         const { ack, from } = r.value;
-        if (!(await s.value.applyAck(ack, from))) {
-          return writeError(res, from === undefined ? badAck(ack) : wireError('bad_ack', `ack ${ack} or from ${from} is past the last message sent`), cors);
-        }
+        if (!(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
         return s.value.poll(new HeldPoll(res, cors), hold, Date.now(), from);
       }

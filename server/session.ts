@@ -71,9 +71,8 @@ interface SendState {
   nextSeq: number;
   /** The client's highest ack. */
   clientAck: number;
-  /** The last answer carried NEXT_HEADER and no poll has come since. */
+  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
   expectEarly: boolean;
-  readAheadQueued: boolean;
   /** A batch read ahead for the expected early poll (see #commitNow). */
   ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
 }
@@ -161,7 +160,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #sendState(): SendState {
     const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
-    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent(), commits: 0, nextSeq: 1, clientAck: 0, expectEarly: false, readAheadQueued: false, ahead: undefined });
+    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent(), commits: 0, nextSeq: 1, clientAck: 0, expectEarly: false, ahead: undefined });
   }
 
   #admit(entry: OutboxEntry): Promise<void> {
@@ -185,18 +184,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
-    if (out.expectEarly && !out.readAheadQueued) {
-      out.readAheadQueued = true;
-      setImmediate(() => this.#readAhead());
+    if (out.expectEarly) {
+      out.expectEarly = false;
+      setImmediate(() => this.#readAhead(out));
     }
   }
 
-  #readAhead(): void {
-    const out = this.#out;
-    if (!out) return;
-    out.readAheadQueued = false;
-    if (!out.expectEarly || this.#poll || this.#state !== 'open') return;
-    out.expectEarly = false;
+  #readAhead(out: SendState): void {
+    // A poll came first (it reads for itself), or the session ended. A read
+    // ahead that turns out stale is not used: #readBatch checks it.
+    if (this.#poll || this.#state !== 'open') return;
     const batch = this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
