@@ -21,8 +21,9 @@ import {
   wireError,
 } from '../shared/index.js';
 import { readBody } from './body.js';
+import { clockMs } from './clock.js';
 import { requestHeader } from './request-header.js';
-import type { PollSink } from './session.js';
+import type { PollAnswerer } from './session.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
@@ -66,29 +67,12 @@ function failSession(res: ServerResponse, cors: Record<string, string>, s: Extra
 }
 
 /**
- * A held poll's response. No listener or closure per poll (an idle server
- * holds one per session): whether the client went away is read off the socket.
+ * The HTTP layer answers held polls itself: a held poll is its
+ * ServerResponse and nothing more (no object, listener or closure per poll:
+ * an idle server holds one per session). Whether the client went away is
+ * read off the socket; CORS headers are worked out again from the request.
  */
-class HeldPoll implements PollSink {
-  readonly #res: ServerResponse;
-  readonly #cors: Record<string, string>;
-
-  constructor(res: ServerResponse, cors: Record<string, string>) {
-    this.#res = res;
-    this.#cors = cors;
-  }
-
-  get gone(): boolean {
-    const res = this.#res;
-    return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
-  }
-
-  respond(body: string, next?: number): void {
-    write(this.#res, 200, body, RESPONSE_CONTENT_TYPE, next === undefined ? this.#cors : { ...this.#cors, [NEXT_HEADER]: String(next) });
-  }
-}
-
-export class HttpHandler {
+export class HttpHandler implements PollAnswerer {
   readonly #core: SessionRegistry;
 
   constructor(core: SessionRegistry) {
@@ -168,7 +152,7 @@ export class HttpHandler {
         const { ack, from } = r.value;
         if (!(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
-        return s.value.poll(new HeldPoll(res, cors), hold, Date.now(), from);
+        return s.value.poll(res, this, hold, clockMs(), from);
       }
       case 'send': {
         const r = decodeSendRequest(body);
@@ -185,7 +169,7 @@ export class HttpHandler {
             return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
           }
         }
-        session.lastSeen = Date.now();
+        session.touch(clockMs());
         if (!(await session.applyAck(r.value.ack))) return writeError(res, badAck(r.value.ack), cors);
         const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
         if (!v.ok) {
@@ -211,6 +195,18 @@ export class HttpHandler {
         return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }
+  }
+
+  gone(poll: object): boolean {
+    const res = poll as ServerResponse;
+    return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
+  }
+
+  respond(poll: object, body: string, next?: number): void {
+    const res = poll as ServerResponse;
+    // Allowed when the poll came (#handle checked it); the same request gives the same answer now.
+    const cors = this.#cors(res.req) ?? NO_CORS;
+    write(res, 200, body, RESPONSE_CONTENT_TYPE, next === undefined ? cors : { ...cors, [NEXT_HEADER]: String(next) });
   }
 
   /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */

@@ -13,20 +13,32 @@ import type {
   StoredSession,
 } from './store.js';
 
-interface Entry {
-  session: StoredSession;
-  /** NONE_OUT / NONE_IN until the first message: idle sessions never get their own. */
-  outbox: Outbox;
-  inbox: Inbox;
-}
-
 /** Read-only stand-ins for a stream with nothing in it yet (reads never change them). */
 const NONE_OUT = new Outbox();
 const NONE_IN = new Inbox();
 
+/**
+ * One session: its record and its two streams, in one object (an idle server
+ * holds one per session, so no separate record object).
+ */
+class Entry implements StoredSession {
+  readonly sid: string;
+  readonly token: string;
+  attempt: string;
+  /** NONE_OUT / NONE_IN until the first message: idle sessions never get their own. */
+  outbox: Outbox = NONE_OUT;
+  inbox: Inbox = NONE_IN;
+
+  constructor(s: StoredSession) {
+    this.sid = s.sid;
+    this.token = s.token;
+    this.attempt = s.attempt;
+  }
+}
+
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, Entry>();
-  readonly #attempts = new Map<string, string>();
+  readonly #attempts = new Map<string, Entry>();
 
   #entry(sid: string): Entry {
     const e = this.#sessions.get(sid);
@@ -35,17 +47,24 @@ export class MemoryStore implements SessionStore {
   }
 
   async create(session: StoredSession): Promise<void> {
-    this.#sessions.set(session.sid, { session, outbox: NONE_OUT, inbox: NONE_IN });
-    this.#attempts.set(session.attempt, session.sid);
+    const e = new Entry(session);
+    this.#sessions.set(e.sid, e);
+    if (e.attempt !== '') this.#attempts.set(e.attempt, e);
   }
 
   async get(sid: string): Promise<StoredSession | undefined> {
-    return this.#sessions.get(sid)?.session;
+    return this.#sessions.get(sid);
   }
 
   async findByAttempt(attempt: string): Promise<StoredSession | undefined> {
-    const sid = this.#attempts.get(attempt);
-    return sid === undefined ? undefined : this.#sessions.get(sid)?.session;
+    return this.#attempts.get(attempt);
+  }
+
+  async forgetAttempt(sid: string): Promise<void> {
+    const e = this.#sessions.get(sid);
+    if (!e || e.attempt === '') return;
+    this.#attempts.delete(e.attempt);
+    e.attempt = '';
   }
 
   async count(): Promise<number> {
@@ -56,7 +75,7 @@ export class MemoryStore implements SessionStore {
     const e = this.#sessions.get(sid);
     if (!e) return [];
     this.#sessions.delete(sid);
-    this.#attempts.delete(e.session.attempt);
+    if (e.attempt !== '') this.#attempts.delete(e.attempt);
     return e.outbox === NONE_OUT ? [] : e.outbox.takeAll();
   }
 

@@ -17,12 +17,8 @@ import {
   type SessionAuth,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
+import { clockMs } from './clock.js';
 import { Session, type SessionHost } from './session.js';
-
-interface Live {
-  session: Session;
-  token: string;
-}
 
 interface Tombstone {
   reason: CloseReason;
@@ -51,7 +47,12 @@ export interface RegistryEvents {
 
 export class SessionRegistry implements SessionHost {
   readonly options: ResolvedOptions;
-  readonly #live = new Map<string, Live>();
+  readonly #live = new Map<string, Session>();
+  /**
+   * Sessions opened and not yet used: their open may still be retried (the
+   * answer lost), so the store keeps their attempt id until the first use.
+   */
+  readonly #unused = new Set<string>();
   readonly #opening = new Map<string, Promise<Result<OpenResponse>>>();
   readonly #closed = new Map<string, Tombstone>();
   readonly #events: RegistryEvents;
@@ -70,14 +71,11 @@ export class SessionRegistry implements SessionHost {
   }
 
   get(sid: string): Session | undefined {
-    return this.#live.get(sid)?.session;
+    return this.#live.get(sid);
   }
 
   sessions(): IterableIterator<Session> {
-    const it = this.#live.values();
-    return (function* () {
-      for (const l of it) yield l.session;
-    })();
+    return this.#live.values();
   }
 
   reportError(err: unknown): void {
@@ -100,7 +98,7 @@ export class SessionRegistry implements SessionHost {
     }
     const existing = await this.options.store.findByAttempt(req.attempt);
     const live = existing === undefined ? undefined : this.#live.get(existing.sid);
-    if (live) return { ok: true, value: this.#openResponse(live.session.id, live.token) };
+    if (live) return { ok: true, value: this.#openResponse(live.id, live.token) };
 
     if (this.options.authenticate) {
       let allowed = false;
@@ -114,12 +112,14 @@ export class SessionRegistry implements SessionHost {
     if (this.#live.size + this.#reserved >= this.options.maxSessions) {
       return { ok: false, error: wireError('too_many_sessions', `the server holds maxSessions (${this.options.maxSessions}) sessions`) };
     }
-    const sid = nanoid();
-    const token = nanoid(32);
-    const now = Date.now();
+    // An id, not a secret (the token is): 96 random bits keep ids unique.
+    const sid = nanoid(16);
+    // 22 characters: 132 random bits, as many as most session tokens carry and
+    // fewer bytes held per idle session than 32.
+    const token = nanoid(22);
     this.#reserved++;
     try {
-      await this.options.store.create({ sid, token, attempt: req.attempt, createdAt: now });
+      await this.options.store.create({ sid, token, attempt: req.attempt });
     } finally {
       this.#reserved--;
     }
@@ -127,8 +127,9 @@ export class SessionRegistry implements SessionHost {
       await this.options.store.delete(sid);
       return { ok: false, error: wireError('server_closing') };
     }
-    const session = new Session(sid, this, now);
-    this.#live.set(sid, { session, token });
+    const session = new Session(sid, token, this, clockMs());
+    this.#live.set(sid, session);
+    this.#unused.add(sid);
     this.#startTicker();
     try {
       this.#events.session(session);
@@ -167,17 +168,22 @@ export class SessionRegistry implements SessionHost {
       const { reason } = tombstone;
       return { ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason };
     }
-    return { ok: true, value: (live as Live).session };
+    if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) this.#forgetAttempt(auth.sid);
+    return { ok: true, value: live as Session };
+  }
+
+  #forgetAttempt(sid: string): void {
+    this.options.store.forgetAttempt(sid).catch((e: unknown) => this.reportError(e));
   }
 
   sessionEnded(session: Session, reason: CloseReason): void {
-    const live = this.#live.get(session.id);
-    if (!live) return;
+    if (this.#live.get(session.id) !== session) return;
     this.#live.delete(session.id);
+    this.#unused.delete(session.id);
     // Explicit closes are remembered so a returning client learns the reason;
     // an expired or shut-down session is forgotten and the client gets `reset`.
     if (reason.code === 'server_closed' || reason.code === 'client_closed') {
-      this.#closed.set(session.id, { reason, token: live.token, at: Date.now() });
+      this.#closed.set(session.id, { reason, token: session.token, at: clockMs() });
       if (this.#closed.size > MAX_TOMBSTONES) {
         const oldest = this.#closed.keys().next().value as string;
         this.#closed.delete(oldest);
@@ -188,7 +194,7 @@ export class SessionRegistry implements SessionHost {
 
   #startTicker(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => this.tick(Date.now()), this.options.tickMs);
+    this.#timer = setInterval(() => this.tick(clockMs()), this.options.tickMs);
     this.#timer.unref();
   }
 
@@ -200,9 +206,10 @@ export class SessionRegistry implements SessionHost {
   /** End expired holds, expire idle sessions, forget old tombstones. */
   tick(now: number): void {
     const idle = this.options.sessionIdleTimeoutMs;
-    for (const { session } of this.#live.values()) {
+    for (const session of this.#live.values()) {
       session.tick(now);
-      if (!session.holdingPoll && now - session.lastSeen > idle) {
+      const since = session.idleSince;
+      if (since !== undefined && now - since > idle) {
         session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
       }
     }
@@ -216,7 +223,7 @@ export class SessionRegistry implements SessionHost {
   /** Close every session (`server_shutdown`) and refuse new ones. */
   shutdown(): void {
     this.#closing = true;
-    for (const { session } of [...this.#live.values()]) {
+    for (const session of [...this.#live.values()]) {
       session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
     }
     this.#closed.clear();

@@ -29,6 +29,7 @@ import {
   type OutboxEntry,
   type Payload,
 } from '../shared/index.js';
+import { clockMs } from './clock.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadOutboundResult } from './store.js';
 
@@ -44,12 +45,18 @@ export interface SessionEvents {
   flush: () => void;
 }
 
-/** Where a poll's answer goes: the HTTP layer supplies it. */
-export interface PollSink {
+/** A held poll as its transport knows it (for HTTP, the ServerResponse): opaque to the session. */
+export type PollHandle = object;
+
+/**
+ * How a transport answers its held polls: one object for all of them, not
+ * one per poll (an idle server holds a poll per session).
+ */
+export interface PollAnswerer {
   /** `next`: for a large batch, the number just past it (sent as the NEXT_HEADER header). */
-  respond(body: string, next?: number): void;
+  respond(poll: PollHandle, body: string, next?: number): void;
   /** True once the client has gone away (the request was aborted). */
-  readonly gone: boolean;
+  gone(poll: PollHandle): boolean;
 }
 
 /** What a session needs from the server that owns it. */
@@ -59,61 +66,64 @@ export interface SessionHost {
   sessionEnded(session: Session, reason: CloseReason): void;
 }
 
-/** Send-side state, made on a session's first send. */
+/** Send-side state, made on a session's first send (or ack): an idle session holds none. */
 interface SendState {
   /** Backpressure over bytes not yet acknowledged. */
   window: SendWindow;
   /** The tally of bytes not yet written. */
   unsent: Unsent;
+  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
+  storeBuffered: number;
+  /** Sent this turn, not yet committed to the store. */
+  uncommitted: OutboxEntry[] | undefined;
+  /** The commit of `uncommitted`, due at the end of this turn. */
+  commit: Promise<void> | undefined;
   /** Commits to the store so far (a batch read ahead is stale after another). */
   commits: number;
   /** Just past the last batch written: where an early poll starts. */
   nextSeq: number;
   /** The client's highest ack. */
   clientAck: number;
+  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
+  pollFrom: number | undefined;
   /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
   expectEarly: boolean;
   /** A batch read ahead for the expected early poll (see #commitNow). */
   ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
 }
 
-interface HeldPoll {
-  sink: PollSink;
-  deadline: number;
-  /** The client is still reading the messages before this one: start the batch here. */
-  from: number | undefined;
-}
-
+/*
+ * An idle server holds one Session per client, so its fields are few: the
+ * held poll is three fields here rather than an object, times are whole
+ * milliseconds (clock.ts), and everything about sending waits in SendState.
+ */
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
-  readonly createdAt: number;
+  /** @internal The secret the client proves the session with (the server's registry checks it). */
+  readonly token: string;
   #state: SessionState = 'open';
   readonly #host: SessionHost;
-
-  /**
-   * Send-side state, made on the first send (an idle session that never sent
-   * holds none): backpressure over bytes not yet acknowledged, and the tally
-   * of those not yet written.
-   */
   #out: SendState | undefined;
-  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
-  #storeBuffered = 0;
-  #uncommitted: OutboxEntry[] | undefined;
-  #commit: Promise<void> | undefined;
 
-  #poll: HeldPoll | undefined;
-  /** The flush under way, if any. */
+  /** The held poll and who answers it. */
+  #poll: PollHandle | undefined;
+  #answerer: PollAnswerer | undefined;
+  /**
+   * clockMs: while a poll is held, when its hold ends; else when the session
+   * was last active (a request came, or a held poll ended). One field, as
+   * an idle timeout never runs while a poll is held.
+   */
+  #time: number;
+  /** The flush under way, if any, and whether another is due when it ends. */
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
-  /** Last time a request for this session arrived or a held poll ended. */
-  lastSeen: number;
 
-  constructor(id: string, host: SessionHost, now: number) {
+  constructor(id: string, token: string, host: SessionHost, now: number) {
     super();
     this.id = id;
+    this.token = token;
     this.#host = host;
-    this.createdAt = now;
-    this.lastSeen = now;
+    this.#time = now;
   }
 
   get state(): SessionState {
@@ -130,7 +140,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#out?.unsent.bytes ?? 0;
   }
 
-  get #store() {
+  private get store() {
     return this.#host.options.store;
   }
 
@@ -153,62 +163,75 @@ export class Session extends TypedEmitter<SessionEvents> {
         new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`),
       );
     }
-    const { window } = this.#sendState();
-    if (window.tryAcquire(entry.bytes)) return this.#admit(entry);
-    return window.acquire(entry.bytes, () => this.#admit(entry));
+    const { window } = this.sendState();
+    if (window.tryAcquire(entry.bytes)) return this.admit(entry);
+    return window.acquire(entry.bytes, () => this.admit(entry));
   }
 
-  #sendState(): SendState {
+  private sendState(): SendState {
     const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
-    return (this.#out ??= { window: new SendWindow(maxQueuedBytes, sendTimeoutMs), unsent: new Unsent(), commits: 0, nextSeq: 1, clientAck: 0, expectEarly: false, ahead: undefined });
+    return (this.#out ??= {
+      window: new SendWindow(maxQueuedBytes, sendTimeoutMs),
+      unsent: new Unsent(),
+      storeBuffered: 0,
+      uncommitted: undefined,
+      commit: undefined,
+      commits: 0,
+      pollFrom: undefined,
+      nextSeq: 1,
+      clientAck: 0,
+      expectEarly: false,
+      ahead: undefined,
+    });
   }
 
-  #admit(entry: OutboxEntry): Promise<void> {
-    (this.#uncommitted ??= []).push(entry);
-    this.#sendState().unsent.push(entry.bytes);
-    this.#commit ??= Promise.resolve().then(() => this.#commitNow());
-    return this.#commit;
+  private admit(entry: OutboxEntry): Promise<void> {
+    const out = this.sendState();
+    (out.uncommitted ??= []).push(entry);
+    out.unsent.push(entry.bytes);
+    out.commit ??= Promise.resolve().then(() => this.commitNow(out));
+    return out.commit;
   }
 
-  async #commitNow(): Promise<void> {
-    this.#commit = undefined;
+  private async commitNow(out: SendState): Promise<void> {
+    out.commit = undefined;
     // Closed meanwhile: leave the entries for close() to report as unacked.
     if (this.#state !== 'open') throw new HoldlineError('session_closed', `session ${this.id} is closed`);
-    const entries = this.#uncommitted ?? [];
-    this.#uncommitted = undefined;
-    const r = await this.#store.enqueue(this.id, entries);
-    this.#storeBuffered = r.bufferedBytes;
-    const out = this.#sendState();
+    const entries = out.uncommitted ?? [];
+    out.uncommitted = undefined;
+    const r = await this.store.enqueue(this.id, entries);
+    out.storeBuffered = r.bufferedBytes;
     out.commits++;
-    if (this.#poll) return this.#wake();
+    if (this.#poll) return this.wake();
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
     if (out.expectEarly) {
       out.expectEarly = false;
-      setImmediate(() => this.#readAhead(out));
+      setImmediate(() => this.readAhead(out));
     }
   }
 
-  #readAhead(out: SendState): void {
+  private readAhead(out: SendState): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: #readBatch checks it.
     if (this.#poll || this.#state !== 'open') return;
-    const batch = this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
+    const batch = this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
   }
 
-  /** The batch for a poll: the one read ahead if it is still what the poll asks for, else read now. */
-  #readBatch(poll: HeldPoll): Promise<ReadOutboundResult> {
+  /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
+  private readBatch(): Promise<ReadOutboundResult> {
     const out = this.#out;
     const ahead = out?.ahead;
+    const from = out?.pollFrom;
     if (out && ahead) {
       out.ahead = undefined;
-      const start = Math.max(poll.from ?? 0, out.clientAck + 1);
+      const start = Math.max(from ?? 0, out.clientAck + 1);
       if (ahead.seq === start && ahead.commits === out.commits) return ahead.batch;
     }
-    return this.#store.readOutbound(this.id, this.#host.options.maxBatchBytes, poll.from);
+    return this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, from);
   }
 
   /** Close the session; the client is told why (a close frame on its poll). */
@@ -219,13 +242,15 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#out?.unsent.reset();
     const poll = this.#poll;
     this.#poll = undefined;
-    if (poll && !poll.sink.gone) poll.sink.respond(encodeClose(0, reason));
+    const answerer = this.#answerer as PollAnswerer;
+    if (poll && !answerer.gone(poll)) answerer.respond(poll, encodeClose(0, reason));
     this.#host.sessionEnded(this, reason);
-    this.#store
+    this.store
       .delete(this.id)
       .then((rest) => {
-        const lost = this.#uncommitted ?? [];
-        this.#uncommitted = undefined;
+        const out = this.#out;
+        const lost = out?.uncommitted ?? [];
+        if (out) out.uncommitted = undefined;
         this.emit('close', reason, decodeEntries([...rest, ...lost]));
       })
       .catch((e: unknown) => this.#host.reportError(e));
@@ -239,14 +264,14 @@ export class Session extends TypedEmitter<SessionEvents> {
    * (the caller answers bad_ack).
    */
   async applyAck(ack: number, from?: number): Promise<boolean> {
-    const { result, bufferedBytes, lastSeq } = await this.#store.ackOutbound(this.id, ack);
+    const { result, bufferedBytes, lastSeq } = await this.store.ackOutbound(this.id, ack);
     if (result === 'future') return false;
     if (result === 'ok') {
       // Applied in the store: account for it here too, even if `from` is refused below.
-      const out = this.#sendState();
+      const out = this.sendState();
       out.clientAck = ack;
-      const freed = this.#storeBuffered - bufferedBytes;
-      this.#storeBuffered = bufferedBytes;
+      const freed = out.storeBuffered - bufferedBytes;
+      out.storeBuffered = bufferedBytes;
       out.window.release(freed);
       if (out.window.buffered === 0 && this.#state === 'open') this.emit('drain');
     }
@@ -269,31 +294,36 @@ export class Session extends TypedEmitter<SessionEvents> {
    * Take a poll: answer at once if anything is pending (from message `from`
    * on, if given), else hold it (superseding any held one).
    */
-  async poll(sink: PollSink, holdMs: number, now: number, from?: number): Promise<void> {
-    this.lastSeen = now;
+  async poll(handle: PollHandle, answerer: PollAnswerer, holdMs: number, now: number, from?: number): Promise<void> {
     const previous = this.#poll;
-    const out = this.#out;
-    if (out) out.expectEarly = false;
+    const previousAnswerer = this.#answerer as PollAnswerer;
+    const out = from === undefined ? this.#out : this.sendState();
+    if (out) {
+      out.expectEarly = false;
+      out.pollFrom = from;
+    }
     // An early poll is held briefly: when the stream pauses, its answer is
     // what makes the client send a poll carrying the ack of the last batch.
     const early = from !== undefined && from > (out?.clientAck ?? 0) + 1;
-    this.#poll = { sink, deadline: now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs), from };
-    if (previous && !previous.sink.gone) {
+    this.#poll = handle;
+    this.#answerer = answerer;
+    this.#time = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
+    if (previous && !previousAnswerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.
-      previous.sink.respond(await this.#emptyBatch());
+      previousAnswerer.respond(previous, await this.emptyBatch());
     }
-    if ((await this.#store.pendingOutbound(this.id, from)) > 0 || holdMs === 0) this.#wake();
+    if ((await this.store.pendingOutbound(this.id, from)) > 0 || holdMs === 0) this.wake();
   }
 
   /** Called by the server's ticker. Ends an expired hold with an empty batch (the heartbeat). */
   tick(now: number): void {
     const poll = this.#poll;
     if (!poll) return;
-    if (poll.sink.gone) {
+    if ((this.#answerer as PollAnswerer).gone(poll)) {
       this.#poll = undefined;
-      this.lastSeen = now;
-    } else if (now >= poll.deadline) {
-      this.#wake();
+      this.#time = now;
+    } else if (now >= this.#time) {
+      this.wake();
     }
   }
 
@@ -301,26 +331,36 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#poll !== undefined;
   }
 
-  async #emptyBatch(): Promise<string> {
+  /** A request for this session arrived (clockMs). */
+  touch(now: number): void {
+    if (this.#poll === undefined) this.#time = now;
+  }
+
+  /** Since when (clockMs) the session has been idle: undefined while it holds a poll. */
+  get idleSince(): number | undefined {
+    return this.#poll === undefined ? this.#time : undefined;
+  }
+
+  private async emptyBatch(): Promise<string> {
     // Read from past the end: nothing to encode, only the inbound ack is wanted.
-    const r = await this.#store.readOutbound(this.id, 0, Number.MAX_SAFE_INTEGER);
+    const r = await this.store.readOutbound(this.id, 0, Number.MAX_SAFE_INTEGER);
     return encodeBatch(r.inboundAck, r.seq, NO_MESSAGES);
   }
 
   /** Answer the held poll with whatever is pending (one flush at a time). */
-  #wake(): void {
+  private wake(): void {
     if (!this.#poll) return;
     if (this.#flushing) {
       this.#flushAgain = true;
       return;
     }
-    this.#flushing = this.#flush()
+    this.#flushing = this.flush()
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
         this.#flushing = undefined;
         if (this.#flushAgain) {
           this.#flushAgain = false;
-          this.#wake();
+          this.wake();
         }
       });
   }
@@ -332,25 +372,27 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   async settled(): Promise<void> {
     try {
-      await this.#commit;
+      await this.#out?.commit;
     } catch {
       // The session closed meanwhile: nothing more to wait for.
     }
     await this.#flushing;
   }
 
-  async #flush(): Promise<void> {
+  private async flush(): Promise<void> {
     if (this.#state !== 'open') return;
     const poll = this.#poll;
     if (!poll) return;
-    const batch = await this.#readBatch(poll);
+    const batch = await this.readBatch();
     if (this.#poll !== poll) return;
-    if (batch.count === 0 && Date.now() < poll.deadline) return;
+    const now = clockMs();
+    if (batch.count === 0 && now < this.#time) return;
     this.#poll = undefined;
-    this.lastSeen = Date.now();
-    if (poll.sink.gone) return;
+    this.#time = now;
+    const answerer = this.#answerer as PollAnswerer;
+    if (answerer.gone(poll)) return;
     const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
-    poll.sink.respond(encodeBatch(batch.inboundAck, batch.seq, batch.m), next);
+    answerer.respond(poll, encodeBatch(batch.inboundAck, batch.seq, batch.m), next);
     const out = this.#out;
     if (!out || batch.count === 0) return;
     out.nextSeq = batch.seq + batch.count;

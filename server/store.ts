@@ -12,9 +12,11 @@ import type { AckResult, InboxVerdict, OutboxBatch, OutboxEntry } from '../share
 export interface StoredSession {
   readonly sid: string;
   readonly token: string;
-  /** The client's open-attempt id: a retried open returns this session. */
+  /**
+   * The client's open-attempt id: a retried open returns this session.
+   * Empty once forgotten (forgetAttempt).
+   */
   readonly attempt: string;
-  readonly createdAt: number;
 }
 
 export interface EnqueueResult {
@@ -42,6 +44,12 @@ export interface SessionStore {
   create(session: StoredSession): Promise<void>;
   get(sid: string): Promise<StoredSession | undefined>;
   findByAttempt(attempt: string): Promise<StoredSession | undefined>;
+  /**
+   * The client has used the session, so it has the open answer and will not
+   * retry that open: findByAttempt need no longer find it (an idle server
+   * keeps no attempt id per session).
+   */
+  forgetAttempt(sid: string): Promise<void>;
   count(): Promise<number>;
   /** Remove the session and hand back its unacknowledged outbound messages. */
   delete(sid: string): Promise<OutboxEntry[]>;

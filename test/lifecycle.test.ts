@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { request } from 'undici';
 import { HoldlineClient, type ResetEvent } from '../client/index.js';
 import type { CloseReason, Payload } from '../shared/index.js';
-import type { Session } from '../server/index.js';
+import { MemoryStore, type Session } from '../server/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
 
@@ -127,6 +127,25 @@ test('a retried open (lost response) returns the same session', async (t) => {
   const c = await post(`${hl.url}/open`, { v: 1, attempt: 'other-attempt-456' });
   assert.notEqual(c.json.sid, a.json.sid);
   assert.equal(hl.server.sessionCount, 2);
+});
+
+test('the store forgets an open attempt once the session is used; retrying it after that opens a new session', async (t) => {
+  const store = new MemoryStore();
+  const hl = await startHoldline(t, { store });
+  const a = await post(`${hl.url}/open`, { v: 1, attempt: 'used-attempt-789' });
+  const { sid, token } = a.json as { sid: string; token: string };
+  assert.equal((await store.findByAttempt('used-attempt-789'))?.sid, sid, 'kept while the open may still be retried');
+  const polled = await post(`${hl.url}/poll`, { sid, token, ack: 0, hold: 0 });
+  assert.equal(polled.status, 200);
+  // The client has the open answer now: an idle session keeps no attempt id.
+  assert.equal(await store.findByAttempt('used-attempt-789'), undefined);
+  assert.equal((await store.get(sid))?.attempt, '');
+  const again = await post(`${hl.url}/open`, { v: 1, attempt: 'used-attempt-789' });
+  assert.notEqual(again.json.sid, sid);
+  assert.equal(hl.server.sessionCount, 2);
+  // The first session is untouched.
+  const second = await post(`${hl.url}/poll`, { sid, token, ack: 0, hold: 0 });
+  assert.equal(second.status, 200);
 });
 
 test('idle expiry frees the session, rejects waiting sends, and the client resets on return', { timeout: 60_000 }, async (t) => {
