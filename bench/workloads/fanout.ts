@@ -10,7 +10,8 @@
  *   broadcast once per session open at the time.
  * - CPU% of both processes over the broadcast phase.
  */
-import http, { type ServerResponse } from 'node:http';
+import diagnostics from 'node:diagnostics_channel';
+import http from 'node:http';
 import { Agent as UndiciAgent, request } from 'undici';
 import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibArgs, type LibName } from '../lib/adapters/index.js';
 import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
@@ -60,8 +61,12 @@ let connections = 0;
 
 const serverStart = defineRole<StartArgs, { url: string }>('fanout.server.start', async (a) => {
   server = await startServer(a.lib, a);
-  server.http.on('request', (_req, res: ServerResponse) => {
-    res.once('finish', () => finishes?.push(sharedClockMs()));
+  // Response ends are counted through Node's diagnostics channel rather than a
+  // 'finish' listener per response: a listener on every held poll would add
+  // its own few hundred bytes to each idle session's heap, for both libraries.
+  const httpServer = server.http;
+  diagnostics.subscribe('http.server.response.finish', (msg) => {
+    if ((msg as { server?: unknown }).server === httpServer) finishes?.push(sharedClockMs());
   });
   server.http.on('connection', () => connections++);
   return { url: server.url };
