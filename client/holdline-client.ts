@@ -2,7 +2,7 @@
  * HoldlineClient: one isomorphic client (browser and Node) for the polling
  * transport. It starts every HTTP request itself: a long poll always
  * outstanding for server-to-client messages, and batched POSTs (one in flight,
- * p-queue with concurrency 1) for client-to-server messages. Both directions
+ * one flush loop) for client-to-server messages. Both directions
  * run the shared reliable stream, so a request lost in flight costs nothing.
  *
  *                 connect()                 request fails
@@ -15,7 +15,6 @@
  *
  * All state changes go through #setState().
  */
-import PQueue from 'p-queue';
 import {
   decodeErrorBody,
   decodeOpenResponse,
@@ -193,8 +192,10 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly #window: SendWindow;
   /** Messages of the current session not yet written in any send request. */
   readonly #unsent = new Unsent();
-  readonly #sendQueue = new PQueue({ concurrency: 1 });
-  #flushQueued = false;
+  /** The flush loop runs: it sends until nothing is pending, so a send() meanwhile needs no more. */
+  #flushing = false;
+  /** Called once the flush loop ends: close() waits for it. */
+  #flushEnded: (() => void) | undefined;
   /** Largest send body to try: lowered when a 413 shows a proxy allows less than the server. */
   #sendBodyLimit = Infinity;
   /** Aborted by close(): ends every wait. */
@@ -311,9 +312,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const wasOpen = this.#state === 'open';
     this.#setState('closing');
     if (live && wasOpen) {
-      const drained = this.#sendQueue.onIdle();
+      const drained = this.#flushing ? new Promise<void>((resolve) => (this.#flushEnded = resolve)) : RESOLVED;
       await Promise.race([drained, delay(Math.min(2_000, this.options.requestTimeoutMs), this.#lifetime.signal)]);
-      await this.#post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.options.requestTimeoutMs).catch(() => undefined);
+      await this.#exchange(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.options.requestTimeoutMs);
     }
     this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
   }
@@ -401,7 +402,6 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     const unacked = decodeEntries(this.#outbox.takeAll());
     this.#unsent.reset();
     this.#window.fail(error);
-    this.#sendQueue.clear();
     this.#unsubscribeNetwork();
     for (const d of [...this.#deadlines.poll, ...this.#deadlines.send]) d.dispose();
     void this.#requester.close();
@@ -410,30 +410,31 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   // ---- requests ----
 
-  /** POST to `path` with a deadline; `cancel` aborts it early. */
-  async #post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<HttpAnswer> {
-    const lane = path === PATHS.poll ? 'poll' : 'send';
-    const slots = this.#deadlines[lane];
-    // A free slot; a superseded early poll still winding down may hold one, then a new one joins.
-    let deadline = slots.find((d) => !d.busy);
-    if (!deadline) slots.push((deadline = new RequestDeadline()));
-    const signal = deadline.arm(timeoutMs, cancel);
-    try {
-      return await this.#requester.post(this.#urls[path], body, signal, lane, listener);
-    } finally {
-      deadline.disarm();
-    }
-  }
-
-  /** One request, its answer classified. Never throws. */
+  /** POST to `path` with a deadline (`cancel` aborts it early), its answer classified. Never throws. */
   async #exchange(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<Outcome> {
+    // The open goes on the poll lane too: the first poll then reuses its
+    // connection, and an idle client never opens a second one (nor leaves the
+    // server a closed connection's leftovers).
+    const lane = path === PATHS.poll || path === PATHS.open ? 'poll' : 'send';
+    const slots = this.#deadlines[lane];
+    // A free slot; a superseded early poll still winding down (or close() behind a send) may hold one, then a new one joins.
+    let deadline: RequestDeadline | undefined;
+    for (const d of slots) {
+      if (!d.busy) {
+        deadline = d;
+        break;
+      }
+    }
+    if (!deadline) slots.push((deadline = new RequestDeadline()));
     let answer: HttpAnswer;
     try {
-      answer = await this.#post(cancel, path, body, timeoutMs, listener);
+      answer = await this.#requester.post(this.#urls[path], body, deadline.arm(timeoutMs, cancel), lane, listener);
     } catch (e) {
+      deadline.disarm();
       const err = e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e });
       return FATAL.has(err.code) ? { kind: 'fatal', error: err } : { kind: 'transient', error: err };
     }
+    deadline.disarm();
     if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', answer };
     // A middlebox may have replaced the body: trust the status, read the body only if it is ours.
     const wire = decodeErrorBody(answer.body);
@@ -589,45 +590,55 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   // ---- client-to-server: batched sends, one request in flight ----
 
   #scheduleFlush(): void {
-    if (this.#flushQueued || !this.#live || this.#state === 'closed') return;
-    this.#flushQueued = true;
-    void this.#sendQueue.add(() => {
-      this.#flushQueued = false;
-      return this.#flush();
-    });
+    if (this.#flushing || !this.#live || this.#state === 'closed') return;
+    this.#flushing = true;
+    // Started at once (no queue in between): the request goes out before send() returns.
+    void this.#flush();
   }
 
+  /**
+   * Send what is pending, one request at a time, until nothing is. It stops
+   * when there is no session; the next one's #start() calls it again.
+   */
   async #flush(): Promise<void> {
-    for (;;) {
-      const live = this.#live;
-      if (!live || this.#outbox.pending === 0) return;
-      const batch = this.#outbox.batch(Math.min(live.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
-      const body = encodeBatch(this.#inbox.ack, batch.seq, batch.m, live.auth);
-      const started = Date.now();
-      this.#stats.sendRequests++;
-      const pending = this.#exchange(live.abort.signal, PATHS.send, body, this.options.requestTimeoutMs);
-      if (this.#unsent.sent(batch.seq + batch.count - 1)) this.emit('flush');
-      const outcome = await pending;
-      if (this.#live !== live) return;
-      if (outcome.kind !== 'ok') {
-        if (outcome.kind === 'transient' && outcome.error.status === 413 && batch.count > 1) {
-          // Something on the path (a proxy's body limit) refused the size the
-          // server allows: send at most half of it from now on, at once.
-          this.#sendBodyLimit = Math.floor(batch.wireBytes / 2) + ENVELOPE_OVERHEAD;
+    try {
+      for (;;) {
+        const live = this.#live;
+        if (!live || this.#outbox.pending === 0) return;
+        const batch = this.#outbox.batch(Math.min(live.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
+        const started = Date.now();
+        const pending = this.#exchange(live.abort.signal, PATHS.send, encodeBatch(this.#inbox.ack, batch.seq, batch.m, live.auth), this.options.requestTimeoutMs);
+        this.#stats.sendRequests++;
+        if (this.#unsent.sent(batch.seq + batch.count - 1)) this.emit('flush');
+        const outcome = await pending;
+        // The session changed meanwhile: go on with the new one, if it is open yet.
+        if (this.#live !== live) continue;
+        if (outcome.kind !== 'ok') {
+          if (outcome.kind === 'transient' && outcome.error.status === 413 && batch.count > 1) {
+            // Something on the path (a proxy's body limit) refused the size the
+            // server allows: send at most half of it from now on, at once.
+            this.#sendBodyLimit = Math.floor(batch.wireBytes / 2) + ENVELOPE_OVERHEAD;
+            continue;
+          }
+          // false: this session is over; the loop goes on only with a newer one (whose #start() found it running).
+          if (!(await this.#handleFailure(live, outcome)) && this.#live === live) return;
           continue;
         }
-        if (!(await this.#handleFailure(live, outcome))) return;
-        continue;
+        const r = decodeSendResponse(outcome.answer.body);
+        if (!r.ok) {
+          if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error })) && this.#live === live) return;
+          continue;
+        }
+        const rtt = Date.now() - started;
+        this.#stats.rttMs = this.#stats.rttMs === 0 ? rtt : this.#stats.rttMs * 0.8 + rtt * 0.2;
+        this.#succeeded(live);
+        this.#applyAck(r.value.ack);
       }
-      const r = decodeSendResponse(outcome.answer.body);
-      if (!r.ok) {
-        if (!(await this.#handleFailure(live, { kind: 'transient', error: r.error }))) return;
-        continue;
-      }
-      const rtt = Date.now() - started;
-      this.#stats.rttMs = this.#stats.rttMs === 0 ? rtt : this.#stats.rttMs * 0.8 + rtt * 0.2;
-      this.#succeeded(live);
-      this.#applyAck(r.value.ack);
+    } finally {
+      this.#flushing = false;
+      const ended = this.#flushEnded;
+      this.#flushEnded = undefined;
+      ended?.();
     }
   }
 }

@@ -10,28 +10,35 @@
  * through CONNECT. Credentials come from the proxy URL (user:pass@, Basic).
  */
 import { StringDecoder } from 'node:string_decoder';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { Client, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
 import type { HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
-function createDispatcher(options: RequesterOptions): Dispatcher {
-  const agentOptions = {
-    // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    keepAliveTimeout: 4_000,
-    // One connection per dispatcher: the next request waits the microseconds
-    // it takes the last one to free its socket instead of opening another
-    // connection (which then idles out and is reopened, over and over: with
-    // two allowed, every poll that follows an answer opened a new one).
-    connections: 1,
-  };
+const CLIENT_OPTIONS = {
+  // Holds are ended by our own deadlines (AbortSignal), never by undici's timers.
+  headersTimeout: 0,
+  bodyTimeout: 0,
+  keepAliveTimeout: 4_000,
+};
+
+/**
+ * One connection per dispatcher: the next request waits the microseconds it
+ * takes the last one to free its socket instead of opening another connection
+ * (which then idles out and is reopened, over and over: with two allowed,
+ * every poll that followed an answer opened a new one).
+ *
+ * Without a proxy (`origin` given): an undici Client, one origin on one
+ * connection, as Agent({ connections: 1 }) would make, minus two dispatch
+ * layers on every request.
+ */
+function createDispatcher(options: RequesterOptions, origin?: string): Dispatcher {
+  if (origin !== undefined) return new Client(origin, CLIENT_OPTIONS);
   const proxy = options.proxy;
-  if (proxy === undefined && !PROXY_ENV.some((k) => process.env[k])) return new Agent(agentOptions);
   return new EnvHttpProxyAgent({
-    ...agentOptions,
+    ...CLIENT_OPTIONS,
+    connections: 1,
     proxyTunnel: false,
     ...(proxy === undefined ? {} : { httpProxy: proxy, httpsProxy: proxy }),
   });
@@ -44,12 +51,24 @@ function proxyAuthError(detail: string): HoldlineError {
   );
 }
 
-const REQUEST_HEADERS = { 'content-type': REQUEST_CONTENT_TYPE };
+/** As a flat list: undici takes it as it is (an object costs an Object.keys() per request). */
+const REQUEST_HEADERS = ['content-type', REQUEST_CONTENT_TYPE];
 
-/** A URL split the way undici's dispatch() takes it, cached: a client posts to four URLs. */
+/** The send lane's dispatcher, then the poll lane's two. */
+type Lanes = [Dispatcher, Dispatcher, Dispatcher];
+
+/** A URL split the way undici's dispatch() takes it, with its dispatchers, cached: a client posts to four URLs. */
 interface Target {
   origin: string;
   path: string;
+  lanes: Lanes;
+}
+
+function toRequestError(e: unknown, url: string, signal: AbortSignal): HoldlineError {
+  if (e instanceof HoldlineError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  if (/\b407\b/.test(message)) return proxyAuthError(message);
+  return new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${message}`, { cause: e });
 }
 
 /**
@@ -89,6 +108,10 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #reject: (e: unknown) => void;
   readonly #signal: AbortSignal;
   readonly #listener: HeadListener | undefined;
+  readonly #url: string;
+  /** The poll slot it holds (a count in `#slots`), or -1 (a send). */
+  readonly #slot: number;
+  readonly #slots: number[];
   #headers: Record<string, string | string[] | undefined> | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #status = 0;
@@ -97,11 +120,23 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   #yield = false;
   #settled = false;
 
-  constructor(signal: AbortSignal, listener: HeadListener | undefined, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void) {
+  constructor(
+    url: string,
+    signal: AbortSignal,
+    listener: HeadListener | undefined,
+    slots: number[],
+    slot: number,
+    resolve: (a: HttpAnswer) => void,
+    reject: (e: unknown) => void,
+  ) {
+    this.#url = url;
     this.#signal = signal;
     this.#listener = listener;
+    this.#slots = slots;
+    this.#slot = slot;
     this.#resolve = resolve;
     this.#reject = reject;
+    if (slot >= 0) slots[slot]++;
     watch(signal, this);
   }
 
@@ -159,73 +194,84 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   }
 
   #done(answer: HttpAnswer): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    inFlight.get(this.#signal)?.delete(this);
-    this.#resolve(answer);
+    if (this.#settle()) this.#resolve(answer);
+  }
+
+  /** Also for a dispatch() that threw. */
+  fail(err: unknown): void {
+    this.#fail(err);
   }
 
   #fail(err: unknown): void {
-    if (this.#settled) return;
+    if (this.#settle()) this.#reject(toRequestError(err, this.#url, this.#signal));
+  }
+
+  #settle(): boolean {
+    if (this.#settled) return false;
     this.#settled = true;
     inFlight.get(this.#signal)?.delete(this);
-    this.#reject(err);
+    if (this.#slot >= 0) this.#slots[this.#slot]--;
+    return true;
   }
 }
 
 class UndiciRequester implements HttpRequester {
-  readonly #send: Dispatcher;
+  readonly #options: RequesterOptions;
+  /** Through a proxy, one set of dispatchers serves every origin. */
+  readonly #proxied: Lanes | undefined;
+  /** Without one, a set per origin (a client has one). */
+  readonly #byOrigin = new Map<string, Lanes>();
   /**
-   * Polls use the first while it is free, so an idle client keeps one poll
+   * Polls use the first slot while it is free, so an idle client keeps one poll
    * connection; an early poll, sent while the answer before it is still being
    * read on one, goes on the other.
    */
-  readonly #polls: [Dispatcher, Dispatcher];
   readonly #pollsInFlight = [0, 0];
   readonly #keepAlive: boolean;
   readonly #targets = new Map<string, Target>();
 
   constructor(options: RequesterOptions) {
+    this.#options = options;
     this.#keepAlive = options.keepAlive;
-    this.#send = createDispatcher(options);
-    this.#polls = [createDispatcher(options), createDispatcher(options)];
+    if (options.proxy !== undefined || PROXY_ENV.some((k) => process.env[k])) {
+      this.#proxied = [createDispatcher(options), createDispatcher(options), createDispatcher(options)];
+    }
   }
 
   #target(url: string): Target {
     let t = this.#targets.get(url);
     if (!t) {
       const u = new URL(url);
-      t = { origin: u.origin, path: u.pathname + u.search };
+      const origin = u.origin;
+      let lanes = this.#proxied ?? this.#byOrigin.get(origin);
+      if (!lanes) {
+        lanes = [createDispatcher(this.#options, origin), createDispatcher(this.#options, origin), createDispatcher(this.#options, origin)];
+        this.#byOrigin.set(origin, lanes);
+      }
+      t = { origin, path: u.pathname + u.search, lanes };
       this.#targets.set(url, t);
     }
     return t;
   }
 
-  async post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer> {
-    try {
-      if (signal.aborted) throw signal.reason;
-      const { origin, path } = this.#target(url);
-      const slot = lane === 'send' ? undefined : this.#pollsInFlight[0] === 0 ? 0 : 1;
-      const dispatcher = slot === undefined ? this.#send : this.#polls[slot];
-      if (slot !== undefined) this.#pollsInFlight[slot]++;
+  // Not async, and no await before dispatch(): a send goes out with the fewest steps.
+  post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer> {
+    if (signal.aborted) return Promise.reject(toRequestError(signal.reason, url, signal));
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
+      const exchange = new Exchange(url, signal, listener, this.#pollsInFlight, slot, resolve, reject);
       try {
-        return await new Promise<HttpAnswer>((resolve, reject) => {
-          const exchange = new Exchange(signal, listener, resolve, reject);
-          dispatcher.dispatch({ origin, path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
-        });
-      } finally {
-        if (slot !== undefined) this.#pollsInFlight[slot]--;
+        const t = this.#target(url);
+        t.lanes[slot + 1].dispatch({ origin: t.origin, path: t.path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
+      } catch (e) {
+        exchange.fail(e);
       }
-    } catch (e) {
-      if (e instanceof HoldlineError) throw e;
-      const message = e instanceof Error ? e.message : String(e);
-      if (/\b407\b/.test(message)) throw proxyAuthError(message);
-      throw new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${message}`, { cause: e });
-    }
+    });
   }
 
   async close() {
-    await Promise.all([this.#send.destroy(), ...this.#polls.map((d) => d.destroy())]);
+    const all = [...(this.#proxied ?? []), ...[...this.#byOrigin.values()].flat()];
+    await Promise.all(all.map((d) => d.destroy()));
   }
 }
 

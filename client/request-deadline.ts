@@ -1,19 +1,35 @@
 /**
  * Deadlines for one request at a time (one lane, or one of the poll lane's
- * two slots), made cheaply: it keeps one AbortController and one timer and
- * re-arms them per request instead of allocating new ones
- * (a client process with a thousand clients sends thousands of polls a
- * second). The controller is replaced only once it has fired.
+ * two slots), made cheaply: it keeps one AbortController and one timer
+ * instead of allocating new ones per request (a client process with a
+ * thousand clients sends thousands of polls a second). The controller is
+ * replaced only once it has fired.
+ *
+ * Arming only notes when the request must end: the timer is left running, and
+ * when it fires early (it was set for an earlier request) it waits out the
+ * rest. A request thus touches no timer at all, which matters most to a send
+ * after an idle gap, when every piece of code on its way costs the most.
  */
 type Timer = ReturnType<typeof setTimeout>;
 
 export class RequestDeadline {
   #ctrl = new AbortController();
   #timer: Timer | undefined;
-  #ms = -1;
+  /** When the running timer fires (performance.now(), ms). */
+  #timerAt = 0;
+  /** When the request in flight must have ended (performance.now(), ms). */
+  #endAt = 0;
   #linked: AbortSignal | undefined;
   #busy = false;
   readonly #fire = () => this.#ctrl.abort();
+  readonly #check = () => {
+    this.#timer = undefined;
+    // Idle: the timer stops until the next arm().
+    if (!this.#busy) return;
+    const now = performance.now();
+    if (now < this.#endAt) this.#start(Math.ceil(this.#endAt - now), now);
+    else this.#fire();
+  };
 
   /** Armed for a request that has not finished. */
   get busy(): boolean {
@@ -32,30 +48,16 @@ export class RequestDeadline {
       cancel.addEventListener('abort', this.#fire, { once: true });
     }
     if (cancel.aborted) this.#fire();
-    const t = this.#timer;
-    if (t !== undefined && this.#ms === ms && typeof t === 'object' && typeof t.refresh === 'function') {
-      t.refresh();
-    } else {
-      if (t !== undefined) clearTimeout(t);
-      this.#timer = setTimeout(this.#fire, ms);
-      this.#ms = ms;
-      // In Node, an armed deadline must not keep the process alive by itself.
-      const timer = this.#timer as { unref?: () => void };
-      timer.unref?.();
-    }
+    const now = performance.now();
+    const endAt = (this.#endAt = now + ms);
+    // A timer that fires after this deadline (set for a longer one) is too late.
+    if (this.#timer === undefined || this.#timerAt > endAt) this.#start(ms, now);
     return this.#ctrl.signal;
   }
 
-  /** The request finished: stop the timer until the next arm(). */
+  /** The request finished: a timer that fires now finds the deadline idle. */
   disarm(): void {
     this.#busy = false;
-    // The timer is kept for refresh(); firing on an idle lane only retires its controller.
-    // Where timers cannot be refreshed (browsers), clear it.
-    const t = this.#timer;
-    if (t !== undefined && typeof t !== 'object') {
-      clearTimeout(t);
-      this.#timer = undefined;
-    }
   }
 
   dispose(): void {
@@ -63,5 +65,14 @@ export class RequestDeadline {
     this.#timer = undefined;
     this.#linked?.removeEventListener('abort', this.#fire);
     this.#linked = undefined;
+  }
+
+  #start(ms: number, now: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = now + ms;
+    this.#timer = setTimeout(this.#check, ms);
+    // In Node, an armed deadline must not keep the process alive by itself.
+    const timer = this.#timer as { unref?: () => void };
+    timer.unref?.();
   }
 }

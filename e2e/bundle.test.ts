@@ -60,7 +60,7 @@ describe('browser bundles', () => {
       'server/session.ts',
       'client/browser.ts',
       'shared/codec.ts',
-      'node_modules/p-queue/dist/index.js',
+      'node_modules/nanoid/index.browser.js',
     ]);
     assert.deepEqual(flagged, ['node:http', 'node_modules/undici/index.js', 'client/platform.node.ts', 'client/index.ts', 'server/session.ts']);
   });
