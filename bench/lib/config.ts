@@ -38,7 +38,12 @@ export interface BenchConfig {
   eioCompression: boolean;
   /** Each direction is measured `repeat` times; the median run is reported. */
   throughput: { messages: number; warmup: number; repeat: number };
-  latency: { intervalMs: number; durationMs: number; warmup: number };
+  /**
+   * repeat: runs per library, the libraries taking turns (H, E, H, E, ...) so
+   * that a change in the machine's state (this VM's wake-up latency swings
+   * between runs) falls on both; the run with the median echo p50 is reported.
+   */
+  latency: { intervalMs: number; durationMs: number; warmup: number; repeat: number };
   /** settleMs: idle time before the memory reading (past node's 5 s keep-alive timeout); repeat: runs per size. */
   fanout: { sizes: FanoutSize[]; durationMs: number; connectConcurrency: number; settleMs: number; repeat: number };
   /** `window` here is the send window for this workload: small, so that many exchanges can be cut. */
@@ -59,7 +64,7 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   holdlineWindow: 'unsent',
   eioCompression: false,
   throughput: { messages: 200_000, warmup: 20_000, repeat: 3 },
-  latency: { intervalMs: 10, durationMs: 5_000, warmup: 100 },
+  latency: { intervalMs: 10, durationMs: 5_000, warmup: 100, repeat: 3 },
   fanout: {
     sizes: [
       { sessions: 1_000, intervalMs: 100 },
@@ -78,7 +83,7 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   ...FULL,
   smoke: true,
   throughput: { messages: 3_000, warmup: 500, repeat: 1 },
-  latency: { intervalMs: 10, durationMs: 200, warmup: 10 },
+  latency: { intervalMs: 10, durationMs: 200, warmup: 10, repeat: 1 },
   fanout: { sizes: [{ sessions: 20, intervalMs: 100 }], durationMs: 500, connectConcurrency: 20, settleMs: 100, repeat: 1 },
   loss: { s2c: 500, c2s: 100, killRate: 0.1, seed: 1, window: 20, timeoutMs: 20_000 },
   baseline: { requests: 200, paced: 20, wsMessages: 5_000 },

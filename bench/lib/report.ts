@@ -115,6 +115,8 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
     add('Echo RTT p50, ms', ms(H?.echo.latency.p50), ms(E?.echo.latency.p50), x(ratioOf(H?.echo.latency.p50, E?.echo.latency.p50)), 'echo.vsEngineIo');
     const http = r.baseline?.ok ? r.baseline.value.httpRtt.p50 : undefined;
     add(`Echo RTT p50 vs raw http paced (${ms(http)} ms)`, x(ratioOf(H?.echo.latency.p50, http)), x(ratioOf(E?.echo.latency.p50, http)), '', 'echo.vsRawHttp');
+    const runs = (v: LatencyResult | undefined) => (v?.runs && v.runs.length > 1 ? v.runs.map((p) => ms(p)).join(', ') : undefined);
+    if (runs(H) || runs(E)) add('  echo p50 of each run (libraries taking turns), ms', runs(H) ?? '—', runs(E) ?? '—');
     add('Echo RTT p50 / p90 / p99 / max, ms', four(H?.echo) === '—' ? fail(r.latency, 'holdline') : four(H?.echo), four(E?.echo) === '—' ? fail(r.latency, 'engine.io') : four(E?.echo));
     add('Push one-way p50 / p90 / p99 / max, ms', four(H?.push), four(E?.push), x(ratioOf(H?.push.latency.p50, E?.push.latency.p50)));
   }
