@@ -119,9 +119,12 @@ function tap(http: Server, options: TapOptions = {}): Tapped[] {
     const writeHead = res.writeHead as (...a: unknown[]) => ServerResponse;
     (res as unknown as { writeHead: (...a: unknown[]) => ServerResponse }).writeHead = function (this: ServerResponse, ...a: unknown[]) {
       status = a[0] as number;
-      const h = a.find((x, i) => i > 0 && typeof x === 'object' && x !== null);
-      headers = (h ?? {}) as Record<string, unknown>;
+      const at = a.findIndex((x, i) => i > 0 && typeof x === 'object' && x !== null);
+      const h = a[at];
+      // The server passes headers as a flat list [name, value, ...]: seen here as an object.
+      headers = Array.isArray(h) ? Object.fromEntries(Array.from({ length: h.length / 2 }, (_, i) => [h[2 * i], h[2 * i + 1]])) : ((h ?? {}) as Record<string, unknown>);
       options.rewrite?.(t, status, headers);
+      if (Array.isArray(h)) a[at] = Object.entries(headers).flat();
       return writeHead.apply(this, a);
     };
     const end = res.end as (...a: unknown[]) => ServerResponse;
