@@ -412,10 +412,11 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   /** POST to `path` with a deadline (`cancel` aborts it early), its answer classified. Never throws. */
   async #exchange(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<Outcome> {
-    // The open goes on the poll lane too: the first poll then reuses its
-    // connection, and an idle client never opens a second one (nor leaves the
-    // server a closed connection's leftovers).
-    const lane = path === PATHS.poll || path === PATHS.open ? 'poll' : 'send';
+    // The open goes on the send lane, so the first poll has a connection that
+    // has served no answer yet. Node keeps the cleared keep-alive timer of a
+    // connection that has (about 0.2 KB of server heap as long as the
+    // connection lives); a session idle since it opened is spared that.
+    const lane = path === PATHS.poll ? 'poll' : 'send';
     const slots = this.#deadlines[lane];
     // A free slot; a superseded early poll still winding down (or close() behind a send) may hold one, then a new one joins.
     let deadline: RequestDeadline | undefined;

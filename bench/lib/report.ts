@@ -10,6 +10,11 @@ import type { PerLib } from './measure.js';
 import type { BenchResults, TargetResult, TargetStatus } from './results.js';
 import { round } from './stats.js';
 
+/** The idle-heap target applies from 10,000 sessions (fan-out key "10000" or "10000@1000ms"). */
+function heapJudged(key: string): boolean {
+  return Number.parseInt(key, 10) >= 10_000;
+}
+
 function valueOf<T>(p: PerLib<T> | undefined, lib: LibName): T | undefined {
   const o = p?.[lib];
   return o?.ok ? o.value : undefined;
@@ -43,7 +48,11 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'table'>): Tar
   for (const [n, per] of Object.entries(r.fanout?.sizes ?? {})) {
     const fH = valueOf(per, 'holdline');
     const fE = valueOf(per, 'engine.io');
-    targets.push(ratioTarget(`idleHeap.${n}`, `idle heap per session <= 1/2 of Engine.IO (fan-out ${n})`, fH?.idle.heapPerSession, fE?.idle.heapPerSession, { max: 0.5 }));
+    // The issue's memory target is for 10,000 idle sessions; at fewer, the code a
+    // server compiles once (hundreds of KB) still weighs on the per-session figure.
+    if (heapJudged(n)) {
+      targets.push(ratioTarget(`idleHeap.${n}`, `idle heap per session <= 1/2 of Engine.IO (fan-out ${n})`, fH?.idle.heapPerSession, fE?.idle.heapPerSession, { max: 0.5 }));
+    }
     targets.push(ratioTarget(`fanout.${n}.p99`, `fan-out p99 <= 1/2 of Engine.IO (fan-out ${n})`, fH?.latency.p99, fE?.latency.p99, { max: 0.5 }));
   }
   if (r.loss) {
@@ -135,7 +144,7 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
     add('  server write span p50 / max, ms', span(H), span(E));
     add('  new connections while broadcasting', int(H?.connectionsOpened), int(E?.connectionsOpened));
     add('  CPU server / client', H ? `${pct(H.serverCpuPct)} / ${pct(H.clientCpuPct)}` : '—', E ? `${pct(E.serverCpuPct)} / ${pct(E.clientCpuPct)}` : '—');
-    add('  idle heap per session, KB', kb(H?.idle.heapPerSession), kb(E?.idle.heapPerSession), x(ratioOf(H?.idle.heapPerSession, E?.idle.heapPerSession)), `idleHeap.${n}`);
+    add('  idle heap per session, KB', kb(H?.idle.heapPerSession), kb(E?.idle.heapPerSession), x(ratioOf(H?.idle.heapPerSession, E?.idle.heapPerSession)), heapJudged(n) ? `idleHeap.${n}` : undefined);
     add('  idle RSS per session, KB', kb(H?.idle.rssPerSession), kb(E?.idle.rssPerSession), x(ratioOf(H?.idle.rssPerSession, E?.idle.rssPerSession)));
     const floor = r.fanout?.floor[n];
     if (floor?.ok) {
