@@ -10,7 +10,7 @@
  *
  * A large answer names where its batch ends (NEXT_HEADER) and the client's
  * next poll may start there (`from`, an early poll); while one is expected
- * and no poll is held, the session reads that batch ahead (#commitNow).
+ * and no poll is held, the session reads that batch ahead (commitNow).
  */
 import {
   decodeEntries,
@@ -88,14 +88,17 @@ interface SendState {
   pollFrom: number | undefined;
   /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
   expectEarly: boolean;
-  /** A batch read ahead for the expected early poll (see #commitNow). */
+  /** A batch read ahead for the expected early poll (see commitNow). */
   ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
 }
 
 /*
- * An idle server holds one Session per client, so its fields are few: the
- * held poll is three fields here rather than an object, times are whole
- * milliseconds (clock.ts), and everything about sending waits in SendState.
+ * An idle server holds one Session per client, so it has few fields: the held
+ * poll is two (its handle and who answers it) rather than an object, one time
+ * field serves as hold deadline and idle clock (whole ms, clock.ts), and
+ * everything about sending waits in SendState. Its helpers are TS-private
+ * methods, not # methods: V8 gives every instance of a class with # methods
+ * a hidden brand field.
  */
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
@@ -214,7 +217,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   private readAhead(out: SendState): void {
     // A poll came first (it reads for itself), or the session ended. A read
-    // ahead that turns out stale is not used: #readBatch checks it.
+    // ahead that turns out stale is not used: readBatch checks it.
     if (this.#poll || this.#state !== 'open') return;
     const batch = this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
