@@ -18,27 +18,26 @@ const NONE_OUT = new Outbox();
 const NONE_IN = new Inbox();
 
 /**
- * One session: its record and its two streams, in one object (an idle server
- * holds one per session, so no separate record object).
+ * One session's state: its token and its two streams. Its id is the key it is
+ * kept under, and an open attempt id is kept aside only until the session is
+ * first used: an idle server holds one Entry per session.
  */
-class Entry implements StoredSession {
-  readonly sid: string;
+class Entry {
   readonly token: string;
-  attempt: string;
   /** NONE_OUT / NONE_IN until the first message: idle sessions never get their own. */
   outbox: Outbox = NONE_OUT;
   inbox: Inbox = NONE_IN;
 
-  constructor(s: StoredSession) {
-    this.sid = s.sid;
-    this.token = s.token;
-    this.attempt = s.attempt;
+  constructor(token: string) {
+    this.token = token;
   }
 }
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, Entry>();
-  readonly #attempts = new Map<string, Entry>();
+  /** attempt -> sid and sid -> attempt, for sessions not used yet (see forgetAttempt). */
+  readonly #attempts = new Map<string, string>();
+  readonly #attemptOf = new Map<string, string>();
 
   #entry(sid: string): Entry {
     const e = this.#sessions.get(sid);
@@ -46,25 +45,38 @@ export class MemoryStore implements SessionStore {
     return e;
   }
 
+  #record(sid: string, e: Entry): StoredSession {
+    return { sid, token: e.token, attempt: this.#attemptOf.get(sid) ?? '' };
+  }
+
   async create(session: StoredSession): Promise<void> {
-    const e = new Entry(session);
-    this.#sessions.set(e.sid, e);
-    if (e.attempt !== '') this.#attempts.set(e.attempt, e);
+    this.#sessions.set(session.sid, new Entry(session.token));
+    if (session.attempt !== '') {
+      this.#attempts.set(session.attempt, session.sid);
+      this.#attemptOf.set(session.sid, session.attempt);
+    }
   }
 
   async get(sid: string): Promise<StoredSession | undefined> {
-    return this.#sessions.get(sid);
+    const e = this.#sessions.get(sid);
+    return e && this.#record(sid, e);
   }
 
   async findByAttempt(attempt: string): Promise<StoredSession | undefined> {
-    return this.#attempts.get(attempt);
+    const sid = this.#attempts.get(attempt);
+    const e = sid === undefined ? undefined : this.#sessions.get(sid);
+    return e && this.#record(sid as string, e);
   }
 
   async forgetAttempt(sid: string): Promise<void> {
-    const e = this.#sessions.get(sid);
-    if (!e || e.attempt === '') return;
-    this.#attempts.delete(e.attempt);
-    e.attempt = '';
+    this.#dropAttempt(sid);
+  }
+
+  #dropAttempt(sid: string): void {
+    const attempt = this.#attemptOf.get(sid);
+    if (attempt === undefined) return;
+    this.#attemptOf.delete(sid);
+    this.#attempts.delete(attempt);
   }
 
   async count(): Promise<number> {
@@ -75,7 +87,7 @@ export class MemoryStore implements SessionStore {
     const e = this.#sessions.get(sid);
     if (!e) return [];
     this.#sessions.delete(sid);
-    if (e.attempt !== '') this.#attempts.delete(e.attempt);
+    this.#dropAttempt(sid);
     return e.outbox === NONE_OUT ? [] : e.outbox.takeAll();
   }
 

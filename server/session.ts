@@ -35,6 +35,9 @@ import type { ReadOutboundResult } from './store.js';
 
 export type SessionState = 'open' | 'closed';
 
+const CLOSED = 1;
+const FLUSH_AGAIN = 2;
+
 export interface SessionEvents {
   message: (data: Payload) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
@@ -104,7 +107,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
   /** @internal The secret the client proves the session with (the server's registry checks it). */
   readonly token: string;
-  #state: SessionState = 'open';
+  /** CLOSED and FLUSH_AGAIN bits (one field for two flags: an idle server holds a Session per client). */
+  #flags = 0;
   readonly #host: SessionHost;
   #out: SendState | undefined;
 
@@ -117,9 +121,8 @@ export class Session extends TypedEmitter<SessionEvents> {
    * an idle timeout never runs while a poll is held.
    */
   #time: number;
-  /** The flush under way, if any, and whether another is due when it ends. */
+  /** The flush under way, if any (FLUSH_AGAIN: another is due when it ends). */
   #flushing: Promise<void> | undefined;
-  #flushAgain = false;
 
   constructor(id: string, token: string, host: SessionHost, now: number) {
     super();
@@ -130,7 +133,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   get state(): SessionState {
-    return this.#state;
+    return this.#flags & CLOSED ? 'closed' : 'open';
   }
 
   /** Payload bytes sent but not yet acknowledged by the client. */
@@ -157,7 +160,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** send() for a message already encoded (broadcast encodes once for every session). */
   sendEncoded(entry: OutboxEntry): Promise<void> {
-    if (this.#state !== 'open') {
+    if ((this.#flags & CLOSED) !== 0) {
       return Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`));
     }
     const { maxMessageBytes } = this.#host.options;
@@ -199,7 +202,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private async commitNow(out: SendState): Promise<void> {
     out.commit = undefined;
     // Closed meanwhile: leave the entries for close() to report as unacked.
-    if (this.#state !== 'open') throw new HoldlineError('session_closed', `session ${this.id} is closed`);
+    if ((this.#flags & CLOSED) !== 0) throw new HoldlineError('session_closed', `session ${this.id} is closed`);
     const entries = out.uncommitted ?? [];
     out.uncommitted = undefined;
     const r = await this.store.enqueue(this.id, entries);
@@ -218,7 +221,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private readAhead(out: SendState): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: readBatch checks it.
-    if (this.#poll || this.#state !== 'open') return;
+    if (this.#poll || (this.#flags & CLOSED) !== 0) return;
     const batch = this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
@@ -239,8 +242,8 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Close the session; the client is told why (a close frame on its poll). */
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (this.#flags & CLOSED) return;
+    this.#flags |= CLOSED;
     this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
     this.#out?.unsent.reset();
     const poll = this.#poll;
@@ -276,7 +279,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       const freed = out.storeBuffered - bufferedBytes;
       out.storeBuffered = bufferedBytes;
       out.window.release(freed);
-      if (out.window.buffered === 0 && this.#state === 'open') this.emit('drain');
+      if (out.window.buffered === 0 && (this.#flags & CLOSED) === 0) this.emit('drain');
     }
     return from === undefined || from <= lastSeq + 1;
   }
@@ -284,7 +287,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Deliver inbound messages, in order, to 'message' listeners. */
   deliver(messages: readonly Payload[], from: number): void {
     for (let i = from; i < messages.length; i++) {
-      if (this.#state !== 'open') return;
+      if ((this.#flags & CLOSED) !== 0) return;
       try {
         this.emit('message', messages[i]);
       } catch (e) {
@@ -354,15 +357,15 @@ export class Session extends TypedEmitter<SessionEvents> {
   private wake(): void {
     if (!this.#poll) return;
     if (this.#flushing) {
-      this.#flushAgain = true;
+      this.#flags |= FLUSH_AGAIN;
       return;
     }
     this.#flushing = this.flush()
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
         this.#flushing = undefined;
-        if (this.#flushAgain) {
-          this.#flushAgain = false;
+        if (this.#flags & FLUSH_AGAIN) {
+          this.#flags &= ~FLUSH_AGAIN;
           this.wake();
         }
       });
@@ -383,7 +386,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   private async flush(): Promise<void> {
-    if (this.#state !== 'open') return;
+    if ((this.#flags & CLOSED) !== 0) return;
     const poll = this.#poll;
     if (!poll) return;
     const batch = await this.readBatch();
