@@ -23,7 +23,7 @@ import {
 import { readBody } from './body.js';
 import { clockMs } from './clock.js';
 import { requestHeader } from './request-header.js';
-import type { PollAnswerer } from './session.js';
+import type { PollAnswerer, PollHandle } from './session.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
@@ -205,12 +205,12 @@ export class HttpHandler implements PollAnswerer {
     }
   }
 
-  gone(poll: object): boolean {
+  gone(poll: PollHandle): boolean {
     const res = poll as ServerResponse;
     return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
   }
 
-  respond(poll: object, body: string, next?: number): void {
+  respond(poll: PollHandle, body: string, next?: number): void {
     const res = poll as ServerResponse;
     // Allowed when the poll came (#handle checked it); the same request gives the same answer now.
     const cors = this.#cors(res.req) ?? NO_CORS;

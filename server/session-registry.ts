@@ -168,12 +168,10 @@ export class SessionRegistry implements SessionHost {
       const { reason } = tombstone;
       return { ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason };
     }
-    if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) this.#forgetAttempt(auth.sid);
+    if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) {
+      this.options.store.forgetAttempt(auth.sid).catch((e: unknown) => this.reportError(e));
+    }
     return { ok: true, value: live as Session };
-  }
-
-  #forgetAttempt(sid: string): void {
-    this.options.store.forgetAttempt(sid).catch((e: unknown) => this.reportError(e));
   }
 
   sessionEnded(session: Session, reason: CloseReason): void {

@@ -133,7 +133,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   get state(): SessionState {
-    return this.#flags & CLOSED ? 'closed' : 'open';
+    return this.closed ? 'closed' : 'open';
   }
 
   /** Payload bytes sent but not yet acknowledged by the client. */
@@ -144,6 +144,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
   get queuedAmount(): number {
     return this.#out?.unsent.bytes ?? 0;
+  }
+
+  private get closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
   }
 
   private get store() {
@@ -160,7 +164,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** send() for a message already encoded (broadcast encodes once for every session). */
   sendEncoded(entry: OutboxEntry): Promise<void> {
-    if ((this.#flags & CLOSED) !== 0) {
+    if (this.closed) {
       return Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`));
     }
     const { maxMessageBytes } = this.#host.options;
@@ -202,7 +206,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private async commitNow(out: SendState): Promise<void> {
     out.commit = undefined;
     // Closed meanwhile: leave the entries for close() to report as unacked.
-    if ((this.#flags & CLOSED) !== 0) throw new HoldlineError('session_closed', `session ${this.id} is closed`);
+    if (this.closed) throw new HoldlineError('session_closed', `session ${this.id} is closed`);
     const entries = out.uncommitted ?? [];
     out.uncommitted = undefined;
     const r = await this.store.enqueue(this.id, entries);
@@ -221,7 +225,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private readAhead(out: SendState): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: readBatch checks it.
-    if (this.#poll || (this.#flags & CLOSED) !== 0) return;
+    if (this.#poll || this.closed) return;
     const batch = this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
@@ -242,7 +246,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Close the session; the client is told why (a close frame on its poll). */
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
-    if (this.#flags & CLOSED) return;
+    if (this.closed) return;
     this.#flags |= CLOSED;
     this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
     this.#out?.unsent.reset();
@@ -279,7 +283,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       const freed = out.storeBuffered - bufferedBytes;
       out.storeBuffered = bufferedBytes;
       out.window.release(freed);
-      if (out.window.buffered === 0 && (this.#flags & CLOSED) === 0) this.emit('drain');
+      if (out.window.buffered === 0 && !this.closed) this.emit('drain');
     }
     return from === undefined || from <= lastSeq + 1;
   }
@@ -287,7 +291,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Deliver inbound messages, in order, to 'message' listeners. */
   deliver(messages: readonly Payload[], from: number): void {
     for (let i = from; i < messages.length; i++) {
-      if ((this.#flags & CLOSED) !== 0) return;
+      if (this.closed) return;
       try {
         this.emit('message', messages[i]);
       } catch (e) {
@@ -386,7 +390,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   private async flush(): Promise<void> {
-    if ((this.#flags & CLOSED) !== 0) return;
+    if (this.closed) return;
     const poll = this.#poll;
     if (!poll) return;
     const batch = await this.readBatch();

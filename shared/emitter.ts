@@ -57,9 +57,9 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   }
 
   off<K extends keyof Events>(event: K, fn: Events[K]): this {
-    const slots = this.#slots as Slots;
+    const slots = this.#slots;
     const i = find(slots, event);
-    if (i < 0) return this;
+    if (i < 0 || !slots) return this;
     const had = slots[i + 1] as Listeners;
     if (typeof had === 'function') {
       if (had === fn) slots.splice(i, 2);

@@ -183,6 +183,14 @@ function recordingClient(url: string, options: ConstructorParameters<typeof Hold
 
 const payload100 = (i: number) => `${String(i).padStart(6, '0')}:${'p'.repeat(93)}`; // 100 bytes
 
+/** Send `messages` in bursts of `size` (so that batches are full and answers large), a pause between bursts. */
+async function sendInBursts(s: Session, messages: string[], size: number): Promise<void> {
+  for (let i = 0; i < messages.length; i += size) {
+    await Promise.all(messages.slice(i, i + size).map((m) => s.send(m)));
+    await sleep(5);
+  }
+}
+
 /** Once the session's first poll is held, the server sends `expected` at once; returns the session once it opened. */
 function sendOnFirstPoll(hl: RunningHoldline, expected: string[]): () => Session | undefined {
   let session: Session | undefined;
@@ -390,13 +398,7 @@ test('the client sends early polls on a large stream; every message arrives once
   const expected = Array.from({ length: N }, (_, i) => payload100(i));
   let sending: Promise<unknown> | undefined;
   hl.server.once('session', (s: Session) => {
-    // In bursts, so that batches are full and answers large.
-    sending = (async () => {
-      for (let i = 0; i < N; i += 1_000) {
-        await Promise.all(expected.slice(i, i + 1_000).map((m) => s.send(m)));
-        await sleep(5);
-      }
-    })();
+    sending = sendInBursts(s, expected, 1_000);
   });
   const c = recordingClient(hl.url);
   t.after(() => c.client.close());
@@ -451,10 +453,7 @@ test('early-poll recovery: answers are cut mid-body after their headers went out
     sending = (async () => {
       // The first burst lands on the client's first poll, held meanwhile.
       await waitFor(() => s.holdingPoll, 5_000, () => 'the first poll');
-      for (let i = 0; i < N; i += 500) {
-        await Promise.all(expected.slice(i, i + 500).map((m) => s.send(m)));
-        await sleep(5);
-      }
+      await sendInBursts(s, expected, 500);
     })();
   });
   const c = recordingClient(hl.url);
@@ -590,12 +589,7 @@ test('early polls through a proxy that cuts responses mid-body at random: exactl
   const expected = Array.from({ length: N }, (_, i) => payload100(i));
   let sending: Promise<unknown> | undefined;
   hl.server.once('session', (s: Session) => {
-    sending = (async () => {
-      for (let i = 0; i < N; i += 500) {
-        await Promise.all(expected.slice(i, i + 500).map((m) => s.send(m)));
-        await sleep(5);
-      }
-    })();
+    sending = sendInBursts(s, expected, 500);
   });
   const c = recordingClient(`${proxy.url}/holdline`);
   t.after(() => c.client.close());
