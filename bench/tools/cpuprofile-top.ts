@@ -2,10 +2,12 @@
  * Summarise a V8 .cpuprofile (from `--cpu-prof`, e.g. `bench/run.ts --cpu-prof=DIR`):
  * the functions with the most self time, and self time per file.
  *
- *   npx tsx bench/tools/cpuprofile-top.ts FILE.cpuprofile [--top=25] [--filter=TEXT] [--last=MS]
+ *   npx tsx bench/tools/cpuprofile-top.ts FILE.cpuprofile [--top=25] [--filter=TEXT] [--last=MS] [--skip-last=MS]
  *
  * --last=MS counts only the samples of the profile's last MS milliseconds
  * (e.g. the measured phase, after start-up and connection set-up).
+ * --skip-last=MS leaves out the profile's last MS milliseconds (with --last,
+ * the window ends that much before the end: one phase of several).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -28,19 +30,20 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, filter: { type: 'string' }, last: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, filter: { type: 'string' }, last: { type: 'string' }, 'skip-last': { type: 'string' } } });
 const top = Number(values.top ?? 25);
 for (const file of positionals) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  const from = values.last === undefined ? -Infinity : p.endTime - Number(values.last) * 1000;
+  const to = p.endTime - Number(values['skip-last'] ?? 0) * 1000;
+  const from = values.last === undefined ? -Infinity : to - Number(values.last) * 1000;
   let at = p.startTime;
   p.samples.forEach((id, i) => {
     at += p.timeDeltas[i] ?? 0;
-    if (at >= from) self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+    if (at >= from && at <= to) self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
   });
-  const total = (p.endTime - Math.max(p.startTime, from)) / 1000;
+  const total = (to - Math.max(p.startTime, from)) / 1000;
   const fn = new Map<string, number>();
   const files = new Map<string, number>();
   let busy = 0;
