@@ -521,6 +521,9 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       const outcome = await current.outcome;
       this.#awaitedPoll = undefined;
       const { started, hold, early } = current;
+      // Each poll names the next: unlinked once taken, or a stale reference
+      // to any one of them would keep every later answer (body and all) alive.
+      current.early = undefined;
       if (this.#live !== live) return;
       // From here on a new poll that is not `early` supersedes it: the server
       // answers it at once, and nobody reads that answer (not acknowledged,
