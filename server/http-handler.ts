@@ -38,9 +38,10 @@ const ENDPOINTS = new Map<string, Endpoint>(Object.entries(PATHS).map(([k, v]) =
 /** Bodies longer than this are encoded to bytes here, once, rather than measured and then encoded by the socket. */
 const ENCODE_AT = 4096;
 
-function write(res: ServerResponse, status: number, text: string, contentType: string, extra?: Record<string, string>): void {
+/** Answer with `text`: JSON, or its UTF-8 bytes. */
+function write(res: ServerResponse, status: number, text: string | Uint8Array, contentType: string, extra?: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
-  const body = text.length > ENCODE_AT ? Buffer.from(text, 'utf8') : text;
+  const body = typeof text === 'string' && text.length > ENCODE_AT ? Buffer.from(text, 'utf8') : text;
   // Headers as a flat list: node writes them as they are, where an object
   // goes through setHeader() and an entry object per header first (this runs
   // for every answer: ten thousand per broadcast at ten thousand sessions).
@@ -48,7 +49,7 @@ function write(res: ServerResponse, status: number, text: string, contentType: s
     'Content-Type',
     contentType,
     'Content-Length',
-    String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+    String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
     'Cache-Control',
     'no-store',
     'X-Content-Type-Options',
@@ -210,7 +211,7 @@ export class HttpHandler implements PollAnswerer {
     return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
   }
 
-  respond(poll: PollHandle, body: string, next?: number): void {
+  respond(poll: PollHandle, body: string | Uint8Array, next?: number): void {
     const res = poll as ServerResponse;
     // Allowed when the poll came (#handle checked it); the same request gives the same answer now.
     const cors = this.#cors(res.req) ?? NO_CORS;

@@ -29,6 +29,7 @@ import {
   type OutboxEntry,
   type Payload,
 } from '../shared/index.js';
+import { batchBody } from './batch-body.js';
 import { clockMs } from './clock.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadOutboundResult } from './store.js';
@@ -56,8 +57,11 @@ export type PollHandle = object;
  * one per poll (an idle server holds a poll per session).
  */
 export interface PollAnswerer {
-  /** `next`: for a large batch, the number just past it (sent as the NEXT_HEADER header). */
-  respond(poll: PollHandle, body: string, next?: number): void;
+  /**
+   * `body`: JSON text, or its UTF-8 bytes. `next`: for a large batch, the
+   * number just past it (sent as the NEXT_HEADER header).
+   */
+  respond(poll: PollHandle, body: string | Uint8Array, next?: number): void;
   /** True once the client has gone away (the request was aborted). */
   gone(poll: PollHandle): boolean;
 }
@@ -402,7 +406,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const answerer = this.#answerer as PollAnswerer;
     if (answerer.gone(poll)) return;
     const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
-    answerer.respond(poll, encodeBatch(batch.inboundAck, batch.seq, batch.m), next);
+    answerer.respond(poll, batchBody(batch), next);
     const out = this.#out;
     if (!out || batch.count === 0) return;
     out.nextSeq = batch.seq + batch.count;
