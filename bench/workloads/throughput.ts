@@ -2,14 +2,15 @@
  * Workload 1: throughput over one session, server-to-client then
  * client-to-server. Server and client run in separate processes; each
  * direction sends `messages` messages through the send window, after an
- * unmeasured warm-up, `repeat` times (the median run is reported). Time runs from the sender's first send to the
+ * unmeasured warm-up; `repeat` runs, each in fresh processes, the libraries
+ * taking turns (the median run of each direction is reported). Time runs from the sender's first send to the
  * receiver's last message, on the shared clock; CPU% is measured in both
  * processes over the same interval.
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { Agent, withAgents } from '../lib/harness.js';
-import { perLib, withCpu, type PerLib } from '../lib/measure.js';
+import { attempt, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
 import { pump, until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { round, sharedClockMs } from '../lib/stats.js';
@@ -145,30 +146,53 @@ async function direction(
   };
 }
 
-export function runThroughput(cfg: BenchConfig): Promise<PerLib<ThroughputResult>> {
-  const { messages, warmup, repeat } = cfg.throughput;
+/** One run: fresh processes, an unmeasured warm-up of both directions, then one measured run of each. */
+function runOnce(cfg: BenchConfig, lib: LibName, timeoutMs: number): Promise<{ s2c: DirectionResult; c2s: DirectionResult; errors: string[] }> {
+  const { messages, warmup } = cfg.throughput;
+  return withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    // Warm up both directions (JIT, connection pools), unmeasured.
+    await direction(cfg, srv, cli, 's2c', warmup, 0, timeoutMs);
+    await direction(cfg, srv, cli, 'c2s', warmup, 0, timeoutMs);
+    // Receivers count cumulatively: the warm-up, then this run.
+    const s2c = await direction(cfg, srv, cli, 's2c', messages, warmup, timeoutMs);
+    const c2s = await direction(cfg, srv, cli, 'c2s', messages, warmup, timeoutMs);
+    const errors = [...(await srv.call(errorsRole, {}, 5_000)), ...(await cli.call(errorsRole, {}, 5_000))];
+    return { s2c, c2s, errors };
+  });
+}
+
+export async function runThroughput(cfg: BenchConfig): Promise<PerLib<ThroughputResult>> {
+  const { repeat } = cfg.throughput;
   const timeoutMs = cfg.smoke ? 20_000 : 120_000;
-  return perLib(cfg.libs, 'throughput', (lib) =>
-    withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
-      const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
-      await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
-      // Warm up both directions (JIT, connection pools), unmeasured.
-      await direction(cfg, srv, cli, 's2c', warmup, 0, timeoutMs);
-      await direction(cfg, srv, cli, 'c2s', warmup, 0, timeoutMs);
-      const runs: Record<'s2c' | 'c2s', DirectionResult[]> = { s2c: [], c2s: [] };
-      for (let r = 0; r < repeat; r++) {
-        // Receivers count cumulatively: the warm-up plus every earlier run.
-        const already = warmup + r * messages;
-        runs.s2c.push(await direction(cfg, srv, cli, 's2c', messages, already, timeoutMs));
-        runs.c2s.push(await direction(cfg, srv, cli, 'c2s', messages, already, timeoutMs));
-      }
-      const errors = [...(await srv.call(errorsRole, {}, 5_000)), ...(await cli.call(errorsRole, {}, 5_000))];
-      return {
-        s2c: median(runs.s2c),
-        c2s: median(runs.c2s),
-        runs: { s2c: runs.s2c.map((d) => d.msgPerSec), c2s: runs.c2s.map((d) => d.msgPerSec) },
-        errors,
-      };
-    }),
-  );
+  // The libraries take turns, run by run (each run in fresh processes): a
+  // slow spell of the machine falls on both rather than on one library's runs.
+  const runs = new Map<LibName, Array<Outcome<Awaited<ReturnType<typeof runOnce>>>>>(cfg.libs.map((lib) => [lib, []]));
+  for (let r = 0; r < repeat; r++) {
+    for (const lib of cfg.libs) {
+      const label = repeat > 1 ? `throughput / ${lib} (run ${r + 1} of ${repeat})` : `throughput / ${lib}`;
+      runs.get(lib)?.push(await attempt(label, () => runOnce(cfg, lib, timeoutMs)));
+    }
+  }
+  const out: PerLib<ThroughputResult> = {};
+  for (const [lib, outcomes] of runs) {
+    const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+    // Every run must succeed: a failed one would leave a median of fewer.
+    const failed = outcomes.find((o) => !o.ok);
+    if (failed || ok.length === 0) {
+      out[lib] = failed ?? { ok: false, error: 'not run' };
+      continue;
+    }
+    out[lib] = {
+      ok: true,
+      value: {
+        s2c: median(ok.map((v) => v.s2c)),
+        c2s: median(ok.map((v) => v.c2s)),
+        runs: { s2c: ok.map((v) => v.s2c.msgPerSec), c2s: ok.map((v) => v.c2s.msgPerSec) },
+        errors: ok.flatMap((v) => v.errors),
+      },
+    };
+  }
+  return out;
 }
