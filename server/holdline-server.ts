@@ -73,6 +73,7 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
       },
     });
     this.#http = new HttpHandler(this.#registry);
+    this.#registry.answerer = this.#http;
   }
 
   /** Open sessions on this server. */

@@ -161,7 +161,7 @@ export class HttpHandler implements PollAnswerer {
         const { ack, from } = r.value;
         if (!(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
-        return s.value.poll(res, this, hold, clockMs(), from);
+        return s.value.poll(res, hold, clockMs(), from);
       }
       case 'send': {
         const r = decodeSendRequest(body);

@@ -18,7 +18,7 @@ import {
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import { clockMs } from './clock.js';
-import { Session, type SessionHost } from './session.js';
+import { Session, type PollAnswerer, type SessionHost } from './session.js';
 
 interface Tombstone {
   reason: CloseReason;
@@ -47,6 +47,8 @@ export interface RegistryEvents {
 
 export class SessionRegistry implements SessionHost {
   readonly options: ResolvedOptions;
+  /** Set by the server once its HTTP handler exists (the handler needs the registry first). */
+  answerer!: PollAnswerer;
   readonly #live = new Map<string, Session>();
   /**
    * Sessions opened and not yet used: their open may still be retried (the

@@ -38,6 +38,7 @@ export type SessionState = 'open' | 'closed';
 
 const CLOSED = 1;
 const FLUSH_AGAIN = 2;
+const FLUSHING = 4;
 
 export interface SessionEvents {
   message: (data: Payload) => void;
@@ -69,6 +70,8 @@ export interface PollAnswerer {
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
+  /** Answers the sessions' held polls. */
+  readonly answerer: PollAnswerer;
   reportError(err: unknown): void;
   sessionEnded(session: Session, reason: CloseReason): void;
 }
@@ -97,13 +100,15 @@ interface SendState {
   expectEarly: boolean;
   /** A batch read ahead for the expected early poll (see commitNow). */
   ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
+  /** The flush under way, if any (for settled()). */
+  flushing: Promise<void> | undefined;
 }
 
 /*
  * An idle server holds one Session per client, so it has few fields: the held
- * poll is two (its handle and who answers it) rather than an object, one time
- * field serves as hold deadline and idle clock (whole ms, clock.ts), and
- * everything about sending waits in SendState. Its helpers are TS-private
+ * poll is its handle alone (the host's answerer answers it), one time field
+ * serves as hold deadline and idle clock (whole ms, clock.ts), flags are bits
+ * of one field, and everything about sending waits in SendState. Its helpers are TS-private
  * methods, not # methods: V8 gives every instance of a class with # methods
  * a hidden brand field.
  */
@@ -111,22 +116,19 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
   /** @internal The secret the client proves the session with (the server's registry checks it). */
   readonly token: string;
-  /** CLOSED and FLUSH_AGAIN bits (one field for two flags: an idle server holds a Session per client). */
+  /** CLOSED, FLUSHING and FLUSH_AGAIN bits (one field for three flags: an idle server holds a Session per client). */
   #flags = 0;
   readonly #host: SessionHost;
   #out: SendState | undefined;
 
-  /** The held poll and who answers it. */
+  /** The held poll. */
   #poll: PollHandle | undefined;
-  #answerer: PollAnswerer | undefined;
   /**
    * clockMs: while a poll is held, when its hold ends; else when the session
    * was last active (a request came, or a held poll ended). One field, as
    * an idle timeout never runs while a poll is held.
    */
   #time: number;
-  /** The flush under way, if any (FLUSH_AGAIN: another is due when it ends). */
-  #flushing: Promise<void> | undefined;
 
   constructor(id: string, token: string, host: SessionHost, now: number) {
     super();
@@ -196,6 +198,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       clientAck: 0,
       expectEarly: false,
       ahead: undefined,
+      flushing: undefined,
     });
   }
 
@@ -256,7 +259,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#out?.unsent.reset();
     const poll = this.#poll;
     this.#poll = undefined;
-    const answerer = this.#answerer as PollAnswerer;
+    const { answerer } = this.#host;
     if (poll && !answerer.gone(poll)) answerer.respond(poll, encodeClose(0, reason));
     this.#host.sessionEnded(this, reason);
     this.store
@@ -308,9 +311,9 @@ export class Session extends TypedEmitter<SessionEvents> {
    * Take a poll: answer at once if anything is pending (from message `from`
    * on, if given), else hold it (superseding any held one).
    */
-  async poll(handle: PollHandle, answerer: PollAnswerer, holdMs: number, now: number, from?: number): Promise<void> {
+  async poll(handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
     const previous = this.#poll;
-    const previousAnswerer = this.#answerer as PollAnswerer;
+    const { answerer } = this.#host;
     const out = from === undefined ? this.#out : this.sendState();
     if (out) {
       out.expectEarly = false;
@@ -320,11 +323,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     // what makes the client send a poll carrying the ack of the last batch.
     const early = from !== undefined && from > (out?.clientAck ?? 0) + 1;
     this.#poll = handle;
-    this.#answerer = answerer;
     this.#time = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
-    if (previous && !previousAnswerer.gone(previous)) {
+    if (previous && !answerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.
-      previousAnswerer.respond(previous, await this.emptyBatch());
+      answerer.respond(previous, await this.emptyBatch());
     }
     if ((await this.store.pendingOutbound(this.id, from)) > 0 || holdMs === 0) this.wake();
   }
@@ -333,7 +335,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   tick(now: number): void {
     const poll = this.#poll;
     if (!poll) return;
-    if ((this.#answerer as PollAnswerer).gone(poll)) {
+    if (this.#host.answerer.gone(poll)) {
       this.#poll = undefined;
       this.#time = now;
     } else if (now >= this.#time) {
@@ -364,19 +366,23 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Answer the held poll with whatever is pending (one flush at a time). */
   private wake(): void {
     if (!this.#poll) return;
-    if (this.#flushing) {
+    if (this.#flags & FLUSHING) {
       this.#flags |= FLUSH_AGAIN;
       return;
     }
-    this.#flushing = this.flush()
+    this.#flags |= FLUSHING;
+    const flushing: Promise<void> = this.flush()
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
-        this.#flushing = undefined;
+        this.#flags &= ~FLUSHING;
+        if (this.#out?.flushing === flushing) this.#out.flushing = undefined;
         if (this.#flags & FLUSH_AGAIN) {
           this.#flags &= ~FLUSH_AGAIN;
           this.wake();
         }
       });
+    // Kept only where settled() needs it: a session that has sent.
+    if (this.#out) this.#out.flushing = flushing;
   }
 
   /**
@@ -390,7 +396,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     } catch {
       // The session closed meanwhile: nothing more to wait for.
     }
-    await this.#flushing;
+    await this.#out?.flushing;
   }
 
   private async flush(): Promise<void> {
@@ -403,7 +409,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (batch.count === 0 && now < this.#time) return;
     this.#poll = undefined;
     this.#time = now;
-    const answerer = this.#answerer as PollAnswerer;
+    const { answerer } = this.#host;
     if (answerer.gone(poll)) return;
     const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
     answerer.respond(poll, batchBody(batch), next);
