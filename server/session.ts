@@ -105,12 +105,12 @@ interface SendState {
 }
 
 /*
- * An idle server holds one Session per client, so it has few fields: the held
- * poll is its handle alone (the host's answerer answers it), one time field
- * serves as hold deadline and idle clock (whole ms, clock.ts), flags are bits
- * of one field, and everything about sending waits in SendState. Its helpers are TS-private
- * methods, not # methods: V8 gives every instance of a class with # methods
- * a hidden brand field.
+ * An idle server holds one Session per client, so it has few fields (8 bytes
+ * each): the held poll is its handle alone (the host's answerer answers it),
+ * one time field serves as hold deadline and idle clock (whole ms, clock.ts),
+ * flags are bits of one field, and everything about sending waits in
+ * SendState. Its helpers are TS-private methods, not # methods: V8 gives
+ * every instance of a class with # methods a hidden brand field.
  */
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
