@@ -1,7 +1,8 @@
 /**
  * What the client needs from its runtime: a way to POST a text body and read
  * the whole answer. Browsers use fetch (platform.browser.ts); Node uses
- * undici's request API on a dispatcher of its own (platform.node.ts).
+ * connections of its own (platform.node.ts: http1-connection.ts for plain
+ * http, undici for https and proxies).
  * Everything else in client/ is the same code on both.
  */
 export interface HttpAnswer {

@@ -98,7 +98,7 @@ export function nodeOnlyInputs(inputs: readonly string[]): string[] {
       i.startsWith('node:') ||
       /(^|\/)node_modules\/undici\//.test(i) ||
       /(^|\/)node_modules\/@types\/node\//.test(i) ||
-      /(^|\/)client\/(platform\.node|index)\.ts$/.test(i) ||
+      /(^|\/)client\/(platform\.node|http1-connection|index)\.ts$/.test(i) ||
       /(^|\/)server\//.test(i),
   );
 }
