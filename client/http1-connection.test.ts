@@ -81,7 +81,7 @@ async function dribble(socket: net.Socket, text: string): Promise<void> {
 }
 
 describe('Http1Connection', () => {
-  it('sends one request with host, keep-alive, its headers and Content-Length, and reads a Content-Length answer', async (t) => {
+  it('sends one request with host, its headers and Content-Length, and reads a Content-Length answer', async (t) => {
     let seen = '';
     const srv = await rawServer(t, (r) => {
       seen = r.raw;
@@ -92,7 +92,8 @@ describe('Http1Connection', () => {
     const res = await post(conn, 'héllo').done;
     assert.deepEqual(res, { status: 200, headers: { 'content-length': '5', 'x-two': ['a', 'b'] }, body: 'world' });
     const host = srv.origin.slice('http://'.length);
-    assert.equal(seen, `POST /x HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\n${Buffer.from('héllo').toString('latin1')}`);
+    // Keep-alive is HTTP/1.1's default: no Connection header (a server holding a poll holds each of its header lines).
+    assert.equal(seen, `POST /x HTTP/1.1\r\nhost: ${host}\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\n${Buffer.from('héllo').toString('latin1')}`);
   });
 
   it('reads answers split at every byte: Content-Length, chunked with extensions and trailers, after a 100 Continue', async (t) => {
@@ -137,7 +138,9 @@ describe('Http1Connection', () => {
       'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
     ];
     let n = 0;
+    const closeAsked: boolean[] = [];
     const srv = await rawServer(t, (r) => {
+      closeAsked.push(/\r\nconnection: close\r\n/i.test(r.raw));
       const a = answers[n++];
       r.socket.write(a);
       if (n === 1) r.socket.end();
@@ -150,6 +153,7 @@ describe('Http1Connection', () => {
     assert.equal((await post(conn, 'x', true).done).body, 'ok');
     assert.equal((await post(conn).done).body, 'ok');
     assert.equal(srv.connections(), 5, 'each answer above ended its connection');
+    assert.deepEqual(closeAsked, [false, false, false, true, false], 'reset asks the server to close');
   });
 
   it('closes an idle connection after keepAliveTimeoutMs and reconnects for the next request', async (t) => {

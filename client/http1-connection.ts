@@ -134,7 +134,9 @@ export class Http1Connection {
     this.#headBytes = 0;
     this.#closeAfter = pending.request.reset === true;
     const { request } = pending;
-    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.#hostHeader}\r\nconnection: ${this.#closeAfter ? 'close' : 'keep-alive'}\r\n`;
+    // No "connection: keep-alive": it is HTTP/1.1's default, and a server
+    // holding a poll holds every header line of it.
+    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.#hostHeader}\r\n${this.#closeAfter ? 'connection: close\r\n' : ''}`;
     const h = request.headers;
     for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     head += `content-length: ${Buffer.byteLength(request.body)}\r\n\r\n`;
