@@ -5,8 +5,10 @@
  * request: no request object and header validation, no idle-socket check
  * that waits an event-loop turn before every request on a reused socket.
  *
- * Requests go one at a time, in order (no pipelining): a request waits until
- * the answer before it is complete. Answers may be framed by Content-Length,
+ * Requests go one at a time, in order (no pipelining): a request is written
+ * once the answer before it is complete. They carry no Connection header
+ * (keep-alive is HTTP/1.1's default) unless `reset` asks for close. Answers
+ * may be framed by Content-Length,
  * by chunked transfer coding, or by the end of the connection; 1xx interim
  * answers are skipped. Anything else it cannot read (a malformed status line
  * or header, a head over 64 KiB, a body over 64 MiB) fails the request and

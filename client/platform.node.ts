@@ -15,7 +15,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Client, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import { Http1Connection, type Http1Handler, type Http1Request } from './http1-connection.js';
+import { Http1Connection, type Http1Controller, type Http1Handler, type Http1Request } from './http1-connection.js';
 import type { HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
@@ -45,9 +45,9 @@ interface LaneDispatcher {
  * Without a proxy (`origin` given): for http://, an Http1Connection (a send
  * reaches the server about 85 us sooner than through undici on the bench
  * machine: no request object to build and validate, and no event-loop turn
- * waited before writing on a reused socket); for https://, an undici Client, one origin on
- * one connection, as Agent({ connections: 1 }) would make, minus two
- * dispatch layers on every request.
+ * waited before writing on a reused socket); for https://, an undici Client,
+ * one origin on one connection, as Agent({ connections: 1 }) would make,
+ * minus two dispatch layers on every request.
  */
 function createDispatcher(options: RequesterOptions, origin?: string): LaneDispatcher {
   if (origin !== undefined && origin.startsWith('http:')) return new Http1Connection(origin, { keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
@@ -114,17 +114,15 @@ function watch(signal: AbortSignal, exchange: Exchange): void {
   set.add(exchange);
 }
 
-/**
- * One exchange on undici's dispatch() API, with a handler of our own that
- * collects the body: request() adds a stream, a promise chain and a text
- * decoder per request (measured: ~90 us more client CPU per 110 KB poll
- * answer on the bench machine).
- */
-/** What a dispatcher hands the handler to abort its request (undici's controller, or Http1Connection's). */
-interface Controller {
-  abort(reason?: unknown): void;
-}
+/** What a dispatcher hands the handler to abort its request: undici's controller has this too. */
+type Controller = Http1Controller;
 
+/**
+ * One exchange through a dispatch() API (undici's, or Http1Connection's),
+ * with a handler of our own that collects the body: undici's request() adds
+ * a stream, a promise chain and a text decoder per request (measured: ~90 us
+ * more client CPU per 110 KB poll answer on the bench machine).
+ */
 class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #resolve: (a: HttpAnswer) => void;
   readonly #reject: (e: unknown) => void;
