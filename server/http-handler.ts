@@ -159,7 +159,9 @@ export class HttpHandler implements PollAnswerer {
         const s = this.#core.authenticateSession(r.value);
         if (!s.ok) return failSession(res, cors, s, true);
         const { ack, from } = r.value;
-        if (!(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
+        // A `from` is checked against the store's last message: only a plain poll may skip it.
+        const acked = (from === undefined && s.value.ackApplied(ack)) || (await s.value.applyAck(ack, from));
+        if (!acked) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
         return s.value.poll(res, hold, clockMs(), from);
       }
@@ -179,7 +181,7 @@ export class HttpHandler implements PollAnswerer {
           }
         }
         session.touch(clockMs());
-        if (!(await session.applyAck(r.value.ack))) return writeError(res, badAck(r.value.ack), cors);
+        if (!session.ackApplied(r.value.ack) && !(await session.applyAck(r.value.ack))) return writeError(res, badAck(r.value.ack), cors);
         const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
         if (!v.ok) {
           return writeError(res, wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`), cors);

@@ -276,6 +276,15 @@ export class Session extends TypedEmitter<SessionEvents> {
   // ---- used by the HTTP layer ----
 
   /**
+   * True when `ack` is the last ack applied here: the store holds it (or a
+   * later one) already, so applyAck() would change nothing. The HTTP layer
+   * then skips it, and the microtask turns of asking the store.
+   */
+  ackApplied(ack: number): boolean {
+    return ack === (this.#out?.clientAck ?? 0);
+  }
+
+  /**
    * The client acknowledged outbound messages up to `ack`. False when `ack`
    * is past the last message sent, or a poll's `from` more than one past it
    * (the caller answers bad_ack).
