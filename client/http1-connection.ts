@@ -67,6 +67,9 @@ const enum Read {
 
 class ProtocolError extends Error {}
 
+/** Where a status line's code sits: "HTTP/1.x NNN", then the end or a space and the reason. */
+const STATUS_RE = /^HTTP\/1\.[01] \d{3}(?: |$)/;
+
 interface Pending {
   request: Http1Request;
   handler: Http1Handler;
@@ -92,6 +95,8 @@ export class Http1Connection {
   #bodyBytes = 0;
   /** The answer in progress ends the connection (Connection: close, HTTP/1.0, or close-delimited). */
   #closeAfter = false;
+  /** The socket is unref'd with its idle timeout set (see #complete). */
+  #idle = false;
   #destroyed = false;
 
   constructor(origin: string, options: { keepAliveTimeoutMs: number }) {
@@ -129,9 +134,12 @@ export class Http1Connection {
     if (!pending) return;
     this.#current = pending;
     const socket = this.#connected();
-    // In flight: the connection keeps the process alive and has no idle timeout.
-    socket.ref();
-    socket.setTimeout(0);
+    if (this.#idle) {
+      // In flight: the connection keeps the process alive and has no idle timeout.
+      this.#idle = false;
+      socket.ref();
+      socket.setTimeout(0);
+    }
     this.#read = Read.StatusLine;
     this.#headBytes = 0;
     this.#closeAfter = pending.request.reset === true;
@@ -151,6 +159,7 @@ export class Http1Connection {
     if (existing && !existing.destroyed) return existing;
     const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
     this.#socket = socket;
+    this.#idle = false;
     let lastError: Error | undefined;
     socket.on('data', (chunk: Buffer) => {
       if (this.#socket !== socket) return;
@@ -212,6 +221,7 @@ export class Http1Connection {
     if (socket && this.#closeAfter) this.#drop(socket);
     else if (socket && this.#queue.length === 0) {
       // Idle: closes itself in time, and keeps no process alive.
+      this.#idle = true;
       socket.setTimeout(this.#keepAliveTimeoutMs);
       socket.unref();
     }
@@ -289,11 +299,11 @@ export class Http1Connection {
   #line(line: string): void {
     switch (this.#read) {
       case Read.StatusLine: {
-        const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(line);
-        if (!m) throw new ProtocolError(`not an HTTP/1.x status line: ${JSON.stringify(line.slice(0, 80))}`);
-        if (m[1] === '0') this.#closeAfter = true;
-        this.#status = Number(m[2]);
-        this.#statusText = m[3] ?? '';
+        // Checked by one anchored test, then read by position.
+        if (!STATUS_RE.test(line)) throw new ProtocolError(`not an HTTP/1.x status line: ${JSON.stringify(line.slice(0, 80))}`);
+        if (line.charCodeAt(7) === 0x30) this.#closeAfter = true; // HTTP/1.0
+        this.#status = Number(line.slice(9, 12));
+        this.#statusText = line.slice(13);
         this.#headers = {};
         this.#read = Read.Headers;
         return;
@@ -321,7 +331,8 @@ export class Http1Connection {
 
   #header(line: string): void {
     const colon = line.indexOf(':');
-    if (colon <= 0 || /[\s]/.test(line[colon - 1])) throw new ProtocolError(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
+    const before = line.charCodeAt(colon - 1);
+    if (colon <= 0 || before === 0x20 || before === 0x09) throw new ProtocolError(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
     const name = line.slice(0, colon).toLowerCase();
     const value = line.slice(colon + 1).trim();
     const had = this.#headers[name];
@@ -337,8 +348,7 @@ export class Http1Connection {
       return;
     }
     const h = this.#headers;
-    const connection = String(h.connection ?? '').toLowerCase();
-    if (/(^|,)\s*close\s*(,|$)/.test(connection)) this.#closeAfter = true;
+    if (h.connection !== undefined && /(^|,)\s*close\s*(,|$)/i.test(String(h.connection))) this.#closeAfter = true;
     const current = this.#current as Pending;
     this.#bodyBytes = 0;
     current.handler.onResponseStart?.(current.controller, status, h, this.#statusText);
