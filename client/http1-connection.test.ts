@@ -114,6 +114,20 @@ describe('Http1Connection', () => {
     assert.equal(srv.connections(), 1, 'all three on one kept-alive connection');
   });
 
+  it('reads a chunked answer of many small chunks, whose size lines add up to more than a head may hold', async (t) => {
+    const chunks = 20_000; // 20,000 size lines and CRLFs: about 100 KB of framing
+    const srv = await rawServer(t, (r) => {
+      let body = '';
+      for (let i = 0; i < chunks; i++) body += `1\r\n${String.fromCharCode(97 + (i % 26))}\r\n`;
+      r.socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}0\r\n\r\n`);
+    });
+    const conn = new Http1Connection(srv.origin, { keepAliveTimeoutMs: 4_000 });
+    t.after(() => conn.destroy());
+    const res = await post(conn).done;
+    assert.equal(res.body.length, chunks);
+    assert.equal(res.body.slice(0, 3), 'abc');
+  });
+
   it('queues requests one at a time on one connection, in order', async (t) => {
     const order: string[] = [];
     const srv = await rawServer(t, (r) => {

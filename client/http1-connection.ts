@@ -239,6 +239,7 @@ export class Http1Connection {
         case Read.Length: {
           const n = Math.min(this.#left, chunk.length - at);
           this.#data(chunk.subarray(at, at + n));
+          if (this.#socket !== socket) return; // the handler ended it
           at += n;
           this.#left -= n;
           if (this.#left === 0) return this.#finish(chunk, at);
@@ -250,7 +251,7 @@ export class Http1Connection {
           at += n;
           this.#left -= n;
           if (this.#left === 0) this.#read = Read.ChunkEnd;
-          break;
+          break; // the loop stops if the handler ended it
         }
         case Read.UntilClose:
           this.#data(at === 0 ? chunk : chunk.subarray(at));
@@ -259,6 +260,7 @@ export class Http1Connection {
           // A line: status, header, chunk size, chunk end or trailer.
           const lf = chunk.indexOf(LF, at);
           const end = lf < 0 ? chunk.length : lf + 1;
+          // Counted per section (head, a chunk's size line, trailers), so a long chunked body is no head.
           this.#headBytes += end - at;
           if (this.#headBytes > MAX_HEAD_BYTES) throw new ProtocolError('the answer\'s head is over 64 KiB');
           if (lf < 0) {
@@ -274,6 +276,7 @@ export class Http1Connection {
           at = end;
           const text = line.toString('latin1');
           this.#line(text.endsWith('\r') ? text.slice(0, -1) : text);
+          if (this.#socket !== socket) return; // the handler ended it
           if ((this.#read as Read) === Read.Idle) return this.#finish(chunk, at);
         }
       }
@@ -286,7 +289,7 @@ export class Http1Connection {
    */
   #finish(chunk: Buffer, at: number): void {
     if (at < chunk.length) this.#closeAfter = true;
-    if (this.#current) this.#complete();
+    this.#complete();
   }
 
   #data(bytes: Buffer): void {
@@ -321,6 +324,7 @@ export class Http1Connection {
       }
       case Read.ChunkEnd:
         if (line !== '') throw new ProtocolError('chunk data longer than its size');
+        this.#headBytes = 0;
         this.#read = Read.ChunkSize;
         return;
       case Read.Trailers:
@@ -351,6 +355,7 @@ export class Http1Connection {
     if (h.connection !== undefined && /(^|,)\s*close\s*(,|$)/i.test(String(h.connection))) this.#closeAfter = true;
     const current = this.#current as Pending;
     this.#bodyBytes = 0;
+    this.#headBytes = 0;
     current.handler.onResponseStart?.(current.controller, status, h, this.#statusText);
     if (this.#current !== current) return; // the handler aborted it
     const te = h['transfer-encoding'];
