@@ -79,6 +79,8 @@ interface Target {
   origin: string;
   path: string;
   lanes: Lanes;
+  /** undici's lanes (a proxy, https) write a request on a reused socket a turn later; Http1Connection at once. */
+  writesLater: boolean;
 }
 
 function toRequestError(e: unknown, url: string, signal: AbortSignal): HoldlineError {
@@ -138,7 +140,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   #chunks: Buffer[] = [];
   /** The listener started another request: let it go out before we settle (see onResponseEnd). */
   #yield = false;
-  /** Requests on this requester's connections wait a turn before they are written (undici's). */
+  /** Requests on this exchange's lanes wait a turn before they are written (see Target). */
   readonly #writesLater: boolean;
   #settled = false;
 
@@ -254,8 +256,6 @@ class UndiciRequester implements HttpRequester {
   readonly #pollsInFlight = [0, 0];
   readonly #keepAlive: boolean;
   readonly #targets = new Map<string, Target>();
-  /** Through undici (a proxy, or https): a request on a reused socket goes out a turn later. */
-  #writesLater = true;
 
   constructor(options: RequesterOptions) {
     this.#options = options;
@@ -273,10 +273,9 @@ class UndiciRequester implements HttpRequester {
       let lanes = this.#proxied ?? this.#byOrigin.get(origin);
       if (!lanes) {
         lanes = [createDispatcher(this.#options, origin), createDispatcher(this.#options, origin), createDispatcher(this.#options, origin)];
-        this.#writesLater = !(lanes[0] instanceof Http1Connection);
         this.#byOrigin.set(origin, lanes);
       }
-      t = { origin, path: u.pathname + u.search, lanes };
+      t = { origin, path: u.pathname + u.search, lanes, writesLater: !(lanes[0] instanceof Http1Connection) };
       this.#targets.set(url, t);
     }
     return t;
@@ -286,10 +285,16 @@ class UndiciRequester implements HttpRequester {
   post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer> {
     if (signal.aborted) return Promise.reject(toRequestError(signal.reason, url, signal));
     return new Promise<HttpAnswer>((resolve, reject) => {
-      const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
-      const exchange = new Exchange(url, signal, listener, this.#pollsInFlight, slot, resolve, reject, this.#writesLater);
+      let t: Target;
       try {
-        const t = this.#target(url);
+        t = this.#target(url);
+      } catch (e) {
+        reject(toRequestError(e, url, signal));
+        return;
+      }
+      const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
+      const exchange = new Exchange(url, signal, listener, this.#pollsInFlight, slot, resolve, reject, t.writesLater);
+      try {
         t.lanes[slot + 1].dispatch({ origin: t.origin, path: t.path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
       } catch (e) {
         exchange.fail(e);

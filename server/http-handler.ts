@@ -159,9 +159,7 @@ export class HttpHandler implements PollAnswerer {
         const s = this.#core.authenticateSession(r.value);
         if (!s.ok) return failSession(res, cors, s, true);
         const { ack, from } = r.value;
-        // A `from` is checked against the store's last message: only a plain poll may skip it.
-        const acked = (from === undefined && s.value.ackApplied(ack)) || (await s.value.applyAck(ack, from));
-        if (!acked) return writeError(res, badAck(ack, from), cors);
+        if (!s.value.ackApplied(ack, from) && !(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
         return s.value.poll(res, hold, clockMs(), from);
       }

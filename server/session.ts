@@ -276,12 +276,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   // ---- used by the HTTP layer ----
 
   /**
-   * True when `ack` is the last ack applied here: the store holds it (or a
-   * later one) already, so applyAck() would change nothing. The HTTP layer
-   * then skips it, and the microtask turns of asking the store.
+   * True when applyAck(ack, from) would change nothing and refuse nothing:
+   * `ack` is the last ack applied here (the store holds it, or a later one)
+   * and there is no `from` to check against the store's last message. The
+   * HTTP layer then skips applyAck(), and its microtask turns through the store.
    */
-  ackApplied(ack: number): boolean {
-    return ack === (this.#out?.clientAck ?? 0);
+  ackApplied(ack: number, from?: number): boolean {
+    return from === undefined && ack === (this.#out?.clientAck ?? 0);
   }
 
   /**

@@ -32,6 +32,9 @@ export interface AgentOptions {
   startTimeoutMs?: number;
 }
 
+/** A child that did not report ready in time (Agent.spawn starts it once more). */
+class StartTimeout extends Error {}
+
 const AGENT_PATH = fileURLToPath(new URL('./agent.ts', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
 const live = new Set<Agent>();
@@ -86,7 +89,7 @@ export class Agent {
     try {
       return await Agent.#spawnOnce(options);
     } catch (e) {
-      if (!(e instanceof Error) || !e.message.endsWith('did not start')) throw e;
+      if (!(e instanceof StartTimeout)) throw e;
       process.stderr.write(`[${e.message}; starting it again] `);
       return Agent.#spawnOnce(options);
     }
@@ -104,7 +107,7 @@ export class Agent {
     const agent = new Agent(options.name, child);
     live.add(agent);
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`bench child "${options.name}" did not start`)), options.startTimeoutMs ?? 20_000);
+      const timer = setTimeout(() => reject(new StartTimeout(`bench child "${options.name}" did not start`)), options.startTimeoutMs ?? 20_000);
       child.on('message', (m: unknown) => {
         if ((m as AgentReply).type === 'ready') {
           clearTimeout(timer);

@@ -40,3 +40,19 @@ export async function perLib<T>(libs: readonly LibName[], label: string, fn: (li
   for (const lib of libs) out[lib] = await attempt(`${label} / ${lib}`, () => fn(lib));
   return out;
 }
+
+/**
+ * Run `fn` `repeat` times for each library, the libraries taking turns run
+ * by run (H, E, H, E, ...), so a slow spell of the machine falls on both
+ * rather than on one library's runs. Every outcome, per library, in order.
+ */
+export async function inTurns<T>(libs: readonly LibName[], repeat: number, label: string, fn: (lib: LibName) => Promise<T>): Promise<Map<LibName, Array<Outcome<T>>>> {
+  const runs = new Map<LibName, Array<Outcome<T>>>(libs.map((lib) => [lib, []]));
+  for (let r = 0; r < repeat; r++) {
+    for (const lib of libs) {
+      const name = repeat > 1 ? `${label} / ${lib} (run ${r + 1} of ${repeat})` : `${label} / ${lib}`;
+      runs.get(lib)?.push(await attempt(name, () => fn(lib)));
+    }
+  }
+  return runs;
+}

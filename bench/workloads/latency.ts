@@ -10,7 +10,7 @@
 import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
-import { attempt, type Outcome, type PerLib } from '../lib/measure.js';
+import { inTurns, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { Samples, headOf, padded, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
@@ -125,14 +125,7 @@ export async function runLatency(cfg: BenchConfig): Promise<PerLib<LatencyResult
   const { intervalMs, durationMs, warmup, repeat } = cfg.latency;
   const tickArgs: TickArgs = { intervalMs, durationMs, warmup, payloadBytes: cfg.payloadBytes };
   const timeoutMs = durationMs + warmup * 20 + 15_000;
-  // The libraries take turns, run by run: a slow spell of the machine falls on both.
-  const runs = new Map<LibName, Array<Outcome<LatencyResult>>>(cfg.libs.map((lib) => [lib, []]));
-  for (let r = 0; r < repeat; r++) {
-    for (const lib of cfg.libs) {
-      const label = repeat > 1 ? `latency / ${lib} (run ${r + 1} of ${repeat})` : `latency / ${lib}`;
-      runs.get(lib)?.push(await attempt(label, () => runOnce(cfg, lib, tickArgs, timeoutMs)));
-    }
-  }
+  const runs = await inTurns(cfg.libs, repeat, 'latency', (lib) => runOnce(cfg, lib, tickArgs, timeoutMs));
   const out: PerLib<LatencyResult> = {};
   for (const [lib, outcomes] of runs) {
     const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));

@@ -10,7 +10,7 @@
 import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { Agent, withAgents } from '../lib/harness.js';
-import { attempt, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
+import { inTurns, withCpu, type PerLib } from '../lib/measure.js';
 import { pump, until } from '../lib/pump.js';
 import { defineRole } from '../lib/roles.js';
 import { round, sharedClockMs } from '../lib/stats.js';
@@ -166,15 +166,8 @@ function runOnce(cfg: BenchConfig, lib: LibName, timeoutMs: number): Promise<{ s
 export async function runThroughput(cfg: BenchConfig): Promise<PerLib<ThroughputResult>> {
   const { repeat } = cfg.throughput;
   const timeoutMs = cfg.smoke ? 20_000 : 120_000;
-  // The libraries take turns, run by run (each run in fresh processes): a
-  // slow spell of the machine falls on both rather than on one library's runs.
-  const runs = new Map<LibName, Array<Outcome<Awaited<ReturnType<typeof runOnce>>>>>(cfg.libs.map((lib) => [lib, []]));
-  for (let r = 0; r < repeat; r++) {
-    for (const lib of cfg.libs) {
-      const label = repeat > 1 ? `throughput / ${lib} (run ${r + 1} of ${repeat})` : `throughput / ${lib}`;
-      runs.get(lib)?.push(await attempt(label, () => runOnce(cfg, lib, timeoutMs)));
-    }
-  }
+  // Each run in fresh processes.
+  const runs = await inTurns(cfg.libs, repeat, 'throughput', (lib) => runOnce(cfg, lib, timeoutMs));
   const out: PerLib<ThroughputResult> = {};
   for (const [lib, outcomes] of runs) {
     const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
