@@ -1,91 +1,126 @@
 /**
- * The default store: everything in this process's memory. Zero set-up, one
- * node. Sessions live in a Map (never a plain object) keyed by session id;
- * each holds its token and, once it has sent or received, the shared
- * reliable-stream halves.
+ * The default store: everything in this process's memory. Zero set-up. One
+ * MemoryStore shared by several HoldlineServers in one process makes them
+ * nodes of one cluster (they serve each other's sessions); a server given
+ * none makes its own.
+ *
+ * Sessions live in a Map keyed by session id; each is a small record (an
+ * idle server holds one per session) whose streams are made on first use.
+ * Times are kept relative to the store's creation, so they stay small
+ * integers (no boxed number per session).
  */
-import { Inbox, Outbox, wireError, type OutboxEntry } from '../shared/index.js';
+import {
+  Inbox,
+  Outbox,
+  wireError,
+  type CloseReason,
+  type OutboxEntry,
+  type Payload,
+} from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
+  ClaimResult,
   EnqueueResult,
+  InboundBatch,
   ReadOutboundResult,
+  SessionRecord,
   SessionStore,
   StoredSession,
+  StoreEvent,
+  StoreListener,
+  Tombstone,
 } from './store.js';
 
-/** Read-only stand-ins for the streams of a session that has none yet (reads never change them). */
-const NONE_OUT = new Outbox();
-const NONE_IN = new Inbox();
-const NO_STREAMS = { outbox: NONE_OUT, inbox: NONE_IN };
+/** Most tombstones kept; the oldest go first past it. */
+const MAX_TOMBSTONES = 100_000;
 
-/**
- * A session's streams, made on its first message. Its id is the key it is
- * kept under; its token stays the Map's value until then, and a field here.
- */
+/** A session's streams, made on its first message either way. */
 class Streams {
-  readonly token: string;
-  outbox: Outbox = NONE_OUT;
-  inbox: Inbox = NONE_IN;
+  outbox = new Outbox();
+  inbox = new Inbox();
+  /** Accepted inbound messages not yet delivered: `log[head]` is number `logSeq`. */
+  log: Payload[] = [];
+  head = 0;
+  logSeq = 1;
+  /** Highest inbound number marked delivered. */
+  delivered = 0;
+}
 
-  constructor(token: string) {
+/** Read-only stand-ins for a session that has sent and received nothing (reads never change them). */
+const NO_STREAMS = new Streams();
+
+class Rec {
+  readonly token: string;
+  owner: string;
+  fence = 1;
+  /** Until when the client is known to be there, ms since the store's epoch. */
+  seen: number;
+  streams: Streams = NO_STREAMS;
+
+  constructor(token: string, owner: string, seen: number) {
     this.token = token;
+    this.owner = owner;
+    this.seen = seen;
   }
 }
 
-/** What the store keeps per session: its token while it has sent nothing either way (an idle server holds one per session), then its Streams. */
-type Slot = string | Streams;
-
-const tokenOf = (slot: Slot): string => (typeof slot === 'string' ? slot : slot.token);
+interface Grave extends Tombstone {
+  /** Forgotten after this (ms since the store's epoch). */
+  until: number;
+}
 
 export class MemoryStore implements SessionStore {
-  readonly #sessions = new Map<string, Slot>();
+  readonly #epoch = Date.now();
+  readonly #sessions = new Map<string, Rec>();
   /** attempt -> sid and sid -> attempt, for sessions not used yet (see forgetAttempt). */
   readonly #attempts = new Map<string, string>();
   readonly #attemptOf = new Map<string, string>();
+  readonly #graves = new Map<string, Grave>();
+  /** node -> until when it is alive (ms since the epoch). */
+  readonly #nodes = new Map<string, number>();
+  #listeners: StoreListener[] = [];
 
-  #slot(sid: string): Slot {
-    const slot = this.#sessions.get(sid);
-    if (slot === undefined) throw wireError('session_unknown');
-    return slot;
+  #now(): number {
+    return Date.now() - this.#epoch;
   }
 
-  /** The session's streams for reading: the empty stand-ins while it has none. */
-  #read(sid: string): { outbox: Outbox; inbox: Inbox } {
-    const slot = this.#slot(sid);
-    return typeof slot === 'string' ? NO_STREAMS : slot;
+  #rec(sid: string): Rec {
+    const rec = this.#sessions.get(sid);
+    if (rec === undefined) throw wireError('session_unknown');
+    return rec;
   }
 
   /** The session's streams for writing: made on first use. */
   #streams(sid: string): Streams {
-    const slot = this.#slot(sid);
-    if (typeof slot !== 'string') return slot;
-    const streams = new Streams(slot);
-    this.#sessions.set(sid, streams);
-    return streams;
+    const rec = this.#rec(sid);
+    if (rec.streams === NO_STREAMS) rec.streams = new Streams();
+    return rec.streams;
   }
 
-  #record(sid: string, slot: Slot): StoredSession {
-    return { sid, token: tokenOf(slot), attempt: this.#attemptOf.get(sid) ?? '' };
+  #record(sid: string, rec: Rec): SessionRecord {
+    return { sid, token: rec.token, attempt: this.#attemptOf.get(sid) ?? '', owner: rec.owner, fence: rec.fence };
   }
 
-  async create(session: StoredSession): Promise<void> {
-    this.#sessions.set(session.sid, session.token);
+  async create(session: StoredSession, owner: string): Promise<void> {
+    this.#graves.delete(session.sid);
+    this.#sessions.set(session.sid, new Rec(session.token, owner, this.#now()));
     if (session.attempt !== '') {
       this.#attempts.set(session.attempt, session.sid);
       this.#attemptOf.set(session.sid, session.attempt);
     }
   }
 
-  async get(sid: string): Promise<StoredSession | undefined> {
-    const slot = this.#sessions.get(sid);
-    return slot === undefined ? undefined : this.#record(sid, slot);
+  async get(sid: string): Promise<SessionRecord | undefined> {
+    const rec = this.#sessions.get(sid);
+    return rec === undefined ? undefined : this.#record(sid, rec);
   }
 
-  async findByAttempt(attempt: string): Promise<StoredSession | undefined> {
+  async findByAttempt(attempt: string): Promise<SessionRecord | undefined> {
     const sid = this.#attempts.get(attempt);
-    const slot = sid === undefined ? undefined : this.#sessions.get(sid);
-    return slot === undefined ? undefined : this.#record(sid as string, slot);
+    if (sid === undefined) return undefined;
+    const rec = this.#sessions.get(sid);
+    return rec === undefined ? undefined : this.#record(sid, rec);
   }
 
   async forgetAttempt(sid: string): Promise<void> {
@@ -103,45 +138,160 @@ export class MemoryStore implements SessionStore {
     return this.#sessions.size;
   }
 
-  async delete(sid: string): Promise<OutboxEntry[]> {
-    const slot = this.#sessions.get(sid);
-    if (slot === undefined) return [];
+  async delete(sid: string, tombstone?: { reason: CloseReason; ttlMs: number }): Promise<OutboxEntry[]> {
+    const rec = this.#sessions.get(sid);
+    if (rec === undefined) return [];
     this.#sessions.delete(sid);
     this.#dropAttempt(sid);
-    return typeof slot === 'string' || slot.outbox === NONE_OUT ? [] : slot.outbox.takeAll();
+    if (tombstone) this.#bury(sid, { reason: tombstone.reason, token: rec.token, until: this.#now() + tombstone.ttlMs });
+    return rec.streams === NO_STREAMS ? [] : rec.streams.outbox.takeAll();
   }
 
+  #bury(sid: string, grave: Grave): void {
+    const now = this.#now();
+    // Oldest first (insertion order): drop the expired ones, and past the cap the oldest.
+    for (const [k, g] of this.#graves) {
+      if (g.until > now && this.#graves.size < MAX_TOMBSTONES) break;
+      this.#graves.delete(k);
+    }
+    this.#graves.set(sid, grave);
+  }
+
+  async tombstone(sid: string): Promise<Tombstone | undefined> {
+    const g = this.#graves.get(sid);
+    if (g === undefined) return undefined;
+    if (g.until <= this.#now()) {
+      this.#graves.delete(sid);
+      return undefined;
+    }
+    return { reason: g.reason, token: g.token };
+  }
+
+  // ---- owner and liveness ----
+
+  #alive(node: string): boolean {
+    const until = this.#nodes.get(node);
+    return until !== undefined && until > this.#now();
+  }
+
+  async claim(sid: string, node: string): Promise<ClaimResult> {
+    const rec = this.#rec(sid);
+    if (rec.owner === node) return { owned: true, fence: rec.fence, took: false };
+    if (rec.owner !== '' && this.#alive(rec.owner)) return { owned: false, owner: rec.owner };
+    rec.owner = node;
+    rec.fence++;
+    return { owned: true, fence: rec.fence, took: true };
+  }
+
+  async release(sid: string, node: string, fence: number): Promise<void> {
+    const rec = this.#sessions.get(sid);
+    if (rec !== undefined && rec.owner === node && rec.fence === fence) rec.owner = '';
+  }
+
+  async heartbeat(node: string, ttlMs: number): Promise<void> {
+    this.#nodes.set(node, this.#now() + ttlMs);
+  }
+
+  async forgetNode(node: string): Promise<void> {
+    this.#nodes.delete(node);
+  }
+
+  async touch(sid: string, until: number): Promise<void> {
+    const rec = this.#rec(sid);
+    const t = until - this.#epoch;
+    if (t > rec.seen) rec.seen = t;
+  }
+
+  async seenUntil(sid: string): Promise<number | undefined> {
+    const rec = this.#sessions.get(sid);
+    return rec === undefined ? undefined : rec.seen + this.#epoch;
+  }
+
+  // ---- outbound ----
+
   async enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult> {
-    const streams = this.#streams(sid);
-    if (streams.outbox === NONE_OUT) streams.outbox = new Outbox();
-    const { outbox } = streams;
+    const { outbox } = this.#streams(sid);
     for (const en of entries) outbox.pushEntry(en);
     return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };
   }
 
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
-    const { outbox } = this.#read(sid);
+    const { outbox } = this.#rec(sid).streams;
     const result = outbox.ack(ack);
     return { result, bufferedBytes: outbox.bufferedBytes, lastSeq: outbox.lastSeq };
   }
 
   async readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult> {
-    const { outbox, inbox } = this.#read(sid);
+    const { outbox, inbox } = this.#rec(sid).streams;
     const b = outbox.batch(maxWireBytes, Infinity, from);
     // Field by field: object spread costs about a microsecond a call.
     return { seq: b.seq, count: b.count, m: b.m, wireBytes: b.wireBytes, inboundAck: inbox.ack };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {
-    const { outbox } = this.#read(sid);
+    const { outbox } = this.#rec(sid).streams;
     return from === undefined ? outbox.pending : outbox.pendingFrom(from);
   }
 
-  async acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult> {
-    const streams = this.#streams(sid);
-    if (streams.inbox === NONE_IN) streams.inbox = new Inbox();
-    const { inbox } = streams;
-    const verdict = inbox.accept(seq, count);
-    return verdict.ok ? { ok: true, skip: verdict.skip, ack: inbox.ack } : { ok: false, expected: verdict.expected, ack: inbox.ack };
+  // ---- inbound ----
+
+  async acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+    if (messages.length === 0) return { ok: true, skip: 0, ack: this.#rec(sid).streams.inbox.ack };
+    const s = this.#streams(sid);
+    const verdict = s.inbox.accept(seq, messages.length);
+    if (!verdict.ok) return { ok: false, expected: verdict.expected, ack: s.inbox.ack };
+    for (let i = verdict.skip; i < messages.length; i++) s.log.push(messages[i] as Payload);
+    return { ok: true, skip: verdict.skip, ack: s.inbox.ack };
+  }
+
+  async readInbound(sid: string, from: number): Promise<InboundBatch> {
+    const s = this.#rec(sid).streams;
+    const start = Math.max(from, s.logSeq);
+    const messages = s.log.slice(s.head + (start - s.logSeq));
+    return { seq: start, messages };
+  }
+
+  async markDelivered(sid: string, seq: number, fence: number): Promise<boolean> {
+    const rec = this.#rec(sid);
+    if (rec.fence !== fence) return false;
+    const s = rec.streams;
+    if (s === NO_STREAMS || seq <= s.delivered) return true;
+    const upTo = Math.min(seq, s.inbox.ack);
+    const drop = upTo - s.logSeq + 1;
+    if (drop > 0) {
+      s.head += drop;
+      s.logSeq += drop;
+      if (s.head === s.log.length) {
+        s.log = [];
+        s.head = 0;
+      } else if (s.head > 1024 && s.head * 2 > s.log.length) {
+        s.log = s.log.slice(s.head);
+        s.head = 0;
+      }
+    }
+    s.delivered = Math.max(s.delivered, upTo);
+    return true;
+  }
+
+  async delivered(sid: string): Promise<number> {
+    return this.#rec(sid).streams.delivered;
+  }
+
+  // ---- wake-ups ----
+
+  async publish(sid: string, event: StoreEvent): Promise<void> {
+    // After this turn, as a store elsewhere would: a listener never runs inside the publisher's call.
+    const listeners = this.#listeners;
+    if (listeners.length === 0) return;
+    queueMicrotask(() => {
+      for (const l of listeners) l(sid, event);
+    });
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
   }
 }

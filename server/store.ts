@@ -1,13 +1,39 @@
 /**
- * The session store: where session state lives. The server's session logic
- * talks to it only through this interface, so a shared store (Redis) can
- * replace the in-memory default and let several nodes serve one session.
+ * The session store: the source of truth for everything a second node needs
+ * to serve a session. The server's nodes talk to it only through this
+ * interface, so that several nodes sharing one store (a `MemoryStore` shared
+ * in one process, or a `RedisStore`) serve one session with no sticky
+ * sessions.
  *
- * Every operation is atomic for one session and returns a Promise. Stream
- * operations have the semantics of shared/outbox.ts and shared/inbox.ts:
- * a store that keeps its state elsewhere must reproduce them exactly.
+ * What lives here, per session:
+ * - the record: id, credential (token), the open attempt that made it;
+ * - its owner: the node that emits `session` and runs the application's
+ *   listeners, and a fence number that grows with every change of owner;
+ * - liveness: until when the client is known to be there (a request came,
+ *   a poll is held);
+ * - both streams: the outbound (server-to-client) messages not yet
+ *   acknowledged, and the inbound dedupe (the cumulative ack) with the
+ *   inbound messages accepted but not yet delivered by the owner;
+ * - after a close, a tombstone: why it closed, for a returning client.
+ * And per node: a heartbeat. An owner whose node has not beaten within its
+ * TTL is gone, and the next node to serve the session takes it over.
+ *
+ * Every operation is atomic for one session (two nodes racing on one session
+ * see one order) and returns a Promise. Stream operations have the semantics
+ * of shared/outbox.ts and shared/inbox.ts. Operations on a session the store
+ * does not hold reject with the wire error `session_unknown`, except where
+ * a method says it returns undefined.
+ *
+ * Wake-ups: `publish(sid, event)` reaches every node's `subscribe` listener
+ * (including the publisher's own; events name their origin node). Nodes
+ * publish after they change what another node may be waiting on: outbound
+ * messages queued (a held poll on another node answers), inbound messages
+ * accepted (the owner delivers), an ack (the owner's send window opens), a
+ * poll taken (a poll held elsewhere is superseded), a close.
+ *
+ * `test/store-conformance.ts` checks all of this against every store.
  */
-import type { AckResult, InboxVerdict, OutboxBatch, OutboxEntry } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
@@ -17,6 +43,20 @@ export interface StoredSession {
    * Empty once forgotten (forgetAttempt).
    */
   readonly attempt: string;
+}
+
+/** A session record with its owner, as `get` returns it. */
+export interface SessionRecord extends StoredSession {
+  /** The owner node's id. */
+  readonly owner: string;
+  /** Grows by one with every change of owner (1 for the node that opened it). */
+  readonly fence: number;
+}
+
+export interface Tombstone {
+  readonly reason: CloseReason;
+  /** The closed session's token: only its own client learns the reason. */
+  readonly token: string;
 }
 
 export interface EnqueueResult {
@@ -40,10 +80,41 @@ export interface ReadOutboundResult extends OutboxBatch {
 
 export type AcceptInboundResult = InboxVerdict & { ack: number };
 
+export interface InboundBatch {
+  /** Sequence number of messages[0]; meaningless when there are none. */
+  seq: number;
+  messages: Payload[];
+}
+
+/** What `claim` decided. */
+export type ClaimResult =
+  /** The caller owns the session now, with this fence; `took` when it took it over from a dead node. */
+  | { owned: true; fence: number; took: boolean }
+  /** Another live node owns it. */
+  | { owned: false; owner: string };
+
+export type StoreEvent =
+  /** Outbound messages were queued. */
+  | { type: 'out'; node: string }
+  /** The client acknowledged outbound messages up to `ack`; `bufferedBytes` remain unacknowledged. */
+  | { type: 'ack'; node: string; ack: number; bufferedBytes: number }
+  /** Inbound messages were accepted: the owner delivers them. */
+  | { type: 'in'; node: string }
+  /** A poll was taken by `node`: a poll held on any other node is answered empty (one poll per session). */
+  | { type: 'poll'; node: string }
+  /** The session was closed. */
+  | { type: 'close'; node: string; reason: CloseReason };
+
+export type StoreListener = (sid: string, event: StoreEvent) => void;
+
 export interface SessionStore {
-  create(session: StoredSession): Promise<void>;
-  get(sid: string): Promise<StoredSession | undefined>;
-  findByAttempt(attempt: string): Promise<StoredSession | undefined>;
+  // ---- sessions ----
+
+  /** Record a new session owned by `owner` (fence 1). */
+  create(session: StoredSession, owner: string): Promise<void>;
+  /** The session's record, or undefined when the store holds no such session. */
+  get(sid: string): Promise<SessionRecord | undefined>;
+  findByAttempt(attempt: string): Promise<SessionRecord | undefined>;
   /**
    * The client has used the session, so it has the open answer and will not
    * retry that open: findByAttempt need no longer find it (an idle server
@@ -51,10 +122,37 @@ export interface SessionStore {
    */
   forgetAttempt(sid: string): Promise<void>;
   count(): Promise<number>;
-  /** Remove the session and hand back its unacknowledged outbound messages. */
-  delete(sid: string): Promise<OutboxEntry[]>;
+  /**
+   * Remove the session and hand back its unacknowledged outbound messages.
+   * With `tombstone`, remember why it closed for `tombstoneMs` (see
+   * `tombstone()`). Deleting a session the store does not hold returns [].
+   */
+  delete(sid: string, tombstone?: { reason: CloseReason; ttlMs: number }): Promise<OutboxEntry[]>;
+  /** Why a recently deleted session closed, or undefined. */
+  tombstone(sid: string): Promise<Tombstone | undefined>;
 
-  /** Append messages to the outbound (server-to-client) stream. */
+  // ---- owner and liveness ----
+
+  /**
+   * Take or keep ownership for `node`: succeeds when `node` owns it already,
+   * or when its owner's heartbeat has lapsed (then the fence grows by one and
+   * `took` is true). Two nodes racing to take one session over: one wins.
+   */
+  claim(sid: string, node: string): Promise<ClaimResult>;
+  /** Give ownership up (graceful shutdown): the next node to serve it claims it at once. No-op unless `node` owns it with `fence`. */
+  release(sid: string, node: string, fence: number): Promise<void>;
+  /** Node `node` is alive for `ttlMs` more. A node that stops beating loses its sessions to the next claim. */
+  heartbeat(node: string, ttlMs: number): Promise<void>;
+  /** Node `node` is gone at once (graceful shutdown). */
+  forgetNode(node: string): Promise<void>;
+  /** The client was seen, and is known to be there until `until` (ms, the store's clock: Date.now()). Only ever moves forward. */
+  touch(sid: string, until: number): Promise<void>;
+  /** Until when the client is known to be there (Date.now() ms), or undefined for no such session. */
+  seenUntil(sid: string): Promise<number | undefined>;
+
+  // ---- the outbound stream (server to client) ----
+
+  /** Append messages to the outbound stream. */
   enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult>;
   /** Apply the client's cumulative ack of the outbound stream. */
   ackOutbound(sid: string, ack: number): Promise<AckOutboundResult>;
@@ -62,8 +160,32 @@ export interface SessionStore {
   readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult>;
   /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
   pendingOutbound(sid: string, from?: number): Promise<number>;
-  /** Judge an inbound batch and record what is accepted. */
-  acceptInbound(sid: string, seq: number, count: number): Promise<AcceptInboundResult>;
+
+  // ---- the inbound stream (client to server) ----
+
+  /**
+   * Judge an inbound batch numbered from `seq` (the dedupe), and keep the
+   * messages it accepts (the first `skip` are duplicates and are dropped)
+   * until the owner has delivered them. Atomic: two nodes handed the same
+   * retried batch accept it once.
+   */
+  acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult>;
+  /** Accepted messages numbered `from` or later that are not yet marked delivered (oldest first). */
+  readInbound(sid: string, from: number): Promise<InboundBatch>;
+  /**
+   * The owner delivered inbound messages up to `seq`: drop them. Refused
+   * (false, nothing changes) when `fence` is not the session's current fence:
+   * a paused old owner cannot move delivery on after a takeover.
+   */
+  markDelivered(sid: string, seq: number, fence: number): Promise<boolean>;
+  /** The highest inbound number marked delivered. */
+  delivered(sid: string): Promise<number>;
+
+  // ---- wake-ups ----
+
+  publish(sid: string, event: StoreEvent): Promise<void>;
+  /** Listen to every session's events; returns the unsubscribe. */
+  subscribe(listener: StoreListener): () => void;
 
   close?(): Promise<void>;
 }
