@@ -60,8 +60,7 @@ describe('codec: round trips', () => {
   /** Assert `got` holds the same payloads as `want`: equal text, equal bytes. */
   function assertPayloads(got: Payload[], want: Payload[]): void {
     assert.equal(got.length, want.length);
-    for (let i = 0; i < want.length; i++) {
-      const w = want[i];
+    for (const [i, w] of want.entries()) {
       const g = got[i];
       if (typeof w === 'string') assert.equal(g, w, `message ${i}`);
       else {

@@ -18,8 +18,9 @@ function find(slots: Slots | undefined, event: unknown): number {
 
 /** The listeners of `event`, if any. */
 function listenersOf(slots: Slots | undefined, event: unknown): Listeners | undefined {
+  if (!slots) return undefined;
   const i = find(slots, event);
-  return i < 0 ? undefined : ((slots as Slots)[i + 1] as Listeners);
+  return i < 0 ? undefined : (slots[i + 1] as Listeners);
 }
 
 // The helpers above are functions rather than private methods: a class with

@@ -479,8 +479,7 @@ describe('decodeEntries', () => {
     ];
     const back = decodeEntries(payloads.map(encodeEntry));
     assert.equal(back.length, payloads.length);
-    for (let i = 0; i < payloads.length; i++) {
-      const want = payloads[i];
+    for (const [i, want] of payloads.entries()) {
       const got = back[i];
       if (typeof want === 'string') assert.equal(got, want, `message ${i}`);
       else {

@@ -11,6 +11,7 @@
  * is made in one call for all its messages (encodeMessages).
  */
 import { encodeMessages } from './codec.js';
+import { at, defined } from './invariant.js';
 import { fromWire, toWire, utf8Length, type Payload, type WirePayload } from './payload.js';
 
 export interface OutboxEntry {
@@ -37,7 +38,8 @@ function leastWireBytes(e: OutboxEntry): number {
 
 /** The payloads back from entries (messages reported as unacknowledged or lost). */
 export function decodeEntries(entries: readonly OutboxEntry[]): Payload[] {
-  return entries.map((e) => fromWire(e.wire) as Payload);
+  // encodeEntry() made each wire form from a payload, so it decodes.
+  return entries.map((e) => defined(fromWire(e.wire), 'decodeEntries: the payload of an entry'));
 }
 
 export interface OutboxBatch {
@@ -107,7 +109,8 @@ export class Outbox {
     let drop = n - this.#acked;
     this.#acked = n;
     while (drop-- > 0) {
-      const e = this.#entries[this.#head];
+      // n <= lastSeq: every message up to n is still held.
+      const e = at(this.#entries, this.#head, 'Outbox.ack: an unacknowledged entry');
       this.#bytes -= e.bytes;
       this.#head++;
     }
@@ -135,7 +138,7 @@ export class Outbox {
     // Choose by the least size each message can take, then measure the real
     // JSON; escapes (rare) can make it larger, then take proportionally fewer.
     for (let least = 1; end < entries.length && end - start < maxCount; end++) {
-      const size = leastWireBytes(entries[end]);
+      const size = leastWireBytes(at(entries, end, 'Outbox.batch: a pending entry'));
       if (end > start && least + size > maxWireBytes) break;
       least += size;
     }
@@ -145,7 +148,7 @@ export class Outbox {
       let chars = 1;
       let bytes = 1;
       for (let i = start; i < end; i++) {
-        const e = entries[i];
+        const e = at(entries, i, 'Outbox.batch: a pending entry');
         wires.push(e.wire);
         chars += typeof e.wire === 'string' ? e.wire.length + 3 : e.wire.b.length + 9;
         bytes += leastWireBytes(e);

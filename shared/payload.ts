@@ -62,7 +62,7 @@ export function fromBase64(s: string): Uint8Array | undefined {
   if (s.length % 4 !== 0 || !BASE64_RE.test(s)) return undefined;
   // Canonical only: the bits of the last character that fall past the last byte must be zero.
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
-  if (pad > 0 && (BASE64_ALPHABET.indexOf(s[s.length - pad - 1]) & (pad === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  if (pad > 0 && (BASE64_ALPHABET.indexOf(s.charAt(s.length - pad - 1)) & (pad === 2 ? 0x0f : 0x03)) !== 0) return undefined;
   if (NodeBuffer) {
     // A copy: small Buffers share Node's pool, and `data.buffer` must hold only this message.
     return new Uint8Array(NodeBuffer.from(s, 'base64'));

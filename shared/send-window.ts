@@ -71,8 +71,8 @@ export class SendWindow {
   }
 
   #admitWaiting(): void {
-    while (this.#waiters.length > 0 && this.#buffered + this.#waiters[0].bytes <= this.maxBytes) {
-      const w = this.#waiters.shift() as Waiter;
+    for (let w = this.#waiters[0]; w !== undefined && this.#buffered + w.bytes <= this.maxBytes; w = this.#waiters[0]) {
+      this.#waiters.shift();
       if (w.timer) clearTimeout(w.timer);
       this.#buffered += w.bytes;
       w.admit().then(w.resolve, w.reject);

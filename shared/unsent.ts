@@ -1,3 +1,5 @@
+import { at } from './invariant.js';
+
 /**
  * What a sender has queued but not yet written to the network, used by both
  * ends for `queuedAmount` and the 'flush' event. Messages are numbered as in
@@ -26,7 +28,7 @@ export class Unsent {
   sent(last: number): boolean {
     if (last <= this.#sentUpTo) return false;
     for (let n = last - this.#sentUpTo; n > 0 && this.#head < this.#sizes.length; n--) {
-      this.#bytes -= this.#sizes[this.#head++];
+      this.#bytes -= at(this.#sizes, this.#head++, 'Unsent.sent: the size of a pushed message');
     }
     this.#sentUpTo = last;
     if (this.#head === this.#sizes.length) {
