@@ -23,6 +23,16 @@ function listenersOf(slots: Slots | undefined, event: unknown): Listeners | unde
   return i < 0 ? undefined : (slots[i + 1] as Listeners);
 }
 
+/** Call one listener; report what it throws or what its promise rejects with. */
+function guarded(fn: Listener, args: unknown[], onError: (err: unknown) => void): void {
+  try {
+    const r: unknown = fn(...args);
+    if (r instanceof Promise) r.catch(onError);
+  } catch (e) {
+    onError(e);
+  }
+}
+
 // The helpers above are functions rather than private methods: a class with
 // private methods gives each instance a hidden brand field, 8 bytes per
 // emitter (and an idle server holds an emitter per session).
@@ -85,6 +95,20 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   listenerCount(event: keyof Events): number {
     const l = listenersOf(this.#slots, event);
     return l === undefined ? 0 : typeof l === 'function' ? 1 : l.length;
+  }
+
+  /**
+   * emit() for application listeners, which are untrusted code: each listener
+   * runs even when one before it throws, and a listener that throws, or
+   * returns a promise that rejects (an async listener), is reported to
+   * `onError` instead of reaching the caller (a loop that must go on).
+   */
+  protected emitGuarded<K extends keyof Events>(onError: (err: unknown) => void, event: K, ...args: Parameters<Events[K]>): boolean {
+    const l = listenersOf(this.#slots, event);
+    if (l === undefined) return false;
+    if (typeof l === 'function') guarded(l, args, onError);
+    else for (const fn of l) guarded(fn, args, onError);
+    return true;
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
