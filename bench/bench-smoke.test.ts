@@ -1,7 +1,8 @@
 /**
  * `npm test` runs the benchmark in smoke mode (a few seconds): it must
  * finish, and write results that are well-formed with both libraries present
- * in every workload. It says nothing about speed.
+ * in every workload, measured on the shipped build (dist/, built first when
+ * stale). It says nothing about speed.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDist } from './lib/dist-build.js';
 import { validateResults } from './lib/results.js';
 
 const RUN = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -34,7 +36,9 @@ function runSmoke(out: string): Promise<{ code: number | null; stdout: string; s
   });
 }
 
-test('bench --smoke completes and writes well-formed results for both libraries', { timeout: 130_000 }, async () => {
+test('bench --smoke completes and writes well-formed results for both libraries, on dist/', { timeout: 250_000 }, async () => {
+  // Outside the smoke run's own deadline: a build on a busy 2-core machine can take a while.
+  await ensureDist();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'holdline-bench-'));
   after(() => rm(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'smoke.json');
@@ -44,14 +48,16 @@ test('bench --smoke completes and writes well-formed results for both libraries'
 
   const doc: unknown = JSON.parse(await readFile(out, 'utf8'));
   assert.deepEqual(validateResults(doc), [], 'results are complete');
-  const results = doc as { meta: { smoke: boolean }; targets: unknown[] };
+  const results = doc as { meta: { smoke: boolean; library: { server: string; client: string } }; targets: unknown[] };
   assert.equal(results.meta.smoke, true);
+  assert.deepEqual([results.meta.library.server, results.meta.library.client], ['dist/server/index.js', 'dist/client/index.js'], 'the children ran the shipped build');
   assert.ok(results.targets.length >= 5, 'every target is evaluated');
   for (const lib of ['Holdline', 'Engine.IO']) assert.match(stdout, new RegExp(lib.replace('.', '\\.')), `the table shows ${lib}`);
 });
 
-test('results missing a library, or with a failed workload, are rejected', () => {
-  const meta = { node: 'v20', versions: {}, config: { workloads: ['throughput'], fanout: { sizes: [] } } };
+test('results missing a library, with a failed workload, or not measured on dist/ are rejected', () => {
+  const library = { server: 'dist/server/index.js', client: 'dist/client/index.js', builtAt: '2025-01-01T00:00:00.000Z' };
+  const meta = { node: 'v20', library, versions: {}, config: { workloads: ['throughput'], fanout: { sizes: [] } } };
   const dir = { msgPerSec: 1, mbPerSec: 1, serverCpuPct: 1, clientCpuPct: 1 };
   const ok = { ok: true, value: { s2c: dir, c2s: dir } };
   const table = '| Holdline | Engine.IO |';
@@ -62,4 +68,6 @@ test('results missing a library, or with a failed workload, are rejected', () =>
   const nan = { ok: true, value: { s2c: { ...dir, msgPerSec: null }, c2s: dir } };
   assert.match(validateResults({ meta, throughput: { holdline: nan, 'engine.io': ok }, targets: [], table }).join('\n'), /finite number/);
   assert.deepEqual(validateResults('nope'), ['results: not a JSON object']);
+  const fromSources = { ...meta, library: { ...library, server: 'server/index.ts' } };
+  assert.match(validateResults({ meta: fromSources, throughput: { holdline: ok, 'engine.io': ok }, targets: [], table }).join('\n'), /not the shipped build/);
 });

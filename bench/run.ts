@@ -1,15 +1,17 @@
 /**
  * `npm run bench`: Holdline and Engine.IO through the same workloads, in one
- * run, each in fresh child processes. Prints a table with both libraries,
+ * run, each in fresh child processes. Holdline is the shipped build, dist/
+ * (`npm run bench` builds it first; see lib/holdline-dist.ts). Prints a table with both libraries,
  * their ratio and a pass/miss per target, and writes the JSON results
  * (default bench/results/latest.json). `--smoke` does a tiny run; `--help`.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { parseConfig, USAGE, type BenchConfig } from './lib/config.js';
-import { Agent, installExitHooks, setChildNodeArgs } from './lib/harness.js';
+import { ensureDist, ROOT } from './lib/dist-build.js';
+import { Agent, installExitHooks, setChildNodeArgs, type ProcessInfo } from './lib/harness.js';
 import { evaluateTargets, renderTable, renderTargets } from './lib/report.js';
 import { validateResults, type BenchResults, type Meta } from './lib/results.js';
 import { runBaseline } from './workloads/baseline.js';
@@ -42,8 +44,10 @@ async function cpuTimes(): Promise<[number, number] | undefined> {
   }
 }
 
-async function meta(cfg: BenchConfig, startedAt: Date, durationMs: number, nofile: number | undefined, stealPct: number | undefined): Promise<Meta> {
+async function meta(cfg: BenchConfig, startedAt: Date, durationMs: number, probe: ProcessInfo | undefined, stealPct: number | undefined): Promise<Meta> {
   const { out: _out, cpuProfDir: _prof, ...config } = cfg;
+  if (!probe) throw new Error('no facts from the probe child');
+  const builtAt = (await stat(path.join(ROOT, probe.library.server))).mtime.toISOString();
   return {
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(durationMs),
@@ -53,10 +57,11 @@ async function meta(cfg: BenchConfig, startedAt: Date, durationMs: number, nofil
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
       memoryGB: Math.round(os.totalmem() / 2 ** 30),
       platform: `${os.type()} ${os.release()} ${os.arch()}`,
-      nofile,
+      nofile: probe.nofile,
       stealPct,
     },
     node: process.version,
+    library: { ...probe.library, builtAt },
     versions: await versions(),
     config,
   };
@@ -75,9 +80,9 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
   const t0 = performance.now();
   const cpu0 = await cpuTimes();
   process.stderr.write(`holdline bench (${cfg.smoke ? 'smoke' : 'full'}): ${cfg.workloads.join(', ')}\n`);
-  // One throwaway child to learn the open-files limit children get.
+  // One throwaway child to learn the open-files limit children get, and which Holdline they load.
   const probe = await Agent.spawn({ name: 'probe' });
-  const nofile = probe.info?.nofile;
+  const facts = probe.info;
   await probe.kill();
 
   const partial: Omit<BenchResults, 'targets' | 'table' | 'meta'> = {};
@@ -90,7 +95,7 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
 
   const cpu1 = await cpuTimes();
   const stealPct = cpu0 && cpu1 && cpu1[1] > cpu0[1] ? Math.round(((cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])) * 1000) / 10 : undefined;
-  const withMeta = { meta: await meta(cfg, startedAt, performance.now() - t0, nofile, stealPct), ...partial };
+  const withMeta = { meta: await meta(cfg, startedAt, performance.now() - t0, facts, stealPct), ...partial };
   const targets = evaluateTargets(withMeta);
   const table = renderTable({ ...withMeta, targets });
   return { ...withMeta, targets, table };
@@ -115,6 +120,9 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // The bench measures the shipped build; `npm run bench` has just built it,
+  // and this builds it when run some other way and dist/ is stale.
+  await ensureDist();
   const results = await runBench(cfg);
   const m = results.meta;
   process.stdout.write(

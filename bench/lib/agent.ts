@@ -1,9 +1,10 @@
 /**
  * Entry point of every bench child process. It loads every workload (which
- * registers their roles), then runs the roles the parent asks for over IPC,
+ * registers their roles) and Holdline from dist/, then runs the roles the parent asks for over IPC,
  * one message per call, and answers each with its result or error.
  * It exits when the parent goes away.
  */
+import { loadHoldline } from './holdline-dist.js';
 import { findRole } from './roles.js';
 import type { AgentReply, AgentRequest } from './harness.js';
 import '../workloads/throughput.js';
@@ -41,4 +42,7 @@ process.on('unhandledRejection', (e) => {
   seen.add(text);
   console.error(`\n[bench child ${process.pid}: unhandled rejection in a library: ${text}]`);
 });
+// Holdline from dist/ (checked there), loaded before any role runs: no
+// workload pays for loading it, and a child that cannot load it never starts.
+await loadHoldline();
 reply({ type: 'ready', pid: process.pid });

@@ -221,4 +221,4 @@ export function installExitHooks(): void {
   }
 }
 
-export type { CpuReport, MemoryReport };
+export type { CpuReport, MemoryReport, ProcessInfo };

@@ -18,6 +18,11 @@ export interface Meta {
   /** nofile: open-files limit of the children; stealPct: CPU time taken by the hypervisor during the run. */
   machine: { cpus: number; cpuModel: string; memoryGB: number; platform: string; nofile: number | undefined; stealPct: number | undefined };
   node: string;
+  /**
+   * What was measured: the Holdline entry points the bench children loaded
+   * (the shipped build, dist/) and when that build was written.
+   */
+  library: { server: string; client: string; builtAt: string };
   versions: Record<string, string>;
   config: Omit<BenchConfig, 'out' | 'cpuProfDir'>;
 }
@@ -94,6 +99,9 @@ export function validateResults(doc: unknown): string[] {
     problems.push('meta: missing or incomplete');
     return problems;
   }
+  const lib = meta.library;
+  if (!isObject(lib) || typeof lib.server !== 'string' || typeof lib.client !== 'string' || typeof lib.builtAt !== 'string') problems.push('meta.library: missing');
+  else if (!lib.server.startsWith('dist/') || !lib.client.startsWith('dist/')) problems.push(`meta.library: not the shipped build in dist/ (${lib.server}, ${lib.client})`);
   const workloads = meta.config.workloads;
   const wants = (w: string) => Array.isArray(workloads) && workloads.includes(w);
 

@@ -7,6 +7,7 @@
  *
  * Arguments and results cross a process boundary as JSON: keep them plain.
  */
+import { loadHoldline } from './holdline-dist.js';
 import { cpuPercent, round } from './stats.js';
 
 export interface Role<A, R> {
@@ -78,9 +79,11 @@ export const memory = defineRole<Record<string, never>, MemoryReport>('memory', 
 export interface ProcessInfo {
   pid: number;
   nofile: number | undefined;
+  /** The Holdline entry points this process loaded (dist/, checked by holdline-dist.ts). */
+  library: { server: string; client: string };
 }
 
-/** Facts about the child: pid and its open-files limit. */
+/** Facts about the child: pid, its open-files limit, the Holdline it runs. */
 export const processInfo = defineRole<Record<string, never>, ProcessInfo>('process.info', async () => {
   const { readFile } = await import('node:fs/promises');
   let nofile: number | undefined;
@@ -91,5 +94,5 @@ export const processInfo = defineRole<Record<string, never>, ProcessInfo>('proce
   } catch {
     nofile = undefined;
   }
-  return { pid: process.pid, nofile };
+  return { pid: process.pid, nofile, library: (await loadHoldline()).library };
 });

@@ -1,6 +1,7 @@
 /**
  * Holdline through the bench interface: HoldlineServer attached to a plain
- * node:http server, HoldlineClient (Node, undici), default options.
+ * node:http server, HoldlineClient (Node, undici), default options. Both come
+ * from the shipped build, dist/ (see ../holdline-dist.ts).
  *
  * The send window (HOLDLINE_BENCH_WINDOW, set by run.ts from --holdline-window):
  * - 'unsent' (default): a sender waits while `window` messages are queued and
@@ -11,9 +12,7 @@
  *   (bufferedAmount), until 'drain' (server) or acks make room (client).
  */
 import http from 'node:http';
-import { HoldlineServer } from '../../../server/index.js';
-import type { Session } from '../../../server/session.js';
-import { HoldlineClient } from '../../../client/index.js';
+import { loadHoldline, type Session } from '../holdline-dist.js';
 import {
   closeHttp,
   listenLocal,
@@ -76,6 +75,7 @@ class HoldlineBenchSession implements BenchSession {
 }
 
 export async function startHoldlineServer(options: AdapterOptions): Promise<BenchServer> {
+  const { HoldlineServer } = await loadHoldline();
   const hl = new HoldlineServer();
   const httpServer = http.createServer();
   hl.attach(httpServer, { path: PATH });
@@ -108,6 +108,7 @@ export async function startHoldlineServer(options: AdapterOptions): Promise<Benc
 }
 
 export async function connectHoldlineClient(origin: string, options: ClientOptions): Promise<BenchClient> {
+  const { HoldlineClient } = await loadHoldline();
   const windowBytes = options.window * options.payloadBytes;
   // 'unacked': the library's own window (maxBufferedBytes) makes send() wait for acks.
   const c = new HoldlineClient(origin + PATH, MODE === 'unacked' ? { maxBufferedBytes: windowBytes } : {});
