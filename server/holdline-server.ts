@@ -17,6 +17,7 @@ import {
 } from '../shared/index.js';
 import { HttpHandler, writeError } from './http-handler.js';
 import { resolveOptions, type HoldlineServerOptions, type ResolvedOptions } from './options.js';
+import { PollingTransport } from './polling.js';
 import type { Session } from './session.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -73,10 +74,15 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
       },
     });
     this.#http = new HttpHandler(this.#registry);
-    this.#registry.answerer = this.#http;
+    this.#registry.polling = new PollingTransport(this.#registry, this.#http);
   }
 
-  /** Open sessions on this server. */
+  /** This node's id in the store. */
+  get nodeId(): string {
+    return this.#registry.node;
+  }
+
+  /** Open sessions this server owns (with a shared store, each session is owned by one node). */
   get sessionCount(): number {
     return this.#registry.size;
   }
@@ -157,13 +163,18 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     return { queued, failed: results.length - queued };
   }
 
-  /** Close every session (`server_shutdown`: clients reconnect and `reset`), detach, and close the store. */
+  /**
+   * Stop serving and detach. With its own store: close every session
+   * (`server_shutdown`: clients reconnect and `reset`) and the store. With a
+   * shared store (given as an option, which stays open: it is yours to
+   * close): hand every session over to the other nodes, nothing lost.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#registry.shutdown();
+    await this.#registry.shutdown();
     for (const d of this.#detach.splice(0)) d();
-    await this.options.store.close?.();
+    if (!this.options.sharedStore) await this.options.store.close?.();
   }
 
   #checkOpen(): void {

@@ -1,16 +1,18 @@
 /**
- * The polling transport's HTTP layer: one handler for the four endpoints
- * (open, poll, send, close), shared by the express Router and the plain
- * node:http attachment. It parses and checks each request, answers errors
- * with status + `{"error":{"code","message"}}`, and hands valid requests to
- * the server core. Every response is complete (Content-Length), never cached
- * (Cache-Control: no-store), never streamed.
+ * The HTTP endpoints: one handler for the four endpoints (open, poll, send,
+ * close), shared by the express Router and the plain node:http attachment.
+ * It parses and checks each request, answers errors with status +
+ * `{"error":{"code","message"}}`, and hands valid requests to the node
+ * (session-registry.ts) and its polling transport (polling.ts). Every
+ * response is complete (Content-Length), never cached (Cache-Control:
+ * no-store), never streamed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CONTENT_TYPE,
   HoldlineError,
   NEXT_HEADER,
+  type Payload,
   PATHS,
   RESPONSE_CONTENT_TYPE,
   decodeCloseRequest,
@@ -23,7 +25,7 @@ import {
 import { readBody } from './body.js';
 import { clockMs } from './clock.js';
 import { requestHeader } from './request-header.js';
-import type { PollAnswerer, PollHandle } from './session.js';
+import type { PollAnswerer, PollHandle } from './polling.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
@@ -97,7 +99,6 @@ export class HttpHandler implements PollAnswerer {
     void this.#handleSafely(req, res, subpath);
   }
 
-  // No closure per request here or below: under tsx each one also costs a __name() call.
   async #handleSafely(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
     try {
       await this.#handle(req, res, subpath);
@@ -156,51 +157,64 @@ export class HttpHandler implements PollAnswerer {
       case 'poll': {
         const r = decodePollRequest(body);
         if (!r.ok) return writeError(res, r.error, cors);
-        const s = this.#core.authenticateSession(r.value);
+        const core = this.#core;
+        let s = core.authenticateSession(r.value);
+        if (s instanceof Promise) s = await s;
         if (!s.ok) return failSession(res, cors, s, true);
         const { ack, from } = r.value;
-        if (!s.value.ackApplied(ack, from) && !(await s.value.applyAck(ack, from))) return writeError(res, badAck(ack, from), cors);
-        const hold = Math.min(r.value.hold ?? this.#core.options.pollTimeoutMs, this.#core.options.pollTimeoutMs);
-        return s.value.poll(res, hold, clockMs(), from);
+        let acked = core.applyAck(s.value, ack, from);
+        if (acked instanceof Promise) acked = await acked;
+        if (!acked) return writeError(res, badAck(ack, from), cors);
+        const hold = Math.min(r.value.hold ?? core.options.pollTimeoutMs, core.options.pollTimeoutMs);
+        core.seen(s.value, hold);
+        return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from);
       }
       case 'send': {
         const r = decodeSendRequest(body);
         if (!r.ok) return writeError(res, r.error, cors);
-        const s = this.#core.authenticateSession(r.value);
+        const core = this.#core;
+        let s = core.authenticateSession(r.value);
+        if (s instanceof Promise) s = await s;
         if (!s.ok) return failSession(res, cors, s, false);
-        const session = s.value;
-        const { maxMessageBytes } = this.#core.options;
-        for (let i = 0; i < r.value.m.length; i++) {
-          const m = r.value.m[i];
+        const served = s.value;
+        const { maxMessageBytes } = core.options;
+        const { m, seq } = r.value;
+        for (let i = 0; i < m.length; i++) {
+          const msg = m[i] as Payload;
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
-          const size = typeof m !== 'string' ? m.byteLength : m.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(m);
+          const size = typeof msg !== 'string' ? msg.byteLength : msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg);
           if (size > maxMessageBytes) {
             return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
           }
         }
-        session.touch(clockMs());
-        if (!session.ackApplied(r.value.ack) && !(await session.applyAck(r.value.ack))) return writeError(res, badAck(r.value.ack), cors);
-        const v = await this.#core.options.store.acceptInbound(session.id, r.value.seq, r.value.m.length);
+        core.seen(served);
+        let acked = core.applyAck(served, r.value.ack);
+        if (acked instanceof Promise) acked = await acked;
+        if (!acked) return writeError(res, badAck(r.value.ack), cors);
+        const v = await core.accept(served, seq, m);
         if (!v.ok) {
-          return writeError(res, wireError('bad_sequence', `batch starts at ${r.value.seq}; the next expected message is ${v.expected}`), cors);
+          return writeError(res, wireError('bad_sequence', `batch starts at ${seq}; the next expected message is ${v.expected}`), cors);
         }
-        if (r.value.m.length - v.skip > SMALL_BATCH) {
-          // A large batch: the ack goes first, so the client sends its next
-          // batch while the application works through this one.
+        if (m.length - v.skip > SMALL_BATCH || !served.session) {
+          // A large batch (or one its owner elsewhere delivers): the ack goes
+          // first, so the client sends its next batch while the application
+          // works through this one.
           write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
-          return session.deliver(r.value.m, v.skip);
+          return core.deliver(served, m, v.skip, seq);
         }
         // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
-        session.deliver(r.value.m, v.skip);
-        await session.settled();
+        core.deliver(served, m, v.skip, seq);
+        await served.session.committed();
+        await core.polling.settled(served.sid);
         return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
       }
       case 'close': {
         const r = decodeCloseRequest(body);
         if (!r.ok) return writeError(res, r.error, cors);
-        const s = this.#core.authenticateSession(r.value);
+        let s = this.#core.authenticateSession(r.value);
+        if (s instanceof Promise) s = await s;
         if (!s.ok && s.error.code !== 'session_closed') return writeError(res, s.error, cors);
-        if (s.ok) s.value.close({ code: 'client_closed', message: 'closed by the client' });
+        if (s.ok) this.#core.clientClose(s.value);
         return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }

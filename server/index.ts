@@ -1,9 +1,9 @@
 /** `holdline/server` */
 export { HoldlineServer } from './holdline-server.js';
 export type { AttachOptions, BroadcastResult, HoldlineServerEvents, RequestHandler } from './holdline-server.js';
-export type { HoldlineServerOptions, AuthenticateHook, Transport } from './options.js';
+export type { HoldlineServerOptions, AuthenticateHook } from './options.js';
 export { Session } from './session.js';
-export type { SessionEvents, SessionState } from './session.js';
+export type { MessageInfo, SessionEvents, SessionState } from './session.js';
 export { MemoryStore } from './memory-store.js';
 export type * from './store.js';
 export { HoldlineError, WIRE_ERRORS } from '../shared/errors.js';

@@ -31,7 +31,8 @@ describe('HoldlineServer options', () => {
     assert.equal(hl.options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
     assert.equal(hl.options.maxSessions, DEFAULTS.maxSessions);
     assert.equal(hl.options.sendTimeoutMs, DEFAULTS.sendTimeoutMs);
-    assert.deepEqual(hl.options.transports, ['polling']);
+    assert.equal(hl.options.sharedStore, false);
+    assert.equal(hl.options.ownerLeaseMs, 10_000);
     assert.ok(hl.options.store instanceof MemoryStore);
     assert.equal(hl.options.authenticate, undefined);
     assert.equal(hl.options.allowedOrigins, undefined);
@@ -42,8 +43,13 @@ describe('HoldlineServer options', () => {
     const authenticate = () => true;
     const hl = new HoldlineServer({
       pollTimeoutMs: 0, sessionIdleTimeoutMs: 10, maxMessageBytes: 1, maxBatchBytes: 300, maxQueuedBytes: 1,
-      maxSessions: 1, sendTimeoutMs: 0, store, authenticate, allowedOrigins: ['https://a.example'], transports: ['polling'],
+      maxSessions: 1, sendTimeoutMs: 0, store, authenticate, allowedOrigins: ['https://a.example'],
+      nodeId: 'node-a', ownerLeaseMs: 300,
     });
+    assert.equal(hl.options.nodeId, 'node-a');
+    assert.equal(hl.nodeId, 'node-a');
+    assert.equal(hl.options.ownerLeaseMs, 300);
+    assert.equal(hl.options.sharedStore, true);
     assert.equal(hl.options.pollTimeoutMs, 0);
     assert.equal(hl.options.sessionIdleTimeoutMs, 10);
     assert.equal(hl.options.maxBatchBytes, 300);
@@ -84,8 +90,12 @@ describe('HoldlineServer options', () => {
     assert.doesNotThrow(() => new HoldlineServer({ maxMessageBytes: 1000, maxQueuedBytes: 1000 }));
   });
 
-  it('"transports" must be a non-empty array of "polling"', () => {
-    for (const bad of [[], ['websocket'], ['polling', 'websocket'], 'polling', 1, {}]) assertBad({ transports: bad }, TypeError, 'transports');
+  it('"transports" is not an option (until a second transport reads it)', () => {
+    assertBad({ transports: ['polling'] }, TypeError, 'transports');
+  });
+
+  it('"nodeId" must be 1-64 safe characters', () => {
+    for (const bad of ['', 'a b', 'x'.repeat(65), 1, {}]) assertBad({ nodeId: bad }, TypeError, 'nodeId');
   });
 
   it('"store" must implement SessionStore', () => {
@@ -104,7 +114,7 @@ describe('HoldlineServer options', () => {
 
   it('null is refused like any other wrong type, for every option', () => {
     // null is not "use the default": a caller passing null has a bug to hear about.
-    for (const name of [...INT_OPTIONS, 'transports', 'store', 'authenticate', 'allowedOrigins']) {
+    for (const name of [...INT_OPTIONS, 'nodeId', 'store', 'authenticate', 'allowedOrigins']) {
       assertBad({ [name]: null }, TypeError, name);
     }
   });

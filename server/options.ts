@@ -7,8 +7,6 @@ import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
 import { MemoryStore } from './memory-store.js';
 import type { SessionStore } from './store.js';
 
-export type Transport = 'polling';
-
 /** Decides whether a request may open a session; a thrown error or false refuses it. */
 export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
 
@@ -17,7 +15,6 @@ export interface HoldlineServerOptions {
   pollTimeoutMs?: number;
   /** A session nobody has polled for this long is closed (`idle_timeout`). */
   sessionIdleTimeoutMs?: number;
-  transports?: Transport[];
   maxMessageBytes?: number;
   /** Largest request body, and the most message bytes one poll response carries. */
   maxBatchBytes?: number;
@@ -26,7 +23,16 @@ export interface HoldlineServerOptions {
   maxSessions?: number;
   /** How long a `send()` waits for queue room before it rejects with `queue_full`. */
   sendTimeoutMs?: number;
+  /**
+   * Where session state lives. Default: a MemoryStore of this server's own
+   * (one node). Servers given one shared store are nodes of one cluster:
+   * any of them serves any request of any session.
+   */
   store?: SessionStore;
+  /** This node's id in the store (default: random). */
+  nodeId?: string;
+  /** A node that has not renewed its heartbeat for this long loses its sessions to the next node that serves them. */
+  ownerLeaseMs?: number;
   authenticate?: AuthenticateHook;
   /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
   allowedOrigins?: readonly string[] | '*';
@@ -35,13 +41,16 @@ export interface HoldlineServerOptions {
 export interface ResolvedOptions {
   pollTimeoutMs: number;
   sessionIdleTimeoutMs: number;
-  transports: Transport[];
   maxMessageBytes: number;
   maxBatchBytes: number;
   maxQueuedBytes: number;
   maxSessions: number;
   sendTimeoutMs: number;
   store: SessionStore;
+  /** The store was given (shared with other nodes), not made by this server. */
+  sharedStore: boolean;
+  nodeId: string | undefined;
+  ownerLeaseMs: number;
   authenticate: AuthenticateHook | undefined;
   allowedOrigins: ReadonlySet<string> | '*' | undefined;
   /** Period of the one timer that ends holds and expires idle sessions. */
@@ -61,8 +70,8 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 }
 
 const KNOWN = new Set([
-  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'transports', 'maxMessageBytes', 'maxBatchBytes',
-  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'authenticate', 'allowedOrigins',
+  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes',
+  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -91,15 +100,15 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
     throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
   }
 
-  const transports: Transport[] = options.transports === undefined ? ['polling'] : options.transports;
-  if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== 'polling')) {
-    throw new TypeError(`option "transports" must be a non-empty array of 'polling', got ${describe(transports)}`);
-  }
-
   const store = options.store === undefined ? new MemoryStore() : options.store;
   if (typeof store !== 'object' || store === null || typeof store.enqueue !== 'function') {
     throw new TypeError(`option "store" must implement SessionStore, got ${describe(store)}`);
   }
+  const nodeId = options.nodeId;
+  if (nodeId !== undefined && (typeof nodeId !== 'string' || !/^[\w.:-]{1,64}$/.test(nodeId))) {
+    throw new TypeError(`option "nodeId" must be 1-64 characters of A-Z a-z 0-9 _ . : -, got ${describe(nodeId)}`);
+  }
+  const ownerLeaseMs = positiveInt('ownerLeaseMs', options.ownerLeaseMs, 10_000, 300);
   if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
     throw new TypeError(`option "authenticate" must be a function, got ${describe(options.authenticate)}`);
   }
@@ -114,7 +123,8 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
-    pollTimeoutMs, sessionIdleTimeoutMs, transports, maxMessageBytes, maxBatchBytes, maxQueuedBytes,
-    maxSessions, sendTimeoutMs, store, authenticate: options.authenticate, allowedOrigins, tickMs,
+    pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxQueuedBytes,
+    maxSessions, sendTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
+    authenticate: options.authenticate, allowedOrigins, tickMs,
   };
 }

@@ -1,8 +1,15 @@
 /**
- * The server core: opens sessions, finds and authenticates them for each
- * request, remembers recently closed ones (so a client learns why), and runs
- * the one periodic tick that ends poll holds and expires idle sessions
- * (one timer for all sessions, not one per session).
+ * The node: this server's view of the sessions in the store. It opens
+ * sessions, finds and authenticates them for each request (this node's own
+ * sessions from memory, any other from the store), owns sessions (a session
+ * opened here, or taken over from a node that died or left), routes the
+ * store's wake-ups to its sessions and transports, and runs the one periodic
+ * tick that ends poll holds, expires idle sessions and keeps this node's
+ * heartbeat (one timer for all sessions, not one per session).
+ *
+ * A server given its own store (`store` option) is clustered: it publishes
+ * wake-ups, beats its heartbeat and claims sessions of dead nodes. A server
+ * that made its own MemoryStore is alone and skips all of that.
  */
 import type { IncomingMessage } from 'node:http';
 import { nanoid } from 'nanoid';
@@ -13,18 +20,15 @@ import {
   type CloseReason,
   type OpenRequest,
   type OpenResponse,
+  type Payload,
   type Result,
   type SessionAuth,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import { clockMs } from './clock.js';
-import { Session, type PollAnswerer, type SessionHost } from './session.js';
-
-interface Tombstone {
-  reason: CloseReason;
-  token: string;
-  at: number;
-}
+import type { PollingTransport } from './polling.js';
+import { Session, type SessionHost } from './session.js';
+import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
 
 /** Compare two tokens in time that depends only on their length. */
 function sameToken(given: string, expected: string): boolean {
@@ -34,10 +38,14 @@ function sameToken(given: string, expected: string): boolean {
   return diff === 0;
 }
 
-const MAX_TOMBSTONES = 10_000;
+/** A request's session: `session` when this node owns it, else undefined (owned by another node). */
+export interface Served {
+  readonly sid: string;
+  readonly session: Session | undefined;
+}
 
 export type AuthResult =
-  | { ok: true; value: Session }
+  | { ok: true; value: Served }
   | { ok: false; error: HoldlineError; closed?: CloseReason };
 
 export interface RegistryEvents {
@@ -45,10 +53,19 @@ export interface RegistryEvents {
   error(err: unknown): void;
 }
 
+const unknownSession = (sid: string) =>
+  ({ ok: false, error: wireError('session_unknown', `no session ${sid}: it expired, was closed, or the server restarted`) }) as const;
+const badCredential = () => ({ ok: false, error: wireError('bad_credential', 'the session token is wrong') }) as const;
+
 export class SessionRegistry implements SessionHost {
   readonly options: ResolvedOptions;
-  /** Set by the server once its HTTP handler exists (the handler needs the registry first). */
-  answerer!: PollAnswerer;
+  /** This node's id in the store. */
+  readonly node: string;
+  /** Shares its store with other nodes (see the file comment). */
+  readonly clustered: boolean;
+  /** Set by the server once its transports exist (they need the registry first). */
+  polling!: PollingTransport;
+  /** Sessions this node owns. */
   readonly #live = new Map<string, Session>();
   /**
    * Sessions opened and not yet used: their open may still be retried (the
@@ -56,16 +73,25 @@ export class SessionRegistry implements SessionHost {
    */
   readonly #unused = new Set<string>();
   readonly #opening = new Map<string, Promise<Result<OpenResponse>>>();
-  readonly #closed = new Map<string, Tombstone>();
+  /** Takeovers under way, so that two requests of one session adopt it once. */
+  readonly #adopting = new Map<string, Promise<Session | undefined>>();
+  /** Idle sessions whose liveness is being asked of the store. */
+  readonly #asking = new Set<string>();
   readonly #events: RegistryEvents;
+  readonly #unsubscribe: () => void;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
   /** Opens past the maxSessions check whose store.create() has not finished. */
   #reserved = 0;
+  /** Date.now() when the heartbeat is next due. */
+  #nextBeat = 0;
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
+    this.clustered = options.sharedStore;
+    this.node = options.nodeId ?? nanoid(10);
     this.#events = events;
+    this.#unsubscribe = this.clustered ? options.store.subscribe(this.#onStoreEvent) : () => {};
   }
 
   get size(): number {
@@ -80,9 +106,19 @@ export class SessionRegistry implements SessionHost {
     return this.#live.values();
   }
 
-  reportError(err: unknown): void {
+  readonly reportError = (err: unknown): void => {
     this.#events.error(err);
+  };
+
+  owned(sid: string): Session | undefined {
+    return this.#live.get(sid);
   }
+
+  holding(sid: string): boolean {
+    return this.polling.holding(sid);
+  }
+
+  // ---- opening ----
 
   /** Open a session, or return the one this attempt already opened (a retried open). */
   open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
@@ -98,10 +134,8 @@ export class SessionRegistry implements SessionHost {
     if (req.v !== PROTOCOL_VERSION) {
       return { ok: false, error: wireError('unsupported_version', `this server speaks version ${PROTOCOL_VERSION}, not ${req.v}`) };
     }
-    const existing = await this.options.store.findByAttempt(req.attempt);
-    const live = existing === undefined ? undefined : this.#live.get(existing.sid);
-    if (live) return { ok: true, value: this.#openResponse(live.id, live.token) };
-
+    // Authentication first, also for a retried open: a session is handed
+    // back only to a request that passes it.
     if (this.options.authenticate) {
       let allowed = false;
       try {
@@ -111,6 +145,10 @@ export class SessionRegistry implements SessionHost {
       }
       if (!allowed) return { ok: false, error: wireError('unauthorized') };
     }
+    const { store } = this.options;
+    const existing = await store.findByAttempt(req.attempt);
+    if (existing) return { ok: true, value: this.#openResponse(existing.sid, existing.token) };
+
     if (this.#live.size + this.#reserved >= this.options.maxSessions) {
       return { ok: false, error: wireError('too_many_sessions', `the server holds maxSessions (${this.options.maxSessions}) sessions`) };
     }
@@ -121,24 +159,29 @@ export class SessionRegistry implements SessionHost {
     const token = nanoid(22);
     this.#reserved++;
     try {
-      await this.options.store.create({ sid, token, attempt: req.attempt });
+      if (this.clustered) await this.#beat();
+      await store.create({ sid, token, attempt: req.attempt }, this.node);
     } finally {
       this.#reserved--;
     }
     if (this.#closing) {
-      await this.options.store.delete(sid);
+      await store.delete(sid);
       return { ok: false, error: wireError('server_closing') };
     }
     const session = new Session(sid, token, this, clockMs());
     this.#live.set(sid, session);
     this.#unused.add(sid);
     this.#startTicker();
+    this.#announce(session);
+    return { ok: true, value: this.#openResponse(sid, token) };
+  }
+
+  #announce(session: Session): void {
     try {
       this.#events.session(session);
     } catch (e) {
       this.reportError(e);
     }
-    return { ok: true, value: this.#openResponse(sid, token) };
   }
 
   #openResponse(sid: string, token: string): OpenResponse {
@@ -154,42 +197,175 @@ export class SessionRegistry implements SessionHost {
     };
   }
 
+  // ---- finding a request's session ----
+
   /**
-   * The live session these credentials prove, or the error to answer with;
-   * for a session closed recently, also why it closed.
+   * The session these credentials prove, or the error to answer with; for a
+   * session closed recently, also why it closed. A session of this node's
+   * own is found at once; any other is looked up in the store (and taken
+   * over when its owner is gone).
    */
-  authenticateSession(auth: SessionAuth): AuthResult {
+  authenticateSession(auth: SessionAuth): AuthResult | Promise<AuthResult> {
     const live = this.#live.get(auth.sid);
-    const tombstone = live ? undefined : this.#closed.get(auth.sid);
-    const expected = live?.token ?? tombstone?.token;
-    if (!expected) return { ok: false, error: wireError('session_unknown', `no session ${auth.sid}: it expired, was closed, or the server restarted`) };
-    if (!sameToken(auth.token, expected)) {
-      return { ok: false, error: wireError('bad_credential', 'the session token is wrong') };
+    if (live === undefined) return this.#fromStore(auth);
+    if (!sameToken(auth.token, live.token)) return badCredential();
+    if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) {
+      this.options.store.forgetAttempt(auth.sid).catch(this.reportError);
     }
-    if (tombstone) {
-      const { reason } = tombstone;
+    return { ok: true, value: { sid: live.id, session: live } };
+  }
+
+  async #fromStore(auth: SessionAuth): Promise<AuthResult> {
+    const { store } = this.options;
+    const rec = await store.get(auth.sid);
+    if (rec === undefined) {
+      const grave = await store.tombstone(auth.sid);
+      if (grave === undefined) return unknownSession(auth.sid);
+      if (!sameToken(auth.token, grave.token)) return badCredential();
+      const { reason } = grave;
       return { ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason };
     }
-    if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) {
-      this.options.store.forgetAttempt(auth.sid).catch((e: unknown) => this.reportError(e));
-    }
-    return { ok: true, value: live as Session };
+    if (!sameToken(auth.token, rec.token)) return badCredential();
+    if (rec.attempt !== '') store.forgetAttempt(rec.sid).catch(this.reportError);
+    const session = this.clustered && !this.#closing ? await this.#adopt(rec) : undefined;
+    // Between the store's answer and now this node may have opened or adopted it.
+    return { ok: true, value: { sid: rec.sid, session: session ?? this.#live.get(rec.sid) } };
+  }
+
+  /** Take the session over if its owner is gone; undefined while another live node owns it. */
+  #adopt(rec: SessionRecord): Promise<Session | undefined> {
+    const pending = this.#adopting.get(rec.sid);
+    if (pending) return pending;
+    const p = this.#adoptNow(rec).finally(() => this.#adopting.delete(rec.sid));
+    this.#adopting.set(rec.sid, p);
+    return p;
+  }
+
+  async #adoptNow(rec: SessionRecord): Promise<Session | undefined> {
+    const { store } = this.options;
+    await this.#beat();
+    const claim = await store.claim(rec.sid, this.node);
+    if (!claim.owned) return undefined;
+    const known = this.#live.get(rec.sid);
+    if (known) return known;
+    const [delivered, read] = await Promise.all([store.delivered(rec.sid), store.readOutbound(rec.sid, 0, Number.MAX_SAFE_INTEGER)]);
+    const session = new Session(rec.sid, rec.token, this, clockMs(), { fence: claim.fence, delivered, accepted: read.inboundAck });
+    this.#live.set(rec.sid, session);
+    this.#startTicker();
+    this.#announce(session);
+    // What the last owner accepted and did not mark delivered.
+    session.pump();
+    return session;
+  }
+
+  // ---- what every transport does with a request ----
+
+  /**
+   * Apply the client's cumulative ack (and check a poll's `from`). False:
+   * the caller answers bad_ack. Synchronous when nothing changes.
+   */
+  applyAck(served: Served, ack: number, from?: number): boolean | Promise<boolean> {
+    const { session } = served;
+    if (session) return session.ackApplied(ack, from) || session.applyAck(ack, from);
+    return this.#ackRemote(served.sid, ack, from);
+  }
+
+  async #ackRemote(sid: string, ack: number, from?: number): Promise<boolean> {
+    const { result, bufferedBytes, lastSeq } = await this.options.store.ackOutbound(sid, ack);
+    if (result === 'future') return false;
+    if (result === 'ok') this.#publish(sid, { type: 'ack', node: this.node, ack, bufferedBytes });
+    return from === undefined || from <= lastSeq + 1;
+  }
+
+  /** Judge an inbound batch and keep what is new; the caller then has it delivered (deliver()). */
+  accept(served: Served, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+    return this.options.store.acceptInbound(served.sid, seq, messages);
+  }
+
+  /** Have accepted messages delivered: here, or by the owner. */
+  deliver(served: Served, messages: readonly Payload[], skip: number, seq: number): void {
+    if (served.session) served.session.receive(messages, skip, seq);
+    else if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
+  }
+
+  /** A request of the session came (`holdMs`: a poll held that long). */
+  seen(served: Served, holdMs = 0): void {
+    if (served.session) served.session.touch(clockMs());
+    else this.options.store.touch(served.sid, Date.now() + holdMs).catch(this.reportError);
+  }
+
+  /** The client closes its session. */
+  clientClose(served: Served): void {
+    const reason: CloseReason = { code: 'client_closed', message: 'closed by the client' };
+    // The owner closes it (the store then forgets it), wherever it lives.
+    if (served.session) served.session.close(reason);
+    else this.#publish(served.sid, { type: 'close', node: this.node, reason });
+  }
+
+  // ---- transports' and sessions' calls ----
+
+  pollTaken(sid: string): void {
+    this.#startTicker();
+    if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
+  }
+
+  outboundReady(session: Session, commits: number): void {
+    this.polling.outboundReady(session.id, commits);
+    if (this.clustered) this.#publish(session.id, { type: 'out', node: this.node });
   }
 
   sessionEnded(session: Session, reason: CloseReason): void {
     if (this.#live.get(session.id) !== session) return;
     this.#live.delete(session.id);
     this.#unused.delete(session.id);
+    this.polling.closed(session.id, reason);
     // Explicit closes are remembered so a returning client learns the reason;
     // an expired or shut-down session is forgotten and the client gets `reset`.
-    if (reason.code === 'server_closed' || reason.code === 'client_closed') {
-      this.#closed.set(session.id, { reason, token: session.token, at: clockMs() });
-      if (this.#closed.size > MAX_TOMBSTONES) {
-        const oldest = this.#closed.keys().next().value as string;
-        this.#closed.delete(oldest);
+    const remember = reason.code === 'server_closed' || reason.code === 'client_closed';
+    const tombstone = remember ? { reason, ttlMs: this.options.sessionIdleTimeoutMs } : undefined;
+    this.options.store
+      .delete(session.id, tombstone)
+      .then((rest) => {
+        if (this.clustered) this.#publish(session.id, { type: 'close', node: this.node, reason });
+        session.ended(reason, rest);
+      })
+      .catch(this.reportError);
+    if (this.#live.size === 0) this.#stopTicker();
+  }
+
+  #publish(sid: string, event: StoreEvent): void {
+    this.options.store.publish(sid, event).catch(this.reportError);
+  }
+
+  readonly #onStoreEvent = (sid: string, event: StoreEvent): void => {
+    if (event.node === this.node) return;
+    try {
+      switch (event.type) {
+        case 'out':
+          return this.polling.outboundReady(sid);
+        case 'ack':
+          return this.#live.get(sid)?.acked(event.ack, event.bufferedBytes);
+        case 'in':
+          return this.#live.get(sid)?.pump();
+        case 'poll':
+          return this.polling.superseded(sid, event.at);
+        case 'close':
+          this.polling.closed(sid, event.reason);
+          return this.#live.get(sid)?.close(event.reason);
       }
+    } catch (e) {
+      this.reportError(e);
     }
-    if (this.#live.size === 0 && this.#closed.size === 0) this.#stopTicker();
+  };
+
+  // ---- the tick ----
+
+  /** Keep this node's heartbeat (clustered): beat unless a beat is recent enough to keep the lease for 2/3 of it. */
+  async #beat(): Promise<void> {
+    const t = Date.now();
+    if (t < this.#nextBeat) return;
+    this.#nextBeat = t + Math.floor(this.options.ownerLeaseMs / 3);
+    await this.options.store.heartbeat(this.node, this.options.ownerLeaseMs);
   }
 
   #startTicker(): void {
@@ -203,31 +379,60 @@ export class SessionRegistry implements SessionHost {
     this.#timer = undefined;
   }
 
-  /** End expired holds, expire idle sessions, forget old tombstones. */
+  readonly #touchGone = (sid: string): void => {
+    this.#live.get(sid)?.touch(clockMs());
+  };
+
+  /** End expired holds, expire idle sessions, keep the heartbeat. */
   tick(now: number): void {
+    this.polling.tick(now, this.#touchGone);
     const idle = this.options.sessionIdleTimeoutMs;
     for (const session of this.#live.values()) {
-      session.tick(now);
-      const since = session.idleSince;
-      if (since !== undefined && now - since > idle) {
-        session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
-      }
+      if (now - session.seen <= idle || this.polling.holding(session.id)) continue;
+      if (this.clustered) this.#askIdle(session, now);
+      else session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
     }
-    for (const [sid, t] of this.#closed) {
-      if (now - t.at <= idle) break;
-      this.#closed.delete(sid);
-    }
-    if (this.#live.size === 0 && this.#closed.size === 0) this.#stopTicker();
+    if (this.clustered) this.#beat().catch(this.reportError);
+    if (this.#live.size === 0 && this.polling.held === 0) this.#stopTicker();
   }
 
-  /** Close every session (`server_shutdown`) and refuse new ones. */
-  shutdown(): void {
+  /** Idle here: has another node seen the client since? Else it expires. */
+  #askIdle(session: Session, now: number): void {
+    if (this.#asking.has(session.id)) return;
+    this.#asking.add(session.id);
+    const idle = this.options.sessionIdleTimeoutMs;
+    this.options.store
+      .seenUntil(session.id)
+      .then((until) => {
+        const ago = until === undefined ? Infinity : Date.now() - until;
+        if (ago <= idle) session.touch(now - Math.max(0, ago));
+        else session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
+      })
+      .catch(this.reportError)
+      .finally(() => this.#asking.delete(session.id));
+  }
+
+  /**
+   * Stop serving. Alone: close every session (`server_shutdown`: clients
+   * reconnect and `reset`). Clustered: hand every session over (held polls
+   * are answered at once, ownership released), so clients go on with
+   * another node with nothing lost.
+   */
+  async shutdown(): Promise<void> {
     this.#closing = true;
-    for (const session of [...this.#live.values()]) {
-      session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
-    }
-    this.#closed.clear();
     this.#stopTicker();
+    const sessions = [...this.#live.values()];
+    if (!this.clustered) {
+      for (const session of sessions) session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
+      return;
+    }
+    const { store } = this.options;
+    await Promise.all(sessions.map((s) => s.committed()));
+    this.#live.clear();
+    for (const s of sessions) s.detach();
+    this.polling.release();
+    await Promise.all(sessions.map((s) => store.release(s.id, this.node, s.fence).catch(this.reportError)));
+    await store.forgetNode(this.node).catch(this.reportError);
+    this.#unsubscribe();
   }
 }
-

@@ -1,27 +1,31 @@
 /**
- * One Holdline session on the server: the application's handle (send, close,
- * message/close/drain events) and the one held poll.
+ * The session core: one session as its owner node runs it. It is the
+ * application's handle (send, close; message/close/drain/flush events) and
+ * the server side of the stream state machine: it commits outbound messages
+ * to the store, applies the client's acks to its send window, delivers
+ * inbound messages in order, and says when there is something to read. It
+ * knows no transport: transports (server/polling.ts) read what it committed
+ * from the store, and call back with acks and what they wrote.
  *
  * Outbound messages sent in the same tick are committed to the store together
- * and share one promise; a held poll is answered as soon as they are committed.
- * `send()` applies backpressure: past maxQueuedBytes it waits, in order, for
- * the client's acks to make room, and rejects with `queue_full` after
- * sendTimeoutMs or with `session_closed` when the session ends.
+ * and share one promise. `send()` applies backpressure: past maxQueuedBytes it
+ * waits, in order, for the client's acks to make room, and rejects with
+ * `queue_full` after sendTimeoutMs or with `session_closed` when the session
+ * ends.
  *
- * A large answer names where its batch ends (NEXT_HEADER) and the client's
- * next poll may start there (`from`, an early poll); while one is expected
- * and no poll is held, the session reads that batch ahead (commitNow).
+ * Inbound: a node that accepts a batch into the store (any node) has it
+ * delivered here; this node delivers straight from the request when it took
+ * it itself and nothing is ahead of it, else it reads from the store
+ * (`pump`). Each delivered batch is marked in the store with this owner's
+ * fence, so a node that takes the session over goes on where this one
+ * stopped; what this one was delivering when it died comes again, flagged
+ * (`message` listeners get `{ redelivered: true }`).
  */
 import {
   decodeEntries,
-  EARLY_HOLD_MS,
-  EARLY_POLL_BYTES,
-  encodeBatch,
-  encodeClose,
   encodeEntry,
   HoldlineError,
   isPayload,
-  NO_MESSAGES,
   SendWindow,
   TypedEmitter,
   Unsent,
@@ -29,51 +33,37 @@ import {
   type OutboxEntry,
   type Payload,
 } from '../shared/index.js';
-import { batchBody } from './batch-body.js';
-import { clockMs } from './clock.js';
 import type { ResolvedOptions } from './options.js';
-import type { ReadOutboundResult } from './store.js';
 
 export type SessionState = 'open' | 'closed';
 
-const CLOSED = 1;
-const FLUSH_AGAIN = 2;
-const FLUSHING = 4;
+/** Second argument of `message` listeners for a message that may have been delivered before (an owner died). */
+export interface MessageInfo {
+  redelivered: boolean;
+}
 
 export interface SessionEvents {
-  message: (data: Payload) => void;
+  /** `info` is given only for a message a dead owner may have delivered already (see README, "Several nodes"). */
+  message: (data: Payload, info?: MessageInfo) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
   close: (reason: CloseReason, unacked: Payload[]) => void;
   /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
   drain: () => void;
-  /** Every message queued so far has been written into a poll response (queuedAmount is 0). */
+  /** Every message queued so far has been written to the client (queuedAmount is 0). */
   flush: () => void;
 }
 
-/** A held poll as its transport knows it (for HTTP, the ServerResponse): opaque to the session. */
-export type PollHandle = object;
+const REDELIVERED: MessageInfo = Object.freeze({ redelivered: true });
 
-/**
- * How a transport answers its held polls: one object for all of them, not
- * one per poll (an idle server holds a poll per session).
- */
-export interface PollAnswerer {
-  /**
-   * `body`: JSON text, or its UTF-8 bytes. `next`: for a large batch, the
-   * number just past it (sent as the NEXT_HEADER header).
-   */
-  respond(poll: PollHandle, body: string | Uint8Array, next?: number): void;
-  /** True once the client has gone away (the request was aborted). */
-  gone(poll: PollHandle): boolean;
-}
-
-/** What a session needs from the server that owns it. */
+/** What a session needs from the node that owns it. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
-  /** Answers the sessions' held polls. */
-  readonly answerer: PollAnswerer;
-  reportError(err: unknown): void;
+  readonly reportError: (err: unknown) => void;
+  /** Outbound messages were committed to the store (`commits` so far): something to read. */
+  outboundReady(session: Session, commits: number): void;
   sessionEnded(session: Session, reason: CloseReason): void;
+  /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
+  holding(sid: string): boolean;
 }
 
 /** Send-side state, made on a session's first send (or ack): an idle session holds none. */
@@ -90,52 +80,47 @@ interface SendState {
   commit: Promise<void> | undefined;
   /** Commits to the store so far (a batch read ahead is stale after another). */
   commits: number;
-  /** Just past the last batch written: where an early poll starts. */
-  nextSeq: number;
   /** The client's highest ack. */
   clientAck: number;
-  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
-  pollFrom: number | undefined;
-  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
-  expectEarly: boolean;
-  /** A batch read ahead for the expected early poll (see commitNow). */
-  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
-  /** The flush under way, if any (for settled()). */
-  flushing: Promise<void> | undefined;
 }
+
+const CLOSED = 1;
+const PUMPING = 2;
+const PUMP_AGAIN = 4;
 
 /*
  * An idle server holds one Session per client, so it has few fields (8 bytes
- * each): the held poll is its handle alone (the host's answerer answers it),
- * one time field serves as hold deadline and idle clock (whole ms, clock.ts),
- * flags are bits of one field, and everything about sending waits in
+ * each): flags are bits of one field, and everything about sending waits in
  * SendState. Its helpers are TS-private methods, not # methods: V8 gives
  * every instance of a class with # methods a hidden brand field.
  */
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
-  /** @internal The secret the client proves the session with (the server's registry checks it). */
+  /** @internal The secret the client proves the session with (the node checks it). */
   readonly token: string;
-  /** CLOSED, FLUSHING and FLUSH_AGAIN bits (one field for three flags: an idle server holds a Session per client). */
+  /** True when this node took the session over from an owner that died or left. */
+  readonly resumed: boolean;
   #flags = 0;
   readonly #host: SessionHost;
   #out: SendState | undefined;
+  /** The fence this node owns the session with (store.claim). */
+  readonly #fence: number;
+  /** Highest inbound number delivered here; up to `#redeliverTo`, messages are flagged redelivered. */
+  #delivered: number;
+  readonly #redeliverTo: number;
+  /** clockMs of the last request of this session seen on this node. */
+  #seen: number;
 
-  /** The held poll. */
-  #poll: PollHandle | undefined;
-  /**
-   * clockMs: while a poll is held, when its hold ends; else when the session
-   * was last active (a request came, or a held poll ended). One field, as
-   * an idle timeout never runs while a poll is held.
-   */
-  #time: number;
-
-  constructor(id: string, token: string, host: SessionHost, now: number) {
+  constructor(id: string, token: string, host: SessionHost, now: number, takeover?: { fence: number; delivered: number; accepted: number }) {
     super();
     this.id = id;
     this.token = token;
     this.#host = host;
-    this.#time = now;
+    this.#seen = now;
+    this.resumed = takeover !== undefined;
+    this.#fence = takeover?.fence ?? 1;
+    this.#delivered = takeover?.delivered ?? 0;
+    this.#redeliverTo = takeover?.accepted ?? 0;
   }
 
   get state(): SessionState {
@@ -160,10 +145,15 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#host.options.store;
   }
 
-  /** Queue a message for the client. Resolves once it is queued (see backpressure above). */
+  /**
+   * Queue a message for the client. Resolves once it is queued (see
+   * backpressure above). The promise may be ignored: a rejection nobody
+   * handles is not an unhandled rejection (the session reports what was not
+   * delivered in its `close` event).
+   */
   send(data: Payload): Promise<void> {
     if (!isPayload(data)) {
-      return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
+      return quiet(Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`)));
     }
     return this.sendEncoded(encodeEntry(data));
   }
@@ -171,17 +161,17 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** send() for a message already encoded (broadcast encodes once for every session). */
   sendEncoded(entry: OutboxEntry): Promise<void> {
     if (this.closed) {
-      return Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`));
+      return quiet(Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`)));
     }
     const { maxMessageBytes } = this.#host.options;
     if (entry.bytes > maxMessageBytes) {
-      return Promise.reject(
-        new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`),
+      return quiet(
+        Promise.reject(new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`)),
       );
     }
     const { window } = this.sendState();
     if (window.tryAcquire(entry.bytes)) return this.admit(entry);
-    return window.acquire(entry.bytes, () => this.admit(entry));
+    return quiet(window.acquire(entry.bytes, () => this.admit(entry)));
   }
 
   private sendState(): SendState {
@@ -193,12 +183,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       uncommitted: undefined,
       commit: undefined,
       commits: 0,
-      pollFrom: undefined,
-      nextSeq: 1,
       clientAck: 0,
-      expectEarly: false,
-      ahead: undefined,
-      flushing: undefined,
     });
   }
 
@@ -206,7 +191,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const out = this.sendState();
     (out.uncommitted ??= []).push(entry);
     out.unsent.push(entry.bytes);
-    out.commit ??= Promise.resolve().then(() => this.commitNow(out));
+    out.commit ??= quiet(Promise.resolve().then(() => this.commitNow(out)));
     return out.commit;
   }
 
@@ -219,36 +204,26 @@ export class Session extends TypedEmitter<SessionEvents> {
     const r = await this.store.enqueue(this.id, entries);
     out.storeBuffered = r.bufferedBytes;
     out.commits++;
-    if (this.#poll) return this.wake();
-    // No poll to answer yet, but an early poll is on its way (the last answer
-    // carried NEXT_HEADER): read its batch ahead, once, after this turn's
-    // sends, while the client is still busy with the last one.
-    if (out.expectEarly) {
-      out.expectEarly = false;
-      setImmediate(() => this.readAhead(out));
+    this.#host.outboundReady(this, out.commits);
+  }
+
+  /** Resolves once what was sent so far is committed to the store. */
+  async committed(): Promise<void> {
+    try {
+      await this.#out?.commit;
+    } catch {
+      // Closed meanwhile: nothing more will be committed.
     }
   }
 
-  private readAhead(out: SendState): void {
-    // A poll came first (it reads for itself), or the session ended. A read
-    // ahead that turns out stale is not used: readBatch checks it.
-    if (this.#poll || this.closed) return;
-    const batch = this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, out.nextSeq);
-    batch.catch(() => undefined); // read again, and reported, when the poll comes
-    out.ahead = { seq: out.nextSeq, commits: out.commits, batch };
+  /** Commits to the store so far (transports use it to tell a stale read-ahead). */
+  get commits(): number {
+    return this.#out?.commits ?? 0;
   }
 
-  /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
-  private readBatch(): Promise<ReadOutboundResult> {
-    const out = this.#out;
-    const ahead = out?.ahead;
-    const from = out?.pollFrom;
-    if (out && ahead) {
-      out.ahead = undefined;
-      const start = Math.max(from ?? 0, out.clientAck + 1);
-      if (ahead.seq === start && ahead.commits === out.commits) return ahead.batch;
-    }
-    return this.store.readOutbound(this.id, this.#host.options.maxBatchBytes, from);
+  /** The client's highest ack seen here. */
+  get clientAck(): number {
+    return this.#out?.clientAck ?? 0;
   }
 
   /** Close the session; the client is told why (a close frame on its poll). */
@@ -257,29 +232,41 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#flags |= CLOSED;
     this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
     this.#out?.unsent.reset();
-    const poll = this.#poll;
-    this.#poll = undefined;
-    const { answerer } = this.#host;
-    if (poll && !answerer.gone(poll)) answerer.respond(poll, encodeClose(0, reason));
     this.#host.sessionEnded(this, reason);
-    this.store
-      .delete(this.id)
-      .then((rest) => {
-        const out = this.#out;
-        const lost = out?.uncommitted ?? [];
-        if (out) out.uncommitted = undefined;
-        this.emit('close', reason, decodeEntries([...rest, ...lost]));
-      })
-      .catch((e: unknown) => this.#host.reportError(e));
   }
 
-  // ---- used by the HTTP layer ----
+  /**
+   * @internal This node hands the session over (graceful shutdown with a
+   * shared store): it goes on on another node, so no `close` here; sends
+   * still waiting for room reject with `session_closed`.
+   */
+  detach(): void {
+    if (this.closed) return;
+    this.#flags |= CLOSED;
+    this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} moved to another node`));
+  }
+
+  /** @internal The node removed the session from the store: report what the client never got. */
+  ended(reason: CloseReason, rest: readonly OutboxEntry[]): void {
+    const out = this.#out;
+    const lost = out?.uncommitted ?? [];
+    if (out) out.uncommitted = undefined;
+    this.#flags |= CLOSED;
+    this.emitSafely('close', reason, decodeEntries([...rest, ...lost]));
+  }
+
+  // ---- used by the node and its transports ----
+
+  /** The fence this node owns the session with. */
+  get fence(): number {
+    return this.#fence;
+  }
 
   /**
    * True when applyAck(ack, from) would change nothing and refuse nothing:
    * `ack` is the last ack applied here (the store holds it, or a later one)
    * and there is no `from` to check against the store's last message. The
-   * HTTP layer then skips applyAck(), and its microtask turns through the store.
+   * transport then skips applyAck(), and its microtask turns through the store.
    */
   ackApplied(ack: number, from?: number): boolean {
     return from === undefined && ack === (this.#out?.clientAck ?? 0);
@@ -293,140 +280,114 @@ export class Session extends TypedEmitter<SessionEvents> {
   async applyAck(ack: number, from?: number): Promise<boolean> {
     const { result, bufferedBytes, lastSeq } = await this.store.ackOutbound(this.id, ack);
     if (result === 'future') return false;
-    if (result === 'ok') {
-      // Applied in the store: account for it here too, even if `from` is refused below.
-      const out = this.sendState();
-      out.clientAck = ack;
-      const freed = out.storeBuffered - bufferedBytes;
-      out.storeBuffered = bufferedBytes;
-      out.window.release(freed);
-      if (out.window.buffered === 0 && !this.closed) this.emit('drain');
-    }
+    if (result === 'ok') this.acked(ack, bufferedBytes);
     return from === undefined || from <= lastSeq + 1;
   }
 
-  /** Deliver inbound messages, in order, to 'message' listeners. */
-  deliver(messages: readonly Payload[], from: number): void {
-    for (let i = from; i < messages.length; i++) {
-      if (this.closed) return;
-      try {
-        this.emit('message', messages[i]);
-      } catch (e) {
-        this.#host.reportError(e);
-      }
-    }
+  /** The store holds an ack up to `ack` (applied here or on another node), `bufferedBytes` left unacknowledged. */
+  acked(ack: number, bufferedBytes: number): void {
+    const out = this.sendState();
+    if (ack <= out.clientAck) return;
+    out.clientAck = ack;
+    // After a takeover the store may hold bytes this node never counted.
+    const freed = Math.max(0, out.storeBuffered - bufferedBytes);
+    out.storeBuffered = bufferedBytes;
+    if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
+    out.window.release(freed);
+    if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');
+  }
+
+  /** A transport wrote outbound messages up to `lastSeq` to the client. */
+  written(lastSeq: number): void {
+    const out = this.#out;
+    if (out && out.unsent.sent(lastSeq) && !this.closed) this.emitSafely('flush');
   }
 
   /**
-   * Take a poll: answer at once if anything is pending (from message `from`
-   * on, if given), else hold it (superseding any held one).
+   * This node accepted inbound messages numbered from `seq` into the store
+   * (`messages`, of which the first `skip` were duplicates): deliver them,
+   * in order, to 'message' listeners.
    */
-  async poll(handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
-    const previous = this.#poll;
-    const { answerer } = this.#host;
-    const out = from === undefined ? this.#out : this.sendState();
-    if (out) {
-      out.expectEarly = false;
-      out.pollFrom = from;
-    }
-    // An early poll is held briefly: when the stream pauses, its answer is
-    // what makes the client send a poll carrying the ack of the last batch.
-    const early = from !== undefined && from > (out?.clientAck ?? 0) + 1;
-    this.#poll = handle;
-    this.#time = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
-    if (previous && !answerer.gone(previous)) {
-      // One poll per session: the newer one wins; the older is answered empty.
-      answerer.respond(previous, await this.emptyBatch());
-    }
-    if ((await this.store.pendingOutbound(this.id, from)) > 0 || holdMs === 0) this.wake();
+  receive(messages: readonly Payload[], skip: number, seq: number): void {
+    const first = seq + skip;
+    const last = seq + messages.length - 1;
+    if (last < first) return;
+    if ((this.#flags & PUMPING) !== 0 || first !== this.#delivered + 1) return this.pump();
+    this.deliver(messages, skip, first);
+    this.markDelivered(last);
   }
 
-  /** Called by the server's ticker. Ends an expired hold with an empty batch (the heartbeat). */
-  tick(now: number): void {
-    const poll = this.#poll;
-    if (!poll) return;
-    if (this.#host.answerer.gone(poll)) {
-      this.#poll = undefined;
-      this.#time = now;
-    } else if (now >= this.#time) {
-      this.wake();
-    }
-  }
-
-  get holdingPoll(): boolean {
-    return this.#poll !== undefined;
-  }
-
-  /** A request for this session arrived (clockMs). */
-  touch(now: number): void {
-    if (this.#poll === undefined) this.#time = now;
-  }
-
-  /** Since when (clockMs) the session has been idle: undefined while it holds a poll. */
-  get idleSince(): number | undefined {
-    return this.#poll === undefined ? this.#time : undefined;
-  }
-
-  private async emptyBatch(): Promise<string> {
-    // Read from past the end: nothing to encode, only the inbound ack is wanted.
-    const r = await this.store.readOutbound(this.id, 0, Number.MAX_SAFE_INTEGER);
-    return encodeBatch(r.inboundAck, r.seq, NO_MESSAGES);
-  }
-
-  /** Answer the held poll with whatever is pending (one flush at a time). */
-  private wake(): void {
-    if (!this.#poll) return;
-    if (this.#flags & FLUSHING) {
-      this.#flags |= FLUSH_AGAIN;
+  /** Another node accepted inbound messages (or this one took the session over): deliver what the store holds. */
+  pump(): void {
+    if (this.closed) return;
+    if (this.#flags & PUMPING) {
+      this.#flags |= PUMP_AGAIN;
       return;
     }
-    this.#flags |= FLUSHING;
-    const flushing: Promise<void> = this.flush()
+    this.#flags |= PUMPING;
+    this.pumpNow()
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
-        this.#flags &= ~FLUSHING;
-        if (this.#out?.flushing === flushing) this.#out.flushing = undefined;
-        if (this.#flags & FLUSH_AGAIN) {
-          this.#flags &= ~FLUSH_AGAIN;
-          this.wake();
+        this.#flags &= ~PUMPING;
+        if (this.#flags & PUMP_AGAIN) {
+          this.#flags &= ~PUMP_AGAIN;
+          this.pump();
         }
       });
-    // Kept only where settled() needs it: a session that has sent.
-    if (this.#out) this.#out.flushing = flushing;
   }
 
-  /**
-   * Resolves once what was sent so far is committed and, if a poll is held,
-   * on its way. The HTTP layer awaits it before answering a send, so that an
-   * application's immediate reply (an echo) leaves on the poll first.
-   */
-  async settled(): Promise<void> {
-    try {
-      await this.#out?.commit;
-    } catch {
-      // The session closed meanwhile: nothing more to wait for.
+  private async pumpNow(): Promise<void> {
+    for (;;) {
+      const batch = await this.store.readInbound(this.id, this.#delivered + 1);
+      if (batch.messages.length === 0 || this.closed) return;
+      const last = batch.seq + batch.messages.length - 1;
+      this.deliver(batch.messages, 0, batch.seq);
+      this.markDelivered(last);
+      if (this.#flags & PUMP_AGAIN) this.#flags &= ~PUMP_AGAIN;
+      else return;
     }
-    await this.#out?.flushing;
   }
 
-  private async flush(): Promise<void> {
-    if (this.closed) return;
-    const poll = this.#poll;
-    if (!poll) return;
-    const batch = await this.readBatch();
-    if (this.#poll !== poll) return;
-    const now = clockMs();
-    if (batch.count === 0 && now < this.#time) return;
-    this.#poll = undefined;
-    this.#time = now;
-    const { answerer } = this.#host;
-    if (answerer.gone(poll)) return;
-    const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
-    answerer.respond(poll, batchBody(batch), next);
-    const out = this.#out;
-    if (!out || batch.count === 0) return;
-    out.nextSeq = batch.seq + batch.count;
-    out.expectEarly = next !== undefined;
-    if (out.unsent.sent(batch.seq + batch.count - 1)) this.emit('flush');
+  private deliver(messages: readonly Payload[], from: number, firstSeq: number): void {
+    let seq = firstSeq;
+    for (let i = from; i < messages.length; i++, seq++) {
+      if (this.closed) return;
+      const m = messages[i] as Payload;
+      this.#delivered = seq;
+      if (seq <= this.#redeliverTo) this.emitSafely('message', m, REDELIVERED);
+      else this.emitSafely('message', m);
+    }
+  }
+
+  private markDelivered(seq: number): void {
+    this.store.markDelivered(this.id, seq, this.#fence).catch((e: unknown) => this.#host.reportError(e));
+  }
+
+  /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
+  private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
+    this.emitGuarded(this.#host.reportError, event, ...args);
+  }
+
+  /** True while this node holds a poll of the session, ready to answer it. */
+  get holdingPoll(): boolean {
+    return this.#host.holding(this.id);
+  }
+
+  /** A request of this session came to this node (clockMs). */
+  touch(now: number): void {
+    this.#seen = now;
+  }
+
+  /** clockMs of the last request seen here. */
+  get seen(): number {
+    return this.#seen;
   }
 }
+
+/** Mark a promise handled (an ignored send() must never be an unhandled rejection) and return it as it is. */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+function noop(): void {}

@@ -100,8 +100,11 @@ export type StoreEvent =
   | { type: 'ack'; node: string; ack: number; bufferedBytes: number }
   /** Inbound messages were accepted: the owner delivers them. */
   | { type: 'in'; node: string }
-  /** A poll was taken by `node`: a poll held on any other node is answered empty (one poll per session). */
-  | { type: 'poll'; node: string }
+  /**
+   * A poll was taken by `node` at `at` (Date.now()): a poll held on any other
+   * node since before then is answered empty (one poll per session).
+   */
+  | { type: 'poll'; node: string; at: number }
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason };
 

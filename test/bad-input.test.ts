@@ -553,9 +553,9 @@ describe('maxSessions under a flood of concurrent opens', () => {
 
   /** A store with the latency of a networked one (Redis, say): create() takes a while. */
   class SlowStore extends MemoryStore {
-    override async create(session: StoredSession): Promise<void> {
+    override async create(session: StoredSession, owner: string): Promise<void> {
       await sleep(20);
-      return super.create(session);
+      return super.create(session, owner);
     }
   }
 

@@ -1,0 +1,284 @@
+/**
+ * The long-polling transport: an adapter over the session core and the
+ * store. It holds one poll per session on this node and answers it from the
+ * store when there is something to read (the session's commit on this node,
+ * or a store wake-up from another), when its hold ends (the heartbeat: an
+ * empty batch), or when a newer poll supersedes it (here or on another node).
+ *
+ * Early polls: a large answer names where its batch ends (NEXT_HEADER), and
+ * the client's next poll may start there (`from`) while it still reads this
+ * one. While one is expected and no poll is held, the batch is read ahead
+ * once, after the sends of this turn (see outboundReady).
+ *
+ * A held poll is the transport's handle (the HTTP layer's ServerResponse):
+ * one Hold object per session that holds a poll or expects an early one, and
+ * none for the others.
+ */
+import {
+  EARLY_HOLD_MS,
+  EARLY_POLL_BYTES,
+  encodeBatch,
+  encodeClose,
+  NO_MESSAGES,
+  type CloseReason,
+} from '../shared/index.js';
+import { batchBody } from './batch-body.js';
+import { clockMs } from './clock.js';
+import type { ResolvedOptions } from './options.js';
+import type { Session } from './session.js';
+import type { ReadOutboundResult } from './store.js';
+
+/** A held poll as its endpoint knows it (for HTTP, the ServerResponse): opaque here. */
+export type PollHandle = object;
+
+/**
+ * How the endpoint answers held polls: one object for all of them, not one
+ * per poll (an idle server holds a poll per session).
+ */
+export interface PollAnswerer {
+  /**
+   * `body`: JSON text, or its UTF-8 bytes. `next`: for a large batch, the
+   * number just past it (sent as the NEXT_HEADER header).
+   */
+  respond(poll: PollHandle, body: string | Uint8Array, next?: number): void;
+  /** True once the client has gone away (the request was aborted). */
+  gone(poll: PollHandle): boolean;
+}
+
+/** What the transport needs from its node. */
+export interface PollingHost {
+  readonly options: ResolvedOptions;
+  readonly reportError: (err: unknown) => void;
+  /** The session as this node owns it, or undefined (owned elsewhere). */
+  owned(sid: string): Session | undefined;
+  /** A poll was taken here: tell the other nodes (they answer theirs). */
+  pollTaken(sid: string): void;
+}
+
+const FLUSHING = 1;
+const FLUSH_AGAIN = 2;
+
+/** A session's polling state on this node. */
+class Hold {
+  readonly sid: string;
+  /** The held poll. */
+  poll: PollHandle | undefined;
+  /** clockMs: when the held poll's hold ends. */
+  until = 0;
+  /** Date.now() when the held poll came (a supersede from another node older than this is stale). */
+  since = 0;
+  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
+  from: number | undefined;
+  flags = 0;
+  /** Just past the last batch written: where an early poll starts. */
+  nextSeq = 1;
+  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
+  expectEarly = false;
+  /** A batch read ahead for the expected early poll. */
+  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
+  /** The flush under way, if any (for settled()). */
+  flushing: Promise<void> | undefined;
+
+  constructor(sid: string) {
+    this.sid = sid;
+  }
+}
+
+export class PollingTransport {
+  readonly #host: PollingHost;
+  readonly #answerer: PollAnswerer;
+  readonly #holds = new Map<string, Hold>();
+
+  constructor(host: PollingHost, answerer: PollAnswerer) {
+    this.#host = host;
+    this.#answerer = answerer;
+  }
+
+  get #store() {
+    return this.#host.options.store;
+  }
+
+  /** Polls held on this node. */
+  get held(): number {
+    let n = 0;
+    for (const h of this.#holds.values()) if (h.poll) n++;
+    return n;
+  }
+
+  /** True while this node holds a poll of `sid`. */
+  holding(sid: string): boolean {
+    return this.#holds.get(sid)?.poll !== undefined;
+  }
+
+  /**
+   * Take a poll: answer at once if anything is pending (from message `from`
+   * on, if given), else hold it (superseding any held one).
+   */
+  async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
+    let h = this.#holds.get(sid);
+    if (!h) this.#holds.set(sid, (h = new Hold(sid)));
+    const previous = h.poll;
+    h.expectEarly = false;
+    h.from = from;
+    // An early poll is held briefly: when the stream pauses, its answer is
+    // what makes the client send a poll carrying the ack of the last batch.
+    const early = from !== undefined && from > (session?.clientAck ?? 0) + 1;
+    h.poll = handle;
+    h.until = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
+    h.since = Date.now();
+    this.#host.pollTaken(sid);
+    const answerer = this.#answerer;
+    if (previous && !answerer.gone(previous)) {
+      // One poll per session: the newer one wins; the older is answered empty.
+      answerer.respond(previous, await this.#emptyBatch(sid));
+    }
+    if ((await this.#store.pendingOutbound(sid, from)) > 0 || holdMs === 0) this.#wake(h);
+  }
+
+  /**
+   * Outbound messages were committed (`commits`: the session's count, when
+   * it is owned here): answer the held poll, or read ahead for an expected
+   * early poll.
+   */
+  outboundReady(sid: string, commits?: number): void {
+    const h = this.#holds.get(sid);
+    if (!h) return;
+    if (h.poll) return this.#wake(h);
+    // No poll to answer yet, but an early poll is on its way (the last answer
+    // carried NEXT_HEADER): read its batch ahead, once, after this turn's
+    // sends, while the client is still busy with the last one.
+    if (h.expectEarly && commits !== undefined) {
+      h.expectEarly = false;
+      setImmediate(() => this.#readAhead(h, commits));
+    }
+  }
+
+  #readAhead(h: Hold, commits: number): void {
+    // A poll came first (it reads for itself), or the session ended. A read
+    // ahead that turns out stale is not used: #readBatch checks it.
+    if (h.poll || this.#holds.get(h.sid) !== h) return;
+    const batch = this.#store.readOutbound(h.sid, this.#host.options.maxBatchBytes, h.nextSeq);
+    batch.catch(() => undefined); // read again, and reported, when the poll comes
+    h.ahead = { seq: h.nextSeq, commits, batch };
+  }
+
+  /** A poll of `sid` was taken on another node at `at` (Date.now()): answer ours, if older, empty. */
+  superseded(sid: string, at: number): void {
+    const h = this.#holds.get(sid);
+    const poll = h?.poll;
+    if (!h || !poll || h.since > at) return;
+    h.poll = undefined;
+    this.#holds.delete(sid);
+    if (this.#answerer.gone(poll)) return;
+    this.#emptyBatch(sid).then(
+      (body) => this.#answerer.respond(poll, body),
+      (e: unknown) => {
+        this.#host.reportError(e);
+        this.#answerer.respond(poll, encodeBatch(0, 0, NO_MESSAGES));
+      },
+    );
+  }
+
+  /** The session ended: its held poll gets the close frame. */
+  closed(sid: string, reason: CloseReason): void {
+    const h = this.#holds.get(sid);
+    if (!h) return;
+    this.#holds.delete(sid);
+    const poll = h.poll;
+    h.poll = undefined;
+    if (poll && !this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeClose(0, reason));
+  }
+
+  /** Answer every held poll at once with what it has (the node is leaving; the client polls again, elsewhere). */
+  release(): void {
+    for (const h of this.#holds.values()) {
+      h.until = 0;
+      if (h.poll) this.#wake(h);
+    }
+  }
+
+  /** The one ticker: ends expired holds with an empty batch (the heartbeat), forgets polls whose client went. */
+  tick(now: number, touch: (sid: string) => void): void {
+    for (const h of this.#holds.values()) {
+      const poll = h.poll;
+      if (!poll) continue;
+      if (this.#answerer.gone(poll)) {
+        h.poll = undefined;
+        if (!h.expectEarly && h.flushing === undefined) this.#holds.delete(h.sid);
+        touch(h.sid);
+      } else if (now >= h.until) {
+        this.#wake(h);
+      }
+    }
+  }
+
+  /**
+   * Resolves once a poll held here, if any, has been answered with what is
+   * committed so far (the send path awaits it before answering a send, so
+   * that an application's immediate reply leaves on the poll first).
+   */
+  async settled(sid: string): Promise<void> {
+    await this.#holds.get(sid)?.flushing;
+  }
+
+  async #emptyBatch(sid: string): Promise<string> {
+    // Read from past the end: nothing to encode, only the inbound ack is wanted.
+    const r = await this.#store.readOutbound(sid, 0, Number.MAX_SAFE_INTEGER);
+    return encodeBatch(r.inboundAck, r.seq, NO_MESSAGES);
+  }
+
+  /** Answer the held poll with whatever is pending (one flush at a time). */
+  #wake(h: Hold): void {
+    if (!h.poll) return;
+    if (h.flags & FLUSHING) {
+      h.flags |= FLUSH_AGAIN;
+      return;
+    }
+    h.flags |= FLUSHING;
+    const flushing: Promise<void> = this.#flush(h)
+      .catch((e: unknown) => this.#host.reportError(e))
+      .finally(() => {
+        h.flags &= ~FLUSHING;
+        if (h.flushing === flushing) h.flushing = undefined;
+        if (h.flags & FLUSH_AGAIN) {
+          h.flags &= ~FLUSH_AGAIN;
+          this.#wake(h);
+        } else if (!h.poll && !h.expectEarly && this.#holds.get(h.sid) === h) {
+          this.#holds.delete(h.sid);
+        }
+      });
+    h.flushing = flushing;
+  }
+
+  /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
+  #readBatch(h: Hold, session: Session | undefined): Promise<ReadOutboundResult> {
+    const ahead = h.ahead;
+    if (ahead) {
+      h.ahead = undefined;
+      if (session) {
+        const start = Math.max(h.from ?? 0, session.clientAck + 1);
+        if (ahead.seq === start && ahead.commits === session.commits) return ahead.batch;
+      }
+    }
+    return this.#store.readOutbound(h.sid, this.#host.options.maxBatchBytes, h.from);
+  }
+
+  async #flush(h: Hold): Promise<void> {
+    const poll = h.poll;
+    if (!poll) return;
+    const session = this.#host.owned(h.sid);
+    const batch = await this.#readBatch(h, session);
+    if (h.poll !== poll) return;
+    if (batch.count === 0 && clockMs() < h.until) return;
+    h.poll = undefined;
+    session?.touch(clockMs());
+    const answerer = this.#answerer;
+    if (answerer.gone(poll)) return;
+    const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
+    answerer.respond(poll, batchBody(batch), next);
+    if (batch.count === 0) return;
+    h.nextSeq = batch.seq + batch.count;
+    h.expectEarly = next !== undefined;
+    session?.written(batch.seq + batch.count - 1);
+  }
+}
