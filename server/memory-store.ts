@@ -131,7 +131,8 @@ export class MemoryStore implements SessionStore {
     const attempt = this.#attemptOf.get(sid);
     if (attempt === undefined) return;
     this.#attemptOf.delete(sid);
-    this.#attempts.delete(attempt);
+    // Two nodes racing on one retried open may have made a session each: the attempt names the later one.
+    if (this.#attempts.get(attempt) === sid) this.#attempts.delete(attempt);
   }
 
   async count(): Promise<number> {
