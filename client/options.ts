@@ -1,9 +1,11 @@
-/** Client options, checked once at construction with messages naming the option. */
-import { DEFAULTS } from '../shared/index.js';
+/**
+ * Client options, checked once at construction. A bad one throws a
+ * HoldlineError with code `invalid_argument` whose message names the option.
+ */
+import { DEFAULTS, HoldlineError } from '../shared/index.js';
 
 export interface HoldlineClientOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
-  transports?: Array<'polling'>;
   /** Reuse connections (default true); false opens a new connection per request (Node). */
   keepAlive?: boolean;
   /** Proxy URL for Node, e.g. http://user:pass@proxy:3128; default from HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
@@ -25,7 +27,6 @@ export interface HoldlineClientOptions {
 export interface ResolvedClientOptions {
   minDelayMs: number;
   maxDelayMs: number;
-  transports: Array<'polling'>;
   keepAlive: boolean;
   proxy: string | undefined;
   holdMs: number | undefined;
@@ -37,45 +38,55 @@ export interface ResolvedClientOptions {
 }
 
 const KNOWN = new Set([
-  'reconnect', 'transports', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
+  'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
   'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs',
 ]);
+
+/** Options that existed once: naming one throws with a hint rather than as unknown. */
+const REMOVED: Readonly<Record<string, string>> = {
+  transports: 'polling is the only client transport today; the option returns with the next one',
+};
+
+function invalid(message: string): HoldlineError {
+  return new HoldlineError('invalid_argument', message);
+}
 
 function int(name: string, v: unknown, def: number, min = 0): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new TypeError(`option "${name}" must be an integer >= ${min}, got ${JSON.stringify(v)} (${typeof v})`);
+    throw invalid(`option "${name}" must be an integer >= ${min}, got ${JSON.stringify(v)} (${typeof v})`);
   }
   return v;
 }
 
 export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedClientOptions {
-  if (typeof o !== 'object' || o === null) throw new TypeError('HoldlineClient options must be an object');
-  for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new TypeError(`unknown HoldlineClient option "${k}"`);
+  if (typeof o !== 'object' || o === null) throw invalid('HoldlineClient options must be an object');
+  // Unknown names first: a typo is the likelier mistake, and its message is the one to see.
+  const keys = Object.keys(o);
+  for (const k of keys) if (!KNOWN.has(k) && !Object.hasOwn(REMOVED, k)) throw invalid(`unknown HoldlineClient option "${k}"`);
+  for (const k of keys) if (Object.hasOwn(REMOVED, k)) throw invalid(`option "${k}" was removed: ${REMOVED[k]}`);
+  if (o.reconnect !== undefined && (typeof o.reconnect !== 'object' || o.reconnect === null)) {
+    throw invalid(`option "reconnect" must be an object such as { minDelayMs: 250, maxDelayMs: 10000 }, got ${JSON.stringify(o.reconnect)}`);
+  }
   const r = o.reconnect ?? {};
   const minDelayMs = int('reconnect.minDelayMs', r.minDelayMs, DEFAULTS.reconnectMinDelayMs, 1);
   const maxDelayMs = int('reconnect.maxDelayMs', r.maxDelayMs, Math.max(DEFAULTS.reconnectMaxDelayMs, minDelayMs), 1);
   if (maxDelayMs < minDelayMs) {
-    throw new RangeError(`option "reconnect.maxDelayMs" (${maxDelayMs}) must be >= reconnect.minDelayMs (${minDelayMs})`);
-  }
-  const transports = o.transports ?? ['polling'];
-  if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== 'polling')) {
-    throw new TypeError(`option "transports" must be a non-empty array of 'polling', got ${JSON.stringify(transports)}`);
+    throw invalid(`option "reconnect.maxDelayMs" (${maxDelayMs}) must be >= reconnect.minDelayMs (${minDelayMs})`);
   }
   if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean') {
-    throw new TypeError(`option "keepAlive" must be a boolean, got ${typeof o.keepAlive}`);
+    throw invalid(`option "keepAlive" must be a boolean, got ${typeof o.keepAlive}`);
   }
   if (o.proxy !== undefined) {
     try {
       new URL(o.proxy);
     } catch {
-      throw new TypeError(`option "proxy" must be a URL such as http://user:pass@host:3128, got ${JSON.stringify(o.proxy)}`);
+      throw invalid(`option "proxy" must be a URL such as http://user:pass@host:3128, got ${JSON.stringify(o.proxy)}`);
     }
   }
   return {
     minDelayMs,
     maxDelayMs,
-    transports,
     keepAlive: o.keepAlive ?? true,
     proxy: o.proxy,
     holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0),
@@ -93,10 +104,10 @@ export function resolveBaseUrl(url: string, who: string): string {
   try {
     u = new URL(url, typeof location === 'undefined' ? undefined : location.href);
   } catch {
-    throw new TypeError(`${who}: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
+    throw invalid(`${who}: url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new TypeError(`${who}: url must be http: or https:, got ${u.protocol}`);
+    throw invalid(`${who}: url must be http: or https:, got ${u.protocol}`);
   }
   return u.href.replace(/\/+$/, '');
 }

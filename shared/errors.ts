@@ -36,23 +36,39 @@ export type LocalErrorCode =
   | 'client_closed'
   | 'session_lost'
   | 'invalid_state'
-  | 'invalid_argument';
+  | 'invalid_argument'
+  /** An application listener threw or rejected; the error is its `cause`. */
+  | 'listener_error';
 
 export type ErrorCode = WireErrorCode | LocalErrorCode;
 
 const BRAND = Symbol.for('holdline.error');
 
-/** Base class for every error Holdline raises. `code` is stable; `status` is set for wire errors. */
+export interface HoldlineErrorOptions {
+  status?: number | undefined;
+  cause?: unknown;
+  /** The code an error body carried when it is not one of ours (see `wireCode`). */
+  wireCode?: string | undefined;
+}
+
+/**
+ * Base class for every error Holdline raises. `code` is stable; `status` is set
+ * for wire errors. An error body whose code this version does not know becomes
+ * `bad_response`, with the code as received in `wireCode`.
+ */
 export class HoldlineError extends Error {
   readonly code: ErrorCode;
   readonly status: number | undefined;
+  /** The raw code of an error body that is not in WIRE_ERRORS (then `code` is `bad_response`). */
+  readonly wireCode: string | undefined;
   readonly [BRAND] = true;
 
-  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: HoldlineErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HoldlineError';
     this.code = code;
     this.status = options?.status ?? (isWireErrorCode(code) ? WIRE_ERRORS[code].status : undefined);
+    this.wireCode = options?.wireCode;
   }
 
   /** `instanceof` that also works across duplicate installs of the package. */

@@ -1,0 +1,69 @@
+/** What a client tells its application: events, and the figures in `stats`. */
+import type { CloseReason, HoldlineError, Payload } from '../shared/index.js';
+
+export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
+
+export interface OpenEvent {
+  sessionId: string;
+  /** true when an existing session was resumed after a network failure. */
+  resumed: boolean;
+}
+export interface ReconnectingEvent {
+  attempt: number;
+  delayMs: number;
+  error: HoldlineError;
+}
+export interface ResetEvent {
+  previousSessionId: string;
+  sessionId: string;
+  /** Why the old session is gone. */
+  reason: CloseReason;
+  /** Messages sent on the old session that it never acknowledged; they were not re-sent. */
+  lost: Payload[];
+}
+
+export interface ClientEvents {
+  open: (e: OpenEvent) => void;
+  message: (data: Payload) => void;
+  reconnecting: (e: ReconnectingEvent) => void;
+  reset: (e: ResetEvent) => void;
+  /** `unacked`: messages the server never acknowledged (empty after a clean close). */
+  close: (reason: CloseReason, unacked: Payload[]) => void;
+  /**
+   * A failure the client reports without stopping: a listener that threw or
+   * rejected (`listener_error`, the thrown value as `cause`), a bad answer, and
+   * the fatal error the client closes with. Without an `error` listener these
+   * go to console.error.
+   */
+  error: (err: HoldlineError) => void;
+  /**
+   * The server acknowledged more messages: `total` counts every message this
+   * client has had acknowledged since it was created, across sessions. Acks
+   * come in send order, so the n-th message sent is acknowledged once
+   * `total + lostSoFar >= n`, where lostSoFar counts the `lost` messages of
+   * every `reset` so far (those are never acknowledged).
+   */
+  ack: (total: number) => void;
+  /** Every message queued so far has been written to the network (queuedAmount is 0). */
+  flush: () => void;
+}
+
+/** Emit one of the client's events (the client's own emit, bound: listeners are already made safe). */
+export type Emit = <K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>) => unknown;
+
+export interface ClientStats {
+  polls: number;
+  /** Polls that died after being held a while (a middlebox cut them). */
+  pollCuts: number;
+  sendRequests: number;
+  messagesSent: number;
+  messagesReceived: number;
+  /** Messages the server has acknowledged (see the 'ack' event). */
+  messagesAcked: number;
+  reconnects: number;
+  resets: number;
+  /** Hold asked of the server on the next poll. */
+  holdMs: number;
+  /** Smoothed round-trip time of send requests, ms. */
+  rttMs: number;
+}

@@ -1,0 +1,71 @@
+/**
+ * One HTTP request to a Holdline endpoint, with a deadline, its answer
+ * classified by the shared reaction table (shared/reaction.ts). The session
+ * machine uses it for /open and /close, the polling transport for /poll and
+ * /send. It never throws: every failure comes back as an error and the
+ * client's reaction to it.
+ */
+import { HoldlineError, PATHS } from '../shared/index.js';
+import { answerError, reactionOf, type Reaction } from '../shared/reaction.js';
+import type { HeadListener, HttpAnswer, HttpRequester, Lane } from './platform.js';
+import { RequestDeadline } from './request-deadline.js';
+
+export type EndpointPath = (typeof PATHS)[keyof typeof PATHS];
+
+export type Outcome =
+  | { readonly ok: true; readonly answer: HttpAnswer }
+  | { readonly ok: false; readonly error: HoldlineError; readonly reaction: Reaction };
+
+/** A failed outcome, with the client's reaction to its error. */
+function failure(error: HoldlineError): Outcome {
+  return { ok: false, error, reaction: reactionOf(error.code) };
+}
+
+export class HttpExchange {
+  readonly #requester: HttpRequester;
+  /** Each endpoint's full URL, made once: the requester caches by it. */
+  readonly #urls: Record<EndpointPath, string>;
+  /** Polls have two: an early poll (NEXT_HEADER) overlaps the one before it. */
+  readonly #deadlines: Record<Lane, RequestDeadline[]> = { poll: [new RequestDeadline(), new RequestDeadline()], send: [new RequestDeadline()] };
+
+  constructor(baseUrl: string, requester: HttpRequester) {
+    this.#requester = requester;
+    this.#urls = { [PATHS.open]: baseUrl + PATHS.open, [PATHS.poll]: baseUrl + PATHS.poll, [PATHS.send]: baseUrl + PATHS.send, [PATHS.close]: baseUrl + PATHS.close };
+  }
+
+  /** POST `body` to `path`; it is abandoned after `timeoutMs`, or when `cancel` aborts. */
+  async post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<Outcome> {
+    // The open goes on the send lane, so the first poll has a connection that
+    // has served no answer yet. Node keeps the cleared keep-alive timer of a
+    // connection that has (about 0.2 KB of server heap as long as the
+    // connection lives); a session idle since it opened is spared that.
+    const lane: Lane = path === PATHS.poll ? 'poll' : 'send';
+    const slots = this.#deadlines[lane];
+    // A free slot; a superseded early poll still winding down (or close() behind a send) may hold one, then a new one joins.
+    let deadline: RequestDeadline | undefined;
+    for (const d of slots) {
+      if (!d.busy) {
+        deadline = d;
+        break;
+      }
+    }
+    if (!deadline) slots.push((deadline = new RequestDeadline()));
+    let answer: HttpAnswer;
+    try {
+      answer = await this.#requester.post(this.#urls[path], body, deadline.arm(timeoutMs, cancel), lane, listener);
+    } catch (e) {
+      deadline.disarm();
+      return failure(e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e }));
+    }
+    deadline.disarm();
+    if (answer.status >= 200 && answer.status < 300) return { ok: true, answer };
+    // A middlebox may have replaced the body: answerError trusts the status, and reads the body only if it is ours.
+    return failure(answerError(answer.status, answer.body));
+  }
+
+  /** Stop every timer and close the connections. */
+  dispose(): void {
+    for (const d of [...this.#deadlines.poll, ...this.#deadlines.send]) d.dispose();
+    void this.#requester.close().catch(() => {});
+  }
+}

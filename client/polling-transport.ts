@@ -1,0 +1,255 @@
+/**
+ * The polling transport: a long poll always outstanding for server-to-client
+ * messages, and batched POSTs (one in flight) for client-to-server messages.
+ * It moves batches for the session machine (see transport.ts) and knows
+ * nothing of the stream's state beyond what the host tells it.
+ *
+ * - Hold: each poll asks the server to hold it for the hold advisor's time,
+ *   which learns from polls cut at some age (a proxy's read timeout).
+ * - Early polls: an answer whose head carries NEXT_HEADER starts the next poll
+ *   before its body is read (PROTOCOL.md, "Early poll").
+ * - Deadlines: a poll gets its hold plus pollGraceMs, a send requestTimeoutMs.
+ * - Sends: one request in flight; what is queued meanwhile rides in the next.
+ *   A 413 from the path halves the body size sent from then on.
+ */
+import {
+  decodePollResponse,
+  decodeSendResponse,
+  encodeBatch,
+  ENVELOPE_OVERHEAD,
+  MIN_HOLD_MS,
+  NEXT_HEADER,
+  PATHS,
+} from '../shared/index.js';
+import { HoldAdvisor } from './hold-advisor.js';
+import { reactionOf } from '../shared/reaction.js';
+import type { HttpExchange, Outcome } from './http-exchange.js';
+import type { HeadListener, ResponseHead } from './platform.js';
+import type { LiveSession, Transport, TransportHost } from './transport.js';
+
+export interface PollingOptions {
+  /** Hold to ask for, capped by the server's pollTimeoutMs; undefined: the server's. */
+  readonly holdMs: number | undefined;
+  /** A poll gets its hold plus this before it is abandoned and replaced. */
+  readonly pollGraceMs: number;
+  /** Deadline of a send request. */
+  readonly requestTimeoutMs: number;
+}
+
+/** Batches up to this many messages are handed to the application before the next poll goes out. */
+const SMALL_BATCH = 8;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+type OnHead = (p: PendingPoll, head: ResponseHead) => boolean;
+
+/** A poll on its way; it hears its own answer's headers (one object per poll, no closure). */
+class PendingPoll implements HeadListener {
+  readonly started = Date.now();
+  /** The poll sent when this one's headers came in (NEXT_HEADER), if any. */
+  early: PendingPoll | undefined;
+  readonly #onHead: OnHead;
+  readonly outcome: Promise<Outcome>;
+
+  constructor(
+    exchange: HttpExchange,
+    readonly session: LiveSession,
+    /** Where its batch was asked to start (an early poll), else undefined. */
+    readonly from: number | undefined,
+    readonly hold: number,
+    body: string,
+    timeoutMs: number,
+    onHead: OnHead,
+  ) {
+    this.#onHead = onHead;
+    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, this);
+  }
+
+  onHead(head: ResponseHead): boolean {
+    return this.#onHead(this, head);
+  }
+}
+
+export class PollingTransport implements Transport {
+  readonly name = 'polling';
+  readonly #host: TransportHost;
+  readonly #exchange: HttpExchange;
+  readonly #options: PollingOptions;
+  /** Made at the first start(); what it learned carries over to later sessions. */
+  #advisor: HoldAdvisor | undefined;
+  /** The poll the poll loop is waiting for: the only one whose headers may start an early poll. */
+  #awaitedPoll: PendingPoll | undefined;
+  /** The flush loop runs: it sends until nothing is pending, so a flush() meanwhile needs no more. */
+  #flushing = false;
+  /** Called once the flush loop ends (idle() waits for it). */
+  #flushEnded: (() => void) | undefined;
+  /** Largest send body to try: lowered when a 413 shows a proxy allows less than the server. */
+  #sendBodyLimit = Infinity;
+  readonly #crashed: (e: unknown) => void;
+
+  constructor(host: TransportHost, exchange: HttpExchange, options: PollingOptions) {
+    this.#host = host;
+    this.#exchange = exchange;
+    this.#options = options;
+    this.#crashed = (e) => host.crashed(e);
+  }
+
+  start(session: LiveSession): void {
+    const { pollTimeoutMs } = session.limits;
+    const configured = Math.min(this.#options.holdMs ?? pollTimeoutMs, pollTimeoutMs);
+    let advisor = this.#advisor;
+    if (advisor) advisor.reconfigure(configured);
+    else advisor = this.#advisor = new HoldAdvisor(configured);
+    this.#host.stats.holdMs = advisor.holdMs;
+    this.#pollLoop(session, advisor).catch(this.#crashed);
+    if (this.#host.outboundPending > 0) this.flush();
+  }
+
+  flush(): void {
+    if (this.#flushing || this.#host.current === undefined) return;
+    this.#flushing = true;
+    // Started at once (no queue in between): the request goes out before send() returns.
+    this.#flushLoop().catch(this.#crashed);
+  }
+
+  idle(): Promise<void> {
+    if (!this.#flushing) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      const before = this.#flushEnded;
+      this.#flushEnded = before ? () => (before(), resolve()) : resolve;
+    });
+  }
+
+  dispose(): void {
+    this.#awaitedPoll = undefined;
+  }
+
+  // ---- server-to-client: the poll loop ----
+
+  /**
+   * Send one poll now. `from`: start the batch there (an early poll, sent
+   * while the answer before it is still being read). If this poll is the one
+   * the loop waits for and its answer names where its batch ends
+   * (NEXT_HEADER), the next poll goes out as soon as the headers are in.
+   */
+  #poll(session: LiveSession, hold: number, from?: number): PendingPoll {
+    const ack = this.#host.inboundAck;
+    const body = from === undefined ? `{${session.auth}"ack":${ack},"hold":${hold}}` : `{${session.auth}"ack":${ack},"hold":${hold},"from":${from}}`;
+    this.#host.stats.polls++;
+    return new PendingPoll(this.#exchange, session, from, hold, body, hold + this.#options.pollGraceMs, this.#onPollHead);
+  }
+
+  /** A poll's answer has its headers in: send the next poll now if it names where its batch ends. */
+  readonly #onPollHead = (pending: PendingPoll, head: ResponseHead): boolean => {
+    const { session } = pending;
+    const advisor = this.#advisor;
+    if (head.status !== 200 || this.#awaitedPoll !== pending || this.#host.current !== session || !advisor) return false;
+    const next = Number(head.header(NEXT_HEADER));
+    if (!Number.isSafeInteger(next) || next <= this.#host.inboundAck + 1) return false;
+    pending.early = this.#poll(session, advisor.holdMs, next);
+    return true;
+  };
+
+  async #pollLoop(session: LiveSession, advisor: HoldAdvisor): Promise<void> {
+    const host = this.#host;
+    let current = this.#poll(session, advisor.holdMs);
+    while (host.current === session) {
+      this.#awaitedPoll = current;
+      const outcome = await current.outcome;
+      this.#awaitedPoll = undefined;
+      const { started, hold, early } = current;
+      // Each poll names the next: unlinked once taken, or a stale reference
+      // to any one of them would keep every later answer (body and all) alive.
+      current.early = undefined;
+      if (host.current !== session) return;
+      // From here on a new poll that is not `early` supersedes it: the server
+      // answers it at once, and nobody reads that answer (not acknowledged,
+      // its messages come again).
+      if (!outcome.ok) {
+        const age = Date.now() - started;
+        if (outcome.reaction === 'retry' && age >= MIN_HOLD_MS) {
+          // Held a while, then cut (a proxy's read timeout answering 504, a NAT
+          // forgetting us, our own deadline): replace it at once, and learn.
+          host.stats.pollCuts++;
+          advisor.cut(age, hold);
+          host.stats.holdMs = advisor.holdMs;
+        } else if (!(await host.failed(session, outcome.error, outcome.reaction))) return;
+        current = this.#poll(session, advisor.holdMs);
+        continue;
+      }
+      const r = decodePollResponse(outcome.answer.body);
+      if (!r.ok) {
+        if (!(await host.failed(session, r.error, reactionOf(r.error.code)))) return;
+        current = this.#poll(session, advisor.holdMs);
+        continue;
+      }
+      const batch = r.value;
+      host.succeeded(session);
+      if (batch.m.length === 0 && !batch.close && Date.now() - started >= hold) {
+        advisor.fullHold();
+        host.stats.holdMs = advisor.holdMs;
+      }
+      const from = host.accept(session, batch);
+      if (from < 0) return;
+      // The early poll is good only if this batch brought the stream right up to where it starts.
+      let next = early !== undefined && early.from === host.inboundAck + 1 ? early : undefined;
+      // A large batch: the next poll (acking it) goes out first, so the server
+      // refills while the application works through it. A small one: the
+      // application gets it first, as sending a poll costs more than handing it over.
+      if (!next && batch.m.length - from > SMALL_BATCH) next = this.#poll(session, advisor.holdMs);
+      if (!host.deliver(session, batch.m, from)) return;
+      current = next ?? this.#poll(session, advisor.holdMs);
+    }
+  }
+
+  // ---- client-to-server: batched sends, one request in flight ----
+
+  /**
+   * Send what is pending, one request at a time, until nothing is. It stops
+   * when there is no session; the next one's start() calls flush() again.
+   */
+  async #flushLoop(): Promise<void> {
+    const host = this.#host;
+    try {
+      for (;;) {
+        const session = host.current;
+        if (!session || host.outboundPending === 0) return;
+        const batch = host.nextBatch(Math.min(session.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
+        const started = Date.now();
+        const body = encodeBatch(host.inboundAck, batch.seq, batch.m, session.auth);
+        const pending = this.#exchange.post(session.abort.signal, PATHS.send, body, this.#options.requestTimeoutMs);
+        host.stats.sendRequests++;
+        host.written(batch.seq + batch.count - 1);
+        const outcome = await pending;
+        // The session changed meanwhile: go on with the new one, if it is open yet.
+        if (host.current !== session) continue;
+        if (!outcome.ok) {
+          if (outcome.reaction === 'smaller_batches' && batch.count > 1) {
+            // Something on the path (a proxy's body limit) refused the size the
+            // server allows: send at most half of it from now on, at once.
+            this.#sendBodyLimit = Math.floor(batch.wireBytes / 2) + ENVELOPE_OVERHEAD;
+            continue;
+          }
+          // false: this session is over; the loop goes on only with a newer one (whose start() found it running).
+          if (!(await host.failed(session, outcome.error, outcome.reaction)) && host.current === session) return;
+          continue;
+        }
+        const r = decodeSendResponse(outcome.answer.body);
+        if (!r.ok) {
+          if (!(await host.failed(session, r.error, reactionOf(r.error.code))) && host.current === session) return;
+          continue;
+        }
+        const rtt = Date.now() - started;
+        const { stats } = host;
+        stats.rttMs = stats.rttMs === 0 ? rtt : stats.rttMs * 0.8 + rtt * 0.2;
+        host.succeeded(session);
+        host.acked(r.value.ack);
+      }
+    } finally {
+      this.#flushing = false;
+      const ended = this.#flushEnded;
+      this.#flushEnded = undefined;
+      ended?.();
+    }
+  }
+}

@@ -1,0 +1,424 @@
+/**
+ * The session machine: everything a client keeps across requests and
+ * connections, and nothing about how bytes travel (that is the transport's,
+ * see transport.ts). It holds the state, the reliable stream both ways
+ * (outbox, inbox, send window, unsent tally), opens, resets and closes
+ * sessions, backs off, and tells the application through its events.
+ *
+ *                 connect()                 request fails
+ *   idle ──────▶ connecting ──▶ open ◀──────────────────▶ reconnecting
+ *                     │           │   request succeeds       │    ▲
+ *                     │           │ close()                  │    │ session gone: back-off,
+ *                     ▼           ▼                          │    │ new session + 'reset'
+ *                  closed ◀── closing                        └────┘
+ *                     ▲─────────────────── close frame / fatal error
+ *
+ * Every state change goes through #setState(), which refuses a transition
+ * the diagram does not have. Reactions to failures come from one table,
+ * shared/reaction.ts.
+ */
+import {
+  decodeEntries,
+  decodeOpenResponse,
+  encodeEntry,
+  HoldlineError,
+  Inbox,
+  isPayload,
+  Outbox,
+  PATHS,
+  PROTOCOL_VERSION,
+  SendWindow,
+  Unsent,
+  type CloseReason,
+  type OutboxBatch,
+  type OutboxEntry,
+  type Payload,
+  type PollResponse,
+} from '../shared/index.js';
+import { closeReactionOf, type Reaction } from '../shared/reaction.js';
+import { Backoff } from './backoff.js';
+import type { ClientState, ClientStats, Emit } from './events.js';
+import type { HttpExchange } from './http-exchange.js';
+import type { ResolvedClientOptions } from './options.js';
+import type { LiveSession, Transport, TransportHost } from './transport.js';
+
+/** The transitions #setState() allows, from each state. */
+const NEXT: { readonly [S in ClientState]: readonly ClientState[] } = {
+  idle: ['connecting', 'closing'],
+  connecting: ['open', 'closing', 'closed'],
+  open: ['reconnecting', 'closing', 'closed'],
+  reconnecting: ['open', 'reconnecting', 'closing', 'closed'],
+  closing: ['closed'],
+  closed: [],
+};
+
+/** Shared by every send() that is queued at once: nothing to allocate per message. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function randomId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+const delay = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export interface MachineParts {
+  readonly options: Readonly<ResolvedClientOptions>;
+  /** For /open and /close (the transport has its own way for everything else). */
+  readonly exchange: HttpExchange;
+  /** The client's emit: listeners are already made safe there. */
+  readonly emit: Emit;
+  createTransport(host: TransportHost): Transport;
+  /** Subscribe to "the network is back" (browsers' `online`); returns an unsubscribe. */
+  readonly onNetworkBack: ((fn: () => void) => () => void) | undefined;
+}
+
+export class SessionMachine implements TransportHost {
+  readonly stats: ClientStats = {
+    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
+  };
+  readonly #options: Readonly<ResolvedClientOptions>;
+  readonly #exchange: HttpExchange;
+  readonly #emit: Emit;
+  readonly #transport: Transport;
+  #state: ClientState = 'idle';
+  #live: LiveSession | undefined;
+  #outbox = new Outbox();
+  #inbox = new Inbox();
+  readonly #window: SendWindow;
+  /** Messages of the current session not yet written in any request. */
+  readonly #unsent = new Unsent();
+  /** Aborted by close(): ends every wait. */
+  readonly #lifetime = new AbortController();
+  /** Delays between retries of failed requests; starts over when one succeeds. */
+  readonly #backoff: Backoff;
+  /** Delays between new sessions: grows while sessions keep being lost soon after they open. */
+  readonly #resetBackoff: Backoff;
+  /** Aborted to end the current back-off wait early (the network came back). */
+  #wake = new AbortController();
+  readonly #unsubscribeNetwork: () => void;
+  #connectPromise: Promise<void> | undefined;
+  /** Why the client closed, for a connect() that was still pending. */
+  #closeError: HoldlineError | undefined;
+  readonly #crashed = (e: unknown): void => this.crashed(e);
+
+  constructor(parts: MachineParts) {
+    this.#options = parts.options;
+    this.#exchange = parts.exchange;
+    this.#emit = parts.emit;
+    const { maxBufferedBytes, sendTimeoutMs, minDelayMs, maxDelayMs } = parts.options;
+    this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
+    this.#backoff = new Backoff(minDelayMs, maxDelayMs);
+    this.#resetBackoff = new Backoff(minDelayMs, maxDelayMs);
+    this.#transport = parts.createTransport(this);
+    this.#unsubscribeNetwork = parts.onNetworkBack?.(() => this.#wake.abort()) ?? (() => {});
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  get current(): LiveSession | undefined {
+    return this.#live;
+  }
+
+  get inboundAck(): number {
+    return this.#inbox.ack;
+  }
+
+  get outboundPending(): number {
+    return this.#outbox.pending;
+  }
+
+  /** Payload bytes sent (or queued) and not yet acknowledged by the server. */
+  get bufferedAmount(): number {
+    return this.#window.buffered;
+  }
+
+  /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
+  get queuedAmount(): number {
+    return this.#unsent.bytes;
+  }
+
+  #setState(next: ClientState): void {
+    if (!NEXT[this.#state].includes(next)) throw new HoldlineError('invalid_state', `no transition from ${this.#state} to ${next}`);
+    this.#state = next;
+  }
+
+  // ---- the application's side ----
+
+  /** Open a session. Resolves once open; rejects on a fatal error, close(), or connectTimeoutMs. */
+  connect(): Promise<void> {
+    if (this.#connectPromise) return this.#connectPromise;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#state}`));
+    }
+    this.#setState('connecting');
+    this.#connectPromise = this.#openSession(this.#options.connectTimeoutMs).then((live) => {
+      if (!live) throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session opened');
+      this.#start(live, false);
+    });
+    return this.#connectPromise;
+  }
+
+  /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
+  send(data: Payload): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
+    }
+    if (!isPayload(data)) {
+      return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
+    }
+    const entry = encodeEntry(data);
+    const { bytes } = entry;
+    const max = this.#live?.limits.maxMessageBytes;
+    if (max !== undefined && bytes > max) {
+      return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
+    }
+    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
+    return this.#window.acquire(bytes, () => this.#enqueue(entry));
+  }
+
+  #enqueue(entry: OutboxEntry): Promise<void> {
+    this.#outbox.pushEntry(entry);
+    this.#unsent.push(entry.bytes);
+    this.stats.messagesSent++;
+    if (this.#live && this.#state !== 'closed') this.#transport.flush();
+    return RESOLVED;
+  }
+
+  /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed' || this.#state === 'closing') return;
+    const live = this.#live;
+    const wasOpen = this.#state === 'open';
+    this.#setState('closing');
+    if (live && wasOpen) {
+      await Promise.race([this.#transport.idle(), delay(Math.min(2_000, this.#options.requestTimeoutMs), this.#lifetime.signal)]);
+      await this.#exchange.post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.#options.requestTimeoutMs);
+    }
+    this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
+  }
+
+  // ---- session life ----
+
+  /** Open a session with retries; undefined when closed or timed out meanwhile. */
+  async #openSession(timeoutMs: number): Promise<LiveSession | undefined> {
+    const body = JSON.stringify({ v: PROTOCOL_VERSION, attempt: randomId() });
+    const giveUpAt = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#lifetime.signal.aborted) return undefined;
+      const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs);
+      let error: HoldlineError;
+      if (outcome.ok) {
+        const r = decodeOpenResponse(outcome.answer.body);
+        if (r.ok) {
+          this.#backoff.reset();
+          const { sid, token } = r.value;
+          const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
+          return { sid, token, auth, limits: r.value, openedAt: Date.now(), abort: new AbortController() };
+        }
+        this.#emit('error', r.error);
+        error = r.error;
+      } else if (outcome.reaction === 'fatal') {
+        this.#fail(outcome.error);
+        return undefined;
+      } else {
+        // Anything else on an open (no session yet to lose or stop) is worth another try.
+        error = outcome.error;
+      }
+      const wait = this.#backoff.next();
+      if (Date.now() + wait > giveUpAt) {
+        this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms (last error: ${error.code}: ${error.message})`));
+        return undefined;
+      }
+      this.#emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
+      await this.#backoffDelay(wait);
+    }
+  }
+
+  #start(live: LiveSession, resumed: boolean): void {
+    // A listener may have closed the client while the session opened.
+    if (this.#state !== 'connecting' && this.#state !== 'reconnecting') return;
+    this.#live = live;
+    this.#setState('open');
+    this.#emit('open', { sessionId: live.sid, resumed });
+    // (An 'open' listener may have closed the client: the state is read again.)
+    if (this.#live === live && (this.#state as ClientState) === 'open') this.#transport.start(live);
+  }
+
+  /** The server no longer has our session: after a back-off, open a new one and tell the application. */
+  async #lose(old: LiveSession, reason: CloseReason): Promise<void> {
+    if (this.#live !== old) return;
+    if (this.#state === 'closing') {
+      // close() is under way: no new session, the loss is why the client closed.
+      this.#finish(reason, new HoldlineError('session_lost', `session lost: ${reason.code}`));
+      return;
+    }
+    this.#live = undefined;
+    old.abort.abort();
+    const lostBytes = this.#outbox.bufferedBytes;
+    const lost = decodeEntries(this.#outbox.takeAll());
+    this.#outbox = new Outbox();
+    this.#inbox = new Inbox();
+    this.#unsent.reset();
+    this.#setState('reconnecting');
+    const delayMs = this.#resetDelay(old);
+    this.#emit('reconnecting', { attempt: this.#resetBackoff.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
+    if (delayMs > 0) await this.#backoffDelay(delayMs);
+    const live = await this.#openSession(Math.max(this.#options.connectTimeoutMs, 60_000));
+    if (!live || this.#state !== 'reconnecting') return;
+    this.stats.resets++;
+    this.#live = live; // so that reset listeners see the new sessionId
+    this.#emit('reset', { previousSessionId: old.sid, sessionId: live.sid, reason, lost });
+    // Only now does the room the lost messages held admit sends that were waiting for it,
+    // so that what a reset listener re-sends is not overtaken by them (unless it must wait too).
+    this.#window.release(lostBytes);
+    this.#start(live, false);
+  }
+
+  /**
+   * How long to wait before opening a new session. The first loss opens one
+   * at once; sessions lost again soon after they opened (a server that keeps
+   * forgetting them, two nodes that share nothing) wait longer each time, as
+   * reconnects do. A session that lived maxDelayMs or more starts it over.
+   */
+  #resetDelay(old: LiveSession): number {
+    const b = this.#resetBackoff;
+    if (Date.now() - old.openedAt >= b.maxDelayMs) b.reset();
+    const first = b.attempt === 0;
+    const wait = b.next();
+    return first ? 0 : wait;
+  }
+
+  /** Wait out a back-off delay; ends early on close() or when the network comes back. */
+  async #backoffDelay(ms: number): Promise<void> {
+    if (this.#wake.signal.aborted) this.#wake = new AbortController();
+    const wake = this.#wake.signal;
+    const onClose = () => this.#wake.abort();
+    this.#lifetime.signal.addEventListener('abort', onClose, { once: true });
+    await delay(ms, wake);
+    this.#lifetime.signal.removeEventListener('abort', onClose);
+    if (wake.aborted) this.#backoff.reset();
+  }
+
+  #fail(error: HoldlineError): void {
+    this.#emit('error', error);
+    this.#finish({ code: 'transport_error', message: `${error.code}: ${error.message}` }, error);
+  }
+
+  #finish(reason: CloseReason, error: HoldlineError): void {
+    if (this.#state === 'closed') return;
+    this.#closeError = error;
+    this.#setState('closed');
+    this.#lifetime.abort();
+    this.#live?.abort.abort();
+    this.#live = undefined;
+    const unacked = decodeEntries(this.#outbox.takeAll());
+    this.#unsent.reset();
+    this.#window.fail(error);
+    this.#unsubscribeNetwork();
+    this.#transport.dispose();
+    this.#exchange.dispose();
+    this.#emit('close', reason, unacked);
+  }
+
+  // ---- the transport's side (TransportHost) ----
+
+  nextBatch(maxWireBytes: number): OutboxBatch {
+    return this.#outbox.batch(maxWireBytes);
+  }
+
+  written(lastSeq: number): void {
+    if (this.#unsent.sent(lastSeq)) this.#emit('flush');
+  }
+
+  acked(ack: number): void {
+    const outbox = this.#outbox;
+    const before = outbox.bufferedBytes;
+    const ackedBefore = outbox.acked;
+    if (outbox.ack(ack) !== 'ok') return;
+    this.#window.release(before - outbox.bufferedBytes);
+    this.stats.messagesAcked += outbox.acked - ackedBefore;
+    this.#emit('ack', this.stats.messagesAcked);
+  }
+
+  accept(session: LiveSession, batch: PollResponse): number {
+    this.acked(batch.ack);
+    const reason = batch.close;
+    if (reason) {
+      if (closeReactionOf(reason.code) === 'new_session') this.#lose(session, reason).catch(this.#crashed);
+      else this.#finish(reason, new HoldlineError('session_closed', reason.message));
+      return -1;
+    }
+    const v = this.#inbox.accept(batch.seq, batch.m.length);
+    // A hole (never sent by a correct server): deliver nothing, the next request asks again from our ack.
+    return v.ok ? v.skip : batch.m.length;
+  }
+
+  deliver(session: LiveSession, m: readonly Payload[], from: number): boolean {
+    const emit = this.#emit;
+    const stats = this.stats;
+    for (let i = from; i < m.length; i++) {
+      const p = m[i];
+      if (this.#live !== session || p === undefined) return false;
+      stats.messagesReceived++;
+      emit('message', p);
+    }
+    return this.#live === session;
+  }
+
+  succeeded(session: LiveSession): void {
+    this.#backoff.reset();
+    if (this.#state === 'reconnecting' && this.#live === session) {
+      this.#setState('open');
+      this.#emit('open', { sessionId: session.sid, resumed: true });
+    }
+  }
+
+  async failed(session: LiveSession, error: HoldlineError, reaction: Reaction): Promise<boolean> {
+    switch (reaction) {
+      case 'retry': {
+        const wait = this.#backoff.next();
+        if (this.#state === 'open') {
+          this.#setState('reconnecting');
+          this.stats.reconnects++;
+        }
+        this.#emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
+        await this.#backoffDelay(wait);
+        return this.#live === session;
+      }
+      case 'stop':
+        this.#finish({ code: 'server_closed', message: error.message }, new HoldlineError('session_closed', error.message, { status: error.status }));
+        return false;
+      case 'fatal':
+        this.#fail(error);
+        return false;
+      // smaller_batches here: the transport could not make the batch smaller
+      // (one message the path refuses), so it can never pass.
+      case 'new_session':
+      case 'smaller_batches':
+        this.#lose(session, { code: 'session_unknown', message: error.message }).catch(this.#crashed);
+        return false;
+    }
+  }
+
+  crashed(error: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#fail(new HoldlineError('internal_error', `the client failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+  }
+}
