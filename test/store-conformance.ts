@@ -10,8 +10,8 @@
  * `connect(a)`, a second client of the same backend (for an in-process store,
  * the same object). The concurrency tests race the two handles on one session.
  *
- * What the suite decides where the interface is silent (see the report in the
- * test titles):
+ * What the suite decides where the interface is silent or unclear (each is
+ * checked by a test):
  * - wake-ups are asynchronous: no listener runs inside `publish`'s call;
  * - `publish` works for any session id, held or not (a close is published
  *   after the delete);
@@ -25,6 +25,8 @@
  *   lose it;
  * - a session taken after a `release` is a takeover too: `took` is true and
  *   the fence grows;
+ * - an owner whose heartbeat lapsed but whose session nobody took keeps it
+ *   by claiming (same fence, `took` false): "succeeds when node owns it";
  * - a new session's `seenUntil` is some number (not undefined);
  * - `markDelivered` of a number below `delivered()` never moves it back.
  */
