@@ -285,7 +285,13 @@ export class MemoryStore implements SessionStore {
     const listeners = this.#listeners;
     if (listeners.length === 0) return;
     queueMicrotask(() => {
-      for (const l of listeners) l(sid, event);
+      for (const l of listeners) {
+        try {
+          l(sid, event);
+        } catch {
+          // A listener's own failure must not keep the event from the others (the server's reports its own).
+        }
+      }
     });
   }
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
 import { MemoryStore } from './memory-store.js';
+import { MESSAGE_OVERHEAD } from './session.js';
 import type { SessionStore } from './store.js';
 
 /** Decides whether a request may open a session; a thrown error or false refuses it. */
@@ -96,8 +97,10 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
       `option "maxBatchBytes" (${maxBatchBytes}) must be at least ${minBatch} so that one message of maxMessageBytes (${maxMessageBytes}) fits in a batch`,
     );
   }
-  if (maxQueuedBytes < maxMessageBytes) {
-    throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
+  if (maxQueuedBytes < maxMessageBytes + MESSAGE_OVERHEAD) {
+    throw new RangeError(
+      `option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes}) + ${MESSAGE_OVERHEAD} (the overhead each queued message is counted with)`,
+    );
   }
 
   const store = options.store === undefined ? new MemoryStore() : options.store;

@@ -66,10 +66,23 @@ export interface SessionHost {
   holding(sid: string): boolean;
 }
 
+/**
+ * What a queued message costs beyond its payload (its entry, its slot in the
+ * queue), counted against maxQueuedBytes: a flood of empty messages is
+ * bounded too.
+ */
+export const MESSAGE_OVERHEAD = 64;
+
 /** Send-side state, made on a session's first send (or ack): an idle session holds none. */
 interface SendState {
-  /** Backpressure over bytes not yet acknowledged. */
+  /** Backpressure over bytes not yet acknowledged (payload + MESSAGE_OVERHEAD each). */
   window: SendWindow;
+  /** Messages admitted to the window and not yet acknowledged. */
+  pending: number;
+  /** Messages waiting for room, in order: reported as unacked if the session closes first. */
+  waiting: OutboxEntry[];
+  /** Their bytes (payload + overhead): at most maxQueuedBytes wait. */
+  waitingBytes: number;
   /** The tally of bytes not yet written. */
   unsent: Unsent;
   /** bufferedBytes as the store last reported it (committed, unacknowledged). */
@@ -129,7 +142,8 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Payload bytes sent but not yet acknowledged by the client. */
   get bufferedAmount(): number {
-    return this.#out?.window.buffered ?? 0;
+    const out = this.#out;
+    return out === undefined ? 0 : Math.max(0, out.window.buffered - out.pending * MESSAGE_OVERHEAD);
   }
 
   /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
@@ -146,10 +160,14 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /**
-   * Queue a message for the client. Resolves once it is queued (see
-   * backpressure above). The promise may be ignored: a rejection nobody
-   * handles is not an unhandled rejection (the session reports what was not
-   * delivered in its `close` event).
+   * Queue a message for the client. Resolves once it is queued (committed to
+   * the store); past maxQueuedBytes of unacknowledged messages it waits for
+   * the client's acks, and rejects with `queue_full` after sendTimeoutMs, or
+   * at once when another maxQueuedBytes already wait. A message sent before
+   * the session closes and never acknowledged is in the `close` event's
+   * `unacked` (a send still waiting then also rejects, `session_closed`).
+   * The promise may be ignored: a rejection nobody handles is never an
+   * unhandled rejection.
    */
   send(data: Payload): Promise<void> {
     if (!isPayload(data)) {
@@ -169,15 +187,37 @@ export class Session extends TypedEmitter<SessionEvents> {
         Promise.reject(new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`)),
       );
     }
-    const { window } = this.sendState();
-    if (window.tryAcquire(entry.bytes)) return this.admit(entry);
-    return quiet(window.acquire(entry.bytes, () => this.admit(entry)));
+    const out = this.sendState();
+    const cost = entry.bytes + MESSAGE_OVERHEAD;
+    if (out.window.tryAcquire(cost)) return this.admit(entry);
+    if (out.waitingBytes + cost > this.#host.options.maxQueuedBytes) {
+      return quiet(Promise.reject(new HoldlineError('queue_full', `session ${this.id}: maxQueuedBytes unacknowledged and as much again waiting`)));
+    }
+    out.waiting.push(entry);
+    out.waitingBytes += cost;
+    const admitted = out.window.acquire(cost, () => {
+      this.unwait(out, entry);
+      return this.admit(entry);
+    });
+    // Timed out (queue_full) or failed: no longer waiting.
+    admitted.catch(() => this.unwait(out, entry));
+    return quiet(admitted);
+  }
+
+  private unwait(out: SendState, entry: OutboxEntry): void {
+    const i = out.waiting.indexOf(entry);
+    if (i < 0) return;
+    out.waiting.splice(i, 1);
+    out.waitingBytes -= entry.bytes + MESSAGE_OVERHEAD;
   }
 
   private sendState(): SendState {
     const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
     return (this.#out ??= {
       window: new SendWindow(maxQueuedBytes, sendTimeoutMs),
+      pending: 0,
+      waiting: [],
+      waitingBytes: 0,
       unsent: new Unsent(),
       storeBuffered: 0,
       uncommitted: undefined,
@@ -190,6 +230,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private admit(entry: OutboxEntry): Promise<void> {
     const out = this.sendState();
     (out.uncommitted ??= []).push(entry);
+    out.pending++;
     out.unsent.push(entry.bytes);
     out.commit ??= quiet(Promise.resolve().then(() => this.commitNow(out)));
     return out.commit;
@@ -230,8 +271,15 @@ export class Session extends TypedEmitter<SessionEvents> {
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
-    this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
-    this.#out?.unsent.reset();
+    const out = this.#out;
+    if (out) {
+      // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
+      const waiting = out.waiting;
+      out.waiting = [];
+      out.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
+      (out.uncommitted ??= []).push(...waiting);
+      out.unsent.reset();
+    }
     this.#host.sessionEnded(this, reason);
   }
 
@@ -288,9 +336,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   acked(ack: number, bufferedBytes: number): void {
     const out = this.sendState();
     if (ack <= out.clientAck) return;
+    // After a takeover the store may hold bytes and messages this node never counted.
+    const messages = Math.min(out.pending, ack - out.clientAck);
     out.clientAck = ack;
-    // After a takeover the store may hold bytes this node never counted.
-    const freed = Math.max(0, out.storeBuffered - bufferedBytes);
+    out.pending -= messages;
+    const freed = Math.max(0, out.storeBuffered - bufferedBytes) + messages * MESSAGE_OVERHEAD;
     out.storeBuffered = bufferedBytes;
     if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
     out.window.release(freed);
@@ -326,7 +376,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     this.#flags |= PUMPING;
     this.pumpNow()
-      .catch((e: unknown) => this.#host.reportError(e))
+      .catch((e: unknown) => {
+        if (!this.closed) this.#host.reportError(e);
+      })
       .finally(() => {
         this.#flags &= ~PUMPING;
         if (this.#flags & PUMP_AGAIN) {
@@ -360,7 +412,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   private markDelivered(seq: number): void {
-    this.store.markDelivered(this.id, seq, this.#fence).catch((e: unknown) => this.#host.reportError(e));
+    if (this.closed) return;
+    this.store.markDelivered(this.id, seq, this.#fence).catch((e: unknown) => {
+      // Closed meanwhile (by a listener, say): the store has forgotten the session, as it should.
+      if (!this.closed) this.#host.reportError(e);
+    });
   }
 
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */

@@ -31,7 +31,21 @@
  * accepted (the owner delivers), an ack (the owner's send window opens), a
  * poll taken (a poll held elsewhere is superseded), a close.
  *
- * `test/store-conformance.ts` checks all of this against every store.
+ * Readings the contract pins (`test/store-conformance.ts` checks all of this
+ * against every store):
+ * - events are asynchronous: no listener runs inside `publish()`; a listener
+ *   that throws keeps the event from no other; `publish` works for a session
+ *   the store no longer holds (a close is published after the delete);
+ * - `subscribe()` may return before a remote store is listening;
+ * - clean-up calls race deletes: `forgetAttempt` and `release` of a session
+ *   the store does not hold do nothing;
+ * - a claim after `release` is a takeover (`took`, the fence grows); an owner
+ *   whose heartbeat lapsed and whose session nobody took keeps it by claiming;
+ * - two sessions made with one attempt (two nodes racing on a retried open):
+ *   findByAttempt finds one, and dropping the other does not lose it;
+ * - `delivered()` never moves back;
+ * - messages are handed over by reference: callers do not mutate a payload
+ *   after `acceptInbound` or `enqueue`.
  */
 import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload } from '../shared/index.js';
 

@@ -724,7 +724,7 @@ test('with the real client: large send batches are acknowledged before delivery,
 });
 
 test('a poll refused for a bad from leaves the session\'s accounting consistent with the store', async (t) => {
-  const hl = await startHoldline(t, { pollTimeoutMs: 1_000, maxMessageBytes: 1024, maxBatchBytes: 4096, maxQueuedBytes: 2048, sendTimeoutMs: 300 });
+  const hl = await startHoldline(t, { pollTimeoutMs: 1_000, maxMessageBytes: 1024, maxBatchBytes: 4096, maxQueuedBytes: 2 * (1024 + 64), sendTimeoutMs: 300 });
   const s = await openRaw(hl.url);
   const session = sessionOf(hl, s);
   let drains = 0;

@@ -154,7 +154,8 @@ test('idle expiry frees the session, rejects waiting sends, and the client reset
     pollTimeoutMs: 200,
     maxMessageBytes: 1024,
     maxBatchBytes: 64 * 1024,
-    maxQueuedBytes: 4096,
+    // Four messages of 1,021 bytes, each counted with its 64 bytes of overhead.
+    maxQueuedBytes: 4 * (1021 + 64),
     sendTimeoutMs: 60_000,
   });
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port }, faults: ['request'] });
@@ -181,8 +182,9 @@ test('idle expiry frees the session, rejects waiting sends, and the client reset
   assert.equal(reason.code, 'idle_timeout');
   assert.equal(await waitingResult, 'session_closed');
   await Promise.all(queued);
-  assert.equal(unacked.length, 4, 'queued, never acknowledged messages are reported');
+  assert.equal(unacked.length, 5, 'queued, never acknowledged messages are reported, and so is the one still waiting for room');
   assert.equal(unacked[0], 'q'.repeat(1020) + '0');
+  assert.equal(unacked[4], 'waits for room');
   assert.equal(hl.server.sessionCount, 0);
   assert.equal(hl.server.session(oldId), undefined);
   assert.equal(await hl.server.options.store.count(), 0, 'the store released it');
@@ -204,7 +206,8 @@ test('idle expiry frees the session, rejects waiting sends, and the client reset
 });
 
 test('session.send() waits while the queue is full and rejects with queue_full after sendTimeoutMs', async (t) => {
-  const hl = await startHoldline(t, { maxMessageBytes: 1024, maxBatchBytes: 64 * 1024, maxQueuedBytes: 2048, sendTimeoutMs: 200 });
+  // Room for two messages of 1,024 bytes, each counted with its 64 bytes of overhead.
+  const hl = await startHoldline(t, { maxMessageBytes: 1024, maxBatchBytes: 64 * 1024, maxQueuedBytes: 2 * (1024 + 64), sendTimeoutMs: 200 });
   const sessionP = nextSession(hl);
   await post(`${hl.url}/open`, { v: 1, attempt: 'attempt-backpressure' });
   const session = await sessionP;
