@@ -33,7 +33,8 @@ describe('Backoff', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed / 0x80000000;
     };
-    for (const [min, max] of [[250, 10_000], [1, 1], [3, 7], [1000, 1000], [5, 1_000_000]]) {
+    const ranges: [min: number, max: number][] = [[250, 10_000], [1, 1], [3, 7], [1000, 1000], [5, 1_000_000]];
+    for (const [min, max] of ranges) {
       const b = new Backoff(min, max);
       for (let attempt = 0; attempt < 40; attempt++) {
         const base = Math.min(max, min * 2 ** attempt);

@@ -51,15 +51,21 @@ afterEach(async () => {
   await Promise.all(toClose.splice(0).map((t) => t.close()));
 });
 
-function tabs(n: number, url: string, createClient: (url: string) => TabCoreClient, locks = new FakeLocks()): HoldlineTabClient[] {
+/** A maker of tabs that share one channel and one lock manager, as the tabs of one origin do. */
+function tabGroup(url: string, createClient: (url: string) => TabCoreClient, locks = new FakeLocks()): () => HoldlineTabClient {
   const channelName = `test-${process.pid}-${++channelSeq}`;
-  const out: HoldlineTabClient[] = [];
-  for (let i = 0; i < n; i++) {
+  return () => {
     const t = new HoldlineTabClient(url, { channelName, locks, createClient: (u) => createClient(u) });
     toClose.push(t);
-    out.push(t);
-  }
-  return out;
+    return t;
+  };
+}
+
+/** The first element of `list`, failing the test if there is none. */
+function firstOf<T>(list: readonly T[], what: string): T {
+  const value = list[0];
+  assert.ok(value !== undefined, `no ${what}`);
+  return value;
 }
 
 describe('HoldlineTabClient with the real client and server', () => {
@@ -95,7 +101,8 @@ describe('HoldlineTabClient with the real client and server', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`;
     const before = sessions.length;
     const clientsBefore = clients.length;
-    const [a, b, c] = tabs(3, url, createClient);
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
     await Promise.all([a.connect(), b.connect(), c.connect()]);
     assert.equal(sessions.length - before, 1, 'one session for three tabs');
     assert.equal(clients.length - clientsBefore, 1, 'one client for three tabs');
@@ -116,7 +123,8 @@ describe('HoldlineTabClient with the real client and server', () => {
   });
 
   it('relays incoming messages to every tab once', async () => {
-    const [a, b, c] = tabs(3, url, createClient);
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
     await Promise.all([a.connect(), b.connect(), c.connect()]);
     const got = new Map<HoldlineTabClient, string[]>([[a, []], [b, []], [c, []]]);
     for (const t of [a, b, c]) t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
@@ -129,7 +137,8 @@ describe('HoldlineTabClient with the real client and server', () => {
   });
 
   it('the leader closing mid-flight loses nothing: another tab takes over on a new session', async () => {
-    const [a, b, c] = tabs(3, url, createClient);
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
     await Promise.all([a.connect(), b.connect(), c.connect()]);
     const first = a.sessionId;
     const resets: string[] = [];
@@ -158,7 +167,8 @@ describe('HoldlineTabClient with the real client and server', () => {
   });
 
   it('a server restart resets the shared session; every tab hears of it and nothing is lost', async () => {
-    const [a, b] = tabs(2, url, createClient);
+    const tab = tabGroup(url, createClient);
+    const [a, b] = [tab(), tab()];
     await Promise.all([a.connect(), b.connect()]);
     const first = a.sessionId;
     const resets: Array<[string, string]> = [];
@@ -174,9 +184,11 @@ describe('HoldlineTabClient with the real client and server', () => {
     assert.deepEqual(firstSeen, Array.from({ length: 10 }, (_, i) => `b${i}`));
     // The poll hears 'server_shutdown', or a send hears 'session_unknown' first.
     assert.equal(resets.length, 2);
-    assert.deepEqual(resets[0], resets[1]);
-    assert.equal(resets[0][0], first);
-    assert.match(resets[0][1], /^(server_shutdown|session_unknown)$/);
+    const [resetA, resetB] = resets;
+    assert.ok(resetA !== undefined && resetB !== undefined);
+    assert.deepEqual(resetA, resetB);
+    assert.equal(resetA[0], first);
+    assert.match(resetA[1], /^(server_shutdown|session_unknown)$/);
     assert.notEqual(a.sessionId, first);
   });
 });
@@ -256,14 +268,15 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
   it('confirms exactly what the server acknowledged, and re-sends the rest after a reset', async () => {
     const delivered: Payload[] = [];
     const made: ScriptedClient[] = [];
-    const [a, b] = tabs(2, 'http://127.0.0.1:1/holdline', () => {
+    const tab = tabGroup('http://127.0.0.1:1/holdline', () => {
       const c = new ScriptedClient(delivered);
       made.push(c);
       return c;
     });
+    const [a, b] = [tab(), tab()];
     await Promise.all([a.connect(), b.connect()]);
     assert.equal(made.length, 1);
-    const core = made[0];
+    const core = firstOf(made, 'scripted client');
     for (const m of ['b1', '', 'b3', 'b4']) await b.send(m);
     await waitFor('4 handed over', () => core.outstanding.length === 4);
 
@@ -286,13 +299,13 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
 
   it("confirms the leader's own messages the moment its client reports the ack, with no timer", async () => {
     const made: ScriptedClient[] = [];
-    const [a] = tabs(1, 'http://127.0.0.1:1/holdline', () => {
+    const a = tabGroup('http://127.0.0.1:1/holdline', () => {
       const c = new ScriptedClient([]);
       made.push(c);
       return c;
-    });
+    })();
     await a.connect();
-    const core = made[0];
+    const core = firstOf(made, 'scripted client');
     for (const m of ['a1', 'a2', 'a3']) await a.send(m);
     assert.deepEqual(core.outstanding, ['a1', 'a2', 'a3']);
     assert.equal(a.stats.unconfirmed, 3);
@@ -305,13 +318,14 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
 
   it('a message the client refuses is reported to its tab, and the acks of the later ones still line up', async () => {
     const made: ScriptedClient[] = [];
-    const [a, b] = tabs(2, 'http://127.0.0.1:1/holdline', () => {
+    const tab = tabGroup('http://127.0.0.1:1/holdline', () => {
       const c = new ScriptedClient([], 5);
       made.push(c);
       return c;
     });
+    const [a, b] = [tab(), tab()];
     await Promise.all([a.connect(), b.connect()]);
-    const core = made[0];
+    const core = firstOf(made, 'scripted client');
     const errors: string[] = [];
     b.on('error', (e) => errors.push(e.code));
     for (const m of ['b1', 'too large', 'b3']) await b.send(m);

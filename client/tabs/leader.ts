@@ -209,8 +209,7 @@ export class Leader {
     const c = this.#client;
     if (this.#done || this.#sessionLost || c.state === 'closing' || c.state === 'closed') return;
     const max = this.#host.maxBytes;
-    while (this.#queue.length > 0) {
-      const e = this.#queue[0];
+    for (let e = this.#queue[0]; e !== undefined; e = this.#queue[0]) {
       if (e.bytes > max) {
         // The client would wait for room forever: refuse it (a tab with other options sent it).
         this.#queue.shift();
@@ -234,8 +233,8 @@ export class Leader {
   #acked(total: number): void {
     if (this.#released) return;
     const settled = total + this.#lost;
-    let n = 0;
-    while (n < this.#flight.length && this.#flight[n].seq <= settled) n++;
+    const firstUnsettled = this.#flight.findIndex((e) => e.seq > settled);
+    const n = firstUnsettled < 0 ? this.#flight.length : firstUnsettled;
     if (n > 0) this.#confirm(this.#flight.splice(0, n));
     this.#pump();
   }
@@ -251,7 +250,7 @@ export class Leader {
     if (i < 0) return;
     this.#flight.splice(i, 1);
     this.#handed--;
-    for (let j = i; j < this.#flight.length; j++) this.#flight[j].seq--;
+    for (const later of this.#flight.slice(i)) later.seq--;
     this.#refuse(e, err);
   }
 

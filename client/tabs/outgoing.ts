@@ -46,7 +46,8 @@ export class Outgoing {
 
   /** Every message number up to this one is done (confirmed or refused). */
   get base(): number {
-    return this.#pending.length > 0 ? this.#pending[0].num - 1 : this.#nextNum - 1;
+    const first = this.#pending[0];
+    return first !== undefined ? first.num - 1 : this.#nextNum - 1;
   }
 
   /** Number `data` and keep it (waiting while over maxBytes); `forward` hands it to the leader. */
@@ -63,7 +64,10 @@ export class Outgoing {
   /** The server acknowledged every message up to `upTo`. */
   confirmed(upTo: number): void {
     let freed = 0;
-    while (this.#pending.length > 0 && this.#pending[0].num <= upTo) freed += (this.#pending.shift() as Pending).bytes;
+    for (let p = this.#pending[0]; p !== undefined && p.num <= upTo; p = this.#pending[0]) {
+      this.#pending.shift();
+      freed += p.bytes;
+    }
     if (freed > 0 || this.#pending.length === 0) this.#window.release(freed);
     if (this.#pending.length === 0) this.#drained?.();
   }
@@ -71,8 +75,9 @@ export class Outgoing {
   /** Message `num` will not be sent; false when it is not (or no longer) kept. */
   refused(num: number): boolean {
     const i = this.#pending.findIndex((p) => p.num === num);
-    if (i < 0) return false;
-    const [p] = this.#pending.splice(i, 1);
+    const p = this.#pending[i];
+    if (p === undefined) return false; // i is -1
+    this.#pending.splice(i, 1);
     this.#window.release(p.bytes);
     if (this.#pending.length === 0) this.#drained?.();
     return true;
