@@ -12,6 +12,7 @@ import '../workloads/latency.js';
 import '../workloads/fanout.js';
 import '../workloads/loss.js';
 import '../workloads/baseline.js';
+import '../workloads/idle-heap.js';
 
 function reply(msg: AgentReply): void {
   process.send?.(msg);

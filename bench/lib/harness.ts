@@ -189,14 +189,18 @@ export class Agent {
   }
 }
 
-/** Run `fn` with fresh agents, and kill them all afterwards whatever happens. */
-export async function withAgents<T>(options: AgentOptions[], fn: (agents: Agent[]) => Promise<T>): Promise<T> {
+/** One Agent per AgentOptions, in order: `[srv, cli]` for two. */
+export type AgentsFor<O extends readonly AgentOptions[]> = { readonly [K in keyof O]: Agent };
+
+/** Run `fn` with fresh agents, one per entry of `options`, and kill them all afterwards whatever happens. */
+export async function withAgents<const O extends readonly AgentOptions[], T>(options: O, fn: (agents: AgentsFor<O>) => Promise<T>): Promise<T> {
   const started = await Promise.allSettled(options.map((o) => Agent.spawn(o)));
   const agents = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   try {
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-    return await fn(agents);
+    // Every start succeeded: one agent per option, in order.
+    return await fn(agents as unknown as AgentsFor<O>);
   } finally {
     await Promise.all(agents.map((a) => a.kill()));
   }

@@ -1,0 +1,54 @@
+/**
+ * Idle-heap budget: what an idle session (one held poll, nothing queued)
+ * costs the server's heap, above what node:http itself costs for one held
+ * request on its own connection.
+ *
+ * 2,000 sessions against a server in a child process run with
+ * `node --expose-gc` (so the heap measured is the server's alone, after full
+ * collections), opened by raw HTTP clients in another child (POST /open, then
+ * a held POST /poll on the same connection: bench/workloads/idle-heap.ts).
+ * The same clients against a bare node:http server that answers /open and
+ * holds /poll give the floor, in the same run. The server is the shipped
+ * build, dist/ (built first when stale, by bench/lib/dist-build.ts); the
+ * children's own harness code runs under tsx, which leaves dist/ untouched.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ensureDist } from '../bench/lib/dist-build.js';
+import { measureIdleHeap } from '../bench/workloads/idle-heap.js';
+
+const SESSIONS = 2_000;
+
+/**
+ * Bytes per idle session Holdline may keep above the bare node:http floor.
+ *
+ * Measured with this test's set-up (Node 20.20, 2,000 sessions, six runs on a
+ * busy 2-core VM, code of d68a379): Holdline 5,108-5,205 B per idle session,
+ * the bare node:http floor 4,706-4,874 B, so Holdline's own share 247-460 B
+ * (the session, its registry entry, the held poll's bookkeeping). Adding a
+ * closure, a timer, an AbortController and a 'close' listener per session
+ * measured +530 B.
+ *
+ * 1.5 KB is three times the largest share seen (more than 1 KB of slack over
+ * a run-to-run spread of about 200 B), so it does not flake; and 2 KB more
+ * per session (at least 2,295 B) fails it, as would three such additions.
+ * The floor is measured in the same run, so a Node version that changes
+ * node:http's own cost moves both figures and not the verdict.
+ */
+const BUDGET_ABOVE_FLOOR = 1_536;
+
+test(`an idle session costs the server at most ${BUDGET_ABOVE_FLOOR} bytes of heap above a bare held node:http request`, { timeout: 150_000 }, async (t) => {
+  await ensureDist();
+  const options = { sessions: SESSIONS, warmup: 50, settleMs: 300 };
+  const floor = await measureIdleHeap('node:http', options);
+  const holdline = await measureIdleHeap('holdline', options);
+  const above = holdline.heapPerSession - floor.heapPerSession;
+  t.diagnostic(`heap per idle session: Holdline ${holdline.heapPerSession} B, bare node:http ${floor.heapPerSession} B, Holdline's own ${above} B (budget ${BUDGET_ABOVE_FLOOR} B)`);
+  assert.deepEqual(holdline.errors, [], 'the server reported no errors');
+  // The floor itself is sane: a held request and its connection cost node:http a few KB.
+  assert.ok(floor.heapPerSession > 1_000 && floor.heapPerSession < 20_000, `bare node:http: ${floor.heapPerSession} B per held request`);
+  assert.ok(
+    above <= BUDGET_ABOVE_FLOOR,
+    `an idle Holdline session costs ${holdline.heapPerSession} B of heap, ${above} B above a bare held node:http request (${floor.heapPerSession} B); the budget is ${BUDGET_ABOVE_FLOOR} B`,
+  );
+});
