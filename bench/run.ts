@@ -36,7 +36,7 @@ async function versions(): Promise<Record<string, string>> {
 /** Jiffies of the whole machine from /proc/stat: [steal, total], or undefined off Linux. */
 async function cpuTimes(): Promise<[number, number] | undefined> {
   try {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     return [f[7] ?? 0, f.slice(0, 8).reduce((a, b) => a + b, 0)];
   } catch {

@@ -7,15 +7,15 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export type PerLib<T> = Partial<Record<LibName, Outcome<T>>>;
 
-/** Run `fn` with CPU accounting on every agent; CPU% per agent name. */
-export async function withCpu<T>(agents: Agent[], fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, CpuReport> }> {
+/** One CPU report per agent, in the agents' order. */
+export type CpuFor<A extends readonly Agent[]> = { readonly [K in keyof A]: CpuReport };
+
+/** Run `fn` with CPU accounting on every agent; the reports in the agents' order (`[srvCpu, cliCpu]`). */
+export async function withCpu<const A extends readonly Agent[], T>(agents: A, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuFor<A> }> {
   await Promise.all(agents.map((a) => a.cpuBegin()));
   const value = await fn();
-  const reports = await Promise.all(agents.map((a) => a.cpuEnd()));
-  const cpu: Record<string, CpuReport> = {};
-  agents.forEach((a, i) => {
-    cpu[a.name] = reports[i];
-  });
+  // Promise.all over a map keeps the order and the length: one report per agent.
+  const cpu = (await Promise.all(agents.map((a) => a.cpuEnd()))) as unknown as CpuFor<A>;
   return { value, cpu };
 }
 

@@ -65,6 +65,7 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'table'>): Tar
 
 // ---- the table ----
 
+const firstLine = (text: string) => text.split('\n', 1)[0] ?? '';
 const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US'));
 const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
 const kb = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '—' : (bytes / 1024).toFixed(1));
@@ -102,7 +103,7 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
   const add = (metric: string, h: string, e: string, ratio = '', id?: string) => rows.push({ metric, h, e, ratio, ...(id ? verdict(id) : { target: '', result: '' }) });
   const fail = (p: PerLib<unknown> | undefined, lib: LibName) => {
     const o = p?.[lib];
-    return o && !o.ok ? `failed: ${o.error.split('\n')[0].slice(0, 60)}` : '—';
+    return o && !o.ok ? `failed: ${firstLine(o.error).slice(0, 60)}` : '—';
   };
 
   if (r.throughput) {
@@ -169,13 +170,13 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
     add('Baseline: raw undici request RTT p50 / p99, ms', `${ms(b.undiciRtt.p50)} / ${ms(b.undiciRtt.p99)}`, '');
     add('Baseline: raw ws one-way, msg/s', int(b.ws.msgPerSec), '');
   } else if (r.baseline) {
-    add('Baseline', `failed: ${r.baseline.error.split('\n')[0].slice(0, 60)}`, '');
+    add('Baseline', `failed: ${firstLine(r.baseline.error).slice(0, 60)}`, '');
   }
 
   const header: Row = { metric: 'Metric', h: 'Holdline', e: 'Engine.IO', ratio: 'Holdline / Engine.IO', target: 'Target', result: 'Result' };
   const cols = ['metric', 'h', 'e', 'ratio', 'target', 'result'] as const;
   const width = cols.map((c) => Math.max(...[header, ...rows].map((row) => row[c].length), 3));
-  const line = (row: Row) => `| ${cols.map((c, i) => row[c].padEnd(width[i])).join(' | ')} |`;
+  const line = (row: Row) => `| ${cols.map((c, i) => row[c].padEnd(width[i] ?? 0)).join(' | ')} |`;
   const rule = `| ${width.map((w) => '-'.repeat(w)).join(' | ')} |`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }

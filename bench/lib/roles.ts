@@ -29,6 +29,15 @@ export function findRole(name: string): AnyRun | undefined {
   return registry.get(name);
 }
 
+/**
+ * The state an earlier role set up in this child (its server, its client,
+ * its session); throws when the parent called the roles out of order.
+ */
+export function started<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is not set up in this bench child: a role was called out of order`);
+  return value;
+}
+
 // ---- roles every child has: CPU and memory accounting ----
 
 let cpuStart: { usage: NodeJS.CpuUsage; at: number } | undefined;

@@ -57,7 +57,7 @@ export interface LatencySummary {
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? NaN;
 }
 
 export function summarize(values: ArrayLike<number>): LatencySummary {
@@ -70,8 +70,16 @@ export function summarize(values: ArrayLike<number>): LatencySummary {
     p50: percentile(sorted, 50),
     p90: percentile(sorted, 90),
     p99: percentile(sorted, 99),
-    max: sorted.length === 0 ? NaN : sorted[sorted.length - 1],
+    max: sorted.at(-1) ?? NaN,
   };
+}
+
+/** The median item by `key` (the lower of the middle two for an even count); throws for none. */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  const median = sorted[(sorted.length - 1) >> 1];
+  if (median === undefined) throw new Error('the median of no runs');
+  return median;
 }
 
 /** CPU time used over a wall-clock interval, as percent of one core. */

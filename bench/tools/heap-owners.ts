@@ -24,6 +24,20 @@ interface Snapshot {
 
 type Tally = Map<string, { count: number; bytes: number }>;
 
+/** Index of a field in a snapshot's node or edge records; throws for a snapshot format without it. */
+function field(fields: string[], name: string): number {
+  const i = fields.indexOf(name);
+  if (i < 0) throw new Error(`heap snapshot has no "${name}" field`);
+  return i;
+}
+
+/** The number at `i`; throws past the end (a malformed snapshot). */
+function num(a: ArrayLike<number>, i: number): number {
+  const v = a[i];
+  if (v === undefined) throw new Error(`heap snapshot: index ${i} out of range`);
+  return v;
+}
+
 /** Self size per "type-or-class <- owner.edge", where the owner is the first object that points at it. */
 function tally(file: string): Tally {
   const s = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
@@ -32,36 +46,41 @@ function tally(file: string): Tally {
   const ef = m.edge_fields.length;
   const nodeTypes = m.node_types[0];
   const edgeTypes = m.edge_types[0];
-  const [iType, iName, iSize, iEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) => m.node_fields.indexOf(f));
-  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => m.edge_fields.indexOf(f));
+  const iType = field(m.node_fields, 'type');
+  const iName = field(m.node_fields, 'name');
+  const iSize = field(m.node_fields, 'self_size');
+  const iEdges = field(m.node_fields, 'edge_count');
+  const eType = field(m.edge_fields, 'type');
+  const eName = field(m.edge_fields, 'name_or_index');
+  const eTo = field(m.edge_fields, 'to_node');
   const { nodes, edges, strings } = s;
   const count = nodes.length / nf;
   const owner = new Int32Array(count).fill(-1);
   const via: string[] = new Array<string>(count);
   let e = 0;
   for (let i = 0; i < count; i++) {
-    const edgeCount = nodes[i * nf + iEdges];
-    const type = nodeTypes[nodes[i * nf + iType]];
+    const edgeCount = num(nodes, i * nf + iEdges);
+    const type = nodeTypes[num(nodes, i * nf + iType)];
     const owns = type === 'object' || type === 'closure' || type === 'native';
     for (let k = 0; k < edgeCount; k++) {
       const at = e + k * ef;
-      const to = edges[at + eTo] / nf;
-      const et = edgeTypes[edges[at + eType]];
+      const to = num(edges, at + eTo) / nf;
+      const et = edgeTypes[num(edges, at + eType)];
       if (et === 'weak' || et === 'shortcut' || !owns || owner[to] !== -1) continue;
       owner[to] = i;
-      via[to] = et === 'element' || et === 'hidden' ? `[${et}]` : String(strings[edges[at + eName]]);
+      via[to] = et === 'element' || et === 'hidden' ? `[${et}]` : String(strings[num(edges, at + eName)]);
     }
     e += edgeCount * ef;
   }
   const out: Tally = new Map();
   for (let i = 0; i < count; i++) {
-    const type = nodeTypes[nodes[i * nf + iType]];
-    const what = type === 'object' ? strings[nodes[i * nf + iName]] : type;
-    const o = owner[i];
-    const key = `${what} <- ${o >= 0 ? strings[nodes[o * nf + iName]] : '?'}.${via[i] ?? ''}`.slice(0, 100);
+    const type = nodeTypes[num(nodes, i * nf + iType)];
+    const what = type === 'object' ? strings[num(nodes, i * nf + iName)] : type;
+    const o = num(owner, i);
+    const key = `${what} <- ${o >= 0 ? strings[num(nodes, o * nf + iName)] : '?'}.${via[i] ?? ''}`.slice(0, 100);
     const t = out.get(key) ?? { count: 0, bytes: 0 };
     t.count++;
-    t.bytes += nodes[i * nf + iSize];
+    t.bytes += num(nodes, i * nf + iSize);
     out.set(key, t);
   }
   return out;

@@ -93,13 +93,15 @@ const wsStart = defineRole<WsArgs, { url: string }>('baseline.ws.start', async (
   const wss = new WebSocketServer({ server });
   const payload = 'x'.repeat(a.payloadBytes);
   wss.on('connection', (ws) => {
-    ws.once('message', async () => {
+    const sendAll = async () => {
       for (let i = 0; i < a.count; i++) {
         // Every `window` messages, wait until the previous ones reached the socket.
         if ((i + 1) % a.window === 0) await new Promise<void>((resolve) => ws.send(payload, () => resolve()));
         else ws.send(payload);
       }
-    });
+    };
+    // A send that throws ends the connection: the client's count then falls short, and says so.
+    ws.once('message', () => void sendAll().catch(() => ws.terminate()));
   });
   const url = await listenLocal(server);
   return { url: url.replace('http:', 'ws:') };
@@ -164,8 +166,8 @@ async function measure(cfg: BenchConfig): Promise<BaselineResult> {
         messages: wsMessages,
         durationMs: round(value.durationMs, 1),
         msgPerSec: Math.round((wsMessages / value.durationMs) * 1000),
-        serverCpuPct: cpu.server.cpuPct,
-        clientCpuPct: cpu.client.cpuPct,
+        serverCpuPct: cpu[0].cpuPct,
+        clientCpuPct: cpu[1].cpuPct,
       },
     };
   });

@@ -18,8 +18,8 @@ import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, perLib, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
-import { defineRole } from '../lib/roles.js';
-import { Samples, headOf, padded, round, sharedClockMs, sleep, summarize, type LatencySummary } from '../lib/stats.js';
+import { defineRole, started } from '../lib/roles.js';
+import { Samples, headOf, medianBy, padded, round, sharedClockMs, sleep, summarize, type LatencySummary } from '../lib/stats.js';
 
 type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
@@ -76,23 +76,23 @@ const serverStart = defineRole<StartArgs, { url: string }>('fanout.server.start'
 function writeSpans(starts: number[], sessions: number[], done: number[]): number[] {
   const spans: number[] = [];
   let j = 0;
-  for (let i = 0; i < starts.length; i++) {
-    while (j < done.length && done[j] < starts[i]) j++;
-    const k = j + sessions[i] - 1;
-    if (k < done.length && (i + 1 >= starts.length || done[k] < starts[i + 1])) spans.push(done[k] - starts[i]);
-    else spans.push(NaN); // not all written before the next broadcast
+  for (const [i, start] of starts.entries()) {
+    while ((done[j] ?? Infinity) < start) j++;
+    const end = done[j + (sessions[i] ?? 0) - 1];
+    const next = starts[i + 1] ?? Infinity;
+    spans.push(end !== undefined && end < next ? end - start : NaN); // NaN: not all written before the next broadcast
   }
   return spans;
 }
 
 const serverSessions = defineRole<{ count: number; timeoutMs: number }, number>('fanout.server.sessions', async (a) => {
-  const s = server as BenchServer;
+  const s = started(server, 'the fan-out server');
   await until(() => s.sessionCount >= a.count, performance.now() + a.timeoutMs, `${a.count} sessions`, 20).catch(() => undefined);
   return s.sessionCount;
 });
 
 const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.broadcast', async (a) => {
-  const s = server as BenchServer;
+  const s = started(server, 'the fan-out server');
   const start = performance.now();
   let broadcasts = 0;
   let expected = 0;
@@ -285,8 +285,8 @@ async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize): Promis
       delivered: got.delivered,
       deliveredRatio: value.expected === 0 ? 0 : round(got.delivered / value.expected, 4),
       latency: got.latency,
-      serverCpuPct: cpu.server.cpuPct,
-      clientCpuPct: cpu.client.cpuPct,
+      serverCpuPct: cpu[0].cpuPct,
+      clientCpuPct: cpu[1].cpuPct,
       maxBroadcastCallMs: value.maxCallMs,
       serverWriteSpanMs: value.writeSpanMs,
       connectionsOpened: value.connectionsOpened,
@@ -334,8 +334,7 @@ export async function runFanout(cfg: BenchConfig): Promise<FanoutResults> {
         per[lib] = outcomes.find((o) => !o.ok) ?? { ok: false, error: 'not run' };
         continue;
       }
-      const byP99 = [...ok].sort((a, b) => a.latency.p99 - b.latency.p99);
-      const median = byP99[Math.floor((byP99.length - 1) / 2)];
+      const median = medianBy(ok, (v) => v.latency.p99);
       per[lib] = { ok: true, value: { ...median, runs: ok.map((v) => ({ p50: v.latency.p50, p99: v.latency.p99 })) } };
     }
     out[key] = per;

@@ -12,8 +12,8 @@ import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { inTurns, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
-import { defineRole } from '../lib/roles.js';
-import { Samples, headOf, padded, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
+import { defineRole, started } from '../lib/roles.js';
+import { Samples, headOf, medianBy, padded, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
 
 type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
@@ -71,7 +71,7 @@ const serverStart = defineRole<StartArgs, { url: string }>('latency.server.start
 
 const serverPush = defineRole<TickArgs, number>('latency.server.push', async (a) => {
   await until(() => session !== undefined, performance.now() + 5_000, 'the session');
-  const s = session as BenchSession;
+  const s = started(session, 'the session');
   return tick((d) => void s.send(d), 'p', a);
 });
 
@@ -87,7 +87,7 @@ const clientConnect = defineRole<ConnectArgs, null>('latency.client.connect', as
 });
 
 const clientEcho = defineRole<TickArgs, Measured>('latency.client.echo', async (a) => {
-  const c = client as BenchClient;
+  const c = started(client, 'the client');
   const sent = await tick((d) => void c.send(d), 'e', a);
   await until(() => rtt.length >= sent, performance.now() + 5_000, 'echoes').catch(() => undefined);
   return { sent, received: rtt.length, latency: rtt.summary() };
@@ -133,8 +133,7 @@ export async function runLatency(cfg: BenchConfig): Promise<PerLib<LatencyResult
       out[lib] = outcomes[0] ?? { ok: false, error: 'not run' };
       continue;
     }
-    const sorted = [...ok].sort((a, b) => a.echo.latency.p50 - b.echo.latency.p50);
-    const median = sorted[(sorted.length - 1) >> 1];
+    const median = medianBy(ok, (v) => v.echo.latency.p50);
     out[lib] = { ok: true, value: { ...median, runs: ok.map((v) => v.echo.latency.p50) } };
   }
   return out;

@@ -18,7 +18,7 @@ import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { perLib, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
-import { defineRole } from '../lib/roles.js';
+import { defineRole, started } from '../lib/roles.js';
 import { SequenceChecker, headOf, padded, sleep, type SequenceReport } from '../lib/stats.js';
 
 interface StartArgs extends LibArgs {
@@ -95,7 +95,7 @@ const serverSend = defineRole<SendArgs, null>('loss.server.send', (a) => {
     for (let i = 0; i < a.count; i++) {
       // Between sessions (Engine.IO after a failure): wait for the next one.
       await until(() => current?.open === true, deadline, 'an open session', 10);
-      const wait = (current as BenchSession).send(padded(String(i), a.payloadBytes));
+      const wait = started(current, 'the session').send(padded(String(i), a.payloadBytes));
       // A full window on a session the client has left (Engine.IO notices only
       // at its ping timeout) must not hold up the new session.
       if (wait) await Promise.race([wait, newSession.promise]);
@@ -129,7 +129,7 @@ const clientConnect = defineRole<ConnectArgs, null>('loss.client.connect', async
 });
 
 const clientSend = defineRole<SendArgs, null>('loss.client.send', (a) => {
-  const c = client as BenchClient;
+  const c = started(client, 'the client');
   startSending(async () => {
     const deadline = performance.now() + a.timeoutMs;
     for (let i = 0; i < a.count; i++) {

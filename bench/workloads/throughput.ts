@@ -12,8 +12,8 @@ import type { BenchConfig } from '../lib/config.js';
 import { Agent, withAgents } from '../lib/harness.js';
 import { inTurns, withCpu, type PerLib } from '../lib/measure.js';
 import { pump, until } from '../lib/pump.js';
-import { defineRole } from '../lib/roles.js';
-import { round, sharedClockMs } from '../lib/stats.js';
+import { defineRole, started } from '../lib/roles.js';
+import { medianBy, round, sharedClockMs } from '../lib/stats.js';
 
 type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
@@ -64,7 +64,7 @@ const serverSend = defineRole<SendArgs, Sent>('throughput.server.send', async (a
   const deadline = performance.now() + a.timeoutMs;
   await until(() => session !== undefined, deadline, 'the session');
   const startedAt = sharedClockMs();
-  await pump(session as BenchSession, a.count, () => payload, deadline);
+  await pump(started(session, 'the session'), a.count, () => payload, deadline);
   return { startedAt };
 });
 
@@ -115,8 +115,7 @@ export interface ThroughputResult {
 }
 
 function median(runs: DirectionResult[]): DirectionResult {
-  const sorted = [...runs].sort((a, b) => a.msgPerSec - b.msgPerSec);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  return medianBy(runs, (r) => r.msgPerSec);
 }
 
 async function direction(
@@ -141,8 +140,8 @@ async function direction(
     durationMs: round(durationMs, 1),
     msgPerSec: Math.round((count / durationMs) * 1000),
     mbPerSec: round((count * cfg.payloadBytes) / durationMs / 1000, 2),
-    serverCpuPct: cpu.server.cpuPct,
-    clientCpuPct: cpu.client.cpuPct,
+    serverCpuPct: cpu[0].cpuPct,
+    clientCpuPct: cpu[1].cpuPct,
   };
 }
 
