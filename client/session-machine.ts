@@ -36,10 +36,10 @@ import {
   type PollResponse,
 } from '../shared/index.js';
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
-import { Backoff } from './backoff.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
 import type { HttpExchange } from './http-exchange.js';
 import type { ResolvedClientOptions } from './options.js';
+import { delay, Pacing } from './pacing.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
 /** The transitions #setState() allows, from each state. */
@@ -62,18 +62,6 @@ function randomId(): string {
   for (const b of bytes) s += b.toString(16).padStart(2, '0');
   return s;
 }
-
-const delay = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 export interface MachineParts {
   readonly options: Readonly<ResolvedClientOptions>;
@@ -104,13 +92,8 @@ export class SessionMachine implements TransportHost {
   readonly #unsent = new Unsent();
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
-  /** Delays between retries of failed requests; starts over when one succeeds. */
-  readonly #backoff: Backoff;
-  /** Delays between new sessions: grows while sessions keep being lost soon after they open. */
-  readonly #resetBackoff: Backoff;
-  /** Aborted to end the current back-off wait early (the network came back). */
-  #wake = new AbortController();
-  readonly #unsubscribeNetwork: () => void;
+  /** Back-off for retries and for new sessions, and the waiting. */
+  readonly #pacing: Pacing;
   #connectPromise: Promise<void> | undefined;
   /** Why the client closed, for a connect() that was still pending. */
   #closeError: HoldlineError | undefined;
@@ -122,10 +105,8 @@ export class SessionMachine implements TransportHost {
     this.#emit = parts.emit;
     const { maxBufferedBytes, sendTimeoutMs, minDelayMs, maxDelayMs } = parts.options;
     this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
-    this.#backoff = new Backoff(minDelayMs, maxDelayMs);
-    this.#resetBackoff = new Backoff(minDelayMs, maxDelayMs);
+    this.#pacing = new Pacing(minDelayMs, maxDelayMs, this.#lifetime.signal, parts.onNetworkBack);
     this.#transport = parts.createTransport(this);
-    this.#unsubscribeNetwork = parts.onNetworkBack?.(() => this.#wake.abort()) ?? (() => {});
   }
 
   get state(): ClientState {
@@ -227,7 +208,7 @@ export class SessionMachine implements TransportHost {
       if (outcome.ok) {
         const r = decodeOpenResponse(outcome.answer.body);
         if (r.ok) {
-          this.#backoff.reset();
+          this.#pacing.retries.reset();
           const { sid, token } = r.value;
           const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
           return { sid, token, auth, limits: r.value, openedAt: Date.now(), abort: new AbortController() };
@@ -241,13 +222,13 @@ export class SessionMachine implements TransportHost {
         // Anything else on an open (no session yet to lose or stop) is worth another try.
         error = outcome.error;
       }
-      const wait = this.#backoff.next();
+      const wait = this.#pacing.retries.next();
       if (Date.now() + wait > giveUpAt) {
         this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms (last error: ${error.code}: ${error.message})`));
         return undefined;
       }
-      this.#emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
-      await this.#backoffDelay(wait);
+      this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
+      await this.#pacing.wait(wait);
     }
   }
 
@@ -277,9 +258,9 @@ export class SessionMachine implements TransportHost {
     this.#inbox = new Inbox();
     this.#unsent.reset();
     this.#setState('reconnecting');
-    const delayMs = this.#resetDelay(old);
-    this.#emit('reconnecting', { attempt: this.#resetBackoff.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
-    if (delayMs > 0) await this.#backoffDelay(delayMs);
+    const delayMs = this.#pacing.resetDelay(old.openedAt);
+    this.#emit('reconnecting', { attempt: this.#pacing.resets.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
+    if (delayMs > 0) await this.#pacing.wait(delayMs);
     const live = await this.#openSession(Math.max(this.#options.connectTimeoutMs, 60_000));
     if (!live || this.#state !== 'reconnecting') return;
     this.stats.resets++;
@@ -289,31 +270,6 @@ export class SessionMachine implements TransportHost {
     // so that what a reset listener re-sends is not overtaken by them (unless it must wait too).
     this.#window.release(lostBytes);
     this.#start(live, false);
-  }
-
-  /**
-   * How long to wait before opening a new session. The first loss opens one
-   * at once; sessions lost again soon after they opened (a server that keeps
-   * forgetting them, two nodes that share nothing) wait longer each time, as
-   * reconnects do. A session that lived maxDelayMs or more starts it over.
-   */
-  #resetDelay(old: LiveSession): number {
-    const b = this.#resetBackoff;
-    if (Date.now() - old.openedAt >= b.maxDelayMs) b.reset();
-    const first = b.attempt === 0;
-    const wait = b.next();
-    return first ? 0 : wait;
-  }
-
-  /** Wait out a back-off delay; ends early on close() or when the network comes back. */
-  async #backoffDelay(ms: number): Promise<void> {
-    if (this.#wake.signal.aborted) this.#wake = new AbortController();
-    const wake = this.#wake.signal;
-    const onClose = () => this.#wake.abort();
-    this.#lifetime.signal.addEventListener('abort', onClose, { once: true });
-    await delay(ms, wake);
-    this.#lifetime.signal.removeEventListener('abort', onClose);
-    if (wake.aborted) this.#backoff.reset();
   }
 
   #fail(error: HoldlineError): void {
@@ -331,7 +287,7 @@ export class SessionMachine implements TransportHost {
     const unacked = decodeEntries(this.#outbox.takeAll());
     this.#unsent.reset();
     this.#window.fail(error);
-    this.#unsubscribeNetwork();
+    this.#pacing.dispose();
     this.#transport.dispose();
     this.#exchange.dispose();
     this.#emit('close', reason, unacked);
@@ -383,7 +339,7 @@ export class SessionMachine implements TransportHost {
   }
 
   succeeded(session: LiveSession): void {
-    this.#backoff.reset();
+    this.#pacing.retries.reset();
     if (this.#state === 'reconnecting' && this.#live === session) {
       this.#setState('open');
       this.#emit('open', { sessionId: session.sid, resumed: true });
@@ -393,13 +349,13 @@ export class SessionMachine implements TransportHost {
   async failed(session: LiveSession, error: HoldlineError, reaction: Reaction): Promise<boolean> {
     switch (reaction) {
       case 'retry': {
-        const wait = this.#backoff.next();
+        const wait = this.#pacing.retries.next();
         if (this.#state === 'open') {
           this.#setState('reconnecting');
           this.stats.reconnects++;
         }
-        this.#emit('reconnecting', { attempt: this.#backoff.attempt, delayMs: wait, error });
-        await this.#backoffDelay(wait);
+        this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
+        await this.#pacing.wait(wait);
         return this.#live === session;
       }
       case 'stop':
