@@ -69,6 +69,8 @@ class Hold {
   since = 0;
   /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
   from: number | undefined;
+  /** The held poll is an early one (its `from` is past the client's ack + 1). */
+  early = false;
   flags = 0;
   /** Just past the last batch written: where an early poll starts. */
   nextSeq = 1;
@@ -126,13 +128,31 @@ export class PollingTransport {
     h.poll = handle;
     h.until = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
     h.since = Date.now();
+    h.early = early;
+    // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
+    if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
     this.#host.pollTaken(sid);
     const answerer = this.#answerer;
     if (previous && !answerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.
       answerer.respond(previous, await this.#emptyBatch(sid));
     }
-    if ((await this.#store.pendingOutbound(sid, from)) > 0 || holdMs === 0) this.#wake(h);
+    if ((await this.#store.pendingOutbound(sid, from)) > 0 || holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+  }
+
+  readonly #endEarly = (h: Hold, poll: PollHandle): void => {
+    if (h.poll === poll) this.#wake(h, true);
+  };
+
+  /**
+   * A sender waits for the client's acks. An early poll carries an ack that
+   * does not cover the batch before it, so the client's next ack comes with
+   * the poll after it: answer a held early poll now (what is pending, or
+   * nothing) rather than at the end of its hold.
+   */
+  ackWanted(sid: string): void {
+    const h = this.#holds.get(sid);
+    if (h?.poll && h.early) this.#wake(h, true);
   }
 
   /**
@@ -227,9 +247,10 @@ export class PollingTransport {
     return encodeBatch(r.inboundAck, r.seq, NO_MESSAGES);
   }
 
-  /** Answer the held poll with whatever is pending (one flush at a time). */
-  #wake(h: Hold): void {
+  /** Answer the held poll with whatever is pending (one flush at a time); `now`: even if that is nothing. */
+  #wake(h: Hold, now = false): void {
     if (!h.poll) return;
+    if (now) h.until = 0;
     if (h.flags & FLUSHING) {
       h.flags |= FLUSH_AGAIN;
       return;

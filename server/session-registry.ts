@@ -114,6 +114,10 @@ export class SessionRegistry implements SessionHost {
     return this.#live.get(sid);
   }
 
+  ackWanted(session: Session): void {
+    this.polling.ackWanted(session.id);
+  }
+
   holding(sid: string): boolean {
     return this.polling.holding(sid);
   }

@@ -62,6 +62,8 @@ export interface SessionHost {
   /** Outbound messages were committed to the store (`commits` so far): something to read. */
   outboundReady(session: Session, commits: number): void;
   sessionEnded(session: Session, reason: CloseReason): void;
+  /** A send waits for the client's acks: a transport holding an early poll answers it, so the client's next poll brings them. */
+  ackWanted(session: Session): void;
   /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
   holding(sid: string): boolean;
 }
@@ -195,6 +197,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     out.waiting.push(entry);
     out.waitingBytes += cost;
+    // The sender now waits for acks: they must not wait for a poll's hold.
+    if (out.waiting.length === 1) this.#host.ackWanted(this);
     const admitted = out.window.acquire(cost, () => {
       this.unwait(out, entry);
       return this.admit(entry);
@@ -255,6 +259,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     } catch {
       // Closed meanwhile: nothing more will be committed.
     }
+  }
+
+  /** A send() waits for room (for the client's acks). */
+  get sendWaiting(): boolean {
+    return (this.#out?.waiting.length ?? 0) > 0;
   }
 
   /** Commits to the store so far (transports use it to tell a stale read-ahead). */
