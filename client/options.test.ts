@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { HoldlineError } from '../shared/errors.js';
+import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from './options.js';
+
+/** Asserts that `fn` throws HoldlineError invalid_argument whose message matches `message`. */
+function invalid(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof HoldlineError, `a HoldlineError, got ${String(e)}`);
+    assert.equal(e.code, 'invalid_argument');
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+describe('client options', () => {
+  it('defaults', () => {
+    const o = resolveClientOptions();
+    assert.equal(o.keepAlive, true);
+    assert.equal(o.holdMs, undefined);
+    assert.ok(o.maxDelayMs >= o.minDelayMs);
+    assert.equal('transports' in o, false);
+  });
+
+  it('a bad value throws invalid_argument naming the option', () => {
+    invalid(() => resolveClientOptions({ holdMs: -1 }), /"holdMs"/);
+    invalid(() => resolveClientOptions({ pollGraceMs: 0 }), /"pollGraceMs"/);
+    invalid(() => resolveClientOptions({ requestTimeoutMs: 1.5 }), /"requestTimeoutMs"/);
+    invalid(() => resolveClientOptions({ reconnect: { minDelayMs: 500, maxDelayMs: 100 } }), /"reconnect.maxDelayMs"/);
+    invalid(() => resolveClientOptions({ reconnect: 5 } as unknown as HoldlineClientOptions), /"reconnect"/);
+    invalid(() => resolveClientOptions({ keepAlive: 'yes' } as unknown as HoldlineClientOptions), /"keepAlive"/);
+    invalid(() => resolveClientOptions({ proxy: 'not a url' }), /"proxy"/);
+    invalid(() => resolveClientOptions(null as unknown as HoldlineClientOptions), /must be an object/);
+  });
+
+  it('an unknown option throws naming it; the removed "transports" throws with a hint, after any unknown one', () => {
+    invalid(() => resolveClientOptions({ nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);
+    invalid(() => resolveClientOptions({ transports: ['polling'] } as HoldlineClientOptions), /option "transports" was removed: polling is the only/);
+    invalid(() => resolveClientOptions({ transports: ['polling'], nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);
+  });
+
+  it('the base URL: absolute http(s), no trailing slash', () => {
+    assert.equal(resolveBaseUrl('http://h:1/holdline/', 'X'), 'http://h:1/holdline');
+    invalid(() => resolveBaseUrl('ftp://h/x', 'X'), /X: url must be http: or https:/);
+    invalid(() => resolveBaseUrl('not a url', 'X'), /X: url must be an absolute/);
+  });
+});
