@@ -216,7 +216,7 @@ async function faultStorm(t: TestContext, perWorker: number, options: Omit<Fault
   const worker = async (w: number): Promise<void> => {
     for (let k = 0; k < perWorker; k++) {
       const i = w * 1000 + k;
-      const n = [0, 10, 3000, 20_000, 70_000][i % 5];
+      const n = [0, 10, 3000, 20_000, 70_000][i % 5] ?? 0; // i % 5 is always an index of the list
       const want = pattern(n, i);
       const path = `/${['bytes', 'chunked', 'echo'][i % 3]}?n=${n}&i=${i}`;
       const outcome = await send(proxy.port, agent, path, i % 3 === 2 ? { body: want } : {});

@@ -185,9 +185,9 @@ class HttpFramer {
         const line = this.#line.replace(/\r?\n$/, '');
         this.#line = '';
         if (state === 'size') {
-          const match = CHUNK_SIZE.exec(line);
-          if (!match) return giveUp();
-          this.#remaining = parseInt(match[1], 16);
+          const [, size] = CHUNK_SIZE.exec(line) ?? [];
+          if (size === undefined) return giveUp();
+          this.#remaining = parseInt(size, 16);
           this.#state = this.#remaining === 0 ? 'trailer' : 'chunk';
         } else if (state === 'chunk-end') {
           if (line !== '') return giveUp();
@@ -202,30 +202,31 @@ class HttpFramer {
   }
 
   #parseHead(bytes: Buffer): MessageHead | undefined {
-    const [first, ...lines] = bytes.toString('latin1', 0, bytes.length - 4).split('\r\n');
+    const [first = '', ...lines] = bytes.toString('latin1', 0, bytes.length - 4).split('\r\n');
     const headers = new Map<string, string>();
     for (const line of lines) {
-      const match = HEADER_LINE.exec(line);
-      if (!match) return undefined; // also rejects obsolete line folding
-      const [name, prev] = [match[1].toLowerCase(), headers.get(match[1].toLowerCase())];
-      headers.set(name, prev === undefined ? match[2] : `${prev}, ${match[2]}`);
+      const [, field, value] = HEADER_LINE.exec(line) ?? [];
+      if (field === undefined || value === undefined) return undefined; // also rejects obsolete line folding
+      const name = field.toLowerCase();
+      const prev = headers.get(name);
+      headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
     }
     const te = headers.get('transfer-encoding');
     const cl = headers.get('content-length');
-    const lengths = [...new Set((cl ?? '0').split(',').map((v) => v.trim()))];
-    if (lengths.length !== 1 || !/^\d{1,15}$/.test(lengths[0])) return undefined;
-    const bodyBytes = Number(lengths[0]);
+    const [length, ...otherLengths] = new Set((cl ?? '0').split(',').map((v) => v.trim()));
+    if (length === undefined || otherLengths.length !== 0 || !/^\d{1,15}$/.test(length)) return undefined;
+    const bodyBytes = Number(length);
 
     if (this.#role === 'request') {
-      const match = REQUEST_LINE.exec(first);
-      if (!match) return undefined;
+      const [, method, target] = REQUEST_LINE.exec(first) ?? [];
+      if (method === undefined || target === undefined) return undefined;
       // Chunked request bodies and CONNECT tunnels are not followed.
-      const framing = te !== undefined || match[1] === 'CONNECT' ? 'raw' : bodyBytes > 0 ? 'length' : 'none';
-      return { method: match[1], target: match[2], status: 0, framing, bodyBytes };
+      const framing = te !== undefined || method === 'CONNECT' ? 'raw' : bodyBytes > 0 ? 'length' : 'none';
+      return { method, target, status: 0, framing, bodyBytes };
     }
-    const match = STATUS_LINE.exec(first);
-    if (!match) return undefined;
-    const status = Number(match[1]);
+    const [, code] = STATUS_LINE.exec(first) ?? [];
+    if (code === undefined) return undefined;
+    const status = Number(code);
     let framing: Framing;
     if (status === 101) framing = 'raw'; // protocol switch
     else if (status < 200 || status === 204 || status === 304 || this.#pendingMethod() === 'HEAD') framing = 'none';
