@@ -377,7 +377,8 @@ test('a poll with from gets the batch from there; earlier messages stay unacknow
   await waitFor(() => healthy.got.length > mark + 3, 5_000, () => 'the healthy stream to go on');
   running = false;
   await producer;
-  const sid = healthy.client.sessionId as string;
+  const sid = healthy.client.sessionId;
+  assert.ok(sid !== undefined, 'the healthy client has a session');
   await waitFor(
     () => (received.get(sid)?.length ?? 0) >= sent && healthy.got.length >= sent,
     10_000,
@@ -410,17 +411,17 @@ test('the client sends early polls on a large stream; every message arrives once
   assert.deepEqual(c.events, []);
 
   const all = polls(seen);
-  const early = all.filter((p) => p.from !== undefined);
+  const early = all.flatMap(({ ack, from }) => (from === undefined ? [] : [{ ack, from }]));
   assert.ok(early.length > 0, `polls with "from": ${early.length} of ${all.length}`);
   for (const p of early) {
     // Sent as soon as the headers of the answer before it were in, before its body was
     // taken in: the ack does not cover that answer's batch yet.
-    assert.ok((p.from as number) > p.ack + 1, `an early poll (ack ${p.ack}, from ${p.from}) was sent before the answer it follows was read`);
-    assert.ok((p.from as number) <= N + 1, `from ${p.from} is at most lastSeq + 1`);
+    assert.ok(p.from > p.ack + 1, `an early poll (ack ${p.ack}, from ${p.from}) was sent before the answer it follows was read`);
+    assert.ok(p.from <= N + 1, `from ${p.from} is at most lastSeq + 1`);
   }
   // Each early poll starts where a large answer ended, as its Holdline-Next said.
   const nexts = new Set(seen.filter((x) => x.path === '/poll' && x.answer?.headers[NEXT_HEADER] !== undefined).map((x) => Number(x.answer?.headers[NEXT_HEADER])));
-  for (const p of early) assert.ok(nexts.has(p.from as number), `from ${p.from} is a Holdline-Next the server sent`);
+  for (const p of early) assert.ok(nexts.has(p.from), `from ${p.from} is a Holdline-Next the server sent`);
   // No large answer without the header, no small one with it.
   for (const x of seen) {
     if (x.path !== '/poll' || !x.answer || x.answer.status !== 200) continue;
@@ -472,7 +473,9 @@ test('early-poll recovery: answers are cut mid-body after their headers went out
   const answer = (x: Tapped) => JSON.parse(x.answer?.body ?? '{}') as { seq?: number; m?: unknown[] };
   const cutOnes = pollsSeen.filter((p) => p.x.answer?.cut);
   assert.equal(cutOnes.length, CUTS);
-  assert.equal(cutOnes[0].from, undefined, 'the first cut answers an ordinary poll');
+  const [firstCut] = cutOnes;
+  assert.ok(firstCut, 'an answer was cut');
+  assert.equal(firstCut.from, undefined, 'the first cut answers an ordinary poll');
   let earlyAfterCut = 0;
   for (const cut of cutOnes) {
     const { seq } = answer(cut.x);
@@ -524,9 +527,10 @@ test('an early poll held at the server is superseded at once when the answer bef
   assertExactlyOnce(c.got, expected, 'server to client');
   assert.equal(cuts, 1);
   const p = seen.filter((x) => x.path === '/poll').map((x) => ({ x, ...(JSON.parse(x.body()) as { ack: number; from?: number }) }));
-  const cutAt = p.findIndex((q) => q.x.answer?.cut);
-  assert.equal(p[cutAt].from, undefined);
-  const after = p.filter((q) => q.x.index > p[cutAt].x.index);
+  const cut = p.find((q) => q.x.answer?.cut);
+  assert.ok(cut, 'an answer was cut');
+  assert.equal(cut.from, undefined);
+  const after = p.filter((q) => q.x.index > cut.x.index);
   const early = after.find((q) => q.from === 201);
   assert.ok(early, 'an early poll with from 201 was sent on the cut answer\'s headers');
   assert.equal(early.ack, 0);
@@ -689,7 +693,8 @@ test('with the real client: large send batches are acknowledged before delivery,
   hl.server.once('session', (s: Session) => {
     session = s;
     s.on('message', (d) => {
-      const res = sendRequests[sendRequests.length - 1];
+      const res = sendRequests.at(-1);
+      if (res === undefined) throw new Error(`message ${String(d)} arrived with no /send request seen`);
       deliveries.push({ m: String(d), request: sendRequests.length - 1, answered: res.writableEnded });
     });
   });
