@@ -18,7 +18,8 @@ import {
   decodeCloseRequest,
   decodeOpenRequest,
   decodePollRequest,
-  decodeSendRequest,
+  decodePayloads,
+  decodeSendEnvelope,
   encodeClose,
   wireError,
 } from '../shared/index.js';
@@ -32,6 +33,12 @@ type Endpoint = 'open' | 'poll' | 'send' | 'close';
 
 /** No CORS headers to add (same origin or no Origin): one object for every such request. */
 const NO_CORS: Record<string, string> = Object.freeze({});
+
+/**
+ * Largest body of an open, poll or close: they carry a few short fields, so a
+ * large one is garbage (and JSON with deep nesting costs time to parse).
+ */
+const CONTROL_BODY_BYTES = 4096;
 
 /** A send batch of more messages than this is acknowledged before it is delivered. */
 const SMALL_BATCH = 8;
@@ -138,7 +145,7 @@ export class HttpHandler implements PollAnswerer {
     if (typeof type !== 'string' || !/^text\/plain\s*(;|$)/i.test(type)) {
       return writeError(res, wireError('unsupported_content_type', `content type must be text/plain, got ${type ?? 'none'}`), cors);
     }
-    const body = await readBody(req, this.#core.options.maxBatchBytes);
+    const body = await readBody(req, endpoint === 'send' ? this.#core.options.maxBatchBytes : CONTROL_BODY_BYTES);
 
     if (body === null) return; // client gone
     if (body instanceof HoldlineError) {
@@ -170,15 +177,22 @@ export class HttpHandler implements PollAnswerer {
         return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from);
       }
       case 'send': {
-        const r = decodeSendRequest(body);
+        const r = decodeSendEnvelope(body);
         if (!r.ok) return writeError(res, r.error, cors);
         const core = this.#core;
         let s = core.authenticateSession(r.value);
         if (s instanceof Promise) s = await s;
         if (!s.ok) return failSession(res, cors, s, false);
         const served = s.value;
-        const { maxMessageBytes } = core.options;
-        const { m, seq } = r.value;
+        const { maxMessageBytes, maxBatchMessages } = core.options;
+        if (r.value.m.length > maxBatchMessages) {
+          return writeError(res, wireError('batch_too_large', `${r.value.m.length} messages; maxBatchMessages is ${maxBatchMessages}`), cors);
+        }
+        // Decoded only now, for a known session and a batch of bounded size.
+        const decoded = decodePayloads(r.value.m);
+        if (!decoded.ok) return writeError(res, decoded.error, cors);
+        const m = decoded.value;
+        const { seq } = r.value;
         for (let i = 0; i < m.length; i++) {
           const msg = m[i] as Payload;
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.

@@ -222,9 +222,9 @@ export class MemoryStore implements SessionStore {
     return { result, bufferedBytes: outbox.bufferedBytes, lastSeq: outbox.lastSeq };
   }
 
-  async readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult> {
+  async readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount = Infinity): Promise<ReadOutboundResult> {
     const { outbox, inbox } = this.#rec(sid).streams;
-    const b = outbox.batch(maxWireBytes, Infinity, from);
+    const b = outbox.batch(maxWireBytes, maxCount, from);
     // Field by field: object spread costs about a microsecond a call.
     return { seq: b.seq, count: b.count, m: b.m, wireBytes: b.wireBytes, inboundAck: inbox.ack };
   }

@@ -19,6 +19,8 @@ export interface HoldlineServerOptions {
   maxMessageBytes?: number;
   /** Largest request body, and the most message bytes one poll response carries. */
   maxBatchBytes?: number;
+  /** Most messages one request or poll answer carries (bounds the work one request costs). */
+  maxBatchMessages?: number;
   /** Unacknowledged bytes queued per session before `send()` waits. */
   maxQueuedBytes?: number;
   maxSessions?: number;
@@ -44,6 +46,7 @@ export interface ResolvedOptions {
   sessionIdleTimeoutMs: number;
   maxMessageBytes: number;
   maxBatchBytes: number;
+  maxBatchMessages: number;
   maxQueuedBytes: number;
   maxSessions: number;
   sendTimeoutMs: number;
@@ -71,7 +74,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 }
 
 const KNOWN = new Set([
-  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes',
+  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
   'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins',
 ]);
 
@@ -86,6 +89,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const sessionIdleTimeoutMs = positiveInt('sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, DEFAULTS.sessionIdleTimeoutMs, 10);
   const maxMessageBytes = positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes);
   const maxBatchBytes = positiveInt('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes);
+  const maxBatchMessages = positiveInt('maxBatchMessages', options.maxBatchMessages, DEFAULTS.maxBatchMessages);
   const maxQueuedBytes = positiveInt('maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
   const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
@@ -126,7 +130,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
-    pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxQueuedBytes,
+    pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes,
     maxSessions, sendTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
     authenticate: options.authenticate, allowedOrigins, tickMs,
   };

@@ -177,7 +177,8 @@ export class PollingTransport {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: #readBatch checks it.
     if (h.poll || this.#holds.get(h.sid) !== h) return;
-    const batch = this.#store.readOutbound(h.sid, this.#host.options.maxBatchBytes, h.nextSeq);
+    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
+    const batch = this.#store.readOutbound(h.sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     h.ahead = { seq: h.nextSeq, commits, batch };
   }
@@ -281,7 +282,8 @@ export class PollingTransport {
         if (ahead.seq === start && ahead.commits === session.commits) return ahead.batch;
       }
     }
-    return this.#store.readOutbound(h.sid, this.#host.options.maxBatchBytes, h.from);
+    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
+    return this.#store.readOutbound(h.sid, maxBatchBytes, h.from, maxBatchMessages);
   }
 
   async #flush(h: Hold): Promise<void> {

@@ -198,6 +198,7 @@ export class SessionRegistry implements SessionHost {
       sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
       maxMessageBytes: o.maxMessageBytes,
       maxBatchBytes: o.maxBatchBytes,
+      maxBatchMessages: o.maxBatchMessages,
     };
   }
 

@@ -173,8 +173,12 @@ export interface SessionStore {
   enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult>;
   /** Apply the client's cumulative ack of the outbound stream. */
   ackOutbound(sid: string, ack: number): Promise<AckOutboundResult>;
-  /** The unacknowledged outbound messages from the first one (or from `from`, if later), up to maxWireBytes. */
-  readOutbound(sid: string, maxWireBytes: number, from?: number): Promise<ReadOutboundResult>;
+  /**
+   * The unacknowledged outbound messages from the first one (or from `from`,
+   * if later), up to maxWireBytes and maxCount messages (at least one when
+   * any is pending).
+   */
+  readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number): Promise<ReadOutboundResult>;
   /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
   pendingOutbound(sid: string, from?: number): Promise<number>;
 

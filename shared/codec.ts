@@ -26,6 +26,8 @@ export interface OpenResponse {
   sessionIdleTimeoutMs: number;
   maxMessageBytes: number;
   maxBatchBytes: number;
+  /** Most messages one send batch may carry (absent from older servers: no limit but maxBatchBytes). */
+  maxBatchMessages?: number;
 }
 export interface SessionAuth {
   sid: string;
@@ -41,6 +43,13 @@ export interface SendRequest extends SessionAuth {
   ack: number;
   seq: number;
   m: Payload[];
+}
+/** A send request whose messages are not decoded yet (the server checks the session first). */
+export interface SendEnvelope extends SessionAuth {
+  ack: number;
+  seq: number;
+  /** The `m` array as parsed: decode it with decodePayloads(). */
+  m: unknown[];
 }
 export type CloseRequest = SessionAuth;
 
@@ -156,7 +165,12 @@ export function decodePollRequest(text: string): Result<PollRequest> {
   return ok(poll);
 }
 
-export function decodeSendRequest(text: string): Result<SendRequest> {
+/**
+ * A send request's envelope, its messages left as parsed: a server looks the
+ * session up (and checks the batch's size) before it spends time decoding
+ * them (binary messages cost a base64 decode each).
+ */
+export function decodeSendEnvelope(text: string): Result<SendEnvelope> {
   const r = parseObject(text);
   if (!r.ok) return r;
   const o = r.value;
@@ -164,9 +178,16 @@ export function decodeSendRequest(text: string): Result<SendRequest> {
   if (bad) return fail(bad);
   if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
   if (!isSeqNumber(o.seq) || o.seq < 1) return fail(field('seq', 'must be a positive integer'));
-  const m = decodePayloads(o.m);
+  if (!Array.isArray(o.m)) return fail(field('m', 'must be an array'));
+  return ok({ sid: o.sid as string, token: o.token as string, ack: o.ack, seq: o.seq, m: o.m as unknown[] });
+}
+
+export function decodeSendRequest(text: string): Result<SendRequest> {
+  const r = decodeSendEnvelope(text);
+  if (!r.ok) return r;
+  const m = decodePayloads(r.value.m);
   if (!m.ok) return m;
-  return ok({ sid: o.sid as string, token: o.token as string, ack: o.ack, seq: o.seq, m: m.value });
+  return ok({ sid: r.value.sid, token: r.value.token, ack: r.value.ack, seq: r.value.seq, m: m.value });
 }
 
 export function decodeCloseRequest(text: string): Result<CloseRequest> {

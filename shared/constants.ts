@@ -20,6 +20,8 @@ export const DEFAULTS = {
   sessionIdleTimeoutMs: 60_000,
   maxMessageBytes: 1024 * 1024,
   maxBatchBytes: 4 * 1024 * 1024,
+  /** Messages per batch, either way: bounds the work one request costs (a binary message costs a base64 decode). */
+  maxBatchMessages: 10_000,
   maxQueuedBytes: 8 * 1024 * 1024,
   maxSessions: 100_000,
   sendTimeoutMs: 30_000,
