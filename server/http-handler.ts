@@ -78,6 +78,12 @@ export function writeError(res: ServerResponse, err: HoldlineError, extra?: Reco
   write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
 }
 
+/** The first of a comma-separated header's values, trimmed; undefined when empty. */
+function firstValue(v: string | undefined): string | undefined {
+  const first = v?.split(',')[0]?.trim().toLowerCase();
+  return first === '' ? undefined : first;
+}
+
 /** A poll on a closed session gets the close frame (200); anything else the error. */
 function failSession(res: ServerResponse, cors: Record<string, string>, s: Extract<AuthResult, { ok: false }>, isPoll: boolean): void {
   if (isPoll && s.closed) return write(res, 200, encodeClose(0, s.closed), RESPONSE_CONTENT_TYPE, cors);
@@ -254,12 +260,27 @@ export class HttpHandler implements PollAnswerer {
     if (allowed === '*' || allowed?.has(origin)) {
       return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': NEXT_HEADER, Vary: 'Origin' };
     }
+    return origin === this.#ownOrigin(req) ? NO_CORS : null;
+  }
+
+  /**
+   * The origin the request was made to, as a browser names it: scheme, host
+   * and port. Behind a proxy (`trustProxy`), as X-Forwarded-Proto and
+   * X-Forwarded-Host say; else the connection's scheme and the Host header.
+   */
+  #ownOrigin(req: IncomingMessage): string | undefined {
+    const trust = this.#core.options.trustProxy;
+    const fwdProto = trust ? firstValue(requestHeader(req, 'x-forwarded-proto')) : undefined;
+    const fwdHost = trust ? firstValue(requestHeader(req, 'x-forwarded-host')) : undefined;
+    const scheme = fwdProto ?? ((req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http');
+    const host = fwdHost ?? requestHeader(req, 'host');
+    if (host === undefined || (scheme !== 'http' && scheme !== 'https')) return undefined;
     try {
-      if (new URL(origin).host === requestHeader(req, 'host')) return NO_CORS;
+      // Normalised as a browser's Origin is: lower case, default port dropped.
+      return new URL(`${scheme}://${host}`).origin;
     } catch {
-      // An Origin that is not a URL ("null", say) is cross-origin.
+      return undefined;
     }
-    return null;
   }
 }
 

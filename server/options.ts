@@ -39,6 +39,12 @@ export interface HoldlineServerOptions {
   authenticate?: AuthenticateHook;
   /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
   allowedOrigins?: readonly string[] | '*';
+  /**
+   * Behind a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-Host:
+   * judge same-origin requests by those. Off by default (anyone can send
+   * them to a server reached directly).
+   */
+  trustProxy?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -57,6 +63,7 @@ export interface ResolvedOptions {
   ownerLeaseMs: number;
   authenticate: AuthenticateHook | undefined;
   allowedOrigins: ReadonlySet<string> | '*' | undefined;
+  trustProxy: boolean;
   /** Period of the one timer that ends holds and expires idle sessions. */
   tickMs: number;
 }
@@ -75,7 +82,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 const KNOWN = new Set([
   'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
-  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins',
+  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -127,11 +134,14 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   else if (Array.isArray(ao) && ao.every((o) => typeof o === 'string')) allowedOrigins = new Set(ao);
   else throw new TypeError(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
 
+  const trustProxy = options.trustProxy ?? false;
+  if (typeof trustProxy !== 'boolean') throw new TypeError(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
+
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes,
     maxSessions, sendTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
-    authenticate: options.authenticate, allowedOrigins, tickMs,
+    authenticate: options.authenticate, allowedOrigins, trustProxy, tickMs,
   };
 }
