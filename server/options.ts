@@ -134,7 +134,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   else if (Array.isArray(ao) && ao.every((o) => typeof o === 'string')) allowedOrigins = new Set(ao);
   else throw new TypeError(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
 
-  const trustProxy = options.trustProxy ?? false;
+  const trustProxy = options.trustProxy === undefined ? false : options.trustProxy;
   if (typeof trustProxy !== 'boolean') throw new TypeError(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
 
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
