@@ -1,10 +1,17 @@
 /**
- * Node platform: requests on connections owned by this client (not the
+ * Node platform: every request goes through undici's dispatch API (plain
+ * http, https, proxied alike) on dispatchers owned by this client (not the
  * global fetch pool: a fetch round trip costs ~0.6 ms more, and one shared
- * pool makes many clients in one process pay for each other). A plain
- * http:// server reached directly gets Http1Connection, this package's own
- * minimal HTTP/1.1 connection; https:// and every proxied request go through
- * undici's dispatch API.
+ * pool makes many clients in one process pay for each other). HTTP framing is
+ * undici's job: it checks an idle socket before reusing it, and rejects the
+ * malformed answers a hand-written parser would have to relearn to reject.
+ *
+ * A request that dies on its connection before any of its answer arrived
+ * (the server or a middlebox closed or reset the socket) is sent once more at
+ * once, on a fresh connection: every Holdline request is safe to repeat (seq
+ * and ack de-duplicate sends, an open carries its `attempt` id, a session has
+ * one poll), so the client does not back off and go `reconnecting` for a
+ * keep-alive connection that was closed under it.
  *
  * Proxies: the `proxy` option, else HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either
  * case, as curl reads them). An http:// server is reached through an http://
@@ -13,9 +20,8 @@
  * through CONNECT. Credentials come from the proxy URL (user:pass@, Basic).
  */
 import { StringDecoder } from 'node:string_decoder';
-import { Client, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { Client, EnvHttpProxyAgent, errors, type Dispatcher } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import { Http1Connection, type Http1Controller, type Http1Handler, type Http1Request } from './http1-connection.js';
 import type { HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead } from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
@@ -30,10 +36,53 @@ const CLIENT_OPTIONS = {
   keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
 };
 
-/** What a lane sends on: an undici dispatcher or an Http1Connection (the same dispatch() call and handler). */
-interface LaneDispatcher {
-  dispatch(request: Http1Request & { origin: string }, handler: Http1Handler & Dispatcher.DispatchHandler): boolean;
-  destroy(): Promise<void>;
+/**
+ * The error codes of a connection lost under a request: the peer closed it
+ * (undici's SocketError, "other side closed"), reset it, or it broke while the
+ * request was being written. Not our own abort or deadline, not a refused or
+ * timed-out connect (nothing to gain from trying again at once).
+ */
+const CONNECTION_LOST = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+function isConnectionLost(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return false;
+  const code = err.code;
+  return typeof code === 'string' && CONNECTION_LOST.has(code);
+}
+
+/**
+ * What undici does not tell in its error for a refused CONNECT tunnel (a
+ * RequestAbortedError whose only trace of the status is its message): the
+ * status of the last CONNECT answer a proxy gave, noted by ProxyClient.
+ */
+interface TunnelStatus {
+  last: number;
+}
+
+/**
+ * The client a ProxyAgent reaches its proxy with (its `clientFactory`): an
+ * undici Client that notes each CONNECT answer's status. It wraps the
+ * handler's onUpgrade in place, as undici's own proxy wrapper does onHeaders.
+ */
+class ProxyClient extends Client {
+  readonly #tunnel: TunnelStatus;
+
+  constructor(url: URL, options: object, tunnel: TunnelStatus) {
+    super(url, options);
+    this.#tunnel = tunnel;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const onUpgrade = handler.onUpgrade;
+    if (options.method === 'CONNECT' && onUpgrade) {
+      const tunnel = this.#tunnel;
+      handler.onUpgrade = function (this: Dispatcher.DispatchHandler, statusCode, headers, socket) {
+        tunnel.last = statusCode;
+        onUpgrade.call(this, statusCode, headers, socket);
+      };
+    }
+    return super.dispatch(options, handler);
+  }
 }
 
 /**
@@ -42,21 +91,18 @@ interface LaneDispatcher {
  * (which then idles out and is reopened, over and over: with two allowed,
  * every poll that followed an answer opened a new one).
  *
- * Without a proxy (`origin` given): for http://, an Http1Connection (a send
- * reaches the server about 85 us sooner than through undici on the bench
- * machine: no request object to build and validate, and no event-loop turn
- * waited before writing on a reused socket); for https://, an undici Client,
- * one origin on one connection, as Agent({ connections: 1 }) would make,
- * minus two dispatch layers on every request.
+ * Without a proxy (`origin` given): an undici Client, one origin on one
+ * connection, as Agent({ connections: 1 }) would make, minus two dispatch
+ * layers on every request.
  */
-function createDispatcher(options: RequesterOptions, origin?: string): LaneDispatcher {
-  if (origin !== undefined && origin.startsWith('http:')) return new Http1Connection(origin, { keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
+function createDispatcher(options: RequesterOptions, origin: string | undefined, tunnel: TunnelStatus): Dispatcher {
   if (origin !== undefined) return new Client(origin, CLIENT_OPTIONS);
   const proxy = options.proxy;
   return new EnvHttpProxyAgent({
     ...CLIENT_OPTIONS,
     connections: 1,
     proxyTunnel: false,
+    clientFactory: (url, opts) => new ProxyClient(url, opts, tunnel),
     ...(proxy === undefined ? {} : { httpProxy: proxy, httpsProxy: proxy }),
   });
 }
@@ -71,22 +117,41 @@ function proxyAuthError(detail: string): HoldlineError {
 /** As a flat list: undici takes it as it is (an object costs an Object.keys() per request). */
 const REQUEST_HEADERS = ['content-type', REQUEST_CONTENT_TYPE];
 
-/** The send lane's dispatcher, then the poll lane's two. */
-type Lanes = [LaneDispatcher, LaneDispatcher, LaneDispatcher];
+/** The send lane's dispatcher, and the poll lane's two. */
+interface Lanes {
+  send: Dispatcher;
+  polls: [Dispatcher, Dispatcher];
+}
 
 /** A URL split the way undici's dispatch() takes it, with its dispatchers, cached: a client posts to four URLs. */
 interface Target {
+  url: string;
   origin: string;
   path: string;
   lanes: Lanes;
-  /** undici's lanes (a proxy, https) write a request on a reused socket a turn later; Http1Connection at once. */
-  writesLater: boolean;
+  /** Set when the lanes go through a proxy. */
+  tunnel: TunnelStatus | undefined;
+}
+
+/**
+ * A proxy that wants credentials, told by undici's error class or the status
+ * it saw, never by the wording of a message:
+ * - an http:// server through the proxy (absolute-form requests): undici's
+ *   proxy wrapper answers a 407 with an InvalidArgumentError, the only one
+ *   it delivers after a request was accepted (bad arguments throw from
+ *   dispatch(), which the caller catches before any of this);
+ * - https:// (a CONNECT tunnel): a RequestAbortedError when the proxy did not
+ *   answer the CONNECT with 200; ProxyClient noted which status it was.
+ */
+function isProxyAuthRefusal(e: unknown, tunnel: TunnelStatus | undefined): boolean {
+  if (tunnel === undefined) return false;
+  if (e instanceof errors.InvalidArgumentError) return true;
+  return e instanceof errors.RequestAbortedError && tunnel.last === 407;
 }
 
 function toRequestError(e: unknown, url: string, signal: AbortSignal): HoldlineError {
   if (e instanceof HoldlineError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  if (/\b407\b/.test(message)) return proxyAuthError(message);
   return new HoldlineError(signal.aborted ? 'timeout' : 'network_error', `POST ${url} failed: ${message}`, { cause: e });
 }
 
@@ -116,54 +181,73 @@ function watch(signal: AbortSignal, exchange: Exchange): void {
   set.add(exchange);
 }
 
-/** What a dispatcher hands the handler to abort its request: undici's controller has this too. */
-type Controller = Http1Controller;
+/** Polls in flight on each of the poll lane's two dispatchers. */
+type PollSlots = [number, number];
 
 /**
- * One exchange through a dispatch() API (undici's, or Http1Connection's),
- * with a handler of our own that collects the body: undici's request() adds
- * a stream, a promise chain and a text decoder per request (measured: ~90 us
- * more client CPU per 110 KB poll answer on the bench machine).
+ * One exchange through undici's dispatch(), with a handler of our own that
+ * collects the body: undici's request() adds a stream, a promise chain and a
+ * text decoder per request (measured: ~90 us more client CPU per 110 KB poll
+ * answer on the bench machine). It also sends its request once more when the
+ * connection is lost before any answer (see the top of this file).
  */
 class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #resolve: (a: HttpAnswer) => void;
   readonly #reject: (e: unknown) => void;
   readonly #signal: AbortSignal;
   readonly #listener: HeadListener | undefined;
-  readonly #url: string;
+  readonly #target: Target;
+  readonly #dispatcher: Dispatcher;
+  readonly #body: string;
+  readonly #reset: boolean;
   /** The poll slot it holds (a count in `#slots`), or -1 (a send). */
-  readonly #slot: number;
-  readonly #slots: number[];
+  readonly #slot: 0 | 1 | -1;
+  readonly #slots: PollSlots;
   #headers: Record<string, string | string[] | undefined> | undefined;
-  #controller: Controller | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** Any answer (a 1xx too) began: from then on a lost connection is an error, not a reason to send again. */
+  #answered = false;
+  #resent = false;
   #status = 0;
   #chunks: Buffer[] = [];
   /** The listener started another request: let it go out before we settle (see onResponseEnd). */
   #yield = false;
-  /** Requests on this exchange's lanes wait a turn before they are written (see Target). */
-  readonly #writesLater: boolean;
   #settled = false;
 
   constructor(
-    url: string,
+    target: Target,
+    dispatcher: Dispatcher,
+    body: string,
+    reset: boolean,
     signal: AbortSignal,
     listener: HeadListener | undefined,
-    slots: number[],
-    slot: number,
+    slots: PollSlots,
+    slot: 0 | 1 | -1,
     resolve: (a: HttpAnswer) => void,
     reject: (e: unknown) => void,
-    writesLater: boolean,
   ) {
-    this.#writesLater = writesLater;
-    this.#url = url;
+    this.#target = target;
+    this.#dispatcher = dispatcher;
+    this.#body = body;
+    this.#reset = reset;
     this.#signal = signal;
     this.#listener = listener;
     this.#slots = slots;
     this.#slot = slot;
     this.#resolve = resolve;
     this.#reject = reject;
-    if (slot >= 0) slots[slot]++;
+    if (slot !== -1) slots[slot]++;
     watch(signal, this);
+  }
+
+  /** Hands the request to its dispatcher (again, for a resend). */
+  start(): void {
+    const t = this.#target;
+    try {
+      this.#dispatcher.dispatch({ origin: t.origin, path: t.path, method: 'POST', body: this.#body, headers: REQUEST_HEADERS, reset: this.#reset }, this);
+    } catch (e) {
+      this.#fail(e);
+    }
   }
 
   /** The deadline fired (or the client closed). */
@@ -172,16 +256,17 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     this.#fail(this.#signal.reason);
   }
 
-  onRequestStart(controller: Controller): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#settled) controller.abort(this.#signal.reason ?? new Error('aborted'));
   }
 
-  onResponseStart(_c: Controller, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.#answered = true;
     if (status < 200) return; // 1xx: the real answer follows
     this.#status = status;
     this.#headers = headers;
-    this.#yield = this.#listener?.onHead(this) === true && this.#writesLater;
+    this.#yield = this.#listener?.onHead(this) === true;
   }
 
   get status(): number {
@@ -193,15 +278,16 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     return Array.isArray(v) ? v[0] : v;
   }
 
-  onResponseData(_c: Controller, chunk: Buffer): void {
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#chunks.push(chunk);
   }
 
   onResponseEnd(): void {
     if (this.#status === 407) return this.#fail(proxyAuthError('407'));
     const chunks = this.#chunks;
-    let body = chunks.length === 1 ? chunks[0].toString('utf8') : '';
-    if (chunks.length > 1) {
+    let body = '';
+    if (chunks.length === 1) body = String(chunks[0]);
+    else if (chunks.length > 1) {
       // Decoded piece by piece rather than joined first: no copy of the body as bytes.
       const decoder = new StringDecoder('utf8');
       for (const c of chunks) body += decoder.write(c);
@@ -210,34 +296,37 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     const answer = { status: this.#status, body };
     // undici writes a request on a reused socket one event-loop turn later
     // (setImmediate: it first checks the idle socket). If the listener started
-    // one there, let that turn pass before the caller works on this answer
-    // (an Http1Connection has written it already).
+    // one there, let that turn pass before the caller works on this answer.
     if (this.#yield) setImmediate(() => this.#done(answer));
     else this.#done(answer);
   }
 
-  onResponseError(_c: Controller, err: Error): void {
-    this.#fail(err);
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (!this.#resent && !this.#answered && !this.#settled && !this.#signal.aborted && isConnectionLost(err)) {
+      this.#resent = true;
+      this.#controller = undefined;
+      // Out of undici's error path first: it is still failing the queue of the lost connection.
+      queueMicrotask(() => {
+        if (!this.#settled) this.start();
+      });
+      return;
+    }
+    this.#fail(isProxyAuthRefusal(err, this.#target.tunnel) ? proxyAuthError('407') : err);
   }
 
   #done(answer: HttpAnswer): void {
     if (this.#settle()) this.#resolve(answer);
   }
 
-  /** Also for a dispatch() that threw. */
-  fail(err: unknown): void {
-    this.#fail(err);
-  }
-
   #fail(err: unknown): void {
-    if (this.#settle()) this.#reject(toRequestError(err, this.#url, this.#signal));
+    if (this.#settle()) this.#reject(toRequestError(err, this.#target.url, this.#signal));
   }
 
   #settle(): boolean {
     if (this.#settled) return false;
     this.#settled = true;
     inFlight.get(this.#signal)?.delete(this);
-    if (this.#slot >= 0) this.#slots[this.#slot]--;
+    if (this.#slot !== -1) this.#slots[this.#slot]--;
     return true;
   }
 }
@@ -246,6 +335,7 @@ class UndiciRequester implements HttpRequester {
   readonly #options: RequesterOptions;
   /** Through a proxy, one set of dispatchers serves every origin. */
   readonly #proxied: Lanes | undefined;
+  readonly #tunnel: TunnelStatus | undefined;
   /** Without one, a set per origin (a client has one). */
   readonly #byOrigin = new Map<string, Lanes>();
   /**
@@ -253,7 +343,7 @@ class UndiciRequester implements HttpRequester {
    * connection; an early poll, sent while the answer before it is still being
    * read on one, goes on the other.
    */
-  readonly #pollsInFlight = [0, 0];
+  readonly #pollsInFlight: PollSlots = [0, 0];
   readonly #keepAlive: boolean;
   readonly #targets = new Map<string, Target>();
 
@@ -261,8 +351,14 @@ class UndiciRequester implements HttpRequester {
     this.#options = options;
     this.#keepAlive = options.keepAlive;
     if (options.proxy !== undefined || PROXY_ENV.some((k) => process.env[k])) {
-      this.#proxied = [createDispatcher(options), createDispatcher(options), createDispatcher(options)];
+      this.#tunnel = { last: 0 };
+      this.#proxied = this.#lanes(undefined, this.#tunnel);
     }
+  }
+
+  #lanes(origin: string | undefined, tunnel: TunnelStatus): Lanes {
+    const o = this.#options;
+    return { send: createDispatcher(o, origin, tunnel), polls: [createDispatcher(o, origin, tunnel), createDispatcher(o, origin, tunnel)] };
   }
 
   #target(url: string): Target {
@@ -272,10 +368,10 @@ class UndiciRequester implements HttpRequester {
       const origin = u.origin;
       let lanes = this.#proxied ?? this.#byOrigin.get(origin);
       if (!lanes) {
-        lanes = [createDispatcher(this.#options, origin), createDispatcher(this.#options, origin), createDispatcher(this.#options, origin)];
+        lanes = this.#lanes(origin, { last: 0 });
         this.#byOrigin.set(origin, lanes);
       }
-      t = { origin, path: u.pathname + u.search, lanes, writesLater: !(lanes[0] instanceof Http1Connection) };
+      t = { url, origin, path: u.pathname + u.search, lanes, tunnel: this.#tunnel };
       this.#targets.set(url, t);
     }
     return t;
@@ -293,17 +389,13 @@ class UndiciRequester implements HttpRequester {
         return;
       }
       const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
-      const exchange = new Exchange(url, signal, listener, this.#pollsInFlight, slot, resolve, reject, t.writesLater);
-      try {
-        t.lanes[slot + 1].dispatch({ origin: t.origin, path: t.path, method: 'POST', body, headers: REQUEST_HEADERS, reset: !this.#keepAlive }, exchange);
-      } catch (e) {
-        exchange.fail(e);
-      }
+      const dispatcher = slot === -1 ? t.lanes.send : t.lanes.polls[slot];
+      new Exchange(t, dispatcher, body, !this.#keepAlive, signal, listener, this.#pollsInFlight, slot, resolve, reject).start();
     });
   }
 
   async close() {
-    const all = [...(this.#proxied ?? []), ...[...this.#byOrigin.values()].flat()];
+    const all = [...(this.#proxied ? [this.#proxied] : []), ...this.#byOrigin.values()].flatMap((l) => [l.send, ...l.polls]);
     await Promise.all(all.map((d) => d.destroy()));
   }
 }

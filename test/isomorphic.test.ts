@@ -10,7 +10,7 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const NODE_ONLY_ENTRY = new Set(['client/platform.node.ts', 'client/http1-connection.ts', 'client/index.ts']);
+const NODE_ONLY_ENTRY = new Set(['client/platform.node.ts', 'client/index.ts']);
 const NODE_PACKAGES = new Set(['undici', 'ws', 'express', ...builtinModules]);
 
 function imports(file: string): string[] {
