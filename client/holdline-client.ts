@@ -7,7 +7,7 @@
  *     SessionMachine     state, reliable stream both ways, open/reset/close, back-off
  *       Transport        moves batches: PollingTransport (poll loop, hold, early polls, sends)
  *         HttpExchange   one request with a deadline, its failure classified (shared/reaction.ts)
- *           Platform     fetch in browsers, own HTTP/1.1 connections or undici in Node
+ *           Platform     fetch in browsers, undici in Node (platform.browser.ts, platform.node.ts)
  *
  * client/index.ts and client/browser.ts bind the platform.
  */
