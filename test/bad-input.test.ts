@@ -34,6 +34,7 @@ import {
   type StartedServer,
   withTimeout,
 } from './helpers/server.js';
+import { sessionIdOf } from './helpers/holdline.js';
 
 const MAX_MESSAGE = 1024;
 const MAX_BATCH = 4096;
@@ -74,7 +75,7 @@ describe('bad input, with a healthy session exchanging messages throughout', () 
   const clientEvents: string[] = [];
   let producers: Promise<void>[] = [];
 
-  const healthySid = () => client.sessionId as string;
+  const healthySid = () => sessionIdOf(client);
   const got = (sid: string) => received.get(sid) ?? [];
 
   before(async () => {
@@ -419,6 +420,7 @@ describe('bad input, with a healthy session exchanging messages throughout', () 
   it('invalid UTF-8 in the body -> 400 bad_encoding', async () => {
     const s = await open();
     const [head, tail] = sendBody(s, 1, ['@@']).split('@@');
+    assert.ok(head !== undefined && tail !== undefined, 'the body has the marker');
     const bad = [
       Buffer.from([0xff]),
       Buffer.from([0xc0, 0xaf]), // overlong '/'

@@ -45,7 +45,8 @@ test('a client receiving a long stream of large batches does not keep the answer
   client.on('message', () => got++);
   await client.connect();
   await waitFor(() => session !== undefined && session.holdingPoll, 5_000, () => 'the first poll');
-  const s = session as Session;
+  const s = session;
+  assert.ok(s, 'a session');
 
   const payload = 'x'.repeat(100);
   const BATCH = 1_000; // about 103 KB of JSON: early polls are on (EARLY_POLL_BYTES is 16 KiB)

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { HoldlineClient } from '../client/index.js';
 import type { HoldlineError } from '../shared/index.js';
 import { exchangeBothWays } from './helpers/exchange.js';
-import { startHoldline } from './helpers/holdline.js';
+import { sessionIdOf, startHoldline } from './helpers/holdline.js';
 import { startSquid } from './middlebox/squid.js';
 
 const USER = 'alice';
@@ -87,8 +87,11 @@ test('NO_PROXY bypasses the proxy', async (t) => {
   t.after(() => c.close());
   await c.connect();
   const got = new Promise((r) => c.once('message', r));
-  hl.server.session(c.sessionId as string)?.send('direct');
+  const session = hl.server.session(sessionIdOf(c));
+  assert.ok(session);
+  const sent = session.send('direct');
   assert.equal(await got, 'direct');
+  await sent;
   assert.deepEqual(await squid.accessLog(), [], 'nothing went through squid');
 });
 
@@ -102,7 +105,7 @@ test('a proxy that cuts held polls at 10 s (hold 25 s): nothing lost, and the ho
   c.on('message', (d) => received.push(String(d)));
   await c.connect();
   assert.equal(c.stats.holdMs, 25_000);
-  const session = hl.server.session(c.sessionId as string);
+  const session = hl.server.session(sessionIdOf(c));
   assert.ok(session);
 
   // Idle polls are cut by squid at ~10 s. A message before the first cut and after each one.

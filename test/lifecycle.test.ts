@@ -67,7 +67,9 @@ test('a poll cut by the network is replaced, and nothing is lost', async (t) => 
   const session = await sessionP;
   await waitFor(() => session.holdingPoll, 5_000, 'a held poll');
   const before = polls.length;
-  polls[polls.length - 1].socket.destroy();
+  const held = polls.at(-1);
+  assert.ok(held, 'a poll was seen');
+  held.socket.destroy();
   await waitFor(() => polls.length > before && session.holdingPoll, 5_000, 'the replacement poll');
   const got = nextMessage(c);
   await session.send('after the cut');
@@ -194,9 +196,11 @@ test('idle expiry frees the session, rejects waiting sends, and the client reset
   const newSession = nextSession(hl);
   proxy.setKillRate(0);
   await waitFor(() => resets.length === 1, 10_000, 'reset event');
-  assert.equal(resets[0].previousSessionId, oldId);
-  assert.equal(resets[0].reason.code, 'session_unknown');
-  assert.deepEqual(resets[0].lost, ['from the client during the partition']);
+  const [reset] = resets;
+  assert.ok(reset);
+  assert.equal(reset.previousSessionId, oldId);
+  assert.equal(reset.reason.code, 'session_unknown');
+  assert.deepEqual(reset.lost, ['from the client during the partition']);
   const fresh = await newSession;
   assert.equal(c.sessionId, fresh.id);
   await waitFor(() => c.state === 'open', 5_000, 'open again');

@@ -22,6 +22,7 @@ import {
   raw,
   type RawResponse,
 } from './helpers/server.js';
+import { sessionIdOf } from './helpers/holdline.js';
 
 const OPTIONS: HoldlineServerOptions = { pollTimeoutMs: 1_000 };
 
@@ -103,7 +104,7 @@ test('express: app.use(path, hl.router()) serves clients; the app keeps its own 
   const origin = await listen(server);
 
   const c = await connectedClient(cleanup, `${origin}/a`);
-  assert.ok(hlA.session(c.sessionId as string), 'the session lives on hlA');
+  assert.ok(hlA.session(sessionIdOf(c)), 'the session lives on hlA');
   await assertEchoes(c, 'A');
 
   const health = await raw(`${origin}/health`, { method: 'GET' });
@@ -195,8 +196,8 @@ test('two HoldlineServers attached to one node:http server at /one and /two do n
   const c2 = await connectedClient(cleanup, `${origin}/two`);
   await assertEchoes(c1, 'one');
   await assertEchoes(c2, 'two');
-  const sid1 = c1.sessionId as string;
-  const sid2 = c2.sessionId as string;
+  const sid1 = sessionIdOf(c1);
+  const sid2 = sessionIdOf(c2);
   assert.ok(hlOne.session(sid1) && !hlOne.session(sid2));
   assert.ok(hlTwo.session(sid2) && !hlTwo.session(sid1));
   assert.equal(hlOne.sessionCount, 1);

@@ -32,7 +32,9 @@ async function waitLine(p: ManagedProcess, event: string, timeoutMs: number): Pr
   await p.waitForStdout(new RegExp(`"event":"${event}"`), timeoutMs).catch((e: unknown) => {
     throw new Error(`${p.name}: no "${event}" within ${timeoutMs} ms: ${String(e)}\nstdout:\n${p.stdout()}\nstderr:\n${p.stderr()}`);
   });
-  return lines(p).find((l) => l.event === event) as Line;
+  const line = lines(p).find((l) => l.event === event);
+  if (line === undefined) throw new Error(`${p.name}: stdout matched "${event}" but no JSON line has it\nstdout:\n${p.stdout()}`);
+  return line;
 }
 
 test('behind a masquerading NAT: no callback possible, messages flow both ways', { timeout: 120_000 }, async (t) => {

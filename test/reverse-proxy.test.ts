@@ -10,13 +10,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineClient } from '../client/index.js';
 import { exchangeBothWays } from './helpers/exchange.js';
-import { startHoldline } from './helpers/holdline.js';
+import { sessionIdOf, startHoldline } from './helpers/holdline.js';
 import { startNginx } from './middlebox/nginx.js';
 
 async function echoRtts(url: string, hl: Awaited<ReturnType<typeof startHoldline>>, rounds: number): Promise<number[]> {
   const c = new HoldlineClient(url);
   await c.connect();
-  const session = hl.server.session(c.sessionId as string);
+  const session = hl.server.session(sessionIdOf(c));
   assert.ok(session);
   session.on('message', (d) => void session.send(d));
   const rtts: number[] = [];
@@ -31,7 +31,11 @@ async function echoRtts(url: string, hl: Awaited<ReturnType<typeof startHoldline
   return rtts;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function median(xs: number[]): number {
+  const m = [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  assert.ok(m !== undefined, 'a median of no values');
+  return m;
+}
 
 test('through nginx with proxy_buffering on: 5,000 messages each way exactly once, in order', { timeout: 120_000 }, async (t) => {
   const hl = await startHoldline(t, { pollTimeoutMs: 25_000 });

@@ -1,4 +1,5 @@
 /** Start a HoldlineServer on a node:http server on 127.0.0.1, port 0, stopped when the test ends. */
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
@@ -31,4 +32,11 @@ export async function startHoldline(t: TestContext | undefined, options: Holdlin
     })());
   t?.after(stop);
   return { server, http: httpServer, port, url: `http://127.0.0.1:${port}${path}`, stop };
+}
+
+/** The session id of a client, failing the test if it has none (it is not connected). */
+export function sessionIdOf(client: { readonly sessionId: string | undefined }): string {
+  const id = client.sessionId;
+  assert.ok(id !== undefined, 'the client has a session id (is it connected?)');
+  return id;
 }

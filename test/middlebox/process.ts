@@ -222,8 +222,9 @@ export interface SpawnManagedOptions {
   name: string;
   command: string;
   args: readonly string[];
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
+  cwd?: string | undefined;
+  /** Default: this process's environment. */
+  env?: NodeJS.ProcessEnv | undefined;
   /** Signal stop() sends first. Default SIGTERM. */
   stopSignal?: NodeJS.Signals;
 }

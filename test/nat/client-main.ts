@@ -7,6 +7,7 @@ import net from 'node:net';
 import { HoldlineClient } from '../../client/index.js';
 
 const url = process.argv[2];
+if (url === undefined) throw new Error('usage: client-main.ts <holdline url> [message count]');
 const count = Number(process.argv[3] ?? '500');
 const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 
