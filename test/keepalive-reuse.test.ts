@@ -26,7 +26,7 @@ import { HoldlineClient } from '../client/index.js';
 import { HoldlineServer } from '../server/index.js';
 import type { Payload } from '../shared/index.js';
 import { closeHttpServer, listen, nextMessage } from './helpers/server.js';
-import { createTestServer } from './helpers/tls.js';
+import { createTestServer, testScheme } from './helpers/tls.js';
 
 const SERVER_KEEP_ALIVE_MS = 1_000;
 /** node 20.20 and later close an idle connection 1 s after keepAliveTimeout (a margin for the announced value); idle past both. */
@@ -84,6 +84,7 @@ function busy(ms: number): void {
 
 async function sendsAfterIdle(t: import('node:test').TestContext, idle: (i: number) => Promise<void>): Promise<void> {
   const server = await startRacyServer(t);
+  assert.ok(server.url.startsWith(`${testScheme()}://`), `served over ${testScheme()}: ${server.url}`);
   const client = new HoldlineClient(server.url, { reconnect: { minDelayMs: 50, maxDelayMs: 200 } });
   t.after(() => client.close());
   const reconnecting: string[] = [];

@@ -1,18 +1,22 @@
 /**
  * Test helpers: a HoldlineServer attached to a node:http server listening on
- * 127.0.0.1, port 0, and raw HTTP requests (undici `request`) for speaking the
- * wire protocol by hand.
+ * 127.0.0.1, port 0 (an https server in TLS mode, HOLDLINE_TEST_TLS=1: see
+ * tls.ts), and raw HTTP requests (undici `request`, which trusts the run's
+ * certificate through NODE_EXTRA_CA_CERTS) for speaking the wire protocol by
+ * hand.
  */
-import http from 'node:http';
+import type http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { request, type Dispatcher } from 'undici';
 import { HoldlineServer, type HoldlineServerOptions } from '../../server/index.js';
 import { REQUEST_CONTENT_TYPE, type Payload } from '../../shared/index.js';
+import { createTestServer } from './tls.js';
 
 export interface StartedServer {
   hl: HoldlineServer;
   server: http.Server;
-  /** Base URL of the Holdline endpoints, e.g. http://127.0.0.1:12345/holdline */
+  /** Base URL of the Holdline endpoints, e.g. http://127.0.0.1:12345/holdline (https:// in TLS mode) */
   url: string;
   /** Close the HoldlineServer, every connection and the http server (idempotent). */
   close(): Promise<void>;
@@ -31,14 +35,15 @@ export function closeHttpServer(server: http.Server): Promise<void> {
   });
 }
 
-/** Listen on 127.0.0.1, port 0; resolves to the origin, e.g. http://127.0.0.1:12345 */
+/** Listen on 127.0.0.1, port 0; resolves to the origin, e.g. http://127.0.0.1:12345 (https:// for an https server) */
 export function listen(server: http.Server): Promise<string> {
+  const scheme = server instanceof https.Server ? 'https' : 'http';
   return new Promise<string>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       server.off('error', reject);
       const { port } = server.address() as AddressInfo;
-      resolve(`http://127.0.0.1:${port}`);
+      resolve(`${scheme}://127.0.0.1:${port}`);
     });
   });
 }
@@ -46,7 +51,7 @@ export function listen(server: http.Server): Promise<string> {
 export async function startServer(options: HoldlineServerOptions = {}, start: StartOptions = {}): Promise<StartedServer> {
   const path = start.path ?? '/holdline';
   const hl = new HoldlineServer(options);
-  const server = http.createServer();
+  const server = createTestServer();
   hl.attach(server, { path });
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -97,7 +102,7 @@ export async function raw(url: string, init: RawRequestInit = {}): Promise<RawRe
 
 /** POST `body` to `url` with the protocol's content type (or the given headers). */
 export function post(url: string, body: string | Uint8Array, headers?: Record<string, string | undefined>): Promise<RawResponse> {
-  return raw(url, { method: 'POST', body, headers });
+  return raw(url, headers === undefined ? { method: 'POST', body } : { method: 'POST', body, headers });
 }
 
 /** The `{"error":{"code"}}` code of an error response, or undefined. */

@@ -1,0 +1,98 @@
+/**
+ * The integration tests' TLS mode. With HOLDLINE_TEST_TLS=1 the test servers
+ * are https servers (https://127.0.0.1:PORT) with a self-signed certificate
+ * made for the run; the clients trust it through NODE_EXTRA_CA_CERTS, which
+ * node reads at start-up, so no test-only option reaches the product API.
+ * scripts/test-https.ts sets all three variables and runs the files.
+ *
+ *   HOLDLINE_TEST_TLS=1
+ *   HOLDLINE_TEST_TLS_DIR=<dir with key.pem and cert.pem>
+ *   NODE_EXTRA_CA_CERTS=<dir>/cert.pem
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { join } from 'node:path';
+
+export const KEY_FILE = 'key.pem';
+export const CERT_FILE = 'cert.pem';
+
+/** True when this test process runs in TLS mode. */
+export function testTls(): boolean {
+  return process.env.HOLDLINE_TEST_TLS === '1';
+}
+
+/** 'https' in TLS mode, else 'http'. */
+export function testScheme(): 'http' | 'https' {
+  return testTls() ? 'https' : 'http';
+}
+
+let material: { key: Buffer; cert: Buffer } | undefined;
+
+function tlsMaterial(): { key: Buffer; cert: Buffer } {
+  if (material) return material;
+  const dir = process.env.HOLDLINE_TEST_TLS_DIR;
+  if (dir === undefined || dir === '') {
+    throw new Error('HOLDLINE_TEST_TLS=1 needs HOLDLINE_TEST_TLS_DIR (a directory with key.pem and cert.pem): run the files through `npm run test:https`');
+  }
+  material = { key: readFileSync(join(dir, KEY_FILE)), cert: readFileSync(join(dir, CERT_FILE)) };
+  return material;
+}
+
+/** A node:http server, or in TLS mode an https server with the run's certificate. */
+export function createTestServer(listener?: http.RequestListener): http.Server {
+  if (!testTls()) return http.createServer(listener);
+  return https.createServer(tlsMaterial(), listener);
+}
+
+/** `openssl`'s path; installs the Debian package when missing and running as root, else throws naming it. */
+export function ensureOpenssl(): string {
+  const which = spawnSync('which', ['openssl'], { encoding: 'utf8' });
+  if (which.status === 0) return which.stdout.trim();
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) throw new Error('the openssl binary is missing: install the Debian package with `sudo apt-get install -y openssl`');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'openssl'], { stdio: 'inherit', env });
+  const again = spawnSync('which', ['openssl'], { encoding: 'utf8' });
+  if (again.status !== 0) throw new Error('apt-get installed openssl, but no openssl binary is on the PATH');
+  return again.stdout.trim();
+}
+
+/**
+ * Write a self-signed certificate for 127.0.0.1, ::1 and localhost, valid for
+ * two days, and its key into `dir` (KEY_FILE, CERT_FILE). It is its own CA:
+ * NODE_EXTRA_CA_CERTS=<dir>/cert.pem makes node trust it.
+ */
+export function makeTestCertificate(dir: string): { keyFile: string; certFile: string } {
+  const openssl = ensureOpenssl();
+  const keyFile = join(dir, KEY_FILE);
+  const certFile = join(dir, CERT_FILE);
+  execFileSync(
+    openssl,
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=holdline test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return { keyFile, certFile };
+}
