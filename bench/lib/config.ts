@@ -95,7 +95,7 @@ function holdlineWindow(v: string | undefined, def: BenchConfig['holdlineWindow'
   throw new TypeError(`--holdline-window must be unsent or unacked, got ${JSON.stringify(v)}`);
 }
 
-export const USAGE = `Usage: tsx bench/run.ts [flags]
+export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs tsx bench/run.ts [flags])
 
   --smoke                   tiny run (a few seconds); default is the full run
   --only=LIST               workloads, comma-separated: ${WORKLOADS.join(',')}
