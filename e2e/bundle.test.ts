@@ -36,7 +36,9 @@ describe('browser bundles', () => {
       const js = outputs.filter(([f]) => f.endsWith('.js'));
       assert.equal(js.length, 1, `${b.name}: one JS output (no chunks)`);
       assert.ok(outputs.some(([f]) => f.endsWith('.js.map')), `${b.name}: a source map`);
-      const [, out] = js[0];
+      const [entry] = js;
+      assert.ok(entry);
+      const [, out] = entry;
       assert.deepEqual(out.imports, [], `${b.name} imports ${JSON.stringify(out.imports)}`);
       assert.ok(out.exports.length > 0, `${b.name} exports something`);
     }

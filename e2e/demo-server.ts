@@ -167,7 +167,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       return;
     }
     seen.add(m.id);
-    if (seen.size > SEEN_IDS) seen.delete(seen.values().next().value as string);
+    if (seen.size > SEEN_IDS) {
+      const oldest = seen.values().next();
+      if (!oldest.done) seen.delete(oldest.value);
+    }
     const message: ChatMessage = { n: ++lastN, id: m.id, name: m.name, text: m.text, at: Date.now() };
     history.push(message);
     if (history.length > historySize) history.splice(0, history.length - historySize);
@@ -191,7 +194,8 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    const path = url.split('?')[0];
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     if (path === '/holdline' || path.startsWith('/holdline/')) {
       const key = `${req.method ?? '?'} ${path.slice('/holdline'.length) || '/'}`;
       stats.requests[key] = (stats.requests[key] ?? 0) + 1;

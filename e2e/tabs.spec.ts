@@ -42,8 +42,9 @@ test('three tabs share one session; closing the leader tab loses nothing', async
     for (const t of [t2, t3]) await expect(t.locator('#session')).toHaveAttribute('title', shared ?? '');
 
     // Every tab can post and sees everything, like the other browser.
-    const hello = ['hello from tab 1', 'hello from tab 2', 'hello from tab 3', 'hello from elsewhere'];
-    for (const [page, text] of [[t1, hello[0]], [t2, hello[1]], [t3, hello[2]], [other, hello[3]]] as const) {
+    const posts = [[t1, 'hello from tab 1'], [t2, 'hello from tab 2'], [t3, 'hello from tab 3'], [other, 'hello from elsewhere']] as const;
+    const hello: string[] = posts.map(([, text]) => text);
+    for (const [page, text] of posts) {
       await postViaForm(page, text);
       for (const p of [t1, t2, t3, other]) await expectMessages(p, hello.slice(0, hello.indexOf(text) + 1));
     }
