@@ -15,11 +15,12 @@ const NODE_PACKAGES = new Set(['undici', 'ws', 'express', ...builtinModules]);
 
 function imports(file: string): string[] {
   const src = readFileSync(join(ROOT, file), 'utf8');
-  return [...src.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]);
+  return [...src.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].flatMap(([, spec]) => (spec === undefined ? [] : [spec]));
 }
 
 function isNodeOnly(spec: string): boolean {
-  return spec.startsWith('node:') || NODE_PACKAGES.has(spec.split('/')[0]);
+  const slash = spec.indexOf('/');
+  return spec.startsWith('node:') || NODE_PACKAGES.has(slash < 0 ? spec : spec.slice(0, slash));
 }
 
 /** Every file reachable from `entry` through relative imports. */
