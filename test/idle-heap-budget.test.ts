@@ -9,8 +9,9 @@
  * a held POST /poll on the same connection: bench/workloads/idle-heap.ts).
  * The same clients against a bare node:http server that answers /open and
  * holds /poll give the floor, in the same run. The server is the shipped
- * build, dist/ (built first when stale, by bench/lib/dist-build.ts); the
- * children's own harness code runs under tsx, which leaves dist/ untouched.
+ * build, dist/ (built first when stale, by bench/lib/dist-build.ts), and the
+ * children are plain node (the bench's harness compiled by esbuild, no tsx:
+ * bench/lib/agent-bundle.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -16,14 +16,23 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository: the nearest folder up from this module with tsconfig.build.json (this module also runs bundled, from .tmp/bench/). */
+export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const DIST = path.join(ROOT, 'dist');
 const BUILD_CONFIG = path.join(ROOT, 'tsconfig.build.json');
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'tsconfig.build.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no tsconfig.build.json above ${from}`);
+  }
+}
 
 interface BuildConfig {
   include?: string[];

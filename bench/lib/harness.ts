@@ -1,6 +1,6 @@
 /**
  * The process harness (parent side). An Agent is one child process running
- * agent.ts; `call(role, args)` runs a role there and resolves with its
+ * agent.ts, compiled (plain node, no tsx: agent-bundle.ts); `call(role, args)` runs a role there and resolves with its
  * result. Every call has a deadline, every child is killed when the run ends
  * (normally, by an error, or by a signal), and a child exits by itself if
  * the parent disappears.
@@ -10,7 +10,7 @@
  * (as far as the hard limit, or past it when running as root).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { agentEntry } from './agent-bundle.js';
 import { cpuBegin, cpuEnd, memory, processInfo, type CpuReport, type MemoryReport, type ProcessInfo, type Role } from './roles.js';
 
 export type AgentRequest = { type: 'call'; id: number; role: string; args: unknown };
@@ -35,8 +35,6 @@ export interface AgentOptions {
 /** A child that did not report ready in time (Agent.spawn starts it once more). */
 class StartTimeout extends Error {}
 
-const AGENT_PATH = fileURLToPath(new URL('./agent.ts', import.meta.url));
-const TSX_LOADER = import.meta.resolve('tsx');
 const live = new Set<Agent>();
 let childNodeArgs: string[] = [];
 
@@ -96,11 +94,13 @@ export class Agent {
   }
 
   static async #spawnOnce(options: AgentOptions): Promise<Agent> {
-    const nodeArgs = ['--import', TSX_LOADER, ...(options.exposeGc ? ['--expose-gc'] : []), ...childNodeArgs, ...(options.nodeArgs ?? [])];
+    // Plain node on the compiled child entry: no tsx in a child (agent-bundle.ts).
+    const entry = await agentEntry();
+    const nodeArgs = [...(options.exposeGc ? ['--expose-gc'] : []), ...childNodeArgs, ...(options.nodeArgs ?? [])];
     const nofile = options.nofile ?? 65_536;
     // Raise the soft (and, as root, hard) open-files limit, then become node.
     const script = 'ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; shift; exec "$@"';
-    const child = spawn('/bin/sh', ['-c', script, 'sh', String(nofile), process.execPath, ...nodeArgs, AGENT_PATH], {
+    const child = spawn('/bin/sh', ['-c', script, 'sh', String(nofile), process.execPath, ...nodeArgs, entry], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

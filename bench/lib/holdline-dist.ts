@@ -6,11 +6,13 @@
  * resolves a package's own name from inside it), as an application that
  * installed the package loads them. Never the TypeScript sources.
  *
- * The bench's own code runs under tsx; tsx compiles .ts files only and hands
- * dist/'s .js files to Node untouched. That is checked here, once per process:
- * the text of each class as loaded must be the text of a file in dist/, so a
- * loader that rewrote the library (esbuild's `__name()` wrappers, stripped
- * comments) would stop the bench rather than be measured.
+ * Children run plain node on the compiled bench code (agent-bundle.ts); the
+ * parent, and tests that use the harness, run under tsx, which compiles .ts
+ * files only and hands dist/'s .js files to Node untouched. Either way it is
+ * checked here, once per process: the text of each class as loaded must be
+ * the text of a file in dist/, so a loader that rewrote the library
+ * (esbuild's `__name()` wrappers, stripped comments) would stop the bench
+ * rather than be measured.
  *
  * Usage: `const { HoldlineServer } = await loadHoldline();`
  *
