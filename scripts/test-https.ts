@@ -14,7 +14,8 @@
  * - files whose faults come from test/helpers/fault-proxy.ts (exactly-once,
  *   fault-proxy, degraded-link): it parses HTTP/1.1 framing to draw faults
  *   per exchange; TLS bytes are opaque to it, so it would pass everything
- *   through and those tests would prove nothing;
+ *   through and those tests would prove nothing (or wait for faults that
+ *   never come);
  * - files that build their own plain node:http servers (mounting, nat,
  *   middlebox, reverse-proxy, forward-proxy: squid and nginx set-ups are
  *   plain http by design).
@@ -31,9 +32,19 @@ const FILES = ['test/keepalive-reuse.test.ts', 'test/bad-input.test.ts'];
 /**
  * Servers from startHoldline() (test/helpers/holdline.ts): run over https once
  * that helper builds its server with createTestServer(); until then they would
- * only repeat their plain http run.
+ * only repeat their plain http run. Checked to pass over https with that
+ * change. Not yet here: early-poll, lifecycle and body-limit each have tests
+ * behind a plain-http proxy (FaultProxy, a black-holing or 413 proxy), which
+ * time out over TLS and keep the file's process alive; they join when those
+ * tests skip in TLS mode. origin.test.ts writes http:// origins by design.
  */
-const HOLDLINE_FILES = ['test/lifecycle.test.ts', 'test/early-poll.test.ts', 'test/client-send-path.test.ts', 'test/ack-path.test.ts', 'test/body-limit.test.ts'];
+const HOLDLINE_FILES = [
+  'test/client-send-path.test.ts',
+  'test/ack-path.test.ts',
+  'test/app-failures.test.ts',
+  'test/client-callbacks.test.ts',
+  'test/request-cost.test.ts',
+];
 
 function holdlineHelperSpeaksTls(): boolean {
   return readFileSync(new URL('../test/helpers/holdline.ts', import.meta.url), 'utf8').includes('createTestServer');
