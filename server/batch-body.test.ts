@@ -53,6 +53,6 @@ describe('batchBody', () => {
     const body = batchBody(b);
     assert.ok(Buffer.isBuffer(body));
     const parsed = JSON.parse(text(body)) as { m: { b: string }[] };
-    assert.deepEqual(Buffer.from(parsed.m[42].b, 'base64'), Buffer.alloc(80, 42));
+    assert.deepEqual(Buffer.from(parsed.m[42]?.b ?? '', 'base64'), Buffer.alloc(80, 42));
   });
 });

@@ -51,7 +51,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
       }
       chunks.push(chunk);
     };
-    const onEnd = () => done(decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total), limit));
+    const onEnd = () => done(decode(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, total), limit));
     const onGone = () => done(null);
     req.on('data', onData);
     req.on('end', onEnd);

@@ -12,7 +12,6 @@ import {
   ERROR_CONTENT_TYPE,
   HoldlineError,
   NEXT_HEADER,
-  type Payload,
   PATHS,
   RESPONSE_CONTENT_TYPE,
   decodeCloseRequest,
@@ -64,7 +63,7 @@ function write(res: ServerResponse, status: number, text: string | Uint8Array, c
     'X-Content-Type-Options',
     'nosniff',
   ];
-  if (extra !== undefined && extra !== NO_CORS) for (const k in extra) headers.push(k, extra[k]);
+  if (extra !== undefined && extra !== NO_CORS) for (const [k, v] of Object.entries(extra)) headers.push(k, v);
   res.writeHead(status, headers);
   res.end(body);
 }
@@ -76,6 +75,11 @@ function badAck(ack: number, from?: number): HoldlineError {
 
 export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
   write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
+}
+
+/** An answer not taken by the client within writeTimeoutMs: drop its connection (what it held is freed). */
+function dropUnread(res: ServerResponse): void {
+  if (!res.writableFinished) res.destroy();
 }
 
 /** The first of a comma-separated header's values, trimmed; undefined when empty. */
@@ -199,8 +203,7 @@ export class HttpHandler implements PollAnswerer {
         if (!decoded.ok) return writeError(res, decoded.error, cors);
         const m = decoded.value;
         const { seq } = r.value;
-        for (let i = 0; i < m.length; i++) {
-          const msg = m[i] as Payload;
+        for (const [i, msg] of m.entries()) {
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
           const size = typeof msg !== 'string' ? msg.byteLength : msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg);
           if (size > maxMessageBytes) {
@@ -250,6 +253,26 @@ export class HttpHandler implements PollAnswerer {
     // Allowed when the poll came (#handle checked it); the same request gives the same answer now.
     const cors = this.#cors(res.req) ?? NO_CORS;
     write(res, 200, body, RESPONSE_CONTENT_TYPE, next === undefined ? cors : { ...cors, [NEXT_HEADER]: String(next) });
+    const socket = res.socket;
+    // Not all taken by the kernel (the client reads slowly, or not at all):
+    // it must finish within writeTimeoutMs, or the connection is dropped.
+    if (socket && socket.writableLength > 0) {
+      const timer = setTimeout(dropUnread, this.#core.options.writeTimeoutMs, res);
+      timer.unref();
+      res.once('finish', () => clearTimeout(timer));
+      res.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  unread(poll: PollHandle): boolean {
+    const res = poll as ServerResponse;
+    return !res.writableFinished && !res.destroyed && (res.socket?.writableLength ?? 0) > 0;
+  }
+
+  whenRead(poll: PollHandle, fn: () => void): void {
+    const res = poll as ServerResponse;
+    res.once('finish', fn);
+    res.once('close', fn);
   }
 
   /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */

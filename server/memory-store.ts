@@ -241,7 +241,7 @@ export class MemoryStore implements SessionStore {
     const s = this.#streams(sid);
     const verdict = s.inbox.accept(seq, messages.length);
     if (!verdict.ok) return { ok: false, expected: verdict.expected, ack: s.inbox.ack };
-    for (let i = verdict.skip; i < messages.length; i++) s.log.push(messages[i] as Payload);
+    for (const m of verdict.skip === 0 ? messages : messages.slice(verdict.skip)) s.log.push(m);
     return { ok: true, skip: verdict.skip, ack: s.inbox.ack };
   }
 

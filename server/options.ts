@@ -5,7 +5,6 @@
 import type { IncomingMessage } from 'node:http';
 import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
 import { MemoryStore } from './memory-store.js';
-import { MESSAGE_OVERHEAD } from './session.js';
 import type { SessionStore } from './store.js';
 
 /** Decides whether a request may open a session; a thrown error or false refuses it. */
@@ -26,6 +25,8 @@ export interface HoldlineServerOptions {
   maxSessions?: number;
   /** How long a `send()` waits for queue room before it rejects with `queue_full`. */
   sendTimeoutMs?: number;
+  /** A poll answer the client has not read within this long has its connection dropped. */
+  writeTimeoutMs?: number;
   /**
    * Where session state lives. Default: a MemoryStore of this server's own
    * (one node). Servers given one shared store are nodes of one cluster:
@@ -56,6 +57,7 @@ export interface ResolvedOptions {
   maxQueuedBytes: number;
   maxSessions: number;
   sendTimeoutMs: number;
+  writeTimeoutMs: number;
   store: SessionStore;
   /** The store was given (shared with other nodes), not made by this server. */
   sharedStore: boolean;
@@ -82,7 +84,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 const KNOWN = new Set([
   'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
-  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy',
+  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -100,6 +102,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const maxQueuedBytes = positiveInt('maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
   const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
+  const writeTimeoutMs = positiveInt('writeTimeoutMs', options.writeTimeoutMs, 30_000, 100);
 
   // A largest message, base64-encoded (4/3) inside an envelope, must fit in a batch.
   const minBatch = Math.ceil((maxMessageBytes * 4) / 3) + ENVELOPE_OVERHEAD + 16;
@@ -108,10 +111,8 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
       `option "maxBatchBytes" (${maxBatchBytes}) must be at least ${minBatch} so that one message of maxMessageBytes (${maxMessageBytes}) fits in a batch`,
     );
   }
-  if (maxQueuedBytes < maxMessageBytes + MESSAGE_OVERHEAD) {
-    throw new RangeError(
-      `option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes}) + ${MESSAGE_OVERHEAD} (the overhead each queued message is counted with)`,
-    );
+  if (maxQueuedBytes < maxMessageBytes) {
+    throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
   }
 
   const store = options.store === undefined ? new MemoryStore() : options.store;
@@ -141,7 +142,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
 
   return {
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes,
-    maxSessions, sendTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
+    maxSessions, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
     authenticate: options.authenticate, allowedOrigins, trustProxy, tickMs,
   };
 }

@@ -43,6 +43,10 @@ export interface PollAnswerer {
   respond(poll: PollHandle, body: string | Uint8Array, next?: number): void;
   /** True once the client has gone away (the request was aborted). */
   gone(poll: PollHandle): boolean;
+  /** True while an answer written to `poll` still waits, in this process, for the client to read it. */
+  unread(poll: PollHandle): boolean;
+  /** Call `fn` once the answer to `poll` is read (handed to the network whole) or dropped. */
+  whenRead(poll: PollHandle, fn: () => void): void;
 }
 
 /** What the transport needs from its node. */
@@ -71,6 +75,8 @@ class Hold {
   from: number | undefined;
   /** The held poll is an early one (its `from` is past the client's ack + 1). */
   early = false;
+  /** A wake-up is registered for when `unread` is read. */
+  waitsForRead = false;
   flags = 0;
   /** Just past the last batch written: where an early poll starts. */
   nextSeq = 1;
@@ -80,6 +86,8 @@ class Hold {
   ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
   /** The flush under way, if any (for settled()). */
   flushing: Promise<void> | undefined;
+  /** The last batch answer, while the client has not read it all: no second batch is written meanwhile. */
+  unread: PollHandle | undefined;
 
   constructor(sid: string) {
     this.sid = sid;
@@ -189,7 +197,7 @@ export class PollingTransport {
     const poll = h?.poll;
     if (!h || !poll || h.since > at) return;
     h.poll = undefined;
-    this.#holds.delete(sid);
+    this.#forgetIfIdle(h);
     if (this.#answerer.gone(poll)) return;
     this.#emptyBatch(sid).then(
       (body) => this.#answerer.respond(poll, body),
@@ -225,7 +233,7 @@ export class PollingTransport {
       if (!poll) continue;
       if (this.#answerer.gone(poll)) {
         h.poll = undefined;
-        if (!h.expectEarly && h.flushing === undefined) this.#holds.delete(h.sid);
+        this.#forgetIfIdle(h);
         touch(h.sid);
       } else if (now >= h.until) {
         this.#wake(h);
@@ -265,11 +273,30 @@ export class PollingTransport {
         if (h.flags & FLUSH_AGAIN) {
           h.flags &= ~FLUSH_AGAIN;
           this.#wake(h);
-        } else if (!h.poll && !h.expectEarly && this.#holds.get(h.sid) === h) {
-          this.#holds.delete(h.sid);
+        } else {
+          this.#forgetIfIdle(h);
         }
       });
     h.flushing = flushing;
+  }
+
+  /** The client has read the answer to `poll` (or it was dropped): a poll waiting for that may be answered. */
+  #read(h: Hold, poll: PollHandle): void {
+    if (h.unread !== poll) return;
+    h.unread = undefined;
+    if (h.waitsForRead) {
+      h.waitsForRead = false;
+      this.#wake(h);
+    } else {
+      this.#forgetIfIdle(h);
+    }
+  }
+
+  /** Drop a Hold that holds nothing (an idle server keeps one only per held poll). */
+  #forgetIfIdle(h: Hold): void {
+    if (!h.poll && !h.expectEarly && h.unread === undefined && h.flushing === undefined && this.#holds.get(h.sid) === h) {
+      this.#holds.delete(h.sid);
+    }
   }
 
   /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
@@ -290,16 +317,33 @@ export class PollingTransport {
     const poll = h.poll;
     if (!poll) return;
     const session = this.#host.owned(h.sid);
+    // Slow reader: one batch answer at most waits unread per session. The
+    // held poll waits for it (woken when it is read), or at the end of its
+    // hold is answered empty: a client that does not read cannot make the
+    // server hold more and more answers for it.
+    const answerer = this.#answerer;
+    if (h.unread !== undefined) {
+      if (clockMs() < h.until) {
+        h.waitsForRead = true;
+        return;
+      }
+      h.poll = undefined;
+      if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(h.sid));
+      return;
+    }
     const batch = await this.#readBatch(h, session);
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
     h.poll = undefined;
     session?.touch(clockMs());
-    const answerer = this.#answerer;
     if (answerer.gone(poll)) return;
     const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
     answerer.respond(poll, batchBody(batch), next);
     if (batch.count === 0) return;
+    if (answerer.unread(poll)) {
+      h.unread = poll;
+      answerer.whenRead(poll, () => this.#read(h, poll));
+    }
     h.nextSeq = batch.seq + batch.count;
     h.expectEarly = next !== undefined;
     session?.written(batch.seq + batch.count - 1);

@@ -190,7 +190,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       );
     }
     const out = this.sendState();
-    const cost = entry.bytes + MESSAGE_OVERHEAD;
+    // A message as large as the whole queue still goes, alone.
+    const cost = Math.min(entry.bytes + MESSAGE_OVERHEAD, this.#host.options.maxQueuedBytes);
     if (out.window.tryAcquire(cost)) return this.admit(entry);
     if (out.waitingBytes + cost > this.#host.options.maxQueuedBytes) {
       return quiet(Promise.reject(new HoldlineError('queue_full', `session ${this.id}: maxQueuedBytes unacknowledged and as much again waiting`)));
@@ -212,7 +213,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const i = out.waiting.indexOf(entry);
     if (i < 0) return;
     out.waiting.splice(i, 1);
-    out.waitingBytes -= entry.bytes + MESSAGE_OVERHEAD;
+    out.waitingBytes -= Math.min(entry.bytes + MESSAGE_OVERHEAD, this.#host.options.maxQueuedBytes);
   }
 
   private sendState(): SendState {
@@ -411,12 +412,12 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   private deliver(messages: readonly Payload[], from: number, firstSeq: number): void {
     let seq = firstSeq;
-    for (let i = from; i < messages.length; i++, seq++) {
+    for (const m of from === 0 ? messages : messages.slice(from)) {
       if (this.closed) return;
-      const m = messages[i] as Payload;
       this.#delivered = seq;
       if (seq <= this.#redeliverTo) this.emitSafely('message', m, REDELIVERED);
       else this.emitSafely('message', m);
+      seq++;
     }
   }
 

@@ -60,9 +60,10 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   }
 
   once<K extends keyof Events>(event: K, fn: Events[K]): this {
-    const wrapper = ((...args: Parameters<Events[K]>) => {
+    const wrapper = ((...args: Parameters<Events[K]>): unknown => {
       this.off(event, wrapper as Events[K]);
-      fn(...args);
+      // Its result goes back to the emitter: an async listener's rejection is reported (emitGuarded).
+      return fn(...args);
     }) as Events[K];
     return this.on(event, wrapper);
   }
