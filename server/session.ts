@@ -111,8 +111,8 @@ const PUMP_AGAIN = 4;
  */
 export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
-  /** @internal The secret the client proves the session with (the node checks it). */
-  readonly token: string;
+  /** The secret the client proves the session with: a # field, so that printing a Session never shows it. */
+  readonly #token: string;
   /** True when this node took the session over from an owner that died or left. */
   readonly resumed: boolean;
   #flags = 0;
@@ -129,7 +129,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   constructor(id: string, token: string, host: SessionHost, now: number, takeover?: { fence: number; delivered: number; accepted: number }) {
     super();
     this.id = id;
-    this.token = token;
+    this.#token = token;
     this.#host = host;
     this.#seen = now;
     this.resumed = takeover !== undefined;
@@ -432,6 +432,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
   private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
     this.emitGuarded(this.#host.reportError, event, ...args);
+  }
+
+  /** @internal The session's credential (the node checks requests against it). Never logged. */
+  get token(): string {
+    return this.#token;
   }
 
   /** True while this node holds a poll of the session, ready to answer it. */

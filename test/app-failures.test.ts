@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Session } from '../server/index.js';
 import type { CloseReason, Payload } from '../shared/index.js';
-import { Cleanup, Condition, post, startServer } from './helpers/server.js';
+import { Cleanup, Condition, openRaw, post, startServer } from './helpers/server.js';
 
 /** Every unhandled rejection in this process while the tests run. */
 const unhandled: unknown[] = [];
@@ -128,5 +128,19 @@ describe('application failure semantics (server)', () => {
     );
     await settle();
     assert.deepEqual(unhandled, []);
+  });
+});
+
+describe('secrets', () => {
+  it('printing a server Session never shows its token', async (t) => {
+    const { inspect } = await import('node:util');
+    const h = await startServer();
+    t.after(() => h.close());
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    const printed = [inspect(session, { depth: 5, showHidden: true }), JSON.stringify(session), String(session)].join('\n');
+    assert.ok(printed.includes(s.sid), 'the id is shown');
+    assert.ok(!printed.includes(s.token), 'the token is not');
   });
 });
