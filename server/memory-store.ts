@@ -51,7 +51,7 @@ class Streams {
 const NO_STREAMS = new Streams();
 
 class Rec {
-  readonly token: string;
+  token: string;
   owner: string;
   fence = 1;
   /** Until when the client is known to be there, ms since the store's epoch. */
@@ -72,7 +72,16 @@ interface Grave extends Tombstone {
 
 export class MemoryStore implements SessionStore {
   readonly #epoch = Date.now();
-  readonly #sessions = new Map<string, Rec>();
+  /**
+   * A session is its token alone while it has only what a new session has
+   * (owned by the store's first owner, fence 1, never touched, no messages):
+   * an idle server holds one per session. It becomes a Rec on first change.
+   */
+  readonly #sessions = new Map<string, string | Rec>();
+  /** The owner of the sessions kept as their token alone: the first node to create one. */
+  #firstOwner: string | undefined;
+  /** Reads of a token-alone session see it through this (filled per call; never kept). */
+  readonly #scratch = new Rec('', '', 0);
   /** attempt -> sid and sid -> attempt, for sessions not used yet (see forgetAttempt). */
   readonly #attempts = new Map<string, string>();
   readonly #attemptOf = new Map<string, string>();
@@ -85,15 +94,36 @@ export class MemoryStore implements SessionStore {
     return Date.now() - this.#epoch;
   }
 
+  /** The session's record for reading (a token-alone one through the scratch record). */
   #rec(sid: string): Rec {
-    const rec = this.#sessions.get(sid);
-    if (rec === undefined) throw wireError('session_unknown');
+    const slot = this.#sessions.get(sid);
+    if (slot === undefined) throw wireError('session_unknown');
+    return typeof slot === 'string' ? this.#view(slot) : slot;
+  }
+
+  #view(token: string): Rec {
+    const v = this.#scratch;
+    v.token = token;
+    v.owner = this.#firstOwner ?? '';
+    v.fence = 1;
+    v.seen = 0;
+    v.streams = NO_STREAMS;
+    return v;
+  }
+
+  /** The session's record for writing: made a Rec of its own first. */
+  #own(sid: string): Rec {
+    const slot = this.#sessions.get(sid);
+    if (slot === undefined) throw wireError('session_unknown');
+    if (typeof slot !== 'string') return slot;
+    const rec = new Rec(slot, this.#firstOwner ?? '', 0);
+    this.#sessions.set(sid, rec);
     return rec;
   }
 
   /** The session's streams for writing: made on first use. */
   #streams(sid: string): Streams {
-    const rec = this.#rec(sid);
+    const rec = this.#own(sid);
     if (rec.streams === NO_STREAMS) rec.streams = new Streams();
     return rec.streams;
   }
@@ -104,7 +134,8 @@ export class MemoryStore implements SessionStore {
 
   async create(session: StoredSession, owner: string): Promise<void> {
     this.#graves.delete(session.sid);
-    this.#sessions.set(session.sid, new Rec(session.token, owner, this.#now()));
+    this.#firstOwner ??= owner;
+    this.#sessions.set(session.sid, owner === this.#firstOwner ? session.token : new Rec(session.token, owner, 0));
     if (session.attempt !== '') {
       this.#attempts.set(session.attempt, session.sid);
       this.#attemptOf.set(session.sid, session.attempt);
@@ -112,15 +143,15 @@ export class MemoryStore implements SessionStore {
   }
 
   async get(sid: string): Promise<SessionRecord | undefined> {
-    const rec = this.#sessions.get(sid);
-    return rec === undefined ? undefined : this.#record(sid, rec);
+    const slot = this.#sessions.get(sid);
+    return slot === undefined ? undefined : this.#record(sid, typeof slot === 'string' ? this.#view(slot) : slot);
   }
 
   async findByAttempt(attempt: string): Promise<SessionRecord | undefined> {
     const sid = this.#attempts.get(attempt);
     if (sid === undefined) return undefined;
-    const rec = this.#sessions.get(sid);
-    return rec === undefined ? undefined : this.#record(sid, rec);
+    const slot = this.#sessions.get(sid);
+    return slot === undefined ? undefined : this.#record(sid, typeof slot === 'string' ? this.#view(slot) : slot);
   }
 
   async forgetAttempt(sid: string): Promise<void> {
@@ -140,8 +171,9 @@ export class MemoryStore implements SessionStore {
   }
 
   async delete(sid: string, tombstone?: { reason: CloseReason; ttlMs: number }): Promise<OutboxEntry[]> {
-    const rec = this.#sessions.get(sid);
-    if (rec === undefined) return [];
+    const slot = this.#sessions.get(sid);
+    if (slot === undefined) return [];
+    const rec = typeof slot === 'string' ? this.#view(slot) : slot;
     this.#sessions.delete(sid);
     this.#dropAttempt(sid);
     if (tombstone) this.#bury(sid, { reason: tombstone.reason, token: rec.token, until: this.#now() + tombstone.ttlMs });
@@ -176,17 +208,20 @@ export class MemoryStore implements SessionStore {
   }
 
   async claim(sid: string, node: string): Promise<ClaimResult> {
-    const rec = this.#rec(sid);
-    if (rec.owner === node) return { owned: true, fence: rec.fence, took: false };
-    if (rec.owner !== '' && this.#alive(rec.owner)) return { owned: false, owner: rec.owner };
+    const seen = this.#rec(sid);
+    if (seen.owner === node) return { owned: true, fence: seen.fence, took: false };
+    if (seen.owner !== '' && this.#alive(seen.owner)) return { owned: false, owner: seen.owner };
+    const rec = this.#own(sid);
     rec.owner = node;
     rec.fence++;
     return { owned: true, fence: rec.fence, took: true };
   }
 
   async release(sid: string, node: string, fence: number): Promise<void> {
-    const rec = this.#sessions.get(sid);
-    if (rec !== undefined && rec.owner === node && rec.fence === fence) rec.owner = '';
+    const slot = this.#sessions.get(sid);
+    if (slot === undefined) return;
+    const rec = typeof slot === 'string' ? this.#view(slot) : slot;
+    if (rec.owner === node && rec.fence === fence) this.#own(sid).owner = '';
   }
 
   async heartbeat(node: string, ttlMs: number): Promise<void> {
@@ -198,14 +233,14 @@ export class MemoryStore implements SessionStore {
   }
 
   async touch(sid: string, until: number): Promise<void> {
-    const rec = this.#rec(sid);
     const t = until - this.#epoch;
-    if (t > rec.seen) rec.seen = t;
+    if (t > this.#rec(sid).seen) this.#own(sid).seen = t;
   }
 
   async seenUntil(sid: string): Promise<number | undefined> {
-    const rec = this.#sessions.get(sid);
-    return rec === undefined ? undefined : rec.seen + this.#epoch;
+    const slot = this.#sessions.get(sid);
+    if (slot === undefined) return undefined;
+    return (typeof slot === 'string' ? 0 : slot.seen) + this.#epoch;
   }
 
   // ---- outbound ----

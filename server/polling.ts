@@ -61,36 +61,100 @@ export interface PollingHost {
 
 const FLUSHING = 1;
 const FLUSH_AGAIN = 2;
+const EARLY = 4;
+const EXPECT_EARLY = 8;
+const WAITS_FOR_READ = 16;
 
-/** A session's polling state on this node. */
+/** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
+class Streaming {
+  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
+  from: number | undefined;
+  /** Just past the last batch written: where an early poll starts. */
+  nextSeq = 1;
+  /** A batch read ahead for the expected early poll. */
+  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
+  /** The last batch answer, while the client has not read it all: no second batch is written meanwhile. */
+  unread: PollHandle | undefined;
+}
+
+/*
+ * A session's polling state on this node. An idle server holds one per
+ * session (its held poll), so it has few fields: flags are bits of one,
+ * times are whole clockMs (small integers, not boxed numbers), and what only
+ * a streaming session needs waits in Streaming. Accessors live on the
+ * prototype and cost nothing per instance.
+ */
 class Hold {
   readonly sid: string;
   /** The held poll. */
   poll: PollHandle | undefined;
   /** clockMs: when the held poll's hold ends. */
   until = 0;
-  /** Date.now() when the held poll came (a supersede from another node older than this is stale). */
+  /** clockMs when the held poll came (a supersede from another node older than this is stale). */
   since = 0;
-  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
-  from: number | undefined;
-  /** The held poll is an early one (its `from` is past the client's ack + 1). */
-  early = false;
-  /** A wake-up is registered for when `unread` is read. */
-  waitsForRead = false;
   flags = 0;
-  /** Just past the last batch written: where an early poll starts. */
-  nextSeq = 1;
-  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
-  expectEarly = false;
-  /** A batch read ahead for the expected early poll. */
-  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
   /** The flush under way, if any (for settled()). */
   flushing: Promise<void> | undefined;
-  /** The last batch answer, while the client has not read it all: no second batch is written meanwhile. */
-  unread: PollHandle | undefined;
+  streaming: Streaming | undefined;
 
   constructor(sid: string) {
     this.sid = sid;
+  }
+
+  private flag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
+  }
+
+  /** The held poll is an early one (its `from` is past the client's ack + 1). */
+  get early(): boolean {
+    return (this.flags & EARLY) !== 0;
+  }
+  set early(on: boolean) {
+    this.flag(EARLY, on);
+  }
+
+  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
+  get expectEarly(): boolean {
+    return (this.flags & EXPECT_EARLY) !== 0;
+  }
+  set expectEarly(on: boolean) {
+    this.flag(EXPECT_EARLY, on);
+  }
+
+  /** A poll waits for `unread` to be read. */
+  get waitsForRead(): boolean {
+    return (this.flags & WAITS_FOR_READ) !== 0;
+  }
+  set waitsForRead(on: boolean) {
+    this.flag(WAITS_FOR_READ, on);
+  }
+
+  get from(): number | undefined {
+    return this.streaming?.from;
+  }
+  set from(v: number | undefined) {
+    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).from = v;
+  }
+
+  get nextSeq(): number {
+    return this.streaming?.nextSeq ?? 1;
+  }
+  set nextSeq(v: number) {
+    (this.streaming ??= new Streaming()).nextSeq = v;
+  }
+
+  get ahead(): Streaming['ahead'] {
+    return this.streaming?.ahead;
+  }
+  set ahead(v: Streaming['ahead']) {
+    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).ahead = v;
+  }
+
+  get unread(): PollHandle | undefined {
+    return this.streaming?.unread;
+  }
+  set unread(v: PollHandle | undefined) {
+    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).unread = v;
   }
 }
 
@@ -135,7 +199,7 @@ export class PollingTransport {
     const early = from !== undefined && from > (session?.clientAck ?? 0) + 1;
     h.poll = handle;
     h.until = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
-    h.since = Date.now();
+    h.since = now;
     h.early = early;
     // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
     if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
@@ -195,7 +259,8 @@ export class PollingTransport {
   superseded(sid: string, at: number): void {
     const h = this.#holds.get(sid);
     const poll = h?.poll;
-    if (!h || !poll || h.since > at) return;
+    // `at` is on the wall clock (it may come from another process); `since` on ours.
+    if (!h || !poll || h.since > clockMs() - (Date.now() - at)) return;
     h.poll = undefined;
     this.#forgetIfIdle(h);
     if (this.#answerer.gone(poll)) return;

@@ -113,16 +113,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
   /** The secret the client proves the session with: a # field, so that printing a Session never shows it. */
   readonly #token: string;
-  /** True when this node took the session over from an owner that died or left. */
-  readonly resumed: boolean;
   #flags = 0;
   readonly #host: SessionHost;
   #out: SendState | undefined;
-  /** The fence this node owns the session with (store.claim). */
-  readonly #fence: number;
-  /** Highest inbound number delivered here; up to `#redeliverTo`, messages are flagged redelivered. */
+  /** Highest inbound number delivered here. */
   #delivered: number;
-  readonly #redeliverTo: number;
+  /** Set when this node took the session over: its fence, and up to where messages are flagged redelivered. */
+  readonly #takeover: { fence: number; redeliverTo: number } | undefined;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
 
@@ -132,10 +129,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#token = token;
     this.#host = host;
     this.#seen = now;
-    this.resumed = takeover !== undefined;
-    this.#fence = takeover?.fence ?? 1;
     this.#delivered = takeover?.delivered ?? 0;
-    this.#redeliverTo = takeover?.accepted ?? 0;
+    this.#takeover = takeover === undefined ? undefined : { fence: takeover.fence, redeliverTo: takeover.accepted };
+  }
+
+  /** True when this node took the session over from an owner that died or left. */
+  get resumed(): boolean {
+    return this.#takeover !== undefined;
   }
 
   get state(): SessionState {
@@ -317,7 +317,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** The fence this node owns the session with. */
   get fence(): number {
-    return this.#fence;
+    return this.#takeover?.fence ?? 1;
   }
 
   /**
@@ -415,7 +415,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     for (const m of from === 0 ? messages : messages.slice(from)) {
       if (this.closed) return;
       this.#delivered = seq;
-      if (seq <= this.#redeliverTo) this.emitSafely('message', m, REDELIVERED);
+      if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
       else this.emitSafely('message', m);
       seq++;
     }
@@ -423,7 +423,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   private markDelivered(seq: number): void {
     if (this.closed) return;
-    this.store.markDelivered(this.id, seq, this.#fence).catch((e: unknown) => {
+    this.store.markDelivered(this.id, seq, this.fence).catch((e: unknown) => {
       // Closed meanwhile (by a listener, say): the store has forgotten the session, as it should.
       if (!this.closed) this.#host.reportError(e);
     });
