@@ -245,7 +245,9 @@ export class HttpHandler implements PollAnswerer {
 
   gone(poll: PollHandle): boolean {
     const res = poll as ServerResponse;
-    return res.writableEnded || res.destroyed || !res.socket || res.socket.destroyed;
+    // The request's socket, not the response's: a response queued behind
+    // another on a pipelined connection has no socket of its own yet.
+    return res.writableEnded || res.destroyed || res.req.socket.destroyed;
   }
 
   respond(poll: PollHandle, body: string | Uint8Array, next?: number): void {
