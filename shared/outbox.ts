@@ -61,6 +61,10 @@ export class Outbox {
   /** Highest sequence number acknowledged by the receiver. */
   #acked = 0;
   #bytes = 0;
+  /** Highest sequence number written to the network at least once (see written()). */
+  #written = 0;
+  /** Payload bytes of the messages numbered past #written. */
+  #unwrittenBytes = 0;
 
   /** Number assigned to the most recently pushed message (0 when none yet). */
   get lastSeq(): number {
@@ -86,6 +90,16 @@ export class Outbox {
     return this.#bytes;
   }
 
+  /** Messages pushed and not yet written (see written()). */
+  get unwritten(): number {
+    return this.lastSeq - this.#written;
+  }
+
+  /** Payload bytes pushed and not yet written (written() counts them out): the sender's queuedAmount. */
+  get unwrittenBytes(): number {
+    return this.#unwrittenBytes;
+  }
+
   /** Queue one message; returns its sequence number. */
   push(p: Payload): number {
     return this.pushEntry(encodeEntry(p));
@@ -95,7 +109,24 @@ export class Outbox {
   pushEntry(entry: OutboxEntry): number {
     this.#entries.push(entry);
     this.#bytes += entry.bytes;
+    this.#unwrittenBytes += entry.bytes;
     return this.lastSeq;
+  }
+
+  /**
+   * Every message up to `last` has now been written at least once. Returns
+   * true when this wrote the last unwritten message (nothing is left to write).
+   */
+  written(last: number): boolean {
+    const upTo = Math.min(last, this.lastSeq);
+    if (upTo <= this.#written) return false;
+    const entries = this.#entries;
+    // #written >= #acked: ack() counts out what it acknowledges first.
+    for (let seq = this.#written + 1; seq <= upTo; seq++) {
+      this.#unwrittenBytes -= at(entries, this.#head + seq - this.#acked - 1, 'Outbox.written: an unwritten entry').bytes;
+    }
+    this.#written = upTo;
+    return upTo === this.lastSeq;
   }
 
   /**
@@ -106,6 +137,8 @@ export class Outbox {
   ack(n: number): AckResult {
     if (n > this.lastSeq) return 'future';
     if (n <= this.#acked) return 'stale';
+    // A receiver has only what was written; should it say otherwise, the tally still holds.
+    if (n > this.#written) this.written(n);
     let drop = n - this.#acked;
     this.#acked = n;
     while (drop-- > 0) {
@@ -162,13 +195,45 @@ export class Outbox {
     }
   }
 
+  /**
+   * Remove the unacknowledged messages numbered `from` or later that `refuse`
+   * picks; the messages after each one are renumbered, so the stream keeps no
+   * hole. Only for messages the receiver has not accepted and never will: not
+   * yet written, or refused by it whole (a batch answered with an error, which
+   * accepts nothing). Returns the removed entries, in order.
+   */
+  remove(from: number, refuse: (entry: OutboxEntry, seq: number) => boolean): OutboxEntry[] {
+    const entries = this.#entries;
+    const removed: OutboxEntry[] = [];
+    const start = this.#head + Math.max(0, from - this.#acked - 1);
+    let kept = start;
+    let writtenRemoved = 0;
+    for (let i = start; i < entries.length; i++) {
+      const e = at(entries, i, 'Outbox.remove: a pending entry');
+      const seq = this.#acked + 1 + i - this.#head;
+      if (!refuse(e, seq)) {
+        entries[kept++] = e;
+        continue;
+      }
+      removed.push(e);
+      this.#bytes -= e.bytes;
+      if (seq <= this.#written) writtenRemoved++;
+      else this.#unwrittenBytes -= e.bytes;
+    }
+    entries.length = kept;
+    this.#written -= writtenRemoved;
+    return removed;
+  }
+
   /** Remove and return every unacknowledged entry (the session is gone). */
   takeAll(): OutboxEntry[] {
     const rest = this.#entries.slice(this.#head);
     this.#entries = [];
     this.#head = 0;
     this.#acked += rest.length;
+    this.#written = this.#acked;
     this.#bytes = 0;
+    this.#unwrittenBytes = 0;
     return rest;
   }
 }
