@@ -1,0 +1,276 @@
+/**
+ * RedisStore against the store conformance suite (test/store-conformance.ts),
+ * on a redis-server of this test's own (test/middlebox/redis.ts: a free
+ * loopback port, never the machine's Redis). Node B's handle is a second
+ * RedisStore on the same server, as another node would have; each test gets
+ * its own keyPrefix, so count() and heartbeats see only its own keys.
+ *
+ * Then what is Redis's own: nothing of a session is left after it closes or
+ * expires, one subscriber connection per store, options, a caller's client,
+ * and readOutbound giving the very batches MemoryStore gives.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../server/redis.js';
+import { MemoryStore } from '../server/index.js';
+import { encodeEntry, HoldlineError, type OutboxEntry, type Payload } from '../shared/index.js';
+import type { SessionStore, StoreEvent } from '../server/store.js';
+import { startRedis } from './middlebox/redis.js';
+import { storeConformance } from './store-conformance.js';
+
+const redis = await startRedis();
+after(() => redis.stop());
+
+/** A client of the test's own server, for looking at keys; closed after the file. */
+const inspector = new Redis(redis.url, { lazyConnect: false });
+after(() => inspector.quit());
+
+let prefixes = 0;
+const freshPrefix = (): string => `t${++prefixes}-${process.pid}:`;
+
+function prefixOf(store: SessionStore): string {
+  assert.ok(store instanceof RedisStore, 'the first handle is a RedisStore');
+  return store.keyPrefix;
+}
+
+storeConformance('RedisStore', () => new RedisStore({ url: redis.url, keyPrefix: freshPrefix() }), {
+  connect: (first) => new RedisStore({ url: redis.url, keyPrefix: prefixOf(first) }),
+});
+
+/** Every key under `prefix` (SCAN, bounded). */
+async function keysUnder(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  for (let i = 0; i < 10_000; i++) {
+    const [next, batch] = await inspector.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+    if (cursor === '0') return keys.sort();
+  }
+  assert.fail('SCAN did not finish');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A session with something in every key: an attempt, both streams, liveness, an owner's claim. */
+async function busySession(store: SessionStore, sid: string): Promise<void> {
+  await store.create({ sid, token: `tok-${sid}`, attempt: `att-${sid}` }, 'node-A');
+  await store.enqueue(sid, [encodeEntry('out-1'), encodeEntry(new Uint8Array([1, 2, 3]))]);
+  await store.acceptInbound(sid, 1, ['in-1', new Uint8Array([9])]);
+  await store.touch(sid, Date.now() + 1000);
+  await store.claim(sid, 'node-A');
+}
+
+describe('RedisStore: Redis keys', () => {
+  test("one session's keys share a hash tag, and each has a TTL no longer than ttlMs", async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix(), ttlMs: 60_000 });
+    t.after(() => store.close());
+    await busySession(store, 'sid-ttl');
+    const keys = (await keysUnder(store.keyPrefix)).filter((k) => k.includes('{sid-ttl}'));
+    assert.deepEqual(keys.map((k) => k.slice(store.keyPrefix.length)), ['{sid-ttl}:in', '{sid-ttl}:meta', '{sid-ttl}:out']);
+    for (const k of [...keys, `${store.keyPrefix}attempt:{att-sid-ttl}`]) {
+      const pttl = await inspector.pttl(k);
+      assert.ok(pttl > 0 && pttl <= 60_000, `${k}: PTTL ${pttl}`);
+    }
+  });
+
+  test('after delete nothing of a session is left but its tombstone; after the tombstone TTL, nothing', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    await busySession(store, 'sid-gone');
+    await busySession(store, 'sid-buried');
+    await store.heartbeat('node-A', 150);
+    await store.delete('sid-gone');
+    await store.delete('sid-buried', { reason: { code: 'server_closed', message: 'test' }, ttlMs: 150 });
+    assert.equal(await store.count(), 0);
+    assert.deepEqual(await keysUnder(store.keyPrefix), [`${store.keyPrefix}node:{node-A}`, `${store.keyPrefix}{sid-buried}:grave`]);
+    await sleep(300);
+    assert.deepEqual(await keysUnder(store.keyPrefix), []);
+  });
+
+  test('a session nobody serves expires with all its keys; count() stops counting it', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix(), ttlMs: 200 });
+    t.after(() => store.close());
+    for (let i = 0; i < 5; i++) await busySession(store, `sid-exp-${i}`);
+    assert.equal(await store.count(), 5);
+    assert.notDeepEqual(await keysUnder(store.keyPrefix), []);
+    await sleep(450);
+    assert.equal(await store.get('sid-exp-0'), undefined);
+    assert.equal(await store.findByAttempt('att-sid-exp-0'), undefined);
+    assert.equal(await store.count(), 0, 'the expired sessions are not counted');
+    assert.deepEqual(await keysUnder(store.keyPrefix), [], 'no key of theirs is left (the count index pruned by count())');
+  });
+
+  test('a session in use outlives ttlMs: every operation on it refreshes its keys', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix(), ttlMs: 200 });
+    t.after(() => store.close());
+    await store.create({ sid: 'sid-used', token: 'tok', attempt: '' }, 'node-A');
+    for (let i = 0; i < 6; i++) {
+      await sleep(100);
+      await store.readOutbound('sid-used', 1000); // a poll answered
+    }
+    assert.equal(await store.count(), 1, 'counted with its real expiry');
+    assert.equal((await store.get('sid-used'))?.token, 'tok');
+  });
+});
+
+describe('RedisStore: wake-ups', () => {
+  test('publish on one handle reaches subscribers on another, over one subscriber connection per store', async (t) => {
+    const keyPrefix = freshPrefix();
+    const a = new RedisStore({ url: redis.url, keyPrefix });
+    const b = new RedisStore({ url: redis.url, keyPrefix });
+    t.after(() => a.close());
+    t.after(() => b.close());
+    const heard: [string, string, StoreEvent][] = [];
+    for (const tag of ['b1', 'b2', 'b3']) t.after(b.subscribe((sid, event) => heard.push([tag, sid, event])));
+    t.after(a.subscribe(() => undefined));
+    const deadline = Date.now() + 5000;
+    while ((await inspector.pubsub('NUMSUB', `${keyPrefix}events`))[1] !== 2) {
+      assert.ok(Date.now() < deadline, 'both stores subscribed within 5 s');
+      await sleep(10);
+    }
+    const event: StoreEvent = { type: 'ack', node: 'node-A', ack: 3, bufferedBytes: 10 };
+    await a.publish('sid-x', event);
+    while (heard.length < 3) {
+      assert.ok(Date.now() < deadline, 'the event arrived within 5 s');
+      await sleep(5);
+    }
+    assert.deepEqual(heard, [['b1', 'sid-x', event], ['b2', 'sid-x', event], ['b3', 'sid-x', event]]);
+    assert.deepEqual(await inspector.pubsub('NUMSUB', `${keyPrefix}events`), [`${keyPrefix}events`, 2], 'two stores, two subscriber connections');
+  });
+
+  test('stores with different prefixes hear nothing of each other', async (t) => {
+    const a = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    const b = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => a.close());
+    t.after(() => b.close());
+    const onA: string[] = [];
+    const onB: string[] = [];
+    t.after(a.subscribe((sid) => onA.push(sid)));
+    t.after(b.subscribe((sid) => onB.push(sid)));
+    const deadline = Date.now() + 5000;
+    while (onA.length === 0 || onB.length === 0) {
+      assert.ok(Date.now() < deadline, 'both subscriptions live within 5 s');
+      await a.publish('to-a', { type: 'out', node: 'n' });
+      await b.publish('to-b', { type: 'out', node: 'n' });
+      await sleep(10);
+    }
+    await a.create({ sid: 'sid-a', token: 't', attempt: '' }, 'n');
+    assert.equal(await b.get('sid-a'), undefined);
+    assert.equal(await b.count(), 0);
+    assert.ok(onA.every((s) => s === 'to-a') && onB.every((s) => s === 'to-b'), `a heard ${onA.join()}, b heard ${onB.join()}`);
+  });
+});
+
+describe('RedisStore: options and connections', () => {
+  const rejects = (options: object, option: string): void => {
+    assert.throws(
+      // The wrong types are the point of the test.
+      () => new RedisStore(options as ConstructorParameters<typeof RedisStore>[0]),
+      (e: unknown) => e instanceof HoldlineError && e.code === 'invalid_argument' && e.message.includes(`"${option}"`),
+      `options {${Object.keys(options ?? {}).join(', ')}}: the error names ${option}`,
+    );
+  };
+
+  test('bad options throw invalid_argument naming the option', () => {
+    rejects({}, 'url');
+    rejects({ url: 'http://127.0.0.1:1' }, 'url');
+    rejects({ url: 42 }, 'url');
+    rejects({ url: redis.url, client: inspector }, 'client');
+    rejects({ client: {} }, 'client');
+    rejects({ url: redis.url, keyPrefix: 7 }, 'keyPrefix');
+    rejects({ url: redis.url, ttlMs: 0 }, 'ttlMs');
+    rejects({ url: redis.url, ttlMs: 1.5e3 + 0.5 }, 'ttlMs');
+    rejects({ url: redis.url, ttlMs: '600000' }, 'ttlMs');
+    rejects({ url: redis.url, keyprefix: 'x' }, 'keyprefix');
+  });
+
+  test("a caller's client is used and left open by close(); the store's own subscriber is closed", async () => {
+    const client = new Redis(redis.url);
+    try {
+      const store = new RedisStore({ client, keyPrefix: freshPrefix() });
+      await store.create({ sid: 'sid-c', token: 't', attempt: '' }, 'n');
+      const off = store.subscribe(() => undefined);
+      const channel = `${store.keyPrefix}events`;
+      const deadline = Date.now() + 5000;
+      while ((await inspector.pubsub('NUMSUB', channel))[1] !== 1) {
+        assert.ok(Date.now() < deadline, 'subscribed within 5 s');
+        await sleep(10);
+      }
+      off();
+      await store.close();
+      await store.close(); // twice is harmless
+      assert.equal(await client.ping(), 'PONG', "the caller's client is still open");
+      while ((await inspector.pubsub('NUMSUB', channel))[1] !== 0) {
+        assert.ok(Date.now() < deadline, 'the subscriber connection closed within 5 s');
+        await sleep(10);
+      }
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+describe('RedisStore: payloads and batches', () => {
+  test('inbound text with lone surrogates and outbound entries come back exactly', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    await store.create({ sid: 's', token: 't', attempt: '' }, 'n');
+    const texts = ['lone \uD800 high', 'lone \uDC00 low', 'pair 😀', ''];
+    await store.acceptInbound('s', 1, texts);
+    assert.deepEqual((await store.readInbound('s', 1)).messages, texts);
+    const entries = [...texts, '\u2028 \u0001 "\\', new Uint8Array([0, 255])].map((p) => encodeEntry(p));
+    await store.enqueue('s', entries);
+    const b = await store.readOutbound('s', 1_000_000);
+    assert.equal(b.m, JSON.stringify(entries.map((e) => e.wire)));
+    assert.deepEqual(await store.delete('s'), entries);
+  });
+
+  test('readOutbound gives the very batches MemoryStore gives (seeded: escapes, binary, limits, from, maxCount)', async (t) => {
+    const redisStore = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => redisStore.close());
+    const memory = new MemoryStore();
+    let s = 0x12345;
+    const rand = (n: number): number => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return (s >>> 8) % n;
+    };
+    const payload = (): Payload => {
+      switch (rand(5)) {
+        case 0:
+          return new Uint8Array(rand(40));
+        case 1:
+          return '"\\'.repeat(rand(6)) + 'x'.repeat(rand(20)); // escapes: the real JSON is larger than the least size
+        case 2:
+          return 'é😀'.repeat(rand(8));
+        default:
+          return 'm'.repeat(rand(30));
+      }
+    };
+    for (const store of [redisStore, memory]) await store.create({ sid: 's', token: 't', attempt: '' }, 'n');
+    let last = 0;
+    let acked = 0;
+    for (let round = 0; round < 60; round++) {
+      const entries: OutboxEntry[] = Array.from({ length: rand(8) }, () => encodeEntry(payload()));
+      const [x, y] = await Promise.all([redisStore.enqueue('s', entries), memory.enqueue('s', entries)]);
+      assert.deepEqual(x, y, `round ${round}: enqueue`);
+      last = x.lastSeq;
+      if (rand(3) === 0 && last > acked) {
+        const ack = acked + 1 + rand(last - acked);
+        assert.deepEqual(await redisStore.ackOutbound('s', ack), await memory.ackOutbound('s', ack), `round ${round}: ack`);
+        acked = ack;
+      }
+      for (let q = 0; q < 4; q++) {
+        const max = 2 + rand(200);
+        const from = rand(3) === 0 ? undefined : acked + rand(last - acked + 3);
+        const count = rand(4) === 0 ? 1 + rand(5) : undefined;
+        const got = await redisStore.readOutbound('s', max, from, count);
+        const want = await memory.readOutbound('s', max, from, count);
+        assert.deepEqual(got, want, `round ${round}: readOutbound(${max}, ${String(from)}, ${String(count)})`);
+        assert.equal(await redisStore.pendingOutbound('s', from), await memory.pendingOutbound('s', from));
+      }
+    }
+    assert.deepEqual(await redisStore.delete('s'), await memory.delete('s'));
+  });
+});
