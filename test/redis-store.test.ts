@@ -11,20 +11,26 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Redis } from 'ioredis';
+import { HoldlineClient } from '../client/index.js';
 import { RedisStore } from '../server/redis.js';
-import { MemoryStore } from '../server/index.js';
+import { HoldlineServer, MemoryStore, type Session } from '../server/index.js';
 import { encodeEntry, HoldlineError, type OutboxEntry, type Payload } from '../shared/index.js';
 import type { SessionStore, StoreEvent } from '../server/store.js';
+import { roundRobin } from './helpers/round-robin.js';
+import { Cleanup, closeHttpServer, Condition, listen } from './helpers/server.js';
 import { startRedis } from './middlebox/redis.js';
 import { storeConformance } from './store-conformance.js';
 
 const redis = await startRedis();
-after(() => redis.stop());
-
-/** A client of the test's own server, for looking at keys; closed after the file. */
+/** A client of the test's own server, for looking at keys. */
 const inspector = new Redis(redis.url, { lazyConnect: false });
-after(() => inspector.quit());
+after(async () => {
+  // The inspector first: a client left open would try to reconnect to the stopped server.
+  await inspector.quit();
+  await redis.stop();
+});
 
 let prefixes = 0;
 const freshPrefix = (): string => `t${++prefixes}-${process.pid}:`;
@@ -272,5 +278,89 @@ describe('RedisStore: payloads and batches', () => {
       }
     }
     assert.deepEqual(await redisStore.delete('s'), await memory.delete('s'));
+  });
+});
+
+describe('RedisStore: two HoldlineServers on one Redis', () => {
+  const key = (p: Payload): string => (typeof p === 'string' ? p : `bin:${Buffer.from(p).toString('hex')}`);
+  const message = (prefix: string, i: number): Payload => (i % 3 === 2 ? new Uint8Array([i & 0xff, 0xff, 0]) : `${prefix}${i}`);
+
+  test('round-robin with no stickiness, then one node leaves: every message both ways exactly once, in order, no reset', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const keyPrefix = freshPrefix();
+    const atServer: string[] = [];
+    const atClient: string[] = [];
+    const errors: unknown[] = [];
+    const changed = new Condition();
+    const nodes: { hl: HoldlineServer; origin: string; sessions: Session[] }[] = [];
+    for (const nodeId of ['redis-node-a', 'redis-node-b']) {
+      const store = new RedisStore({ url: redis.url, keyPrefix });
+      cleanup.add(() => store.close());
+      const hl = new HoldlineServer({ store, nodeId, pollTimeoutMs: 2_000 });
+      hl.on('error', (e) => errors.push(e));
+      const sessions: Session[] = [];
+      hl.on('session', (s) => {
+        sessions.push(s);
+        s.on('message', (m, info) => {
+          // After the leave, what the old owner had not marked delivered comes again, flagged.
+          if (info?.redelivered === true && atServer.includes(key(m))) return;
+          atServer.push(key(m));
+          changed.notify();
+        });
+      });
+      const server = http.createServer();
+      hl.attach(server);
+      const origin = await listen(server);
+      cleanup.add(async () => {
+        await hl.close();
+        await closeHttpServer(server);
+      });
+      nodes.push({ hl, origin, sessions });
+    }
+    const [a, b] = nodes;
+    assert.ok(a && b);
+    const lb = await roundRobin([a.origin, b.origin]);
+    cleanup.add(() => lb.close());
+    const client = new HoldlineClient(`${lb.origin}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    cleanup.add(() => client.close());
+    const resets: unknown[] = [];
+    client.on('reset', (e) => resets.push(e));
+    client.on('message', (m) => {
+      atClient.push(key(m));
+      changed.notify();
+    });
+    await client.connect();
+    const first = a.sessions[0];
+    assert.ok(first, 'the first open went to node A, which owns the session');
+
+    const N = 200;
+    const up = Array.from({ length: N }, (_, i) => message('up', i));
+    const down = Array.from({ length: N }, (_, i) => message('down', i));
+    await Promise.all([
+      (async () => {
+        for (const m of up.slice(0, N / 2)) await client.send(m);
+      })(),
+      (async () => {
+        for (const m of down.slice(0, N / 2)) await first.send(m);
+      })(),
+    ]);
+    await changed.until(() => atServer.length >= N / 2 && atClient.length >= N / 2, 30_000, () => `server ${atServer.length}, client ${atClient.length}`);
+    for (const c of lb.counts) assert.ok((c.poll ?? 0) > 0 && (c.send ?? 0) > 0, `both nodes served polls and sends: ${JSON.stringify(lb.counts)}`);
+
+    // A leaves: B takes the session over on its next request.
+    lb.drop(0);
+    await a.hl.close();
+    for (const m of up.slice(N / 2)) await client.send(m);
+    await changed.until(() => b.sessions.length > 0, 30_000, () => 'node B took the session over');
+    const second = b.sessions[0];
+    assert.ok(second?.resumed, 'the session on B is resumed');
+    for (const m of down.slice(N / 2)) await second.send(m);
+    await changed.until(() => atServer.length >= N && atClient.length >= N, 30_000, () => `server ${atServer.length}, client ${atClient.length}`);
+
+    assert.deepEqual(atServer, up.map(key), 'client to server: each once, in order');
+    assert.deepEqual(atClient, down.map(key), 'server to client: each once, in order');
+    assert.deepEqual(resets, [], 'the session never reset');
+    assert.deepEqual(errors, []);
   });
 });
