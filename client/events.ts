@@ -31,8 +31,9 @@ export interface ClientEvents {
   close: (reason: CloseReason, unacked: Payload[]) => void;
   /**
    * A failure the client reports without stopping: a listener that threw or
-   * rejected (`listener_error`, the thrown value as `cause`), a bad answer, and
-   * the fatal error the client closes with. Without an `error` listener these
+   * rejected (`listener_error`, the thrown value as `cause`), a bad answer, a
+   * queued message refused for its size (`message_too_large`: it is dropped,
+   * the messages after it go on), and the fatal error the client closes with. Without an `error` listener these
    * go to console.error.
    */
   error: (err: HoldlineError) => void;
@@ -41,7 +42,8 @@ export interface ClientEvents {
    * client has had acknowledged since it was created, across sessions. Acks
    * come in send order, so the n-th message sent is acknowledged once
    * `total + lostSoFar >= n`, where lostSoFar counts the `lost` messages of
-   * every `reset` so far (those are never acknowledged).
+   * every `reset` so far and the messages refused for their size (an `error`
+   * with code message_too_large each): those are never acknowledged.
    */
   ack: (total: number) => void;
   /** Every message queued so far has been written to the network (queuedAmount is 0). */

@@ -6,7 +6,7 @@
  *   HoldlineClientCore   public API, events; every listener runs wrapped
  *     SessionMachine     state, reliable stream both ways, open/reset/close, back-off
  *       Transport        moves batches: PollingTransport (poll loop, hold, early polls, sends)
- *         HttpExchange   one request with a deadline, its failure classified (shared/reaction.ts)
+ *         HttpExchange   one request with a deadline and a size cap, its failure classified (shared/reaction.ts)
  *           Platform     fetch in browsers, undici in Node (platform.browser.ts, platform.node.ts)
  *
  * client/index.ts and client/browser.ts bind the platform.
@@ -36,7 +36,10 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     this.url = resolveBaseUrl(url, 'HoldlineClient');
     const o = (this.options = resolveClientOptions(options));
     const exchange = new HttpExchange(this.url, platform.createRequester({ keepAlive: o.keepAlive, proxy: o.proxy }));
-    const polling = { holdMs: o.holdMs, pollGraceMs: o.pollGraceMs, requestTimeoutMs: o.requestTimeoutMs };
+    const polling = {
+      holdMs: o.holdMs, pollGraceMs: o.pollGraceMs, requestTimeoutMs: o.requestTimeoutMs,
+      minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs,
+    };
     this.#machine = new SessionMachine({
       options: o,
       exchange,

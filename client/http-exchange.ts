@@ -33,8 +33,11 @@ export class HttpExchange {
     this.#urls = { [PATHS.open]: baseUrl + PATHS.open, [PATHS.poll]: baseUrl + PATHS.poll, [PATHS.send]: baseUrl + PATHS.send, [PATHS.close]: baseUrl + PATHS.close };
   }
 
-  /** POST `body` to `path`; it is abandoned after `timeoutMs`, or when `cancel` aborts. */
-  async post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, listener?: HeadListener): Promise<Outcome> {
+  /**
+   * POST `body` to `path`; it is abandoned after `timeoutMs`, or when `cancel`
+   * aborts. An answer of more than `maxBodyBytes` is `bad_response`.
+   */
+  async post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, maxBodyBytes: number, listener?: HeadListener): Promise<Outcome> {
     // The open goes on the send lane, so the first poll has a connection that
     // has served no answer yet. Node keeps the cleared keep-alive timer of a
     // connection that has (about 0.2 KB of server heap as long as the
@@ -52,7 +55,7 @@ export class HttpExchange {
     if (!deadline) slots.push((deadline = new RequestDeadline()));
     let answer: HttpAnswer;
     try {
-      answer = await this.#requester.post(this.#urls[path], body, deadline.arm(timeoutMs, cancel), lane, listener);
+      answer = await this.#requester.post(this.#urls[path], body, deadline.arm(timeoutMs, cancel), lane, maxBodyBytes, listener);
     } catch (e) {
       deadline.disarm();
       return failure(e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e }));

@@ -13,6 +13,11 @@
  * one poll), so the client does not back off and go `reconnecting` for a
  * keep-alive connection that was closed under it.
  *
+ * An answer longer than the caller's `maxBodyBytes` (by its Content-Length,
+ * or as its body streams in) is `bad_response`: the request is aborted at
+ * that point, which makes undici drop the connection, so a hostile server
+ * cannot make the client buffer without bound.
+ *
  * Proxies: the `proxy` option, else HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either
  * case, as curl reads them). An http:// server is reached through an http://
  * proxy with ordinary absolute-form requests (`POST http://host/path`), not a
@@ -200,6 +205,8 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #dispatcher: Dispatcher;
   readonly #body: string;
   readonly #reset: boolean;
+  readonly #maxBodyBytes: number;
+  #bodyBytes = 0;
   /** The poll slot it holds (a count in `#slots`), or -1 (a send). */
   readonly #slot: 0 | 1 | -1;
   readonly #slots: PollSlots;
@@ -219,6 +226,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     dispatcher: Dispatcher,
     body: string,
     reset: boolean,
+    maxBodyBytes: number,
     signal: AbortSignal,
     listener: HeadListener | undefined,
     slots: PollSlots,
@@ -230,6 +238,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     this.#dispatcher = dispatcher;
     this.#body = body;
     this.#reset = reset;
+    this.#maxBodyBytes = maxBodyBytes;
     this.#signal = signal;
     this.#listener = listener;
     this.#slots = slots;
@@ -261,12 +270,22 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     if (this.#settled) controller.abort(this.#signal.reason ?? new Error('aborted'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     this.#answered = true;
     if (status < 200) return; // 1xx: the real answer follows
     this.#status = status;
     this.#headers = headers;
+    const length = Number(this.header('content-length') ?? NaN);
+    if (length > this.#maxBodyBytes) return this.#tooLarge(controller, `Content-Length ${length}`);
     this.#yield = this.#listener?.onHead(this) === true;
+  }
+
+  /** The answer is over maxBodyBytes: fail with bad_response and abort, which drops the connection. */
+  #tooLarge(controller: Dispatcher.DispatchController, seen: string): void {
+    const err = new HoldlineError('bad_response', `the answer to POST ${this.#target.url} is larger than ${this.#maxBodyBytes} bytes (${seen}): not read`);
+    this.#chunks = [];
+    this.#fail(err);
+    controller.abort(err);
   }
 
   get status(): number {
@@ -278,11 +297,15 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
     return Array.isArray(v) ? v[0] : v;
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) return;
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.#maxBodyBytes) return this.#tooLarge(controller, `${this.#bodyBytes} bytes so far`);
     this.#chunks.push(chunk);
   }
 
   onResponseEnd(): void {
+    if (this.#settled) return;
     if (this.#status === 407) return this.#fail(proxyAuthError('407'));
     const chunks = this.#chunks;
     let body = '';
@@ -378,7 +401,7 @@ class UndiciRequester implements HttpRequester {
   }
 
   // Not async, and no await before dispatch(): a send goes out with the fewest steps.
-  post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer> {
+  post(url: string, body: string, signal: AbortSignal, lane: Lane, maxBodyBytes: number, listener?: HeadListener): Promise<HttpAnswer> {
     if (signal.aborted) return Promise.reject(toRequestError(signal.reason, url, signal));
     return new Promise<HttpAnswer>((resolve, reject) => {
       let t: Target;
@@ -390,7 +413,7 @@ class UndiciRequester implements HttpRequester {
       }
       const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
       const dispatcher = slot === -1 ? t.lanes.send : t.lanes.polls[slot];
-      new Exchange(t, dispatcher, body, !this.#keepAlive, signal, listener, this.#pollsInFlight, slot, resolve, reject).start();
+      new Exchange(t, dispatcher, body, !this.#keepAlive, maxBodyBytes, signal, listener, this.#pollsInFlight, slot, resolve, reject).start();
     });
   }
 

@@ -1,8 +1,7 @@
 /**
  * What the client needs from its runtime: a way to POST a text body and read
- * the whole answer. Browsers use fetch (platform.browser.ts); Node uses
- * connections of its own (platform.node.ts: http1-connection.ts for plain
- * http, undici for https and proxies).
+ * the whole answer, up to a size. Browsers use fetch (platform.browser.ts);
+ * Node uses undici's dispatch API on connections of its own (platform.node.ts).
  * Everything else in client/ is the same code on both.
  */
 export interface HttpAnswer {
@@ -42,12 +41,16 @@ export interface HttpRequester {
   /**
    * POST `body` to `url`. Resolves with any HTTP answer (2xx or not); rejects
    * with a HoldlineError: `network_error` when no answer came, `timeout`/abort
-   * per `signal`, `proxy_auth_required` when a proxy wants credentials.
+   * per `signal`, `proxy_auth_required` when a proxy wants credentials,
+   * `bad_response` when the body is longer than `maxBodyBytes` bytes (by its
+   * Content-Length, or as it streams in: reading stops there and the
+   * connection is dropped, so a hostile server cannot make the client buffer
+   * without bound).
    * `listener.onHead` is called once the status and headers are in, before
    * the body is read; it returns true when it started another request, which
    * the requester then lets go out before its caller works on this answer.
    */
-  post(url: string, body: string, signal: AbortSignal, lane: Lane, listener?: HeadListener): Promise<HttpAnswer>;
+  post(url: string, body: string, signal: AbortSignal, lane: Lane, maxBodyBytes: number, listener?: HeadListener): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 

@@ -10,7 +10,17 @@
  *   before its body is read (PROTOCOL.md, "Early poll").
  * - Deadlines: a poll gets its hold plus pollGraceMs, a send requestTimeoutMs.
  * - Sends: one request in flight; what is queued meanwhile rides in the next.
- *   A 413 from the path halves the body size sent from then on.
+ *   A 413 from the path halves the body size sent from then on; a message
+ *   refused alone for its size is dropped (the host reports it).
+ * - After a failed poll (the state is `reconnecting`), the replacement asks
+ *   for no hold: the server answers it at once, and that answer is what
+ *   tells the machine the server is reachable again (a held poll would say
+ *   so only when its hold ends, up to pollTimeoutMs later). The poll after
+ *   it is held as usual. One lane, one request at a time, no wire change.
+ * - Pacing: answers that come long before their hold ends and bring nothing
+ *   new (a hole, a replay, an empty batch) are what a broken or hostile
+ *   server would send in a loop; from the third in a row, the next poll
+ *   waits a back-off delay (reconnect.minDelayMs doubling to maxDelayMs).
  */
 import {
   decodePollResponse,
@@ -21,7 +31,9 @@ import {
   NEXT_HEADER,
   PATHS,
 } from '../shared/index.js';
+import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
+import { delay } from './pacing.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { HttpExchange, Outcome } from './http-exchange.js';
 import type { HeadListener, ResponseHead } from './platform.js';
@@ -34,7 +46,13 @@ export interface PollingOptions {
   readonly pollGraceMs: number;
   /** Deadline of a send request. */
   readonly requestTimeoutMs: number;
+  /** Back-off between polls when answers keep coming early with nothing new (see the top of this file). */
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
 }
+
+/** Early answers with nothing new in a row before the poll loop starts to wait between polls. */
+const IDLE_ANSWERS_BEFORE_PACING = 3;
 
 /** Batches up to this many messages are handed to the application before the next poll goes out. */
 const SMALL_BATCH = 8;
@@ -62,7 +80,7 @@ class PendingPoll implements HeadListener {
     onHead: OnHead,
   ) {
     this.#onHead = onHead;
-    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, this);
+    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, session.maxAnswerBytes, this);
   }
 
   onHead(head: ResponseHead): boolean {
@@ -85,12 +103,16 @@ export class PollingTransport implements Transport {
   #flushEnded: (() => void) | undefined;
   /** Largest send body to try: lowered when a 413 shows a proxy allows less than the server. */
   #sendBodyLimit = Infinity;
+  /** Early answers with nothing new, in a row, and the back-off between polls they bring on. */
+  #idleAnswers = 0;
+  readonly #pace: Backoff;
   readonly #crashed: (e: unknown) => void;
 
   constructor(host: TransportHost, exchange: HttpExchange, options: PollingOptions) {
     this.#host = host;
     this.#exchange = exchange;
     this.#options = options;
+    this.#pace = new Backoff(options.minDelayMs, options.maxDelayMs);
     this.#crashed = (e) => host.crashed(e);
   }
 
@@ -167,25 +189,30 @@ export class PollingTransport implements Transport {
       // its messages come again).
       if (!outcome.ok) {
         const age = Date.now() - started;
-        if (outcome.reaction === 'retry' && age >= MIN_HOLD_MS) {
+        if (outcome.reaction === 'retry' && age >= MIN_HOLD_MS && hold > 0) {
           // Held a while, then cut (a proxy's read timeout answering 504, a NAT
           // forgetting us, our own deadline): replace it at once, and learn.
           host.stats.pollCuts++;
           advisor.cut(age, hold);
           host.stats.holdMs = advisor.holdMs;
-        } else if (!(await host.failed(session, outcome.error, outcome.reaction))) return;
-        current = this.#poll(session, advisor.holdMs);
+          current = this.#poll(session, advisor.holdMs);
+          continue;
+        }
+        if (!(await host.failed(session, outcome.error, outcome.reaction))) return;
+        // Unheld: its answer, at once, is what ends `reconnecting`.
+        current = this.#poll(session, 0);
         continue;
       }
       const r = decodePollResponse(outcome.answer.body);
       if (!r.ok) {
         if (!(await host.failed(session, r.error, reactionOf(r.error.code)))) return;
-        current = this.#poll(session, advisor.holdMs);
+        current = this.#poll(session, 0);
         continue;
       }
       const batch = r.value;
       host.succeeded(session);
-      if (batch.m.length === 0 && !batch.close && Date.now() - started >= hold) {
+      const age = Date.now() - started;
+      if (hold > 0 && batch.m.length === 0 && !batch.close && age >= hold) {
         advisor.fullHold();
         host.stats.holdMs = advisor.holdMs;
       }
@@ -198,6 +225,13 @@ export class PollingTransport implements Transport {
       // application gets it first, as sending a poll costs more than handing it over.
       if (!next && batch.m.length - from > SMALL_BATCH) next = this.#poll(session, advisor.holdMs);
       if (!host.deliver(session, batch.m, from)) return;
+      if (from < batch.m.length || age >= hold / 2) {
+        this.#idleAnswers = 0;
+        this.#pace.reset();
+      } else if (++this.#idleAnswers >= IDLE_ANSWERS_BEFORE_PACING) {
+        await delay(this.#pace.next(), session.abort.signal);
+        if (host.current !== session) return;
+      }
       current = next ?? this.#poll(session, advisor.holdMs);
     }
   }
@@ -217,7 +251,7 @@ export class PollingTransport implements Transport {
         const batch = host.nextBatch(Math.min(session.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
         const started = Date.now();
         const body = encodeBatch(host.inboundAck, batch.seq, batch.m, session.auth);
-        const pending = this.#exchange.post(session.abort.signal, PATHS.send, body, this.#options.requestTimeoutMs);
+        const pending = this.#exchange.post(session.abort.signal, PATHS.send, body, this.#options.requestTimeoutMs, session.maxAnswerBytes);
         host.stats.sendRequests++;
         host.written(batch.seq + batch.count - 1);
         const outcome = await pending;
@@ -228,6 +262,13 @@ export class PollingTransport implements Transport {
             // Something on the path (a proxy's body limit) refused the size the
             // server allows: send at most half of it from now on, at once.
             this.#sendBodyLimit = Math.floor(batch.wireBytes / 2) + ENVELOPE_OVERHEAD;
+            continue;
+          }
+          if (outcome.reaction === 'smaller_batches' && batch.count === 1) {
+            // One message, refused for its size (by the server, or a proxy's
+            // body limit): it can never pass. It is dropped and reported; the
+            // stream goes on with the next.
+            host.refused(session, batch.seq, outcome.error);
             continue;
           }
           // false: this session is over; the loop goes on only with a newer one (whose start() found it running).

@@ -3,7 +3,10 @@
  * connections, and nothing about how bytes travel (that is the transport's,
  * see transport.ts). It holds the state, the reliable stream both ways
  * (outbox, inbox, send window, unsent tally), opens, resets and closes
- * sessions, backs off, and tells the application through its events.
+ * sessions, backs off, and tells the application through its events. It
+ * never gives up on its own once connect() has resolved: a server that is
+ * away (a restart, a rolling deploy) is tried again with back-off until it
+ * answers, or until the application calls close().
  *
  *                 connect()                 request fails
  *   idle ──────▶ connecting ──▶ open ◀──────────────────▶ reconnecting
@@ -28,7 +31,6 @@ import {
   PATHS,
   PROTOCOL_VERSION,
   SendWindow,
-  Unsent,
   type CloseReason,
   type OutboxBatch,
   type OutboxEntry,
@@ -38,6 +40,7 @@ import {
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
 import type { HttpExchange } from './http-exchange.js';
+import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
 import type { ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
@@ -88,8 +91,6 @@ export class SessionMachine implements TransportHost {
   #outbox = new Outbox();
   #inbox = new Inbox();
   readonly #window: SendWindow;
-  /** Messages of the current session not yet written in any request. */
-  readonly #unsent = new Unsent();
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   /** Back-off for retries and for new sessions, and the waiting. */
@@ -132,7 +133,7 @@ export class SessionMachine implements TransportHost {
 
   /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
   get queuedAmount(): number {
-    return this.#unsent.bytes;
+    return this.#outbox.unwrittenBytes;
   }
 
   #setState(next: ClientState): void {
@@ -176,7 +177,6 @@ export class SessionMachine implements TransportHost {
 
   #enqueue(entry: OutboxEntry): Promise<void> {
     this.#outbox.pushEntry(entry);
-    this.#unsent.push(entry.bytes);
     this.stats.messagesSent++;
     if (this.#live && this.#state !== 'closed') this.#transport.flush();
     return RESOLVED;
@@ -190,28 +190,32 @@ export class SessionMachine implements TransportHost {
     this.#setState('closing');
     if (live && wasOpen) {
       await Promise.race([this.#transport.idle(), delay(Math.min(2_000, this.#options.requestTimeoutMs), this.#lifetime.signal)]);
-      await this.#exchange.post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.#options.requestTimeoutMs);
+      await this.#exchange.post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
     }
     this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
   }
 
   // ---- session life ----
 
-  /** Open a session with retries; undefined when closed or timed out meanwhile. */
-  async #openSession(timeoutMs: number): Promise<LiveSession | undefined> {
+  /**
+   * Open a session with retries; undefined when closed or timed out meanwhile.
+   * `timeoutMs` undefined: never time out (a session lost after connect()).
+   */
+  async #openSession(timeoutMs: number | undefined): Promise<LiveSession | undefined> {
     const body = JSON.stringify({ v: PROTOCOL_VERSION, attempt: randomId() });
-    const giveUpAt = Date.now() + timeoutMs;
+    const giveUpAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       if (this.#lifetime.signal.aborted) return undefined;
-      const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs);
+      const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
       let error: HoldlineError;
       if (outcome.ok) {
         const r = decodeOpenResponse(outcome.answer.body);
         if (r.ok) {
           this.#pacing.retries.reset();
-          const { sid, token } = r.value;
+          const limits = saneLimits(r.value);
+          const { sid, token } = limits;
           const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
-          return { sid, token, auth, limits: r.value, openedAt: Date.now(), abort: new AbortController() };
+          return { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController() };
         }
         this.#emit('error', r.error);
         error = r.error;
@@ -224,7 +228,7 @@ export class SessionMachine implements TransportHost {
       }
       const wait = this.#pacing.retries.next();
       if (Date.now() + wait > giveUpAt) {
-        this.#fail(new HoldlineError('timeout', `could not open a session within ${timeoutMs} ms (last error: ${error.code}: ${error.message})`));
+        this.#fail(new HoldlineError('timeout', `could not open a session within ${String(timeoutMs)} ms (last error: ${error.code}: ${error.message})`));
         return undefined;
       }
       this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
@@ -236,10 +240,31 @@ export class SessionMachine implements TransportHost {
     // A listener may have closed the client while the session opened.
     if (this.#state !== 'connecting' && this.#state !== 'reconnecting') return;
     this.#live = live;
+    this.#refuseOversized(live);
     this.#setState('open');
     this.#emit('open', { sessionId: live.sid, resumed });
     // (An 'open' listener may have closed the client: the state is read again.)
     if (this.#live === live && (this.#state as ClientState) === 'open') this.#transport.start(live);
+  }
+
+  /**
+   * Messages queued while no limits were known (before the first open
+   * answer, or between sessions) that are over this session's
+   * maxMessageBytes: send() would have refused them, so they are refused
+   * now, each reported through 'error', and the stream goes on without them.
+   * None of them has been written, so the outbox renumbers what follows.
+   */
+  #refuseOversized(live: LiveSession): void {
+    const max = live.limits.maxMessageBytes;
+    const outbox = this.#outbox;
+    if (outbox.pending === 0) return;
+    const hadUnwritten = outbox.unwritten > 0;
+    const refused = outbox.remove(outbox.acked + 1, (e) => e.bytes > max);
+    for (const e of refused) {
+      this.#window.release(e.bytes);
+      this.#emit('error', new HoldlineError('message_too_large', `a message of ${e.bytes} bytes, queued before the server's limits were known, exceeds its maxMessageBytes (${max}): refused, not sent`));
+    }
+    if (refused.length > 0 && hadUnwritten && outbox.unwritten === 0) this.#emit('flush');
   }
 
   /** The server no longer has our session: after a back-off, open a new one and tell the application. */
@@ -256,12 +281,14 @@ export class SessionMachine implements TransportHost {
     const lost = decodeEntries(this.#outbox.takeAll());
     this.#outbox = new Outbox();
     this.#inbox = new Inbox();
-    this.#unsent.reset();
     this.#setState('reconnecting');
     const delayMs = this.#pacing.resetDelay(old.openedAt);
     this.#emit('reconnecting', { attempt: this.#pacing.resets.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
     if (delayMs > 0) await this.#pacing.wait(delayMs);
-    const live = await this.#openSession(Math.max(this.#options.connectTimeoutMs, 60_000));
+    // No time limit: connectTimeoutMs bounds the first connect() only. A
+    // server restarting or a rolling deploy may take any time; the back-off
+    // keeps the load it sees bounded meanwhile.
+    const live = await this.#openSession(undefined);
     if (!live || this.#state !== 'reconnecting') return;
     this.stats.resets++;
     this.#live = live; // so that reset listeners see the new sessionId
@@ -285,7 +312,6 @@ export class SessionMachine implements TransportHost {
     this.#live?.abort.abort();
     this.#live = undefined;
     const unacked = decodeEntries(this.#outbox.takeAll());
-    this.#unsent.reset();
     this.#window.fail(error);
     this.#pacing.dispose();
     this.#transport.dispose();
@@ -296,11 +322,23 @@ export class SessionMachine implements TransportHost {
   // ---- the transport's side (TransportHost) ----
 
   nextBatch(maxWireBytes: number): OutboxBatch {
-    return this.#outbox.batch(maxWireBytes);
+    return this.#outbox.batch(maxWireBytes, this.#live?.limits.maxBatchMessages);
   }
 
   written(lastSeq: number): void {
-    if (this.#unsent.sent(lastSeq)) this.#emit('flush');
+    if (this.#outbox.written(lastSeq)) this.#emit('flush');
+  }
+
+  refused(session: LiveSession, seq: number, error: HoldlineError): void {
+    const outbox = this.#outbox;
+    if (this.#live !== session || seq <= outbox.acked) return;
+    const hadUnwritten = outbox.unwritten > 0;
+    const [entry] = outbox.remove(seq, (_e, n) => n === seq);
+    if (!entry) return;
+    this.#window.release(entry.bytes);
+    const by = error.code === 'message_too_large' ? 'the server' : `the path (${error.code})`;
+    this.#emit('error', new HoldlineError('message_too_large', `a message of ${entry.bytes} bytes was refused by ${by}: ${error.message}; it is dropped, the messages after it go on`, { cause: error }));
+    if (hadUnwritten && outbox.unwritten === 0) this.#emit('flush');
   }
 
   acked(ack: number): void {

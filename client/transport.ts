@@ -24,7 +24,10 @@ export interface LiveSession {
   readonly token: string;
   /** `"sid":…,"token":…,` — the credentials every body on this session starts with, encoded once. */
   readonly auth: string;
+  /** The open answer, clamped to sane ranges (limits.ts). */
   readonly limits: OpenResponse;
+  /** The largest answer read on this session; past it: `bad_response`, the connection dropped. */
+  readonly maxAnswerBytes: number;
   /** When the open answer came (Date.now()). */
   readonly openedAt: number;
   /** Aborted when the session ends for this client: every request of it stops. */
@@ -45,6 +48,12 @@ export interface TransportHost {
   nextBatch(maxWireBytes: number): OutboxBatch;
   /** Every message up to `lastSeq` has now been written at least once. */
   written(lastSeq: number): void;
+  /**
+   * The server (or the path) refused message `seq`, sent alone, for its size
+   * (`error`): it can never pass. The machine drops it, reports it through
+   * 'error', and renumbers the messages after it; the stream goes on.
+   */
+  refused(session: LiveSession, seq: number, error: HoldlineError): void;
   /** The server acknowledged client-to-server messages up to `ack`. */
   acked(ack: number): void;
   /**

@@ -17,7 +17,11 @@ export type Reaction =
   | 'stop'
   /** No retry can fix it: close the client with this error. */
   | 'fatal'
-  /** Something on the path refused the body's size: the same messages again, in smaller batches. */
+  /**
+   * The body's size was refused (by something on the path, or a message in
+   * it by the server): the same messages again, in smaller batches. A message
+   * refused alone is dropped and reported (`error`, message_too_large).
+   */
   | 'smaller_batches';
 
 /** What the client does when the server answers with each wire error code. */
@@ -27,9 +31,12 @@ export const WIRE_REACTIONS: { readonly [C in WireErrorCode]: Reaction } = {
   bad_encoding: 'new_session',
   bad_ack: 'new_session',
   bad_sequence: 'new_session',
-  // send() refuses a message over the open answer's maxMessageBytes first;
-  // one the server refuses all the same can never pass, and blocks the stream.
-  message_too_large: 'new_session',
+  // send() refuses a message over the open answer's maxMessageBytes first
+  // (and a message queued before the limits were known, once they are). One
+  // the server refuses all the same is found by sending smaller batches;
+  // refused alone, it can never pass: it is dropped and reported, and the
+  // stream goes on (the server accepted nothing of a refused batch).
+  message_too_large: 'smaller_batches',
   unsupported_version: 'fatal',
   unauthorized: 'fatal',
   origin_not_allowed: 'fatal',
