@@ -21,7 +21,7 @@
  *   plain http by design).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestCertificate } from '../test/helpers/tls.js';
@@ -30,13 +30,10 @@ import { makeTestCertificate } from '../test/helpers/tls.js';
 const FILES = ['test/keepalive-reuse.test.ts', 'test/bad-input.test.ts'];
 
 /**
- * Servers from startHoldline() (test/helpers/holdline.ts): run over https once
- * that helper builds its server with createTestServer(); until then they would
- * only repeat their plain http run. Checked to pass over https with that
- * change. Not yet here: early-poll, lifecycle and body-limit each have tests
- * behind a plain-http proxy (FaultProxy, a black-holing or 413 proxy), which
- * time out over TLS and keep the file's process alive; they join when those
- * tests skip in TLS mode. origin.test.ts writes http:// origins by design.
+ * Servers from startHoldline() (test/helpers/holdline.ts, which speaks TLS in
+ * this mode). Their tests that put a plain-http proxy in front (FaultProxy, a
+ * black-holing or 413 proxy) skip themselves here (testTls()).
+ * origin.test.ts writes http:// origins by design.
  */
 const HOLDLINE_FILES = [
   'test/client-send-path.test.ts',
@@ -44,18 +41,12 @@ const HOLDLINE_FILES = [
   'test/app-failures.test.ts',
   'test/client-callbacks.test.ts',
   'test/request-cost.test.ts',
+  'test/early-poll.test.ts',
+  'test/lifecycle.test.ts',
 ];
 
-function holdlineHelperSpeaksTls(): boolean {
-  return readFileSync(new URL('../test/helpers/holdline.ts', import.meta.url), 'utf8').includes('createTestServer');
-}
-
 function main(): number {
-  const files = [...FILES];
-  if (holdlineHelperSpeaksTls()) files.push(...HOLDLINE_FILES);
-  else {
-    console.warn(`test:https: test/helpers/holdline.ts starts plain http servers; not run over https: ${HOLDLINE_FILES.join(', ')}`);
-  }
+  const files = [...FILES, ...HOLDLINE_FILES];
   const dir = mkdtempSync(join(tmpdir(), 'holdline-tls-'));
   try {
     const { certFile } = makeTestCertificate(dir);

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineClient } from '../client/index.js';
 import type { Session } from '../server/index.js';
 import { startHoldline } from './helpers/holdline.js';
+import { testTls } from './helpers/tls.js';
 
 const LIMIT = 16 * 1024;
 
@@ -53,7 +54,7 @@ async function startLimitingProxy(target: number): Promise<{ url: string; refuse
   };
 }
 
-test('a proxy that refuses large sends (413): the client halves its batches, nothing lost, no reconnect', { timeout: 30_000 }, async (t) => {
+test('a proxy that refuses large sends (413): the client halves its batches, nothing lost, no reconnect', { skip: testTls() ? 'a plain-http proxy in front (its faults need to read HTTP framing)' : false, timeout: 30_000 }, async (t) => {
   const hl = await startHoldline(t, { pollTimeoutMs: 2_000 });
   const proxy = await startLimitingProxy(hl.port);
   t.after(() => proxy.close());

@@ -34,6 +34,7 @@ import { EARLY_POLL_BYTES, NEXT_HEADER, type CloseReason, type Payload } from '.
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline, type RunningHoldline } from './helpers/holdline.js';
 import { errorCode, openRaw, post, type RawResponse, type RawSession } from './helpers/server.js';
+import { testTls } from './helpers/tls.js';
 
 const json = (v: unknown) => JSON.stringify(v);
 const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 } };
@@ -584,7 +585,7 @@ test('a Holdline-Next that the batch does not reach: the early poll is supersede
   assert.equal(c.client.state, 'open');
 });
 
-test('early polls through a proxy that cuts responses mid-body at random: exactly once, in order', { timeout: 90_000 }, async (t) => {
+test('early polls through a proxy that cuts responses mid-body at random: exactly once, in order', { skip: testTls() ? 'a plain-http proxy in front (its faults need to read HTTP framing)' : false, timeout: 90_000 }, async (t) => {
   const N = 5_000;
   const hl = await startHoldline(t, { maxMessageBytes: 1024, maxBatchBytes: 32 * 1024 });
   const seen = tap(hl.http);

@@ -13,6 +13,7 @@ import type { CloseReason, Payload } from '../shared/index.js';
 import { MemoryStore, type Session } from '../server/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
+import { createTestServer, testTls } from './helpers/tls.js';
 
 const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 } };
 
@@ -77,7 +78,7 @@ test('a poll cut by the network is replaced, and nothing is lost', async (t) => 
   assert.equal(c.sessionId, session.id, 'same session');
 });
 
-test('a black-holed poll is abandoned at its deadline and replaced', async (t) => {
+test('a black-holed poll is abandoned at its deadline and replaced', { skip: testTls() ? 'a plain-http proxy in front (its faults need to read HTTP framing)' : false }, async (t) => {
   const hl = await startHoldline(t, { pollTimeoutMs: 10_000 });
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port } });
   t.after(() => proxy.close());
@@ -150,7 +151,7 @@ test('the store forgets an open attempt once the session is used; retrying it af
   assert.equal(second.status, 200);
 });
 
-test('idle expiry frees the session, rejects waiting sends, and the client resets on return', { timeout: 60_000 }, async (t) => {
+test('idle expiry frees the session, rejects waiting sends, and the client resets on return', { skip: testTls() ? 'a plain-http proxy in front (its faults need to read HTTP framing)' : false, timeout: 60_000 }, async (t) => {
   const hl = await startHoldline(t, {
     sessionIdleTimeoutMs: 600,
     pollTimeoutMs: 200,
@@ -259,9 +260,8 @@ test('server shutdown makes clients reset onto a new server', async (t) => {
   await first.stop();
   // A new server on the same port: the old session is unknown there.
   const { HoldlineServer } = await import('../server/index.js');
-  const http = await import('node:http');
   const hl2 = new HoldlineServer();
-  const srv = http.createServer();
+  const srv = createTestServer();
   hl2.attach(srv, { path: '/holdline' });
   await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
   t.after(async () => {
@@ -275,7 +275,7 @@ test('server shutdown makes clients reset onto a new server', async (t) => {
   assert.notEqual(c.sessionId, oldId);
 });
 
-test('keepAlive: true reuses connections; false opens one per request', async (t) => {
+test('keepAlive: true reuses connections; false opens one per request', { skip: testTls() ? 'a plain-http proxy in front (its faults need to read HTTP framing)' : false }, async (t) => {
   const hl = await startHoldline(t, { pollTimeoutMs: 200 });
   for (const keepAlive of [true, false]) {
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port } });

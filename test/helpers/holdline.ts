@@ -1,9 +1,10 @@
 /** Start a HoldlineServer on a node:http server on 127.0.0.1, port 0, stopped when the test ends. */
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { HoldlineServer, type HoldlineServerOptions } from '../../server/index.js';
+import { createTestServer, testScheme } from './tls.js';
 
 export interface RunningHoldline {
   server: HoldlineServer;
@@ -19,7 +20,7 @@ export async function startHoldline(t: TestContext | undefined, options: Holdlin
   server.on('error', (e) => {
     throw e;
   });
-  const httpServer = http.createServer();
+  const httpServer = createTestServer();
   server.attach(httpServer, { path });
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const port = (httpServer.address() as AddressInfo).port;
@@ -31,7 +32,7 @@ export async function startHoldline(t: TestContext | undefined, options: Holdlin
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     })());
   t?.after(stop);
-  return { server, http: httpServer, port, url: `http://127.0.0.1:${port}${path}`, stop };
+  return { server, http: httpServer, port, url: `${testScheme()}://127.0.0.1:${port}${path}`, stop };
 }
 
 /** The session id of a client, failing the test if it has none (it is not connected). */
