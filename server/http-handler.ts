@@ -120,7 +120,10 @@ export class HttpHandler implements PollAnswerer {
     try {
       await this.#handle(req, res, subpath);
     } catch (e) {
-      this.#core.reportError(e);
+      // A session deleted while its request was under way (closed, expired,
+      // taken over) is an ordinary answer, not a fault of the server.
+      const routine = e instanceof HoldlineError && e.code === 'session_unknown';
+      if (!routine) this.#core.reportError(e);
       writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     }
   }
