@@ -19,7 +19,10 @@ import { HttpHandler, writeError } from './http-handler.js';
 import { resolveOptions, type HoldlineServerOptions, type ResolvedOptions } from './options.js';
 import { PollingTransport } from './polling.js';
 import type { Session } from './session.js';
-import { SessionRegistry } from './session-registry.js';
+import { RemoteSession, type SessionHandle } from './remote-session.js';
+import { SessionRegistry, type BroadcastResult } from './session-registry.js';
+
+export type { BroadcastResult } from './session-registry.js';
 
 export interface HoldlineServerEvents {
   session: (session: Session) => void;
@@ -34,12 +37,6 @@ export interface AttachOptions {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
 
-export interface BroadcastResult {
-  /** Sessions the message was queued to. */
-  queued: number;
-  /** Sessions that refused it (closed meanwhile, or queue_full after sendTimeoutMs). */
-  failed: number;
-}
 
 function normalizePath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/')) {
@@ -150,17 +147,25 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     });
   }
 
-  /** Queue one message to every open session (encoded once). */
+  /**
+   * Queue one message (encoded once) to every open session: those this node
+   * owns, and with a shared store those of every other node too (each node
+   * sends to its own). The result counts this node's sessions.
+   */
   async broadcast(data: Payload): Promise<BroadcastResult> {
     this.#checkOpen();
     if (!isPayload(data)) throw new HoldlineError('invalid_argument', `broadcast() takes a string or Uint8Array, got ${typeof data}`);
-    const entry = encodeEntry(data);
-    const sends: Promise<void>[] = [];
-    for (const s of this.#registry.sessions()) sends.push(s.sendEncoded(entry));
-    const results = await Promise.allSettled(sends);
-    let queued = 0;
-    for (const r of results) if (r.status === 'fulfilled') queued++;
-    return { queued, failed: results.length - queued };
+    return this.#registry.broadcast(encodeEntry(data));
+  }
+
+  /**
+   * A handle to session `id` wherever it is owned: here, the Session itself;
+   * with a shared store, on any node, a RemoteSession whose send() queues to
+   * it through the store (and rejects with `session_unknown` if it is gone).
+   * `session(id)` returns only sessions this node owns (their events run here).
+   */
+  remote(id: string): SessionHandle {
+    return this.#registry.get(id) ?? new RemoteSession(id, this.#registry);
   }
 
   /**

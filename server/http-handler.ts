@@ -30,6 +30,10 @@ import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
 
+/** Response header naming the node that answered (option nodeHeader). */
+export const NODE_HEADER = 'Holdline-Node';
+const EXPOSED = `${NEXT_HEADER}, ${NODE_HEADER}`;
+
 /** No CORS headers to add (same origin or no Origin): one object for every such request. */
 const NO_CORS: Record<string, string> = Object.freeze({});
 
@@ -129,6 +133,7 @@ export class HttpHandler implements PollAnswerer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
+    if (this.#core.options.nodeHeader) res.setHeader(NODE_HEADER, this.#core.node);
     const cors = this.#cors(req);
     if (cors === null) {
       // Readable by the refused page, so its client fails at once with the code instead of retrying blind.
@@ -286,7 +291,7 @@ export class HttpHandler implements PollAnswerer {
     if (origin === undefined) return NO_CORS;
     const allowed = this.#core.options.allowedOrigins;
     if (allowed === '*' || allowed?.has(origin)) {
-      return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': NEXT_HEADER, Vary: 'Origin' };
+      return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSED, Vary: 'Origin' };
     }
     return origin === this.#ownOrigin(req) ? NO_CORS : null;
   }

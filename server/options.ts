@@ -46,6 +46,8 @@ export interface HoldlineServerOptions {
    * them to a server reached directly).
    */
   trustProxy?: boolean;
+  /** Name the node that answered in a `Holdline-Node` response header (for operators behind a load balancer, and tests). */
+  nodeHeader?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -66,6 +68,7 @@ export interface ResolvedOptions {
   authenticate: AuthenticateHook | undefined;
   allowedOrigins: ReadonlySet<string> | '*' | undefined;
   trustProxy: boolean;
+  nodeHeader: boolean;
   /** Period of the one timer that ends holds and expires idle sessions. */
   tickMs: number;
 }
@@ -84,7 +87,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 const KNOWN = new Set([
   'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
-  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy',
+  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -138,11 +141,14 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const trustProxy = options.trustProxy === undefined ? false : options.trustProxy;
   if (typeof trustProxy !== 'boolean') throw new TypeError(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
 
+  const nodeHeader = options.nodeHeader === undefined ? false : options.nodeHeader;
+  if (typeof nodeHeader !== 'boolean') throw new TypeError(`option "nodeHeader" must be a boolean, got ${describe(nodeHeader)}`);
+
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes,
     maxSessions, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
-    authenticate: options.authenticate, allowedOrigins, trustProxy, tickMs,
+    authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,
   };
 }

@@ -18,6 +18,9 @@ import {
   PROTOCOL_VERSION,
   wireError,
   type CloseReason,
+  type OutboxEntry,
+  type WirePayload,
+  utf8Length,
   type OpenRequest,
   type OpenResponse,
   type Payload,
@@ -28,6 +31,8 @@ import type { ResolvedOptions } from './options.js';
 import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import { Session, type SessionHost } from './session.js';
+import PQueue from 'p-queue';
+import type { RemoteHost } from './remote-session.js';
 import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
 
 /** Compare two tokens in time that depends only on their length. */
@@ -57,7 +62,25 @@ const unknownSession = (sid: string) =>
   ({ ok: false, error: wireError('session_unknown', `no session ${sid}: it expired, was closed, or the server restarted`) }) as const;
 const badCredential = () => ({ ok: false, error: wireError('bad_credential', 'the session token is wrong') }) as const;
 
-export class SessionRegistry implements SessionHost {
+/** What one node's broadcast reached. */
+export interface BroadcastResult {
+  /** Sessions owned by this node the message was queued to. */
+  queued: number;
+  /** Sessions that refused it (closed meanwhile, or queue_full after sendTimeoutMs). */
+  failed: number;
+}
+
+/** An outbound entry from a message in wire form (a broadcast from another node). */
+function encodeWire(w: WirePayload): OutboxEntry {
+  if (typeof w === 'string') return { wire: w, bytes: utf8Length(w) };
+  const pad = w.b.endsWith('==') ? 2 : w.b.endsWith('=') ? 1 : 0;
+  return { wire: w, bytes: (w.b.length / 4) * 3 - pad };
+}
+
+/** Sends of one broadcast in flight at once (each is a store round trip with a networked store). */
+const BROADCAST_CONCURRENCY = 512;
+
+export class SessionRegistry implements SessionHost, RemoteHost {
   readonly options: ResolvedOptions;
   /** This node's id in the store. */
   readonly node: string;
@@ -307,6 +330,55 @@ export class SessionRegistry implements SessionHost {
     else this.#publish(served.sid, { type: 'close', node: this.node, reason });
   }
 
+  // ---- sending from any node ----
+
+  get maxMessageBytes(): number {
+    return this.options.maxMessageBytes;
+  }
+
+  /** Append to a session owned elsewhere (or nowhere: its next node takes it over) and wake its poll. */
+  async sendRemote(sid: string, entry: OutboxEntry): Promise<void> {
+    const owned = this.#live.get(sid);
+    if (owned) return owned.sendEncoded(entry);
+    await this.options.store.enqueue(sid, [entry]);
+    this.polling.outboundReady(sid);
+    this.#publish(sid, { type: 'out', node: this.node });
+  }
+
+  closeRemote(sid: string, reason: CloseReason): void {
+    const owned = this.#live.get(sid);
+    if (owned) owned.close(reason);
+    else this.#publish(sid, { type: 'close', node: this.node, reason });
+  }
+
+  /**
+   * Queue `entry` to every session this node owns, and (clustered) have
+   * every other node do the same for its own. At most BROADCAST_CONCURRENCY
+   * sends wait for the store at once; a send that waits for room (a client
+   * behind on its acks) frees its place at once and is counted when it ends.
+   */
+  async broadcast(entry: OutboxEntry): Promise<BroadcastResult> {
+    if (this.clustered) this.#publish('*', { type: 'broadcast', node: this.node, data: entry.wire });
+    return this.#sendToOwned(entry);
+  }
+
+  async #sendToOwned(entry: OutboxEntry): Promise<BroadcastResult> {
+    const queue = new PQueue({ concurrency: BROADCAST_CONCURRENCY });
+    const sends: Promise<void>[] = [];
+    for (const s of this.#live.values()) {
+      void queue.add(async () => {
+        const sent = s.sendEncoded(entry);
+        sends.push(sent);
+        if (!s.sendWaiting) await sent.catch(() => undefined);
+      });
+    }
+    await queue.onIdle();
+    const results = await Promise.allSettled(sends);
+    let queued = 0;
+    for (const r of results) if (r.status === 'fulfilled') queued++;
+    return { queued, failed: results.length - queued };
+  }
+
   // ---- transports' and sessions' calls ----
 
   pollTaken(sid: string): void {
@@ -357,6 +429,9 @@ export class SessionRegistry implements SessionHost {
         case 'close':
           this.polling.closed(sid, event.reason);
           return this.#live.get(sid)?.close(event.reason);
+        case 'broadcast':
+          this.#sendToOwned(encodeWire(event.data)).catch(this.reportError);
+          return;
       }
     } catch (e) {
       this.reportError(e);

@@ -47,7 +47,7 @@
  * - messages are handed over by reference: callers do not mutate a payload
  *   after `acceptInbound` or `enqueue`.
  */
-import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload, WirePayload } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
@@ -120,7 +120,9 @@ export type StoreEvent =
    */
   | { type: 'poll'; node: string; at: number }
   /** The session was closed. */
-  | { type: 'close'; node: string; reason: CloseReason };
+  | { type: 'close'; node: string; reason: CloseReason }
+  /** hl.broadcast() on `node`: every node sends `data` (a message in wire form) to the sessions it owns. Published with sid '*'. */
+  | { type: 'broadcast'; node: string; data: WirePayload };
 
 export type StoreListener = (sid: string, event: StoreEvent) => void;
 

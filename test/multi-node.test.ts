@@ -323,4 +323,68 @@ describe('two servers, one MemoryStore', () => {
     // Only what the dead owner may have delivered is flagged, and flagged messages are ones it had accepted.
     for (const f of flagged) assert.ok(expectedUp.includes(f));
   });
+
+  it('from any node: remote(id).send() reaches a session owned elsewhere, broadcast() reaches every node\'s sessions', async () => {
+    const store = new MemoryStore();
+    const a = await startNode(cleanup, store, 'any-a');
+    const b = await startNode(cleanup, store, 'any-b');
+    const lb = await roundRobin([a.origin, b.origin]);
+    cleanup.add(() => lb.close());
+    // Two clients: opens alternate, so one session is owned by each node.
+    const clients = [0, 1].map(() => new HoldlineClient(`${lb.origin}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } }));
+    const got: string[][] = [[], []];
+    const changed = new Condition();
+    for (const [i, c] of clients.entries()) {
+      cleanup.add(() => c.close());
+      c.on('message', (m) => {
+        got[i]?.push(String(m));
+        changed.notify();
+      });
+      await c.connect();
+    }
+    const [sid0, sid1] = clients.map((c) => c.sessionId ?? '');
+    assert.ok(a.hl.session(sid0 ?? '') && b.hl.session(sid1 ?? ''), 'one session owned by each node');
+
+    // B never saw client 0's session as its owner: it sends to it all the same.
+    assert.equal(b.hl.session(sid0 ?? ''), undefined);
+    await b.hl.remote(sid0 ?? '').send('from B, which does not own it');
+    await changed.until(() => got[0]?.includes('from B, which does not own it') === true, 5_000, () => 'the remote send');
+
+    // A broadcast on B reaches both sessions.
+    const r = await b.hl.broadcast('to everyone');
+    assert.deepEqual(r, { queued: 1, failed: 0 }, 'B counts the session it owns');
+    await changed.until(() => got.every((g) => g.includes('to everyone')), 5_000, () => `broadcast: ${JSON.stringify(got)}`);
+
+    // A session that does not exist: the remote send says so.
+    const err = await a.hl.remote('no-such-session-id').send('x').then(() => undefined, (e: { code: string }) => e.code);
+    assert.equal(err, 'session_unknown');
+  });
+
+  it('nodeHeader: every answer names the node that gave it, and a round-robin client is served by both', async () => {
+    const store = new MemoryStore();
+    const nodes = await Promise.all(['hdr-a', 'hdr-b'].map(async (nodeId) => {
+      const hl = new HoldlineServer({ store, nodeId, nodeHeader: true, pollTimeoutMs: 500 });
+      const server = http.createServer();
+      hl.attach(server);
+      const origin = await listen(server);
+      cleanup.add(async () => {
+        await hl.close();
+        await closeHttpServer(server);
+      });
+      return origin;
+    }));
+    const lb = await roundRobin(nodes);
+    cleanup.add(() => lb.close());
+    const seen = new Set<string>();
+    const open = await fetch(`${lb.origin}/holdline/open`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ v: 1, attempt: 'node-header-1' }) });
+    const s = (await open.json()) as { sid: string; token: string };
+    seen.add(open.headers.get('holdline-node') ?? '');
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${lb.origin}/holdline/poll`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ...s, ack: 0, hold: 0 }) });
+      assert.equal(res.status, 200);
+      seen.add(res.headers.get('holdline-node') ?? '');
+    }
+    assert.deepEqual([...seen].sort(), ['hdr-a', 'hdr-b']);
+  });
 });
+
