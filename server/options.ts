@@ -7,6 +7,9 @@ import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
 import { MemoryStore } from './memory-store.js';
 import type { SessionStore } from './store.js';
 
+/** The key opens are counted under, per client (default: its address). */
+export type ClientKeyHook = (req: IncomingMessage) => string;
+
 /** Decides whether a request may open a session; a thrown error or false refuses it. */
 export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
 
@@ -20,9 +23,20 @@ export interface HoldlineServerOptions {
   maxBatchBytes?: number;
   /** Most messages one request or poll answer carries (bounds the work one request costs). */
   maxBatchMessages?: number;
-  /** Unacknowledged bytes queued per session before `send()` waits. */
+  /** Unacknowledged bytes queued per session before `send()` waits (each message counted with 64 bytes of overhead). */
   maxQueuedBytes?: number;
+  /** Unacknowledged bytes across all sessions of this server: past it, `send()` rejects at once with `queue_full`. */
+  maxTotalQueuedBytes?: number;
   maxSessions?: number;
+  /**
+   * Opens one client may make per minute (a token bucket): one client cannot
+   * fill maxSessions (sessions expire after sessionIdleTimeoutMs, so this
+   * bounds what one client holds). Clients behind one NAT or proxy share an
+   * address: raise it, or key clients otherwise with `clientKey`.
+   */
+  maxOpensPerMinute?: number;
+  /** The key a client's opens are counted under. Default: the connection's address (with trustProxy, X-Forwarded-For's first). */
+  clientKey?: ClientKeyHook;
   /** How long a `send()` waits for queue room before it rejects with `queue_full`. */
   sendTimeoutMs?: number;
   /** A poll answer the client has not read within this long has its connection dropped. */
@@ -57,7 +71,10 @@ export interface ResolvedOptions {
   maxBatchBytes: number;
   maxBatchMessages: number;
   maxQueuedBytes: number;
+  maxTotalQueuedBytes: number;
   maxSessions: number;
+  maxOpensPerMinute: number;
+  clientKey: ClientKeyHook | undefined;
   sendTimeoutMs: number;
   writeTimeoutMs: number;
   store: SessionStore;
@@ -87,7 +104,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 const KNOWN = new Set([
   'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
-  'maxQueuedBytes', 'maxSessions', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
+  'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -103,6 +120,11 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const maxBatchBytes = positiveInt('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes);
   const maxBatchMessages = positiveInt('maxBatchMessages', options.maxBatchMessages, DEFAULTS.maxBatchMessages);
   const maxQueuedBytes = positiveInt('maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
+  const maxTotalQueuedBytes = positiveInt('maxTotalQueuedBytes', options.maxTotalQueuedBytes, 1024 * 1024 * 1024);
+  const maxOpensPerMinute = positiveInt('maxOpensPerMinute', options.maxOpensPerMinute, 10_000);
+  if (options.clientKey !== undefined && typeof options.clientKey !== 'function') {
+    throw new TypeError(`option "clientKey" must be a function, got ${describe(options.clientKey)}`);
+  }
   const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
   const writeTimeoutMs = positiveInt('writeTimeoutMs', options.writeTimeoutMs, 30_000, 100);
@@ -147,8 +169,8 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
-    pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes,
-    maxSessions, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
+    pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes, maxTotalQueuedBytes,
+    maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
     authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,
   };
 }

@@ -28,6 +28,7 @@ import {
   type SessionAuth,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
+import { requestHeader } from './request-header.js';
 import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import { Session, type SessionHost } from './session.js';
@@ -108,6 +109,9 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   #reserved = 0;
   /** Date.now() when the heartbeat is next due. */
   #nextBeat = 0;
+  #queuedTotal = 0;
+  /** Opens per client key lately (a token bucket each): see admitOpen. */
+  readonly #opens = new Map<string, { tokens: number; at: number }>();
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
@@ -137,6 +141,14 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return this.#live.get(sid);
   }
 
+  get queuedTotal(): number {
+    return this.#queuedTotal;
+  }
+
+  queued(delta: number): void {
+    this.#queuedTotal = Math.max(0, this.#queuedTotal + delta);
+  }
+
   ackWanted(session: Session): void {
     this.polling.ackWanted(session.id);
   }
@@ -160,6 +172,9 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (this.#closing) return { ok: false, error: wireError('server_closing') };
     if (req.v !== PROTOCOL_VERSION) {
       return { ok: false, error: wireError('unsupported_version', `this server speaks version ${PROTOCOL_VERSION}, not ${req.v}`) };
+    }
+    if (!this.#admitOpen(httpReq)) {
+      return { ok: false, error: wireError('too_many_sessions', `too many opens from this client (maxOpensPerMinute ${this.options.maxOpensPerMinute})`) };
     }
     // Authentication first, also for a retried open: a session is handed
     // back only to a request that passes it.
@@ -201,6 +216,41 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#startTicker();
     this.#announce(session);
     return { ok: true, value: this.#openResponse(sid, token) };
+  }
+
+  /** Take one open from the client's bucket (maxOpensPerMinute, refilled continuously); false when it is empty. */
+  #admitOpen(req: IncomingMessage): boolean {
+    let key: string;
+    try {
+      key = this.options.clientKey ? String(this.options.clientKey(req)) : this.#clientAddress(req);
+    } catch (e) {
+      this.reportError(e);
+      key = this.#clientAddress(req);
+    }
+    const max = this.options.maxOpensPerMinute;
+    const now = Date.now();
+    // Many keys (addresses) at once: forget the refilled ones now rather than at the next tick.
+    if (this.#opens.size > 100_000) this.#pruneOpens();
+    const b = this.#opens.get(key);
+    const tokens = b === undefined ? max : Math.min(max, b.tokens + ((now - b.at) * max) / 60_000);
+    if (tokens < 1) return false;
+    this.#opens.set(key, { tokens: tokens - 1, at: now });
+    return true;
+  }
+
+  #clientAddress(req: IncomingMessage): string {
+    if (this.options.trustProxy) {
+      const fwd = requestHeader(req, 'x-forwarded-for')?.split(',')[0]?.trim();
+      if (fwd) return fwd;
+    }
+    return req.socket.remoteAddress ?? '';
+  }
+
+  /** Forget buckets that have refilled (they hold nothing a new one would not). */
+  #pruneOpens(): void {
+    const max = this.options.maxOpensPerMinute;
+    const now = Date.now();
+    for (const [key, b] of this.#opens) if (b.tokens + ((now - b.at) * max) / 60_000 >= max) this.#opens.delete(key);
   }
 
   #announce(session: Session): void {
@@ -473,6 +523,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       else session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
     }
     if (this.clustered) this.#beat().catch(this.reportError);
+    if (this.#opens.size > 0 && now % 5_000 < this.options.tickMs) this.#pruneOpens();
     if (this.#live.size === 0 && this.polling.held === 0) this.#stopTicker();
   }
 

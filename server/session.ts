@@ -62,6 +62,10 @@ export interface SessionHost {
   /** Outbound messages were committed to the store (`commits` so far): something to read. */
   outboundReady(session: Session, commits: number): void;
   sessionEnded(session: Session, reason: CloseReason): void;
+  /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */
+  readonly queuedTotal: number;
+  /** This session's unacknowledged bytes grew (or shrank) by `delta`. */
+  queued(delta: number): void;
   /** A send waits for the client's acks: a transport holding an early poll answers it, so the client's next poll brings them. */
   ackWanted(session: Session): void;
   /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
@@ -192,7 +196,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     const out = this.sendState();
     // A message as large as the whole queue still goes, alone.
     const cost = Math.min(entry.bytes + MESSAGE_OVERHEAD, this.#host.options.maxQueuedBytes);
-    if (out.window.tryAcquire(cost)) return this.admit(entry);
+    const host = this.#host;
+    if (host.queuedTotal + cost > host.options.maxTotalQueuedBytes) {
+      return quiet(Promise.reject(new HoldlineError('queue_full', `the server holds maxTotalQueuedBytes (${host.options.maxTotalQueuedBytes}) unacknowledged across its sessions`)));
+    }
+    if (out.window.tryAcquire(cost)) {
+      host.queued(cost);
+      return this.admit(entry);
+    }
     if (out.waitingBytes + cost > this.#host.options.maxQueuedBytes) {
       return quiet(Promise.reject(new HoldlineError('queue_full', `session ${this.id}: maxQueuedBytes unacknowledged and as much again waiting`)));
     }
@@ -201,6 +212,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The sender now waits for acks: they must not wait for a poll's hold.
     if (out.waiting.length === 1) this.#host.ackWanted(this);
     const admitted = out.window.acquire(cost, () => {
+      host.queued(cost);
       this.unwait(out, entry);
       return this.admit(entry);
     });
@@ -286,6 +298,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
       const waiting = out.waiting;
       out.waiting = [];
+      this.#host.queued(-out.window.buffered);
       out.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
       (out.uncommitted ??= []).push(...waiting);
       out.unsent.reset();
@@ -301,7 +314,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   detach(): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
-    this.#out?.window.fail(new HoldlineError('session_closed', `session ${this.id} moved to another node`));
+    const out = this.#out;
+    if (!out) return;
+    this.#host.queued(-out.window.buffered);
+    out.window.fail(new HoldlineError('session_closed', `session ${this.id} moved to another node`));
   }
 
   /** @internal The node removed the session from the store: report what the client never got. */
@@ -353,7 +369,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     const freed = Math.max(0, out.storeBuffered - bufferedBytes) + messages * MESSAGE_OVERHEAD;
     out.storeBuffered = bufferedBytes;
     if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
+    const before = out.window.buffered;
     out.window.release(freed);
+    this.#host.queued(out.window.buffered - before);
     if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');
   }
 
