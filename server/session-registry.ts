@@ -11,6 +11,7 @@
  * wake-ups, beats its heartbeat and claims sessions of dead nodes. A server
  * that made its own MemoryStore is alone and skips all of that.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { nanoid } from 'nanoid';
 import {
@@ -35,6 +36,20 @@ import { Session, type SessionHost } from './session.js';
 import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
 import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
+
+/**
+ * The key an open attempt is remembered under: the client's attempt id bound
+ * to what authenticates the request (its cookies, its Authorization header,
+ * its Origin). A retried open gets the session back only when it comes with
+ * the same credentials: a replay without the victim's cookie opens a session
+ * of its own, and a victim tricked into an attacker's attempt id is never
+ * handed the attacker's session.
+ */
+function attemptKey(attempt: string, req: IncomingMessage): string {
+  const h = createHash('sha256');
+  for (const name of ['cookie', 'authorization', 'origin']) h.update(requestHeader(req, name) ?? '').update('\0');
+  return `${attempt}.${h.digest('base64url').slice(0, 22)}`;
+}
 
 /** Compare two tokens in time that depends only on their length. */
 function sameToken(given: string, expected: string): boolean {
@@ -161,14 +176,15 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   /** Open a session, or return the one this attempt already opened (a retried open). */
   open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
-    const pending = this.#opening.get(req.attempt);
+    const key = attemptKey(req.attempt, httpReq);
+    const pending = this.#opening.get(key);
     if (pending) return pending;
-    const p = this.#open(req, httpReq).finally(() => this.#opening.delete(req.attempt));
-    this.#opening.set(req.attempt, p);
+    const p = this.#open(req, key, httpReq).finally(() => this.#opening.delete(key));
+    this.#opening.set(key, p);
     return p;
   }
 
-  async #open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
+  async #open(req: OpenRequest, attempt: string, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
     if (this.#closing) return { ok: false, error: wireError('server_closing') };
     if (req.v !== PROTOCOL_VERSION) {
       return { ok: false, error: wireError('unsupported_version', `this server speaks version ${PROTOCOL_VERSION}, not ${req.v}`) };
@@ -188,7 +204,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       if (!allowed) return { ok: false, error: wireError('unauthorized') };
     }
     const { store } = this.options;
-    const existing = await store.findByAttempt(req.attempt);
+    const existing = await store.findByAttempt(attempt);
     if (existing) return { ok: true, value: this.#openResponse(existing.sid, existing.token) };
 
     if (this.#live.size + this.#reserved >= this.options.maxSessions) {
@@ -202,7 +218,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#reserved++;
     try {
       if (this.clustered) await this.#beat();
-      await store.create({ sid, token, attempt: req.attempt }, this.node);
+      await store.create({ sid, token, attempt }, this.node);
     } finally {
       this.#reserved--;
     }

@@ -137,11 +137,14 @@ test('the store forgets an open attempt once the session is used; retrying it af
   const hl = await startHoldline(t, { store });
   const a = await post(`${hl.url}/open`, { v: 1, attempt: 'used-attempt-789' });
   const { sid, token } = a.json as { sid: string; token: string };
-  assert.equal((await store.findByAttempt('used-attempt-789'))?.sid, sid, 'kept while the open may still be retried');
+  // Kept (under the attempt id bound to the request's credentials) while the open may still be retried.
+  const kept = (await store.get(sid))?.attempt ?? '';
+  assert.ok(kept.startsWith('used-attempt-789.'), kept);
+  assert.equal((await store.findByAttempt(kept))?.sid, sid);
   const polled = await post(`${hl.url}/poll`, { sid, token, ack: 0, hold: 0 });
   assert.equal(polled.status, 200);
   // The client has the open answer now: an idle session keeps no attempt id.
-  assert.equal(await store.findByAttempt('used-attempt-789'), undefined);
+  assert.equal(await store.findByAttempt(kept), undefined);
   assert.equal((await store.get(sid))?.attempt, '');
   const again = await post(`${hl.url}/open`, { v: 1, attempt: 'used-attempt-789' });
   assert.notEqual(again.json.sid, sid);

@@ -61,3 +61,27 @@ describe('origin check', () => {
     assert.equal(errorCode(cross), 'origin_not_allowed');
   });
 });
+
+describe('open attempts are bound to the credentials that made them', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  it('a retried open gets the session back only with the same cookie; a replay without it, or a victim led to an attacker\'s attempt id, gets a session of its own', async () => {
+    // A cookie-authenticating application that allows any origin: the audit's attack shape.
+    const h = await startServer({ allowedOrigins: '*', authenticate: () => true });
+    cleanup.add(() => h.close());
+    const open = async (cookie: string | undefined) => {
+      const res = await post(`${h.url}/open`, JSON.stringify({ v: 1, attempt: 'attacker-chosen-attempt' }), cookie === undefined ? {} : { cookie });
+      assert.equal(res.status, 200);
+      return JSON.parse(res.text) as { sid: string; token: string };
+    };
+    const victim = await open('session=victim');
+    const retried = await open('session=victim');
+    assert.equal(retried.sid, victim.sid, 'the victim\'s own retry (its answer was lost) gets its session back');
+    const replay = await open(undefined);
+    assert.notEqual(replay.sid, victim.sid, 'a replay without the cookie does not read the victim\'s session');
+    const other = await open('session=someone-else');
+    assert.notEqual(other.sid, victim.sid);
+    assert.notEqual(other.sid, replay.sid, 'and nobody is handed a session someone else opened');
+  });
+});
