@@ -32,7 +32,7 @@ import type {
   Tombstone,
 } from './store.js';
 
-/** Most tombstones kept; the oldest go first past it. */
+/** Most tombstones kept; past it, new closes leave none (old ones are never evicted before they expire). */
 const MAX_TOMBSTONES = 100_000;
 
 /** A session's streams, made on its first message either way. */
@@ -182,11 +182,15 @@ export class MemoryStore implements SessionStore {
 
   #bury(sid: string, grave: Grave): void {
     const now = this.#now();
-    // Oldest first (insertion order): drop the expired ones, and past the cap the oldest.
+    // Oldest first (insertion order): drop the expired ones.
     for (const [k, g] of this.#graves) {
-      if (g.until > now && this.#graves.size < MAX_TOMBSTONES) break;
+      if (g.until > now) break;
       this.#graves.delete(k);
     }
+    // Full of live ones: this one goes without (its client gets session_unknown
+    // and a reset). Never evict another's: a third party's open+close loop
+    // must not erase why a victim's session closed.
+    if (this.#graves.size >= MAX_TOMBSTONES) return;
     this.#graves.set(sid, grave);
   }
 
