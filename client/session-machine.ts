@@ -291,6 +291,8 @@ export class SessionMachine implements TransportHost {
     const live = await this.#openSession(undefined);
     if (!live || this.#state !== 'reconnecting') return;
     this.stats.resets++;
+    // Before anything of the new session is written (a reset listener's send() flushes at once).
+    this.#refuseOversized(live);
     this.#live = live; // so that reset listeners see the new sessionId
     this.#emit('reset', { previousSessionId: old.sid, sessionId: live.sid, reason, lost });
     // Only now does the room the lost messages held admit sends that were waiting for it,
