@@ -6,6 +6,7 @@
  * plain node:http.
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Router } from 'express';
 import {
   encodeEntry,
@@ -13,11 +14,13 @@ import {
   isPayload,
   TypedEmitter,
   wireError,
+  WS_PATH,
   type Payload,
 } from '../shared/index.js';
 import { HttpHandler, writeError } from './http-handler.js';
 import { resolveOptions, type HoldlineServerOptions, type ResolvedOptions } from './options.js';
 import { PollingTransport } from './polling.js';
+import { WebSocketTransport } from './websocket.js';
 import type { Session } from './session.js';
 import { RemoteSession, type SessionHandle } from './remote-session.js';
 import { SessionRegistry, type BroadcastResult } from './session-registry.js';
@@ -36,6 +39,9 @@ export interface AttachOptions {
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+
+/** Takes an 'upgrade' event that is Holdline's (true), or leaves it (false). */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
 
 function normalizePath(path: string): string {
@@ -72,6 +78,25 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     });
     this.#http = new HttpHandler(this.#registry);
     this.#registry.polling = new PollingTransport(this.#registry, this.#http);
+    if (this.options.transports.includes('websocket')) {
+      this.#registry.websocket = new WebSocketTransport(this.#registry, (req) => this.#http.originAllowed(req));
+    }
+  }
+
+  /**
+   * A listener for the HTTP server's 'upgrade' event that takes WebSocket
+   * upgrades to `path` + '/ws' and returns false for any other (leave it to
+   * the server's other 'upgrade' listeners). attach() installs one; use this
+   * with express: `server.on('upgrade', (req, socket, head) => hl.upgradeHandler()(req, socket, head))`.
+   */
+  upgradeHandler(options: AttachOptions = {}): UpgradeHandler {
+    const mount = normalizePath(options.path ?? '/holdline');
+    return (req, socket, head) => {
+      const ws = this.#registry.websocket;
+      if (ws === undefined || this.#closed || below(req.url ?? '/', mount) !== WS_PATH) return false;
+      ws.upgrade(req, socket, head);
+      return true;
+    };
   }
 
   /** This node's id in the store. */
@@ -139,8 +164,17 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
       handle(req, res, () => passOn(req, res));
     };
     server.on('request', listener);
+    // WebSocket upgrades to our path only: every other goes to the server's other 'upgrade' listeners.
+    const takeUpgrade = this.upgradeHandler(options);
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (detached || takeUpgrade(req, socket, head)) return;
+      // Nobody else listens: answer rather than leave the socket hanging.
+      if (server.listenerCount('upgrade') === 1) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    };
+    server.on('upgrade', upgrade);
     this.#detach.push(() => {
       detached = true;
+      server.off('upgrade', upgrade);
       if (!server.listeners('request').includes(listener)) return;
       server.off('request', listener);
       for (const l of others) server.on('request', l);
@@ -178,6 +212,7 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#registry.shutdown();
+    this.#registry.websocket?.close();
     for (const d of this.#detach.splice(0)) d();
     if (!this.options.sharedStore) await this.options.store.close?.();
   }

@@ -285,6 +285,11 @@ export class HttpHandler implements PollAnswerer {
     res.once('close', fn);
   }
 
+  /** The request's Origin may call (same origin, allowed, or none): the WebSocket endpoint asks too. */
+  originAllowed(req: IncomingMessage): boolean {
+    return this.#cors(req) !== null;
+  }
+
   /** CORS headers to add, {} for no Origin / same origin, or null to refuse. */
   #cors(req: IncomingMessage): Record<string, string> | null {
     const origin = requestHeader(req, 'origin');

@@ -90,8 +90,10 @@ describe('HoldlineServer options', () => {
     assert.doesNotThrow(() => new HoldlineServer({ maxMessageBytes: 1000, maxQueuedBytes: 1000 }));
   });
 
-  it('"transports" is not an option (until a second transport reads it)', () => {
-    assertBad({ transports: ['polling'] }, TypeError, 'transports');
+  it('"transports": polling and websocket, polling always among them; default both', () => {
+    assert.deepEqual(new HoldlineServer().options.transports, ['polling', 'websocket']);
+    assert.deepEqual(new HoldlineServer({ transports: ['polling'] }).options.transports, ['polling']);
+    for (const bad of [[], ['websocket'], ['polling', 'carrier-pigeon'], 'polling', 1, {}]) assertBad({ transports: bad }, TypeError, 'transports');
   });
 
   it('"nodeId" must be 1-64 safe characters', () => {
@@ -114,7 +116,7 @@ describe('HoldlineServer options', () => {
 
   it('null is refused like any other wrong type, for every option', () => {
     // null is not "use the default": a caller passing null has a bug to hear about.
-    for (const name of [...INT_OPTIONS, 'maxTotalQueuedBytes', 'maxOpensPerMinute', 'clientKey', 'nodeHeader', 'nodeId', 'trustProxy', 'store', 'authenticate', 'allowedOrigins']) {
+    for (const name of [...INT_OPTIONS, 'transports', 'maxTotalQueuedBytes', 'maxOpensPerMinute', 'clientKey', 'nodeHeader', 'nodeId', 'trustProxy', 'store', 'authenticate', 'allowedOrigins']) {
       assertBad({ [name]: null }, TypeError, name);
     }
   });

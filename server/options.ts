@@ -13,7 +13,11 @@ export type ClientKeyHook = (req: IncomingMessage) => string;
 /** Decides whether a request may open a session; a thrown error or false refuses it. */
 export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
 
+export type Transport = 'polling' | 'websocket';
+
 export interface HoldlineServerOptions {
+  /** Transports offered (polling always is: a session starts on it). Default both. */
+  transports?: Transport[];
   /** Longest a poll is held before an empty answer (the heartbeat). Keep it below every proxy's read timeout. */
   pollTimeoutMs?: number;
   /** A session nobody has polled for this long is closed (`idle_timeout`). */
@@ -65,6 +69,7 @@ export interface HoldlineServerOptions {
 }
 
 export interface ResolvedOptions {
+  transports: Transport[];
   pollTimeoutMs: number;
   sessionIdleTimeoutMs: number;
   maxMessageBytes: number;
@@ -103,7 +108,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 }
 
 const KNOWN = new Set([
-  'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
+  'transports', 'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
   'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
@@ -160,6 +165,10 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   else if (Array.isArray(ao) && ao.every((o) => typeof o === 'string')) allowedOrigins = new Set(ao);
   else throw new TypeError(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
 
+  const transports = options.transports === undefined ? (['polling', 'websocket'] as Transport[]) : options.transports;
+  if (!Array.isArray(transports) || !transports.includes('polling') || transports.some((t) => t !== 'polling' && t !== 'websocket')) {
+    throw new TypeError(`option "transports" must be an array of 'polling' and 'websocket' with 'polling' in it, got ${describe(transports)}`);
+  }
   const trustProxy = options.trustProxy === undefined ? false : options.trustProxy;
   if (typeof trustProxy !== 'boolean') throw new TypeError(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
 
@@ -169,6 +178,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
 
   return {
+    transports,
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes, maxTotalQueuedBytes,
     maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
     authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,

@@ -32,6 +32,7 @@ import type { ResolvedOptions } from './options.js';
 import { requestHeader } from './request-header.js';
 import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
+import type { WebSocketTransport } from './websocket.js';
 import { Session, type SessionHost } from './session.js';
 import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
@@ -104,6 +105,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly clustered: boolean;
   /** Set by the server once its transports exist (they need the registry first). */
   polling!: PollingTransport;
+  /** The WebSocket transport, when the server offers it. */
+  websocket: WebSocketTransport | undefined;
   /** Sessions this node owns. */
   readonly #live = new Map<string, Session>();
   /**
@@ -169,7 +172,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   holding(sid: string): boolean {
-    return this.polling.holding(sid);
+    return this.polling.holding(sid) || this.websocket?.carrying(sid) === true;
   }
 
   // ---- opening ----
@@ -408,6 +411,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (owned) return owned.sendEncoded(entry);
     await this.options.store.enqueue(sid, [entry]);
     this.polling.outboundReady(sid);
+    this.websocket?.outboundReady(sid);
     this.#publish(sid, { type: 'out', node: this.node });
   }
 
@@ -449,11 +453,21 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   pollTaken(sid: string): void {
     this.#startTicker();
+    // The client polls: a WebSocket that carried the session is over (it fell back).
+    this.websocket?.pollTaken(sid);
+    if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
+  }
+
+  /** A WebSocket now carries the session: a poll held anywhere is answered. */
+  carriedByWebSocket(sid: string): void {
+    this.#startTicker();
+    this.polling.superseded(sid, Date.now());
     if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
   }
 
   outboundReady(session: Session, commits: number): void {
     this.polling.outboundReady(session.id, commits);
+    this.websocket?.outboundReady(session.id);
     if (this.clustered) this.#publish(session.id, { type: 'out', node: this.node });
   }
 
@@ -462,6 +476,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#live.delete(session.id);
     this.#unused.delete(session.id);
     this.polling.closed(session.id, reason);
+    this.websocket?.closed(session.id, reason);
     // Explicit closes are remembered so a returning client learns the reason;
     // an expired or shut-down session is forgotten and the client gets `reset`.
     const remember = reason.code === 'server_closed' || reason.code === 'client_closed';
@@ -485,15 +500,18 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     try {
       switch (event.type) {
         case 'out':
+          this.websocket?.outboundReady(sid);
           return this.polling.outboundReady(sid);
         case 'ack':
           return this.#live.get(sid)?.acked(event.ack, event.bufferedBytes);
         case 'in':
           return this.#live.get(sid)?.pump();
         case 'poll':
+          this.websocket?.pollTaken(sid);
           return this.polling.superseded(sid, event.at);
         case 'close':
           this.polling.closed(sid, event.reason);
+          this.websocket?.closed(sid, event.reason);
           return this.#live.get(sid)?.close(event.reason);
         case 'broadcast':
           this.#sendToOwned(encodeWire(event.data)).catch(this.reportError);
@@ -534,13 +552,13 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.polling.tick(now, this.#touchGone);
     const idle = this.options.sessionIdleTimeoutMs;
     for (const session of this.#live.values()) {
-      if (now - session.seen <= idle || this.polling.holding(session.id)) continue;
+      if (now - session.seen <= idle || this.holding(session.id)) continue;
       if (this.clustered) this.#askIdle(session, now);
       else session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
     }
     if (this.clustered) this.#beat().catch(this.reportError);
     if (this.#opens.size > 0 && now % 5_000 < this.options.tickMs) this.#pruneOpens();
-    if (this.#live.size === 0 && this.polling.held === 0) this.#stopTicker();
+    if (this.#live.size === 0 && this.polling.held === 0 && (this.websocket?.size ?? 0) === 0) this.#stopTicker();
   }
 
   /** Idle here: has another node seen the client since? Else it expires. */
@@ -571,6 +589,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     const sessions = [...this.#live.values()];
     if (!this.clustered) {
       for (const session of sessions) session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
+      this.websocket?.release();
       return;
     }
     const { store } = this.options;
@@ -578,6 +597,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#live.clear();
     for (const s of sessions) s.detach();
     this.polling.release();
+    this.websocket?.release();
     await Promise.all(sessions.map((s) => store.release(s.id, this.node, s.fence).catch(this.reportError)));
     await store.forgetNode(this.node).catch(this.reportError);
     this.#unsubscribe();

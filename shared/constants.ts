@@ -9,6 +9,9 @@ export const PATHS = {
   close: '/close',
 } as const;
 
+/** Below the mount point: the WebSocket endpoint (GET with Upgrade: websocket). See PROTOCOL.md, "WebSocket". */
+export const WS_PATH = '/ws';
+
 /** The only request content type: a CORS "simple" type, so polls never need a preflight. */
 export const REQUEST_CONTENT_TYPE = 'text/plain;charset=UTF-8';
 export const RESPONSE_CONTENT_TYPE = 'text/plain; charset=utf-8';

@@ -1,0 +1,229 @@
+/**
+ * The server's WebSocket endpoint, spoken by hand with `ws` (PROTOCOL.md,
+ * "WebSocket"): the credential in the first frame, batches as a header and
+ * one frame per message (binary as binary frames), a held poll answered when
+ * a WebSocket takes the session, a later poll closing the WebSocket, errors
+ * as frames, the origin checked before the upgrade, other upgrade listeners
+ * untouched, and a WebSocket on one node serving a session owned by another.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, describe, it } from 'node:test';
+import { WebSocket, type RawData } from 'ws';
+import { HoldlineServer, MemoryStore, type Session } from '../server/index.js';
+import type { Payload } from '../shared/index.js';
+import { Cleanup, closeHttpServer, listen, openRaw, post, startServer, type RawSession } from './helpers/server.js';
+
+interface Frame {
+  text?: string;
+  bytes?: Uint8Array;
+}
+
+/** A raw WebSocket with its frames queued for reading in order. */
+class Peer {
+  readonly ws: WebSocket;
+  readonly #frames: Frame[] = [];
+  readonly #waiters: Array<() => void> = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string, headers?: Record<string, string>) {
+    this.ws = new WebSocket(url, headers === undefined ? {} : { headers });
+    this.ws.on('message', (data: RawData, isBinary: boolean) => {
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      this.#frames.push(isBinary ? { bytes: new Uint8Array(buf) } : { text: buf.toString('utf8') });
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+  }
+
+  async next(timeoutMs = 5_000): Promise<Frame> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const f = this.#frames.shift();
+      if (f) return f;
+      if (Date.now() > end) throw new Error('no frame in time');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async json(timeoutMs?: number): Promise<Record<string, unknown>> {
+    const f = await this.next(timeoutMs);
+    assert.ok(f.text !== undefined, 'a text frame');
+    return JSON.parse(f.text) as Record<string, unknown>;
+  }
+
+  /** Read frames until a header with messages comes; return its messages. */
+  async batch(): Promise<{ seq: number; m: Payload[] }> {
+    for (;;) {
+      const h = await this.json();
+      const n = typeof h.n === 'number' ? h.n : 0;
+      if (n === 0) continue;
+      const m: Payload[] = [];
+      for (let i = 0; i < n; i++) {
+        const f = await this.next();
+        m.push(f.text ?? f.bytes ?? '');
+      }
+      return { seq: h.seq as number, m };
+    }
+  }
+
+  send(o: unknown): void {
+    this.ws.send(JSON.stringify(o));
+  }
+}
+
+const wsUrl = (base: string) => `${base.replace(/^http/, 'ws')}/ws`;
+
+async function hello(base: string, s: RawSession, ack = 0): Promise<Peer> {
+  const p = new Peer(wsUrl(base));
+  await p.opened();
+  p.send({ sid: s.sid, token: s.token, ack });
+  const ok = await p.json();
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  return p;
+}
+
+describe('WebSocket endpoint (server)', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  it('carries a session both ways: text as text frames, binary as binary frames, acks in headers', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const got: Payload[] = [];
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    session.on('message', (m) => got.push(m));
+    const p = await hello(h.url, s);
+    cleanup.add(() => p.ws.terminate());
+    // Client to server: a header, then one frame per message.
+    p.send({ ack: 0, seq: 1, n: 2 });
+    p.ws.send('hello');
+    p.ws.send(Buffer.from([1, 2, 255]));
+    const ack = await p.json();
+    assert.deepEqual(ack, { ack: 2 }, 'the server acknowledges at once');
+    assert.deepEqual(got, ['hello', new Uint8Array([1, 2, 255])]);
+    // Server to client.
+    await session.send('text back');
+    await session.send(new Uint8Array([9, 8, 7]));
+    const b = await p.batch();
+    const all = [...b.m];
+    if (all.length < 2) all.push(...(await p.batch()).m);
+    assert.equal(b.seq, 1);
+    assert.deepEqual(all, ['text back', new Uint8Array([9, 8, 7])], 'binary arrives as a binary frame, byte-exact');
+    // A retried batch is dropped as a duplicate.
+    p.send({ ack: 2, seq: 1, n: 2 });
+    p.ws.send('hello');
+    p.ws.send(Buffer.from([1, 2, 255]));
+    assert.deepEqual(await p.json(), { ack: 2 });
+    assert.equal(got.length, 2);
+  });
+
+  it('a held poll is answered when a WebSocket takes the session; a later poll closes the WebSocket (4000)', async () => {
+    const h = await startServer({ pollTimeoutMs: 20_000 });
+    cleanup.add(() => h.close());
+    const s = await openRaw(h.url);
+    const held = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const p = await hello(h.url, s);
+    const answered = await held;
+    assert.equal(answered.status, 200, 'the held poll is answered at once');
+    assert.deepEqual((JSON.parse(answered.text) as { m: unknown[] }).m, []);
+    const poll = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0, hold: 0 }));
+    const closed = await p.closed;
+    assert.equal(closed.code, 4000);
+    assert.equal((await poll).status, 200);
+  });
+
+  it('errors are frames with the HTTP codes: a wrong token, a broken header', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const s = await openRaw(h.url);
+    const bad = new Peer(wsUrl(h.url));
+    await bad.opened();
+    bad.send({ sid: s.sid, token: 'wrong'.repeat(4), ack: 0 });
+    assert.equal(((await bad.json()).error as { code: string }).code, 'bad_credential');
+    assert.equal((await bad.closed).code, 4002);
+
+    const p = await hello(h.url, s);
+    p.ws.send(Buffer.from('not a header'));
+    assert.equal(((await p.json()).error as { code: string }).code, 'malformed_request');
+    assert.equal((await p.closed).code, 4002);
+  });
+
+  it('a session closed by the server: the close frame, then code 4001', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    const p = await hello(h.url, s);
+    session.close({ code: 'server_closed', message: 'bye' });
+    assert.deepEqual(await p.json(), { close: { code: 'server_closed', message: 'bye' } });
+    assert.equal((await p.closed).code, 4001);
+  });
+
+  it('the origin is checked before the upgrade; other upgrade listeners keep their paths', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    let otherUpgrades = 0;
+    h.server.on('upgrade', (req, socket) => {
+      if (req.url !== '/other') return;
+      otherUpgrades++;
+      socket.end('HTTP/1.1 418 I\'m a teapot\r\nContent-Length: 0\r\n\r\n');
+    });
+    const refused = new Peer(wsUrl(h.url), { origin: 'http://elsewhere.example' });
+    await assert.rejects(refused.opened(), /HTTP 403/);
+    const other = new Peer(`${h.url.replace(/^http/, 'ws').replace(/\/holdline$/, '')}/other`);
+    await assert.rejects(other.opened(), /HTTP 418/);
+    assert.equal(otherUpgrades, 1, 'the other listener got its own path');
+  });
+
+  it('a WebSocket on node B serves a session owned by node A (one MemoryStore)', async () => {
+    const store = new MemoryStore();
+    const nodes = await Promise.all(['ws-a', 'ws-b'].map(async (nodeId) => {
+      const hl = new HoldlineServer({ store, nodeId });
+      const server = http.createServer();
+      hl.attach(server);
+      const origin = await listen(server);
+      cleanup.add(async () => {
+        await hl.close();
+        await closeHttpServer(server);
+      });
+      return { hl, url: `${origin}/holdline` };
+    }));
+    const [a, b] = nodes;
+    assert.ok(a && b);
+    const got: Payload[] = [];
+    const sessionP = new Promise<Session>((resolve) => a.hl.once('session', resolve));
+    const s = await openRaw(a.url);
+    const owner = await sessionP;
+    owner.on('message', (m) => got.push(m));
+    const p = await hello(b.url, s);
+    cleanup.add(() => p.ws.terminate());
+    assert.equal(b.hl.session(s.sid), undefined, 'B does not own it');
+    p.send({ ack: 0, seq: 1, n: 1 });
+    p.ws.send('through B');
+    assert.deepEqual(await p.json(), { ack: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got, ['through B'], 'delivered on the owner');
+    await owner.send('from A');
+    const batch = await p.batch();
+    assert.deepEqual(batch.m, ['from A'], 'and the owner\'s message reaches the WebSocket on B');
+  });
+});
