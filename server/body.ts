@@ -10,7 +10,8 @@ import { requestHeader } from './request-header.js';
 /** Resolves to the body text, a HoldlineError to answer with, or null when the client went away. */
 const tooLarge = (limit: number) => wireError('batch_too_large', `request body exceeds maxBatchBytes (${limit} bytes)`);
 
-export async function readBody(req: IncomingMessage, limit: number): Promise<string | HoldlineError | null> {
+/** A body not complete within `timeoutMs` is answered `408 request_timeout` (a body dribbled in to hold the server's memory). */
+export async function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<string | HoldlineError | null> {
   const declared = Number(requestHeader(req, 'content-length'));
   if (Number.isFinite(declared) && declared > limit) return tooLarge(limit);
 
@@ -33,9 +34,14 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     const chunks: Buffer[] = [];
     let total = 0;
     let settled = false;
+    const timer = setTimeout(() => {
+      req.pause();
+      done(wireError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`));
+    }, timeoutMs);
     const done = (v: string | HoldlineError | null) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onGone);

@@ -163,7 +163,7 @@ export class HttpHandler implements PollAnswerer {
     if (typeof type !== 'string' || !/^text\/plain\s*(;|$)/i.test(type)) {
       return writeError(res, wireError('unsupported_content_type', `content type must be text/plain, got ${type ?? 'none'}`), cors);
     }
-    const body = await readBody(req, endpoint === 'send' ? this.#core.options.maxBatchBytes : CONTROL_BODY_BYTES);
+    const body = await readBody(req, endpoint === 'send' ? this.#core.options.maxBatchBytes : CONTROL_BODY_BYTES, this.#core.options.bodyTimeoutMs);
 
     if (body === null) return; // client gone
     if (body instanceof HoldlineError) {

@@ -116,7 +116,7 @@ describe('HoldlineServer options', () => {
 
   it('null is refused like any other wrong type, for every option', () => {
     // null is not "use the default": a caller passing null has a bug to hear about.
-    for (const name of [...INT_OPTIONS, 'transports', 'maxTotalQueuedBytes', 'maxOpensPerMinute', 'clientKey', 'nodeHeader', 'nodeId', 'trustProxy', 'store', 'authenticate', 'allowedOrigins']) {
+    for (const name of [...INT_OPTIONS, 'bodyTimeoutMs', 'writeTimeoutMs', 'transports', 'maxTotalQueuedBytes', 'maxOpensPerMinute', 'clientKey', 'nodeHeader', 'nodeId', 'trustProxy', 'store', 'authenticate', 'allowedOrigins']) {
       assertBad({ [name]: null }, TypeError, name);
     }
   });

@@ -45,6 +45,8 @@ export interface HoldlineServerOptions {
   sendTimeoutMs?: number;
   /** A poll answer the client has not read within this long has its connection dropped. */
   writeTimeoutMs?: number;
+  /** A request body not complete within this long is answered 408 `request_timeout` and its connection closed. */
+  bodyTimeoutMs?: number;
   /**
    * Where session state lives. Default: a MemoryStore of this server's own
    * (one node). Servers given one shared store are nodes of one cluster:
@@ -82,6 +84,7 @@ export interface ResolvedOptions {
   clientKey: ClientKeyHook | undefined;
   sendTimeoutMs: number;
   writeTimeoutMs: number;
+  bodyTimeoutMs: number;
   store: SessionStore;
   /** The store was given (shared with other nodes), not made by this server. */
   sharedStore: boolean;
@@ -109,7 +112,7 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 const KNOWN = new Set([
   'transports', 'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
-  'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
+  'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'bodyTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
 export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
@@ -133,6 +136,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
   const writeTimeoutMs = positiveInt('writeTimeoutMs', options.writeTimeoutMs, 30_000, 100);
+  const bodyTimeoutMs = positiveInt('bodyTimeoutMs', options.bodyTimeoutMs, 10_000, 100);
 
   // A largest message, base64-encoded (4/3) inside an envelope, must fit in a batch.
   const minBatch = Math.ceil((maxMessageBytes * 4) / 3) + ENVELOPE_OVERHEAD + 16;
@@ -180,7 +184,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   return {
     transports,
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes, maxTotalQueuedBytes,
-    maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
+    maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, bodyTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
     authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,
   };
 }

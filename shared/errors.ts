@@ -19,6 +19,7 @@ export const WIRE_ERRORS = {
   message_too_large: { status: 413, text: 'a message is larger than maxMessageBytes' },
   batch_too_large: { status: 413, text: 'the request body is larger than maxBatchBytes' },
   unsupported_content_type: { status: 415, text: 'requests must be sent as text/plain' },
+  request_timeout: { status: 408, text: 'the request body did not arrive in time' },
   too_many_sessions: { status: 503, text: 'the server is at maxSessions' },
   server_closing: { status: 503, text: 'the server is shutting down' },
   internal_error: { status: 500, text: 'the server failed unexpectedly' },

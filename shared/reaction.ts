@@ -46,6 +46,8 @@ export const WIRE_REACTIONS: { readonly [C in WireErrorCode]: Reaction } = {
   method_not_allowed: 'fatal',
   session_closed: 'stop',
   batch_too_large: 'smaller_batches',
+  // A body that trickled in too slowly (a congested link): the same request again, after a pause.
+  request_timeout: 'retry',
   unsupported_content_type: 'fatal',
   too_many_sessions: 'retry',
   server_closing: 'retry',

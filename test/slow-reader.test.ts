@@ -89,3 +89,32 @@ describe('slow readers', () => {
     assert.equal(held, 0, 'nothing is held for it any more');
   });
 });
+
+describe('slow senders', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  it('a body dribbled in past bodyTimeoutMs is answered 408 request_timeout and its connection closed', async () => {
+    const h = await startServer({ bodyTimeoutMs: 500 });
+    cleanup.add(() => h.close());
+    const s = await openRaw(h.url);
+    const url = new URL(h.url);
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) });
+    cleanup.add(() => socket.destroy());
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('utf8')));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const body = JSON.stringify({ ...s, ack: 0, hold: 0 });
+    socket.write(`POST ${url.pathname}/poll HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`);
+    // One byte every 200 ms: the whole body would take several seconds.
+    const dribble = setInterval(() => {
+      if (!socket.destroyed) socket.write(body.slice(0, 1));
+    }, 200);
+    cleanup.add(() => clearInterval(dribble));
+    await Promise.race([ended, sleep(5_000).then(() => assert.fail('the connection was not closed within 5 s'))]);
+    clearInterval(dribble);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /"code":"request_timeout"/);
+  });
+});
