@@ -19,6 +19,8 @@ import { runFanout } from './workloads/fanout.js';
 import { runLatency } from './workloads/latency.js';
 import { runLoss } from './workloads/loss.js';
 import { runThroughput } from './workloads/throughput.js';
+import { runAckPaced } from './workloads/ackpaced.js';
+import { runRedis } from './workloads/redis.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,6 +94,8 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
   if (wants('latency')) partial.latency = await runLatency(cfg);
   if (wants('fanout')) partial.fanout = await runFanout(cfg);
   if (wants('loss')) partial.loss = await runLoss(cfg);
+  if (wants('ackpaced')) partial.ackpaced = await runAckPaced(cfg);
+  if (wants('redis')) partial.redis = await runRedis(cfg);
 
   const cpu1 = await cpuTimes();
   const stealPct = cpu0 && cpu1 && cpu1[1] > cpu0[1] ? Math.round(((cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])) * 1000) / 10 : undefined;

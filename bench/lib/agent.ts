@@ -13,6 +13,7 @@ import '../workloads/fanout.js';
 import '../workloads/loss.js';
 import '../workloads/baseline.js';
 import '../workloads/idle-heap.js';
+import '../workloads/ackpaced.js';
 
 function reply(msg: AgentReply): void {
   process.send?.(msg);

@@ -5,8 +5,12 @@
 import { parseArgs } from 'node:util';
 import { LIBS, type LibName } from './adapters/types.js';
 
-export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss'] as const;
+export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss', 'ackpaced', 'redis'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
+
+/** The parts of the Redis section (workloads/redis.ts), each can run alone with --redis-parts. */
+export const REDIS_PARTS = ['throughput', 'latency', 'fanout', 'cluster'] as const;
+export type RedisPart = (typeof REDIS_PARTS)[number];
 
 export interface FanoutSize {
   sessions: number;
@@ -50,6 +54,25 @@ export interface BenchConfig {
   loss: { s2c: number; c2s: number; killRate: number; seed: number; window: number; timeoutMs: number };
   /** requests: back-to-back round trips; paced: round trips one every latency.intervalMs. */
   baseline: { requests: number; paced: number; wsMessages: number };
+  /** Ack-paced against unpaced senders (Holdline only), both ways: messages per run, warm-up, runs (median reported). */
+  ackpaced: { messages: number; warmup: number; repeat: number };
+  /**
+   * The Redis section (Holdline only): the Redis store against the memory
+   * store on one node (throughput, echo, fan-out), then a cluster of
+   * `cluster.nodes` server processes sharing one redis-server.
+   */
+  redis: {
+    parts: RedisPart[];
+    /** Throughput: messages per direction and warm-up (one run per store). */
+    messages: number;
+    warmup: number;
+    /** Echo and push: for this long per store (latency.intervalMs apart). */
+    latencyDurationMs: number;
+    fanoutSizes: FanoutSize[];
+    fanoutDurationMs: number;
+    /** sessionsPerNode clients on each node; one node broadcasts every intervalMs for durationMs. */
+    cluster: { nodes: number; sessionsPerNode: number; intervalMs: number; durationMs: number };
+  };
   out: string;
   /** Directory for --cpu-prof profiles of every child, when set. */
   cpuProfDir: string | undefined;
@@ -77,6 +100,19 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   },
   loss: { s2c: 20_000, c2s: 1_000, killRate: 0.1, seed: 1, window: 20, timeoutMs: 120_000 },
   baseline: { requests: 5_000, paced: 500, wsMessages: 200_000 },
+  ackpaced: { messages: 200_000, warmup: 20_000, repeat: 3 },
+  redis: {
+    parts: [...REDIS_PARTS],
+    messages: 100_000,
+    warmup: 10_000,
+    latencyDurationMs: 5_000,
+    fanoutSizes: [
+      { sessions: 1_000, intervalMs: 100 },
+      { sessions: 10_000, intervalMs: 1_000 },
+    ],
+    fanoutDurationMs: 10_000,
+    cluster: { nodes: 3, sessionsPerNode: 3_000, intervalMs: 1_000, durationMs: 10_000 },
+  },
 };
 
 const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
@@ -87,6 +123,16 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   fanout: { sizes: [{ sessions: 20, intervalMs: 100 }], durationMs: 500, connectConcurrency: 20, settleMs: 100, repeat: 1 },
   loss: { s2c: 500, c2s: 100, killRate: 0.1, seed: 1, window: 20, timeoutMs: 20_000 },
   baseline: { requests: 200, paced: 20, wsMessages: 5_000 },
+  ackpaced: { messages: 3_000, warmup: 500, repeat: 1 },
+  redis: {
+    parts: [...REDIS_PARTS],
+    messages: 2_000,
+    warmup: 200,
+    latencyDurationMs: 200,
+    fanoutSizes: [{ sessions: 20, intervalMs: 100 }],
+    fanoutDurationMs: 500,
+    cluster: { nodes: 3, sessionsPerNode: 10, intervalMs: 100, durationMs: 500 },
+  },
 };
 
 function holdlineWindow(v: string | undefined, def: BenchConfig['holdlineWindow']): BenchConfig['holdlineWindow'] {
@@ -119,6 +165,16 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --requests=N              baseline: back-to-back HTTP round trips (default 5000)
   --paced=N                 baseline: HTTP round trips paced like the echo test (default 500)
   --ws-messages=N           baseline: ws messages (default 200000)
+  --ackpaced-messages=N     ackpaced: messages per run, each direction and sender (default 200000)
+  --ackpaced-repeat=N       ackpaced: runs, median reported (default 3)
+  --redis-parts=LIST        redis: parts to run, comma-separated: ${REDIS_PARTS.join(',')}
+  --redis-messages=N        redis: throughput messages per direction and store (default 100000)
+  --redis-latency-duration=MS  redis: echo and push for MS per store (default 5000)
+  --redis-fanout=LIST       redis: fan-out sizes per store, SESSIONS:INTERVAL_MS,... (default 1000:100,10000:1000)
+  --redis-fanout-duration=MS   redis: fan-out broadcasts for MS (default 10000)
+  --cluster=NODESxSESSIONS  redis: server nodes and sessions per node (default 3x3000)
+  --cluster-interval=MS     redis: one broadcast every MS in the cluster (default 1000)
+  --cluster-duration=MS     redis: cluster broadcasts for MS (default 10000)
   --out=FILE                JSON results (default bench/results/latest.json)
   --cpu-prof=DIR            run every child with --cpu-prof, profiles in DIR
   --help
@@ -140,13 +196,20 @@ function list<T extends string>(name: string, v: string | undefined, allowed: re
   return items as T[];
 }
 
-function fanoutSizes(v: string | undefined, def: FanoutSize[]): FanoutSize[] {
+function fanoutSizes(v: string | undefined, def: FanoutSize[], flag = 'fanout'): FanoutSize[] {
   if (v === undefined) return def;
   return v.split(',').map((part) => {
     const m = /^(\d+):(\d+)$/.exec(part.trim());
-    if (!m) throw new TypeError(`--fanout: expected SESSIONS:INTERVAL_MS, got ${JSON.stringify(part)}`);
-    return { sessions: int('fanout', m[1], 1), intervalMs: int('fanout', m[2], 1) };
+    if (!m) throw new TypeError(`--${flag}: expected SESSIONS:INTERVAL_MS, got ${JSON.stringify(part)}`);
+    return { sessions: int(flag, m[1], 1), intervalMs: int(flag, m[2], 1) };
   });
+}
+
+function clusterShape(v: string | undefined, def: { nodes: number; sessionsPerNode: number }): { nodes: number; sessionsPerNode: number } {
+  if (v === undefined) return def;
+  const m = /^(\d+)x(\d+)$/.exec(v.trim());
+  if (!m) throw new TypeError(`--cluster: expected NODESxSESSIONS (e.g. 3x3000), got ${JSON.stringify(v)}`);
+  return { nodes: int('cluster', m[1], 1), sessionsPerNode: int('cluster', m[2], 1) };
 }
 
 /** Parse argv into a config; returns undefined for --help. */
@@ -178,6 +241,16 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       requests: { type: 'string' },
       paced: { type: 'string' },
       'ws-messages': { type: 'string' },
+      'ackpaced-messages': { type: 'string' },
+      'ackpaced-repeat': { type: 'string' },
+      'redis-parts': { type: 'string' },
+      'redis-messages': { type: 'string' },
+      'redis-latency-duration': { type: 'string' },
+      'redis-fanout': { type: 'string' },
+      'redis-fanout-duration': { type: 'string' },
+      cluster: { type: 'string' },
+      'cluster-interval': { type: 'string' },
+      'cluster-duration': { type: 'string' },
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
@@ -188,6 +261,8 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
   if (!(killRate >= 0 && killRate <= 1)) throw new TypeError(`--kill-rate must be in 0..1, got ${JSON.stringify(values['kill-rate'])}`);
   const payloadBytes = int('payload', values.payload, base.payloadBytes, 24);
   const messages = int('messages', values.messages, base.throughput.messages);
+  const ackMessages = int('ackpaced-messages', values['ackpaced-messages'], base.ackpaced.messages);
+  const redisMessages = int('redis-messages', values['redis-messages'], base.redis.messages);
   return {
     ...base,
     libs: list('libs', values.libs, LIBS, base.libs),
@@ -224,6 +299,24 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       requests: int('requests', values.requests, base.baseline.requests),
       paced: int('paced', values.paced, base.baseline.paced),
       wsMessages: int('ws-messages', values['ws-messages'], base.baseline.wsMessages),
+    },
+    ackpaced: {
+      messages: ackMessages,
+      warmup: Math.min(base.ackpaced.warmup, Math.ceil(ackMessages / 10)),
+      repeat: int('ackpaced-repeat', values['ackpaced-repeat'], base.ackpaced.repeat),
+    },
+    redis: {
+      parts: list('redis-parts', values['redis-parts'], REDIS_PARTS, base.redis.parts),
+      messages: redisMessages,
+      warmup: Math.min(base.redis.warmup, Math.ceil(redisMessages / 10)),
+      latencyDurationMs: int('redis-latency-duration', values['redis-latency-duration'], base.redis.latencyDurationMs),
+      fanoutSizes: fanoutSizes(values['redis-fanout'], base.redis.fanoutSizes, 'redis-fanout'),
+      fanoutDurationMs: int('redis-fanout-duration', values['redis-fanout-duration'], base.redis.fanoutDurationMs),
+      cluster: {
+        ...clusterShape(values.cluster, base.redis.cluster),
+        intervalMs: int('cluster-interval', values['cluster-interval'], base.redis.cluster.intervalMs),
+        durationMs: int('cluster-duration', values['cluster-duration'], base.redis.cluster.durationMs),
+      },
     },
     out: values.out ?? 'bench/results/latest.json',
     cpuProfDir: values['cpu-prof'],

@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as ClientApi from '../../client/index.js';
 import type * as ServerApi from '../../server/index.js';
+import type * as RedisApi from '../../server/redis.js';
 import { DIST, ROOT } from './dist-build.js';
 
 function resolveInDist(specifier: string): string {
@@ -85,6 +86,25 @@ let loading: Promise<Holdline> | undefined;
 export function loadHoldline(): Promise<Holdline> {
   loading ??= load();
   return loading;
+}
+
+async function loadRedis(): Promise<typeof RedisApi.RedisStore> {
+  const url = resolveInDist('holdline/redis');
+  const redis = (await import(url)) as typeof RedisApi;
+  await assertLoadedAsBuilt('RedisStore', redis.RedisStore, 'server');
+  return redis.RedisStore;
+}
+
+let loadingRedis: Promise<typeof RedisApi.RedisStore> | undefined;
+
+/**
+ * RedisStore from dist/ (`holdline/redis`, checked like the others), loaded
+ * on first use only: it imports ioredis, which a child that never uses Redis
+ * does not need to load.
+ */
+export function loadRedisStore(): Promise<typeof RedisApi.RedisStore> {
+  loadingRedis ??= loadRedis();
+  return loadingRedis;
 }
 
 export type HoldlineServer = ServerApi.HoldlineServer;

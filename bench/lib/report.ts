@@ -5,6 +5,9 @@
 import type { FanoutResult } from '../workloads/fanout.js';
 import type { LatencyResult } from '../workloads/latency.js';
 import type { LossResult } from '../workloads/loss.js';
+import type { AckPacedResult } from '../workloads/ackpaced.js';
+import type { RedisCommands, RedisResults, StorePair } from '../workloads/redis.js';
+import type { Outcome } from './measure.js';
 import type { LibName } from './adapters/types.js';
 import type { PerLib } from './measure.js';
 import type { BenchResults, TargetResult, TargetStatus } from './results.js';
@@ -55,12 +58,41 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'table'>): Tar
     }
     targets.push(ratioTarget(`fanout.${n}.p99`, `fan-out p99 <= 1/2 of Engine.IO (fan-out ${n})`, fH?.latency.p99, fE?.latency.p99, { max: 0.5 }));
   }
+  if (r.ackpaced) {
+    const a = r.ackpaced.ok ? r.ackpaced.value : undefined;
+    for (const [dir, name] of [['s2c', 'server-to-client'], ['c2s', 'client-to-server']] as const) {
+      targets.push(ratioTarget(`ackpaced.${dir}`, `ack-paced ${name} >= 0.5x unpaced (same run)`, a?.[dir].pacedMsgPerSec, a?.[dir].unpacedMsgPerSec, { min: 0.5 }));
+    }
+  }
+  if (r.redis) targets.push(...redisTargets(r.redis));
   if (r.loss) {
     const h = valueOf(r.loss, 'holdline');
     const status: TargetStatus = h === undefined ? 'n/a' : h.faultsSeen === 0 ? 'pass' : 'miss';
     targets.push({ id: 'loss.zero', description: 'under faults: 0 lost, duplicated, out of order', holdline: h?.faultsSeen ?? null, reference: 0, ratio: null, status });
   }
   return targets;
+}
+
+/** The one-node fan-out run of the Redis section at 10,000 sessions or more (the first such size), per store. */
+function bigFanout(r: RedisResults): StorePair<FanoutResult> | undefined {
+  return Object.entries(r.fanout ?? {}).find(([key]) => Number.parseInt(key, 10) >= 10_000)?.[1];
+}
+
+const ok = <T>(o: Outcome<T> | undefined): T | undefined => (o?.ok ? o.value : undefined);
+
+function redisTargets(r: RedisResults): TargetResult[] {
+  const out: TargetResult[] = [];
+  const all = r.error !== undefined;
+  if (all || r.latency) {
+    out.push(ratioTarget('redis.echo', "echo RTT p50 with the Redis store <= 2x the memory store's (one node)", ok(r.latency?.redis)?.echo.latency.p50, ok(r.latency?.memory)?.echo.latency.p50, { max: 2 }));
+  }
+  if (all || r.fanout) {
+    const big = ok(bigFanout(r)?.redis);
+    // Judged on the median broadcast of the run (the largest is in the table).
+    out.push(ratioTarget('redis.broadcast10k.settle', 'broadcast to 10,000 sessions, one node, Redis store: hl.broadcast() call to its promise settled < 1 s (median broadcast)', big?.broadcastSettleMs?.p50, 1000, { max: 1 }));
+    out.push(ratioTarget('redis.broadcast10k.last', 'broadcast to 10,000 sessions, one node, Redis store: hl.broadcast() call to the last client receiving < 1 s (median broadcast)', big?.lastDeliveryMs.p50, 1000, { max: 1 }));
+  }
+  return out;
 }
 
 // ---- the table ----
@@ -178,7 +210,96 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
   const width = cols.map((c) => Math.max(...[header, ...rows].map((row) => row[c].length), 3));
   const line = (row: Row) => `| ${cols.map((c, i) => row[c].padEnd(width[i] ?? 0)).join(' | ')} |`;
   const rule = `| ${width.map((w) => '-'.repeat(w)).join(' | ')} |`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
+  // The comparison table, unless no workload of it ran (--only=ackpaced,redis).
+  const tables = rows.length > 0 ? [[line(header), rule, ...rows.map(line)].join('\n')] : [];
+  if (r.ackpaced) tables.push(renderAckPacedTable(r.ackpaced, r.targets));
+  if (r.redis) tables.push(renderRedisTable(r.redis, r.targets));
+  return tables.join('\n\n');
+}
+
+/** A markdown table, columns padded to their widest cell. */
+function markdown(rows: string[][]): string {
+  const cols = Math.max(...rows.map((r) => r.length));
+  const width = Array.from({ length: cols }, (_, i) => Math.max(3, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${width.map((w, i) => (r[i] ?? '').padEnd(w)).join(' | ')} |`;
+  const [head, ...body] = rows;
+  return [line(head ?? []), `| ${width.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
+}
+
+function verdictOf(targets: TargetResult[], id: string): string {
+  const t = targets.find((t) => t.id === id);
+  return !t ? '' : t.status === 'pass' ? 'pass' : t.status === 'miss' ? '**MISS**' : 'n/a';
+}
+
+const failed = (o: Outcome<unknown> | undefined) => (o && !o.ok ? `failed: ${firstLine(o.error).slice(0, 60)}` : '—');
+
+/** Ack-paced against unpaced, both ways (Holdline only). */
+export function renderAckPacedTable(a: Outcome<AckPacedResult>, targets: TargetResult[]): string {
+  const v = a.ok ? a.value : undefined;
+  const rows: string[][] = [[`Ack-paced, Holdline (window ${int(v?.window)} messages)`, 'Ack-paced', 'Unpaced', 'Ack-paced / unpaced', 'Target', 'Result']];
+  for (const dir of ['s2c', 'c2s'] as const) {
+    const d = v?.[dir];
+    const how = dir === 's2c' ? `server awaits session.send(), maxQueuedBytes ${int(v?.serverMaxQueuedBytes)}` : `client awaits client.send(), maxBufferedBytes ${int(v?.clientMaxBufferedBytes)}`;
+    rows.push([`${dir === 's2c' ? 'server→client' : 'client→server'}, msg/s (${how})`, d ? int(d.pacedMsgPerSec) : failed(a), d ? int(d.unpacedMsgPerSec) : '—', x(d?.ratio), '≥ 0.5x', verdictOf(targets, `ackpaced.${dir}`)]);
+    if (d && d.runs.paced.length > 1) rows.push(['  msg/s of each run', d.runs.paced.map(int).join(', '), d.runs.unpaced.map(int).join(', '), '', '', '']);
+    if (d) rows.push(['  most messages unacknowledged at once (paced sender)', int(d.pacedMaxUnacked), '', '', '', '']);
+  }
+  return markdown(rows);
+}
+
+const commands = (c: RedisCommands | undefined) => (c ? `${c.roundTripsPer} / ${c.totalPer}` : '—');
+
+/** The Redis section (Holdline only): Redis store against memory store on one node, then the cluster. */
+export function renderRedisTable(r: RedisResults, targets: TargetResult[]): string {
+  const rows: string[][] = [[`Redis section, Holdline${r.server ? ` (redis-server ${r.server.version})` : ''}`, 'Redis store', 'Memory store', 'Redis / memory', 'Target', 'Result']];
+  const add = (metric: string, redis: string, memory = '', ratio = '', id?: string, target = '') => rows.push([metric, redis, memory, ratio, id ? target : '', id ? verdictOf(targets, id) : '']);
+  if (r.error !== undefined) add('redis-server', `failed: ${firstLine(r.error).slice(0, 80)}`);
+  if (r.throughput) {
+    const R = ok(r.throughput.redis);
+    const M = ok(r.throughput.memory);
+    for (const dir of ['s2c', 'c2s'] as const) {
+      add(`Throughput ${dir === 's2c' ? 'server→client' : 'client→server'}, msg/s`, R ? int(R[dir].msgPerSec) : failed(r.throughput.redis), M ? int(M[dir].msgPerSec) : failed(r.throughput.memory), x(ratioOf(R?.[dir].msgPerSec, M?.[dir].msgPerSec)));
+      add('  CPU server / client', R ? `${pct(R[dir].serverCpuPct)} / ${pct(R[dir].clientCpuPct)}` : '—', M ? `${pct(M[dir].serverCpuPct)} / ${pct(M[dir].clientCpuPct)}` : '—');
+    }
+    add('  Redis round trips / commands per message (whole run); redis-server CPU', R?.redisCommands ? `${commands(R.redisCommands)}; ${pct(R.redisCommands.cpuPct)}` : '—');
+  }
+  if (r.latency) {
+    const R = ok(r.latency.redis);
+    const M = ok(r.latency.memory);
+    const two = (l: LatencyResult['echo'] | undefined) => (l ? `${ms(l.latency.p50)} / ${ms(l.latency.p99)}` : undefined);
+    add('Echo RTT p50 / p99, ms', two(R?.echo) ?? failed(r.latency.redis), two(M?.echo) ?? failed(r.latency.memory), x(ratioOf(R?.echo.latency.p50, M?.echo.latency.p50)), 'redis.echo', '≤ 2x (p50)');
+    add('Push one-way p50 / p99, ms', two(R?.push) ?? '—', two(M?.push) ?? '—', x(ratioOf(R?.push.latency.p50, M?.push.latency.p50)));
+  }
+  const big = bigFanout(r);
+  for (const [key, pair] of Object.entries(r.fanout ?? {})) {
+    const R = ok(pair.redis);
+    const M = ok(pair.memory);
+    const any = R ?? M;
+    const judged = pair === big;
+    add(`${any ? `Fan-out ${int(any.sessions)} sessions @ ${any.intervalMs} ms` : `Fan-out ${key}`}: p50 / p99, ms`, R ? `${ms(R.latency.p50)} / ${ms(R.latency.p99)}` : failed(pair.redis), M ? `${ms(M.latency.p50)} / ${ms(M.latency.p99)}` : failed(pair.memory), x(ratioOf(R?.latency.p99, M?.latency.p99)));
+    const dl = (f: FanoutResult | undefined) => (f ? `${(f.deliveredRatio * 100).toFixed(1)}% (${int(f.delivered)}/${int(f.expected)})` : '—');
+    add('  delivered / expected', dl(R), dl(M));
+    const span = (s: { p50: number; max: number } | null | undefined) => (s ? `${ms(s.p50)} / ${ms(s.max)}` : '—');
+    add('  hl.broadcast() call → promise settled, p50 / max over broadcasts, ms', span(R?.broadcastSettleMs), span(M?.broadcastSettleMs), '', judged ? 'redis.broadcast10k.settle' : undefined, '< 1 s (p50)');
+    add('  hl.broadcast() call → last client received, p50 / max, ms', span(R?.lastDeliveryMs), span(M?.lastDeliveryMs), '', judged ? 'redis.broadcast10k.last' : undefined, '< 1 s (p50)');
+    add('  CPU server / client', R ? `${pct(R.serverCpuPct)} / ${pct(R.clientCpuPct)}` : '—', M ? `${pct(M.serverCpuPct)} / ${pct(M.clientCpuPct)}` : '—');
+    add('  idle heap per session, KB', kb(R?.idle.heapPerSession), kb(M?.idle.heapPerSession), x(ratioOf(R?.idle.heapPerSession, M?.idle.heapPerSession)));
+    add('  Redis round trips / commands per delivery (whole run, connects too); redis-server CPU', R?.redisCommands ? `${commands(R.redisCommands)}; ${pct(R.redisCommands.cpuPct)}` : '—');
+  }
+  if (r.cluster) {
+    const c = ok(r.cluster);
+    add(c ? `Cluster: ${c.nodes} nodes × ${int(c.sessionsPerNode)} sessions, node 0 broadcasts every ${c.intervalMs} ms: p50 / p99, ms` : 'Cluster', c ? `${ms(c.latency.p50)} / ${ms(c.latency.p99)}` : failed(r.cluster));
+    if (c) {
+      add('  sessions per node', c.sessions.map(int).join(' / '));
+      add('  delivered / expected', `${(c.deliveredRatio * 100).toFixed(1)}% (${int(c.delivered)}/${int(c.expected)})`);
+      add('  broadcast call → last client (any node), p50 / max, ms', `${ms(c.lastDeliveryMs.p50)} / ${ms(c.lastDeliveryMs.max)}`);
+      add("  broadcast call → promise settled (node 0's sessions), p50 / max, ms", c.broadcastSettleMs ? `${ms(c.broadcastSettleMs.p50)} / ${ms(c.broadcastSettleMs.max)}` : '—');
+      add('  CPU per node / client process / redis-server', `${c.cpu.servers.map(pct).join(', ')} / ${pct(c.cpu.client)} / ${pct(c.cpu.redis)}`);
+      add('  Redis round trips / commands per delivery (broadcast phase)', commands(c.redisCommands));
+      add('  Redis commands, most called (broadcast phase)', c.redisCommands.top.slice(0, 5).map(([cmd, n]) => `${cmd} ${int(n)}`).join(', '));
+    }
+  }
+  return markdown(rows);
 }
 
 /** One line per target, for the summary after the table. */

@@ -7,6 +7,8 @@ import type { FanoutResults } from '../workloads/fanout.js';
 import type { LatencyResult } from '../workloads/latency.js';
 import type { LossResult } from '../workloads/loss.js';
 import type { ThroughputResult } from '../workloads/throughput.js';
+import type { AckPacedResult } from '../workloads/ackpaced.js';
+import type { RedisResults } from '../workloads/redis.js';
 import { LIBS } from './adapters/types.js';
 import { fanoutKey, type BenchConfig } from './config.js';
 import type { Outcome, PerLib } from './measure.js';
@@ -47,6 +49,10 @@ export interface BenchResults {
   latency?: PerLib<LatencyResult>;
   fanout?: FanoutResults;
   loss?: PerLib<LossResult>;
+  /** Holdline only: ack-paced against unpaced senders. */
+  ackpaced?: Outcome<AckPacedResult>;
+  /** Holdline only: the Redis store against the memory store, and a cluster. */
+  redis?: RedisResults;
   targets: TargetResult[];
   /** The printed table (markdown). */
   table: string;
@@ -84,6 +90,45 @@ function checkNumber(problems: string[], where: string, root: Json | undefined, 
   let cur: Json | undefined = root;
   for (const key of path.split('.')) cur = isObject(cur) ? cur[key] : undefined;
   if (typeof cur !== 'number' || !Number.isFinite(cur)) problems.push(`${where}: expected a finite number, got ${JSON.stringify(cur)}`);
+}
+
+/** An outcome ({ ok, value | error }) that succeeded, with finite numbers at `paths`. */
+function checkOutcome(problems: string[], where: string, o: Json | undefined, paths: string[]): void {
+  if (!isObject(o)) problems.push(`${where}: missing`);
+  else if (o.ok !== true) problems.push(`${where}: failed: ${String(o.error).split('\n')[0]}`);
+  else for (const p of paths) checkNumber(problems, `${where}.value.${p}`, o.value, p);
+}
+
+/** The Redis section: every configured part, both stores, key figures finite. */
+function checkRedis(problems: string[], r: Json | undefined, config: Json | undefined): void {
+  if (!isObject(r)) {
+    problems.push('redis: missing');
+    return;
+  }
+  if (typeof r.error === 'string') {
+    problems.push(`redis: ${r.error.split('\n')[0]}`);
+    return;
+  }
+  const parts = isObject(config) && Array.isArray(config.parts) ? config.parts : [];
+  const pair = (where: string, p: Json | undefined, paths: string[], redisPaths: string[] = []) => {
+    if (!isObject(p)) {
+      problems.push(`${where}: missing`);
+      return;
+    }
+    checkOutcome(problems, `${where}.memory`, p.memory, paths);
+    checkOutcome(problems, `${where}.redis`, p.redis, [...paths, ...redisPaths]);
+  };
+  if (parts.includes('throughput')) pair('redis.throughput', r.throughput, ['s2c.msgPerSec', 'c2s.msgPerSec'], ['redisCommands.roundTripsPer']);
+  if (parts.includes('latency')) pair('redis.latency', r.latency, ['echo.latency.p50', 'echo.latency.p99']);
+  if (parts.includes('fanout')) {
+    const sizes = isObject(config) && Array.isArray(config.fanoutSizes) ? config.fanoutSizes : [];
+    const all = sizes.flatMap((s) => (isObject(s) && typeof s.sessions === 'number' && typeof s.intervalMs === 'number' ? [{ sessions: s.sessions, intervalMs: s.intervalMs }] : []));
+    for (const size of all) {
+      const key = fanoutKey(size, all);
+      pair(`redis.fanout.${key}`, isObject(r.fanout) ? r.fanout[key] : undefined, ['latency.p99', 'deliveredRatio', 'lastDeliveryMs.p50', 'broadcastSettleMs.p50']);
+    }
+  }
+  if (parts.includes('cluster')) checkOutcome(problems, 'redis.cluster', r.cluster, ['deliveredRatio', 'latency.p50', 'latency.p99', 'redisCommands.roundTripsPer', 'cpu.redis']);
 }
 
 /**
@@ -132,6 +177,12 @@ export function validateResults(doc: unknown): string[] {
   if (wants('loss')) {
     checkPerLib(problems, 'loss', doc.loss, ['s2c.received', 's2c.lost', 's2c.duplicated', 's2c.outOfOrder', 'c2s.received', 'c2s.lost', 'proxy.requests']);
   }
+  if (wants('ackpaced')) {
+    const a = doc.ackpaced;
+    if (!isObject(a) || a.ok !== true) problems.push(`ackpaced: ${isObject(a) ? `failed: ${String(a.error).split('\n')[0]}` : 'missing'}`);
+    else for (const p of ['s2c.pacedMsgPerSec', 's2c.unpacedMsgPerSec', 's2c.ratio', 'c2s.pacedMsgPerSec', 'c2s.unpacedMsgPerSec', 'c2s.ratio']) checkNumber(problems, `ackpaced.value.${p}`, a.value, p);
+  }
+  if (wants('redis')) checkRedis(problems, doc.redis, meta.config.redis);
   if (!Array.isArray(doc.targets)) problems.push('targets: missing');
   else {
     for (const t of doc.targets) {
@@ -140,6 +191,7 @@ export function validateResults(doc: unknown): string[] {
       }
     }
   }
-  if (typeof doc.table !== 'string' || !doc.table.includes('Holdline') || !doc.table.includes('Engine.IO')) problems.push('table: missing');
+  const compared = ['baseline', 'throughput', 'latency', 'fanout', 'loss'].some(wants);
+  if (typeof doc.table !== 'string' || !doc.table.includes('Holdline') || (compared && !doc.table.includes('Engine.IO'))) problems.push('table: missing');
   return problems;
 }

@@ -13,13 +13,13 @@
 import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import { Agent as UndiciAgent, request } from 'undici';
-import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibArgs, type LibName } from '../lib/adapters/index.js';
+import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
 import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, perLib, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
 import { defineRole, started } from '../lib/roles.js';
-import { Samples, headOf, medianBy, padded, round, sharedClockMs, sleep, summarize, type LatencySummary } from '../lib/stats.js';
+import { Samples, headOf, medianBy, padded, round, sharedClockMs, sleep, summarize, withTimeout, type LatencySummary } from '../lib/stats.js';
 
 type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
@@ -47,6 +47,24 @@ interface Broadcasted {
   writeSpanMs: { p50: number; max: number };
   /** TCP connections the server accepted while broadcasting (clients re-connecting between polls). */
   connectionsOpened: number;
+  /**
+   * Holdline only (null for Engine.IO, which has no broadcast call of its
+   * own): per broadcast, ms from the `hl.broadcast()` call until its promise
+   * settled (every session of this node had the message queued).
+   */
+  settleMs: SpanSummary | null;
+}
+
+/** Median and largest of a few per-broadcast spans, ms, and how many there were. */
+export interface SpanSummary {
+  p50: number;
+  max: number;
+  count: number;
+}
+
+function spanSummary(values: number[]): SpanSummary {
+  const s = summarize(values);
+  return { p50: round(s.p50, 1), max: round(s.max, 1), count: s.count };
 }
 
 // ---- child side ----
@@ -54,6 +72,8 @@ interface Broadcasted {
 let server: BenchServer | undefined;
 const clients: BenchClient[] = [];
 const latency = new Samples();
+/** Per broadcast (by its stamp): the latest delivery so far, ms after the stamp. */
+const lastDelivery = new Map<number, number>();
 
 /** When each HTTP response finished (shared clock), while broadcasting. */
 let finishes: number[] | undefined;
@@ -99,6 +119,7 @@ const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.br
   let maxCallMs = 0;
   const starts: number[] = [];
   const counts: number[] = [];
+  const settles: Array<Promise<number>> = [];
   finishes = [];
   const connectionsBefore = connections;
   // On a fixed schedule (no drift); a late tick goes out at once.
@@ -107,7 +128,13 @@ const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.br
     if (wait > 0) await sleep(wait);
     const t0 = performance.now();
     const stamp = sharedClockMs();
-    const n = s.broadcast(padded(String(stamp), a.payloadBytes));
+    const data = padded(String(stamp), a.payloadBytes);
+    let n: number;
+    if (s.broadcastTimed) {
+      const timed = s.broadcastTimed(data);
+      n = timed.sessions;
+      settles.push(timed.settled.then(() => performance.now() - t0));
+    } else n = s.broadcast(data);
     starts.push(stamp);
     counts.push(n);
     expected += n;
@@ -115,6 +142,8 @@ const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.br
     broadcasts++;
   }
   await sleep(Math.min(a.intervalMs, 2_000));
+  // Broadcasts still under way (a slow store) settle within a bound.
+  const settleMs = settles.length === 0 ? null : spanSummary(await withTimeout(Promise.all(settles), 30_000, 'broadcast promises').catch(() => [NaN]));
   const spans = summarize(writeSpans(starts, counts, finishes).filter(Number.isFinite));
   finishes = undefined;
   return {
@@ -123,6 +152,7 @@ const serverBroadcast = defineRole<BroadcastArgs, Broadcasted>('fanout.server.br
     maxCallMs: round(maxCallMs, 1),
     writeSpanMs: { p50: round(spans.p50, 1), max: round(spans.max, 1) },
     connectionsOpened: connections - connectionsBefore,
+    settleMs,
   };
 });
 
@@ -133,7 +163,10 @@ const clientConnect = defineRole<ConnectArgs, { connected: number; failed: numbe
   const deadline = started + a.timeoutMs;
   const onMessage = (d: string) => {
     const stamp = Number(headOf(d));
-    if (Number.isFinite(stamp)) latency.add(sharedClockMs() - stamp);
+    if (!Number.isFinite(stamp)) return;
+    const ms = sharedClockMs() - stamp;
+    latency.add(ms);
+    if (!((lastDelivery.get(stamp) ?? -Infinity) >= ms)) lastDelivery.set(stamp, ms);
   };
   let next = 0;
   let failed = 0;
@@ -155,14 +188,22 @@ const clientConnect = defineRole<ConnectArgs, { connected: number; failed: numbe
   return { connected: clients.length, failed, ms: Math.round(performance.now() - started), errors };
 });
 
-const clientCollect = defineRole<{ expected: number; graceMs: number }, { delivered: number; latency: LatencySummary; errors: string[] }>(
-  'fanout.client.collect',
-  async (a) => {
-    await until(() => latency.length >= a.expected, performance.now() + a.graceMs, 'deliveries', 20).catch(() => undefined);
-    const errors = clients.flatMap((c) => c.errors).slice(0, 10);
-    return { delivered: latency.length, latency: latency.summary(), errors };
-  },
-);
+interface Collected {
+  delivered: number;
+  latency: LatencySummary;
+  /** Per broadcast: ms from the broadcast call until the last client that got it had it. */
+  lastDeliveryMs: SpanSummary;
+  errors: string[];
+}
+
+const clientCollect = defineRole<{ expected: number; graceMs: number }, Collected>('fanout.client.collect', async (a) => {
+  await until(() => latency.length >= a.expected, performance.now() + a.graceMs, 'deliveries', 20).catch(() => undefined);
+  const errors = clients.flatMap((c) => c.errors).slice(0, 10);
+  return { delivered: latency.length, latency: latency.summary(), lastDeliveryMs: spanSummary([...lastDelivery.values()]), errors };
+});
+
+/** The fan-out roles, for workloads that arrange them otherwise (several server nodes: workloads/redis.ts). */
+export const fanoutRoles = { serverStart, serverSessions, serverBroadcast, serverErrors, clientConnect, clientCollect } as const;
 
 // ---- the floor: a bare node:http server holding one POST per client ----
 
@@ -237,6 +278,10 @@ export interface FanoutResult {
   serverWriteSpanMs: { p50: number; max: number };
   /** TCP connections accepted by the server during the broadcast phase. */
   connectionsOpened: number;
+  /** See Broadcasted.settleMs (null for Engine.IO). */
+  broadcastSettleMs: SpanSummary | null;
+  /** Per broadcast, from the call until its last delivery (see Collected). */
+  lastDeliveryMs: SpanSummary;
   idle: {
     rssPerSession: number;
     heapPerSession: number;
@@ -251,11 +296,16 @@ export interface FanoutResult {
   runs?: Array<{ p50: number; p99: number }>;
 }
 
-async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize): Promise<FanoutResult> {
-  const { durationMs, connectConcurrency, settleMs } = cfg.fanout;
+/**
+ * One run of one size, in fresh processes. `store`: the Holdline server's
+ * session store (default its own MemoryStore); `durationMs`: how long to
+ * broadcast (default cfg.fanout.durationMs).
+ */
+export async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize, store?: StoreSpec, durationMs = cfg.fanout.durationMs): Promise<FanoutResult> {
+  const { connectConcurrency, settleMs } = cfg.fanout;
   const connectTimeoutMs = Math.max(20_000, size.sessions * 20);
   return withAgents([{ name: 'server', exposeGc: true }, { name: 'client' }], async ([srv, cli]) => {
-    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store }, 10_000);
     const before = await srv.memory();
     const conn = await cli.call(
       clientConnect,
@@ -290,6 +340,8 @@ async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize): Promis
       maxBroadcastCallMs: value.maxCallMs,
       serverWriteSpanMs: value.writeSpanMs,
       connectionsOpened: value.connectionsOpened,
+      broadcastSettleMs: value.settleMs,
+      lastDeliveryMs: got.lastDeliveryMs,
       idle: {
         rssPerSession: Math.round((idle.rss - before.rss) / sessions),
         heapPerSession: Math.round((idle.heapUsed - before.heapUsed) / sessions),

@@ -7,7 +7,7 @@
  *   intervalMs; the client subtracts the stamp from the shared clock
  *   (performance.timeOrigin + performance.now(), same machine).
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { inTurns, type PerLib } from '../lib/measure.js';
@@ -19,7 +19,7 @@ type StartArgs = LibArgs;
 interface ConnectArgs extends StartArgs {
   url: string;
 }
-interface TickArgs {
+export interface TickArgs {
   intervalMs: number;
   durationMs: number;
   warmup: number;
@@ -107,9 +107,10 @@ export interface LatencyResult {
   runs?: number[];
 }
 
-function runOnce(cfg: BenchConfig, lib: LibName, tickArgs: TickArgs, timeoutMs: number): Promise<LatencyResult> {
+/** One run in fresh processes; `store`: the Holdline server's session store (default its own MemoryStore). */
+export function runOnce(cfg: BenchConfig, lib: LibName, tickArgs: TickArgs, timeoutMs: number, store?: StoreSpec): Promise<LatencyResult> {
   return withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
-    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store }, 10_000);
     await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
     const echo = await cli.call(clientEcho, tickArgs, timeoutMs);
     const sent = await srv.call(serverPush, tickArgs, timeoutMs);

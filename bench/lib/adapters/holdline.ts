@@ -12,7 +12,7 @@
  *   (bufferedAmount), until 'drain' (server) or acks make room (client).
  */
 import http from 'node:http';
-import { loadHoldline, type Session } from '../holdline-dist.js';
+import { loadHoldline, loadRedisStore, type Session } from '../holdline-dist.js';
 import {
   closeHttp,
   listenLocal,
@@ -76,7 +76,9 @@ class HoldlineBenchSession implements BenchSession {
 
 export async function startHoldlineServer(options: AdapterOptions): Promise<BenchServer> {
   const { HoldlineServer } = await loadHoldline();
-  const hl = new HoldlineServer();
+  // A Redis store (options.store) is this server's to close: HoldlineServer leaves a store it was given open.
+  const store = options.store ? new (await loadRedisStore())({ url: options.store.url }) : undefined;
+  const hl = new HoldlineServer(store ? { store, ...(options.store?.nodeId === undefined ? {} : { nodeId: options.store.nodeId }) } : {});
   const httpServer = http.createServer();
   hl.attach(httpServer, { path: PATH });
   const errors: string[] = [];
@@ -97,12 +99,21 @@ export async function startHoldlineServer(options: AdapterOptions): Promise<Benc
       hl.broadcast(data).catch((e: unknown) => pushError(errors, e));
       return n;
     },
+    broadcastTimed(data) {
+      const sessions = hl.sessionCount;
+      const settled = hl.broadcast(data).then(
+        () => undefined,
+        (e: unknown) => pushError(errors, e),
+      );
+      return { sessions, settled };
+    },
     get sessionCount() {
       return hl.sessionCount;
     },
     async close() {
       await hl.close();
       await closeHttp(httpServer);
+      await store?.close();
     },
   };
 }

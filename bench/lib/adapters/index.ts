@@ -6,6 +6,7 @@ import type { AdapterOptions, BenchClient, BenchServer, ClientOptions, LibName }
 export * from './types.js';
 
 export function startServer(lib: LibName, options: AdapterOptions): Promise<BenchServer> {
+  if (options.store && lib !== 'holdline') return Promise.reject(new Error(`a ${options.store.kind} store is a Holdline option; ${lib} has none`));
   return lib === 'holdline' ? startHoldlineServer(options) : startEngineIoServer(options);
 }
 

@@ -34,6 +34,12 @@ export interface BenchServer {
   onSession(fn: (session: BenchSession) => void): void;
   /** Queue one message to every open session; returns how many it was queued to. */
   broadcast(data: string): number;
+  /**
+   * Holdline only: broadcast() that also says when the library's own
+   * broadcast call settles (`hl.broadcast()`'s promise: every session this
+   * node owns has the message queued, committed to the store).
+   */
+  broadcastTimed?: (data: string) => { sessions: number; settled: Promise<void> };
   readonly sessionCount: number;
   /** The host node:http server (for instrumentation only). */
   readonly http: http.Server;
@@ -52,6 +58,18 @@ export interface BenchClient extends Sender {
   close(): Promise<void>;
 }
 
+/**
+ * Where a Holdline server keeps its sessions: absent, its own MemoryStore
+ * (the default); 'redis', a RedisStore on `url`. Servers given the same url
+ * are nodes of one cluster (each a HoldlineServer in its own process).
+ */
+export interface StoreSpec {
+  kind: 'redis';
+  url: string;
+  /** This node's id in the store (default: random). */
+  nodeId?: string | undefined;
+}
+
 export interface AdapterOptions {
   /** Messages a sender may have queued in the library before it waits. */
   window: number;
@@ -64,6 +82,8 @@ export interface AdapterOptions {
    * the loss workload shortens them to keep going.
    */
   engineIoPingMs?: number;
+  /** Holdline only: the session store (see StoreSpec). Absent: the default MemoryStore. */
+  store?: StoreSpec | undefined;
 }
 
 /** What a workload role needs to start either end of one library. */
