@@ -100,7 +100,7 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   },
   loss: { s2c: 20_000, c2s: 1_000, killRate: 0.1, seed: 1, window: 20, timeoutMs: 120_000 },
   baseline: { requests: 5_000, paced: 500, wsMessages: 200_000 },
-  ackpaced: { messages: 200_000, warmup: 20_000, repeat: 3 },
+  ackpaced: { messages: 200_000, warmup: 20_000, repeat: 5 },
   redis: {
     parts: [...REDIS_PARTS],
     messages: 100_000,
@@ -166,7 +166,7 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --paced=N                 baseline: HTTP round trips paced like the echo test (default 500)
   --ws-messages=N           baseline: ws messages (default 200000)
   --ackpaced-messages=N     ackpaced: messages per run, each direction and sender (default 200000)
-  --ackpaced-repeat=N       ackpaced: runs, median reported (default 3)
+  --ackpaced-repeat=N       ackpaced: runs, median reported (default 5)
   --redis-parts=LIST        redis: parts to run, comma-separated: ${REDIS_PARTS.join(',')}
   --redis-messages=N        redis: throughput messages per direction and store (default 100000)
   --redis-latency-duration=MS  redis: echo and push for MS per store (default 5000)

@@ -55,16 +55,21 @@ interface Broadcasted {
   settleMs: SpanSummary | null;
 }
 
-/** Median and largest of a few per-broadcast spans, ms, and how many there were. */
+/**
+ * Median and largest of a few per-broadcast spans, ms, how many there were,
+ * and the first broadcast's (the one with no earlier broadcast in flight).
+ */
 export interface SpanSummary {
   p50: number;
   max: number;
   count: number;
+  first: number;
 }
 
+/** `values` in broadcast order. */
 function spanSummary(values: number[]): SpanSummary {
   const s = summarize(values);
-  return { p50: round(s.p50, 1), max: round(s.max, 1), count: s.count };
+  return { p50: round(s.p50, 1), max: round(s.max, 1), count: s.count, first: round(values[0] ?? NaN, 1) };
 }
 
 // ---- child side ----
@@ -199,7 +204,7 @@ interface Collected {
 const clientCollect = defineRole<{ expected: number; graceMs: number }, Collected>('fanout.client.collect', async (a) => {
   await until(() => latency.length >= a.expected, performance.now() + a.graceMs, 'deliveries', 20).catch(() => undefined);
   const errors = clients.flatMap((c) => c.errors).slice(0, 10);
-  return { delivered: latency.length, latency: latency.summary(), lastDeliveryMs: spanSummary([...lastDelivery.values()]), errors };
+  return { delivered: latency.length, latency: latency.summary(), lastDeliveryMs: spanSummary([...lastDelivery.entries()].sort((a, b) => a[0] - b[0]).map(([, ms]) => ms)), errors };
 });
 
 /** The fan-out roles, for workloads that arrange them otherwise (several server nodes: workloads/redis.ts). */
