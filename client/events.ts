@@ -22,6 +22,16 @@ export interface ResetEvent {
   lost: Payload[];
 }
 
+/** What carries a session: HTTP long polling, or a WebSocket. */
+export type TransportName = 'polling' | 'websocket';
+
+export interface TransportEvent {
+  /** The transport the session is on now. */
+  transport: TransportName;
+  /** The one it was on. */
+  previous: TransportName;
+}
+
 export interface ClientEvents {
   open: (e: OpenEvent) => void;
   message: (data: Payload) => void;
@@ -48,6 +58,11 @@ export interface ClientEvents {
   ack: (total: number) => void;
   /** Every message queued so far has been written to the network (queuedAmount is 0). */
   flush: () => void;
+  /**
+   * The session moved to another transport (a WebSocket came up, or it died
+   * and polling took over). Nothing is lost or repeated by a switch.
+   */
+  transport: (e: TransportEvent) => void;
 }
 
 /** Emit one of the client's events (the client's own emit, bound: listeners are already made safe). */
@@ -68,4 +83,9 @@ export interface ClientStats {
   holdMs: number;
   /** Smoothed round-trip time of send requests, ms. */
   rttMs: number;
+  /**
+   * Moves from one transport to the other (each 'transport' event). Optional
+   * only so that stats made elsewhere (client/tabs) need not know it yet.
+   */
+  transportSwitches?: number;
 }

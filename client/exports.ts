@@ -1,6 +1,6 @@
 /** What both client entry points export besides HoldlineClient. */
 export type {
-  ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent,
+  ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent, TransportEvent, TransportName,
 } from './holdline-client.js';
 export type { HoldlineClientOptions } from './options.js';
 export { HoldlineError } from '../shared/errors.js';

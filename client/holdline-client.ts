@@ -5,21 +5,25 @@
  *
  *   HoldlineClientCore   public API, events; every listener runs wrapped
  *     SessionMachine     state, reliable stream both ways, open/reset/close, back-off
- *       Transport        moves batches: PollingTransport (poll loop, hold, early polls, sends)
+ *       TransportSwitcher  carries a session on polling or a WebSocket, and moves it between them
+ *         Transport      moves batches: PollingTransport (poll loop, hold, early polls, sends),
+ *                        WebSocketTransport (hello, header + frames both ways, liveness)
  *         HttpExchange   one request with a deadline and a size cap, its failure classified (shared/reaction.ts)
  *           Platform     fetch in browsers, undici in Node (platform.browser.ts, platform.node.ts)
  *
  * client/index.ts and client/browser.ts bind the platform.
  */
-import { HoldlineError, TypedEmitter, type Payload } from '../shared/index.js';
-import type { ClientEvents, ClientState, ClientStats } from './events.js';
+import { HoldlineError, TypedEmitter, WS_PATH, type Payload } from '../shared/index.js';
+import type { ClientEvents, ClientState, ClientStats, TransportName } from './events.js';
 import { HttpExchange } from './http-exchange.js';
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
 import { SessionMachine } from './session-machine.js';
+import { TransportSwitcher } from './transport-switcher.js';
+import { WebSocketTransport } from './websocket-transport.js';
 
-export type { ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent } from './events.js';
+export type { ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent, TransportEvent, TransportName } from './events.js';
 
 /** Any of the client's listeners, as the safe wrapper calls it (no event has more than two arguments). */
 type Listener = (a?: unknown, b?: unknown) => unknown;
@@ -28,6 +32,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly url: string;
   readonly options: Readonly<ResolvedClientOptions>;
   readonly #machine: SessionMachine;
+  #switcher: TransportSwitcher | undefined;
   /** Each listener's safe wrapper, per event: off() finds it by the listener that on() was given. */
   readonly #wrappers = new WeakMap<Listener, Map<keyof ClientEvents, Listener>>();
 
@@ -40,13 +45,32 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       holdMs: o.holdMs, pollGraceMs: o.pollGraceMs, requestTimeoutMs: o.requestTimeoutMs,
       minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs,
     };
+    const websocket = {
+      url: this.url.replace(/^http/, 'ws') + WS_PATH,
+      proxy: o.proxy,
+      openTimeoutMs: o.requestTimeoutMs,
+      graceMs: o.pollGraceMs,
+    };
+    const openWebSocket = platform.openWebSocket?.bind(platform);
     this.#machine = new SessionMachine({
       options: o,
       exchange,
       emit: this.emit.bind(this),
-      createTransport: (host) => new PollingTransport(host, exchange, polling),
+      createTransport: (host) => (this.#switcher = new TransportSwitcher(host, {
+        transports: o.transports,
+        minDelayMs: o.minDelayMs,
+        maxDelayMs: o.maxDelayMs,
+        polling: new PollingTransport(host, exchange, polling),
+        createWebSocket: openWebSocket && ((events) => new WebSocketTransport(host, openWebSocket, websocket, events)),
+        onSwitch: (e) => this.emit('transport', e),
+      })),
       onNetworkBack: platform.onNetworkBack?.bind(platform),
     });
+  }
+
+  /** The transport carrying the session: 'polling' or 'websocket' (see the `transports` option). */
+  get transport(): TransportName {
+    return this.#switcher?.current ?? 'polling';
   }
 
   get state(): ClientState {

@@ -19,7 +19,7 @@ describe('client options', () => {
     assert.equal(o.keepAlive, true);
     assert.equal(o.holdMs, undefined);
     assert.ok(o.maxDelayMs >= o.minDelayMs);
-    assert.equal('transports' in o, false);
+    assert.deepEqual(o.transports, ['polling', 'websocket']);
   });
 
   it('a bad value throws invalid_argument naming the option', () => {
@@ -33,10 +33,19 @@ describe('client options', () => {
     invalid(() => resolveClientOptions(null as unknown as HoldlineClientOptions), /must be an object/);
   });
 
-  it('an unknown option throws naming it; the removed "transports" throws with a hint, after any unknown one', () => {
+  it('an unknown option throws naming it', () => {
     invalid(() => resolveClientOptions({ nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);
-    invalid(() => resolveClientOptions({ transports: ['polling'] } as HoldlineClientOptions), /option "transports" was removed: polling is the only/);
     invalid(() => resolveClientOptions({ transports: ['polling'], nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);
+  });
+
+  it('transports: a non-empty array of polling and websocket, no repeats, in order of preference', () => {
+    assert.deepEqual(resolveClientOptions({ transports: ['websocket', 'polling'] }).transports, ['websocket', 'polling']);
+    assert.deepEqual(resolveClientOptions({ transports: ['polling'] }).transports, ['polling']);
+    assert.deepEqual(resolveClientOptions({ transports: ['websocket'] }).transports, ['websocket']);
+    invalid(() => resolveClientOptions({ transports: [] }), /option "transports" must be a non-empty array/);
+    invalid(() => resolveClientOptions({ transports: ['polling', 'polling'] }), /option "transports"/);
+    invalid(() => resolveClientOptions({ transports: ['sse'] } as unknown as HoldlineClientOptions), /option "transports".*"sse"/);
+    invalid(() => resolveClientOptions({ transports: 'websocket' } as unknown as HoldlineClientOptions), /option "transports"/);
   });
 
   it('the base URL: absolute http(s), no trailing slash', () => {

@@ -3,6 +3,7 @@
  * HoldlineError with code `invalid_argument` whose message names the option.
  */
 import { DEFAULTS, HoldlineError } from '../shared/index.js';
+import type { TransportName } from './events.js';
 
 export interface HoldlineClientOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
@@ -22,6 +23,14 @@ export interface HoldlineClientOptions {
   maxBufferedBytes?: number;
   /** How long send() waits for room before it rejects with `queue_full`. */
   sendTimeoutMs?: number;
+  /**
+   * Transports to use, in order of preference (see client/transport-switcher.ts):
+   * ['polling', 'websocket'] (default) starts on polling and moves to a
+   * WebSocket when one gets through; ['websocket', 'polling'] tries the
+   * WebSocket first; ['polling'] never opens one; ['websocket'] uses nothing
+   * else once the session is open. A session always opens over HTTP.
+   */
+  transports?: readonly TransportName[];
 }
 
 export interface ResolvedClientOptions {
@@ -35,17 +44,27 @@ export interface ResolvedClientOptions {
   connectTimeoutMs: number;
   maxBufferedBytes: number;
   sendTimeoutMs: number;
+  transports: readonly TransportName[];
 }
 
 const KNOWN = new Set([
   'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
-  'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs',
+  'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs', 'transports',
 ]);
 
 /** Options that existed once: naming one throws with a hint rather than as unknown. */
-const REMOVED: Readonly<Record<string, string>> = {
-  transports: 'polling is the only client transport today; the option returns with the next one',
-};
+const REMOVED: Readonly<Record<string, string>> = {};
+
+const TRANSPORTS: readonly TransportName[] = ['polling', 'websocket'];
+
+function transports(v: unknown): readonly TransportName[] {
+  if (v === undefined) return TRANSPORTS;
+  const ok = Array.isArray(v) && v.length > 0 && v.every((t) => t === 'polling' || t === 'websocket') && new Set(v).size === v.length;
+  if (!ok) {
+    throw invalid(`option "transports" must be a non-empty array of 'polling' and 'websocket' without repeats, in order of preference (e.g. ['polling', 'websocket']), got ${JSON.stringify(v)}`);
+  }
+  return Object.freeze([...(v as TransportName[])]);
+}
 
 function invalid(message: string): HoldlineError {
   return new HoldlineError('invalid_argument', message);
@@ -95,6 +114,7 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, 30_000, 1),
     maxBufferedBytes: int('maxBufferedBytes', o.maxBufferedBytes, DEFAULTS.maxQueuedBytes, 1),
     sendTimeoutMs: int('sendTimeoutMs', o.sendTimeoutMs, DEFAULTS.sendTimeoutClientMs),
+    transports: transports(o.transports),
   };
 }
 

@@ -1,6 +1,9 @@
-/** Browser platform: fetch. Requests are CORS-simple (text/plain POST, no custom headers). */
+/**
+ * Browser platform: fetch, and the native WebSocket. Requests are CORS-simple
+ * (text/plain POST, no custom headers). Proxies are the browser's business.
+ */
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HeadListener, HttpRequester, Lane, Platform } from './platform.js';
+import type { HeadListener, HttpRequester, Lane, Platform, WebSocketConnection, WebSocketHandlers } from './platform.js';
 
 // Browsers pool connections per host themselves: the lane is not ours to pick.
 
@@ -67,9 +70,77 @@ class FetchRequester implements HttpRequester {
   async close() {}
 }
 
+/**
+ * The native WebSocket, binary frames as ArrayBuffers. A browser tells
+ * nothing of why a connection failed (no status, no error detail): the close
+ * code (1006) is all there is.
+ */
+class BrowserWebSocket implements WebSocketConnection {
+  readonly #ws: WebSocket | undefined;
+  #reported = false;
+  readonly #handlers: WebSocketHandlers;
+
+  constructor(url: string, handlers: WebSocketHandlers) {
+    this.#handlers = handlers;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      queueMicrotask(() => this.#gone(1006, '', new HoldlineError('network_error', `WebSocket ${url}: ${String(e)}`, { cause: e })));
+      return;
+    }
+    this.#ws = ws;
+    ws.binaryType = 'arraybuffer';
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      handlers.onOpen();
+    };
+    ws.onmessage = (ev: MessageEvent<unknown>) => {
+      const d = ev.data;
+      if (typeof d === 'string') handlers.onMessage(d);
+      else if (d instanceof ArrayBuffer) handlers.onMessage(new Uint8Array(d));
+    };
+    ws.onclose = (ev: CloseEvent) => {
+      const clean = ev.code === 1000 || (ev.code >= 4000 && ev.code < 5000);
+      this.#gone(ev.code, ev.reason, clean ? undefined : new HoldlineError('network_error', `WebSocket ${url} ${opened ? 'closed' : 'failed'} (code ${ev.code})`));
+    };
+  }
+
+  #gone(code: number, reason: string, error: HoldlineError | undefined): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#handlers.onClose(code, reason, error);
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  send(data: string | Uint8Array): void {
+    const ws = this.#ws;
+    if (ws?.readyState === WebSocket.OPEN) ws.send(data);
+  }
+
+  close(code: number, reason: string): void {
+    try {
+      this.#ws?.close(code, reason);
+    } catch {
+      this.#ws?.close();
+    }
+  }
+
+  /** No abrupt close in browsers: the closing handshake, and the owner is told at once. */
+  terminate(): void {
+    this.#ws?.close();
+    this.#gone(1006, '', new HoldlineError('network_error', 'the WebSocket was dropped'));
+  }
+}
+
 export const browserPlatform: Platform = {
   name: 'browser',
   createRequester: () => new FetchRequester(),
+  openWebSocket: (url, handlers) => new BrowserWebSocket(url, handlers),
   onNetworkBack(fn) {
     if (typeof addEventListener !== 'function') return () => {};
     addEventListener('online', fn);

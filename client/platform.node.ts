@@ -23,11 +23,26 @@
  * proxy with ordinary absolute-form requests (`POST http://host/path`), not a
  * CONNECT tunnel, which most proxies allow only to port 443; https:// goes
  * through CONNECT. Credentials come from the proxy URL (user:pass@, Basic).
+ *
+ * WebSockets: `ws`, on a connection of its own. Where a proxy applies (the
+ * same choice as for requests: the `proxy` option or HTTP(S)_PROXY, and
+ * NO_PROXY), the connection is a CONNECT tunnel through it (both ws: and
+ * wss:; a proxy that refuses CONNECT to the port makes the WebSocket fail,
+ * and the client stays on polling), made here on node:http's CONNECT
+ * support, with the proxy URL's credentials as Basic Proxy-Authorization.
  */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
+import tls from 'node:tls';
 import { Client, EnvHttpProxyAgent, errors, type Dispatcher } from 'undici';
+import { WebSocket, type RawData } from 'ws';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../shared/index.js';
-import type { HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead } from './platform.js';
+import type {
+  HeadListener, HttpAnswer, HttpRequester, Lane, Platform, RequesterOptions, ResponseHead,
+  WebSocketConnection, WebSocketHandlers, WebSocketOptions,
+} from './platform.js';
 
 const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
 
@@ -423,7 +438,209 @@ class UndiciRequester implements HttpRequester {
   }
 }
 
+// ---- WebSockets ----
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'ws:': 80, 'https:': 443, 'wss:': 443 };
+
+/**
+ * The proxy for `target`, or undefined: the same choice undici's
+ * EnvHttpProxyAgent makes for requests (the `proxy` option, else
+ * http_proxy/HTTP_PROXY, https_proxy/HTTPS_PROXY falling back to it; hosts in
+ * no_proxy/NO_PROXY, with or without a port, and their subdomains, go direct).
+ */
+export function proxyFor(target: URL, option: string | undefined): URL | undefined {
+  const env = process.env;
+  const secure = target.protocol === 'wss:' || target.protocol === 'https:';
+  const httpProxy = option ?? env.http_proxy ?? env.HTTP_PROXY;
+  const chosen = secure ? (option ?? env.https_proxy ?? env.HTTPS_PROXY ?? httpProxy) : httpProxy;
+  if (!chosen) return undefined;
+  const noProxy = env.no_proxy ?? env.NO_PROXY ?? '';
+  const hostname = target.host.replace(/:\d*$/, '').toLowerCase();
+  const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[target.protocol] || 0;
+  const entries = noProxy.split(/[,\s]/).filter((e) => e !== '');
+  if (noProxy === '*') return undefined;
+  for (const entry of entries) {
+    const m = /^(.+):(\d+)$/.exec(entry);
+    const host = (m?.[1] ?? entry).replace(/^\*?\./, '').toLowerCase();
+    const entryPort = m?.[2] === undefined ? 0 : Number.parseInt(m[2], 10);
+    if (entryPort !== 0 && entryPort !== port) continue;
+    if (hostname === host || hostname.endsWith(`.${host}`)) return undefined;
+  }
+  try {
+    return new URL(chosen);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A CONNECT tunnel to `host:port` (host as in a URL: IPv6 in brackets)
+ * through `proxy`, with Basic Proxy-Authorization from its user:pass@.
+ * Rejects with proxy_auth_required on a 407, network_error otherwise.
+ */
+function connectTunnel(proxy: URL, host: string, port: number, signal: AbortSignal): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const authority = `${host}:${port}`;
+    const headers: Record<string, string> = { host: authority };
+    if (proxy.username !== '' || proxy.password !== '') {
+      const user = decodeURIComponent(proxy.username);
+      const pass = decodeURIComponent(proxy.password);
+      headers['proxy-authorization'] = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    }
+    const secureProxy = proxy.protocol === 'https:';
+    const req = (secureProxy ? https : http).request({
+      host: proxy.hostname.replace(/^\[|\]$/g, ''),
+      port: Number.parseInt(proxy.port, 10) || (secureProxy ? 443 : 80),
+      method: 'CONNECT',
+      path: authority,
+      headers,
+      agent: false,
+      signal,
+    });
+    req.once('connect', (res: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const status = res.statusCode ?? 0;
+      if (status === 200) {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+        return;
+      }
+      socket.destroy();
+      reject(status === 407
+        ? proxyAuthError('407 to CONNECT')
+        : new HoldlineError('network_error', `the proxy refused CONNECT ${authority} (HTTP ${status})`, { status }));
+    });
+    // A proxy that answers CONNECT with a body-bearing non-2xx comes as 'response' on some versions.
+    req.once('response', (res: http.IncomingMessage) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      reject(status === 407 ? proxyAuthError('407 to CONNECT') : new HoldlineError('network_error', `the proxy refused CONNECT ${authority} (HTTP ${status})`, { status }));
+    });
+    req.once('error', (e) => reject(e instanceof HoldlineError ? e : new HoldlineError('network_error', `CONNECT ${authority} through the proxy failed: ${e.message}`, { cause: e })));
+    req.end();
+  });
+}
+
+function wsText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : data.toString('utf8');
+}
+
+function wsBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function wsError(e: Error, status: number | undefined): HoldlineError {
+  if (e instanceof HoldlineError) return e;
+  const code = (e as { code?: unknown }).code;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return new HoldlineError('bad_response', `a WebSocket frame over the size limit: ${e.message}`, { cause: e });
+  return new HoldlineError('network_error', `WebSocket: ${e.message}`, status === undefined ? { cause: e } : { cause: e, status });
+}
+
+/** A `ws` WebSocket, opened directly or (once the tunnel is up) through a proxy. */
+class NodeWebSocket implements WebSocketConnection {
+  #ws: WebSocket | undefined;
+  /** The owner closed it, or it is gone. */
+  #closed = false;
+  /** onClose was called. */
+  #reported = false;
+  /** Ends a CONNECT still under way. */
+  readonly #abort = new AbortController();
+  readonly #handlers: WebSocketHandlers;
+
+  constructor(url: string, handlers: WebSocketHandlers, options: WebSocketOptions) {
+    this.#handlers = handlers;
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (e) {
+      queueMicrotask(() => this.#gone(1006, '', wsError(e instanceof Error ? e : new Error(String(e)), undefined)));
+      return;
+    }
+    const proxy = proxyFor(target, options.proxy);
+    if (proxy === undefined) {
+      this.#open(url, options, undefined);
+      return;
+    }
+    const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[target.protocol] || 80;
+    connectTunnel(proxy, target.hostname, port, this.#abort.signal).then(
+      (socket) => {
+        if (this.#closed) {
+          socket.destroy();
+          return;
+        }
+        const secure = target.protocol === 'wss:';
+        const host = target.hostname.replace(/^\[|\]$/g, '');
+        // The certificate is checked against `host`; SNI is for names only.
+        this.#open(url, options, secure ? tls.connect({ socket, host, ...(net.isIP(host) === 0 ? { servername: host } : {}) }) : socket);
+      },
+      (e: unknown) => this.#gone(1006, '', e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e })),
+    );
+  }
+
+  #open(url: string, options: WebSocketOptions, socket: net.Socket | undefined): void {
+    const ws = (this.#ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: options.maxPayload,
+      ...(socket === undefined ? {} : { createConnection: () => socket }),
+    }));
+    const h = this.#handlers;
+    let status: number | undefined;
+    let error: HoldlineError | undefined;
+    ws.on('open', () => h.onOpen());
+    ws.on('message', (data: RawData, isBinary: boolean) => h.onMessage(isBinary ? wsBytes(data) : wsText(data)));
+    ws.on('unexpected-response', (_req, res) => {
+      // An HTTP answer instead of the upgrade (a 404 from a server without WebSockets, a proxy's page).
+      status = res.statusCode;
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (e: Error) => {
+      error ??= status === undefined ? wsError(e, undefined) : new HoldlineError('network_error', `the WebSocket upgrade was answered HTTP ${status}`, { status });
+    });
+    ws.on('close', (code: number, reason: Buffer) => this.#gone(code, reason.toString('utf8'), error));
+  }
+
+  #gone(code: number, reason: string, error: HoldlineError | undefined): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#closed = true;
+    this.#ws = undefined;
+    this.#handlers.onClose(code, reason, error);
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  send(data: string | Uint8Array): void {
+    const ws = this.#ws;
+    if (ws?.readyState === WebSocket.OPEN) ws.send(data, { binary: typeof data !== 'string' });
+  }
+
+  close(code: number, reason: string): void {
+    this.#closed = true;
+    const ws = this.#ws;
+    if (ws === undefined) return this.#stop();
+    ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#closed = true;
+    const ws = this.#ws;
+    if (ws === undefined) return this.#stop();
+    ws.terminate();
+  }
+
+  /** Closed before the socket existed (a CONNECT under way). */
+  #stop(): void {
+    this.#abort.abort();
+    this.#gone(1006, '', new HoldlineError('network_error', 'the WebSocket was closed before it opened'));
+  }
+}
+
 export const nodePlatform: Platform = {
   name: 'node',
   createRequester: (options) => new UndiciRequester(options),
+  openWebSocket: (url, handlers, options) => new NodeWebSocket(url, handlers, options),
 };

@@ -1,9 +1,12 @@
 /**
  * What the client needs from its runtime: a way to POST a text body and read
- * the whole answer, up to a size. Browsers use fetch (platform.browser.ts);
- * Node uses undici's dispatch API on connections of its own (platform.node.ts).
+ * the whole answer, up to a size, and a way to open a WebSocket. Browsers use
+ * fetch and the native WebSocket (platform.browser.ts); Node uses undici's
+ * dispatch API on connections of its own, and `ws` (platform.node.ts).
  * Everything else in client/ is the same code on both.
  */
+import type { HoldlineError } from '../shared/index.js';
+
 export interface HttpAnswer {
   status: number;
   body: string;
@@ -54,9 +57,49 @@ export interface HttpRequester {
   close(): Promise<void>;
 }
 
+/** What a WebSocket tells its owner (an object, not closures: one per connection). */
+export interface WebSocketHandlers {
+  /** The upgrade was accepted: the connection is open. */
+  onOpen(): void;
+  /** One message: a text frame as a string, a binary frame as its bytes. */
+  onMessage(data: string | Uint8Array): void;
+  /**
+   * The connection is gone (called once, after onOpen or instead of it).
+   * `error` says why when it failed rather than closed: `network_error`
+   * (refused, reset, an HTTP answer instead of the upgrade: `status` set
+   * where the runtime tells it), `proxy_auth_required`, `bad_response` (a
+   * frame over `maxPayload`).
+   */
+  onClose(code: number, reason: string, error: HoldlineError | undefined): void;
+}
+
+/** One open (or opening) WebSocket, the same on both runtimes. */
+export interface WebSocketConnection {
+  /** Bytes handed to send() and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** A string goes as a text frame, bytes as a binary frame. Ignored unless open. */
+  send(data: string | Uint8Array): void;
+  /** The closing handshake with this code (1000, or 4000-4999). */
+  close(code: number, reason: string): void;
+  /** Drop the connection at once, no handshake (it is dead or unwanted). */
+  terminate(): void;
+}
+
+export interface WebSocketOptions {
+  /** Explicit proxy URL (Node only), as RequesterOptions.proxy; else HTTP(S)_PROXY / NO_PROXY. */
+  proxy: string | undefined;
+  /** A larger frame fails the connection (Node only; browsers cap frames themselves). */
+  maxPayload: number;
+}
+
 export interface Platform {
   readonly name: 'node' | 'browser';
   createRequester(options: RequesterOptions): HttpRequester;
+  /**
+   * Open a WebSocket to `url` (ws: or wss:). Absent: the platform has none,
+   * and the client stays on polling.
+   */
+  openWebSocket?(url: string, handlers: WebSocketHandlers, options: WebSocketOptions): WebSocketConnection;
   /** Call `fn` whenever the runtime says the network is back (the browser's `online` event); returns an unsubscribe. */
   onNetworkBack?(fn: () => void): () => void;
 }

@@ -21,6 +21,11 @@
  *   new (a hole, a replay, an empty batch) are what a broken or hostile
  *   server would send in a loop; from the third in a row, the next poll
  *   waits a back-off delay (reconnect.minDelayMs doubling to maxDelayMs).
+ * - Stopping: stop() ends the poll loop and the send loop without ending the
+ *   session (the session moves to a WebSocket, see transport-switcher.ts):
+ *   no poll or send goes out after it; the answers of requests already on
+ *   their way are dropped unread (nothing in them is acknowledged, so it
+ *   comes again on the other transport). start() carries the session again.
  */
 import {
   decodePollResponse,
@@ -107,6 +112,10 @@ export class PollingTransport implements Transport {
   #idleAnswers = 0;
   readonly #pace: Backoff;
   readonly #crashed: (e: unknown) => void;
+  /** Carrying the session: false after stop(), until the next start(). */
+  #active = false;
+  /** The running poll loop's token: a loop goes on only while it is this one. */
+  #run: object | undefined;
 
   constructor(host: TransportHost, exchange: HttpExchange, options: PollingOptions) {
     this.#host = host;
@@ -123,12 +132,21 @@ export class PollingTransport implements Transport {
     if (advisor) advisor.reconfigure(configured);
     else advisor = this.#advisor = new HoldAdvisor(configured);
     this.#host.stats.holdMs = advisor.holdMs;
-    this.#pollLoop(session, advisor).catch(this.#crashed);
+    this.#active = true;
+    const run = (this.#run = {});
+    this.#pollLoop(session, advisor, run).catch(this.#crashed);
     if (this.#host.outboundPending > 0) this.flush();
   }
 
+  /** Send no more polls or sends (the session goes on elsewhere); start() resumes. */
+  stop(): void {
+    this.#active = false;
+    this.#run = undefined;
+    this.#awaitedPoll = undefined;
+  }
+
   flush(): void {
-    if (this.#flushing || this.#host.current === undefined) return;
+    if (this.#flushing || !this.#active || this.#host.current === undefined) return;
     this.#flushing = true;
     // Started at once (no queue in between): the request goes out before send() returns.
     this.#flushLoop().catch(this.#crashed);
@@ -143,7 +161,7 @@ export class PollingTransport implements Transport {
   }
 
   dispose(): void {
-    this.#awaitedPoll = undefined;
+    this.stop();
   }
 
   // ---- server-to-client: the poll loop ----
@@ -172,18 +190,20 @@ export class PollingTransport implements Transport {
     return true;
   };
 
-  async #pollLoop(session: LiveSession, advisor: HoldAdvisor): Promise<void> {
+  async #pollLoop(session: LiveSession, advisor: HoldAdvisor, run: object): Promise<void> {
     const host = this.#host;
+    const going = () => host.current === session && this.#run === run;
     let current = this.#poll(session, advisor.holdMs);
-    while (host.current === session) {
+    while (going()) {
       this.#awaitedPoll = current;
       const outcome = await current.outcome;
-      this.#awaitedPoll = undefined;
+      if (this.#awaitedPoll === current) this.#awaitedPoll = undefined;
       const { started, hold, early } = current;
       // Each poll names the next: unlinked once taken, or a stale reference
       // to any one of them would keep every later answer (body and all) alive.
       current.early = undefined;
-      if (host.current !== session) return;
+      // Stopped meanwhile: the answer is dropped unread (not acknowledged, it comes again).
+      if (!going()) return;
       // From here on a new poll that is not `early` supersedes it: the server
       // answers it at once, and nobody reads that answer (not acknowledged,
       // its messages come again).
@@ -198,14 +218,14 @@ export class PollingTransport implements Transport {
           current = this.#poll(session, advisor.holdMs);
           continue;
         }
-        if (!(await host.failed(session, outcome.error, outcome.reaction))) return;
+        if (!(await host.failed(session, outcome.error, outcome.reaction)) || !going()) return;
         // Unheld: its answer, at once, is what ends `reconnecting`.
         current = this.#poll(session, 0);
         continue;
       }
       const r = decodePollResponse(outcome.answer.body);
       if (!r.ok) {
-        if (!(await host.failed(session, r.error, reactionOf(r.error.code)))) return;
+        if (!(await host.failed(session, r.error, reactionOf(r.error.code))) || !going()) return;
         current = this.#poll(session, 0);
         continue;
       }
@@ -224,13 +244,13 @@ export class PollingTransport implements Transport {
       // refills while the application works through it. A small one: the
       // application gets it first, as sending a poll costs more than handing it over.
       if (!next && batch.m.length - from > SMALL_BATCH) next = this.#poll(session, advisor.holdMs);
-      if (!host.deliver(session, batch.m, from)) return;
+      if (!host.deliver(session, batch.m, from) || !going()) return;
       if (from < batch.m.length || age >= hold / 2) {
         this.#idleAnswers = 0;
         this.#pace.reset();
       } else if (++this.#idleAnswers >= IDLE_ANSWERS_BEFORE_PACING) {
         await delay(this.#pace.next(), session.abort.signal);
-        if (host.current !== session) return;
+        if (!going()) return;
       }
       current = next ?? this.#poll(session, advisor.holdMs);
     }
@@ -247,7 +267,7 @@ export class PollingTransport implements Transport {
     try {
       for (;;) {
         const session = host.current;
-        if (!session || host.outboundPending === 0) return;
+        if (!session || !this.#active || host.outboundPending === 0) return;
         const batch = host.nextBatch(Math.min(session.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
         const started = Date.now();
         const body = encodeBatch(host.inboundAck, batch.seq, batch.m, session.auth);
@@ -256,7 +276,8 @@ export class PollingTransport implements Transport {
         host.written(batch.seq + batch.count - 1);
         const outcome = await pending;
         // The session changed meanwhile: go on with the new one, if it is open yet.
-        if (host.current !== session) continue;
+        // Stopped: the answer is dropped (the other transport sends what it did not acknowledge).
+        if (host.current !== session || !this.#active) continue;
         if (!outcome.ok) {
           if (outcome.reaction === 'smaller_batches' && batch.count > 1) {
             // Something on the path (a proxy's body limit) refused the size the

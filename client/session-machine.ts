@@ -80,7 +80,7 @@ export interface MachineParts {
 export class SessionMachine implements TransportHost {
   readonly stats: ClientStats = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
-    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0,
   };
   readonly #options: Readonly<ResolvedClientOptions>;
   readonly #exchange: HttpExchange;
@@ -323,8 +323,12 @@ export class SessionMachine implements TransportHost {
 
   // ---- the transport's side (TransportHost) ----
 
-  nextBatch(maxWireBytes: number): OutboxBatch {
-    return this.#outbox.batch(maxWireBytes, this.#live?.limits.maxBatchMessages);
+  get outboundLastSeq(): number {
+    return this.#outbox.lastSeq;
+  }
+
+  nextBatch(maxWireBytes: number, from?: number): OutboxBatch {
+    return this.#outbox.batch(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
   }
 
   written(lastSeq: number): void {

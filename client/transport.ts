@@ -8,8 +8,10 @@
  * what the machine's outbox has pending (with the inbound ack riding along),
  * hands every inbound batch (with its ack and any close frame) back to the
  * machine, and reports each failure with the reaction shared/reaction.ts
- * gives it. Polling (polling-transport.ts) is one; a WebSocket transport is
- * the same contract over one connection, messages and acks both ways on it.
+ * gives it. Polling (polling-transport.ts) is one; the WebSocket transport
+ * (websocket-transport.ts) is the same contract over one connection, messages
+ * and acks both ways on it; transport-switcher.ts moves a session between
+ * the two and is what the machine sees as its transport.
  *
  * Hot path: a transport calls the host per batch, never per message, except
  * for deliver(), whose loop is the machine's.
@@ -44,8 +46,14 @@ export interface TransportHost {
   readonly inboundAck: number;
   /** Client-to-server messages not yet acknowledged (0: nothing to write). */
   readonly outboundPending: number;
-  /** The next outbound batch, from the first unacknowledged message, `m` at most `maxWireBytes`. */
-  nextBatch(maxWireBytes: number): OutboxBatch;
+  /** Number of the last client-to-server message queued (0: none yet). */
+  readonly outboundLastSeq: number;
+  /**
+   * The next outbound batch, from the first unacknowledged message (or from
+   * message `from`, if later: a transport that pipelines batches on one
+   * connection), `m` at most `maxWireBytes`.
+   */
+  nextBatch(maxWireBytes: number, from?: number): OutboxBatch;
   /** Every message up to `lastSeq` has now been written at least once. */
   written(lastSeq: number): void;
   /**

@@ -1,0 +1,402 @@
+/**
+ * The WebSocket transport: one connection carries a session both ways
+ * (PROTOCOL.md, "WebSocket"). It moves batches for the session machine (see
+ * transport.ts) as the polling transport does, and tells the switcher
+ * (transport-switcher.ts) when its connection is open, up, or down.
+ *
+ *   connecting ──open──▶ hello ──{"ok":true}──▶ up
+ *        │                 │                    │
+ *        └────── failed, closed, silent ────────┴──▶ gone (down(): the session goes on elsewhere)
+ *                          close frame / error frame ──▶ gone (the machine acts on it)
+ *
+ * - Hello: the first frame proves the session, `{"sid","token","ack"}`; the
+ *   switcher stops polling just before it goes out (opened()).
+ * - Batches both ways: a header `{"ack","seq","n"}`, then n frames, text as
+ *   text frames and binary as binary frames (no JSON, no base64). Every
+ *   header carries the inbound ack; after a batch comes in, an ack-only
+ *   header goes out unless a batch does.
+ * - Pipelining: batches go out one after another without waiting for acks,
+ *   from just past the last one written on this connection; the outbox keeps
+ *   every message until acked, so a connection that dies costs nothing (the
+ *   next transport starts at the first unacknowledged message).
+ * - Backpressure: no new batch while the socket's bufferedAmount is over
+ *   HIGH_WATER; it is looked at again every DRAIN_CHECK_MS until it drains.
+ * - Liveness: the server sends something at least every heartbeat (its
+ *   pollTimeoutMs, at most 25 s); nothing for that plus the grace period and
+ *   the connection is dead. Opening (connect and hello) has requestTimeoutMs.
+ * - Ending: a close frame goes to the machine as a poll's would; an error
+ *   frame gets the reaction of the same error over HTTP (shared/reaction.ts):
+ *   `retry` and `smaller_batches` only take the connection down, the others
+ *   (new session, stop, fatal) are the machine's.
+ */
+import {
+  decodeErrorBody,
+  ENVELOPE_OVERHEAD,
+  fromWire,
+  HoldlineError,
+  isWireErrorCode,
+  type CloseReason,
+  type Payload,
+} from '../shared/index.js';
+import { reactionOf } from '../shared/reaction.js';
+import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
+import type { LiveSession, Transport, TransportHost } from './transport.js';
+
+export type OpenWebSocket = (url: string, handlers: WebSocketHandlers, options: WebSocketOptions) => WebSocketConnection;
+
+export interface WebSocketTransportOptions {
+  /** The endpoint, ws(s)://…/ws. */
+  readonly url: string;
+  /** As the requests' `proxy` option (Node). */
+  readonly proxy: string | undefined;
+  /** Connecting plus the hello's answer must take no longer than this. */
+  readonly openTimeoutMs: number;
+  /** Added to the server's heartbeat period: silence past both is a dead connection. */
+  readonly graceMs: number;
+}
+
+/** What the transport tells the switcher. Each is called for the session the connection was started for. */
+export interface WebSocketEvents {
+  /** The socket is open; the hello goes out as soon as this returns (stop polling here). */
+  opened(session: LiveSession): void;
+  /** The server said ok: this connection carries the session now. */
+  up(session: LiveSession): void;
+  /**
+   * The connection failed, closed without a close frame, went silent, or
+   * brought an error whose reaction is a retry: the session goes on, on
+   * another transport. `wasUp`: it had carried the session.
+   */
+  down(session: LiveSession, error: HoldlineError, wasUp: boolean): void;
+}
+
+/** Past this many bytes handed to the socket and not yet sent, no new batch is written. */
+export const HIGH_WATER = 1024 * 1024;
+const DRAIN_CHECK_MS = 10;
+/** The server's heartbeat period: its pollTimeoutMs, within 1-25 s (server/websocket.ts). */
+const MAX_HEARTBEAT_MS = 25_000;
+const MIN_HEARTBEAT_MS = 1_000;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** A text frame as a JSON object, or undefined. */
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const o: unknown = JSON.parse(text);
+    return typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isCloseReason(v: unknown): v is CloseReason {
+  return typeof v === 'object' && v !== null && typeof (v as { code?: unknown }).code === 'string' && typeof (v as { message?: unknown }).message === 'string';
+}
+
+type Phase = 'connecting' | 'hello' | 'up' | 'gone';
+
+/** One connection and what it has done; its handlers act only while it is the transport's current one. */
+class Connection implements WebSocketHandlers {
+  phase: Phase = 'connecting';
+  socket: WebSocketConnection | undefined;
+  /** Next client-to-server message to write here (0: the first unacknowledged one). */
+  next = 0;
+  /** The inbound batch being read. */
+  inbound: { ack: number; seq: number; n: number; m: Payload[]; bytes: number } | undefined;
+  /** The inbound ack last written on this connection. */
+  ackWritten = -1;
+  lastFrameAt = Date.now();
+  readonly startedAt = Date.now();
+  timer: ReturnType<typeof setTimeout> | undefined;
+  drainTimer: ReturnType<typeof setTimeout> | undefined;
+  writeQueued = false;
+  readonly onAbort = (): void => this.t.drop(this, 1000, 'session over');
+
+  constructor(
+    readonly t: WebSocketTransport,
+    readonly session: LiveSession,
+  ) {}
+
+  onOpen(): void {
+    this.t.opened(this);
+  }
+
+  onMessage(data: string | Uint8Array): void {
+    this.t.frame(this, data);
+  }
+
+  onClose(code: number, reason: string, error: HoldlineError | undefined): void {
+    this.t.closed(this, code, reason, error);
+  }
+}
+
+export class WebSocketTransport implements Transport {
+  readonly name = 'websocket';
+  readonly #host: TransportHost;
+  readonly #open: OpenWebSocket;
+  readonly #options: WebSocketTransportOptions;
+  readonly #events: WebSocketEvents;
+  #conn: Connection | undefined;
+  /** idle() callers, told when nothing is unacknowledged or the connection is gone. */
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(host: TransportHost, open: OpenWebSocket, options: WebSocketTransportOptions, events: WebSocketEvents) {
+    this.#host = host;
+    this.#open = open;
+    this.#options = options;
+    this.#events = events;
+  }
+
+  /** The connection carries the session (the server said ok). */
+  get up(): boolean {
+    return this.#conn?.phase === 'up';
+  }
+
+  /** A connection is being opened or carries the session. */
+  get busy(): boolean {
+    return this.#conn !== undefined;
+  }
+
+  /** Open a connection for `session` (dropping any other). */
+  start(session: LiveSession): void {
+    const old = this.#conn;
+    if (old) this.drop(old, 1000, 'replaced');
+    if (session.abort.signal.aborted) return;
+    const c = (this.#conn = new Connection(this, session));
+    session.abort.signal.addEventListener('abort', c.onAbort, { once: true });
+    this.#arm(c, this.#options.openTimeoutMs);
+    c.socket = this.#open(this.#options.url, c, { proxy: this.#options.proxy, maxPayload: session.maxAnswerBytes });
+  }
+
+  /** Drop the connection without telling anyone (the switcher decided). */
+  stop(): void {
+    const c = this.#conn;
+    if (c) this.drop(c, 1000, 'switching');
+  }
+
+  flush(): void {
+    const c = this.#conn;
+    if (c?.phase === 'up') this.#write(c);
+  }
+
+  idle(): Promise<void> {
+    if (!this.up || this.#host.outboundPending === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  dispose(): void {
+    this.stop();
+    this.#wakeIdle();
+  }
+
+  // ---- the connection's events ----
+
+  opened(c: Connection): void {
+    if (c !== this.#conn || c.phase !== 'connecting') return;
+    const host = this.#host;
+    if (host.current !== c.session) return this.drop(c, 1000, 'session over');
+    c.lastFrameAt = Date.now();
+    // The switcher stops polling first: a poll after the hello would close this connection (4000).
+    this.#events.opened(c.session);
+    if (c !== this.#conn) return;
+    c.phase = 'hello';
+    c.ackWritten = host.inboundAck;
+    c.socket?.send(`{${c.session.auth}"ack":${c.ackWritten}}`);
+  }
+
+  frame(c: Connection, data: string | Uint8Array): void {
+    if (c !== this.#conn || c.phase === 'gone') return;
+    const host = this.#host;
+    const session = c.session;
+    if (host.current !== session) return this.drop(c, 1000, 'session over');
+    c.lastFrameAt = Date.now();
+    const inbound = c.inbound;
+    if (inbound !== undefined) {
+      inbound.m.push(data);
+      inbound.bytes += typeof data === 'string' ? data.length : data.byteLength;
+      if (inbound.bytes > session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${session.maxAnswerBytes} bytes`);
+      if (inbound.m.length === inbound.n) this.#batch(c, inbound);
+      return;
+    }
+    const o = typeof data === 'string' ? parseObject(data) : undefined;
+    if (o === undefined) return this.#broken(c, typeof data === 'string' ? 'a text frame that is not a JSON object where a header was expected' : 'a binary frame where a header was expected');
+    if (o.close !== undefined || o.error !== undefined) return this.#ending(c, o, data as string);
+    if (c.phase === 'hello') {
+      if (o.ok !== true || !isCount(o.ack)) return this.#broken(c, 'the answer to the hello is not {"ok":true,"ack":N}');
+      c.phase = 'up';
+      this.#arm(c, 0);
+      host.acked(o.ack);
+      host.succeeded(session);
+      this.#events.up(session);
+      if (c !== this.#conn) return;
+      this.#write(c);
+      return;
+    }
+    const n = o.n === undefined ? 0 : o.n;
+    const maxN = session.limits.maxBatchMessages ?? session.maxAnswerBytes;
+    if (!isCount(o.ack) || !isCount(n) || n > maxN) return this.#broken(c, `a header that is not {"ack","seq","n"} with n at most ${maxN}`);
+    host.acked(o.ack);
+    this.#checkIdle();
+    if (n === 0) return;
+    if (!isCount(o.seq) || o.seq < 1) return this.#broken(c, 'a header with messages and no positive "seq"');
+    c.inbound = { ack: o.ack, seq: o.seq, n, m: [], bytes: 0 };
+  }
+
+  closed(c: Connection, code: number, reason: string, error: HoldlineError | undefined): void {
+    if (c !== this.#conn || c.phase === 'gone') return;
+    const wasUp = c.phase === 'up';
+    this.#end(c);
+    const why = error ?? new HoldlineError('network_error', `the WebSocket closed (code ${code}${reason === '' ? '' : `: ${reason}`}) without a close frame`);
+    this.#events.down(c.session, why, wasUp);
+  }
+
+  // ---- inside ----
+
+  /** A whole inbound batch: accepted as a poll's answer would be, then an ack goes back. */
+  #batch(c: Connection, b: { ack: number; seq: number; n: number; m: Payload[] }): void {
+    c.inbound = undefined;
+    const host = this.#host;
+    const session = c.session;
+    // A hole never comes from a correct server; this connection would not fill it: drop it.
+    if (b.seq > host.inboundAck + 1) return this.#broken(c, `a batch from ${b.seq}; the next expected message is ${host.inboundAck + 1}`);
+    const from = host.accept(session, { ack: b.ack, seq: b.seq, m: b.m });
+    if (from < 0) return;
+    this.#checkIdle();
+    if (!host.deliver(session, b.m, from)) return;
+    this.#queueWrite(c);
+  }
+
+  /** A close frame or an error frame: the session's end, or (a retry) this connection's. */
+  #ending(c: Connection, o: Record<string, unknown>, text: string): void {
+    const host = this.#host;
+    const session = c.session;
+    const wasUp = c.phase === 'up';
+    this.#end(c);
+    c.socket?.close(1000, 'done');
+    if (o.close !== undefined) {
+      const reason: CloseReason = isCloseReason(o.close) ? o.close : { code: 'server_closed', message: 'the server closed the session' };
+      host.accept(session, { ack: 0, seq: 0, m: [], close: reason });
+      return;
+    }
+    const wire = decodeErrorBody(text);
+    const error = wire === undefined
+      ? new HoldlineError('bad_response', `a WebSocket error frame that is not {"error":{"code","message"}}`)
+      : isWireErrorCode(wire.code)
+        ? new HoldlineError(wire.code, wire.message)
+        : new HoldlineError('bad_response', `unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { wireCode: wire.code });
+    const reaction = reactionOf(error.code);
+    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp);
+    else host.failed(session, error, reaction).catch((e: unknown) => host.crashed(e));
+  }
+
+  /** The server broke the framing: the connection is dropped and the session goes on elsewhere. */
+  #broken(c: Connection, what: string): void {
+    const wasUp = c.phase === 'up';
+    this.drop(c, 1002, 'protocol error');
+    this.#events.down(c.session, new HoldlineError('bad_response', `WebSocket: ${what}`), wasUp);
+  }
+
+  /** Write batches from just past what this connection wrote, while the socket takes them; else an ack alone if one is owed. */
+  #write(c: Connection): void {
+    const host = this.#host;
+    const session = c.session;
+    const socket = c.socket;
+    if (c.phase !== 'up' || socket === undefined || host.current !== session) return;
+    const maxWireBytes = session.limits.maxBatchBytes - ENVELOPE_OVERHEAD;
+    while (socket.bufferedAmount < HIGH_WATER && host.outboundLastSeq >= Math.max(c.next, 1) && host.outboundPending > 0) {
+      const b = host.nextBatch(maxWireBytes, c.next);
+      if (b.count === 0) break;
+      const ack = host.inboundAck;
+      socket.send(`{"ack":${ack},"seq":${b.seq},"n":${b.count}}`);
+      // The outbox keeps binary in its HTTP form (base64); it goes out as bytes.
+      for (const w of JSON.parse(b.m) as unknown[]) {
+        if (typeof w === 'string') socket.send(w);
+        else socket.send(fromWire(w) ?? new Uint8Array(0));
+      }
+      c.ackWritten = ack;
+      c.next = b.seq + b.count;
+      host.written(c.next - 1);
+      if (c !== this.#conn || c.phase !== 'up') return;
+    }
+    if (socket.bufferedAmount >= HIGH_WATER) {
+      c.drainTimer ??= setTimeout(() => {
+        c.drainTimer = undefined;
+        if (c === this.#conn) this.#write(c);
+      }, DRAIN_CHECK_MS);
+    } else if (c.ackWritten < host.inboundAck) {
+      c.ackWritten = host.inboundAck;
+      socket.send(`{"ack":${c.ackWritten}}`);
+    }
+  }
+
+  /** Write once the frames at hand are all read (several batches, one ack). */
+  #queueWrite(c: Connection): void {
+    if (c.writeQueued) return;
+    c.writeQueued = true;
+    queueMicrotask(() => {
+      c.writeQueued = false;
+      if (c === this.#conn) this.#write(c);
+    });
+  }
+
+  /**
+   * The connection's one deadline: opening (`ms`), then silence past the
+   * heartbeat plus grace. The timer runs late rather than being re-armed on
+   * every frame: when it fires early it waits out the rest.
+   */
+  #arm(c: Connection, ms: number): void {
+    if (c.timer !== undefined) clearTimeout(c.timer);
+    const heartbeat = Math.max(MIN_HEARTBEAT_MS, Math.min(c.session.limits.pollTimeoutMs, MAX_HEARTBEAT_MS));
+    const check = () => {
+      c.timer = undefined;
+      if (c !== this.#conn || c.phase === 'gone') return;
+      const opening = c.phase !== 'up';
+      const endAt = opening ? c.startedAt + this.#options.openTimeoutMs : c.lastFrameAt + heartbeat + this.#options.graceMs;
+      const left = endAt - Date.now();
+      if (left > 0) {
+        c.timer = setTimeout(check, left);
+        unref(c.timer);
+        return;
+      }
+      const wasUp = !opening;
+      this.drop(c, 1000, 'timeout');
+      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp);
+    };
+    c.timer = setTimeout(check, ms > 0 ? ms : heartbeat + this.#options.graceMs);
+    unref(c.timer);
+  }
+
+  /** Close `c` (terminate it when it is not up: nothing to say goodbye to) and forget it. */
+  drop(c: Connection, code: number, reason: string): void {
+    if (c.phase === 'gone') return;
+    const wasUp = c.phase === 'up';
+    this.#end(c);
+    if (wasUp) c.socket?.close(code, reason);
+    else c.socket?.terminate();
+  }
+
+  #end(c: Connection): void {
+    c.phase = 'gone';
+    c.inbound = undefined;
+    if (c.timer !== undefined) clearTimeout(c.timer);
+    if (c.drainTimer !== undefined) clearTimeout(c.drainTimer);
+    c.timer = c.drainTimer = undefined;
+    c.session.abort.signal.removeEventListener('abort', c.onAbort);
+    if (this.#conn === c) this.#conn = undefined;
+    this.#wakeIdle();
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length > 0 && this.#host.outboundPending === 0) this.#wakeIdle();
+  }
+
+  #wakeIdle(): void {
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  (timer as { unref?: () => void }).unref?.();
+}
