@@ -188,7 +188,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
 
     // The Holdline-Node header and nginx's upstream address name the same node (probes with a query of their own).
     const named = new Set<string>();
-    for (let k = 0; k < 6; k++) {
+    for (let k = 0; k < 9; k++) {
       const res = await fetch(`${nginx.url}/holdline/poll?probe=${k}`, {
         method: 'POST',
         headers: { 'content-type': 'text/plain' },
