@@ -397,7 +397,7 @@ function isCloseReason(v: unknown): v is CloseReason {
 /** The event types a StoreEvent may have, and the fields each carries besides `node`. */
 function isStoreEvent(v: unknown): v is StoreEvent {
   if (typeof v !== 'object' || v === null) return false;
-  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; reason?: unknown };
+  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; reason?: unknown; data?: unknown };
   if (typeof e.node !== 'string') return false;
   switch (e.type) {
     case 'out':
@@ -409,6 +409,8 @@ function isStoreEvent(v: unknown): v is StoreEvent {
       return typeof e.at === 'number';
     case 'close':
       return isCloseReason(e.reason);
+    case 'broadcast':
+      return typeof e.data === 'string' || (typeof e.data === 'object' && e.data !== null && typeof (e.data as { b?: unknown }).b === 'string');
     default:
       return false;
   }

@@ -117,6 +117,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly #opening = new Map<string, Promise<Result<OpenResponse>>>();
   /** Takeovers under way, so that two requests of one session adopt it once. */
   readonly #adopting = new Map<string, Promise<Session | undefined>>();
+  /** Sessions being removed from the store (shutdown() waits for them). */
+  readonly #ending = new Set<Promise<void>>();
   /** Idle sessions whose liveness is being asked of the store. */
   readonly #asking = new Set<string>();
   readonly #events: RegistryEvents;
@@ -481,13 +483,15 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     // an expired or shut-down session is forgotten and the client gets `reset`.
     const remember = reason.code === 'server_closed' || reason.code === 'client_closed';
     const tombstone = remember ? { reason, ttlMs: this.options.sessionIdleTimeoutMs } : undefined;
-    this.options.store
+    const ending = this.options.store
       .delete(session.id, tombstone)
       .then((rest) => {
         if (this.clustered) this.#publish(session.id, { type: 'close', node: this.node, reason });
         session.ended(reason, rest);
       })
-      .catch(this.reportError);
+      .catch(this.reportError)
+      .finally(() => this.#ending.delete(ending));
+    this.#ending.add(ending);
     if (this.#live.size === 0) this.#stopTicker();
   }
 
@@ -590,6 +594,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (!this.clustered) {
       for (const session of sessions) session.close({ code: 'server_shutdown', message: 'the server is shutting down' });
       this.websocket?.release();
+      await Promise.all(this.#ending);
       return;
     }
     const { store } = this.options;
@@ -599,6 +604,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.polling.release();
     this.websocket?.release();
     await Promise.all(sessions.map((s) => store.release(s.id, this.node, s.fence).catch(this.reportError)));
+    await Promise.all(this.#ending);
     await store.forgetNode(this.node).catch(this.reportError);
     this.#unsubscribe();
   }

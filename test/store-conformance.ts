@@ -661,6 +661,8 @@ export function storeConformance(
         { type: 'in', node: NODE_A },
         { type: 'poll', node: NODE_B, at: 1_700_000_000_123 },
         { type: 'close', node: NODE_A, reason: { code: 'idle_timeout', message: 'nobody polled for 30 s' } },
+        { type: 'broadcast', node: NODE_B, data: 'to everyone' },
+        { type: 'broadcast', node: NODE_A, data: { b: 'AAEC/w==' } },
       ];
 
       check('publish reaches every subscriber, the publisher included, with the sid and the event as published', async (t) => {
