@@ -21,6 +21,7 @@
  */
 import http from 'node:http';
 import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type BenchSession } from '../lib/adapters/index.js';
+import { POLLING_ONLY } from '../lib/adapters/holdline.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents, type Agent } from '../lib/harness.js';
 import { loadHoldline, type HoldlineClient, type HoldlineServer, type Session } from '../lib/holdline-dist.js';
@@ -124,7 +125,7 @@ const clientConnect = defineRole<ConnectArgs, { maxBufferedBytes: number }>('ack
   unpacedClient.onMessage(counter('unpaced'));
   const { HoldlineClient } = await loadHoldline();
   const maxBufferedBytes = a.window * a.payloadBytes;
-  pacedClient = new HoldlineClient(a.pacedEndpoint, { maxBufferedBytes });
+  pacedClient = new HoldlineClient(a.pacedEndpoint, { maxBufferedBytes, transports: POLLING_ONLY });
   pacedClient.on('error', noteError);
   pacedClient.on('message', counter('paced'));
   await pacedClient.connect();
