@@ -34,8 +34,16 @@ export interface NginxOptions {
   upstreams: readonly NginxUpstream[];
   /** `proxy_buffering`. Default true (nginx's default). */
   proxyBuffering?: boolean;
-  /** `proxy_read_timeout` in whole seconds. Default 30. */
+  /** `proxy_read_timeout` in whole seconds. Default 30. On an upgraded (WebSocket) connection nginx closes it after this long without a byte from the upstream. */
   proxyReadTimeoutSec?: number;
+  /**
+   * Pass WebSocket upgrades: `proxy_set_header Upgrade $http_upgrade` and
+   * `Connection $connection_upgrade` (a `map` giving "upgrade", or "" for a
+   * plain request so upstream keep-alive still works). Default false: nginx
+   * drops the hop-by-hop Upgrade header, so an upgrade reaches the upstream
+   * as a plain GET.
+   */
+  webSocketUpgrade?: boolean;
   /** The `location` that proxies to the upstreams. Default `/`. */
   locationPath?: string;
   /** Bound on startup. Default 20 s. */
@@ -82,7 +90,7 @@ function isLoopbackHost(host: string): boolean {
 }
 
 function validateOptions(options: NginxOptions): void {
-  const { upstreams, proxyBuffering, proxyReadTimeoutSec, locationPath, startTimeoutMs } = options;
+  const { upstreams, proxyBuffering, proxyReadTimeoutSec, webSocketUpgrade, locationPath, startTimeoutMs } = options;
   if (!Array.isArray(upstreams) || upstreams.length === 0) {
     throw new TypeError('options.upstreams must be a non-empty array of { host, port }');
   }
@@ -98,6 +106,9 @@ function validateOptions(options: NginxOptions): void {
   });
   if (proxyBuffering !== undefined && typeof proxyBuffering !== 'boolean') {
     throw new TypeError(`options.proxyBuffering must be a boolean, got ${typeof proxyBuffering}`);
+  }
+  if (webSocketUpgrade !== undefined && typeof webSocketUpgrade !== 'boolean') {
+    throw new TypeError(`options.webSocketUpgrade must be a boolean, got ${typeof webSocketUpgrade}`);
   }
   if (proxyReadTimeoutSec !== undefined && (!Number.isInteger(proxyReadTimeoutSec) || proxyReadTimeoutSec < 1)) {
     throw new TypeError(`options.proxyReadTimeoutSec must be a positive integer (seconds), got ${String(proxyReadTimeoutSec)}`);
@@ -160,6 +171,14 @@ async function writeConfig(dir: string, port: number, options: NginxOptions, use
     LOCATION_PATH: options.locationPath ?? '/',
     PROXY_BUFFERING: options.proxyBuffering === false ? 'off' : 'on',
     PROXY_READ_TIMEOUT: String(options.proxyReadTimeoutSec ?? 30),
+    UPGRADE_MAP:
+      options.webSocketUpgrade === true
+        ? `map $http_upgrade $connection_upgrade {\n        default upgrade;\n        '' "";\n    }`
+        : '# (no WebSocket upgrades: see webSocketUpgrade)',
+    CONNECTION_HEADERS:
+      options.webSocketUpgrade === true
+        ? 'proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;'
+        : 'proxy_set_header Connection "";',
   });
   const configFile = join(dir, 'nginx.conf');
   await writeFile(configFile, config, { mode: 0o644 });
