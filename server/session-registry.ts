@@ -470,7 +470,10 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   outboundReady(session: Session, commits: number): void {
     this.polling.outboundReady(session.id, commits);
     this.websocket?.outboundReady(session.id);
-    if (this.clustered) this.#publish(session.id, { type: 'out', node: this.node });
+    // A poll or WebSocket of this node carries it: no other node holds one to
+    // wake (one poll per session), so no publish (a broadcast to every
+    // session would otherwise publish once per session).
+    if (this.clustered && !this.holding(session.id)) this.#publish(session.id, { type: 'out', node: this.node });
   }
 
   sessionEnded(session: Session, reason: CloseReason): void {
