@@ -53,6 +53,9 @@ class Connection {
   #served: Served | undefined;
   /** Just past the last message sent on this connection (server to client). */
   #next = 1;
+  /** Batches sent and not yet acknowledged: [last seq, wire bytes] each, oldest first. */
+  #inFlight: Array<[number, number]> = [];
+  #inFlightBytes = 0;
   /** The inbound batch being read: its header, and the messages so far. */
   #inbound: { ack: number; seq: number; n: number; m: Payload[] } | undefined;
   #pumping = false;
@@ -92,6 +95,7 @@ class Connection {
       if (acked instanceof Promise) acked = await acked;
       if (!acked) throw wireError('bad_ack', `ack ${h.ack} is past the last message sent`);
       core.seen(this.#served);
+      this.#ackedUpTo(h.ack);
       if (n > 0) this.#inbound = { ack: h.ack, seq: h.seq as number, n, m: [] };
       return;
     }
@@ -165,6 +169,11 @@ class Connection {
         setTimeout(() => this.pump(), 5).unref();
         return;
       }
+      // No further ahead of the client's acks than a batch (or half the
+      // session's queue): 'flush' then means what it means on polling, and
+      // an application pacing itself by it is paced by the client. The next
+      // ack pumps again.
+      if (this.#inFlightBytes >= this.#maxInFlight) return;
       const b = await store.readOutbound(served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
@@ -175,8 +184,26 @@ class Connection {
         else this.#ws.send(fromWire(w) ?? new Uint8Array(0), { binary: true });
       }
       this.#next = b.seq + b.count;
+      this.#inFlight.push([this.#next - 1, b.wireBytes]);
+      this.#inFlightBytes += b.wireBytes;
       served.session?.written(this.#next - 1);
     }
+  }
+
+  get #maxInFlight(): number {
+    const o = this.#t.core.options;
+    return Math.max(64 * 1024, Math.min(o.maxBatchBytes, o.maxQueuedBytes / 2));
+  }
+
+  /** The client has everything up to `ack`: batches it covers are no longer in flight. */
+  #ackedUpTo(ack: number): void {
+    let freed = false;
+    for (let b = this.#inFlight[0]; b !== undefined && b[0] <= ack; b = this.#inFlight[0]) {
+      this.#inFlight.shift();
+      this.#inFlightBytes -= b[1];
+      freed = true;
+    }
+    if (freed) this.pump();
   }
 
   #sendHeader(ack: number, seq: number, n: number): void {
