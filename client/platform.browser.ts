@@ -122,6 +122,10 @@ class BrowserWebSocket implements WebSocketConnection {
     if (ws?.readyState === WebSocket.OPEN) ws.send(data);
   }
 
+  sendAll(data: readonly (string | Uint8Array)[]): void {
+    for (const d of data) this.send(d);
+  }
+
   close(code: number, reason: string): void {
     try {
       this.#ws?.close(code, reason);

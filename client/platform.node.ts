@@ -540,6 +540,8 @@ function wsError(e: Error, status: number | undefined): HoldlineError {
 /** A `ws` WebSocket, opened directly or (once the tunnel is up) through a proxy. */
 class NodeWebSocket implements WebSocketConnection {
   #ws: WebSocket | undefined;
+  /** The connection under it: corked around sendAll(). */
+  #socket: net.Socket | undefined;
   /** The owner closed it, or it is gone. */
   #closed = false;
   /** onClose was called. */
@@ -578,11 +580,23 @@ class NodeWebSocket implements WebSocketConnection {
     );
   }
 
-  #open(url: string, options: WebSocketOptions, socket: net.Socket | undefined): void {
+  #open(url: string, options: WebSocketOptions, tunnel: net.Socket | undefined): void {
+    // The socket made here (as ws would make it), so that sendAll() can cork it.
+    // (Typed as net.createConnection, whose other forms ws never uses.)
+    const connect = (o: net.NetConnectOpts | number | string): net.Socket => {
+      if (tunnel !== undefined) return (this.#socket = tunnel);
+      if (typeof o !== 'object') throw new TypeError('ws connects with an options object');
+      if (url.startsWith('wss:')) {
+        const opts = o as tls.ConnectionOptions;
+        const host = opts.host ?? '';
+        return (this.#socket = tls.connect({ ...opts, servername: opts.servername ?? (net.isIP(host) === 0 ? host : '') }));
+      }
+      return (this.#socket = net.connect(o));
+    };
     const ws = (this.#ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: options.maxPayload,
-      ...(socket === undefined ? {} : { createConnection: () => socket }),
+      createConnection: connect,
     }));
     const h = this.#handlers;
     let status: number | undefined;
@@ -606,6 +620,7 @@ class NodeWebSocket implements WebSocketConnection {
     this.#reported = true;
     this.#closed = true;
     this.#ws = undefined;
+    this.#socket = undefined;
     this.#handlers.onClose(code, reason, error);
   }
 
@@ -616,6 +631,16 @@ class NodeWebSocket implements WebSocketConnection {
   send(data: string | Uint8Array): void {
     const ws = this.#ws;
     if (ws?.readyState === WebSocket.OPEN) ws.send(data, { binary: typeof data !== 'string' });
+  }
+
+  sendAll(data: readonly (string | Uint8Array)[]): void {
+    const ws = this.#ws;
+    if (ws?.readyState !== WebSocket.OPEN) return;
+    // One write for the whole batch instead of one per frame.
+    const socket = this.#socket;
+    socket?.cork();
+    for (const d of data) ws.send(d, { binary: typeof d !== 'string' });
+    socket?.uncork();
   }
 
   close(code: number, reason: string): void {

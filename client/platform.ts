@@ -79,6 +79,8 @@ export interface WebSocketConnection {
   readonly bufferedAmount: number;
   /** A string goes as a text frame, bytes as a binary frame. Ignored unless open. */
   send(data: string | Uint8Array): void;
+  /** send() each, in order, written to the network together where the runtime allows (Node: one write). */
+  sendAll(data: readonly (string | Uint8Array)[]): void;
   /** The closing handshake with this code (1000, or 4000-4999). */
   close(code: number, reason: string): void;
   /** Drop the connection at once, no handshake (it is dead or unwanted). */

@@ -175,7 +175,8 @@ export class WebSocketTransport implements Transport {
 
   flush(): void {
     const c = this.#conn;
-    if (c?.phase === 'up') this.#write(c);
+    // Once the current turn's sends are all queued: one batch for them, not a batch per send().
+    if (c?.phase === 'up') this.#queueWrite(c);
   }
 
   idle(): Promise<void> {
@@ -306,12 +307,10 @@ export class WebSocketTransport implements Transport {
       const b = host.nextBatch(maxWireBytes, c.next);
       if (b.count === 0) break;
       const ack = host.inboundAck;
-      socket.send(`{"ack":${ack},"seq":${b.seq},"n":${b.count}}`);
+      const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${b.seq},"n":${b.count}}`];
       // The outbox keeps binary in its HTTP form (base64); it goes out as bytes.
-      for (const w of JSON.parse(b.m) as unknown[]) {
-        if (typeof w === 'string') socket.send(w);
-        else socket.send(fromWire(w) ?? new Uint8Array(0));
-      }
+      for (const w of JSON.parse(b.m) as unknown[]) frames.push(typeof w === 'string' ? w : (fromWire(w) ?? new Uint8Array(0)));
+      socket.sendAll(frames);
       c.ackWritten = ack;
       c.next = b.seq + b.count;
       host.written(c.next - 1);
@@ -328,7 +327,7 @@ export class WebSocketTransport implements Transport {
     }
   }
 
-  /** Write once the frames at hand are all read (several batches, one ack). */
+  /** Write at the end of this turn: the frames at hand all read (several batches, one ack), the sends made all queued. */
   #queueWrite(c: Connection): void {
     if (c.writeQueued) return;
     c.writeQueued = true;
