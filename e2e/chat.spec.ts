@@ -51,7 +51,11 @@ test('two browsers chat both ways: every message once, in order, on both', async
     expect(new Set(expected).size).toBe(expected.length);
 
     // The page shows its numbers live.
-    await expect(a.locator('#transport')).toHaveText('polling');
+    // What carries the session, as the client says (polling, or a WebSocket where one gets through).
+    const transport = await a.evaluate(() => (window as unknown as { __holdline: { transport: string } }).__holdline.transport);
+    expect(['polling', 'websocket']).toContain(transport);
+    await expect(a.locator('#transport')).toHaveText(transport);
+    await expect(a.locator('#transport-pill')).toHaveText(transport);
     await expect(a.locator('#session')).toHaveText(/^[A-Za-z0-9_-]{8}$/);
     await expect(a.locator('#sent')).not.toHaveText('0');
     await expect(a.locator('#received')).not.toHaveText('0');

@@ -15,7 +15,8 @@ test('cross-origin: works with allowedOrigins, and polls cost no preflight', asy
   // The channel's origin: http://localhost:B (another host and port).
   const api = await startDemo({ holdline: { allowedOrigins: [site.origin], pollTimeoutMs: 1_000 } });
   const channel = `http://localhost:${api.port}/holdline`;
-  const page = (name: string) => `${site.origin}/?name=${name}&server=${encodeURIComponent(channel)}`;
+  // transports=polling: this test counts polls (a WebSocket would carry the session instead).
+  const page = (name: string) => `${site.origin}/?name=${name}&transports=polling&server=${encodeURIComponent(channel)}`;
 
   const ctxA = await browser.newContext();
   const ctxB = await browser.newContext();

@@ -6,6 +6,8 @@
  * - GET /                 the page (e2e/public/index.html, app.js, style.css)
  * - GET /lib/*.js         the browser bundles (dist/browser; built on start when missing or stale)
  * - POST /holdline/*      the Holdline endpoints (`hl.handler()` on plain node:http)
+ * - GET /holdline/ws      the WebSocket fast path (`hl.upgradeHandler()` on the 'upgrade' event;
+ *                         404 when the server offers none: holdline.transports ['polling'])
  * - GET /stats            sessions and request counts, as JSON (for tests and the curious)
  *
  * The chat protocol is JSON text over the channel:
@@ -24,6 +26,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -70,6 +73,10 @@ export interface DemoStats {
   duplicatesDropped: number;
   /** Requests to the Holdline endpoints, by "METHOD /endpoint", e.g. "POST /poll", "OPTIONS /send". */
   requests: Record<string, number>;
+  /** WebSocket upgrades to /holdline/ws that Holdline took. */
+  webSockets: number;
+  /** Upgrade requests answered 404 (another path, or no WebSockets offered). */
+  upgradesRefused: number;
 }
 
 export interface DemoServer {
@@ -102,7 +109,7 @@ const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'Content-Security-Policy':
-    "default-src 'self'; connect-src 'self' http: https:; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+    "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
 };
 
 const MAX_NAME = 32;
@@ -143,7 +150,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   hl.on('error', (e) => log(`holdline error: ${String(e)}`));
   const history: ChatMessage[] = [];
   const seen = new Set<string>();
-  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {} };
+  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {}, webSockets: 0, upgradesRefused: 0 };
   let lastN = 0;
   let stopped = false;
   /** This server instance: a restarted server numbers messages from 1 again. */
@@ -231,6 +238,17 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${path} is missing (build it: npm run build:browser)\n`);
       },
     );
+  });
+
+  // The WebSocket fast path: Holdline takes upgrades to /holdline/ws; anything else is answered 404.
+  const takeUpgrade = hl.upgradeHandler({ path: '/holdline' });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!stopped && takeUpgrade(req, socket, head)) {
+      stats.webSockets++;
+      return;
+    }
+    stats.upgradesRefused++;
+    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
 
   await new Promise<void>((resolveListen, rejectListen) => {

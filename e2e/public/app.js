@@ -3,19 +3,26 @@
 //
 // URL parameters: ?server=URL  a Holdline endpoint on another origin (default: /holdline here)
 //                 ?name=NAME   the name to post as
-//                 ?share=0     one session per tab (no tab sharing)
+//                 ?share=0     one session per tab (a plain HoldlineClient, no tab sharing)
+//                 ?transports=polling or websocket,polling ...  the client's `transports` option
 //
-// For tests: window.__states (every state, in order), window.__events,
-// window.__holdline (the client), window.__chat.post(text).
-import { HoldlineTabClient } from '/lib/holdline-tabs.js';
+// The page shows what carries the session (polling or a WebSocket) in the
+// pill beside the state and under "Transport", updated on the client's
+// 'transport' event.
+//
+// For tests: window.__states (every state, in order), window.__events
+// (window.__events of type 'transport': every switch), window.__holdline
+// (the client), window.__chat.post(text).
+import { HoldlineClient, HoldlineTabClient } from '/lib/holdline-tabs.js';
 
 const params = new URLSearchParams(location.search);
 const channelUrl = params.get('server') || new URL('/holdline', location.href).href;
 const share = params.get('share') !== '0';
+const transports = params.get('transports')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  state: $('state'), transport: $('transport'), session: $('session'), role: $('role'),
+  state: $('state'), transportPill: $('transport-pill'), transport: $('transport'), session: $('session'), role: $('role'),
   sent: $('sent'), received: $('received'), rtt: $('rtt'), note: $('note'),
   log: $('log'), chat: document.querySelector('.chat'), form: $('compose'), name: $('name'), text: $('text'), send: $('send'),
 };
@@ -25,7 +32,8 @@ const events = [];
 window.__states = states;
 window.__events = events;
 
-const client = new HoldlineTabClient(channelUrl, share ? {} : { locks: null });
+const options = transports ? { transports } : {};
+const client = share ? new HoldlineTabClient(channelUrl, options) : new HoldlineClient(channelUrl, options);
 window.__holdline = client;
 
 // ---- names and ids ----
@@ -62,6 +70,10 @@ ui.name.addEventListener('change', () => {
 const eras = new Map(); // server instance id -> index
 const shown = new Set(); // message ids
 const mine = new Set(); // ids this page posted (and messages under this page's name)
+// Round trip, as a person sees it: from posting to the message coming back
+// from the server, smoothed (the same figure on polling and on a WebSocket).
+const postedAt = new Map(); // id -> performance.now() when posted
+let roundTripMs;
 
 function eraOf(srv) {
   if (!eras.has(srv)) eras.set(srv, eras.size);
@@ -76,6 +88,12 @@ function addMessage(srv, m) {
   if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || typeof m.n !== 'number') return;
   if (shown.has(m.id)) return;
   shown.add(m.id);
+  const posted = postedAt.get(m.id);
+  if (posted !== undefined) {
+    postedAt.delete(m.id);
+    const ms = performance.now() - posted;
+    roundTripMs = roundTripMs === undefined ? ms : 0.7 * roundTripMs + 0.3 * ms;
+  }
   const era = eraOf(srv);
   const li = document.createElement('li');
   li.className = mine.has(m.id) || m.name === ui.name.value.trim() ? 'msg mine' : 'msg';
@@ -126,6 +144,8 @@ function onData(data) {
 async function post(text) {
   const id = randomHex(12);
   mine.add(id);
+  postedAt.set(id, performance.now());
+  if (postedAt.size > 100) postedAt.delete(postedAt.keys().next().value);
   const name = ui.name.value.trim() || 'anonymous';
   await client.send(JSON.stringify({ type: 'post', id, name, text }));
   render();
@@ -151,19 +171,31 @@ function event(type, detail) {
   events.push({ type, at: Date.now(), ...detail });
 }
 
+// window.__states: the tab client tells each state ('state' event); a plain
+// HoldlineClient tells its events, and each of them notes the state it left.
+function noteState() {
+  const s = client.state;
+  if (s !== 'idle' && states[states.length - 1] !== s) states.push(s);
+}
+
 function render() {
+  noteState();
   const s = client.state;
   ui.state.textContent = s;
   ui.state.dataset.state = s;
-  ui.transport.textContent = s === 'open' || s === 'reconnecting' ? client.transport : '–';
+  const transport = s === 'open' || s === 'reconnecting' ? client.transport : undefined;
+  ui.transport.textContent = transport ?? '–';
+  ui.transportPill.textContent = transport ?? '–';
+  ui.transportPill.dataset.transport = transport ?? 'none';
+  ui.transportPill.title = transport === 'websocket' ? 'The session rides a WebSocket' : transport === 'polling' ? 'The session rides HTTP long polls' : 'No session';
   const sid = client.sessionId;
   ui.session.textContent = sid ? sid.slice(0, 8) : '–';
   ui.session.title = sid ?? '';
-  ui.role.textContent = !client.shared ? 'own session' : client.role === 'none' ? '–' : client.role;
+  ui.role.textContent = client.shared !== true ? 'own session' : client.role === 'none' ? '–' : client.role;
   const st = client.stats;
   ui.sent.textContent = String(st.messagesSent);
   ui.received.textContent = String(st.messagesReceived);
-  ui.rtt.textContent = st.rttMs > 0 ? `${Math.round(st.rttMs)} ms` : '–';
+  ui.rtt.textContent = roundTripMs === undefined ? '–' : `${Math.round(roundTripMs)} ms`;
   ui.send.disabled = s === 'closed' || s === 'closing';
   if (Date.now() < noteUntil) ui.note.textContent = noteText;
   else if (typeof sessionsOnServer === 'number') {
@@ -172,10 +204,7 @@ function render() {
   } else ui.note.textContent = '';
 }
 
-client.on('state', (s) => {
-  states.push(s);
-  render();
-});
+client.on('state', () => render());
 client.on('role', (role) => {
   event('role', { role });
   render();
@@ -193,6 +222,10 @@ client.on('reconnecting', (e) => {
 client.on('reset', (e) => {
   event('reset', { previousSessionId: e.previousSessionId, sessionId: e.sessionId, code: e.reason.code });
   note(`New session ${e.sessionId.slice(0, 8)} (${e.reason.code}): history reloaded.`);
+});
+client.on('transport', (e) => {
+  event('transport', { transport: e.transport, previous: e.previous });
+  render();
 });
 client.on('message', onData);
 client.on('error', (err) => event('error', { code: err.code, message: err.message }));
@@ -213,3 +246,4 @@ window.__chat = { post, channelUrl };
 setInterval(render, 500);
 render();
 client.connect().catch((err) => note(`Could not connect: ${err.message}`, 1e9));
+render();
