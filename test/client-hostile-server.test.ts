@@ -80,7 +80,7 @@ function pollsBetween(h: Hostile, from: number, to: number): number {
 }
 
 async function runFor(h: Hostile, ms: number): Promise<HoldlineClient> {
-  const client = new HoldlineClient(h.url, { reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
+  const client = new HoldlineClient(h.url, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
   client.on('error', () => {});
   await client.connect();
   await sleep(ms);
@@ -148,7 +148,7 @@ test('a poll answer over the cap by its Content-Length: bad_response, not read, 
     res.on('close', () => written.push(sent));
     more();
   });
-  const client = new HoldlineClient(h.url, { reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
+  const client = new HoldlineClient(h.url, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
   t.after(() => client.close());
   const reconnecting: ReconnectingEvent[] = [];
   client.on('reconnecting', (e) => reconnecting.push(e));
@@ -178,7 +178,7 @@ test('an answer streamed without end (no Content-Length): reading stops at the c
     res.on('close', () => written.push(sent));
     more();
   });
-  const client = new HoldlineClient(h.url, { reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
+  const client = new HoldlineClient(h.url, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 1_000 } });
   t.after(() => client.close());
   const reconnecting: ReconnectingEvent[] = [];
   client.on('reconnecting', (e) => reconnecting.push(e));
@@ -212,7 +212,7 @@ test('an open answer over the fixed cap (before any limit is known): bad_respons
         server.close(() => resolve());
       }),
   );
-  const client = new HoldlineClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`, { reconnect: { minDelayMs: 50, maxDelayMs: 200 }, connectTimeoutMs: 1_000 });
+  const client = new HoldlineClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 200 }, connectTimeoutMs: 1_000 });
   const reconnecting: ReconnectingEvent[] = [];
   client.on('reconnecting', (e) => reconnecting.push(e));
   client.on('error', () => {});

@@ -159,7 +159,8 @@ test('a send batch carries at most the open answer\'s maxBatchMessages: no 413, 
   const hl = await startHoldline(t, { maxBatchMessages: 4, pollTimeoutMs: 2_000 });
   const answers = statuses(hl.http);
   const server = collect(hl);
-  const client = new HoldlineClient(hl.url);
+  // It counts HTTP sends: on polling.
+  const client = new HoldlineClient(hl.url, { transports: ['polling'] });
   t.after(() => client.close());
   const sent = Array.from({ length: 30 }, (_, i) => `m${i}`);
   const queued = sent.map((m) => client.send(m)); // before connect(): one batch would take them all

@@ -63,6 +63,8 @@ async function run(t: import('node:test').TestContext, latencyMs: number): Promi
   t.after(() => proxy.close());
 
   const client = new HoldlineClient(`${proxy.url}/holdline`, {
+    // Polling: the fault proxy draws its faults per HTTP exchange (a WebSocket would pass it untouched).
+    transports: ['polling'],
     reconnect: { minDelayMs: 5, maxDelayMs: 50 },
     requestTimeoutMs: 5_000,
   });

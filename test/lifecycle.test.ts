@@ -283,7 +283,8 @@ test('keepAlive: true reuses connections; false opens one per request', { skip: 
   for (const keepAlive of [true, false]) {
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port } });
     t.after(() => proxy.close());
-    const c = new HoldlineClient(`${proxy.url}/holdline`, { keepAlive });
+    const c = new HoldlineClient(`${proxy.url}/holdline`, { keepAlive, transports: ['polling'] });
+    t.after(() => c.close());
     await c.connect();
     for (let i = 0; i < 5; i++) {
       await c.send(`m${i}`);

@@ -92,7 +92,7 @@ export function idleStatus(): SharedStatus {
     transport: 'polling',
     stats: {
       polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
-      reconnects: 0, resets: 0, holdMs: 0, rttMs: 0,
+      reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0,
     },
   };
 }
