@@ -100,6 +100,8 @@ export class Leader {
       this.#event({ type: 'reset', previousSessionId: e.previousSessionId, sessionId: e.sessionId, reason: e.reason });
     });
     client.on('ack', (total: number) => this.#acked(total));
+    // Every tab shows the transport the shared session is on, as it changes.
+    client.on('transport', () => this.#broadcast(undefined));
     client.on('message', (data: Payload) => {
       if (this.#done) return;
       this.#host.post({ k: 'msg', epoch: this.epoch, data });
@@ -185,7 +187,7 @@ export class Leader {
 
   #currentStatus(): SharedStatus {
     const c = this.#client;
-    return { state: c.state, sessionId: c.sessionId, transport: 'polling', stats: { ...c.stats } };
+    return { state: c.state, sessionId: c.sessionId, transport: c.transport ?? 'polling', stats: { ...c.stats } };
   }
 
   #broadcast(event: RelayedEvent | undefined): void {

@@ -5,13 +5,13 @@
  * and the random ids of tabs and leaderships.
  */
 import { HoldlineError, isPayload, type CloseReason, type ErrorCode, type Payload } from '../../shared/index.js';
-import type { ClientState, ClientStats } from '../holdline-client.js';
+import type { ClientState, ClientStats, TransportName } from '../holdline-client.js';
 
 /** The shared session as the leader last saw it. */
 export interface SharedStatus {
   state: ClientState;
   sessionId: string | undefined;
-  transport: 'polling';
+  transport: TransportName;
   stats: ClientStats;
 }
 

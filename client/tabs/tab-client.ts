@@ -7,7 +7,7 @@
  */
 import { HoldlineError, TypedEmitter, isPayload, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import { HoldlineClient } from '../browser.js';
-import type { ClientState, ClientStats } from '../holdline-client.js';
+import type { ClientState, ClientStats, TransportName } from '../holdline-client.js';
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from '../options.js';
 import { Follower, type FollowerHost } from './follower.js';
 import { Leader, type LeaderHost } from './leader.js';
@@ -100,7 +100,9 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       resendPending: () => this.#resendPending(),
       deliver: (data) => this.#deliver(data),
       statusChanged: (status) => {
+        const previous = this.#status.transport;
         this.#status = status;
+        if (status.transport !== previous && this.#state !== 'closed') this.emit('transport', { transport: status.transport, previous });
       },
       applyStatus: (status, event) => this.#applyStatus(status, event),
       leaderGone: () => this.#enterReconnecting('the tab that held the session went away; another takes over'),
@@ -129,7 +131,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     return this.#known ?? this.#status.sessionId;
   }
 
-  get transport(): 'polling' {
+  get transport(): TransportName {
     return this.#status.transport;
   }
 
@@ -300,7 +302,9 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
 
   /** Apply the leader's status, and the event that came with it, to this tab. */
   #applyStatus(status: SharedStatus, event: RelayedEvent | undefined): void {
+    const previous = this.#status.transport;
     this.#status = status;
+    if (status.transport !== previous && this.#state !== 'closed') this.emit('transport', { transport: status.transport, previous });
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'idle') return;
     const sid = status.sessionId;
     if (event?.type === 'close') {

@@ -5,11 +5,11 @@
  * ../tab-channel.ts.
  */
 import type { Payload } from '../../shared/index.js';
-import type { ClientEvents, ClientState, ClientStats } from '../holdline-client.js';
+import type { ClientEvents, ClientState, ClientStats, TransportName } from '../holdline-client.js';
 import type { HoldlineClientOptions } from '../options.js';
 
 /** The events of HoldlineClient the leader listens to. */
-export type TabCoreEvents = Pick<ClientEvents, 'open' | 'reconnecting' | 'reset' | 'message' | 'error' | 'close' | 'ack'>;
+export type TabCoreEvents = Pick<ClientEvents, 'open' | 'reconnecting' | 'reset' | 'message' | 'error' | 'close' | 'ack' | 'transport'>;
 
 /**
  * The part of HoldlineClient the leader uses; a new client for every
@@ -22,6 +22,8 @@ export type TabCoreEvents = Pick<ClientEvents, 'open' | 'reconnecting' | 'reset'
 export interface TabCoreClient {
   readonly state: ClientState;
   readonly sessionId: string | undefined;
+  /** The transport the session is on (a client that has only one: absent, polling). */
+  readonly transport?: TransportName;
   readonly bufferedAmount: number;
   readonly stats: Readonly<ClientStats>;
   connect(): Promise<void>;
