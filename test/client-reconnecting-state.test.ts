@@ -33,7 +33,7 @@ test('one idle poll killed: the state is open again within seconds (poll hold 10
     },
   });
   t.after(() => proxy.close());
-  const client = new HoldlineClient(`${proxy.url}/holdline`, { reconnect: { minDelayMs: 50, maxDelayMs: 200 } });
+  const client = new HoldlineClient(`${proxy.url}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 200 } });
   t.after(() => client.close());
   const reconnecting: ReconnectingEvent[] = [];
   let reconnectingAt = 0;

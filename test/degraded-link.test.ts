@@ -21,7 +21,7 @@ test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { 
     killRate: 0.03,
   });
   t.after(() => proxy.close());
-  const c = new HoldlineClient(`${proxy.url}/holdline`, { reconnect: { minDelayMs: 50, maxDelayMs: 500 }, pollGraceMs: 4_000 });
+  const c = new HoldlineClient(`${proxy.url}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 500 }, pollGraceMs: 4_000 });
   t.after(() => c.close());
   let resets = 0;
   c.on('reset', () => resets++);
