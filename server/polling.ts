@@ -15,6 +15,7 @@
  * none for the others.
  */
 import {
+  HoldlineError,
   EARLY_HOLD_MS,
   EARLY_POLL_BYTES,
   encodeBatch,
@@ -209,7 +210,28 @@ export class PollingTransport {
       // One poll per session: the newer one wins; the older is answered empty.
       answerer.respond(previous, await this.#emptyBatch(sid));
     }
-    if ((await this.#store.pendingOutbound(sid, from)) > 0 || holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+    let pending: number;
+    try {
+      pending = await this.#store.pendingOutbound(sid, from);
+    } catch (e) {
+      return this.#vanished(h, handle, e);
+    }
+    if (pending > 0 || holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+  }
+
+  /**
+   * The store no longer holds the session (it closed, here or on another
+   * node, while this poll was on its way in): answer the poll with the close
+   * frame its tombstone gives, or session_unknown, rather than hold it until
+   * the client's deadline. Any other error is the caller's.
+   */
+  async #vanished(h: Hold, poll: PollHandle, e: unknown): Promise<void> {
+    if (!(e instanceof HoldlineError) || e.code !== 'session_unknown') throw e;
+    if (h.poll === poll) h.poll = undefined;
+    this.#forgetIfIdle(h);
+    const grave = await this.#store.tombstone(h.sid);
+    const reason = grave?.reason ?? { code: 'session_unknown', message: 'the session is gone' };
+    if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeClose(0, reason));
   }
 
   readonly #endEarly = (h: Hold, poll: PollHandle): void => {
@@ -396,7 +418,12 @@ export class PollingTransport {
       if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(h.sid));
       return;
     }
-    const batch = await this.#readBatch(h, session);
+    let batch: ReadOutboundResult;
+    try {
+      batch = await this.#readBatch(h, session);
+    } catch (e) {
+      return this.#vanished(h, poll, e);
+    }
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
     h.poll = undefined;

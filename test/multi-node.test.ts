@@ -386,5 +386,39 @@ describe('two servers, one MemoryStore', () => {
     }
     assert.deepEqual([...seen].sort(), ['hdr-a', 'hdr-b']);
   });
+
+  it('a poll on one node whose session the owner closes meanwhile gets the close frame at once, not a hold or a 404', async () => {
+    const shared = new MemoryStore();
+    // Node B's store is slow to answer pendingOutbound: the owner closes the session in that gap.
+    const slow = new Proxy(shared, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        // And its wake-ups lose the close (a late or lost event): only the store can tell it.
+        if (prop === 'subscribe') {
+          return (listener: Parameters<MemoryStore['subscribe']>[0]) => target.subscribe((sid, event) => event.type === 'close' || listener(sid, event));
+        }
+        if (prop !== 'pendingOutbound') return v.bind(target);
+        return async (...args: unknown[]) => {
+          await new Promise((r) => setTimeout(r, 200));
+          return Reflect.apply(v, target, args) as unknown;
+        };
+      },
+    });
+    const a = await startNode(cleanup, shared, 'vanish-a');
+    const b = await startNode(cleanup, slow, 'vanish-b');
+    const open = await fetch(`${a.origin}/holdline/open`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ v: 1, attempt: 'vanish-attempt-1' }) });
+    const s = (await open.json()) as { sid: string; token: string };
+    const owner = a.hl.session(s.sid);
+    assert.ok(owner);
+    const started = Date.now();
+    const poll = fetch(`${b.origin}/holdline/poll`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ...s, ack: 0 }), signal: AbortSignal.timeout(4_000) });
+    await new Promise((r) => setTimeout(r, 50));
+    owner.close({ code: 'server_closed', message: 'bye' });
+    const res = await poll;
+    assert.equal(res.status, 200);
+    assert.deepEqual(((await res.json()) as { close?: unknown }).close, { code: 'server_closed', message: 'bye' });
+    assert.ok(Date.now() - started < 1_500, 'answered at once, not at the end of a hold');
+  });
 });
 
