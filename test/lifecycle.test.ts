@@ -62,7 +62,7 @@ test('a poll cut by the network is replaced, and nothing is lost', async (t) => 
     if (req.url?.endsWith('/poll')) polls.push(req);
   });
   const sessionP = nextSession(hl);
-  const c = new HoldlineClient(hl.url, fast);
+  const c = new HoldlineClient(hl.url, { ...fast, transports: ['polling'] });
   t.after(() => c.close());
   await c.connect();
   const session = await sessionP;

@@ -78,7 +78,7 @@ const MAX_MESSAGES = 20_000;
  */
 async function streamThrough(run: Run, min: number, pauseMs: number, disrupt: (sid: string) => Promise<void>): Promise<StreamResult> {
   const { cluster, nginx } = run;
-  const client = new HoldlineClient(`${nginx.url}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+  const client = new HoldlineClient(`${nginx.url}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
   const atClient: string[] = [];
   const resets: ResetEvent[] = [];
   client.on('message', (m) => {

@@ -80,7 +80,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
   });
 
   const newClient = (): HoldlineClient => {
-    const c = new HoldlineClient(`${nginx.url}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    const c = new HoldlineClient(`${nginx.url}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
     cleanup.add(() => c.close());
     return c;
   };
