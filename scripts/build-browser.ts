@@ -5,7 +5,9 @@
  *   dist/browser/holdline-tabs.js  HoldlineClient + HoldlineTabClient (client/tab-channel.ts)
  *
  * Each is one self-contained ESM file (no chunks to fetch), minified, with a
- * source map beside it. `platform: 'browser'` makes esbuild resolve packages
+ * source map beside it (sources embedded, so it works from node_modules) and a
+ * `.d.ts` that re-exports the types tsc wrote to dist/client/ (the package's
+ * `holdline/browser` and `holdline/browser/tabs` exports). `platform: 'browser'` makes esbuild resolve packages
  * by their `browser` conditions; the metafile lists every input, and
  * `nodeOnlyInputs()` names any that must not be there (undici, `node:`
  * built-ins, the Node platform file), which e2e/bundle.test.ts checks.
@@ -13,7 +15,7 @@
  * Run: `tsx scripts/build-browser.ts` (prints the sizes). The demo server calls
  * `ensureBrowserBundle()` on start, so `npm start` works on a fresh clone.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile } from 'esbuild';
@@ -67,6 +69,7 @@ export async function buildBrowserBundle(name: BundleName, options: BuildBrowser
     target: ['es2022'],
     minify: options.minify ?? true,
     sourcemap: true,
+    sourcesContent: true,
     legalComments: 'eof',
     metafile: true,
     write: options.write ?? true,
@@ -74,6 +77,7 @@ export async function buildBrowserBundle(name: BundleName, options: BuildBrowser
     absWorkingDir: ROOT,
     logLevel: 'silent',
   });
+  if (options.write ?? true) await writeFile(file.replace(/\.js$/, '.d.ts'), bundleTypes(outdir, entries));
   const output = Object.entries(result.metafile.outputs).find(([out]) => out.endsWith('.js'));
   return {
     name,
@@ -83,6 +87,16 @@ export async function buildBrowserBundle(name: BundleName, options: BuildBrowser
     metafile: result.metafile,
     code: result.outputFiles?.find((f) => f.path.endsWith('.js'))?.text,
   };
+}
+
+/** The bundle's declarations: re-exports of what tsc wrote for its entries under dist/. */
+export function bundleTypes(outdir: string, entries: readonly string[]): string {
+  const lines = entries.map((e) => {
+    let from = relative(outdir, join(ROOT, 'dist', e.replace(/\.ts$/, '.js'))).split('\\').join('/');
+    if (!from.startsWith('.')) from = `./${from}`;
+    return `export * from ${JSON.stringify(from)};`;
+  });
+  return `// The declarations of ${entries.join(' and ')}, which this bundle exports (scripts/build-browser.ts).\n${lines.join('\n')}\n`;
 }
 
 /** Build every browser bundle. */

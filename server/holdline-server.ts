@@ -2,12 +2,11 @@
  * HoldlineServer: the public face of the server. Validates options once,
  * emits `session` for every session opened (before the client's connect()
  * resolves), and mounts the polling endpoints on a host server without
- * taking it over: `router()` for express, `attach()` / `handler()` for
- * plain node:http.
+ * taking it over: `router()` for express (4 or 5, or any connect-style
+ * framework), `attach()` / `handler()` for plain node:http.
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Router } from 'express';
 import {
   encodeEntry,
   HoldlineError,
@@ -117,13 +116,17 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     return this.#registry.sessions();
   }
 
-  /** An express Router serving the endpoints; mount it with `app.use('/holdline', hl.router())`. */
-  router(): Router {
-    const router = Router();
-    router.use((req, res) => {
-      this.#http.handle(req, res, below(req.url, '/') ?? '/');
-    });
-    return router;
+  /**
+   * A connect-style middleware `(req, res, next)` serving the endpoints below
+   * where it is mounted: `app.use('/holdline', hl.router())` in Express 4 or
+   * 5 (which strip the mount path from `req.url`). It imports nothing from
+   * express. Every request that reaches it is Holdline's: unknown paths get
+   * a 404 `not_found`.
+   */
+  router(): RequestHandler {
+    return (req, res) => {
+      this.#http.handle(req, res, below(req.url ?? '/', '/') ?? '/');
+    };
   }
 
   /**

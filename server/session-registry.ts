@@ -105,7 +105,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly clustered: boolean;
   /** Set by the server once its transports exist (they need the registry first). */
   polling!: PollingTransport;
-  /** The WebSocket transport, when the server offers it. */
+  /** @internal The WebSocket transport, when the server offers it (left out of the .d.ts: its types are `ws`'s). */
   websocket: WebSocketTransport | undefined;
   /** Sessions this node owns. */
   readonly #live = new Map<string, Session>();

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import express from 'express';
+import express5 from 'express';
+import express4 from 'express4';
 import { HoldlineClient, type Payload } from '../client/index.js';
 import { HoldlineServer, type HoldlineServerOptions } from '../server/index.js';
 import {
@@ -86,54 +87,57 @@ async function assertEndpointsComplete(base: string): Promise<void> {
   assertCompleteAnswer(failed);
 }
 
-test('express: app.use(path, hl.router()) serves clients; the app keeps its own routes', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const hlA = echoServer(cleanup, 'A');
-  const app = express();
-  app.use(express.json()); // a typical app body parser: it must leave text/plain alone
-  app.get('/health', (_req, res) => {
-    res.send('ok');
+// router() is a plain (req, res, next) middleware: the same tests mount it in Express 5 and Express 4.
+for (const [name, express] of [['express 5', express5], ['express 4', express4]] as const) {
+  test(`${name}: app.use(path, hl.router()) serves clients; the app keeps its own routes`, async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const hlA = echoServer(cleanup, 'A');
+    const app = express();
+    app.use(express.json()); // a typical app body parser: it must leave text/plain alone
+    app.get('/health', (_req, res) => {
+      res.send('ok');
+    });
+    app.use('/a', hlA.router());
+    app.use((_req, res) => {
+      res.status(404).send('app 404');
+    });
+    const server = http.createServer(app);
+    cleanup.add(() => closeHttpServer(server));
+    const origin = await listen(server);
+
+    const c = await connectedClient(cleanup, `${origin}/a`);
+    assert.ok(hlA.session(sessionIdOf(c)), 'the session lives on hlA');
+    await assertEchoes(c, 'A');
+
+    const health = await raw(`${origin}/health`, { method: 'GET' });
+    assert.equal(health.status, 200);
+    assert.equal(health.text, 'ok');
+    const other = await raw(`${origin}/b/open`, { method: 'POST', body: '{}' });
+    assert.equal(other.text, 'app 404', 'paths outside /a stay with the app');
+
+    // Holdline answers everything below its mount, errors included, as JSON.
+    const unknown = await post(`${origin}/a/nope`, '{}');
+    assert.equal(unknown.status, 404);
+    assert.equal(errorCode(unknown), 'not_found');
+    await assertEndpointsComplete(`${origin}/a`);
   });
-  app.use('/a', hlA.router());
-  app.use((_req, res) => {
-    res.status(404).send('app 404');
+
+  test(`${name}: a body parser that already read the text body (express.text()) does not break the router`, async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const hl = echoServer(cleanup, 'T');
+    const app = express();
+    app.use(express.text());
+    app.use('/t', hl.router());
+    const server = http.createServer(app);
+    cleanup.add(() => closeHttpServer(server));
+    const origin = await listen(server);
+    const c = await connectedClient(cleanup, `${origin}/t`);
+    await assertEchoes(c, 'T');
+    await assertEndpointsComplete(`${origin}/t`);
   });
-  const server = http.createServer(app);
-  cleanup.add(() => closeHttpServer(server));
-  const origin = await listen(server);
-
-  const c = await connectedClient(cleanup, `${origin}/a`);
-  assert.ok(hlA.session(sessionIdOf(c)), 'the session lives on hlA');
-  await assertEchoes(c, 'A');
-
-  const health = await raw(`${origin}/health`, { method: 'GET' });
-  assert.equal(health.status, 200);
-  assert.equal(health.text, 'ok');
-  const other = await raw(`${origin}/b/open`, { method: 'POST', body: '{}' });
-  assert.equal(other.text, 'app 404', 'paths outside /a stay with the app');
-
-  // Holdline answers everything below its mount, errors included, as JSON.
-  const unknown = await post(`${origin}/a/nope`, '{}');
-  assert.equal(unknown.status, 404);
-  assert.equal(errorCode(unknown), 'not_found');
-  await assertEndpointsComplete(`${origin}/a`);
-});
-
-test('express: a body parser that already read the text body (express.text()) does not break the router', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const hl = echoServer(cleanup, 'T');
-  const app = express();
-  app.use(express.text());
-  app.use('/t', hl.router());
-  const server = http.createServer(app);
-  cleanup.add(() => closeHttpServer(server));
-  const origin = await listen(server);
-  const c = await connectedClient(cleanup, `${origin}/t`);
-  await assertEchoes(c, 'T');
-  await assertEndpointsComplete(`${origin}/t`);
-});
+}
 
 test('plain node:http: attach(server, { path }) next to an existing request listener', async (t) => {
   const cleanup = new Cleanup();
