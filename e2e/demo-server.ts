@@ -1,7 +1,8 @@
 /**
  * The demo: a chat room over Holdline. `npm start` runs this file
- * (PORT, default 3000; HOST, default localhost); the e2e tests import
- * `startDemoServer()` and run it on port 0.
+ * (PORT, default 3000; HOST, default localhost; a port in use is a one-line
+ * message naming PORT); the e2e tests import `startDemoServer()` and run it
+ * on port 0.
  *
  * - GET /                 the page (e2e/public/index.html, app.js, style.css)
  * - GET /lib/*.js         the browser bundles (dist/browser; built on start when missing or stale)
@@ -9,11 +10,15 @@
  * - GET /holdline/ws      the WebSocket fast path (`hl.upgradeHandler()` on the 'upgrade' event;
  *                         404 when the server offers none: holdline.transports ['polling'])
  * - GET /stats            sessions and request counts, as JSON (for tests and the curious)
+ * - POST /demo/leave      {sid, key}: the page went away (sent with navigator.sendBeacon on
+ *                         pagehide), so its session closes now rather than after
+ *                         sessionIdleTimeoutMs; `key` is the one the session's welcome carried
  *
  * The chat protocol is JSON text over the channel:
  *   page -> server  {type:'post', id, name, text}   a message; `id` is the page's, for de-duplication
  *                   {type:'sync'}                    "send me the recent history"
- *   server -> page  {type:'chat', srv, message}      broadcast to every session
+ *   server -> page  {type:'welcome', key}            first, to each new session: the key for /demo/leave
+ *                   {type:'chat', srv, message}      broadcast to every session
  *                   {type:'history', srv, messages}  to the session that asked
  *                   {type:'presence', sessions}      broadcast when the session count changes
  * Each message gets a number `n` in server order (`srv` names the server
@@ -77,6 +82,8 @@ export interface DemoStats {
   webSockets: number;
   /** Upgrade requests answered 404 (another path, or no WebSockets offered). */
   upgradesRefused: number;
+  /** Sessions closed by their page's /demo/leave. */
+  sessionsLeft: number;
 }
 
 export interface DemoServer {
@@ -150,7 +157,9 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   hl.on('error', (e) => log(`holdline error: ${String(e)}`));
   const history: ChatMessage[] = [];
   const seen = new Set<string>();
-  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {}, webSockets: 0, upgradesRefused: 0 };
+  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {}, webSockets: 0, upgradesRefused: 0, sessionsLeft: 0 };
+  /** Session id -> the key its page must show to close it through /demo/leave. */
+  const leaveKeys = new Map<string, string>();
   let lastN = 0;
   let stopped = false;
   /** This server instance: a restarted server numbers messages from 1 again. */
@@ -188,8 +197,12 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   hl.on('session', (session) => {
     stats.sessionsOpened++;
     log(`session ${session.id} opened (${hl.sessionCount} open)`);
+    const key = randomBytes(16).toString('hex');
+    leaveKeys.set(session.id, key);
+    session.send(JSON.stringify({ type: 'welcome', key })).catch(() => undefined);
     session.on('message', (data) => onMessage(session, data));
     session.on('close', (reason) => {
+      leaveKeys.delete(session.id);
       log(`session ${session.id} closed: ${reason.code} (${hl.sessionCount} open)`);
       presence();
     });
@@ -199,6 +212,31 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 
   const channel = hl.handler({ path: '/holdline' });
 
+  /** POST /demo/leave {sid, key}: close the session of a page that went away. Always 204: it tells nothing. */
+  const leave = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+      if (body.length > 512) req.destroy();
+    });
+    req.on('end', () => {
+      res.writeHead(204, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' }).end();
+      let v: unknown;
+      try {
+        v = JSON.parse(body);
+      } catch {
+        return;
+      }
+      const { sid, key } = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+      if (typeof sid !== 'string' || typeof key !== 'string' || leaveKeys.get(sid) !== key) return;
+      const session = hl.session(sid);
+      if (!session) return;
+      stats.sessionsLeft++;
+      session.close({ code: 'client_closed', message: 'the page went away' });
+    });
+  };
+
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
@@ -207,6 +245,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       const key = `${req.method ?? '?'} ${path.slice('/holdline'.length) || '/'}`;
       stats.requests[key] = (stats.requests[key] ?? 0) + 1;
       channel(req, res);
+      return;
+    }
+    if (path === '/demo/leave' && req.method === 'POST') {
+      leave(req, res);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -291,7 +333,22 @@ const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fil
 if (isMain) {
   const port = process.env.PORT === undefined || process.env.PORT === '' ? 3000 : Number(process.env.PORT);
   const host = process.env.HOST || 'localhost';
-  const demo = await startDemoServer({ port, host, log: (line) => console.log(line) });
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`PORT must be a port number (0 to 65535), got ${JSON.stringify(process.env.PORT)}`);
+    process.exit(1);
+  }
+  let demo: DemoServer;
+  try {
+    demo = await startDemoServer({ port, host, log: (line) => console.log(line) });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const why = code === 'EADDRINUSE' ? 'is in use' : 'needs privileges';
+      console.error(`Port ${port} on ${host} ${why}: pick another with PORT, e.g. PORT=${port === 3000 ? 3001 : 3000} npm start`);
+      process.exit(1);
+    }
+    throw e;
+  }
   console.log(`Holdline demo: open ${demo.origin}/ in a few tabs and browsers (Ctrl-C stops)`);
   const shutdown = () => {
     demo.stop().then(

@@ -31,7 +31,7 @@ test('server restart: the page shows the reset, rejoins, and keeps working', asy
     const resets = await events(a, 'reset');
     expect(resets).toHaveLength(1);
     expect(resets[0]).toMatchObject({ previousSessionId: oldSession, code: 'server_shutdown' });
-    await expect(a.locator('#note')).toContainText('New session');
+    await expect(a.locator('#note')).toContainText('The server restarted: new session');
     await expect.poll(() => second.stats().sessions, { timeout: 10_000 }).toBe(2);
 
     // Still working, both ways. The old message stays on the page (the new

@@ -2,13 +2,20 @@
 // session (HoldlineTabClient); every page, in any browser, sees every message.
 //
 // URL parameters: ?server=URL  a Holdline endpoint on another origin (default: /holdline here)
-//                 ?name=NAME   the name to post as
+//                 ?name=NAME   the name to post as, in this tab only (otherwise the
+//                              browser's name, kept in localStorage: every tab shares it)
 //                 ?share=0     one session per tab (a plain HoldlineClient, no tab sharing)
 //                 ?transports=polling or websocket,polling ...  the client's `transports` option
 //
 // The page shows what carries the session (polling or a WebSocket) in the
 // pill beside the state and under "Transport", updated on the client's
 // 'transport' event.
+//
+// Sent and Received count chat messages: the ones this tab posted, and the
+// ones the log shows (history included), so they agree with what is on screen.
+// When the page goes away (pagehide) the tab that holds the session closes it
+// through the demo server's /demo/leave (a beacon), so the session count the
+// other pages show drops at once rather than after the server's idle timeout.
 //
 // For tests: window.__states (every state, in order), window.__events
 // (window.__events of type 'transport': every switch), window.__holdline
@@ -44,22 +51,36 @@ function randomHex(bytes) {
   return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function storedName() {
-  try {
-    return localStorage.getItem('holdline-demo-name');
-  } catch {
-    return null;
-  }
+// One name per browser, whoever asks: a second tab gets the same one, and a
+// change in one tab shows in the others. ?name= names this tab only.
+function setupName() {
+  const KEY = 'holdline-demo-name';
+  const load = () => {
+    try {
+      return localStorage.getItem(KEY);
+    } catch {
+      return null; // Storage may be unavailable (private mode): the name lasts as long as the page.
+    }
+  };
+  const save = (name) => {
+    try {
+      localStorage.setItem(KEY, name);
+    } catch {
+      // As above.
+    }
+  };
+  const fromUrl = params.get('name');
+  ui.name.value = fromUrl || load() || `guest-${randomHex(2)}`;
+  if (fromUrl) return;
+  save(ui.name.value);
+  ui.name.addEventListener('change', () => {
+    if (ui.name.value.trim() !== '') save(ui.name.value.trim());
+  });
+  addEventListener('storage', (e) => {
+    if (e.key === KEY && e.newValue) ui.name.value = e.newValue;
+  });
 }
-
-ui.name.value = params.get('name') || storedName() || `guest-${randomHex(2)}`;
-ui.name.addEventListener('change', () => {
-  try {
-    localStorage.setItem('holdline-demo-name', ui.name.value.trim());
-  } catch {
-    // Storage may be unavailable (private mode): the name lasts as long as the page.
-  }
-});
+setupName();
 
 // ---- the chat log ----
 // Messages are ordered by (server instance, n) and shown once per id: history
@@ -74,6 +95,8 @@ const mine = new Set(); // ids this page posted (and messages under this page's 
 // from the server, smoothed (the same figure on polling and on a WebSocket).
 const postedAt = new Map(); // id -> performance.now() when posted
 let roundTripMs;
+let postsSent = 0; // chat messages this tab posted (the Sent counter)
+let chatReceived = 0; // chat messages the log shows (the Received counter)
 
 function eraOf(srv) {
   if (!eras.has(srv)) eras.set(srv, eras.size);
@@ -88,6 +111,7 @@ function addMessage(srv, m) {
   if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || typeof m.n !== 'number') return;
   if (shown.has(m.id)) return;
   shown.add(m.id);
+  chatReceived++;
   const posted = postedAt.get(m.id);
   if (posted !== undefined) {
     postedAt.delete(m.id);
@@ -124,6 +148,8 @@ function addMessage(srv, m) {
 }
 
 let sessionsOnServer;
+// The key the demo server gave this session, for /demo/leave: { sid, key }.
+let leaveKey;
 
 function onData(data) {
   if (typeof data !== 'string') return;
@@ -133,7 +159,8 @@ function onData(data) {
   } catch {
     return;
   }
-  if (msg.type === 'chat') addMessage(msg.srv, msg.message);
+  if (msg.type === 'welcome' && typeof msg.key === 'string') leaveKey = { sid: client.sessionId, key: msg.key };
+  else if (msg.type === 'chat') addMessage(msg.srv, msg.message);
   else if (msg.type === 'history' && Array.isArray(msg.messages)) {
     for (const m of msg.messages) addMessage(msg.srv, m);
     sessionsOnServer = msg.sessions;
@@ -148,6 +175,7 @@ async function post(text) {
   if (postedAt.size > 100) postedAt.delete(postedAt.keys().next().value);
   const name = ui.name.value.trim() || 'anonymous';
   await client.send(JSON.stringify({ type: 'post', id, name, text }));
+  postsSent++;
   render();
   return id;
 }
@@ -193,8 +221,10 @@ function render() {
   ui.session.title = sid ?? '';
   ui.role.textContent = client.shared !== true ? 'own session' : client.role === 'none' ? '–' : client.role;
   const st = client.stats;
-  ui.sent.textContent = String(st.messagesSent);
-  ui.received.textContent = String(st.messagesReceived);
+  ui.sent.textContent = String(postsSent);
+  ui.received.textContent = String(chatReceived);
+  ui.sent.title = `Chat messages this tab posted (on the channel: ${st.messagesSent} sent, with history requests)`;
+  ui.received.title = `Chat messages shown (on the channel: ${st.messagesReceived} received, with history and presence)`;
   ui.rtt.textContent = roundTripMs === undefined ? '–' : `${Math.round(roundTripMs)} ms`;
   ui.send.disabled = s === 'closed' || s === 'closing';
   if (Date.now() < noteUntil) ui.note.textContent = noteText;
@@ -219,9 +249,22 @@ client.on('reconnecting', (e) => {
   event('reconnecting', { code: e.error.code });
   note(e.error.code === 'session_lost' ? 'Session lost: opening a new one…' : 'Connection lost: reconnecting…', 60_000);
 });
+// Why a new session began, in words: these are normal events, not errors.
+function resetReason(reason) {
+  switch (reason.code) {
+    // HoldlineTabClient: the tab that held the session closed.
+    case 'transport_error': return client.shared === true ? 'Another tab took over' : 'The connection failed';
+    case 'server_shutdown': return 'The server restarted';
+    case 'idle_timeout': return 'The session had been idle too long';
+    case 'session_unknown': return 'The server no longer knew this session';
+    case 'server_closed': return 'The server ended the session';
+    default: return reason.message;
+  }
+}
+
 client.on('reset', (e) => {
   event('reset', { previousSessionId: e.previousSessionId, sessionId: e.sessionId, code: e.reason.code });
-  note(`New session ${e.sessionId.slice(0, 8)} (${e.reason.code}): history reloaded.`);
+  note(`${resetReason(e.reason)}: new session ${e.sessionId.slice(0, 8)}, history reloaded.`);
 });
 client.on('transport', (e) => {
   event('transport', { transport: e.transport, previous: e.previous });
@@ -240,6 +283,14 @@ ui.form.addEventListener('submit', (e) => {
   if (text === '') return;
   ui.text.value = '';
   post(text).catch((err) => note(`Not sent: ${err.message}`));
+});
+
+// The page goes away: the tab that holds the session closes it now (followers
+// leave it to the tab that takes over). A beacon outlives the page.
+addEventListener('pagehide', () => {
+  if (client.shared === true && client.role !== 'leader') return;
+  if (!leaveKey || leaveKey.sid !== client.sessionId) return;
+  navigator.sendBeacon(new URL('/demo/leave', channelUrl), JSON.stringify(leaveKey));
 });
 
 window.__chat = { post, channelUrl };
