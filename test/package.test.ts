@@ -159,6 +159,13 @@ test('npm pack ships a package that publint and attw pass, installs in a fresh a
     dependencies: Record<string, string>;
   };
   assert.equal(pkg.dependencies['express'], undefined, 'express is not a dependency');
+  // Its declarations never import express (an app on Express 4, or on none, needs no @types/express).
+  const declarations = (await readdir(join(app, 'node_modules', 'holdline', 'dist'), { recursive: true })).filter((f) => f.endsWith('.d.ts'));
+  assert.ok(declarations.length > 10);
+  for (const f of declarations) {
+    const text = await readFile(join(app, 'node_modules', 'holdline', 'dist', f), 'utf8');
+    assert.doesNotMatch(text, /from ['"]express['"]|import\(['"]express['"]\)/, `${f} imports express`);
+  }
   const installedDeps = await readdir(join(app, 'node_modules'));
   assert.ok(!installedDeps.includes('@types/ws'), 'no @types/ws: the app compiles without it');
 
