@@ -9,6 +9,9 @@
  * every export of the package, and runs the README's server and client
  * examples against each other.
  *
+ * A second test installs the tree from a git URL (npm runs the `prepare`
+ * script of a git dependency, not `prepack`; `prepare` builds only then).
+ *
  * It stages its own copy of the sources, so the dist/ that other tests use
  * is never touched. npm installs from its cache when it can (--prefer-offline)
  * and otherwise from the npm registry.
@@ -74,6 +77,15 @@ function ourErrors(r: Ran): string[] {
   return errors.filter((l) => !l.startsWith('node_modules/') || l.startsWith('node_modules/holdline/'));
 }
 
+/** Copy what a clone of this tree would hold to `dir`. */
+async function stageTree(dir: string): Promise<string> {
+  for (const f of await checkoutFiles()) {
+    await mkdir(dirname(join(dir, f)), { recursive: true });
+    await cp(join(ROOT, f), join(dir, f));
+  }
+  return dir;
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -110,11 +122,7 @@ test('npm pack ships a package that publint and attw pass, installs in a fresh a
   t.after(() => rm(work, { recursive: true, force: true }));
 
   // 1. A clean copy of the tree (as a git clone would have it), with this repository's node_modules to build with.
-  const stage = join(work, 'stage');
-  for (const f of await checkoutFiles()) {
-    await mkdir(dirname(join(stage, f)), { recursive: true });
-    await cp(join(ROOT, f), join(stage, f));
-  }
+  const stage = await stageTree(join(work, 'stage'));
   await symlink(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
 
   // 2. npm pack: prepack builds.
@@ -229,4 +237,31 @@ test('npm pack ships a package that publint and attw pass, installs in a fresh a
   const all = await run(process.execPath, [join(app, 'out', 'all-exports.js')], app, 30_000, env);
   // The browser bundles load in Node too (they use fetch and WebSocket globals only when used).
   assert.equal(all.code, 0, show(all));
+});
+
+test('npm install from a git URL builds the package (prepare) and it loads', { timeout: 900_000 }, async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'holdline-git-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const repo = await stageTree(join(work, 'repo'));
+  const git = ['-c', 'user.email=test@holdline.invalid', '-c', 'user.name=test', '-c', 'commit.gpgsign=false'];
+  for (const args of [['init', '-q'], ['add', '-A'], [...git, 'commit', '-qm', 'snapshot']]) {
+    const r = await run('git', args, repo, 60_000);
+    assert.equal(r.code, 0, show(r));
+  }
+  const app = join(work, 'app');
+  await mkdir(app);
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  // npm clones it, installs its dependencies (dev ones too) and runs its prepare script, which builds.
+  const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', `git+file://${repo}`], app, 600_000);
+  assert.equal(installed.code, 0, show(installed));
+  const loaded = await run(
+    process.execPath,
+    ['--input-type=module', '-e', "const s = await import('holdline/server'); const c = await import('holdline/client'); console.log(typeof s.HoldlineServer, typeof c.HoldlineClient);"],
+    app,
+    30_000,
+  );
+  assert.equal(loaded.code, 0, show(loaded));
+  assert.equal(loaded.stdout.trim(), 'function function');
+  const files = await readdir(join(app, 'node_modules', 'holdline', 'dist', 'browser'));
+  assert.ok(files.includes('holdline.js') && files.includes('holdline.d.ts'), files.join(', '));
 });
