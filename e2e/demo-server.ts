@@ -349,7 +349,7 @@ if (isMain) {
     }
     throw e;
   }
-  console.log(`Holdline demo: open ${demo.origin}/ in a few tabs and browsers (Ctrl-C stops)`);
+  console.log(`Holdline demo: open ${demo.origin}/ in a few tabs and browsers (PORT=... picks another port; Ctrl-C stops)`);
   const shutdown = () => {
     demo.stop().then(
       () => process.exit(0),
