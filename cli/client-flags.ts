@@ -13,7 +13,7 @@ export const CLIENT_FLAGS = {
 
 export const CLIENT_FLAGS_HELP = `Client options:
   --proxy URL            HTTP proxy (default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY)
-  --transports LIST      polling,websocket in order of preference (default: websocket,polling)
+  --transports LIST      polling,websocket in order of preference (default: polling,websocket)
   --hold MS              longest hold to ask of the server for each poll
   --request-timeout MS   deadline of each request
   --connect-timeout MS   give up opening the first session after this long
