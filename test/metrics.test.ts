@@ -15,6 +15,7 @@ import type { Payload } from '../shared/index.js';
 import type { Session } from '../server/index.js';
 import { registerMetrics } from '../server/prometheus.js';
 import { startHoldline, type RunningHoldline } from './helpers/holdline.js';
+import { startSquid } from './middlebox/squid.js';
 
 const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 }, transports: ['polling' as const] };
 
@@ -52,13 +53,13 @@ const bytesOf = (s: string) => Buffer.byteLength(s);
 const UP = ['one', 'twö', 'three ✓', '', 'five'];
 
 /** The client sends UP; the server echoes each back; both ends see every ack. */
-async function echoWorkload(hl: RunningHoldline): Promise<{ client: HoldlineClient; session: Session }> {
+async function echoWorkload(hl: RunningHoldline, transports: Array<'polling' | 'websocket'> = ['polling']): Promise<{ client: HoldlineClient; session: Session }> {
   let session: Session | undefined;
   hl.server.on('session', (s) => {
     session = s;
     s.on('message', (m) => void s.send(m));
   });
-  const client = new HoldlineClient(hl.url, fast);
+  const client = new HoldlineClient(hl.url, { ...fast, transports });
   const got: Payload[] = [];
   client.on('message', (m) => got.push(m));
   await client.connect();
@@ -117,6 +118,20 @@ test('hl.metrics() and client.stats count a known workload', async (t) => {
   assert.equal(client.stats.resets, 1);
 });
 
+test('over a WebSocket the same workload counts the same', async (t) => {
+  const hl = await startHoldline(t);
+  const { client } = await echoWorkload(hl, ['websocket']);
+  const upBytes = UP.reduce((n, m) => n + bytesOf(m), 0);
+  const m = hl.server.metrics();
+  assert.equal(client.transport, 'websocket');
+  assert.equal(m.websockets, 1);
+  assert.equal(m.heldPolls, 0);
+  assert.deepEqual([m.messagesReceived, m.bytesReceived, m.messagesSent, m.bytesSent, m.acksPending], [UP.length, upBytes, UP.length, upBytes, 0]);
+  const s = client.stats;
+  assert.deepEqual([s.messagesSent, s.bytesSent, s.messagesReceived, s.bytesReceived, s.acksPending], [UP.length, upBytes, UP.length, upBytes, 0]);
+  await client.close();
+});
+
 test('poll-cut ages: a held poll its client drops is counted with its age', async (t) => {
   const hl = await startHoldline(t, { pollTimeoutMs: 10_000 });
   const s = await rawOpen(hl);
@@ -126,6 +141,22 @@ test('poll-cut ages: a held poll its client drops is counted with its age', asyn
   assert.ok(cuts.sumMs >= 250 && cuts.sumMs < 5_000, `age ${cuts.sumMs} ms`);
   assert.deepEqual(cuts.buckets.map((b) => b.count), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
   assert.equal(cuts.buckets.at(-1)?.leMs, Infinity);
+});
+
+test('polls a proxy cuts (squid read_timeout 2 s): counted at both ends with their age', { timeout: 60_000 }, async (t) => {
+  const squid = await startSquid({ readTimeoutSec: 2 });
+  t.after(() => squid.stop());
+  const hl = await startHoldline(t, { pollTimeoutMs: 10_000 });
+  const client = new HoldlineClient(hl.url, { ...fast, proxy: squid.url });
+  await client.connect();
+  await waitFor(() => client.stats.pollCuts >= 1 && hl.server.metrics().pollCuts.count >= 1, 20_000, 'a cut counted at both ends').catch((e: unknown) => {
+    throw new Error(`${String(e)}: client ${client.stats.pollCuts}, server ${hl.server.metrics().pollCuts.count}`);
+  });
+  const [age] = client.stats.pollCutAgesMs ?? [];
+  assert.ok(age !== undefined && age >= 1_500 && age < 10_000, `client cut age ${age}`);
+  const server = hl.server.metrics().pollCuts;
+  assert.ok(server.sumMs / server.count >= 1_500, `server cut age ${server.sumMs / server.count}`);
+  await client.close();
 });
 
 test('holdline/prometheus: the same figures, named by Prometheus conventions', async (t) => {
