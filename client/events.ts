@@ -88,4 +88,18 @@ export interface ClientStats {
    * only so that stats made elsewhere (client/tabs) need not know it yet.
    */
   transportSwitches?: number;
+  /*
+   * The figures below are optional for the same reason (client/tabs makes
+   * stats of its own); HoldlineClient always fills them in.
+   */
+  /** Payload bytes of the messages sent (queued by send()). */
+  bytesSent?: number;
+  /** Payload bytes of the messages received. */
+  bytesReceived?: number;
+  /** Messages sent (queued) that the server has not acknowledged yet. */
+  acksPending?: number;
+  /** Failed requests (retried or not) and errors reported through 'error', by code. */
+  errors?: Record<string, number>;
+  /** How long the last polls that were cut had been held, ms (the latest last; at most 16). */
+  pollCutAgesMs?: number[];
 }

@@ -92,7 +92,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   }
 
   get stats(): Readonly<ClientStats> {
-    return { ...this.#machine.stats };
+    const m = this.#machine;
+    return { ...m.stats, acksPending: m.outboundPending, errors: { ...m.stats.errors }, pollCutAgesMs: [...m.stats.pollCutAgesMs] };
   }
 
   /** Open a session. Resolves once open; rejects on a fatal error, close(), or connectTimeoutMs. */

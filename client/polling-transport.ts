@@ -38,6 +38,7 @@ import {
 } from '../shared/index.js';
 import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
+import { notePollCut } from './client-metrics.js';
 import { delay } from './pacing.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { HttpExchange, Outcome } from './http-exchange.js';
@@ -212,9 +213,9 @@ export class PollingTransport implements Transport {
         if (outcome.reaction === 'retry' && age >= MIN_HOLD_MS && hold > 0) {
           // Held a while, then cut (a proxy's read timeout answering 504, a NAT
           // forgetting us, our own deadline): replace it at once, and learn.
-          host.stats.pollCuts++;
           advisor.cut(age, hold);
           host.stats.holdMs = advisor.holdMs;
+          notePollCut(host.stats, age, advisor.holdMs);
           current = this.#poll(session, advisor.holdMs);
           continue;
         }

@@ -44,6 +44,7 @@ import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.j
 import type { ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
+import { noteClosed, noteFailure, noteLost, noteState, payloadBytes } from './client-metrics.js';
 
 /** The transitions #setState() allows, from each state. */
 const NEXT: { readonly [S in ClientState]: readonly ClientState[] } = {
@@ -78,9 +79,10 @@ export interface MachineParts {
 }
 
 export class SessionMachine implements TransportHost {
-  readonly stats: ClientStats = {
+  readonly stats: Required<ClientStats> = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
     reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0,
+    bytesSent: 0, bytesReceived: 0, acksPending: 0, errors: {}, pollCutAgesMs: [],
   };
   readonly #options: Readonly<ResolvedClientOptions>;
   readonly #exchange: HttpExchange;
@@ -138,6 +140,7 @@ export class SessionMachine implements TransportHost {
 
   #setState(next: ClientState): void {
     if (!NEXT[this.#state].includes(next)) throw new HoldlineError('invalid_state', `no transition from ${this.#state} to ${next}`);
+    noteState(this.#state, next, this.#live?.sid);
     this.#state = next;
   }
 
@@ -178,6 +181,7 @@ export class SessionMachine implements TransportHost {
   #enqueue(entry: OutboxEntry): Promise<void> {
     this.#outbox.pushEntry(entry);
     this.stats.messagesSent++;
+    this.stats.bytesSent += entry.bytes;
     if (this.#live && this.#state !== 'closed') this.#transport.flush();
     return RESOLVED;
   }
@@ -207,6 +211,7 @@ export class SessionMachine implements TransportHost {
     for (;;) {
       if (this.#lifetime.signal.aborted) return undefined;
       const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
+      if (!outcome.ok) noteFailure(this.stats, outcome.error, outcome.reaction, undefined);
       let error: HoldlineError;
       if (outcome.ok) {
         const r = decodeOpenResponse(outcome.answer.body);
@@ -283,6 +288,7 @@ export class SessionMachine implements TransportHost {
     this.#inbox = new Inbox();
     this.#setState('reconnecting');
     const delayMs = this.#pacing.resetDelay(old.openedAt);
+    noteLost(old.sid, reason.code, delayMs);
     this.#emit('reconnecting', { attempt: this.#pacing.resets.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
     if (delayMs > 0) await this.#pacing.wait(delayMs);
     // No time limit: connectTimeoutMs bounds the first connect() only. A
@@ -318,6 +324,7 @@ export class SessionMachine implements TransportHost {
     this.#pacing.dispose();
     this.#transport.dispose();
     this.#exchange.dispose();
+    noteClosed(reason);
     this.#emit('close', reason, unacked);
   }
 
@@ -377,6 +384,7 @@ export class SessionMachine implements TransportHost {
       const p = m[i];
       if (this.#live !== session || p === undefined) return false;
       stats.messagesReceived++;
+      stats.bytesReceived += payloadBytes(p);
       emit('message', p);
     }
     return this.#live === session;
@@ -391,6 +399,7 @@ export class SessionMachine implements TransportHost {
   }
 
   async failed(session: LiveSession, error: HoldlineError, reaction: Reaction): Promise<boolean> {
+    noteFailure(this.stats, error, reaction, session.sid);
     switch (reaction) {
       case 'retry': {
         const wait = this.#pacing.retries.next();

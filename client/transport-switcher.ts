@@ -29,6 +29,7 @@
  */
 import type { HoldlineError } from '../shared/index.js';
 import { Backoff } from './backoff.js';
+import { noteSwitch } from './client-metrics.js';
 import type { TransportEvent, TransportName } from './events.js';
 import type { PollingTransport } from './polling-transport.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
@@ -185,6 +186,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     this.#current = name;
     const stats = this.#host.stats;
     stats.transportSwitches = (stats.transportSwitches ?? 0) + 1;
+    noteSwitch(previous, name);
     this.#onSwitch({ transport: name, previous });
   }
 

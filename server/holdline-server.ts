@@ -23,6 +23,7 @@ import { WebSocketTransport } from './websocket.js';
 import type { Session } from './session.js';
 import { RemoteSession, type SessionHandle } from './remote-session.js';
 import { SessionRegistry, type BroadcastResult } from './session-registry.js';
+import { gaugesOf, type ServerMetrics, type ServerMetricsSnapshot } from './metrics.js';
 
 export type { BroadcastResult } from './session-registry.js';
 
@@ -106,6 +107,16 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
   /** Open sessions this server owns (with a shared store, each session is owned by one node). */
   get sessionCount(): number {
     return this.#registry.size;
+  }
+
+  /** This node's figures: sessions, held polls, messages and bytes each way, acks pending, resets, errors by code, poll-cut ages (README, "Metrics"). */
+  metrics(): ServerMetricsSnapshot {
+    return this.#registry.metrics.snapshot(gaugesOf(this.#registry));
+  }
+
+  /** @internal Counters behind metrics(), for holdline/prometheus. */
+  get metricsSource(): ServerMetrics {
+    return this.#registry.metrics;
   }
 
   session(id: string): Session | undefined {

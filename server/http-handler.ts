@@ -24,6 +24,7 @@ import {
 } from '../shared/index.js';
 import { readBody } from './body.js';
 import { clockMs } from './clock.js';
+import { tagErrorAnswer } from './metrics.js';
 import { requestHeader } from './request-header.js';
 import type { PollAnswerer, PollHandle } from './polling.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
@@ -78,6 +79,7 @@ function badAck(ack: number, from?: number): HoldlineError {
 }
 
 export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
+  tagErrorAnswer(res, err.code);
   write(res, err.status ?? 500, JSON.stringify(err.toWire()), ERROR_CONTENT_TYPE, extra);
 }
 
@@ -130,6 +132,7 @@ export class HttpHandler implements PollAnswerer {
       if (!routine) this.#core.reportError(e);
       writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     }
+    this.#core.metrics.answered(res);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {

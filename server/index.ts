@@ -12,3 +12,4 @@ export type * from './store.js';
 export { HoldlineError, WIRE_ERRORS } from '../shared/errors.js';
 export type { CloseReason, CloseCode, ErrorCode } from '../shared/errors.js';
 export type { Payload } from '../shared/payload.js';
+export type { PollCutAges, ServerMetricsSnapshot } from './metrics.js';

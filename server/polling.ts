@@ -58,6 +58,8 @@ export interface PollingHost {
   owned(sid: string): Session | undefined;
   /** A poll was taken here: tell the other nodes (they answer theirs). */
   pollTaken(sid: string): void;
+  /** Counts held polls whose client went away (server/metrics.ts). */
+  readonly metrics?: { pollCut(sid: string, ageMs: number): void };
 }
 
 const FLUSHING = 1;
@@ -193,6 +195,7 @@ export class PollingTransport {
     let h = this.#holds.get(sid);
     if (!h) this.#holds.set(sid, (h = new Hold(sid)));
     const previous = h.poll;
+    if (previous && this.#answerer.gone(previous)) this.#host.metrics?.pollCut(sid, now - h.since);
     h.expectEarly = false;
     h.from = from;
     // An early poll is held briefly: when the stream pauses, its answer is
@@ -319,6 +322,7 @@ export class PollingTransport {
       const poll = h.poll;
       if (!poll) continue;
       if (this.#answerer.gone(poll)) {
+        this.#host.metrics?.pollCut(h.sid, now - h.since);
         h.poll = undefined;
         this.#forgetIfIdle(h);
         touch(h.sid);

@@ -37,6 +37,7 @@ import { Session, type SessionHost } from './session.js';
 import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
 import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
+import { ServerMetrics } from './metrics.js';
 
 /**
  * The key an open attempt is remembered under: the client's attempt id bound
@@ -107,6 +108,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   polling!: PollingTransport;
   /** @internal The WebSocket transport, when the server offers it (left out of the .d.ts: its types are `ws`'s). */
   websocket: WebSocketTransport | undefined;
+  /** This node's figures (hl.metrics()); its methods also write the debug log. */
+  readonly metrics = new ServerMetrics();
   /** Sessions this node owns. */
   readonly #live = new Map<string, Session>();
   /**
@@ -154,6 +157,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   readonly reportError = (err: unknown): void => {
+    this.metrics.reported(err);
     this.#events.error(err);
   };
 
@@ -275,6 +279,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   #announce(session: Session): void {
+    this.metrics.sessionOpened(session.id, session.resumed);
     try {
       this.#events.session(session);
     } catch (e) {
@@ -383,6 +388,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   /** Have accepted messages delivered: here, or by the owner. */
   deliver(served: Served, messages: readonly Payload[], skip: number, seq: number): void {
+    this.metrics.received(messages, skip);
     if (served.session) served.session.receive(messages, skip, seq);
     else if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
   }
@@ -478,6 +484,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   sessionEnded(session: Session, reason: CloseReason): void {
     if (this.#live.get(session.id) !== session) return;
+    this.metrics.sessionClosed(session.id, reason);
     this.#live.delete(session.id);
     this.#unused.delete(session.id);
     this.polling.closed(session.id, reason);

@@ -59,6 +59,8 @@ const REDELIVERED: MessageInfo = Object.freeze({ redelivered: true });
 export interface SessionHost {
   readonly options: ResolvedOptions;
   readonly reportError: (err: unknown) => void;
+  /** Counts what is sent (server/metrics.ts). */
+  readonly metrics?: { sent(bytes: number): void };
   /** Outbound messages were committed to the store (`commits` so far): something to read. */
   outboundReady(session: Session, commits: number): void;
   sessionEnded(session: Session, reason: CloseReason): void;
@@ -248,6 +250,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const out = this.sendState();
     (out.uncommitted ??= []).push(entry);
     out.pending++;
+    this.#host.metrics?.sent(entry.bytes);
     out.unsent.push(entry.bytes);
     out.commit ??= quiet(Promise.resolve().then(() => this.commitNow(out)));
     return out.commit;
@@ -282,6 +285,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Commits to the store so far (transports use it to tell a stale read-ahead). */
   get commits(): number {
     return this.#out?.commits ?? 0;
+  }
+
+  /** Messages sent and not yet acknowledged by the client. */
+  get pendingAcks(): number {
+    return this.#out?.pending ?? 0;
   }
 
   /** The client's highest ack seen here. */
