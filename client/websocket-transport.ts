@@ -64,9 +64,11 @@ export interface WebSocketEvents {
   /**
    * The connection failed, closed without a close frame, went silent, or
    * brought an error whose reaction is a retry: the session goes on, on
-   * another transport. `wasUp`: it had carried the session.
+   * another transport. `wasUp`: it had carried the session. `opened`: the
+   * handshake had succeeded (false: refused, failed or timed out before it,
+   * which is all a browser learns of a 404 to the upgrade).
    */
-  down(session: LiveSession, error: HoldlineError, wasUp: boolean): void;
+  down(session: LiveSession, error: HoldlineError, wasUp: boolean, opened: boolean): void;
 }
 
 /** Batches a connection times at once for stats.rttMs (more in flight are not sampled). */
@@ -257,9 +259,10 @@ export class WebSocketTransport implements Transport {
   closed(c: Connection, code: number, reason: string, error: HoldlineError | undefined): void {
     if (c !== this.#conn || c.phase === 'gone') return;
     const wasUp = c.phase === 'up';
+    const opened = c.phase !== 'connecting';
     this.#end(c);
     const why = error ?? new HoldlineError('network_error', `the WebSocket closed (code ${code}${reason === '' ? '' : `: ${reason}`}) without a close frame`);
-    this.#events.down(c.session, why, wasUp);
+    this.#events.down(c.session, why, wasUp, opened);
   }
 
   // ---- inside ----
@@ -297,7 +300,7 @@ export class WebSocketTransport implements Transport {
         ? new HoldlineError(wire.code, wire.message)
         : new HoldlineError('bad_response', `unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { wireCode: wire.code });
     const reaction = reactionOf(error.code);
-    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp);
+    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
     else host.failed(session, error, reaction).catch((e: unknown) => host.crashed(e));
   }
 
@@ -305,7 +308,7 @@ export class WebSocketTransport implements Transport {
   #broken(c: Connection, what: string): void {
     const wasUp = c.phase === 'up';
     this.drop(c, 1002, 'protocol error');
-    this.#events.down(c.session, new HoldlineError('bad_response', `WebSocket: ${what}`), wasUp);
+    this.#events.down(c.session, new HoldlineError('bad_response', `WebSocket: ${what}`), wasUp, true);
   }
 
   /** Write batches from just past what this connection wrote, while the socket takes them; else an ack alone if one is owed. */
@@ -370,8 +373,9 @@ export class WebSocketTransport implements Transport {
         return;
       }
       const wasUp = !opening;
+      const opened = c.phase !== 'connecting';
       this.drop(c, 1000, 'timeout');
-      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp);
+      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp, opened);
     };
     c.timer = setTimeout(check, ms > 0 ? ms : heartbeat + this.#options.graceMs);
     unref(c.timer);
