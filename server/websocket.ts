@@ -22,10 +22,9 @@ import {
   wireError,
   type CloseReason,
   type Payload,
-  type WirePayload,
 } from '../shared/index.js';
 import type { Served, SessionRegistry } from './session-registry.js';
-import type { SessionStore, WiresRead } from './store.js';
+import { byteLength, parseJson, rawText, readWires, toBytes } from './websocket-frames.js';
 
 /** Close codes of our own (4000-4999 are the application's). */
 export const WS_CLOSE = {
@@ -382,34 +381,4 @@ export class WebSocketTransport {
     this.release();
     this.#wss.close();
   }
-}
-
-/** What the store holds past `from`, as wire payloads: from the store's entries where it can, else its batch JSON parsed. */
-async function readWires(store: SessionStore, sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
-  if (store.readOutboundWires) return store.readOutboundWires(sid, maxWireBytes, from, maxCount);
-  const b = await store.readOutbound(sid, maxWireBytes, from, maxCount);
-  return { seq: b.seq, count: b.count, wires: b.count === 0 ? [] : (JSON.parse(b.m) as WirePayload[]), wireBytes: b.wireBytes, inboundAck: b.inboundAck };
-}
-
-function parseJson(data: RawData): unknown {
-  try {
-    return JSON.parse(rawText(data)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function byteLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
-  return data.byteLength;
 }
