@@ -58,6 +58,8 @@ test('bench --smoke completes and writes well-formed results for both libraries,
   for (const lib of ['Holdline', 'Engine.IO']) assert.match(stdout, new RegExp(lib.replace('.', '\\.')), `the table shows ${lib}`);
   assert.match(stdout, /Ack-paced, Holdline/, 'the ack-paced table is printed');
   assert.match(stdout, /Redis section, Holdline \(redis-server /, 'the Redis table is printed, with the redis-server the bench started');
+  assert.match(stdout, /\| WebSocket +\| Holdline +\| raw ws +\| Engine\.IO \(websocket\)/, 'the WebSocket table is printed, Holdline against raw ws and Engine.IO');
+  assert.match(stdout, /(PASS|MISS) +WebSocket: echo RTT p50 <= 1\.3x raw ws/, 'the WebSocket targets are judged');
 });
 
 test('results missing a library, with a failed workload, or not measured on dist/ are rejected', () => {
@@ -68,6 +70,10 @@ test('results missing a library, with a failed workload, or not measured on dist
   const table = '| Holdline | Engine.IO |';
   assert.deepEqual(validateResults({ meta, throughput: { holdline: ok, 'engine.io': ok }, targets: [], table }), []);
   assert.match(validateResults({ meta, throughput: { holdline: ok }, targets: [], table }).join('\n'), /engine\.io: missing/);
+  const wsMeta = { ...meta, config: { workloads: ['websocket'], fanout: { sizes: [] } } };
+  assert.match(validateResults({ meta: wsMeta, targets: [], table }).join('\n'), /websocket: missing/);
+  const wsPart = { holdline: ok, ws: ok, 'engine.io': ok };
+  assert.match(validateResults({ meta: wsMeta, websocket: { throughput: wsPart, latency: { holdline: ok }, idle: {} }, targets: [], table }).join('\n'), /websocket\.latency\.ws: missing/);
   const failed = { ok: false, error: 'timed out' };
   assert.match(validateResults({ meta, throughput: { holdline: ok, 'engine.io': failed }, targets: [], table }).join('\n'), /failed: timed out/);
   const nan = { ok: true, value: { s2c: { ...dir, msgPerSec: null }, c2s: dir } };

@@ -13,6 +13,7 @@ import { parseConfig, USAGE, type BenchConfig } from './lib/config.js';
 import { ensureDist, ROOT } from './lib/dist-build.js';
 import { Agent, installExitHooks, setChildNodeArgs, type ProcessInfo } from './lib/harness.js';
 import { evaluateTargets, renderTable, renderTargets } from './lib/report.js';
+import { renderWebSocketTable, websocketTargets } from './lib/report-websocket.js';
 import { validateResults, type BenchResults, type Meta } from './lib/results.js';
 import { runBaseline } from './workloads/baseline.js';
 import { runFanout } from './workloads/fanout.js';
@@ -21,6 +22,7 @@ import { runLoss } from './workloads/loss.js';
 import { runThroughput } from './workloads/throughput.js';
 import { runAckPaced } from './workloads/ackpaced.js';
 import { runRedis } from './workloads/redis.js';
+import { runWebSocket } from './workloads/websocket.js';
 
 const require = createRequire(import.meta.url);
 
@@ -96,12 +98,15 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
   if (wants('loss')) partial.loss = await runLoss(cfg);
   if (wants('ackpaced')) partial.ackpaced = await runAckPaced(cfg);
   if (wants('redis')) partial.redis = await runRedis(cfg);
+  if (wants('websocket')) partial.websocket = await runWebSocket(cfg);
 
   const cpu1 = await cpuTimes();
   const stealPct = cpu0 && cpu1 && cpu1[1] > cpu0[1] ? Math.round(((cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])) * 1000) / 10 : undefined;
   const withMeta = { meta: await meta(cfg, startedAt, performance.now() - t0, facts, stealPct), ...partial };
-  const targets = evaluateTargets(withMeta);
-  const table = renderTable({ ...withMeta, targets });
+  const targets = [...evaluateTargets(withMeta), ...websocketTargets(withMeta.websocket)];
+  const tables = [renderTable({ ...withMeta, targets })];
+  if (withMeta.websocket) tables.push(renderWebSocketTable(withMeta.websocket, targets));
+  const table = tables.filter(Boolean).join('\n\n');
   return { ...withMeta, targets, table };
 }
 

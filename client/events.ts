@@ -81,7 +81,10 @@ export interface ClientStats {
   resets: number;
   /** Hold asked of the server on the next poll. */
   holdMs: number;
-  /** Smoothed round-trip time of send requests, ms. */
+  /**
+   * Smoothed round-trip time, ms: of send requests on polling; on a WebSocket,
+   * of the hello until its answer and of a batch until the ack that covers it.
+   */
   rttMs: number;
   /**
    * Moves from one transport to the other (each 'transport' event). Optional

@@ -175,7 +175,8 @@ export class PollingTransport implements Transport {
    */
   #poll(session: LiveSession, hold: number, from?: number): PendingPoll {
     const ack = this.#host.inboundAck;
-    const body = from === undefined ? `{${session.auth}"ack":${ack},"hold":${hold}}` : `{${session.auth}"ack":${ack},"hold":${hold},"from":${from}}`;
+    const ws = session.webSockets === 0 ? '' : `,"ws":${session.webSockets}`;
+    const body = from === undefined ? `{${session.auth}"ack":${ack},"hold":${hold}${ws}}` : `{${session.auth}"ack":${ack},"hold":${hold},"from":${from}${ws}}`;
     this.#host.stats.polls++;
     return new PendingPoll(this.#exchange, session, from, hold, body, hold + this.#options.pollGraceMs, this.#onPollHead);
   }

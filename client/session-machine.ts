@@ -33,6 +33,7 @@ import {
   SendWindow,
   type CloseReason,
   type OutboxBatch,
+  type OutboxWires,
   type OutboxEntry,
   type Payload,
   type PollResponse,
@@ -220,7 +221,7 @@ export class SessionMachine implements TransportHost {
           const limits = saneLimits(r.value);
           const { sid, token } = limits;
           const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
-          return { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController() };
+          return { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController(), webSockets: 0 };
         }
         this.#emit('error', r.error);
         error = r.error;
@@ -336,6 +337,10 @@ export class SessionMachine implements TransportHost {
 
   nextBatch(maxWireBytes: number, from?: number): OutboxBatch {
     return this.#outbox.batch(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
+  }
+
+  nextWires(maxWireBytes: number, from?: number): OutboxWires {
+    return this.#outbox.wires(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
   }
 
   written(lastSeq: number): void {

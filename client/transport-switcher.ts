@@ -25,7 +25,11 @@
  * again after a back-off delay (reconnect.minDelayMs doubling to
  * maxDelayMs). After MAX_FAILURES in a row (WebSockets that never reached ok
  * or died within maxDelayMs of it), or an upgrade answered 404 (the server
- * offers none), the session stays on polling.
+ * offers none), the session stays on polling. So it does when the first
+ * WebSocket of the session fails before its handshake completes: a browser
+ * sees a 404 (no such path, or a proxy in the way) only as that, and a path
+ * that never opened one is not tried again (a path that has carried the
+ * session is: a node restarting refuses connections for a while).
  */
 import type { HoldlineError } from '../shared/index.js';
 import { Backoff } from './backoff.js';
@@ -66,6 +70,8 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
   #failures = 0;
   /** This session stays on polling. */
   #gaveUp = false;
+  /** A WebSocket has completed its handshake this session: the path exists. */
+  #everOpened = false;
   #upAt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -95,6 +101,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     this.#pollingOn = false;
     this.#failures = 0;
     this.#gaveUp = false;
+    this.#everOpened = false;
     this.#retries.reset();
     this.#clearRetry();
     const ws = this.#ws;
@@ -126,6 +133,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
 
   opened(session: LiveSession): void {
     if (session !== this.#session) return;
+    this.#everOpened = true;
     // Before the hello: no poll may reach the server after it.
     this.#polling.stop();
     this.#pollingOn = false;
@@ -137,7 +145,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     this.#set('websocket');
   }
 
-  down(session: LiveSession, error: HoldlineError, wasUp: boolean): void {
+  down(session: LiveSession, error: HoldlineError, wasUp: boolean, opened: boolean): void {
     const host = this.#host;
     if (session !== this.#session || host.current !== session) return;
     if (wasUp && Date.now() - this.#upAt >= this.#maxDelayMs) {
@@ -160,7 +168,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     // At once, with nothing lost: polling starts from the first unacknowledged message both ways.
     this.#startPolling(session);
     this.#set('polling');
-    if (this.#failures >= MAX_FAILURES || error.status === 404) {
+    if (this.#failures >= MAX_FAILURES || error.status === 404 || (!opened && !this.#everOpened)) {
       this.#gaveUp = true;
       return;
     }

@@ -16,7 +16,7 @@
  * Hot path: a transport calls the host per batch, never per message, except
  * for deliver(), whose loop is the machine's.
  */
-import type { HoldlineError, OpenResponse, OutboxBatch, Payload, PollResponse } from '../shared/index.js';
+import type { HoldlineError, OpenResponse, OutboxBatch, OutboxWires, Payload, PollResponse } from '../shared/index.js';
 import type { Reaction } from '../shared/reaction.js';
 import type { ClientStats } from './events.js';
 
@@ -34,6 +34,13 @@ export interface LiveSession {
   readonly openedAt: number;
   /** Aborted when the session ends for this client: every request of it stops. */
   readonly abort: AbortController;
+  /**
+   * WebSocket first frames (hellos) sent for this session so far. Every poll
+   * carries it (`"ws"`, when not 0) and every hello its own count: the server
+   * tells a poll sent before a hello (it arrived late; the WebSocket stays)
+   * from one sent after it (the client fell back; the WebSocket goes).
+   */
+  webSockets: number;
 }
 
 /** The session machine, as a transport sees it. */
@@ -54,6 +61,8 @@ export interface TransportHost {
    * connection), `m` at most `maxWireBytes`.
    */
   nextBatch(maxWireBytes: number, from?: number): OutboxBatch;
+  /** nextBatch() as the messages' wire forms, no JSON (a transport that frames each message: the WebSocket). */
+  nextWires(maxWireBytes: number, from?: number): OutboxWires;
   /** Every message up to `lastSeq` has now been written at least once. */
   written(lastSeq: number): void;
   /**

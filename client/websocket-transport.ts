@@ -64,10 +64,15 @@ export interface WebSocketEvents {
   /**
    * The connection failed, closed without a close frame, went silent, or
    * brought an error whose reaction is a retry: the session goes on, on
-   * another transport. `wasUp`: it had carried the session.
+   * another transport. `wasUp`: it had carried the session. `opened`: the
+   * handshake had succeeded (false: refused, failed or timed out before it,
+   * which is all a browser learns of a 404 to the upgrade).
    */
-  down(session: LiveSession, error: HoldlineError, wasUp: boolean): void;
+  down(session: LiveSession, error: HoldlineError, wasUp: boolean, opened: boolean): void;
 }
+
+/** Batches a connection times at once for stats.rttMs (more in flight are not sampled). */
+const RTT_MARKS = 64;
 
 /** Past this many bytes handed to the socket and not yet sent, no new batch is written. */
 export const HIGH_WATER = 1024 * 1024;
@@ -106,6 +111,10 @@ class Connection implements WebSocketHandlers {
   ackWritten = -1;
   lastFrameAt = Date.now();
   readonly startedAt = Date.now();
+  /** When the hello went out (performance.now()): its answer is the first round-trip sample. */
+  helloAt = 0;
+  /** Batches written and not yet acknowledged, for round-trip samples: [last seq, written at (performance.now())], oldest first, at most RTT_MARKS. */
+  readonly rttMarks: Array<[number, number]> = [];
   timer: ReturnType<typeof setTimeout> | undefined;
   drainTimer: ReturnType<typeof setTimeout> | undefined;
   writeQueued = false;
@@ -201,7 +210,10 @@ export class WebSocketTransport implements Transport {
     if (c !== this.#conn) return;
     c.phase = 'hello';
     c.ackWritten = host.inboundAck;
-    c.socket?.send(`{${c.session.auth}"ack":${c.ackWritten}}`);
+    // Counted: a poll sent before this hello and arriving after it leaves this WebSocket be.
+    const count = ++c.session.webSockets;
+    c.helloAt = performance.now();
+    c.socket?.send(`{${c.session.auth}"ack":${c.ackWritten},"ws":${count}}`);
   }
 
   frame(c: Connection, data: string | Uint8Array): void {
@@ -225,6 +237,7 @@ export class WebSocketTransport implements Transport {
       if (o.ok !== true || !isCount(o.ack)) return this.#broken(c, 'the answer to the hello is not {"ok":true,"ack":N}');
       c.phase = 'up';
       this.#arm(c, 0);
+      this.#rtt(performance.now() - c.helloAt);
       host.acked(o.ack);
       host.succeeded(session);
       this.#events.up(session);
@@ -236,6 +249,7 @@ export class WebSocketTransport implements Transport {
     const maxN = session.limits.maxBatchMessages ?? session.maxAnswerBytes;
     if (!isCount(o.ack) || !isCount(n) || n > maxN) return this.#broken(c, `a header that is not {"ack","seq","n"} with n at most ${maxN}`);
     host.acked(o.ack);
+    this.#acked(c, o.ack);
     this.#checkIdle();
     if (n === 0) return;
     if (!isCount(o.seq) || o.seq < 1) return this.#broken(c, 'a header with messages and no positive "seq"');
@@ -245,9 +259,10 @@ export class WebSocketTransport implements Transport {
   closed(c: Connection, code: number, reason: string, error: HoldlineError | undefined): void {
     if (c !== this.#conn || c.phase === 'gone') return;
     const wasUp = c.phase === 'up';
+    const opened = c.phase !== 'connecting';
     this.#end(c);
     const why = error ?? new HoldlineError('network_error', `the WebSocket closed (code ${code}${reason === '' ? '' : `: ${reason}`}) without a close frame`);
-    this.#events.down(c.session, why, wasUp);
+    this.#events.down(c.session, why, wasUp, opened);
   }
 
   // ---- inside ----
@@ -285,7 +300,7 @@ export class WebSocketTransport implements Transport {
         ? new HoldlineError(wire.code, wire.message)
         : new HoldlineError('bad_response', `unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { wireCode: wire.code });
     const reaction = reactionOf(error.code);
-    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp);
+    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
     else host.failed(session, error, reaction).catch((e: unknown) => host.crashed(e));
   }
 
@@ -293,7 +308,7 @@ export class WebSocketTransport implements Transport {
   #broken(c: Connection, what: string): void {
     const wasUp = c.phase === 'up';
     this.drop(c, 1002, 'protocol error');
-    this.#events.down(c.session, new HoldlineError('bad_response', `WebSocket: ${what}`), wasUp);
+    this.#events.down(c.session, new HoldlineError('bad_response', `WebSocket: ${what}`), wasUp, true);
   }
 
   /** Write batches from just past what this connection wrote, while the socket takes them; else an ack alone if one is owed. */
@@ -304,15 +319,16 @@ export class WebSocketTransport implements Transport {
     if (c.phase !== 'up' || socket === undefined || host.current !== session) return;
     const maxWireBytes = session.limits.maxBatchBytes - ENVELOPE_OVERHEAD;
     while (socket.bufferedAmount < HIGH_WATER && host.outboundLastSeq >= Math.max(c.next, 1) && host.outboundPending > 0) {
-      const b = host.nextBatch(maxWireBytes, c.next);
+      const b = host.nextWires(maxWireBytes, c.next);
       if (b.count === 0) break;
       const ack = host.inboundAck;
       const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${b.seq},"n":${b.count}}`];
       // The outbox keeps binary in its HTTP form (base64); it goes out as bytes.
-      for (const w of JSON.parse(b.m) as unknown[]) frames.push(typeof w === 'string' ? w : (fromWire(w) ?? new Uint8Array(0)));
+      for (const w of b.wires) frames.push(typeof w === 'string' ? w : (fromWire(w) ?? new Uint8Array(0)));
       socket.sendAll(frames);
       c.ackWritten = ack;
       c.next = b.seq + b.count;
+      if (c.rttMarks.length < RTT_MARKS) c.rttMarks.push([c.next - 1, performance.now()]);
       host.written(c.next - 1);
       if (c !== this.#conn || c.phase !== 'up') return;
     }
@@ -357,8 +373,9 @@ export class WebSocketTransport implements Transport {
         return;
       }
       const wasUp = !opening;
+      const opened = c.phase !== 'connecting';
       this.drop(c, 1000, 'timeout');
-      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp);
+      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp, opened);
     };
     c.timer = setTimeout(check, ms > 0 ? ms : heartbeat + this.#options.graceMs);
     unref(c.timer);
@@ -382,6 +399,20 @@ export class WebSocketTransport implements Transport {
     c.session.abort.signal.removeEventListener('abort', c.onAbort);
     if (this.#conn === c) this.#conn = undefined;
     this.#wakeIdle();
+  }
+
+  /** The server acknowledged up to `ack`: the latest batch it covers gives a round-trip sample (as a send request's answer does on polling). */
+  #acked(c: Connection, ack: number): void {
+    const marks = c.rttMarks;
+    let at: number | undefined;
+    while (marks.length > 0 && (marks[0]?.[0] ?? Infinity) <= ack) at = marks.shift()?.[1];
+    if (at !== undefined) this.#rtt(performance.now() - at);
+  }
+
+  /** One round-trip sample into stats.rttMs, smoothed as polling's are. */
+  #rtt(ms: number): void {
+    const stats = this.#host.stats;
+    stats.rttMs = stats.rttMs === 0 ? ms : stats.rttMs * 0.8 + ms * 0.2;
   }
 
   #checkIdle(): void {

@@ -195,7 +195,7 @@ export class HttpHandler implements PollAnswerer {
         if (!acked) return writeError(res, badAck(ack, from), cors);
         const hold = Math.min(r.value.hold ?? core.options.pollTimeoutMs, core.options.pollTimeoutMs);
         core.seen(s.value, hold);
-        return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from);
+        return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from, r.value.ws ?? 0);
       }
       case 'send': {
         const r = decodeSendEnvelope(body);

@@ -56,8 +56,14 @@ export interface PollingHost {
   readonly reportError: (err: unknown) => void;
   /** The session as this node owns it, or undefined (owned elsewhere). */
   owned(sid: string): Session | undefined;
-  /** A poll was taken here: tell the other nodes (they answer theirs). */
-  pollTaken(sid: string): void;
+  /**
+   * A poll was taken here: tell the other nodes (they answer theirs), and a
+   * WebSocket carrying the session closes. `ws`: the poll's WebSocket count
+   * (PollRequest.ws).
+   */
+  pollTaken(sid: string, ws: number): void;
+  /** The poll (its WebSocket count `ws`) was sent before the hello of the WebSocket carrying the session here. */
+  pollPredatesWebSocket(sid: string, ws: number): boolean;
   /** Counts held polls whose client went away (server/metrics.ts). */
   readonly metrics?: { pollCut(sid: string, ageMs: number): void };
 }
@@ -189,9 +195,16 @@ export class PollingTransport {
 
   /**
    * Take a poll: answer at once if anything is pending (from message `from`
-   * on, if given), else hold it (superseding any held one).
+   * on, if given), else hold it (superseding any held one). A poll the
+   * client sent before the hello of the WebSocket that carries the session
+   * (its count `ws` below that hello's) arrived late: it is answered empty at
+   * once and the WebSocket stays (the client reads no answer to it).
    */
-  async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
+  async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number, ws = 0): Promise<void> {
+    if (this.#host.pollPredatesWebSocket(sid, ws)) {
+      this.#answerer.respond(handle, await this.#emptyBatch(sid));
+      return;
+    }
     let h = this.#holds.get(sid);
     if (!h) this.#holds.set(sid, (h = new Hold(sid)));
     const previous = h.poll;
@@ -207,7 +220,7 @@ export class PollingTransport {
     h.early = early;
     // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
     if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
-    this.#host.pollTaken(sid);
+    this.#host.pollTaken(sid, ws);
     const answerer = this.#answerer;
     if (previous && !answerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.

@@ -397,7 +397,7 @@ function isCloseReason(v: unknown): v is CloseReason {
 /** The event types a StoreEvent may have, and the fields each carries besides `node`. */
 function isStoreEvent(v: unknown): v is StoreEvent {
   if (typeof v !== 'object' || v === null) return false;
-  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; reason?: unknown; data?: unknown };
+  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; ws?: unknown; reason?: unknown; data?: unknown };
   if (typeof e.node !== 'string') return false;
   switch (e.type) {
     case 'out':
@@ -406,7 +406,7 @@ function isStoreEvent(v: unknown): v is StoreEvent {
     case 'ack':
       return typeof e.ack === 'number' && typeof e.bufferedBytes === 'number';
     case 'poll':
-      return typeof e.at === 'number';
+      return typeof e.at === 'number' && (e.ws === undefined || typeof e.ws === 'number');
     case 'close':
       return isCloseReason(e.reason);
     case 'broadcast':

@@ -459,11 +459,15 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   // ---- transports' and sessions' calls ----
 
-  pollTaken(sid: string): void {
+  pollTaken(sid: string, ws: number): void {
     this.#startTicker();
     // The client polls: a WebSocket that carried the session is over (it fell back).
-    this.websocket?.pollTaken(sid);
-    if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
+    this.websocket?.pollTaken(sid, ws);
+    if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now(), ws });
+  }
+
+  pollPredatesWebSocket(sid: string, ws: number): boolean {
+    return this.websocket?.predates(sid, ws) === true;
   }
 
   /** A WebSocket now carries the session: a poll held anywhere is answered. */
@@ -521,7 +525,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
         case 'in':
           return this.#live.get(sid)?.pump();
         case 'poll':
-          this.websocket?.pollTaken(sid);
+          // A WebSocket's hello publishes no count: every other WebSocket of the session goes.
+          this.websocket?.pollTaken(sid, event.ws);
           return this.polling.superseded(sid, event.at);
         case 'close':
           this.polling.closed(sid, event.reason);

@@ -47,7 +47,7 @@
  * - messages are handed over by reference: callers do not mutate a payload
  *   after `acceptInbound` or `enqueue`.
  */
-import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload, WirePayload } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, OutboxWires, Payload, WirePayload } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
@@ -92,6 +92,12 @@ export interface ReadOutboundResult extends OutboxBatch {
   inboundAck: number;
 }
 
+/** readOutboundWires(): a batch as its messages' wire forms (no JSON made). */
+export interface WiresRead extends OutboxWires {
+  /** Cumulative ack of the inbound stream. */
+  inboundAck: number;
+}
+
 export type AcceptInboundResult = InboxVerdict & { ack: number };
 
 export interface InboundBatch {
@@ -118,7 +124,8 @@ export type StoreEvent =
    * A poll was taken by `node` at `at` (Date.now()): a poll held on any other
    * node since before then is answered empty (one poll per session).
    */
-  | { type: 'poll'; node: string; at: number }
+  /** `ws`: a poll's WebSocket count (PollRequest.ws); absent when a WebSocket's hello took the session. */
+  | { type: 'poll'; node: string; at: number; ws?: number }
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason }
   /** hl.broadcast() on `node`: every node sends `data` (a message in wire form) to the sessions it owns. Published with sid '*'. */
@@ -181,6 +188,13 @@ export interface SessionStore {
    * any is pending).
    */
   readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number): Promise<ReadOutboundResult>;
+  /**
+   * Optional: readOutbound() as the messages' wire forms, not their JSON:
+   * the WebSocket sends each message as a frame of its own, and a store that
+   * keeps entries (MemoryStore) spares it making JSON only to parse it back.
+   * Without it the WebSocket parses readOutbound()'s `m`.
+   */
+  readOutboundWires?(sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead>;
   /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
   pendingOutbound(sid: string, from?: number): Promise<number>;
 

@@ -24,6 +24,7 @@ import {
   type Payload,
 } from '../shared/index.js';
 import type { Served, SessionRegistry } from './session-registry.js';
+import { byteLength, parseJson, rawText, readWires, toBytes } from './websocket-frames.js';
 
 /** Close codes of our own (4000-4999 are the application's). */
 export const WS_CLOSE = {
@@ -49,8 +50,13 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 /** One WebSocket connection: first the hello, then batches both ways. */
 class Connection {
   readonly #ws: WebSocket;
+  /** The connection under `ws`: corked from the first frame written in a turn to the end of the turn. */
+  readonly #socket: Duplex;
+  #corked = false;
   readonly #t: WebSocketTransport;
   #served: Served | undefined;
+  /** The hello's WebSocket count ("ws"): polls counted below it were sent before it. Undefined: the client counts none. */
+  hello: number | undefined;
   /** Just past the last message sent on this connection (server to client). */
   #next = 1;
   /** Batches sent and not yet acknowledged: [last seq, wire bytes] each, oldest first. */
@@ -65,8 +71,9 @@ class Connection {
   /** Inbound frames are handled one at a time, in order (each may wait for the store). */
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(ws: WebSocket, t: WebSocketTransport) {
+  constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
     this.#ws = ws;
+    this.#socket = socket;
     this.#t = t;
     ws.on('message', (data, isBinary) => {
       this.#queue = this.#queue.then(() => this.#frame(data, isBinary)).catch((e: unknown) => this.#fail(e));
@@ -115,10 +122,11 @@ class Connection {
 
   async #hello(data: RawData, isBinary: boolean): Promise<void> {
     const core = this.#t.core;
-    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown } | undefined);
-    if (o === undefined || typeof o !== 'object' || typeof o.sid !== 'string' || typeof o.token !== 'string' || !isCount(o.ack)) {
-      throw wireError('malformed_request', 'the first frame must be {"sid","token","ack"}');
+    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown; ws?: unknown } | undefined);
+    if (o === undefined || typeof o !== 'object' || typeof o.sid !== 'string' || typeof o.token !== 'string' || !isCount(o.ack) || (o.ws !== undefined && !isCount(o.ws))) {
+      throw wireError('malformed_request', 'the first frame must be {"sid","token","ack"} (and "ws", a count, if any)');
     }
+    if (typeof o.ws === 'number') this.hello = o.ws;
     let s = core.authenticateSession({ sid: o.sid, token: o.token });
     if (s instanceof Promise) s = await s;
     if (!s.ok) {
@@ -174,12 +182,11 @@ class Connection {
       // an application pacing itself by it is paced by the client. The next
       // ack pumps again.
       if (this.#inFlightBytes >= this.#maxInFlight) return;
-      const b = await store.readOutbound(served.sid, maxBatchBytes, this.#next, maxBatchMessages);
+      const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
-      const wires = JSON.parse(b.m) as unknown[];
       this.#sendHeader(b.inboundAck, b.seq, b.count);
-      for (const w of wires) {
+      for (const w of b.wires) {
         if (typeof w === 'string') this.#ws.send(w, { binary: false });
         else this.#ws.send(fromWire(w) ?? new Uint8Array(0), { binary: true });
       }
@@ -211,8 +218,27 @@ class Connection {
   }
 
   #send(text: string): void {
-    if (!this.#closed) this.#ws.send(text, { binary: false });
+    if (this.#closed) return;
+    this.#cork();
+    this.#ws.send(text, { binary: false });
   }
+
+  /**
+   * Hold this turn's frames and write them together when it ends: an ack,
+   * the application's answer to what it acknowledges, a batch's header and
+   * its messages go out in one write (one TCP segment), not one per frame.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    setImmediate(this.#uncork);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   /** An empty batch now and then: proxies see traffic, and the client knows the connection is alive. */
   #beat(): void {
@@ -293,7 +319,7 @@ export class WebSocketTransport {
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      this.#all.add(new Connection(ws, this));
+      this.#all.add(new Connection(ws, socket, this));
     });
   }
 
@@ -326,9 +352,20 @@ export class WebSocketTransport {
     this.#bySid.get(sid)?.pump();
   }
 
-  /** A poll came for the session: the client is back on polling. */
-  pollTaken(sid: string): void {
+  /**
+   * A poll came for the session (its WebSocket count `ws`; undefined: a
+   * WebSocket's hello on another node): the client is back on polling, or on
+   * another WebSocket. A poll sent before this connection's hello is not.
+   */
+  pollTaken(sid: string, ws: number | undefined): void {
+    if (ws !== undefined && this.predates(sid, ws)) return;
     this.#bySid.get(sid)?.drop(WS_CLOSE.superseded, 'superseded by a poll');
+  }
+
+  /** A poll counting `ws` WebSockets was sent before the hello of the one carrying `sid` here. */
+  predates(sid: string, ws: number): boolean {
+    const hello = this.#bySid.get(sid)?.hello;
+    return hello !== undefined && ws < hello;
   }
 
   closed(sid: string, reason: CloseReason): void {
@@ -344,27 +381,4 @@ export class WebSocketTransport {
     this.release();
     this.#wss.close();
   }
-}
-
-function parseJson(data: RawData): unknown {
-  try {
-    return JSON.parse(rawText(data)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function byteLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
-  return data.byteLength;
 }

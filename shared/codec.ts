@@ -38,6 +38,13 @@ export interface PollRequest extends SessionAuth {
   hold?: number;
   /** Start the batch here rather than at the first unacknowledged message (see NEXT_HEADER). */
   from?: number;
+  /**
+   * WebSocket first frames the client had sent for the session when it sent
+   * this poll (absent: 0). A poll numbered below the hello of the WebSocket
+   * carrying the session was sent before that hello: it does not take the
+   * session back (PROTOCOL.md, "WebSocket").
+   */
+  ws?: number;
 }
 export interface SendRequest extends SessionAuth {
   ack: number;
@@ -159,9 +166,11 @@ export function decodePollRequest(text: string): Result<PollRequest> {
   if (!isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
   if (o.hold !== undefined && !isSeqNumber(o.hold)) return fail(field('hold', 'must be a non-negative integer (ms)'));
   if (o.from !== undefined && (!isSeqNumber(o.from) || o.from < 1)) return fail(field('from', 'must be a positive integer'));
+  if (o.ws !== undefined && !isSeqNumber(o.ws)) return fail(field('ws', 'must be a non-negative integer'));
   const poll: PollRequest = { sid: o.sid as string, token: o.token as string, ack: o.ack };
   if (o.hold !== undefined) poll.hold = o.hold;
   if (o.from !== undefined) poll.from = o.from;
+  if (o.ws !== undefined) poll.ws = o.ws;
   return ok(poll);
 }
 

@@ -192,6 +192,22 @@ describe('Outbox', () => {
       assert.equal(o.batch(1e6, 0).count, 0);
     });
 
+    it('wires(): the messages batch() would carry, as wire forms (no JSON), from the same start, within the same limits', () => {
+      const o = new Outbox();
+      const bin = new Uint8Array([1, 2, 255]);
+      pushAll(o, ['m1', bin, 'm3', 'm4', 'm5']);
+      o.ack(1);
+      for (const [max, count, from] of [[1e6, Infinity, 0], [1e6, 2, 0], [16, Infinity, 0], [1e6, Infinity, 4], [1, Infinity, 0]] as const) {
+        const b = o.batch(max, count, from);
+        const w = o.wires(max, count, from);
+        assert.deepEqual([w.seq, w.count], [b.seq, b.count], `limits ${max}/${count}/${from}`);
+        assert.deepEqual(w.wires, JSON.parse(b.m), `limits ${max}/${count}/${from}`);
+        assert.equal(w.wireBytes, b.wireBytes, 'nothing escaped: the least size is the size');
+      }
+      assert.deepEqual(o.wires(1e6).wires, [toWire(bin), 'm3', 'm4', 'm5']);
+      assert.equal(o.pending, 4, 'wires() does not consume');
+    });
+
     it('does not consume: batch() twice gives the same messages', () => {
       const o = new Outbox();
       pushAll(o, texts(1, 3));

@@ -53,6 +53,16 @@ export interface OutboxBatch {
   wireBytes: number;
 }
 
+/** A batch as its messages' wire forms (wires()): for a transport that frames each message itself. */
+export interface OutboxWires {
+  /** Sequence number of the first message (meaningless when count is 0). */
+  seq: number;
+  count: number;
+  wires: WirePayload[];
+  /** What the batch's `m` would take at least (OutboxBatch.wireBytes when nothing needs escaping). */
+  wireBytes: number;
+}
+
 export type AckResult = 'ok' | 'stale' | 'future';
 
 export class Outbox {
@@ -193,6 +203,27 @@ export class Outbox {
       if (wireBytes <= maxWireBytes || end - start <= 1) return { seq: this.#acked + 1 + skip, count: end - start, m, wireBytes };
       end = start + Math.max(1, Math.min(end - start - 1, Math.floor(((end - start) * maxWireBytes) / wireBytes)));
     }
+  }
+
+  /**
+   * batch() without the JSON: the same messages (chosen by the least size
+   * each takes, `maxWireBytes` at most, at least one when any is pending),
+   * as their wire forms.
+   */
+  wires(maxWireBytes: number, maxCount = Infinity, from = 0): OutboxWires {
+    const entries = this.#entries;
+    const skip = Math.min(Math.max(0, from - this.#acked - 1), entries.length - this.#head);
+    const start = this.#head + skip;
+    const wires: WirePayload[] = [];
+    let bytes = 1;
+    for (let i = start; i < entries.length && i - start < maxCount; i++) {
+      const e = at(entries, i, 'Outbox.wires: a pending entry');
+      const size = leastWireBytes(e);
+      if (i > start && bytes + size > maxWireBytes) break;
+      bytes += size;
+      wires.push(e.wire);
+    }
+    return { seq: this.#acked + 1 + skip, count: wires.length, wires, wireBytes: bytes };
   }
 
   /**

@@ -98,6 +98,11 @@ interface ProxyOptions {
   killFirst?: number;
   /** Keep the WebSocket frames of upgraded connections, both ways. */
   record?: boolean;
+  /**
+   * Drop every upgrade request without an answer: all a browser learns of a
+   * 404 to the upgrade (no WebSocket path there) is a failed handshake.
+   */
+  refuseUpgrades?: boolean;
 }
 
 /**
@@ -131,7 +136,14 @@ class UpgradeProxy {
       let request = true;
       const requestHead: Buffer[] = [];
       client.on('data', (chunk: Buffer) => {
-        if (request && chunk.subarray(0, 4).toString('latin1') === 'GET ') this.upgradeRequests++;
+        if (request && chunk.subarray(0, 4).toString('latin1') === 'GET ') {
+          this.upgradeRequests++;
+          if (options.refuseUpgrades === true) {
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
+        }
         request = false;
         upstream.write(chunk);
         if (options.record !== true) return;
@@ -384,6 +396,55 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(show(w.got), expected('down', 30));
     assert.deepEqual(w.errors, []);
     assert.equal(c.state, 'open');
+  });
+
+  it('a WebSocket path that fails its first handshake with no status (as a browser sees a 404): one try only, the session stays on polling, no error', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const proxy = new UpgradeProxy(Number(new URL(h.url).port), { refuseUpgrades: true });
+    await proxy.listen();
+    cleanup.add(() => proxy.close());
+    const server = collect(h);
+    const c = new HoldlineClient(h.url.replace(/:\d+\//, `:${proxy.port}/`), { reconnect: RECONNECT });
+    cleanup.add(() => c.close());
+    const w = watch(c);
+    await c.connect();
+    const session = await server.session;
+    await until(() => proxy.upgradeRequests >= 1, 5_000, 'the upgrade tried');
+    // Long enough for several back-off delays (maxDelayMs 150 ms): no second try.
+    await sleep(800);
+    assert.equal(proxy.upgradeRequests, 1, 'a path that never opened a WebSocket is not tried again this session');
+    for (let i = 0; i < 20; i++) {
+      await c.send(message('up', i));
+      await session.send(message('down', i));
+    }
+    await until(() => server.got.length >= 20 && w.got.length >= 20, 10_000, 'both ways on polling');
+    assert.deepEqual(show(server.got), expected('up', 20));
+    assert.deepEqual(show(w.got), expected('down', 20));
+    assert.equal(c.transport, 'polling');
+    assert.equal(c.state, 'open');
+    assert.deepEqual(w.errors, []);
+    assert.deepEqual(w.switches, []);
+  });
+
+  it('stats.rttMs is measured on the WebSocket (hello to ok, batch to its ack), with no HTTP send to time', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const server = collect(h);
+    const c = new HoldlineClient(h.url, { reconnect: RECONNECT, transports: ['websocket'] });
+    cleanup.add(() => c.close());
+    await c.connect();
+    await server.session;
+    for (let i = 0; i < 10; i++) await c.send(`m ${i}`);
+    await until(() => server.got.length >= 10 && c.stats.messagesAcked >= 10, 10_000, 'sent and acknowledged');
+    assert.equal(c.transport, 'websocket');
+    assert.equal(c.stats.sendRequests, 0, 'nothing went over HTTP sends');
+    assert.ok(c.stats.rttMs > 0, `rttMs measured on the WebSocket (got ${c.stats.rttMs})`);
+    assert.ok(c.stats.rttMs < 10_000, `rttMs is a round trip in ms (got ${c.stats.rttMs})`);
   });
 
   it("transports ['polling'] never opens a WebSocket", async (t) => {

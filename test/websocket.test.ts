@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
 import { HoldlineServer, MemoryStore, type Session } from '../server/index.js';
 import type { Payload } from '../shared/index.js';
-import { Cleanup, closeHttpServer, listen, openRaw, post, startServer, type RawSession } from './helpers/server.js';
+import { Cleanup, closeHttpServer, listen, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 
 interface Frame {
   text?: string;
@@ -88,10 +88,10 @@ class Peer {
 
 const wsUrl = (base: string) => `${base.replace(/^http/, 'ws')}/ws`;
 
-async function hello(base: string, s: RawSession, ack = 0): Promise<Peer> {
+async function hello(base: string, s: RawSession, ack = 0, ws?: number): Promise<Peer> {
   const p = new Peer(wsUrl(base));
   await p.opened();
-  p.send({ sid: s.sid, token: s.token, ack });
+  p.send(ws === undefined ? { sid: s.sid, token: s.token, ack } : { sid: s.sid, token: s.token, ack, ws });
   const ok = await p.json();
   assert.equal(ok.ok, true, JSON.stringify(ok));
   return p;
@@ -147,6 +147,32 @@ describe('WebSocket endpoint (server)', () => {
     const poll = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0, hold: 0 }));
     const closed = await p.closed;
     assert.equal(closed.code, 4000);
+    assert.equal((await poll).status, 200);
+  });
+
+  it('a poll sent before the hello (its "ws" count below the hello\'s) that arrives after it is answered empty at once; the fresh WebSocket stays, and a poll counted after it closes it (4000)', async () => {
+    const h = await startServer({ pollTimeoutMs: 20_000 });
+    cleanup.add(() => h.close());
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    // The client's first WebSocket: its hello counts 1. The poll it sent just before counts 0 (no "ws").
+    const p = await hello(h.url, s, 0, 1);
+    cleanup.add(() => p.ws.terminate());
+    let closedCode: number | undefined;
+    void p.closed.then((c) => (closedCode = c.code));
+    const late = await withTimeout(post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0, hold: 20_000 })), 5_000, 'the late poll answered at once');
+    assert.equal(late.status, 200);
+    assert.deepEqual((JSON.parse(late.text) as { m: unknown[] }).m, [], 'answered empty: nothing is written to a poll the client no longer reads');
+    const lateCounted = await withTimeout(post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0, hold: 20_000, ws: 0 })), 5_000, 'the late poll with "ws":0 answered at once');
+    assert.equal(lateCounted.status, 200);
+    // The WebSocket still carries the session.
+    await session.send('still here');
+    assert.deepEqual((await p.batch()).m, ['still here']);
+    assert.equal(closedCode, undefined, 'the fresh WebSocket was not closed');
+    // The client fell back: its polls count the hello it sent.
+    const poll = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 1, hold: 0, ws: 1 }));
+    assert.equal((await withTimeout(p.closed, 5_000, 'the WebSocket closed')).code, 4000);
     assert.equal((await poll).status, 200);
   });
 

@@ -14,6 +14,7 @@ import '../workloads/loss.js';
 import '../workloads/baseline.js';
 import '../workloads/idle-heap.js';
 import '../workloads/ackpaced.js';
+import '../workloads/websocket.js';
 
 function reply(msg: AgentReply): void {
   process.send?.(msg);

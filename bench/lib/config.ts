@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { LIBS, type LibName } from './adapters/types.js';
 
-export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss', 'ackpaced', 'redis'] as const;
+export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss', 'ackpaced', 'redis', 'websocket'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 /** The parts of the Redis section (workloads/redis.ts), each can run alone with --redis-parts. */
@@ -73,6 +73,14 @@ export interface BenchConfig {
     /** sessionsPerNode clients on each node; one node broadcasts every intervalMs for durationMs. */
     cluster: { nodes: number; sessionsPerNode: number; intervalMs: number; durationMs: number };
   };
+  /**
+   * The WebSocket section: Holdline on a WebSocket against raw `ws` and
+   * Engine.IO's websocket transport. Throughput: messages per direction,
+   * warm-up; echo and push for latencyDurationMs (latency.intervalMs apart);
+   * `repeat` runs of each, the three taking turns (median reported); idle
+   * heap per session over idleSessions, after idleWarmup.
+   */
+  websocket: { messages: number; warmup: number; repeat: number; latencyDurationMs: number; idleSessions: number; idleWarmup: number };
   out: string;
   /** Directory for --cpu-prof profiles of every child, when set. */
   cpuProfDir: string | undefined;
@@ -113,6 +121,7 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
     fanoutDurationMs: 10_000,
     cluster: { nodes: 3, sessionsPerNode: 3_000, intervalMs: 1_000, durationMs: 10_000 },
   },
+  websocket: { messages: 200_000, warmup: 20_000, repeat: 3, latencyDurationMs: 5_000, idleSessions: 2_000, idleWarmup: 200 },
 };
 
 const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
@@ -133,6 +142,7 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
     fanoutDurationMs: 500,
     cluster: { nodes: 3, sessionsPerNode: 10, intervalMs: 100, durationMs: 500 },
   },
+  websocket: { messages: 3_000, warmup: 500, repeat: 1, latencyDurationMs: 200, idleSessions: 20, idleWarmup: 5 },
 };
 
 function holdlineWindow(v: string | undefined, def: BenchConfig['holdlineWindow']): BenchConfig['holdlineWindow'] {
@@ -175,6 +185,10 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --cluster=NODESxSESSIONS  redis: server nodes and sessions per node (default 3x3000)
   --cluster-interval=MS     redis: one broadcast every MS in the cluster (default 1000)
   --cluster-duration=MS     redis: cluster broadcasts for MS (default 10000)
+  --websocket-messages=N    websocket: throughput messages per direction (default 200000)
+  --websocket-repeat=N      websocket: runs of throughput and of latency per library, median reported (default 3)
+  --websocket-latency-duration=MS  websocket: echo and push for MS per run (default 5000)
+  --websocket-idle=N        websocket: idle sessions for the heap figure (default 2000)
   --out=FILE                JSON results (default bench/results/latest.json)
   --cpu-prof=DIR            run every child with --cpu-prof, profiles in DIR
   --help
@@ -251,6 +265,10 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       cluster: { type: 'string' },
       'cluster-interval': { type: 'string' },
       'cluster-duration': { type: 'string' },
+      'websocket-messages': { type: 'string' },
+      'websocket-repeat': { type: 'string' },
+      'websocket-latency-duration': { type: 'string' },
+      'websocket-idle': { type: 'string' },
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
@@ -263,6 +281,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
   const messages = int('messages', values.messages, base.throughput.messages);
   const ackMessages = int('ackpaced-messages', values['ackpaced-messages'], base.ackpaced.messages);
   const redisMessages = int('redis-messages', values['redis-messages'], base.redis.messages);
+  const wsMessages = int('websocket-messages', values['websocket-messages'], base.websocket.messages);
   return {
     ...base,
     libs: list('libs', values.libs, LIBS, base.libs),
@@ -317,6 +336,14 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
         intervalMs: int('cluster-interval', values['cluster-interval'], base.redis.cluster.intervalMs),
         durationMs: int('cluster-duration', values['cluster-duration'], base.redis.cluster.durationMs),
       },
+    },
+    websocket: {
+      ...base.websocket,
+      messages: wsMessages,
+      warmup: Math.min(base.websocket.warmup, Math.ceil(wsMessages / 10)),
+      repeat: int('websocket-repeat', values['websocket-repeat'], base.websocket.repeat),
+      latencyDurationMs: int('websocket-latency-duration', values['websocket-latency-duration'], base.websocket.latencyDurationMs),
+      idleSessions: int('websocket-idle', values['websocket-idle'], base.websocket.idleSessions),
     },
     out: values.out ?? 'bench/results/latest.json',
     cpuProfDir: values['cpu-prof'],

@@ -46,8 +46,8 @@ export async function perLib<T>(libs: readonly LibName[], label: string, fn: (li
  * by run (H, E, H, E, ...), so a slow spell of the machine falls on both
  * rather than on one library's runs. Every outcome, per library, in order.
  */
-export async function inTurns<T>(libs: readonly LibName[], repeat: number, label: string, fn: (lib: LibName) => Promise<T>): Promise<Map<LibName, Array<Outcome<T>>>> {
-  const runs = new Map<LibName, Array<Outcome<T>>>(libs.map((lib) => [lib, []]));
+export async function inTurns<T, L extends string = LibName>(libs: readonly L[], repeat: number, label: string, fn: (lib: L) => Promise<T>): Promise<Map<L, Array<Outcome<T>>>> {
+  const runs = new Map<L, Array<Outcome<T>>>(libs.map((lib) => [lib, []]));
   for (let r = 0; r < repeat; r++) {
     for (const lib of libs) {
       const name = repeat > 1 ? `${label} / ${lib} (run ${r + 1} of ${repeat})` : `${label} / ${lib}`;

@@ -24,7 +24,7 @@ function valueOf<T>(p: PerLib<T> | undefined, lib: LibName): T | undefined {
 }
 
 /** A target on holdline/reference: `max` ratio (lower is better) or `min` ratio (higher is better). */
-function ratioTarget(id: string, description: string, h: number | undefined, ref: number | undefined, bound: { min?: number; max?: number }): TargetResult {
+export function ratioTarget(id: string, description: string, h: number | undefined, ref: number | undefined, bound: { min?: number; max?: number }): TargetResult {
   if (h === undefined || ref === undefined || !Number.isFinite(h) || !Number.isFinite(ref) || ref === 0) {
     return { id, description, holdline: h ?? null, reference: ref ?? null, ratio: null, status: 'n/a' };
   }
@@ -97,12 +97,12 @@ function redisTargets(r: RedisResults): TargetResult[] {
 
 // ---- the table ----
 
-const firstLine = (text: string) => text.split('\n', 1)[0] ?? '';
-const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US'));
-const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
-const kb = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '—' : (bytes / 1024).toFixed(1));
-const pct = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : `${Math.round(n)}%`);
-const x = (n: number | null | undefined) => (n === null || n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}x`);
+export const firstLine = (text: string) => text.split('\n', 1)[0] ?? '';
+export const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US'));
+export const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+export const kb = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '—' : (bytes / 1024).toFixed(1));
+export const pct = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : `${Math.round(n)}%`);
+export const x = (n: number | null | undefined) => (n === null || n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}x`);
 
 interface Row {
   metric: string;
@@ -113,7 +113,7 @@ interface Row {
   result: string;
 }
 
-function ratioOf(h: number | undefined, e: number | undefined): number | undefined {
+export function ratioOf(h: number | undefined, e: number | undefined): number | undefined {
   return h === undefined || e === undefined || e === 0 ? undefined : h / e;
 }
 
@@ -218,7 +218,7 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
 }
 
 /** A markdown table, columns padded to their widest cell. */
-function markdown(rows: string[][]): string {
+export function markdown(rows: string[][]): string {
   const cols = Math.max(...rows.map((r) => r.length));
   const width = Array.from({ length: cols }, (_, i) => Math.max(3, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => `| ${width.map((w, i) => (r[i] ?? '').padEnd(w)).join(' | ')} |`;
@@ -226,12 +226,12 @@ function markdown(rows: string[][]): string {
   return [line(head ?? []), `| ${width.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
 }
 
-function verdictOf(targets: TargetResult[], id: string): string {
+export function verdictOf(targets: TargetResult[], id: string): string {
   const t = targets.find((t) => t.id === id);
   return !t ? '' : t.status === 'pass' ? 'pass' : t.status === 'miss' ? '**MISS**' : 'n/a';
 }
 
-const failed = (o: Outcome<unknown> | undefined) => (o && !o.ok ? `failed: ${firstLine(o.error).slice(0, 60)}` : '—');
+export const failed = (o: Outcome<unknown> | undefined) => (o && !o.ok ? `failed: ${firstLine(o.error).slice(0, 60)}` : '—');
 
 /** Ack-paced against unpaced, both ways (Holdline only). */
 export function renderAckPacedTable(a: Outcome<AckPacedResult>, targets: TargetResult[]): string {

@@ -9,6 +9,7 @@ import type { LossResult } from '../workloads/loss.js';
 import type { ThroughputResult } from '../workloads/throughput.js';
 import type { AckPacedResult } from '../workloads/ackpaced.js';
 import type { RedisResults } from '../workloads/redis.js';
+import type { WebSocketResults } from '../workloads/websocket.js';
 import { LIBS } from './adapters/types.js';
 import { fanoutKey, type BenchConfig } from './config.js';
 import type { Outcome, PerLib } from './measure.js';
@@ -53,6 +54,8 @@ export interface BenchResults {
   ackpaced?: Outcome<AckPacedResult>;
   /** Holdline only: the Redis store against the memory store, and a cluster. */
   redis?: RedisResults;
+  /** Holdline on a WebSocket against raw ws and Engine.IO's websocket transport. */
+  websocket?: WebSocketResults;
   targets: TargetResult[];
   /** The printed table (markdown). */
   table: string;
@@ -131,6 +134,27 @@ function checkRedis(problems: string[], r: Json | undefined, config: Json | unde
   if (parts.includes('cluster')) checkOutcome(problems, 'redis.cluster', r.cluster, ['deliveredRatio', 'latency.p50', 'latency.p99', 'redisCommands.roundTripsPer', 'cpu.redis']);
 }
 
+/** The WebSocket section: Holdline and raw ws (and Engine.IO), every part, key figures finite. */
+function checkWebSocket(problems: string[], w: Json | undefined): void {
+  if (!isObject(w)) {
+    problems.push('websocket: missing');
+    return;
+  }
+  const parts: Array<[string, string[]]> = [
+    ['throughput', ['s2c.msgPerSec', 'c2s.msgPerSec']],
+    ['latency', ['echo.latency.p50', 'echo.latency.p99']],
+    ['idle', ['heapPerSession']],
+  ];
+  for (const [part, paths] of parts) {
+    const per = w[part];
+    for (const lib of ['holdline', 'ws', 'engine.io']) {
+      const o = isObject(per) ? per[lib] : undefined;
+      if (o === undefined && lib === 'engine.io') continue; // --libs=holdline leaves it out
+      checkOutcome(problems, `websocket.${part}.${lib}`, o, paths);
+    }
+  }
+}
+
 /**
  * Everything wrong with a results document, as readable lines; empty when it
  * is well-formed: metadata, every configured workload present for both
@@ -183,6 +207,7 @@ export function validateResults(doc: unknown): string[] {
     else for (const p of ['s2c.pacedMsgPerSec', 's2c.unpacedMsgPerSec', 's2c.ratio', 'c2s.pacedMsgPerSec', 'c2s.unpacedMsgPerSec', 'c2s.ratio']) checkNumber(problems, `ackpaced.value.${p}`, a.value, p);
   }
   if (wants('redis')) checkRedis(problems, doc.redis, meta.config.redis);
+  if (wants('websocket')) checkWebSocket(problems, doc.websocket);
   if (!Array.isArray(doc.targets)) problems.push('targets: missing');
   else {
     for (const t of doc.targets) {

@@ -7,7 +7,7 @@
  *   intervalMs; the client subtracts the stamp from the shared clock
  *   (performance.timeOrigin + performance.now(), same machine).
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type AnyLib, type BenchTransport, type LibArgs, type StoreSpec } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { inTurns, type PerLib } from '../lib/measure.js';
@@ -107,11 +107,15 @@ export interface LatencyResult {
   runs?: number[];
 }
 
-/** One run in fresh processes; `store`: the Holdline server's session store (default its own MemoryStore). */
-export function runOnce(cfg: BenchConfig, lib: LibName, tickArgs: TickArgs, timeoutMs: number, store?: StoreSpec): Promise<LatencyResult> {
+/**
+ * One run in fresh processes; `store`: the Holdline server's session store
+ * (default its own MemoryStore); `transport`: what carries the session
+ * (default polling).
+ */
+export function runOnce(cfg: BenchConfig, lib: AnyLib, tickArgs: TickArgs, timeoutMs: number, store?: StoreSpec, transport?: BenchTransport): Promise<LatencyResult> {
   return withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
-    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store }, 10_000);
-    await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store, transport }, 10_000);
+    await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes, transport }, 10_000);
     const echo = await cli.call(clientEcho, tickArgs, timeoutMs);
     const sent = await srv.call(serverPush, tickArgs, timeoutMs);
     const push = await cli.call(clientPushReport, { sent }, 10_000);

@@ -7,7 +7,7 @@
  * receiver's last message, on the shared clock; CPU% is measured in both
  * processes over the same interval.
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type AnyLib, type BenchTransport, type LibArgs, type StoreSpec } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { Agent, withAgents } from '../lib/harness.js';
 import { inTurns, withCpu, type PerLib } from '../lib/measure.js';
@@ -145,19 +145,20 @@ async function direction(
   };
 }
 
-/** Options of one run beyond the config: the server's store, and the counts (default cfg.throughput's). */
+/** Options of one run beyond the config: the server's store, the transport (default polling), and the counts (default cfg.throughput's). */
 export interface RunOptions {
   store?: StoreSpec | undefined;
+  transport?: BenchTransport | undefined;
   messages?: number;
   warmup?: number;
 }
 
 /** One run: fresh processes, an unmeasured warm-up of both directions, then one measured run of each. */
-export function runOnce(cfg: BenchConfig, lib: LibName, timeoutMs: number, options: RunOptions = {}): Promise<{ s2c: DirectionResult; c2s: DirectionResult; errors: string[] }> {
-  const { messages = cfg.throughput.messages, warmup = cfg.throughput.warmup, store } = options;
+export function runOnce(cfg: BenchConfig, lib: AnyLib, timeoutMs: number, options: RunOptions = {}): Promise<{ s2c: DirectionResult; c2s: DirectionResult; errors: string[] }> {
+  const { messages = cfg.throughput.messages, warmup = cfg.throughput.warmup, store, transport } = options;
   return withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
-    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store }, 10_000);
-    await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store, transport }, 10_000);
+    await cli.call(clientConnect, { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes, transport }, 10_000);
     // Warm up both directions (JIT, connection pools), unmeasured.
     await direction(cfg, srv, cli, 's2c', warmup, 0, timeoutMs);
     await direction(cfg, srv, cli, 'c2s', warmup, 0, timeoutMs);

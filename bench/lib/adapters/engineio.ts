@@ -17,7 +17,7 @@
  */
 import http from 'node:http';
 import { Server, type Socket as ServerSocket } from 'engine.io';
-import { Fetch, Socket as ClientSocket } from 'engine.io-client';
+import { Fetch, NodeWebSocket, Socket as ClientSocket } from 'engine.io-client';
 import {
   closeHttp,
   listenLocal,
@@ -91,7 +91,9 @@ class EngineIoBenchSession implements BenchSession {
 export async function startEngineIoServer(options: AdapterOptions): Promise<BenchServer> {
   const ping = options.engineIoPingMs === undefined ? {} : { pingInterval: options.engineIoPingMs, pingTimeout: options.engineIoPingMs };
   const compression = process.env.EIO_BENCH_COMPRESSION === '1' ? {} : { httpCompression: false as const };
-  const eio = new Server({ transports: ['polling'], allowUpgrades: false, ...compression, ...ping });
+  const transports: Array<'polling' | 'websocket'> = [options.transport === 'websocket' ? 'websocket' : 'polling'];
+  // perMessageDeflate is off by default in engine.io 6 (as in Holdline and the raw ws of the WebSocket section).
+  const eio = new Server({ transports, allowUpgrades: false, ...compression, ...ping });
   const httpServer = http.createServer();
   eio.attach(httpServer, { path: PATH });
   const errors: string[] = [];
@@ -125,8 +127,9 @@ export async function startEngineIoServer(options: AdapterOptions): Promise<Benc
 }
 
 /** Open one Engine.IO socket; resolves once the handshake is done (within 15 s). */
-function openSocket(origin: string): Promise<ClientSocket> {
-  const socket = new ClientSocket(origin, { path: PATH, transports: [Fetch], upgrade: false });
+function openSocket(origin: string, websocket: boolean): Promise<ClientSocket> {
+  // The websocket transport in Node is `ws` (NodeWebSocket), opened at once, no polling first.
+  const socket = new ClientSocket(origin, { path: PATH, transports: [websocket ? NodeWebSocket : Fetch], upgrade: false });
   return new Promise<ClientSocket>((resolve, reject) => {
     const fail = (e: unknown) => {
       clearTimeout(timer);
@@ -148,7 +151,8 @@ function openSocket(origin: string): Promise<ClientSocket> {
 export async function connectEngineIoClient(origin: string, options: ClientOptions): Promise<BenchClient> {
   const errors: string[] = [];
   const messageListeners: Array<(data: string) => void> = [];
-  let socket = await openSocket(origin);
+  const websocket = options.transport === 'websocket';
+  let socket = await openSocket(origin, websocket);
   let newSessions = 0;
   let closing = false;
   /** Set while a replacement socket is being opened; sends wait for it. */
@@ -168,7 +172,7 @@ export async function connectEngineIoClient(origin: string, options: ClientOptio
         for (let attempt = 0; !closing && attempt < 100; attempt++) {
           await new Promise((r) => setTimeout(r, 100));
           try {
-            const next = await openSocket(origin);
+            const next = await openSocket(origin, websocket);
             newSessions++;
             adopt(next);
             return;

@@ -27,6 +27,8 @@ import {
 const PATH = '/holdline';
 /** The client's transports in every bench process: polling only (see README "Like for like"). */
 export const POLLING_ONLY = ['polling'] as const;
+/** The WebSocket section's clients: the WebSocket alone (see README "WebSocket"). */
+export const WEBSOCKET_ONLY = ['websocket'] as const;
 const MODE = process.env.HOLDLINE_BENCH_WINDOW === 'unacked' ? 'unacked' : 'unsent';
 
 /** Resolves on the first of `event` and 'close' on a Holdline emitter. */
@@ -126,8 +128,10 @@ export async function connectHoldlineClient(origin: string, options: ClientOptio
   const { HoldlineClient } = await loadHoldline();
   const windowBytes = options.window * options.payloadBytes;
   // 'unacked': the library's own window (maxBufferedBytes) makes send() wait for acks.
-  // Polling only, as Engine.IO here (no WebSocket upgrade): like for like.
-  const c = new HoldlineClient(origin + PATH, { transports: POLLING_ONLY, ...(MODE === 'unacked' ? { maxBufferedBytes: windowBytes } : {}) });
+  // Polling only, as Engine.IO here (no WebSocket upgrade): like for like; the
+  // WebSocket section asks for the WebSocket alone (as Engine.IO's there).
+  const transports = options.transport === 'websocket' ? WEBSOCKET_ONLY : POLLING_ONLY;
+  const c = new HoldlineClient(origin + PATH, { transports, ...(MODE === 'unacked' ? { maxBufferedBytes: windowBytes } : {}) });
   const errors: string[] = [];
   c.on('error', (e) => pushError(errors, e));
   await c.connect();

@@ -12,6 +12,10 @@ import http from 'node:http';
 
 export const LIBS = ['holdline', 'engine.io'] as const;
 export type LibName = (typeof LIBS)[number];
+/** Every library an adapter exists for: the two compared throughout, and raw `ws` (the WebSocket section's floor). */
+export type AnyLib = LibName | 'ws';
+/** What carries a session: HTTP long polling (everywhere but the WebSocket section) or a WebSocket. */
+export type BenchTransport = 'polling' | 'websocket';
 
 export interface Sender {
   /**
@@ -84,11 +88,17 @@ export interface AdapterOptions {
   engineIoPingMs?: number;
   /** Holdline only: the session store (see StoreSpec). Absent: the default MemoryStore. */
   store?: StoreSpec | undefined;
+  /**
+   * What carries the session (default 'polling'). 'websocket': Holdline's
+   * client with `transports: ['websocket']`, Engine.IO with its websocket
+   * transport only on both ends; raw `ws` has nothing else.
+   */
+  transport?: BenchTransport | undefined;
 }
 
 /** What a workload role needs to start either end of one library. */
 export interface LibArgs extends AdapterOptions {
-  lib: LibName;
+  lib: AnyLib;
 }
 
 export interface ClientOptions extends AdapterOptions {
