@@ -16,7 +16,7 @@
 import { HoldlineError, TypedEmitter, WS_PATH, type Payload } from '../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats, TransportName } from './events.js';
 import { HttpExchange } from './http-exchange.js';
-import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
+import { endpointUrl, resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
 import { SessionMachine } from './session-machine.js';
@@ -46,7 +46,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs,
     };
     const websocket = {
-      url: this.url.replace(/^http/, 'ws') + WS_PATH,
+      url: endpointUrl(this.url, WS_PATH).replace(/^http/, 'ws'),
       proxy: o.proxy,
       openTimeoutMs: o.requestTimeoutMs,
       graceMs: o.pollGraceMs,

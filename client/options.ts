@@ -4,6 +4,7 @@
  */
 import { DEFAULTS, HoldlineError } from '../shared/index.js';
 import type { TransportName } from './events.js';
+import { MIN_POLL_TIMEOUT_MS } from './limits.js';
 
 export interface HoldlineClientOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
@@ -11,7 +12,7 @@ export interface HoldlineClientOptions {
   keepAlive?: boolean;
   /** Proxy URL for Node, e.g. http://user:pass@proxy:3128; default from HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
   proxy?: string;
-  /** Hold to ask the server for; it is capped by the server's pollTimeoutMs. Default: the server's. */
+  /** Hold to ask the server for (at least 100 ms); it is capped by the server's pollTimeoutMs. Default: the server's. */
   holdMs?: number;
   /** A poll gets holdMs + pollGraceMs before the client gives up on it and replaces it. */
   pollGraceMs?: number;
@@ -108,7 +109,7 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
     maxDelayMs,
     keepAlive: o.keepAlive ?? true,
     proxy: o.proxy,
-    holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0),
+    holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0, MIN_POLL_TIMEOUT_MS),
     pollGraceMs: int('pollGraceMs', o.pollGraceMs, DEFAULTS.pollGraceMs, 1),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs, 15_000, 1),
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, 30_000, 1),
@@ -118,7 +119,11 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
   };
 }
 
-/** The base URL of a Holdline server, absolute (relative to the page in browsers), without a trailing slash. */
+/**
+ * The base URL of a Holdline server, absolute (relative to the page in
+ * browsers), without a trailing slash on its path and without a fragment.
+ * A query string is kept: it goes on every request (endpointUrl).
+ */
 export function resolveBaseUrl(url: string, who: string): string {
   let u: URL;
   try {
@@ -129,5 +134,18 @@ export function resolveBaseUrl(url: string, who: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw invalid(`${who}: url must be http: or https:, got ${u.protocol}`);
   }
-  return u.href.replace(/\/+$/, '');
+  u.hash = '';
+  if (u.search === '') return u.href.replace(/\/+$/, '');
+  u.pathname = u.pathname.replace(/\/+$/, '');
+  return u.href;
+}
+
+/**
+ * The URL of the endpoint `path` (e.g. '/open') below a base URL made by
+ * resolveBaseUrl: the path goes before the base URL's query string, which
+ * every request keeps.
+ */
+export function endpointUrl(base: string, path: string): string {
+  const q = base.indexOf('?');
+  return q < 0 ? base + path : base.slice(0, q).replace(/\/+$/, '') + path + base.slice(q);
 }

@@ -98,6 +98,8 @@ export class SessionMachine implements TransportHost {
   #connectPromise: Promise<void> | undefined;
   /** Why the client closed, for a connect() that was still pending. */
   #closeError: HoldlineError | undefined;
+  /** The close event's reason, once closed. */
+  #closeReason: CloseReason | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
 
   constructor(parts: MachineParts) {
@@ -159,9 +161,7 @@ export class SessionMachine implements TransportHost {
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
   send(data: Payload): Promise<void> {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
-    }
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.closedError('send()'));
     if (!isPayload(data)) {
       return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
     }
@@ -173,6 +173,21 @@ export class SessionMachine implements TransportHost {
     }
     if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
     return this.#window.acquire(bytes, () => this.#enqueue(entry));
+  }
+
+  /**
+   * Why `what` cannot be done on a closing or closed client: `server_closed`
+   * when the server closed the session, the fatal error's code when one
+   * closed it, else `client_closed`.
+   */
+  closedError(what: string): HoldlineError {
+    const reason = this.#closeReason;
+    if (this.#state === 'closed' && reason?.code === 'server_closed') {
+      return new HoldlineError('server_closed', `${what} after the server closed the session: ${reason.message}`);
+    }
+    const fatal = this.#state === 'closed' && reason?.code === 'transport_error' ? this.#closeError : undefined;
+    if (fatal) return new HoldlineError(fatal.code, `${what} on a client closed by an error: ${fatal.message}`, { status: fatal.status, cause: fatal });
+    return new HoldlineError('client_closed', `${what} on a ${this.#state} client`);
   }
 
   #enqueue(entry: OutboxEntry): Promise<void> {
@@ -190,7 +205,9 @@ export class SessionMachine implements TransportHost {
     this.#setState('closing');
     if (live && wasOpen) {
       await Promise.race([this.#transport.idle(), delay(Math.min(2_000, this.#options.requestTimeoutMs), this.#lifetime.signal)]);
-      await this.#exchange.post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
+      // With our ack: the server then reports as unacked exactly what we did not receive.
+      const body = JSON.stringify({ sid: live.sid, token: live.token, ack: this.#inbox.ack });
+      await this.#exchange.post(live.abort.signal, PATHS.close, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
     }
     this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
   }
@@ -309,6 +326,7 @@ export class SessionMachine implements TransportHost {
   #finish(reason: CloseReason, error: HoldlineError): void {
     if (this.#state === 'closed') return;
     this.#closeError = error;
+    this.#closeReason = reason;
     this.#setState('closed');
     this.#lifetime.abort();
     this.#live?.abort.abort();

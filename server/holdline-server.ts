@@ -46,7 +46,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 function normalizePath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new TypeError(`option "path" must be a string starting with '/', got ${JSON.stringify(path)}`);
+    throw new HoldlineError('invalid_argument', `option "path" must be a string starting with '/', got ${JSON.stringify(path)}`);
   }
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }

@@ -245,7 +245,19 @@ export class HttpHandler implements PollAnswerer {
         let s = this.#core.authenticateSession(r.value);
         if (s instanceof Promise) s = await s;
         if (!s.ok && s.error.code !== 'session_closed') return writeError(res, s.error, cors);
-        if (s.ok) this.#core.clientClose(s.value);
+        if (s.ok) {
+          // The client's last ack first: the close event's `unacked` is then exactly what it never got.
+          const { ack } = r.value;
+          if (ack !== undefined) {
+            try {
+              await this.#core.applyAck(s.value, ack);
+            } catch (e) {
+              // Closed or gone meanwhile: the close goes on all the same.
+              if (!(e instanceof HoldlineError)) throw e;
+            }
+          }
+          this.#core.clientClose(s.value);
+        }
         return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }

@@ -51,7 +51,10 @@ export interface SendEnvelope extends SessionAuth {
   /** The `m` array as parsed: decode it with decodePayloads(). */
   m: unknown[];
 }
-export type CloseRequest = SessionAuth;
+export interface CloseRequest extends SessionAuth {
+  /** The client's cumulative ack of server-to-client messages (optional: older clients send none). */
+  ack?: number;
+}
 
 /** A batch of messages from one direction, numbered from `seq`. */
 export interface Batch {
@@ -193,8 +196,13 @@ export function decodeSendRequest(text: string): Result<SendRequest> {
 export function decodeCloseRequest(text: string): Result<CloseRequest> {
   const r = parseObject(text);
   if (!r.ok) return r;
-  const bad = authError(r.value);
-  return bad ? fail(bad) : ok({ sid: r.value.sid as string, token: r.value.token as string });
+  const o = r.value;
+  const bad = authError(o);
+  if (bad) return fail(bad);
+  if (o.ack !== undefined && !isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
+  const close: CloseRequest = { sid: o.sid as string, token: o.token as string };
+  if (o.ack !== undefined) close.ack = o.ack;
+  return ok(close);
 }
 
 // ---- responses (decoded by clients; a body that does not fit is `bad_response`) ----

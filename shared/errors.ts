@@ -35,6 +35,8 @@ export type LocalErrorCode =
   | 'bad_response'
   | 'proxy_auth_required'
   | 'client_closed'
+  /** send() or request() after the server closed the session (close frame `server_closed`). */
+  | 'server_closed'
   | 'session_lost'
   | 'invalid_state'
   | 'invalid_argument'

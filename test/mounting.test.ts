@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import express from 'express';
 import { HoldlineClient, type Payload } from '../client/index.js';
-import { HoldlineServer, type HoldlineServerOptions } from '../server/index.js';
+import { HoldlineError, HoldlineServer, type HoldlineServerOptions } from '../server/index.js';
 import {
   Cleanup,
   attemptId,
@@ -281,6 +281,6 @@ test('handler() without next() answers 404 not_found outside its path; the defau
 test('mount paths are checked when mounting', () => {
   const hl = new HoldlineServer();
   for (const path of ['', 'holdline', 'http://x/holdline']) {
-    assert.throws(() => hl.handler({ path }), (e: unknown) => e instanceof TypeError && e.message.includes('"path"'));
+    assert.throws(() => hl.handler({ path }), (e: unknown) => e instanceof HoldlineError && e.code === 'invalid_argument' && e.message.includes('"path"'));
   }
 });
