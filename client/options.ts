@@ -6,7 +6,30 @@ import { DEFAULTS, HoldlineError } from '../shared/index.js';
 import type { TransportName } from './events.js';
 import { MIN_POLL_TIMEOUT_MS } from './limits.js';
 
+/** What the client tells the server about itself at every open: a JSON object (credentials, a bearer token). */
+export type AuthData = Record<string, unknown>;
+
+/**
+ * The `auth` option: an object, or a function (sync or async) returning one,
+ * called again at every open (a reset opens a new session), so that a token
+ * can be refreshed.
+ */
+export type AuthOption = AuthData | (() => AuthData | Promise<AuthData>);
+
+/**
+ * Most bytes the `auth` object may take as JSON: it rides in the `/open`
+ * body, which a server takes up to 4 KiB of.
+ */
+export const MAX_AUTH_BYTES = 3072;
+
 export interface HoldlineClientOptions {
+  /**
+   * Sent in the body of every `/open` (never in the URL, never as a header,
+   * so no CORS preflight), for the server's `authenticate(req, auth)` hook:
+   * an object, or a function (sync or async) returning one, called again at
+   * every open so that a token can be refreshed. At most 3 KiB as JSON.
+   */
+  auth?: AuthOption;
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
   /** Reuse connections (default true); false opens a new connection per request (Node). */
   keepAlive?: boolean;
@@ -35,6 +58,7 @@ export interface HoldlineClientOptions {
 }
 
 export interface ResolvedClientOptions {
+  auth: AuthOption | undefined;
   minDelayMs: number;
   maxDelayMs: number;
   keepAlive: boolean;
@@ -49,7 +73,7 @@ export interface ResolvedClientOptions {
 }
 
 const KNOWN = new Set([
-  'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
+  'auth', 'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
   'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs', 'transports',
 ]);
 
@@ -65,6 +89,26 @@ function transports(v: unknown): readonly TransportName[] {
     throw invalid(`option "transports" must be a non-empty array of 'polling' and 'websocket' without repeats, in order of preference (e.g. ['polling', 'websocket']), got ${JSON.stringify(v)}`);
   }
   return Object.freeze([...(v as TransportName[])]);
+}
+
+/**
+ * The `auth` object (or what the `auth` function returned) as the JSON the
+ * open body carries; invalid_argument when it is not a JSON object of at most
+ * MAX_AUTH_BYTES.
+ */
+export function authData(v: unknown): string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw invalid(`option "auth" must be an object, or a function returning one (e.g. { token }), got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(v);
+  } catch (e) {
+    throw invalid(`option "auth" must be JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const bytes = new TextEncoder().encode(json).byteLength;
+  if (bytes > MAX_AUTH_BYTES) throw invalid(`option "auth" is ${bytes} bytes as JSON; at most ${MAX_AUTH_BYTES} fit in the open request`);
+  return json;
 }
 
 function invalid(message: string): HoldlineError {
@@ -104,7 +148,9 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
       throw invalid(`option "proxy" must be a URL such as http://user:pass@host:3128, got ${JSON.stringify(o.proxy)}`);
     }
   }
+  if (o.auth !== undefined && typeof o.auth !== 'function') authData(o.auth);
   return {
+    auth: o.auth,
     minDelayMs,
     maxDelayMs,
     keepAlive: o.keepAlive ?? true,

@@ -39,9 +39,9 @@ import {
 } from '../shared/index.js';
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
-import type { HttpExchange } from './http-exchange.js';
+import type { HttpExchange, Outcome } from './http-exchange.js';
 import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
-import type { ResolvedClientOptions } from './options.js';
+import { authData, type ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
@@ -219,11 +219,15 @@ export class SessionMachine implements TransportHost {
    * `timeoutMs` undefined: never time out (a session lost after connect()).
    */
   async #openSession(timeoutMs: number | undefined): Promise<LiveSession | undefined> {
-    const body = JSON.stringify({ v: PROTOCOL_VERSION, attempt: randomId() });
+    const attempt = randomId();
     const giveUpAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       if (this.#lifetime.signal.aborted) return undefined;
-      const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
+      const body = await this.#openBody(attempt);
+      if (this.#lifetime.signal.aborted) return undefined;
+      const outcome = typeof body === 'string'
+        ? await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES)
+        : body;
       let error: HoldlineError;
       if (outcome.ok) {
         const r = decodeOpenResponse(outcome.answer.body);
@@ -250,6 +254,29 @@ export class SessionMachine implements TransportHost {
       }
       this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
       await this.#pacing.wait(wait);
+    }
+  }
+
+  /**
+   * The open request's body, with the `auth` option's object: a function is
+   * called for every try (a token may have expired meanwhile). One that
+   * throws is retried like a failed open (`listener_error`); one that returns
+   * something that is not a small JSON object is fatal (`invalid_argument`).
+   */
+  async #openBody(attempt: string): Promise<string | Outcome> {
+    const auth = this.#options.auth;
+    if (auth === undefined) return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)}}`;
+    let value: unknown;
+    try {
+      value = typeof auth === 'function' ? await auth() : auth;
+    } catch (e) {
+      const error = new HoldlineError('listener_error', `the "auth" function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      return { ok: false, error, reaction: 'retry' };
+    }
+    try {
+      return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)},"auth":${authData(value)}}`;
+    } catch (e) {
+      return { ok: false, error: e as HoldlineError, reaction: 'fatal' };
     }
   }
 

@@ -10,8 +10,20 @@ import type { SessionStore } from './store.js';
 /** The key opens are counted under, per client (default: its address). */
 export type ClientKeyHook = (req: IncomingMessage) => string;
 
-/** Decides whether a request may open a session; a thrown error or false refuses it. */
-export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
+/**
+ * Decides whether a request may open a session, and who it is: `req` is the
+ * `/open` request (headers, cookies), `auth` the client's `auth` option as
+ * sent in its body (undefined when it sent none). Return `false` (or
+ * nothing, or null) to refuse (`403 unauthorized`); `true` to accept
+ * (`session.data` is undefined); anything else to accept with that as
+ * `session.data`. A thrown error or a rejected promise refuses too (and is
+ * reported through the server's `error` event). With a shared store the data
+ * is kept as JSON, so that every node has it: keep it to what JSON carries.
+ */
+export type AuthenticateHook<Data = unknown> = (
+  req: IncomingMessage,
+  auth: Readonly<Record<string, unknown>> | undefined,
+) => Data | boolean | null | undefined | Promise<Data | boolean | null | undefined>;
 
 export type Transport = 'polling' | 'websocket';
 

@@ -142,11 +142,11 @@ class Script {
 }
 
 const S = {
-  /** ARGV ttl, token, attempt, owner, now */
+  /** ARGV ttl, token, attempt, owner, now, meta ('' for none) */
   create: new Script(`
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'att', ARGV[3], 'own', ARGV[4], 'fen', 1, 'seen', ARGV[5],
-  'olast', 0, 'oack', 0, 'obytes', 0, 'iack', 0, 'dlv', 0)
+  'olast', 0, 'oack', 0, 'obytes', 0, 'iack', 0, 'dlv', 0, 'meta', ARGV[6])
 refresh()
 return 1`),
 
@@ -561,7 +561,7 @@ export class RedisStore implements SessionStore {
 
   async create(session: StoredSession, owner: string): Promise<void> {
     const { sid, token, attempt } = session;
-    await this.#session(S.create, sid, [token, attempt, owner, Date.now()]);
+    await this.#session(S.create, sid, [token, attempt, owner, Date.now(), session.meta ?? '']);
     const steps: Promise<unknown>[] = [this.#client.zadd(this.#sessionsKey, Date.now() + this.#ttlMs, sid)];
     if (attempt !== '') steps.push(this.#client.set(this.#attemptKey(attempt), sid, 'PX', this.#ttlMs));
     await Promise.all(steps);
@@ -570,9 +570,10 @@ export class RedisStore implements SessionStore {
 
   async get(sid: string): Promise<SessionRecord | undefined> {
     const [meta] = this.#keys(sid);
-    const [tok, att, own, fen] = await this.#client.hmget(meta, 'tok', 'att', 'own', 'fen');
+    const [tok, att, own, fen, met] = await this.#client.hmget(meta, 'tok', 'att', 'own', 'fen', 'meta');
     if (tok === null || tok === undefined) return undefined;
-    return { sid, token: tok, attempt: att ?? '', owner: own ?? '', fence: int('get', fen) };
+    const rec = { sid, token: tok, attempt: att ?? '', owner: own ?? '', fence: int('get', fen) };
+    return met ? { ...rec, meta: met } : rec;
   }
 
   async findByAttempt(attempt: string): Promise<SessionRecord | undefined> {

@@ -127,9 +127,31 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
 
-  constructor(id: string, token: string, host: SessionHost, now: number, takeover?: { fence: number; delivered: number; accepted: number }) {
+  /**
+   * What the server's `authenticate` hook returned for this session's open
+   * (undefined when it returned `true`, or there is no hook). With a shared
+   * store, every node that serves the session has it.
+   */
+  readonly data: unknown;
+  /**
+   * The client's address as the open request came from it (with the
+   * `trustProxy` option, the first X-Forwarded-For address). With a shared
+   * store, every node that serves the session has it.
+   */
+  readonly remoteAddress: string | undefined;
+
+  constructor(
+    id: string,
+    token: string,
+    host: SessionHost,
+    now: number,
+    identity: { data: unknown; remoteAddress: string | undefined },
+    takeover?: { fence: number; delivered: number; accepted: number },
+  ) {
     super();
     this.id = id;
+    this.data = identity.data;
+    this.remoteAddress = identity.remoteAddress;
     this.#token = token;
     this.#host = host;
     this.#seen = now;

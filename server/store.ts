@@ -6,7 +6,8 @@
  * sessions.
  *
  * What lives here, per session:
- * - the record: id, credential (token), the open attempt that made it;
+ * - the record: id, credential (token), the open attempt that made it,
+ *   and what the authentication hook said about its client (`meta`);
  * - its owner: the node that emits `session` and runs the application's
  *   listeners, and a fence number that grows with every change of owner;
  * - liveness: until when the client is known to be there (a request came,
@@ -57,6 +58,12 @@ export interface StoredSession {
    * Empty once forgotten (forgetAttempt).
    */
   readonly attempt: string;
+  /**
+   * What the authentication hook said about the session's client (its
+   * `session.data`), as JSON; absent when it said nothing. Kept as it is,
+   * so that a node taking the session over has it too.
+   */
+  readonly meta?: string | undefined;
 }
 
 /** A session record with its owner, as `get` returns it. */

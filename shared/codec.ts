@@ -17,6 +17,8 @@ const fail = <T>(error: HoldlineError): Result<T> => ({ ok: false, error });
 export interface OpenRequest {
   v: number;
   attempt: string;
+  /** The client's `auth` option: a JSON object the server's authenticate hook reads (credentials, a bearer token). */
+  auth?: Record<string, unknown>;
 }
 export interface OpenResponse {
   v: number;
@@ -150,7 +152,12 @@ export function decodeOpenRequest(text: string): Result<OpenRequest> {
   if (typeof o.attempt !== 'string' || !ID_RE.test(o.attempt)) {
     return fail(field('attempt', 'must be 8-64 characters of A-Z a-z 0-9 _ -'));
   }
-  return ok({ v: o.v, attempt: o.attempt });
+  const open: OpenRequest = { v: o.v, attempt: o.attempt };
+  if (o.auth !== undefined) {
+    if (typeof o.auth !== 'object' || o.auth === null || Array.isArray(o.auth)) return fail(field('auth', 'must be a JSON object'));
+    open.auth = o.auth as Record<string, unknown>;
+  }
+  return ok(open);
 }
 
 export function decodePollRequest(text: string): Result<PollRequest> {

@@ -202,6 +202,10 @@ export function storeConformance(
         assert.equal(rb?.owner, NODE_B);
         assert.equal(rb.fence, 1);
         assert.equal(await w.a.get('sid-never-made'), undefined);
+        // A session's meta (what authenticate said, as JSON) goes with its record, to every node; none stays none.
+        await w.a.create({ sid: 'sid-created-2', token: 'tok-2', attempt: '', meta: '{"user":"ann","roles":["a"]}' }, NODE_A);
+        assert.equal((await w.b.get('sid-created-2'))?.meta, '{"user":"ann","roles":["a"]}');
+        assert.equal(r.meta, undefined);
       });
 
       check("a new session's streams are empty", async (t) => {
