@@ -1,5 +1,5 @@
 /** What a client tells its application: events, and the figures in `stats`. */
-import type { CloseReason, HoldlineError, Payload } from '../shared/index.js';
+import type { CloseReason, HoldlineError, Payload, Reply } from '../shared/index.js';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 
@@ -58,6 +58,13 @@ export interface ClientEvents {
   ack: (total: number) => void;
   /** Every message queued so far has been written to the network (queuedAmount is 0). */
   flush: () => void;
+  /**
+   * The server asks (`session.request()`): answer with `reply(data)`, or
+   * `reply(error)`, or return the reply (or a promise of it). A listener
+   * that throws or rejects answers with an error (`handler_error`, or the
+   * error's string `code`); with no listener the server gets `no_handler`.
+   */
+  request: (data: Payload, reply: Reply) => unknown;
   /**
    * The session moved to another transport (a WebSocket came up, or it died
    * and polling took over). Nothing is lost or repeated by a switch.

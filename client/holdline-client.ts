@@ -13,7 +13,7 @@
  *
  * client/index.ts and client/browser.ts bind the platform.
  */
-import { HoldlineError, TypedEmitter, WS_PATH, type Payload } from '../shared/index.js';
+import { HoldlineError, RpcPeer, TypedEmitter, WS_PATH, type Payload, type RequestListener, type RequestOptions } from '../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats, TransportName } from './events.js';
 import { HttpExchange } from './http-exchange.js';
 import { endpointUrl, resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
@@ -32,7 +32,11 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly url: string;
   readonly options: Readonly<ResolvedClientOptions>;
   readonly #machine: SessionMachine;
+  /** Requests both ways (shared/rpc.ts): its frames ride the machine's stream. */
+  readonly #rpc: RpcPeer;
   #switcher: TransportSwitcher | undefined;
+  /** `request` listeners (copied on write: the RpcPeer reads them per request). */
+  #requestListeners: readonly RequestListener[] = [];
   /** Each listener's safe wrapper, per event: off() finds it by the listener that on() was given. */
   readonly #wrappers = new WeakMap<Listener, Map<keyof ClientEvents, Listener>>();
 
@@ -52,7 +56,13 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       graceMs: o.pollGraceMs,
     };
     const openWebSocket = platform.openWebSocket?.bind(platform);
+    this.#rpc = new RpcPeer({
+      send: (entry) => this.#machine.sendFrame(entry),
+      listeners: () => this.#requestListeners,
+      report: (e) => this.#listenerFailed('request', 'failed', e),
+    });
     this.#machine = new SessionMachine({
+      rpc: this.#rpc,
       options: o,
       exchange,
       emit: this.emit.bind(this),
@@ -105,6 +115,20 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
     return this.#machine.send(data);
   }
 
+  /**
+   * Ask the server and wait for its reply: `session.on('request', …)`
+   * answers it. Rides the session's stream like send() (exactly once,
+   * across reconnects of one session). Rejects with `timeout`
+   * (options.timeoutMs, default 30 s), `aborted` (options.signal),
+   * `request_failed` (the server's listener failed, or there is none: see
+   * `replyCode`), `session_lost` (a `reset`: the new session knows nothing
+   * of it), or why the client closed.
+   */
+  request(data: Payload, options?: RequestOptions): Promise<Payload> {
+    const s = this.#machine.state;
+    return this.#rpc.request(data, options, s === 'closing' || s === 'closed' ? this.#machine.closedError('request()') : undefined);
+  }
+
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
   close(): Promise<void> {
     return this.#machine.close();
@@ -118,10 +142,20 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
    * an 'error' listener); the client and the other listeners go on.
    */
   override on<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): this {
+    // Request listeners run under the RpcPeer, which turns a throw into an error reply.
+    if (event === 'request') {
+      this.#requestListeners = [...this.#requestListeners, fn as RequestListener];
+      return this;
+    }
     return super.on(event, this.#safe(event, fn as Listener) as ClientEvents[K]);
   }
 
   override off<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): this {
+    if (event === 'request') {
+      const i = this.#requestListeners.indexOf(fn as RequestListener);
+      if (i >= 0) this.#requestListeners = this.#requestListeners.filter((_l, j) => j !== i);
+      return this;
+    }
     const wrapped = this.#wrappers.get(fn as Listener)?.get(event);
     return super.off(event, (wrapped ?? fn) as ClientEvents[K]);
   }

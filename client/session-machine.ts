@@ -27,6 +27,7 @@ import {
   HoldlineError,
   Inbox,
   isPayload,
+  isRpc,
   Outbox,
   PATHS,
   PROTOCOL_VERSION,
@@ -36,6 +37,8 @@ import {
   type OutboxEntry,
   type Payload,
   type PollResponse,
+  type RpcPeer,
+  type StreamItem,
 } from '../shared/index.js';
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
@@ -75,6 +78,8 @@ export interface MachineParts {
   createTransport(host: TransportHost): Transport;
   /** Subscribe to "the network is back" (browsers' `online`); returns an unsubscribe. */
   readonly onNetworkBack: ((fn: () => void) => () => void) | undefined;
+  /** Requests both ways: the machine hands it the frames that come in, and tells it when a session ends. */
+  readonly rpc: RpcPeer;
 }
 
 export class SessionMachine implements TransportHost {
@@ -101,6 +106,7 @@ export class SessionMachine implements TransportHost {
   /** The close event's reason, once closed. */
   #closeReason: CloseReason | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
+  readonly #rpc: RpcPeer;
 
   constructor(parts: MachineParts) {
     this.#options = parts.options;
@@ -110,6 +116,7 @@ export class SessionMachine implements TransportHost {
     this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
     this.#pacing = new Pacing(minDelayMs, maxDelayMs, this.#lifetime.signal, parts.onNetworkBack);
     this.#transport = parts.createTransport(this);
+    this.#rpc = parts.rpc;
   }
 
   get state(): ClientState {
@@ -188,6 +195,18 @@ export class SessionMachine implements TransportHost {
     const fatal = this.#state === 'closed' && reason?.code === 'transport_error' ? this.#closeError : undefined;
     if (fatal) return new HoldlineError(fatal.code, `${what} on a client closed by an error: ${fatal.message}`, { status: fatal.status, cause: fatal });
     return new HoldlineError('client_closed', `${what} on a ${this.#state} client`);
+  }
+
+  /** Queue a request or reply frame on the stream, as send() queues a message (the same window, the same order). */
+  sendFrame(entry: OutboxEntry): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.closedError('request()'));
+    const { bytes } = entry;
+    const max = this.#live?.limits.maxMessageBytes;
+    if (max !== undefined && bytes > max) {
+      return Promise.reject(new HoldlineError('message_too_large', `a request or reply of ${bytes} bytes as a frame exceeds the server's maxMessageBytes (${max})`));
+    }
+    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
+    return this.#window.acquire(bytes, () => this.#enqueue(entry));
   }
 
   #enqueue(entry: OutboxEntry): Promise<void> {
@@ -321,6 +340,8 @@ export class SessionMachine implements TransportHost {
     }
     this.#live = undefined;
     old.abort.abort();
+    // Requests on the old session: the new one knows nothing of them, nor of their replies.
+    this.#rpc.failAll(new HoldlineError('session_lost', `session lost (${reason.code}) before the reply came`));
     const lostBytes = this.#outbox.bufferedBytes;
     const lost = decodeEntries(this.#outbox.takeAll());
     this.#outbox = new Outbox();
@@ -360,6 +381,7 @@ export class SessionMachine implements TransportHost {
     this.#live = undefined;
     const unacked = decodeEntries(this.#outbox.takeAll());
     this.#window.fail(error);
+    this.#rpc.failAll(this.closedError('request()'));
     this.#pacing.dispose();
     this.#transport.dispose();
     this.#exchange.dispose();
@@ -415,12 +437,16 @@ export class SessionMachine implements TransportHost {
     return v.ok ? v.skip : batch.m.length;
   }
 
-  deliver(session: LiveSession, m: readonly Payload[], from: number): boolean {
+  deliver(session: LiveSession, m: readonly StreamItem[], from: number): boolean {
     const emit = this.#emit;
     const stats = this.stats;
     for (let i = from; i < m.length; i++) {
       const p = m[i];
       if (this.#live !== session || p === undefined) return false;
+      if (isRpc(p)) {
+        this.#rpc.receive(p);
+        continue;
+      }
       stats.messagesReceived++;
       emit('message', p);
     }

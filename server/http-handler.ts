@@ -20,6 +20,7 @@ import {
   decodePayloads,
   decodeSendEnvelope,
   encodeClose,
+  isRpc,
   wireError,
 } from '../shared/index.js';
 import { readBody } from './body.js';
@@ -213,7 +214,9 @@ export class HttpHandler implements PollAnswerer {
         const { seq } = r.value;
         for (const [i, msg] of m.entries()) {
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
-          const size = typeof msg !== 'string' ? msg.byteLength : msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg);
+          const size = typeof msg === 'string'
+            ? msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg)
+            : isRpc(msg) ? Buffer.byteLength(msg.r) : msg.byteLength;
           if (size > maxMessageBytes) {
             return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
           }

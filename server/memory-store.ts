@@ -15,7 +15,7 @@ import {
   wireError,
   type CloseReason,
   type OutboxEntry,
-  type Payload,
+  type StreamItem,
 } from '../shared/index.js';
 import type {
   AcceptInboundResult,
@@ -40,7 +40,7 @@ class Streams {
   outbox = new Outbox();
   inbox = new Inbox();
   /** Accepted inbound messages not yet delivered: `log[head]` is number `logSeq`. */
-  log: Payload[] = [];
+  log: StreamItem[] = [];
   head = 0;
   logSeq = 1;
   /** Highest inbound number marked delivered. */
@@ -283,7 +283,7 @@ export class MemoryStore implements SessionStore {
 
   // ---- inbound ----
 
-  async acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+  async acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     if (messages.length === 0) return { ok: true, skip: 0, ack: this.#rec(sid).streams.inbox.ack };
     const s = this.#streams(sid);
     const verdict = s.inbox.accept(seq, messages.length);

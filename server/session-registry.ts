@@ -19,14 +19,15 @@ import {
   PROTOCOL_VERSION,
   wireError,
   type CloseReason,
+  type MessageEntry,
   type OutboxEntry,
-  type WirePayload,
+  type MessageWire,
   utf8Length,
   type OpenRequest,
   type OpenResponse,
-  type Payload,
   type Result,
   type SessionAuth,
+  type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import { requestHeader } from './request-header.js';
@@ -99,7 +100,7 @@ export interface BroadcastResult {
 }
 
 /** An outbound entry from a message in wire form (a broadcast from another node). */
-function encodeWire(w: WirePayload): OutboxEntry {
+function encodeWire(w: MessageWire): OutboxEntry {
   if (typeof w === 'string') return { wire: w, bytes: utf8Length(w) };
   const pad = w.b.endsWith('==') ? 2 : w.b.endsWith('=') ? 1 : 0;
   return { wire: w, bytes: (w.b.length / 4) * 3 - pad };
@@ -413,12 +414,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   /** Judge an inbound batch and keep what is new; the caller then has it delivered (deliver()). */
-  accept(served: Served, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+  accept(served: Served, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     return this.options.store.acceptInbound(served.sid, seq, messages);
   }
 
   /** Have accepted messages delivered: here, or by the owner. */
-  deliver(served: Served, messages: readonly Payload[], skip: number, seq: number): void {
+  deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number): void {
     if (served.session) served.session.receive(messages, skip, seq);
     else if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
   }
@@ -465,7 +466,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    * sends wait for the store at once; a send that waits for room (a client
    * behind on its acks) frees its place at once and is counted when it ends.
    */
-  async broadcast(entry: OutboxEntry): Promise<BroadcastResult> {
+  async broadcast(entry: MessageEntry): Promise<BroadcastResult> {
     if (this.clustered) this.#publish('*', { type: 'broadcast', node: this.node, data: entry.wire });
     return this.#sendToOwned(entry);
   }

@@ -26,12 +26,18 @@ import {
   encodeEntry,
   HoldlineError,
   isPayload,
+  isRpc,
+  RpcPeer,
   SendWindow,
   TypedEmitter,
   Unsent,
   type CloseReason,
   type OutboxEntry,
   type Payload,
+  type Reply,
+  type RequestListener,
+  type RequestOptions,
+  type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -47,6 +53,13 @@ export interface SessionEvents {
   message: (data: Payload, info?: MessageInfo) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
   close: (reason: CloseReason, unacked: Payload[]) => void;
+  /**
+   * The client asks (`client.request()`): answer with `reply(data)`, or
+   * `reply(error)`, or return the reply (or a promise of it). A listener that
+   * throws or rejects answers with an error (`handler_error`, or the error's
+   * string `code`); with no listener the client gets `no_handler`.
+   */
+  request: (data: Payload, reply: Reply) => unknown;
   /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
   drain: () => void;
   /** Every message queued so far has been written to the client (queuedAmount is 0). */
@@ -126,6 +139,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #takeover: { fence: number; redeliverTo: number } | undefined;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
+  /** Requests both ways, once the session has made or answered one. */
+  #rpc: RpcPeer | undefined;
 
   /**
    * What the server's `authenticate` hook returned for this session's open
@@ -311,10 +326,33 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#out?.clientAck ?? 0;
   }
 
+  /**
+   * Ask the client and wait for its reply: `client.on('request', …)` answers
+   * it. Rides the session's stream like send() (exactly once, across
+   * reconnects). Rejects with `timeout` (options.timeoutMs, default 30 s),
+   * `aborted` (options.signal), `request_failed` (the client's listener
+   * failed, or there is none: see `replyCode`), or `session_lost` when the
+   * session ends first.
+   */
+  request(data: Payload, options?: RequestOptions): Promise<Payload> {
+    const refuse = this.closed ? new HoldlineError('session_closed', `session ${this.id} is closed`) : undefined;
+    return this.rpc().request(data, options, refuse);
+  }
+
+  /** The session's requests both ways, made on first use. */
+  private rpc(): RpcPeer {
+    return (this.#rpc ??= new RpcPeer({
+      send: (entry) => this.sendEncoded(entry),
+      listeners: () => this.listeners('request') as RequestListener[],
+      report: this.#host.reportError,
+    }));
+  }
+
   /** Close the session; the client is told why (a close frame on its poll). */
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
+    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     const out = this.#out;
     if (out) {
       // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
@@ -336,6 +374,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   detach(): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
+    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     const out = this.#out;
     if (!out) return;
     this.#host.queued(-out.window.buffered);
@@ -408,7 +447,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * (`messages`, of which the first `skip` were duplicates): deliver them,
    * in order, to 'message' listeners.
    */
-  receive(messages: readonly Payload[], skip: number, seq: number): void {
+  receive(messages: readonly StreamItem[], skip: number, seq: number): void {
     const first = seq + skip;
     const last = seq + messages.length - 1;
     if (last < first) return;
@@ -450,12 +489,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
-  private deliver(messages: readonly Payload[], from: number, firstSeq: number): void {
+  private deliver(messages: readonly StreamItem[], from: number, firstSeq: number): void {
     let seq = firstSeq;
     for (const m of from === 0 ? messages : messages.slice(from)) {
       if (this.closed) return;
       this.#delivered = seq;
-      if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
+      if (isRpc(m)) this.rpc().receive(m);
+      else if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
       else this.emitSafely('message', m);
       seq++;
     }

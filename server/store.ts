@@ -48,7 +48,7 @@
  * - messages are handed over by reference: callers do not mutate a payload
  *   after `acceptInbound` or `enqueue`.
  */
-import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, Payload, WirePayload } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, MessageWire, OutboxEntry, StreamItem } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
@@ -104,7 +104,7 @@ export type AcceptInboundResult = InboxVerdict & { ack: number };
 export interface InboundBatch {
   /** Sequence number of messages[0]; meaningless when there are none. */
   seq: number;
-  messages: Payload[];
+  messages: StreamItem[];
 }
 
 /** What `claim` decided. */
@@ -129,7 +129,7 @@ export type StoreEvent =
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason }
   /** hl.broadcast() on `node`: every node sends `data` (a message in wire form) to the sessions it owns. Published with sid '*'. */
-  | { type: 'broadcast'; node: string; data: WirePayload };
+  | { type: 'broadcast'; node: string; data: MessageWire };
 
 export type StoreListener = (sid: string, event: StoreEvent) => void;
 
@@ -199,7 +199,7 @@ export interface SessionStore {
    * until the owner has delivered them. Atomic: two nodes handed the same
    * retried batch accept it once.
    */
-  acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult>;
+  acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult>;
   /** Accepted messages numbered `from` or later that are not yet marked delivered (oldest first). */
   readInbound(sid: string, from: number): Promise<InboundBatch>;
   /**

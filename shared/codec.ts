@@ -7,7 +7,7 @@
  * 100-byte string on the bench machine).
  */
 import { HoldlineError, wireError, type CloseReason } from './errors.js';
-import { fromWire, type Payload, type WirePayload } from './payload.js';
+import { fromStreamWire, type StreamItem, type WirePayload } from './payload.js';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: HoldlineError };
 
@@ -44,7 +44,7 @@ export interface PollRequest extends SessionAuth {
 export interface SendRequest extends SessionAuth {
   ack: number;
   seq: number;
-  m: Payload[];
+  m: StreamItem[];
 }
 /** A send request whose messages are not decoded yet (the server checks the session first). */
 export interface SendEnvelope extends SessionAuth {
@@ -64,7 +64,8 @@ export interface Batch {
   ack: number;
   /** Sequence number of m[0]; meaningless when m is empty. */
   seq: number;
-  m: Payload[];
+  /** Plain messages, and request/reply frames among them. */
+  m: StreamItem[];
 }
 export interface PollResponse extends Batch {
   close?: CloseReason;
@@ -127,21 +128,25 @@ function authError(o: Record<string, unknown>): HoldlineError | undefined {
 
 // Requests are built field by field below: object spread costs ~1 us a request.
 
-/** Decode a payload array (a freshly parsed one: it is reused); `maxMessageBytes` is checked by the caller against decoded sizes. */
-export function decodePayloads(m: unknown): Result<Payload[]> {
+/**
+ * Decode a message array (a freshly parsed one: it is reused): plain
+ * messages and request/reply frames; `maxMessageBytes` is checked by the
+ * caller against decoded sizes.
+ */
+export function decodePayloads(m: unknown): Result<StreamItem[]> {
   if (!Array.isArray(m)) return fail(field('m', 'must be an array'));
   // Decoded in place: text stays as it is, binary entries are replaced by their bytes.
   const out = m as unknown[];
   for (let i = 0; i < out.length; i++) {
     const w = out[i];
     if (typeof w === 'string') continue;
-    const p = fromWire(w);
+    const p = fromStreamWire(w);
     if (p === undefined) {
-      return fail(wireError('bad_encoding', `message ${i} is neither a string nor {"b": base64}`));
+      return fail(wireError('bad_encoding', `message ${i} is neither a string, {"b": base64} nor {"r": frame}`));
     }
     out[i] = p;
   }
-  return ok(out as Payload[]);
+  return ok(out as StreamItem[]);
 }
 
 export function decodeOpenRequest(text: string): Result<OpenRequest> {

@@ -32,7 +32,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeEntry, HoldlineError, utf8Length, type CloseReason, type OutboxEntry, type Payload } from '../shared/index.js';
+import { encodeEntry, HoldlineError, isRpc, utf8Length, type CloseReason, type OutboxEntry, type Payload, type StreamItem } from '../shared/index.js';
 import type { SessionStore, StoreEvent } from '../server/store.js';
 
 export interface StoreConformanceOptions {
@@ -89,8 +89,9 @@ function seeded(seed: number): (n: number) => number {
 }
 
 /** A payload as something deepEqual can compare: text as it is, binary as hex (and it must be a Uint8Array). */
-function norm(p: Payload): string | { bin: string } {
+function norm(p: StreamItem): string | { bin: string } {
   if (typeof p === 'string') return p;
+  assert.ok(!isRpc(p), 'a plain message comes back as one');
   assert.ok(p instanceof Uint8Array, 'a binary payload comes back as a Uint8Array');
   return { bin: Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('hex') };
 }
