@@ -32,13 +32,19 @@ export interface TransportEvent {
   previous: TransportName;
 }
 
-export interface ClientEvents {
+/**
+ * The client's events. `In` types what the server sends (messages, and the
+ * data of its requests), `Out` what this client sends (sends, requests,
+ * replies): see HoldlineClient<In, Out>. Types only: nothing is checked at
+ * run time.
+ */
+export interface ClientEvents<In extends Payload = Payload, Out extends Payload = Payload> {
   open: (e: OpenEvent) => void;
-  message: (data: Payload) => void;
+  message: (data: In) => void;
   reconnecting: (e: ReconnectingEvent) => void;
   reset: (e: ResetEvent) => void;
   /** `unacked`: messages the server never acknowledged (empty after a clean close). */
-  close: (reason: CloseReason, unacked: Payload[]) => void;
+  close: (reason: CloseReason, unacked: Out[]) => void;
   /**
    * A failure the client reports without stopping: a listener that threw or
    * rejected (`listener_error`, the thrown value as `cause`), a bad answer, a
@@ -64,7 +70,7 @@ export interface ClientEvents {
    * that throws or rejects answers with an error (`handler_error`, or the
    * error's string `code`); with no listener the server gets `no_handler`.
    */
-  request: (data: Payload, reply: Reply) => unknown;
+  request: (data: In, reply: Reply<Out>) => Out | undefined | void | Promise<Out | undefined | void>;
   /**
    * The session moved to another transport (a WebSocket came up, or it died
    * and polling took over). Nothing is lost or repeated by a switch.

@@ -27,8 +27,8 @@ import { SessionRegistry, type BroadcastResult } from './session-registry.js';
 
 export type { BroadcastResult } from './session-registry.js';
 
-export interface HoldlineServerEvents {
-  session: (session: Session) => void;
+export interface HoldlineServerEvents<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> {
+  session: (session: Session<In, Out, Data>) => void;
   /** Errors thrown by application listeners, the auth hook or the store. Without a listener they are logged. */
   error: (err: unknown) => void;
 }
@@ -60,18 +60,24 @@ function below(url: string, mount: string): string | undefined {
   return path.startsWith(mount) && path.charCodeAt(mount.length) === 47 /* / */ ? path.slice(mount.length) : undefined;
 }
 
-export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
+/**
+ * `In`, `Out` and `Data` type its sessions (types only, zero cost): `In`
+ * what clients send, `Out` what the server sends, `Data` what `authenticate`
+ * returns (`session.data`). See Session<In, Out, Data>.
+ */
+export class HoldlineServer<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> extends TypedEmitter<HoldlineServerEvents<In, Out, Data>> {
   readonly options: Readonly<ResolvedOptions>;
   readonly #registry: SessionRegistry;
   readonly #http: HttpHandler;
   readonly #detach: Array<() => void> = [];
   #closed = false;
 
-  constructor(options: HoldlineServerOptions = {}) {
+  constructor(options: HoldlineServerOptions<Data> = {}) {
     super();
     this.options = resolveOptions(options);
     this.#registry = new SessionRegistry(this.options, {
-      session: (s) => this.emit('session', s),
+      // One Session class at run time; In, Out and Data are the application's types for it.
+      session: (s) => this.emit('session', s as unknown as Session<In, Out, Data>),
       error: (e) => {
         if (!this.emit('error', e)) console.error('holdline:', e);
       },
@@ -109,12 +115,12 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     return this.#registry.size;
   }
 
-  session(id: string): Session | undefined {
-    return this.#registry.get(id);
+  session(id: string): Session<In, Out, Data> | undefined {
+    return this.#registry.get(id) as unknown as Session<In, Out, Data> | undefined;
   }
 
-  sessions(): IterableIterator<Session> {
-    return this.#registry.sessions();
+  sessions(): IterableIterator<Session<In, Out, Data>> {
+    return this.#registry.sessions() as unknown as IterableIterator<Session<In, Out, Data>>;
   }
 
   /** An express Router serving the endpoints; mount it with `app.use('/holdline', hl.router())`. */

@@ -27,7 +27,7 @@ export type AuthenticateHook<Data = unknown> = (
 
 export type Transport = 'polling' | 'websocket';
 
-export interface HoldlineServerOptions {
+export interface HoldlineServerOptions<Data = unknown> {
   /** Transports offered (polling always is: a session starts on it). Default both. */
   transports?: Transport[];
   /** Longest a poll is held before an empty answer (the heartbeat). Keep it below every proxy's read timeout. */
@@ -69,7 +69,7 @@ export interface HoldlineServerOptions {
   nodeId?: string;
   /** A node that has not renewed its heartbeat for this long loses its sessions to the next node that serves them. */
   ownerLeaseMs?: number;
-  authenticate?: AuthenticateHook;
+  authenticate?: AuthenticateHook<Data>;
   /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
   allowedOrigins?: readonly string[] | '*';
   /**
@@ -139,7 +139,7 @@ const KNOWN = new Set([
   'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'bodyTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
-export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
+export function resolveOptions<Data>(options: HoldlineServerOptions<Data> = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw invalid(`HoldlineServer options must be an object, got ${describe(options)}`);
   }
@@ -209,6 +209,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
     transports,
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes, maxTotalQueuedBytes,
     maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, bodyTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
-    authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,
+    // Data is the application's type for what the hook returns: the server keeps it as it is.
+    authenticate: options.authenticate as AuthenticateHook | undefined, allowedOrigins, trustProxy, nodeHeader, tickMs,
   };
 }

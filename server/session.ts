@@ -48,18 +48,23 @@ export interface MessageInfo {
   redelivered: boolean;
 }
 
-export interface SessionEvents {
+/**
+ * A session's events. `In` types what the client sends (messages, its
+ * requests' data), `Out` what this server sends (see Session<In, Out, Data>).
+ * Types only: nothing is checked at run time.
+ */
+export interface SessionEvents<In extends Payload = Payload, Out extends Payload = Payload> {
   /** `info` is given only for a message a dead owner may have delivered already (see README, "Several nodes"). */
-  message: (data: Payload, info?: MessageInfo) => void;
+  message: (data: In, info?: MessageInfo) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
-  close: (reason: CloseReason, unacked: Payload[]) => void;
+  close: (reason: CloseReason, unacked: Out[]) => void;
   /**
    * The client asks (`client.request()`): answer with `reply(data)`, or
    * `reply(error)`, or return the reply (or a promise of it). A listener that
    * throws or rejects answers with an error (`handler_error`, or the error's
    * string `code`); with no listener the client gets `no_handler`.
    */
-  request: (data: Payload, reply: Reply) => unknown;
+  request: (data: In, reply: Reply<Out>) => Out | undefined | void | Promise<Out | undefined | void>;
   /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
   drain: () => void;
   /** Every message queued so far has been written to the client (queuedAmount is 0). */
@@ -126,7 +131,14 @@ const PUMP_AGAIN = 4;
  * SendState. Its helpers are TS-private methods, not # methods: V8 gives
  * every instance of a class with # methods a hidden brand field.
  */
-export class Session extends TypedEmitter<SessionEvents> {
+/**
+ * `In` and `Out` type the payloads (types only, zero cost): `In` what the
+ * client sends (messages, its requests' data, the replies to this session's
+ * requests), `Out` what this server sends; `Data` is what the server's
+ * `authenticate` hook returns (`session.data`). Name them once on the
+ * server: `new HoldlineServer<In, Out, Data>(…)`.
+ */
+export class Session<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> extends TypedEmitter<SessionEvents<In, Out>> {
   readonly id: string;
   /** The secret the client proves the session with: a # field, so that printing a Session never shows it. */
   readonly #token: string;
@@ -147,7 +159,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * (undefined when it returned `true`, or there is no hook). With a shared
    * store, every node that serves the session has it.
    */
-  readonly data: unknown;
+  readonly data: Data;
   /**
    * The client's address as the open request came from it (with the
    * `trustProxy` option, the first X-Forwarded-For address). With a shared
@@ -160,7 +172,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     token: string,
     host: SessionHost,
     now: number,
-    identity: { data: unknown; remoteAddress: string | undefined },
+    identity: { data: Data; remoteAddress: string | undefined },
     takeover?: { fence: number; delivered: number; accepted: number },
   ) {
     super();
@@ -212,7 +224,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * The promise may be ignored: a rejection nobody handles is never an
    * unhandled rejection.
    */
-  send(data: Payload): Promise<void> {
+  send(data: Out): Promise<void> {
     if (!isPayload(data)) {
       return quiet(Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`)));
     }
@@ -334,9 +346,9 @@ export class Session extends TypedEmitter<SessionEvents> {
    * failed, or there is none: see `replyCode`), or `session_lost` when the
    * session ends first.
    */
-  request(data: Payload, options?: RequestOptions): Promise<Payload> {
+  request(data: Out, options?: RequestOptions): Promise<In> {
     const refuse = this.closed ? new HoldlineError('session_closed', `session ${this.id} is closed`) : undefined;
-    return this.rpc().request(data, options, refuse);
+    return this.rpc().request(data, options, refuse) as Promise<In>;
   }
 
   /** The session's requests both ways, made on first use. */
@@ -511,7 +523,8 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
   private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
-    this.emitGuarded(this.#host.reportError, event, ...args);
+    // The payloads are what came off the wire; In and Out only name them for the application.
+    this.emitGuarded(this.#host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
   }
 
   /** @internal The session's credential (the node checks requests against it). Never logged. */

@@ -31,7 +31,7 @@ function indexOf(p: Payload): number {
 
 /** Counts how often each request's listener ran; answers request i with `a<i>` (sometimes later). */
 function answerer(runs: Uint16Array) {
-  return (data: Payload, reply: (r: Payload) => void): unknown => {
+  return (data: Payload, reply: (r: Payload) => void): Promise<Payload> | undefined => {
     const i = indexOf(data);
     runs[i] = (runs[i] ?? 0) + 1;
     if (i % 3 === 0) return Promise.resolve(`a${i}`);
