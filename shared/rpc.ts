@@ -54,6 +54,9 @@ interface Pending {
   reject(err: HoldlineError): void;
 }
 
+/** Why a reply could not be sent that is nobody's fault: its session (or the whole end) is over. */
+const ENDED: ReadonlySet<string> = new Set(['session_closed', 'session_lost', 'client_closed', 'server_closed']);
+
 function errorCode(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code !== '' ? code : 'handler_error';
@@ -166,6 +169,10 @@ export class RpcPeer {
   }
 
   #answer(id: number, frame: OutboxEntry): void {
-    this.#hooks.send(frame).catch((e: unknown) => this.#hooks.report(new HoldlineError('request_failed', `the reply to request ${id} could not be sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e })));
+    this.#hooks.send(frame).catch((e: unknown) => {
+      // The session ended first: the requester learns that on its side (session_lost, or why it closed).
+      if (e instanceof HoldlineError && ENDED.has(e.code)) return;
+      this.#hooks.report(new HoldlineError('request_failed', `the reply to request ${id} could not be sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+    });
   }
 }

@@ -32,7 +32,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeEntry, HoldlineError, isRpc, utf8Length, type CloseReason, type OutboxEntry, type Payload, type StreamItem } from '../shared/index.js';
+import { encodeEntry, encodeRequest, HoldlineError, isRpc, utf8Length, type CloseReason, type OutboxEntry, type Payload, type StreamItem } from '../shared/index.js';
 import type { SessionStore, StoreEvent } from '../server/store.js';
 
 export interface StoreConformanceOptions {
@@ -281,7 +281,8 @@ export function storeConformance(
         const w = await world(t);
         const sid = await w.open({ attempt: 'attempt-del' });
         const other = await w.open();
-        const entries = [encodeEntry('one'), encodeEntry(new Uint8Array([0, 1, 254, 255])), encodeEntry('thrée'), encodeEntry('four')];
+        // A request frame (calls with replies) is kept and handed back like a message.
+        const entries = [encodeEntry('one'), encodeEntry(new Uint8Array([0, 1, 254, 255])), encodeEntry('thrée'), encodeRequest(7, 'ask "x"'), encodeEntry('four')];
         await w.a.enqueue(sid, entries.slice(0, 2));
         await w.a.enqueue(sid, entries.slice(2));
         await w.a.ackOutbound(sid, 1);
@@ -506,6 +507,11 @@ export function storeConformance(
         assert.deepEqual(kept.messages.map(norm), [text, { bin: '00ff0180225c' }, '', { bin: '' }]);
         // Reading does not consume: the owner can read again after a crash.
         assert.deepEqual((await w.b.readInbound(sid, 1)).messages.map(norm), kept.messages.map(norm));
+        // Request and reply frames ({r: text}) are kept as frames, never turned into messages.
+        const frame = { r: '{"v":1,"q":1,"d":"é \\" 😀"}' };
+        await w.b.acceptInbound(sid, 5, ['after', frame, 't']);
+        const more = await w.a.readInbound(sid, 5);
+        assert.deepEqual(more.messages, ['after', frame, 't']);
       });
 
       check('readInbound(from) starts at `from`, or at the first message not delivered', async (t) => {
