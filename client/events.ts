@@ -1,5 +1,5 @@
 /** What a client tells its application: events, and the figures in `stats`. */
-import type { CloseReason, HoldlineError, Payload } from '../shared/index.js';
+import type { CloseReason, HoldlineError, Payload, Reply } from '../shared/index.js';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 
@@ -32,13 +32,19 @@ export interface TransportEvent {
   previous: TransportName;
 }
 
-export interface ClientEvents {
+/**
+ * The client's events. `In` types what the server sends (messages, and the
+ * data of its requests), `Out` what this client sends (sends, requests,
+ * replies): see HoldlineClient<In, Out>. Types only: nothing is checked at
+ * run time.
+ */
+export interface ClientEvents<In extends Payload = Payload, Out extends Payload = Payload> {
   open: (e: OpenEvent) => void;
-  message: (data: Payload) => void;
+  message: (data: In) => void;
   reconnecting: (e: ReconnectingEvent) => void;
   reset: (e: ResetEvent) => void;
   /** `unacked`: messages the server never acknowledged (empty after a clean close). */
-  close: (reason: CloseReason, unacked: Payload[]) => void;
+  close: (reason: CloseReason, unacked: Out[]) => void;
   /**
    * A failure the client reports without stopping: a listener that threw or
    * rejected (`listener_error`, the thrown value as `cause`), a bad answer, a
@@ -58,6 +64,13 @@ export interface ClientEvents {
   ack: (total: number) => void;
   /** Every message queued so far has been written to the network (queuedAmount is 0). */
   flush: () => void;
+  /**
+   * The server asks (`session.request()`): answer with `reply(data)`, or
+   * `reply(error)`, or return the reply (or a promise of it). A listener
+   * that throws or rejects answers with an error (`handler_error`, or the
+   * error's string `code`); with no listener the server gets `no_handler`.
+   */
+  request: (data: In, reply: Reply<Out>) => Out | undefined | void | Promise<Out | undefined | void>;
   /**
    * The session moved to another transport (a WebSocket came up, or it died
    * and polling took over). Nothing is lost or repeated by a switch.

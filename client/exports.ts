@@ -2,7 +2,7 @@
 export type {
   ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEvent, ResetEvent, TransportEvent, TransportName,
 } from './holdline-client.js';
-export type { HoldlineClientOptions } from './options.js';
+export type { AuthData, AuthOption, HoldlineClientOptions } from './options.js';
 export { HoldlineError } from '../shared/errors.js';
 export type { CloseReason, CloseCode, ErrorCode } from '../shared/errors.js';
 export type { Payload } from '../shared/payload.js';

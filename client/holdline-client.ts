@@ -13,10 +13,10 @@
  *
  * client/index.ts and client/browser.ts bind the platform.
  */
-import { HoldlineError, TypedEmitter, WS_PATH, type Payload } from '../shared/index.js';
-import type { ClientEvents, ClientState, ClientStats, TransportName } from './events.js';
+import { HoldlineError, RpcPeer, TypedEmitter, WS_PATH, type Payload, type RequestListener, type RequestOptions } from '../shared/index.js';
+import type { ClientEvents, ClientState, ClientStats, Emit, TransportName } from './events.js';
 import { HttpExchange } from './http-exchange.js';
-import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
+import { endpointUrl, resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
 import { SessionMachine } from './session-machine.js';
@@ -28,11 +28,22 @@ export type { ClientEvents, ClientState, ClientStats, OpenEvent, ReconnectingEve
 /** Any of the client's listeners, as the safe wrapper calls it (no event has more than two arguments). */
 type Listener = (a?: unknown, b?: unknown) => unknown;
 
-export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
+/**
+ * `In` and `Out` type the payloads (zero cost: types only, nothing is
+ * checked at run time): `In` what the server sends (messages, its requests'
+ * data, the replies to this client's requests), `Out` what this client
+ * sends. E.g. `HoldlineClient<ServerText, ClientText>` with string literal
+ * or template literal types.
+ */
+export class HoldlineClientCore<In extends Payload = Payload, Out extends Payload = Payload> extends TypedEmitter<ClientEvents<In, Out>> {
   readonly url: string;
   readonly options: Readonly<ResolvedClientOptions>;
   readonly #machine: SessionMachine;
+  /** Requests both ways (shared/rpc.ts): its frames ride the machine's stream. */
+  readonly #rpc: RpcPeer;
   #switcher: TransportSwitcher | undefined;
+  /** `request` listeners (copied on write: the RpcPeer reads them per request). */
+  #requestListeners: readonly RequestListener[] = [];
   /** Each listener's safe wrapper, per event: off() finds it by the listener that on() was given. */
   readonly #wrappers = new WeakMap<Listener, Map<keyof ClientEvents, Listener>>();
 
@@ -46,16 +57,23 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs,
     };
     const websocket = {
-      url: this.url.replace(/^http/, 'ws') + WS_PATH,
+      url: endpointUrl(this.url, WS_PATH).replace(/^http/, 'ws'),
       proxy: o.proxy,
       openTimeoutMs: o.requestTimeoutMs,
       graceMs: o.pollGraceMs,
     };
     const openWebSocket = platform.openWebSocket?.bind(platform);
+    this.#rpc = new RpcPeer({
+      send: (entry) => this.#machine.sendFrame(entry),
+      listeners: () => this.#requestListeners,
+      report: (e) => this.#listenerFailed('request', 'failed', e),
+    });
     this.#machine = new SessionMachine({
+      rpc: this.#rpc,
       options: o,
       exchange,
-      emit: this.emit.bind(this),
+      // The machine emits untyped payloads; In and Out are the application's types for them.
+      emit: this.emit.bind(this) as unknown as Emit,
       createTransport: (host) => (this.#switcher = new TransportSwitcher(host, {
         transports: o.transports,
         minDelayMs: o.minDelayMs,
@@ -102,8 +120,22 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
-  send(data: Payload): Promise<void> {
+  send(data: Out): Promise<void> {
     return this.#machine.send(data);
+  }
+
+  /**
+   * Ask the server and wait for its reply: `session.on('request', …)`
+   * answers it. Rides the session's stream like send() (exactly once,
+   * across reconnects of one session). Rejects with `timeout`
+   * (options.timeoutMs, default 30 s), `aborted` (options.signal),
+   * `request_failed` (the server's listener failed, or there is none: see
+   * `replyCode`), `session_lost` (a `reset`: the new session knows nothing
+   * of it), or why the client closed.
+   */
+  request(data: Out, options?: RequestOptions): Promise<In> {
+    const s = this.#machine.state;
+    return this.#rpc.request(data, options, s === 'closing' || s === 'closed' ? this.#machine.closedError('request()') : undefined) as Promise<In>;
   }
 
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
@@ -118,22 +150,32 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
    * through 'error' (console.error when nobody listens for it, or when it was
    * an 'error' listener); the client and the other listeners go on.
    */
-  override on<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): this {
-    return super.on(event, this.#safe(event, fn as Listener) as ClientEvents[K]);
+  override on<K extends keyof ClientEvents<In, Out>>(event: K, fn: ClientEvents<In, Out>[K]): this {
+    // Request listeners run under the RpcPeer, which turns a throw into an error reply.
+    if (event === 'request') {
+      this.#requestListeners = [...this.#requestListeners, fn as RequestListener];
+      return this;
+    }
+    return super.on(event, this.#safe(event, fn as Listener) as ClientEvents<In, Out>[K]);
   }
 
-  override off<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): this {
+  override off<K extends keyof ClientEvents<In, Out>>(event: K, fn: ClientEvents<In, Out>[K]): this {
+    if (event === 'request') {
+      const i = this.#requestListeners.indexOf(fn as RequestListener);
+      if (i >= 0) this.#requestListeners = this.#requestListeners.filter((_l, j) => j !== i);
+      return this;
+    }
     const wrapped = this.#wrappers.get(fn as Listener)?.get(event);
-    return super.off(event, (wrapped ?? fn) as ClientEvents[K]);
+    return super.off(event, (wrapped ?? fn) as ClientEvents<In, Out>[K]);
   }
 
-  override once<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): this {
+  override once<K extends keyof ClientEvents<In, Out>>(event: K, fn: ClientEvents<In, Out>[K]): this {
     const call = fn as Listener;
     const once: Listener = (a, b) => {
-      this.off(event, once as ClientEvents[K]);
+      this.off(event, once as ClientEvents<In, Out>[K]);
       return call(a, b);
     };
-    return this.on(event, once as ClientEvents[K]);
+    return this.on(event, once as ClientEvents<In, Out>[K]);
   }
 
   #safe(event: keyof ClientEvents, fn: Listener): Listener {

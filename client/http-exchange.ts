@@ -6,7 +6,8 @@
  * client's reaction to it.
  */
 import { HoldlineError, PATHS } from '../shared/index.js';
-import { answerError, reactionOf, type Reaction } from '../shared/reaction.js';
+import { answerError, OPEN_STATUS_CODES, reactionOf, STATUS_CODES, type Reaction } from '../shared/reaction.js';
+import { endpointUrl } from './options.js';
 import type { HeadListener, HttpAnswer, HttpRequester, Lane } from './platform.js';
 import { RequestDeadline } from './request-deadline.js';
 
@@ -30,7 +31,8 @@ export class HttpExchange {
 
   constructor(baseUrl: string, requester: HttpRequester) {
     this.#requester = requester;
-    this.#urls = { [PATHS.open]: baseUrl + PATHS.open, [PATHS.poll]: baseUrl + PATHS.poll, [PATHS.send]: baseUrl + PATHS.send, [PATHS.close]: baseUrl + PATHS.close };
+    const url = (p: EndpointPath) => endpointUrl(baseUrl, p);
+    this.#urls = { [PATHS.open]: url(PATHS.open), [PATHS.poll]: url(PATHS.poll), [PATHS.send]: url(PATHS.send), [PATHS.close]: url(PATHS.close) };
   }
 
   /**
@@ -63,7 +65,8 @@ export class HttpExchange {
     deadline.disarm();
     if (answer.status >= 200 && answer.status < 300) return { ok: true, answer };
     // A middlebox may have replaced the body: answerError trusts the status, and reads the body only if it is ours.
-    return failure(answerError(answer.status, answer.body));
+    // An open has no session to be unknown: a bare 404 there is a wrong URL.
+    return failure(answerError(answer.status, answer.body, path === PATHS.open ? OPEN_STATUS_CODES : STATUS_CODES));
   }
 
   /** Stop every timer and close the connections. */

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineError } from '../shared/errors.js';
-import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from './options.js';
+import { endpointUrl, resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from './options.js';
 
 /** Asserts that `fn` throws HoldlineError invalid_argument whose message matches `message`. */
 function invalid(fn: () => unknown, message: RegExp): void {
@@ -24,6 +24,9 @@ describe('client options', () => {
 
   it('a bad value throws invalid_argument naming the option', () => {
     invalid(() => resolveClientOptions({ holdMs: -1 }), /"holdMs"/);
+    // A hold of 0 would make an idle client poll as fast as the server answers.
+    invalid(() => resolveClientOptions({ holdMs: 0 }), /"holdMs"/);
+    invalid(() => resolveClientOptions({ holdMs: 99 }), /"holdMs"/);
     invalid(() => resolveClientOptions({ pollGraceMs: 0 }), /"pollGraceMs"/);
     invalid(() => resolveClientOptions({ requestTimeoutMs: 1.5 }), /"requestTimeoutMs"/);
     invalid(() => resolveClientOptions({ reconnect: { minDelayMs: 500, maxDelayMs: 100 } }), /"reconnect.maxDelayMs"/);
@@ -50,6 +53,11 @@ describe('client options', () => {
 
   it('the base URL: absolute http(s), no trailing slash', () => {
     assert.equal(resolveBaseUrl('http://h:1/holdline/', 'X'), 'http://h:1/holdline');
+    // A query string is kept (it goes on every request); a fragment is not.
+    assert.equal(resolveBaseUrl('http://h:1/holdline/?tenant=a&x=1#top', 'X'), 'http://h:1/holdline?tenant=a&x=1');
+    assert.equal(endpointUrl(resolveBaseUrl('http://h:1/holdline?tenant=a', 'X'), '/open'), 'http://h:1/holdline/open?tenant=a');
+    assert.equal(endpointUrl(resolveBaseUrl('http://h:1/?t=1', 'X'), '/poll'), 'http://h:1/poll?t=1');
+    assert.equal(endpointUrl(resolveBaseUrl('http://h:1/', 'X'), '/poll'), 'http://h:1/poll');
     invalid(() => resolveBaseUrl('ftp://h/x', 'X'), /X: url must be http: or https:/);
     invalid(() => resolveBaseUrl('not a url', 'X'), /X: url must be an absolute/);
   });

@@ -4,14 +4,38 @@
  */
 import { DEFAULTS, HoldlineError } from '../shared/index.js';
 import type { TransportName } from './events.js';
+import { MIN_POLL_TIMEOUT_MS } from './limits.js';
+
+/** What the client tells the server about itself at every open: a JSON object (credentials, a bearer token). */
+export type AuthData = Record<string, unknown>;
+
+/**
+ * The `auth` option: an object, or a function (sync or async) returning one,
+ * called again at every open (a reset opens a new session), so that a token
+ * can be refreshed.
+ */
+export type AuthOption = AuthData | (() => AuthData | Promise<AuthData>);
+
+/**
+ * Most bytes the `auth` object may take as JSON: it rides in the `/open`
+ * body, which a server takes up to 4 KiB of.
+ */
+export const MAX_AUTH_BYTES = 3072;
 
 export interface HoldlineClientOptions {
+  /**
+   * Sent in the body of every `/open` (never in the URL, never as a header,
+   * so no CORS preflight), for the server's `authenticate(req, auth)` hook:
+   * an object, or a function (sync or async) returning one, called again at
+   * every open so that a token can be refreshed. At most 3 KiB as JSON.
+   */
+  auth?: AuthOption;
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
   /** Reuse connections (default true); false opens a new connection per request (Node). */
   keepAlive?: boolean;
   /** Proxy URL for Node, e.g. http://user:pass@proxy:3128; default from HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
   proxy?: string;
-  /** Hold to ask the server for; it is capped by the server's pollTimeoutMs. Default: the server's. */
+  /** Hold to ask the server for (at least 100 ms); it is capped by the server's pollTimeoutMs. Default: the server's. */
   holdMs?: number;
   /** A poll gets holdMs + pollGraceMs before the client gives up on it and replaces it. */
   pollGraceMs?: number;
@@ -34,6 +58,7 @@ export interface HoldlineClientOptions {
 }
 
 export interface ResolvedClientOptions {
+  auth: AuthOption | undefined;
   minDelayMs: number;
   maxDelayMs: number;
   keepAlive: boolean;
@@ -48,7 +73,7 @@ export interface ResolvedClientOptions {
 }
 
 const KNOWN = new Set([
-  'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
+  'auth', 'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
   'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs', 'transports',
 ]);
 
@@ -64,6 +89,26 @@ function transports(v: unknown): readonly TransportName[] {
     throw invalid(`option "transports" must be a non-empty array of 'polling' and 'websocket' without repeats, in order of preference (e.g. ['polling', 'websocket']), got ${JSON.stringify(v)}`);
   }
   return Object.freeze([...(v as TransportName[])]);
+}
+
+/**
+ * The `auth` object (or what the `auth` function returned) as the JSON the
+ * open body carries; invalid_argument when it is not a JSON object of at most
+ * MAX_AUTH_BYTES.
+ */
+export function authData(v: unknown): string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw invalid(`option "auth" must be an object, or a function returning one (e.g. { token }), got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(v);
+  } catch (e) {
+    throw invalid(`option "auth" must be JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const bytes = new TextEncoder().encode(json).byteLength;
+  if (bytes > MAX_AUTH_BYTES) throw invalid(`option "auth" is ${bytes} bytes as JSON; at most ${MAX_AUTH_BYTES} fit in the open request`);
+  return json;
 }
 
 function invalid(message: string): HoldlineError {
@@ -103,12 +148,14 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
       throw invalid(`option "proxy" must be a URL such as http://user:pass@host:3128, got ${JSON.stringify(o.proxy)}`);
     }
   }
+  if (o.auth !== undefined && typeof o.auth !== 'function') authData(o.auth);
   return {
+    auth: o.auth,
     minDelayMs,
     maxDelayMs,
     keepAlive: o.keepAlive ?? true,
     proxy: o.proxy,
-    holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0),
+    holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0, MIN_POLL_TIMEOUT_MS),
     pollGraceMs: int('pollGraceMs', o.pollGraceMs, DEFAULTS.pollGraceMs, 1),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs, 15_000, 1),
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, 30_000, 1),
@@ -118,7 +165,11 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
   };
 }
 
-/** The base URL of a Holdline server, absolute (relative to the page in browsers), without a trailing slash. */
+/**
+ * The base URL of a Holdline server, absolute (relative to the page in
+ * browsers), without a trailing slash on its path and without a fragment.
+ * A query string is kept: it goes on every request (endpointUrl).
+ */
 export function resolveBaseUrl(url: string, who: string): string {
   let u: URL;
   try {
@@ -129,5 +180,18 @@ export function resolveBaseUrl(url: string, who: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw invalid(`${who}: url must be http: or https:, got ${u.protocol}`);
   }
-  return u.href.replace(/\/+$/, '');
+  u.hash = '';
+  if (u.search === '') return u.href.replace(/\/+$/, '');
+  u.pathname = u.pathname.replace(/\/+$/, '');
+  return u.href;
+}
+
+/**
+ * The URL of the endpoint `path` (e.g. '/open') below a base URL made by
+ * resolveBaseUrl: the path goes before the base URL's query string, which
+ * every request keeps.
+ */
+export function endpointUrl(base: string, path: string): string {
+  const q = base.indexOf('?');
+  return q < 0 ? base + path : base.slice(0, q).replace(/\/+$/, '') + path + base.slice(q);
 }

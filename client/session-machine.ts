@@ -27,6 +27,7 @@ import {
   HoldlineError,
   Inbox,
   isPayload,
+  isRpc,
   Outbox,
   PATHS,
   PROTOCOL_VERSION,
@@ -37,12 +38,14 @@ import {
   type OutboxEntry,
   type Payload,
   type PollResponse,
+  type RpcPeer,
+  type StreamItem,
 } from '../shared/index.js';
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
-import type { HttpExchange } from './http-exchange.js';
+import type { HttpExchange, Outcome } from './http-exchange.js';
 import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
-import type { ResolvedClientOptions } from './options.js';
+import { authData, type ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 import { noteClosed, noteFailure, noteLost, noteState, payloadBytes } from './client-metrics.js';
@@ -77,6 +80,8 @@ export interface MachineParts {
   createTransport(host: TransportHost): Transport;
   /** Subscribe to "the network is back" (browsers' `online`); returns an unsubscribe. */
   readonly onNetworkBack: ((fn: () => void) => () => void) | undefined;
+  /** Requests both ways: the machine hands it the frames that come in, and tells it when a session ends. */
+  readonly rpc: RpcPeer;
 }
 
 export class SessionMachine implements TransportHost {
@@ -101,7 +106,10 @@ export class SessionMachine implements TransportHost {
   #connectPromise: Promise<void> | undefined;
   /** Why the client closed, for a connect() that was still pending. */
   #closeError: HoldlineError | undefined;
+  /** The close event's reason, once closed. */
+  #closeReason: CloseReason | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
+  readonly #rpc: RpcPeer;
 
   constructor(parts: MachineParts) {
     this.#options = parts.options;
@@ -111,6 +119,7 @@ export class SessionMachine implements TransportHost {
     this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
     this.#pacing = new Pacing(minDelayMs, maxDelayMs, this.#lifetime.signal, parts.onNetworkBack);
     this.#transport = parts.createTransport(this);
+    this.#rpc = parts.rpc;
   }
 
   get state(): ClientState {
@@ -163,9 +172,7 @@ export class SessionMachine implements TransportHost {
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
   send(data: Payload): Promise<void> {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
-    }
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.closedError('send()'));
     if (!isPayload(data)) {
       return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
     }
@@ -174,6 +181,33 @@ export class SessionMachine implements TransportHost {
     const max = this.#live?.limits.maxMessageBytes;
     if (max !== undefined && bytes > max) {
       return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
+    }
+    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
+    return this.#window.acquire(bytes, () => this.#enqueue(entry));
+  }
+
+  /**
+   * Why `what` cannot be done on a closing or closed client: `server_closed`
+   * when the server closed the session, the fatal error's code when one
+   * closed it, else `client_closed`.
+   */
+  closedError(what: string): HoldlineError {
+    const reason = this.#closeReason;
+    if (this.#state === 'closed' && reason?.code === 'server_closed') {
+      return new HoldlineError('server_closed', `${what} after the server closed the session: ${reason.message}`);
+    }
+    const fatal = this.#state === 'closed' && reason?.code === 'transport_error' ? this.#closeError : undefined;
+    if (fatal) return new HoldlineError(fatal.code, `${what} on a client closed by an error: ${fatal.message}`, { status: fatal.status, cause: fatal });
+    return new HoldlineError('client_closed', `${what} on a ${this.#state} client`);
+  }
+
+  /** Queue a request or reply frame on the stream, as send() queues a message (the same window, the same order). */
+  sendFrame(entry: OutboxEntry): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.closedError('request()'));
+    const { bytes } = entry;
+    const max = this.#live?.limits.maxMessageBytes;
+    if (max !== undefined && bytes > max) {
+      return Promise.reject(new HoldlineError('message_too_large', `a request or reply of ${bytes} bytes as a frame exceeds the server's maxMessageBytes (${max})`));
     }
     if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
     return this.#window.acquire(bytes, () => this.#enqueue(entry));
@@ -195,7 +229,9 @@ export class SessionMachine implements TransportHost {
     this.#setState('closing');
     if (live && wasOpen) {
       await Promise.race([this.#transport.idle(), delay(Math.min(2_000, this.#options.requestTimeoutMs), this.#lifetime.signal)]);
-      await this.#exchange.post(live.abort.signal, PATHS.close, JSON.stringify({ sid: live.sid, token: live.token }), this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
+      // With our ack: the server then reports as unacked exactly what we did not receive.
+      const body = JSON.stringify({ sid: live.sid, token: live.token, ack: this.#inbox.ack });
+      await this.#exchange.post(live.abort.signal, PATHS.close, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
     }
     this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
   }
@@ -207,11 +243,15 @@ export class SessionMachine implements TransportHost {
    * `timeoutMs` undefined: never time out (a session lost after connect()).
    */
   async #openSession(timeoutMs: number | undefined): Promise<LiveSession | undefined> {
-    const body = JSON.stringify({ v: PROTOCOL_VERSION, attempt: randomId() });
+    const attempt = randomId();
     const giveUpAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       if (this.#lifetime.signal.aborted) return undefined;
-      const outcome = await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
+      const body = await this.#openBody(attempt);
+      if (this.#lifetime.signal.aborted) return undefined;
+      const outcome = typeof body === 'string'
+        ? await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES)
+        : body;
       if (!outcome.ok) noteFailure(this.stats, outcome.error, outcome.reaction, undefined);
       let error: HoldlineError;
       if (outcome.ok) {
@@ -239,6 +279,29 @@ export class SessionMachine implements TransportHost {
       }
       this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
       await this.#pacing.wait(wait);
+    }
+  }
+
+  /**
+   * The open request's body, with the `auth` option's object: a function is
+   * called for every try (a token may have expired meanwhile). One that
+   * throws is retried like a failed open (`listener_error`); one that returns
+   * something that is not a small JSON object is fatal (`invalid_argument`).
+   */
+  async #openBody(attempt: string): Promise<string | Outcome> {
+    const auth = this.#options.auth;
+    if (auth === undefined) return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)}}`;
+    let value: unknown;
+    try {
+      value = typeof auth === 'function' ? await auth() : auth;
+    } catch (e) {
+      const error = new HoldlineError('listener_error', `the "auth" function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      return { ok: false, error, reaction: 'retry' };
+    }
+    try {
+      return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)},"auth":${authData(value)}}`;
+    } catch (e) {
+      return { ok: false, error: e as HoldlineError, reaction: 'fatal' };
     }
   }
 
@@ -283,6 +346,8 @@ export class SessionMachine implements TransportHost {
     }
     this.#live = undefined;
     old.abort.abort();
+    // Requests on the old session: the new one knows nothing of them, nor of their replies.
+    this.#rpc.failAll(new HoldlineError('session_lost', `session lost (${reason.code}) before the reply came`));
     const lostBytes = this.#outbox.bufferedBytes;
     const lost = decodeEntries(this.#outbox.takeAll());
     this.#outbox = new Outbox();
@@ -316,12 +381,14 @@ export class SessionMachine implements TransportHost {
   #finish(reason: CloseReason, error: HoldlineError): void {
     if (this.#state === 'closed') return;
     this.#closeError = error;
+    this.#closeReason = reason;
     this.#setState('closed');
     this.#lifetime.abort();
     this.#live?.abort.abort();
     this.#live = undefined;
     const unacked = decodeEntries(this.#outbox.takeAll());
     this.#window.fail(error);
+    this.#rpc.failAll(this.closedError('request()'));
     this.#pacing.dispose();
     this.#transport.dispose();
     this.#exchange.dispose();
@@ -382,12 +449,16 @@ export class SessionMachine implements TransportHost {
     return v.ok ? v.skip : batch.m.length;
   }
 
-  deliver(session: LiveSession, m: readonly Payload[], from: number): boolean {
+  deliver(session: LiveSession, m: readonly StreamItem[], from: number): boolean {
     const emit = this.#emit;
     const stats = this.stats;
     for (let i = from; i < m.length; i++) {
       const p = m[i];
       if (this.#live !== session || p === undefined) return false;
+      if (isRpc(p)) {
+        this.#rpc.receive(p);
+        continue;
+      }
       stats.messagesReceived++;
       stats.bytesReceived += payloadBytes(p);
       emit('message', p);

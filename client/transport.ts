@@ -16,7 +16,7 @@
  * Hot path: a transport calls the host per batch, never per message, except
  * for deliver(), whose loop is the machine's.
  */
-import type { HoldlineError, OpenResponse, OutboxBatch, OutboxWires, Payload, PollResponse } from '../shared/index.js';
+import type { HoldlineError, OpenResponse, OutboxBatch, OutboxWires, PollResponse, StreamItem } from '../shared/index.js';
 import type { Reaction } from '../shared/reaction.js';
 import type { ClientStats } from './events.js';
 
@@ -80,7 +80,7 @@ export interface TransportHost {
    */
   accept(session: LiveSession, batch: PollResponse): number;
   /** Deliver `m[from..]` to the application, in order. False when the session ended meanwhile. */
-  deliver(session: LiveSession, m: readonly Payload[], from: number): boolean;
+  deliver(session: LiveSession, m: readonly StreamItem[], from: number): boolean;
   /** A request of `session` succeeded: back-off starts over, reconnecting becomes open. */
   succeeded(session: LiveSession): void;
   /**

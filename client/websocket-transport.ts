@@ -36,7 +36,9 @@ import {
   HoldlineError,
   isWireErrorCode,
   type CloseReason,
-  type Payload,
+  isRpcWire,
+  rpcIndexes,
+  type StreamItem,
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
@@ -106,7 +108,7 @@ class Connection implements WebSocketHandlers {
   /** Next client-to-server message to write here (0: the first unacknowledged one). */
   next = 0;
   /** The inbound batch being read. */
-  inbound: { ack: number; seq: number; n: number; m: Payload[]; bytes: number } | undefined;
+  inbound: { ack: number; seq: number; n: number; m: StreamItem[]; bytes: number; r: ReadonlySet<number> } | undefined;
   /** The inbound ack last written on this connection. */
   ackWritten = -1;
   lastFrameAt = Date.now();
@@ -224,7 +226,12 @@ export class WebSocketTransport implements Transport {
     c.lastFrameAt = Date.now();
     const inbound = c.inbound;
     if (inbound !== undefined) {
-      inbound.m.push(data);
+      if (inbound.r.size > 0 && inbound.r.has(inbound.m.length)) {
+        if (typeof data !== 'string') return this.#broken(c, 'a request/reply frame that is not a text frame');
+        inbound.m.push({ r: data });
+      } else {
+        inbound.m.push(data);
+      }
       inbound.bytes += typeof data === 'string' ? data.length : data.byteLength;
       if (inbound.bytes > session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${session.maxAnswerBytes} bytes`);
       if (inbound.m.length === inbound.n) this.#batch(c, inbound);
@@ -253,7 +260,9 @@ export class WebSocketTransport implements Transport {
     this.#checkIdle();
     if (n === 0) return;
     if (!isCount(o.seq) || o.seq < 1) return this.#broken(c, 'a header with messages and no positive "seq"');
-    c.inbound = { ack: o.ack, seq: o.seq, n, m: [], bytes: 0 };
+    const r = rpcIndexes(o.r, n);
+    if (r === undefined) return this.#broken(c, 'a header whose "r" does not list frame indexes below "n"');
+    c.inbound = { ack: o.ack, seq: o.seq, n, m: [], bytes: 0, r };
   }
 
   closed(c: Connection, code: number, reason: string, error: HoldlineError | undefined): void {
@@ -268,7 +277,7 @@ export class WebSocketTransport implements Transport {
   // ---- inside ----
 
   /** A whole inbound batch: accepted as a poll's answer would be, then an ack goes back. */
-  #batch(c: Connection, b: { ack: number; seq: number; n: number; m: Payload[] }): void {
+  #batch(c: Connection, b: { ack: number; seq: number; n: number; m: StreamItem[] }): void {
     c.inbound = undefined;
     const host = this.#host;
     const session = c.session;
@@ -322,9 +331,12 @@ export class WebSocketTransport implements Transport {
       const b = host.nextWires(maxWireBytes, c.next);
       if (b.count === 0) break;
       const ack = host.inboundAck;
-      const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${b.seq},"n":${b.count}}`];
-      // The outbox keeps binary in its HTTP form (base64); it goes out as bytes.
-      for (const w of b.wires) frames.push(typeof w === 'string' ? w : (fromWire(w) ?? new Uint8Array(0)));
+      const wires = b.wires;
+      let rpc = '';
+      for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) rpc += rpc === '' ? `,"r":[${i}` : `,${i}`;
+      const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${b.seq},"n":${b.count}${rpc === '' ? '' : `${rpc}]`}}`];
+      // The outbox keeps binary in its HTTP form (base64); it goes out as bytes. A request/reply frame is its text.
+      for (const w of wires) frames.push(typeof w === 'string' ? w : isRpcWire(w) ? w.r : (fromWire(w) ?? new Uint8Array(0)));
       socket.sendAll(frames);
       c.ackWritten = ack;
       c.next = b.seq + b.count;

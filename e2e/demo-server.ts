@@ -14,8 +14,13 @@
  *                         pagehide), so its session closes now rather than after
  *                         sessionIdleTimeoutMs; `key` is the one the session's welcome carried
  *
+ * Who posts: the page's `auth` option carries its name ({name}) in every
+ * open; the server's `authenticate` hook keeps it as `session.data`, and
+ * every post of the session goes out under it (a new name takes effect
+ * with the next session, e.g. after a reload).
+ *
  * The chat protocol is JSON text over the channel:
- *   page -> server  {type:'post', id, name, text}   a message; `id` is the page's, for de-duplication
+ *   page -> server  {type:'post', id, text}         a message; `id` is the page's, for de-duplication
  *                   {type:'sync'}                    "send me the recent history"
  *   server -> page  {type:'welcome', key}            first, to each new session: the key for /demo/leave
  *                   {type:'chat', srv, message}      broadcast to every session
@@ -124,7 +129,18 @@ const MAX_TEXT = 1000;
 const MAX_ID = 64;
 const SEEN_IDS = 10_000;
 
-function parseInbound(data: Payload): { type: 'post'; id: string; name: string; text: string } | { type: 'sync' } | undefined {
+/** Who a session is: what `authenticate` made of the page's `auth`. */
+export interface ChatIdentity {
+  name: string;
+}
+
+/** The name a page asked for, cleaned up. */
+function nameOf(auth: Readonly<Record<string, unknown>> | undefined): string {
+  const name = auth?.name;
+  return (typeof name === 'string' ? name.trim() : '').slice(0, MAX_NAME) || 'anonymous';
+}
+
+function parseInbound(data: Payload): { type: 'post'; id: string; text: string } | { type: 'sync' } | undefined {
   if (typeof data !== 'string' || data.length > 4 * MAX_TEXT) return undefined;
   let v: unknown;
   try {
@@ -140,8 +156,7 @@ function parseInbound(data: Payload): { type: 'post'; id: string; name: string; 
   if (typeof o.text !== 'string') return undefined;
   const text = o.text.trim().slice(0, MAX_TEXT);
   if (text === '') return undefined;
-  const name = (typeof o.name === 'string' ? o.name.trim() : '').slice(0, MAX_NAME) || 'anonymous';
-  return { type: 'post', id: o.id, name, text };
+  return { type: 'post', id: o.id, text };
 }
 
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
@@ -153,7 +168,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const log = options.log ?? (() => undefined);
   if (options.buildBundle !== false && (await ensureBrowserBundle())) log('built dist/browser');
 
-  const hl = new HoldlineServer(options.holdline ?? {});
+  const hl = new HoldlineServer<Payload, Payload, ChatIdentity>({
+    // The name comes from the page's `auth` option, not from the messages.
+    authenticate: (_req, auth) => ({ name: nameOf(auth) }),
+    ...(options.holdline as HoldlineServerOptions<ChatIdentity> | undefined),
+  });
   hl.on('error', (e) => log(`holdline error: ${String(e)}`));
   const history: ChatMessage[] = [];
   const seen = new Set<string>();
@@ -171,7 +190,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   };
   const presence = () => broadcast({ type: 'presence', sessions: hl.sessionCount });
 
-  const onMessage = (session: Session, data: Payload) => {
+  const onMessage = (session: Session<Payload, Payload, ChatIdentity>, data: Payload) => {
     const m = parseInbound(data);
     if (!m) return;
     if (m.type === 'sync') {
@@ -187,7 +206,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       const oldest = seen.values().next();
       if (!oldest.done) seen.delete(oldest.value);
     }
-    const message: ChatMessage = { n: ++lastN, id: m.id, name: m.name, text: m.text, at: Date.now() };
+    const message: ChatMessage = { n: ++lastN, id: m.id, name: session.data.name, text: m.text, at: Date.now() };
     history.push(message);
     if (history.length > historySize) history.splice(0, history.length - historySize);
     stats.messages++;

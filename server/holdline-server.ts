@@ -27,8 +27,8 @@ import { gaugesOf, type ServerMetrics, type ServerMetricsSnapshot } from './metr
 
 export type { BroadcastResult } from './session-registry.js';
 
-export interface HoldlineServerEvents {
-  session: (session: Session) => void;
+export interface HoldlineServerEvents<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> {
+  session: (session: Session<In, Out, Data>) => void;
   /** Errors thrown by application listeners, the auth hook or the store. Without a listener they are logged. */
   error: (err: unknown) => void;
 }
@@ -46,7 +46,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 function normalizePath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new TypeError(`option "path" must be a string starting with '/', got ${JSON.stringify(path)}`);
+    throw new HoldlineError('invalid_argument', `option "path" must be a string starting with '/', got ${JSON.stringify(path)}`);
   }
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
@@ -60,18 +60,24 @@ function below(url: string, mount: string): string | undefined {
   return path.startsWith(mount) && path.charCodeAt(mount.length) === 47 /* / */ ? path.slice(mount.length) : undefined;
 }
 
-export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
+/**
+ * `In`, `Out` and `Data` type its sessions (types only, zero cost): `In`
+ * what clients send, `Out` what the server sends, `Data` what `authenticate`
+ * returns (`session.data`). See Session<In, Out, Data>.
+ */
+export class HoldlineServer<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> extends TypedEmitter<HoldlineServerEvents<In, Out, Data>> {
   readonly options: Readonly<ResolvedOptions>;
   readonly #registry: SessionRegistry;
   readonly #http: HttpHandler;
   readonly #detach: Array<() => void> = [];
   #closed = false;
 
-  constructor(options: HoldlineServerOptions = {}) {
+  constructor(options: HoldlineServerOptions<Data> = {}) {
     super();
     this.options = resolveOptions(options);
     this.#registry = new SessionRegistry(this.options, {
-      session: (s) => this.emit('session', s),
+      // One Session class at run time; In, Out and Data are the application's types for it.
+      session: (s) => this.emit('session', s as unknown as Session<In, Out, Data>),
       error: (e) => {
         if (!this.emit('error', e)) console.error('holdline:', e);
       },
@@ -119,12 +125,12 @@ export class HoldlineServer extends TypedEmitter<HoldlineServerEvents> {
     return this.#registry.metrics;
   }
 
-  session(id: string): Session | undefined {
-    return this.#registry.get(id);
+  session(id: string): Session<In, Out, Data> | undefined {
+    return this.#registry.get(id) as unknown as Session<In, Out, Data> | undefined;
   }
 
-  sessions(): IterableIterator<Session> {
-    return this.#registry.sessions();
+  sessions(): IterableIterator<Session<In, Out, Data>> {
+    return this.#registry.sessions() as unknown as IterableIterator<Session<In, Out, Data>>;
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   decodePayloads,
   decodeSendEnvelope,
   encodeClose,
+  isRpc,
   wireError,
 } from '../shared/index.js';
 import { readBody } from './body.js';
@@ -216,7 +217,9 @@ export class HttpHandler implements PollAnswerer {
         const { seq } = r.value;
         for (const [i, msg] of m.entries()) {
           // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
-          const size = typeof msg !== 'string' ? msg.byteLength : msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg);
+          const size = typeof msg === 'string'
+            ? msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg)
+            : isRpc(msg) ? Buffer.byteLength(msg.r) : msg.byteLength;
           if (size > maxMessageBytes) {
             return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
           }
@@ -248,7 +251,19 @@ export class HttpHandler implements PollAnswerer {
         let s = this.#core.authenticateSession(r.value);
         if (s instanceof Promise) s = await s;
         if (!s.ok && s.error.code !== 'session_closed') return writeError(res, s.error, cors);
-        if (s.ok) this.#core.clientClose(s.value);
+        if (s.ok) {
+          // The client's last ack first: the close event's `unacked` is then exactly what it never got.
+          const { ack } = r.value;
+          if (ack !== undefined) {
+            try {
+              await this.#core.applyAck(s.value, ack);
+            } catch (e) {
+              // Closed or gone meanwhile: the close goes on all the same.
+              if (!(e instanceof HoldlineError)) throw e;
+            }
+          }
+          this.#core.clientClose(s.value);
+        }
         return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }

@@ -15,7 +15,7 @@ import {
   wireError,
   type CloseReason,
   type OutboxEntry,
-  type Payload,
+  type StreamItem,
 } from '../shared/index.js';
 import type {
   AcceptInboundResult,
@@ -41,7 +41,7 @@ class Streams {
   outbox = new Outbox();
   inbox = new Inbox();
   /** Accepted inbound messages not yet delivered: `log[head]` is number `logSeq`. */
-  log: Payload[] = [];
+  log: StreamItem[] = [];
   head = 0;
   logSeq = 1;
   /** Highest inbound number marked delivered. */
@@ -87,6 +87,8 @@ export class MemoryStore implements SessionStore {
   readonly #attempts = new Map<string, string>();
   readonly #attemptOf = new Map<string, string>();
   readonly #graves = new Map<string, Grave>();
+  /** sid -> meta, for the sessions that have one (most have none: an idle session costs nothing here). */
+  readonly #meta = new Map<string, string>();
   /** node -> until when it is alive (ms since the epoch). */
   readonly #nodes = new Map<string, number>();
   #listeners: StoreListener[] = [];
@@ -130,13 +132,18 @@ export class MemoryStore implements SessionStore {
   }
 
   #record(sid: string, rec: Rec): SessionRecord {
-    return { sid, token: rec.token, attempt: this.#attemptOf.get(sid) ?? '', owner: rec.owner, fence: rec.fence };
+    const r: SessionRecord = { sid, token: rec.token, attempt: this.#attemptOf.get(sid) ?? '', owner: rec.owner, fence: rec.fence };
+    if (this.#meta.size === 0) return r;
+    const meta = this.#meta.get(sid);
+    return meta === undefined ? r : { ...r, meta };
   }
 
   async create(session: StoredSession, owner: string): Promise<void> {
     this.#graves.delete(session.sid);
     this.#firstOwner ??= owner;
     this.#sessions.set(session.sid, owner === this.#firstOwner ? session.token : new Rec(session.token, owner, 0));
+    if (session.meta !== undefined) this.#meta.set(session.sid, session.meta);
+    else if (this.#meta.size > 0) this.#meta.delete(session.sid);
     if (session.attempt !== '') {
       this.#attempts.set(session.attempt, session.sid);
       this.#attemptOf.set(session.sid, session.attempt);
@@ -176,6 +183,7 @@ export class MemoryStore implements SessionStore {
     if (slot === undefined) return [];
     const rec = typeof slot === 'string' ? this.#view(slot) : slot;
     this.#sessions.delete(sid);
+    if (this.#meta.size > 0) this.#meta.delete(sid);
     this.#dropAttempt(sid);
     if (tombstone) this.#bury(sid, { reason: tombstone.reason, token: rec.token, until: this.#now() + tombstone.ttlMs });
     return rec.streams === NO_STREAMS ? [] : rec.streams.outbox.takeAll();
@@ -282,7 +290,7 @@ export class MemoryStore implements SessionStore {
 
   // ---- inbound ----
 
-  async acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+  async acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     if (messages.length === 0) return { ok: true, skip: 0, ack: this.#rec(sid).streams.inbox.ack };
     const s = this.#streams(sid);
     const verdict = s.inbox.accept(seq, messages.length);

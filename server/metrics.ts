@@ -6,7 +6,7 @@
  * keeps a token or a payload, only their counts and sizes.
  */
 import type { ServerResponse } from 'node:http';
-import { utf8Length, type CloseReason, type Payload } from '../shared/index.js';
+import { isRpc, utf8Length, type CloseReason, type Payload, type StreamItem } from '../shared/index.js';
 import { describeError, log } from '../shared/log.js';
 import { closeReactionOf } from '../shared/reaction.js';
 
@@ -71,8 +71,10 @@ function bump(map: Map<string, number>, key: string, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
-function payloadBytes(p: Payload): number {
-  return typeof p === 'string' ? utf8Length(p) : p.byteLength;
+/** A request or reply frame counts as a message of its frame's size. */
+function payloadBytes(p: Payload | StreamItem): number {
+  if (typeof p === 'string') return utf8Length(p);
+  return isRpc(p) ? utf8Length(p.r) : p.byteLength;
 }
 
 export class ServerMetrics {
@@ -103,7 +105,7 @@ export class ServerMetrics {
   }
 
   /** Inbound messages delivered (the first `skip` were duplicates). */
-  received(messages: readonly Payload[], skip: number): void {
+  received(messages: readonly StreamItem[], skip: number): void {
     for (let i = skip; i < messages.length; i++) {
       const m = messages[i];
       if (m === undefined) continue;

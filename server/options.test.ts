@@ -1,17 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineServer, MemoryStore, type HoldlineServerOptions } from './index.js';
-import { DEFAULTS } from '../shared/index.js';
+import { DEFAULTS, HoldlineError } from '../shared/index.js';
 
 /** Build options from untyped values, as a JavaScript caller could. */
 const opts = (o: Record<string, unknown>) => o as HoldlineServerOptions;
 
-/** Assert that constructing a HoldlineServer with `o` throws `type` naming `name`. */
-function assertBad(o: Record<string, unknown>, type: typeof TypeError | typeof RangeError, name: string): void {
+/** Assert that constructing a HoldlineServer with `o` throws a HoldlineError `invalid_argument` naming `name`. */
+function assertBad(o: Record<string, unknown>, name: string): void {
   assert.throws(
     () => new HoldlineServer(opts(o)),
     (e: unknown) => {
-      assert.ok(e instanceof type, `${JSON.stringify(o)} should throw ${type.name}, got ${String(e)}`);
+      assert.ok(e instanceof HoldlineError && e.code === 'invalid_argument', `${JSON.stringify(o)} should throw invalid_argument, got ${String(e)}`);
       assert.ok(e.message.includes(`"${name}"`), `message names "${name}": ${e.message}`);
       return true;
     },
@@ -42,7 +42,7 @@ describe('HoldlineServer options', () => {
     const store = new MemoryStore();
     const authenticate = () => true;
     const hl = new HoldlineServer({
-      pollTimeoutMs: 0, sessionIdleTimeoutMs: 10, maxMessageBytes: 1, maxBatchBytes: 300, maxQueuedBytes: 1,
+      pollTimeoutMs: 100, sessionIdleTimeoutMs: 10, maxMessageBytes: 1, maxBatchBytes: 300, maxQueuedBytes: 1,
       maxSessions: 1, sendTimeoutMs: 0, store, authenticate, allowedOrigins: ['https://a.example'],
       nodeId: 'node-a', ownerLeaseMs: 300,
     });
@@ -50,7 +50,7 @@ describe('HoldlineServer options', () => {
     assert.equal(hl.nodeId, 'node-a');
     assert.equal(hl.options.ownerLeaseMs, 300);
     assert.equal(hl.options.sharedStore, true);
-    assert.equal(hl.options.pollTimeoutMs, 0);
+    assert.equal(hl.options.pollTimeoutMs, 100);
     assert.equal(hl.options.sessionIdleTimeoutMs, 10);
     assert.equal(hl.options.maxBatchBytes, 300);
     assert.equal(hl.options.store, store);
@@ -61,82 +61,83 @@ describe('HoldlineServer options', () => {
   });
 
   for (const name of INT_OPTIONS) {
-    it(`"${name}" must be a safe integer in range: TypeError naming it`, () => {
+    it(`"${name}" must be a safe integer in range: invalid_argument naming it`, () => {
       for (const bad of [-1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, '1000', null, true, {}, [1]]) {
-        assertBad({ [name]: bad }, TypeError, name);
+        assertBad({ [name]: bad }, name);
       }
     });
   }
 
-  it('lower bounds: pollTimeoutMs and sendTimeoutMs may be 0; the others may not', () => {
-    assert.doesNotThrow(() => new HoldlineServer({ pollTimeoutMs: 0 }));
+  it('lower bounds: sendTimeoutMs may be 0; pollTimeoutMs at least 100 ms (an idle client must not spin); the others at least 1', () => {
+    assert.doesNotThrow(() => new HoldlineServer({ pollTimeoutMs: 100 }));
+    for (const bad of [0, 1, 99]) assertBad({ pollTimeoutMs: bad }, 'pollTimeoutMs');
     assert.doesNotThrow(() => new HoldlineServer({ sendTimeoutMs: 0 }));
     for (const name of ['maxMessageBytes', 'maxBatchBytes', 'maxQueuedBytes', 'maxSessions', 'sessionIdleTimeoutMs']) {
-      assertBad({ [name]: 0 }, TypeError, name);
+      assertBad({ [name]: 0 }, name);
     }
-    assertBad({ sessionIdleTimeoutMs: 9 }, TypeError, 'sessionIdleTimeoutMs');
+    assertBad({ sessionIdleTimeoutMs: 9 }, 'sessionIdleTimeoutMs');
   });
 
-  it('maxBatchBytes must hold one base64-encoded message of maxMessageBytes: RangeError naming it', () => {
+  it('maxBatchBytes must hold one base64-encoded message of maxMessageBytes: invalid_argument naming it', () => {
     // 3000 bytes -> 4000 base64 characters + envelope: a 4096-byte batch is too small.
-    assertBad({ maxMessageBytes: 3000, maxBatchBytes: 4096 }, RangeError, 'maxBatchBytes');
+    assertBad({ maxMessageBytes: 3000, maxBatchBytes: 4096 }, 'maxBatchBytes');
     assert.doesNotThrow(() => new HoldlineServer({ maxMessageBytes: 3000, maxBatchBytes: 8192 }));
     // Raising maxMessageBytes past what the default batch holds names the batch option too.
-    assertBad({ maxMessageBytes: 4 * 1024 * 1024 }, RangeError, 'maxBatchBytes');
+    assertBad({ maxMessageBytes: 4 * 1024 * 1024 }, 'maxBatchBytes');
   });
 
-  it('maxQueuedBytes below maxMessageBytes: RangeError naming it', () => {
-    assertBad({ maxMessageBytes: 1000, maxQueuedBytes: 999 }, RangeError, 'maxQueuedBytes');
+  it('maxQueuedBytes below maxMessageBytes: invalid_argument naming it', () => {
+    assertBad({ maxMessageBytes: 1000, maxQueuedBytes: 999 }, 'maxQueuedBytes');
     assert.doesNotThrow(() => new HoldlineServer({ maxMessageBytes: 1000, maxQueuedBytes: 1000 }));
   });
 
   it('"transports": polling and websocket, polling always among them; default both', () => {
     assert.deepEqual(new HoldlineServer().options.transports, ['polling', 'websocket']);
     assert.deepEqual(new HoldlineServer({ transports: ['polling'] }).options.transports, ['polling']);
-    for (const bad of [[], ['websocket'], ['polling', 'carrier-pigeon'], 'polling', 1, {}]) assertBad({ transports: bad }, TypeError, 'transports');
+    for (const bad of [[], ['websocket'], ['polling', 'carrier-pigeon'], 'polling', 1, {}]) assertBad({ transports: bad }, 'transports');
   });
 
   it('"nodeId" must be 1-64 safe characters', () => {
-    for (const bad of ['', 'a b', 'x'.repeat(65), 1, {}]) assertBad({ nodeId: bad }, TypeError, 'nodeId');
+    for (const bad of ['', 'a b', 'x'.repeat(65), 1, {}]) assertBad({ nodeId: bad }, 'nodeId');
   });
 
   it('"store" must implement SessionStore', () => {
-    for (const bad of [{}, 'memory', 1, { enqueue: 1 }, true]) assertBad({ store: bad }, TypeError, 'store');
+    for (const bad of [{}, 'memory', 1, { enqueue: 1 }, true]) assertBad({ store: bad }, 'store');
   });
 
   it('"authenticate" must be a function', () => {
-    for (const bad of ['yes', true, 1, {}, null]) assertBad({ authenticate: bad }, TypeError, 'authenticate');
+    for (const bad of ['yes', true, 1, {}, null]) assertBad({ authenticate: bad }, 'authenticate');
   });
 
   it('"allowedOrigins" must be "*" or an array of strings', () => {
     for (const bad of ['https://a.example', 'all', [1], ['https://a.example', null], {}, true, null]) {
-      assertBad({ allowedOrigins: bad }, TypeError, 'allowedOrigins');
+      assertBad({ allowedOrigins: bad }, 'allowedOrigins');
     }
   });
 
   it('null is refused like any other wrong type, for every option', () => {
     // null is not "use the default": a caller passing null has a bug to hear about.
     for (const name of [...INT_OPTIONS, 'bodyTimeoutMs', 'writeTimeoutMs', 'transports', 'maxTotalQueuedBytes', 'maxOpensPerMinute', 'clientKey', 'nodeHeader', 'nodeId', 'trustProxy', 'store', 'authenticate', 'allowedOrigins']) {
-      assertBad({ [name]: null }, TypeError, name);
+      assertBad({ [name]: null }, name);
     }
   });
 
-  it('an unknown option throws a TypeError naming it', () => {
+  it('an unknown option throws invalid_argument naming it', () => {
     for (const name of ['pollTimeout', 'maxMessageSize', 'path', 'cors', 'PollTimeoutMs']) {
-      assertBad({ [name]: 1 }, TypeError, name);
+      assertBad({ [name]: 1 }, name);
     }
-    assertBad({ maxSessions: 10, idleTimeoutMs: undefined }, TypeError, 'idleTimeoutMs');
+    assertBad({ maxSessions: 10, idleTimeoutMs: undefined }, 'idleTimeoutMs');
   });
 
-  it('options that are not an object throw a TypeError', () => {
+  it('options that are not an object throw invalid_argument', () => {
     for (const bad of [null, 1, 'x', true]) {
-      assert.throws(() => new HoldlineServer(bad as unknown as HoldlineServerOptions), TypeError);
+      assert.throws(() => new HoldlineServer(bad as unknown as HoldlineServerOptions), { code: 'invalid_argument' });
     }
   });
 
   it('messages name the value and its type', () => {
     assert.throws(() => new HoldlineServer(opts({ maxSessions: '10' })), (e: unknown) => {
-      assert.ok(e instanceof TypeError);
+      assert.ok(e instanceof HoldlineError && e.code === 'invalid_argument');
       assert.match(e.message, /"10"/);
       assert.match(e.message, /string/);
       return true;

@@ -3,19 +3,31 @@
  * messages that name the option, the value and its type.
  */
 import type { IncomingMessage } from 'node:http';
-import { DEFAULTS, ENVELOPE_OVERHEAD } from '../shared/index.js';
+import { DEFAULTS, ENVELOPE_OVERHEAD, HoldlineError } from '../shared/index.js';
 import { MemoryStore } from './memory-store.js';
 import type { SessionStore } from './store.js';
 
 /** The key opens are counted under, per client (default: its address). */
 export type ClientKeyHook = (req: IncomingMessage) => string;
 
-/** Decides whether a request may open a session; a thrown error or false refuses it. */
-export type AuthenticateHook = (req: IncomingMessage) => boolean | Promise<boolean>;
+/**
+ * Decides whether a request may open a session, and who it is: `req` is the
+ * `/open` request (headers, cookies), `auth` the client's `auth` option as
+ * sent in its body (undefined when it sent none). Return `false` (or
+ * nothing, or null) to refuse (`403 unauthorized`); `true` to accept
+ * (`session.data` is undefined); anything else to accept with that as
+ * `session.data`. A thrown error or a rejected promise refuses too (and is
+ * reported through the server's `error` event). With a shared store the data
+ * is kept as JSON, so that every node has it: keep it to what JSON carries.
+ */
+export type AuthenticateHook<Data = unknown> = (
+  req: IncomingMessage,
+  auth: Readonly<Record<string, unknown>> | undefined,
+) => Data | boolean | null | undefined | Promise<Data | boolean | null | undefined>;
 
 export type Transport = 'polling' | 'websocket';
 
-export interface HoldlineServerOptions {
+export interface HoldlineServerOptions<Data = unknown> {
   /** Transports offered (polling always is: a session starts on it). Default both. */
   transports?: Transport[];
   /** Longest a poll is held before an empty answer (the heartbeat). Keep it below every proxy's read timeout. */
@@ -57,7 +69,7 @@ export interface HoldlineServerOptions {
   nodeId?: string;
   /** A node that has not renewed its heartbeat for this long loses its sessions to the next node that serves them. */
   ownerLeaseMs?: number;
-  authenticate?: AuthenticateHook;
+  authenticate?: AuthenticateHook<Data>;
   /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
   allowedOrigins?: readonly string[] | '*';
   /**
@@ -102,27 +114,39 @@ function describe(v: unknown): string {
   return `${JSON.stringify(v) ?? String(v)} (${v === null ? 'null' : typeof v})`;
 }
 
+/** Every option error: `invalid_argument`, the message naming the option. */
+function invalid(message: string): HoldlineError {
+  return new HoldlineError('invalid_argument', message);
+}
+
 function positiveInt(name: string, v: unknown, def: number, min = 1): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new TypeError(`option "${name}" must be an integer >= ${min}, got ${describe(v)}`);
+    throw invalid(`option "${name}" must be an integer >= ${min}, got ${describe(v)}`);
   }
   return v;
 }
+
+/**
+ * The shortest hold a server may grant: below it an idle client spins (a
+ * hold of 0 made one poll 14,700 times a second). Clients take at least
+ * this much too (client/limits.ts).
+ */
+export const MIN_POLL_TIMEOUT_MS = 100;
 
 const KNOWN = new Set([
   'transports', 'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes', 'maxBatchMessages',
   'maxQueuedBytes', 'maxTotalQueuedBytes', 'maxSessions', 'maxOpensPerMinute', 'clientKey', 'sendTimeoutMs', 'writeTimeoutMs', 'bodyTimeoutMs', 'store', 'nodeId', 'ownerLeaseMs', 'authenticate', 'allowedOrigins', 'trustProxy', 'nodeHeader',
 ]);
 
-export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOptions {
+export function resolveOptions<Data>(options: HoldlineServerOptions<Data> = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`HoldlineServer options must be an object, got ${describe(options)}`);
+    throw invalid(`HoldlineServer options must be an object, got ${describe(options)}`);
   }
   for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k)) throw new TypeError(`unknown HoldlineServer option "${k}"`);
+    if (!KNOWN.has(k)) throw invalid(`unknown HoldlineServer option "${k}"`);
   }
-  const pollTimeoutMs = positiveInt('pollTimeoutMs', options.pollTimeoutMs, DEFAULTS.pollTimeoutMs, 0);
+  const pollTimeoutMs = positiveInt('pollTimeoutMs', options.pollTimeoutMs, DEFAULTS.pollTimeoutMs, MIN_POLL_TIMEOUT_MS);
   const sessionIdleTimeoutMs = positiveInt('sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, DEFAULTS.sessionIdleTimeoutMs, 10);
   const maxMessageBytes = positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes);
   const maxBatchBytes = positiveInt('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes);
@@ -131,7 +155,7 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   const maxTotalQueuedBytes = positiveInt('maxTotalQueuedBytes', options.maxTotalQueuedBytes, 1024 * 1024 * 1024);
   const maxOpensPerMinute = positiveInt('maxOpensPerMinute', options.maxOpensPerMinute, 10_000);
   if (options.clientKey !== undefined && typeof options.clientKey !== 'function') {
-    throw new TypeError(`option "clientKey" must be a function, got ${describe(options.clientKey)}`);
+    throw invalid(`option "clientKey" must be a function, got ${describe(options.clientKey)}`);
   }
   const maxSessions = positiveInt('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const sendTimeoutMs = positiveInt('sendTimeoutMs', options.sendTimeoutMs, DEFAULTS.sendTimeoutMs, 0);
@@ -141,25 +165,25 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   // A largest message, base64-encoded (4/3) inside an envelope, must fit in a batch.
   const minBatch = Math.ceil((maxMessageBytes * 4) / 3) + ENVELOPE_OVERHEAD + 16;
   if (maxBatchBytes < minBatch) {
-    throw new RangeError(
+    throw invalid(
       `option "maxBatchBytes" (${maxBatchBytes}) must be at least ${minBatch} so that one message of maxMessageBytes (${maxMessageBytes}) fits in a batch`,
     );
   }
   if (maxQueuedBytes < maxMessageBytes) {
-    throw new RangeError(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
+    throw invalid(`option "maxQueuedBytes" (${maxQueuedBytes}) must be >= maxMessageBytes (${maxMessageBytes})`);
   }
 
   const store = options.store === undefined ? new MemoryStore() : options.store;
   if (typeof store !== 'object' || store === null || typeof store.enqueue !== 'function') {
-    throw new TypeError(`option "store" must implement SessionStore, got ${describe(store)}`);
+    throw invalid(`option "store" must implement SessionStore, got ${describe(store)}`);
   }
   const nodeId = options.nodeId;
   if (nodeId !== undefined && (typeof nodeId !== 'string' || !/^[\w.:-]{1,64}$/.test(nodeId))) {
-    throw new TypeError(`option "nodeId" must be 1-64 characters of A-Z a-z 0-9 _ . : -, got ${describe(nodeId)}`);
+    throw invalid(`option "nodeId" must be 1-64 characters of A-Z a-z 0-9 _ . : -, got ${describe(nodeId)}`);
   }
   const ownerLeaseMs = positiveInt('ownerLeaseMs', options.ownerLeaseMs, 10_000, 300);
   if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
-    throw new TypeError(`option "authenticate" must be a function, got ${describe(options.authenticate)}`);
+    throw invalid(`option "authenticate" must be a function, got ${describe(options.authenticate)}`);
   }
 
   let allowedOrigins: ResolvedOptions['allowedOrigins'];
@@ -167,24 +191,25 @@ export function resolveOptions(options: HoldlineServerOptions = {}): ResolvedOpt
   if (ao === '*') allowedOrigins = '*';
   else if (ao === undefined) allowedOrigins = undefined;
   else if (Array.isArray(ao) && ao.every((o) => typeof o === 'string')) allowedOrigins = new Set(ao);
-  else throw new TypeError(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
+  else throw invalid(`option "allowedOrigins" must be '*' or an array of origin strings, got ${describe(ao)}`);
 
   const transports = options.transports === undefined ? (['polling', 'websocket'] as Transport[]) : options.transports;
   if (!Array.isArray(transports) || !transports.includes('polling') || transports.some((t) => t !== 'polling' && t !== 'websocket')) {
-    throw new TypeError(`option "transports" must be an array of 'polling' and 'websocket' with 'polling' in it, got ${describe(transports)}`);
+    throw invalid(`option "transports" must be an array of 'polling' and 'websocket' with 'polling' in it, got ${describe(transports)}`);
   }
   const trustProxy = options.trustProxy === undefined ? false : options.trustProxy;
-  if (typeof trustProxy !== 'boolean') throw new TypeError(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
+  if (typeof trustProxy !== 'boolean') throw invalid(`option "trustProxy" must be a boolean, got ${describe(trustProxy)}`);
 
   const nodeHeader = options.nodeHeader === undefined ? false : options.nodeHeader;
-  if (typeof nodeHeader !== 'boolean') throw new TypeError(`option "nodeHeader" must be a boolean, got ${describe(nodeHeader)}`);
+  if (typeof nodeHeader !== 'boolean') throw invalid(`option "nodeHeader" must be a boolean, got ${describe(nodeHeader)}`);
 
-  const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs || 500, sessionIdleTimeoutMs) / 10)));
+  const tickMs = Math.max(10, Math.min(500, Math.floor(Math.min(pollTimeoutMs, sessionIdleTimeoutMs) / 10)));
 
   return {
     transports,
     pollTimeoutMs, sessionIdleTimeoutMs, maxMessageBytes, maxBatchBytes, maxBatchMessages, maxQueuedBytes, maxTotalQueuedBytes,
     maxSessions, maxOpensPerMinute, clientKey: options.clientKey, sendTimeoutMs, writeTimeoutMs, bodyTimeoutMs, store, sharedStore: options.store !== undefined, nodeId, ownerLeaseMs,
-    authenticate: options.authenticate, allowedOrigins, trustProxy, nodeHeader, tickMs,
+    // Data is the application's type for what the hook returns: the server keeps it as it is.
+    authenticate: options.authenticate as AuthenticateHook | undefined, allowedOrigins, trustProxy, nodeHeader, tickMs,
   };
 }

@@ -74,7 +74,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
-import { HoldlineError, wireError, type CloseReason, type OutboxEntry, type Payload } from '../shared/index.js';
+import { HoldlineError, isRpc, isRpcWire, wireError, type CloseReason, type OutboxEntry, type StreamItem } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
@@ -142,11 +142,11 @@ class Script {
 }
 
 const S = {
-  /** ARGV ttl, token, attempt, owner, now */
+  /** ARGV ttl, token, attempt, owner, now, meta ('' for none) */
   create: new Script(`
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'att', ARGV[3], 'own', ARGV[4], 'fen', 1, 'seen', ARGV[5],
-  'olast', 0, 'oack', 0, 'obytes', 0, 'iack', 0, 'dlv', 0)
+  'olast', 0, 'oack', 0, 'obytes', 0, 'iack', 0, 'dlv', 0, 'meta', ARGV[6])
 refresh()
 return 1`),
 
@@ -422,19 +422,23 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const TAG_TEXT = 0x74; // t
 const TAG_JSON = 0x6a; // j
 const TAG_BINARY = 0x62; // b
+const TAG_RPC = 0x72; // r
 const BINARY_TAG = Buffer.from('b');
 
-/** An inbound payload as kept in the `in` list: a tag byte, then the payload. */
-function encodeInbound(p: Payload): Arg {
+/** An inbound payload as kept in the `in` list: a tag byte, then the payload (a request/reply frame: `r`, then its text). */
+function encodeInbound(p: StreamItem): Arg {
   if (typeof p === 'string') return LONE_SURROGATE.test(p) ? `j${JSON.stringify(p)}` : `t${p}`;
+  if (isRpc(p)) return `r${p.r}`;
   return Buffer.concat([BINARY_TAG, p]);
 }
 
-function decodeInbound(v: unknown): Payload {
+function decodeInbound(v: unknown): StreamItem {
   if (!Buffer.isBuffer(v) || v.length === 0) throw badReply('readInbound', v);
   switch (v[0]) {
     case TAG_TEXT:
       return v.toString('utf8', 1);
+    case TAG_RPC:
+      return { r: v.toString('utf8', 1) };
     case TAG_BINARY:
       return new Uint8Array(v.subarray(1));
     case TAG_JSON: {
@@ -457,6 +461,7 @@ function decodeEntry(v: unknown): OutboxEntry {
   if (typeof wire === 'object' && wire !== null && typeof (wire as { b?: unknown }).b === 'string') {
     return { wire: { b: (wire as { b: string }).b }, bytes };
   }
+  if (isRpcWire(wire)) return { wire: { r: wire.r }, bytes };
   throw badReply('delete', v);
 }
 
@@ -561,7 +566,7 @@ export class RedisStore implements SessionStore {
 
   async create(session: StoredSession, owner: string): Promise<void> {
     const { sid, token, attempt } = session;
-    await this.#session(S.create, sid, [token, attempt, owner, Date.now()]);
+    await this.#session(S.create, sid, [token, attempt, owner, Date.now(), session.meta ?? '']);
     const steps: Promise<unknown>[] = [this.#client.zadd(this.#sessionsKey, Date.now() + this.#ttlMs, sid)];
     if (attempt !== '') steps.push(this.#client.set(this.#attemptKey(attempt), sid, 'PX', this.#ttlMs));
     await Promise.all(steps);
@@ -570,9 +575,10 @@ export class RedisStore implements SessionStore {
 
   async get(sid: string): Promise<SessionRecord | undefined> {
     const [meta] = this.#keys(sid);
-    const [tok, att, own, fen] = await this.#client.hmget(meta, 'tok', 'att', 'own', 'fen');
+    const [tok, att, own, fen, met] = await this.#client.hmget(meta, 'tok', 'att', 'own', 'fen', 'meta');
     if (tok === null || tok === undefined) return undefined;
-    return { sid, token: tok, attempt: att ?? '', owner: own ?? '', fence: int('get', fen) };
+    const rec = { sid, token: tok, attempt: att ?? '', owner: own ?? '', fence: int('get', fen) };
+    return met ? { ...rec, meta: met } : rec;
   }
 
   async findByAttempt(attempt: string): Promise<SessionRecord | undefined> {
@@ -720,7 +726,7 @@ export class RedisStore implements SessionStore {
 
   // ---- inbound ----
 
-  async acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+  async acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     const args: Arg[] = [String(seq)];
     for (const m of messages) args.push(encodeInbound(m));
     const r = arrayReply('acceptInbound', await this.#session(S.acceptInbound, sid, args));

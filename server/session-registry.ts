@@ -19,14 +19,15 @@ import {
   PROTOCOL_VERSION,
   wireError,
   type CloseReason,
+  type MessageEntry,
   type OutboxEntry,
-  type WirePayload,
+  type MessageWire,
   utf8Length,
   type OpenRequest,
   type OpenResponse,
-  type Payload,
   type Result,
   type SessionAuth,
+  type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import { requestHeader } from './request-header.js';
@@ -47,10 +48,21 @@ import { ServerMetrics } from './metrics.js';
  * of its own, and a victim tricked into an attacker's attempt id is never
  * handed the attacker's session.
  */
-function attemptKey(attempt: string, req: IncomingMessage): string {
+function attemptKey(attempt: string, req: IncomingMessage, auth: OpenRequest['auth']): string {
   const h = createHash('sha256');
   for (const name of ['cookie', 'authorization', 'origin']) h.update(requestHeader(req, name) ?? '').update('\0');
+  // The open body's `auth` (a bearer token) is a credential as much as a cookie is.
+  if (auth !== undefined) h.update(JSON.stringify(auth));
   return `${attempt}.${h.digest('base64url').slice(0, 22)}`;
+}
+
+/** What the authenticate hook said: refused, or accepted with this data (undefined for a plain `true`). */
+type Verdict = { ok: false } | { ok: true; data: unknown };
+
+/** Read the hook's answer: false, null or undefined refuse; true accepts with no data; anything else is the data. */
+function verdict(answer: unknown): Verdict {
+  if (answer === false || answer === null || answer === undefined) return { ok: false };
+  return { ok: true, data: answer === true ? undefined : answer };
 }
 
 /** Compare two tokens in time that depends only on their length. */
@@ -89,10 +101,21 @@ export interface BroadcastResult {
 }
 
 /** An outbound entry from a message in wire form (a broadcast from another node). */
-function encodeWire(w: WirePayload): OutboxEntry {
+function encodeWire(w: MessageWire): OutboxEntry {
   if (typeof w === 'string') return { wire: w, bytes: utf8Length(w) };
   const pad = w.b.endsWith('==') ? 2 : w.b.endsWith('=') ? 1 : 0;
   return { wire: w, bytes: (w.b.length / 4) * 3 - pad };
+}
+
+/** A session's identity from a stored record's meta (`{"a": address, "d": data}`, written by #open). */
+function parseMeta(meta: string | undefined): { data: unknown; remoteAddress: string | undefined } {
+  let o: { a?: unknown; d?: unknown } | undefined;
+  try {
+    o = meta ? (JSON.parse(meta) as typeof o) : undefined;
+  } catch {
+    o = undefined;
+  }
+  return { data: o?.d, remoteAddress: typeof o?.a === 'string' ? o.a : undefined };
 }
 
 /** Sends of one broadcast in flight at once (each is a store round trip with a networked store). */
@@ -185,7 +208,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   /** Open a session, or return the one this attempt already opened (a retried open). */
   open(req: OpenRequest, httpReq: IncomingMessage): Promise<Result<OpenResponse>> {
-    const key = attemptKey(req.attempt, httpReq);
+    const key = attemptKey(req.attempt, httpReq, req.auth);
     const pending = this.#opening.get(key);
     if (pending) return pending;
     const p = this.#open(req, key, httpReq).finally(() => this.#opening.delete(key));
@@ -203,18 +226,31 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     }
     // Authentication first, also for a retried open: a session is handed
     // back only to a request that passes it.
+    let data: unknown;
     if (this.options.authenticate) {
-      let allowed = false;
+      let v: Verdict = { ok: false };
       try {
-        allowed = (await this.options.authenticate(httpReq)) === true;
+        v = verdict(await this.options.authenticate(httpReq, req.auth));
       } catch (e) {
         this.reportError(e);
       }
-      if (!allowed) return { ok: false, error: wireError('unauthorized') };
+      if (!v.ok) return { ok: false, error: wireError('unauthorized') };
+      data = v.data;
     }
     const { store } = this.options;
     const existing = await store.findByAttempt(attempt);
     if (existing) return { ok: true, value: this.#openResponse(existing.sid, existing.token) };
+    // With a shared store, other nodes need the identity too: it goes with the record, as JSON.
+    const remoteAddress = this.#clientAddress(httpReq);
+    let meta: string | undefined;
+    if (this.clustered) {
+      try {
+        meta = JSON.stringify(data === undefined ? { a: remoteAddress } : { a: remoteAddress, d: data });
+      } catch (e) {
+        this.reportError(new HoldlineError('invalid_argument', `the authenticate hook's data must be JSON with a shared store: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        return { ok: false, error: wireError('internal_error') };
+      }
+    }
 
     if (this.#live.size + this.#reserved >= this.options.maxSessions) {
       return { ok: false, error: wireError('too_many_sessions', `the server holds maxSessions (${this.options.maxSessions}) sessions`) };
@@ -227,7 +263,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#reserved++;
     try {
       if (this.clustered) await this.#beat();
-      await store.create({ sid, token, attempt }, this.node);
+      await store.create(meta === undefined ? { sid, token, attempt } : { sid, token, attempt, meta }, this.node);
     } finally {
       this.#reserved--;
     }
@@ -235,7 +271,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       await store.delete(sid);
       return { ok: false, error: wireError('server_closing') };
     }
-    const session = new Session(sid, token, this, clockMs());
+    const session = new Session(sid, token, this, clockMs(), { data, remoteAddress });
     this.#live.set(sid, session);
     this.#unused.add(sid);
     this.#startTicker();
@@ -353,7 +389,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     const known = this.#live.get(rec.sid);
     if (known) return known;
     const [delivered, read] = await Promise.all([store.delivered(rec.sid), store.readOutbound(rec.sid, 0, Number.MAX_SAFE_INTEGER)]);
-    const session = new Session(rec.sid, rec.token, this, clockMs(), { fence: claim.fence, delivered, accepted: read.inboundAck });
+    const identity = parseMeta(rec.meta);
+    const session = new Session(rec.sid, rec.token, this, clockMs(), identity, { fence: claim.fence, delivered, accepted: read.inboundAck });
     this.#live.set(rec.sid, session);
     this.#startTicker();
     this.#announce(session);
@@ -382,12 +419,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   /** Judge an inbound batch and keep what is new; the caller then has it delivered (deliver()). */
-  accept(served: Served, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult> {
+  accept(served: Served, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     return this.options.store.acceptInbound(served.sid, seq, messages);
   }
 
   /** Have accepted messages delivered: here, or by the owner. */
-  deliver(served: Served, messages: readonly Payload[], skip: number, seq: number): void {
+  deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number): void {
     this.metrics.received(messages, skip);
     if (served.session) served.session.receive(messages, skip, seq);
     else if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
@@ -435,7 +472,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    * sends wait for the store at once; a send that waits for room (a client
    * behind on its acks) frees its place at once and is counted when it ends.
    */
-  async broadcast(entry: OutboxEntry): Promise<BroadcastResult> {
+  async broadcast(entry: MessageEntry): Promise<BroadcastResult> {
     if (this.clustered) this.#publish('*', { type: 'broadcast', node: this.node, data: entry.wire });
     return this.#sendToOwned(entry);
   }

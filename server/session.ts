@@ -26,12 +26,18 @@ import {
   encodeEntry,
   HoldlineError,
   isPayload,
+  isRpc,
+  RpcPeer,
   SendWindow,
   TypedEmitter,
   Unsent,
   type CloseReason,
   type OutboxEntry,
   type Payload,
+  type Reply,
+  type RequestListener,
+  type RequestOptions,
+  type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -42,11 +48,23 @@ export interface MessageInfo {
   redelivered: boolean;
 }
 
-export interface SessionEvents {
+/**
+ * A session's events. `In` types what the client sends (messages, its
+ * requests' data), `Out` what this server sends (see Session<In, Out, Data>).
+ * Types only: nothing is checked at run time.
+ */
+export interface SessionEvents<In extends Payload = Payload, Out extends Payload = Payload> {
   /** `info` is given only for a message a dead owner may have delivered already (see README, "Several nodes"). */
-  message: (data: Payload, info?: MessageInfo) => void;
+  message: (data: In, info?: MessageInfo) => void;
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
-  close: (reason: CloseReason, unacked: Payload[]) => void;
+  close: (reason: CloseReason, unacked: Out[]) => void;
+  /**
+   * The client asks (`client.request()`): answer with `reply(data)`, or
+   * `reply(error)`, or return the reply (or a promise of it). A listener that
+   * throws or rejects answers with an error (`handler_error`, or the error's
+   * string `code`); with no listener the client gets `no_handler`.
+   */
+  request: (data: In, reply: Reply<Out>) => Out | undefined | void | Promise<Out | undefined | void>;
   /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
   drain: () => void;
   /** Every message queued so far has been written to the client (queuedAmount is 0). */
@@ -115,7 +133,14 @@ const PUMP_AGAIN = 4;
  * SendState. Its helpers are TS-private methods, not # methods: V8 gives
  * every instance of a class with # methods a hidden brand field.
  */
-export class Session extends TypedEmitter<SessionEvents> {
+/**
+ * `In` and `Out` type the payloads (types only, zero cost): `In` what the
+ * client sends (messages, its requests' data, the replies to this session's
+ * requests), `Out` what this server sends; `Data` is what the server's
+ * `authenticate` hook returns (`session.data`). Name them once on the
+ * server: `new HoldlineServer<In, Out, Data>(…)`.
+ */
+export class Session<In extends Payload = Payload, Out extends Payload = Payload, Data = unknown> extends TypedEmitter<SessionEvents<In, Out>> {
   readonly id: string;
   /** The secret the client proves the session with: a # field, so that printing a Session never shows it. */
   readonly #token: string;
@@ -128,10 +153,34 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #takeover: { fence: number; redeliverTo: number } | undefined;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
+  /** Requests both ways, once the session has made or answered one. */
+  #rpc: RpcPeer | undefined;
 
-  constructor(id: string, token: string, host: SessionHost, now: number, takeover?: { fence: number; delivered: number; accepted: number }) {
+  /**
+   * What the server's `authenticate` hook returned for this session's open
+   * (undefined when it returned `true`, or there is no hook). With a shared
+   * store, every node that serves the session has it.
+   */
+  readonly data: Data;
+  /**
+   * The client's address as the open request came from it (with the
+   * `trustProxy` option, the first X-Forwarded-For address). With a shared
+   * store, every node that serves the session has it.
+   */
+  readonly remoteAddress: string | undefined;
+
+  constructor(
+    id: string,
+    token: string,
+    host: SessionHost,
+    now: number,
+    identity: { data: Data; remoteAddress: string | undefined },
+    takeover?: { fence: number; delivered: number; accepted: number },
+  ) {
     super();
     this.id = id;
+    this.data = identity.data;
+    this.remoteAddress = identity.remoteAddress;
     this.#token = token;
     this.#host = host;
     this.#seen = now;
@@ -177,7 +226,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * The promise may be ignored: a rejection nobody handles is never an
    * unhandled rejection.
    */
-  send(data: Payload): Promise<void> {
+  send(data: Out): Promise<void> {
     if (!isPayload(data)) {
       return quiet(Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`)));
     }
@@ -297,10 +346,33 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#out?.clientAck ?? 0;
   }
 
+  /**
+   * Ask the client and wait for its reply: `client.on('request', …)` answers
+   * it. Rides the session's stream like send() (exactly once, across
+   * reconnects). Rejects with `timeout` (options.timeoutMs, default 30 s),
+   * `aborted` (options.signal), `request_failed` (the client's listener
+   * failed, or there is none: see `replyCode`), or `session_lost` when the
+   * session ends first.
+   */
+  request(data: Out, options?: RequestOptions): Promise<In> {
+    const refuse = this.closed ? new HoldlineError('session_closed', `session ${this.id} is closed`) : undefined;
+    return this.rpc().request(data, options, refuse) as Promise<In>;
+  }
+
+  /** The session's requests both ways, made on first use. */
+  private rpc(): RpcPeer {
+    return (this.#rpc ??= new RpcPeer({
+      send: (entry) => this.sendEncoded(entry),
+      listeners: () => this.listeners('request') as RequestListener[],
+      report: this.#host.reportError,
+    }));
+  }
+
   /** Close the session; the client is told why (a close frame on its poll). */
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
+    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     const out = this.#out;
     if (out) {
       // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
@@ -322,6 +394,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   detach(): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
+    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     const out = this.#out;
     if (!out) return;
     this.#host.queued(-out.window.buffered);
@@ -394,7 +467,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * (`messages`, of which the first `skip` were duplicates): deliver them,
    * in order, to 'message' listeners.
    */
-  receive(messages: readonly Payload[], skip: number, seq: number): void {
+  receive(messages: readonly StreamItem[], skip: number, seq: number): void {
     const first = seq + skip;
     const last = seq + messages.length - 1;
     if (last < first) return;
@@ -436,12 +509,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
-  private deliver(messages: readonly Payload[], from: number, firstSeq: number): void {
+  private deliver(messages: readonly StreamItem[], from: number, firstSeq: number): void {
     let seq = firstSeq;
     for (const m of from === 0 ? messages : messages.slice(from)) {
       if (this.closed) return;
       this.#delivered = seq;
-      if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
+      if (isRpc(m)) this.rpc().receive(m);
+      else if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
       else this.emitSafely('message', m);
       seq++;
     }
@@ -457,7 +531,8 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
   private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
-    this.emitGuarded(this.#host.reportError, event, ...args);
+    // The payloads are what came off the wire; In and Out only name them for the application.
+    this.emitGuarded(this.#host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
   }
 
   /** @internal The session's credential (the node checks requests against it). Never logged. */

@@ -6,7 +6,8 @@
  * sessions.
  *
  * What lives here, per session:
- * - the record: id, credential (token), the open attempt that made it;
+ * - the record: id, credential (token), the open attempt that made it,
+ *   and what the authentication hook said about its client (`meta`);
  * - its owner: the node that emits `session` and runs the application's
  *   listeners, and a fence number that grows with every change of owner;
  * - liveness: until when the client is known to be there (a request came,
@@ -47,7 +48,7 @@
  * - messages are handed over by reference: callers do not mutate a payload
  *   after `acceptInbound` or `enqueue`.
  */
-import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, OutboxEntry, OutboxWires, Payload, WirePayload } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, MessageWire, OutboxEntry, OutboxWires, StreamItem, WirePayload } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
@@ -57,6 +58,12 @@ export interface StoredSession {
    * Empty once forgotten (forgetAttempt).
    */
   readonly attempt: string;
+  /**
+   * What the authentication hook said about the session's client (its
+   * `session.data`), as JSON; absent when it said nothing. Kept as it is,
+   * so that a node taking the session over has it too.
+   */
+  readonly meta?: string | undefined;
 }
 
 /** A session record with its owner, as `get` returns it. */
@@ -103,7 +110,7 @@ export type AcceptInboundResult = InboxVerdict & { ack: number };
 export interface InboundBatch {
   /** Sequence number of messages[0]; meaningless when there are none. */
   seq: number;
-  messages: Payload[];
+  messages: StreamItem[];
 }
 
 /** What `claim` decided. */
@@ -129,7 +136,7 @@ export type StoreEvent =
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason }
   /** hl.broadcast() on `node`: every node sends `data` (a message in wire form) to the sessions it owns. Published with sid '*'. */
-  | { type: 'broadcast'; node: string; data: WirePayload };
+  | { type: 'broadcast'; node: string; data: MessageWire };
 
 export type StoreListener = (sid: string, event: StoreEvent) => void;
 
@@ -206,7 +213,7 @@ export interface SessionStore {
    * until the owner has delivered them. Atomic: two nodes handed the same
    * retried batch accept it once.
    */
-  acceptInbound(sid: string, seq: number, messages: readonly Payload[]): Promise<AcceptInboundResult>;
+  acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult>;
   /** Accepted messages numbered `from` or later that are not yet marked delivered (oldest first). */
   readInbound(sid: string, from: number): Promise<InboundBatch>;
   /**

@@ -20,8 +20,11 @@ import {
   HoldlineError,
   fromWire,
   wireError,
+  isRpcWire,
+  rpcIndexes,
   type CloseReason,
   type Payload,
+  type StreamItem,
 } from '../shared/index.js';
 import type { Served, SessionRegistry } from './session-registry.js';
 import { byteLength, parseJson, rawText, readWires, toBytes } from './websocket-frames.js';
@@ -43,7 +46,10 @@ interface Header {
   ack?: unknown;
   seq?: unknown;
   n?: unknown;
+  /** Indexes (0-based, ascending) of the batch's frames that are request/reply frames, not messages. */
+  r?: unknown;
 }
+
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
@@ -63,7 +69,7 @@ class Connection {
   #inFlight: Array<[number, number]> = [];
   #inFlightBytes = 0;
   /** The inbound batch being read: its header, and the messages so far. */
-  #inbound: { ack: number; seq: number; n: number; m: Payload[] } | undefined;
+  #inbound: { ack: number; seq: number; n: number; m: StreamItem[]; r: ReadonlySet<number> } | undefined;
   #pumping = false;
   #again = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -103,14 +109,21 @@ class Connection {
       if (!acked) throw wireError('bad_ack', `ack ${h.ack} is past the last message sent`);
       core.seen(this.#served);
       this.#ackedUpTo(h.ack);
-      if (n > 0) this.#inbound = { ack: h.ack, seq: h.seq as number, n, m: [] };
+      const r = rpcIndexes(h.r, n);
+      if (r === undefined) throw wireError('malformed_request', 'a header\'s "r" must list frame indexes below "n"');
+      if (n > 0) this.#inbound = { ack: h.ack, seq: h.seq as number, n, m: [], r };
       return;
     }
     const size = isBinary ? byteLength(data) : undefined;
     const m: Payload = isBinary ? toBytes(data) : rawText(data);
     const bytes = size ?? Buffer.byteLength(m as string);
     if (bytes > core.options.maxMessageBytes) throw wireError('message_too_large', `a message of ${bytes} bytes; maxMessageBytes is ${core.options.maxMessageBytes}`);
-    inbound.m.push(m);
+    if (inbound.r.size > 0 && inbound.r.has(inbound.m.length)) {
+      if (typeof m !== 'string') throw wireError('malformed_request', 'a request/reply frame must be a text frame');
+      inbound.m.push({ r: m });
+    } else {
+      inbound.m.push(m);
+    }
     if (inbound.m.length < inbound.n) return;
     this.#inbound = undefined;
     const v = await core.accept(this.#served, inbound.seq, inbound.m);
@@ -185,9 +198,13 @@ class Connection {
       const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
-      this.#sendHeader(b.inboundAck, b.seq, b.count);
-      for (const w of b.wires) {
+      const wires = b.wires;
+      let rpc: number[] | undefined;
+      for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) (rpc ??= []).push(i);
+      this.#sendHeader(b.inboundAck, b.seq, b.count, rpc);
+      for (const w of wires) {
         if (typeof w === 'string') this.#ws.send(w, { binary: false });
+        else if (isRpcWire(w)) this.#ws.send(w.r, { binary: false });
         else this.#ws.send(fromWire(w) ?? new Uint8Array(0), { binary: true });
       }
       this.#next = b.seq + b.count;
@@ -213,8 +230,9 @@ class Connection {
     if (freed) this.pump();
   }
 
-  #sendHeader(ack: number, seq: number, n: number): void {
-    this.#send(n === 0 ? `{"ack":${ack}}` : `{"ack":${ack},"seq":${seq},"n":${n}}`);
+  #sendHeader(ack: number, seq: number, n: number, rpc?: readonly number[]): void {
+    const r = rpc === undefined ? '' : `,"r":[${rpc.join(',')}]`;
+    this.#send(n === 0 ? `{"ack":${ack}}` : `{"ack":${ack},"seq":${seq},"n":${n}${r}}`);
   }
 
   #send(text: string): void {

@@ -38,7 +38,7 @@ import {
 } from './codec.js';
 import { HoldlineError, WIRE_ERRORS, isWireErrorCode, type CloseCode, type ErrorCode } from './errors.js';
 import * as nodeImpl from './payload.js';
-import { toWire, type Payload } from './payload.js';
+import { toWire, type Payload, type StreamItem } from './payload.js';
 
 const SEED = Number(process.env.HOLDLINE_FC_SEED ?? 0x5eed_c0de);
 /** Bounded, seeded runs; the seed is part of every failure message. */
@@ -97,7 +97,7 @@ function value<T>(r: Result<T>): T {
   return r.value;
 }
 
-function assertSamePayloads(got: readonly Payload[], want: readonly Payload[]): void {
+function assertSamePayloads(got: readonly StreamItem[], want: readonly Payload[]): void {
   assert.equal(got.length, want.length, 'message count');
   want.forEach((w, i) => {
     const g = got[i];

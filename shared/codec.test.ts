@@ -17,7 +17,7 @@ import {
   type Result,
 } from './codec.js';
 import { HoldlineError, wireError, type ErrorCode } from './errors.js';
-import { toWire, type Payload } from './payload.js';
+import { toWire, type Payload, type StreamItem } from './payload.js';
 
 const SID = 'V1StGXR8_Z5jdHi6B-myT';
 const TOKEN = 'abcdefghijklmnopqrstuvwxyz012345';
@@ -58,7 +58,7 @@ describe('codec: round trips', () => {
   const BIN = payloads.findIndex((p) => p instanceof Uint8Array && p.length === 4);
 
   /** Assert `got` holds the same payloads as `want`: equal text, equal bytes. */
-  function assertPayloads(got: Payload[], want: Payload[]): void {
+  function assertPayloads(got: StreamItem[], want: Payload[]): void {
     assert.equal(got.length, want.length);
     for (const [i, w] of want.entries()) {
       const g = got[i];

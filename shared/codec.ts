@@ -7,7 +7,7 @@
  * 100-byte string on the bench machine).
  */
 import { HoldlineError, wireError, type CloseReason } from './errors.js';
-import { fromWire, type Payload, type WirePayload } from './payload.js';
+import { fromStreamWire, type StreamItem, type WirePayload } from './payload.js';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: HoldlineError };
 
@@ -17,6 +17,8 @@ const fail = <T>(error: HoldlineError): Result<T> => ({ ok: false, error });
 export interface OpenRequest {
   v: number;
   attempt: string;
+  /** The client's `auth` option: a JSON object the server's authenticate hook reads (credentials, a bearer token). */
+  auth?: Record<string, unknown>;
 }
 export interface OpenResponse {
   v: number;
@@ -49,7 +51,7 @@ export interface PollRequest extends SessionAuth {
 export interface SendRequest extends SessionAuth {
   ack: number;
   seq: number;
-  m: Payload[];
+  m: StreamItem[];
 }
 /** A send request whose messages are not decoded yet (the server checks the session first). */
 export interface SendEnvelope extends SessionAuth {
@@ -58,7 +60,10 @@ export interface SendEnvelope extends SessionAuth {
   /** The `m` array as parsed: decode it with decodePayloads(). */
   m: unknown[];
 }
-export type CloseRequest = SessionAuth;
+export interface CloseRequest extends SessionAuth {
+  /** The client's cumulative ack of server-to-client messages (optional: older clients send none). */
+  ack?: number;
+}
 
 /** A batch of messages from one direction, numbered from `seq`. */
 export interface Batch {
@@ -66,7 +71,8 @@ export interface Batch {
   ack: number;
   /** Sequence number of m[0]; meaningless when m is empty. */
   seq: number;
-  m: Payload[];
+  /** Plain messages, and request/reply frames among them. */
+  m: StreamItem[];
 }
 export interface PollResponse extends Batch {
   close?: CloseReason;
@@ -129,21 +135,25 @@ function authError(o: Record<string, unknown>): HoldlineError | undefined {
 
 // Requests are built field by field below: object spread costs ~1 us a request.
 
-/** Decode a payload array (a freshly parsed one: it is reused); `maxMessageBytes` is checked by the caller against decoded sizes. */
-export function decodePayloads(m: unknown): Result<Payload[]> {
+/**
+ * Decode a message array (a freshly parsed one: it is reused): plain
+ * messages and request/reply frames; `maxMessageBytes` is checked by the
+ * caller against decoded sizes.
+ */
+export function decodePayloads(m: unknown): Result<StreamItem[]> {
   if (!Array.isArray(m)) return fail(field('m', 'must be an array'));
   // Decoded in place: text stays as it is, binary entries are replaced by their bytes.
   const out = m as unknown[];
   for (let i = 0; i < out.length; i++) {
     const w = out[i];
     if (typeof w === 'string') continue;
-    const p = fromWire(w);
+    const p = fromStreamWire(w);
     if (p === undefined) {
-      return fail(wireError('bad_encoding', `message ${i} is neither a string nor {"b": base64}`));
+      return fail(wireError('bad_encoding', `message ${i} is neither a string, {"b": base64} nor {"r": frame}`));
     }
     out[i] = p;
   }
-  return ok(out as Payload[]);
+  return ok(out as StreamItem[]);
 }
 
 export function decodeOpenRequest(text: string): Result<OpenRequest> {
@@ -154,7 +164,12 @@ export function decodeOpenRequest(text: string): Result<OpenRequest> {
   if (typeof o.attempt !== 'string' || !ID_RE.test(o.attempt)) {
     return fail(field('attempt', 'must be 8-64 characters of A-Z a-z 0-9 _ -'));
   }
-  return ok({ v: o.v, attempt: o.attempt });
+  const open: OpenRequest = { v: o.v, attempt: o.attempt };
+  if (o.auth !== undefined) {
+    if (typeof o.auth !== 'object' || o.auth === null || Array.isArray(o.auth)) return fail(field('auth', 'must be a JSON object'));
+    open.auth = o.auth as Record<string, unknown>;
+  }
+  return ok(open);
 }
 
 export function decodePollRequest(text: string): Result<PollRequest> {
@@ -202,8 +217,13 @@ export function decodeSendRequest(text: string): Result<SendRequest> {
 export function decodeCloseRequest(text: string): Result<CloseRequest> {
   const r = parseObject(text);
   if (!r.ok) return r;
-  const bad = authError(r.value);
-  return bad ? fail(bad) : ok({ sid: r.value.sid as string, token: r.value.token as string });
+  const o = r.value;
+  const bad = authError(o);
+  if (bad) return fail(bad);
+  if (o.ack !== undefined && !isSeqNumber(o.ack)) return fail(field('ack', 'must be a non-negative integer'));
+  const close: CloseRequest = { sid: o.sid as string, token: o.token as string };
+  if (o.ack !== undefined) close.ack = o.ack;
+  return ok(close);
 }
 
 // ---- responses (decoded by clients; a body that does not fit is `bad_response`) ----

@@ -93,6 +93,12 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
     return this.off(event, fn);
   }
 
+  /** The listeners of `event`, in order (a copy). */
+  listeners<K extends keyof Events>(event: K): Events[K][] {
+    const l = listenersOf(this.#slots, event);
+    return l === undefined ? [] : typeof l === 'function' ? [l as Events[K]] : [...(l as Events[K][])];
+  }
+
   listenerCount(event: keyof Events): number {
     const l = listenersOf(this.#slots, event);
     return l === undefined ? 0 : typeof l === 'function' ? 1 : l.length;

@@ -35,11 +35,17 @@ export type LocalErrorCode =
   | 'bad_response'
   | 'proxy_auth_required'
   | 'client_closed'
+  /** send() or request() after the server closed the session (close frame `server_closed`). */
+  | 'server_closed'
   | 'session_lost'
   | 'invalid_state'
   | 'invalid_argument'
   /** An application listener threw or rejected; the error is its `cause`. */
-  | 'listener_error';
+  | 'listener_error'
+  /** request(): the other side answered with an error; its code is `replyCode`. */
+  | 'request_failed'
+  /** request(): its AbortSignal aborted. */
+  | 'aborted';
 
 export type ErrorCode = WireErrorCode | LocalErrorCode;
 
@@ -50,6 +56,8 @@ export interface HoldlineErrorOptions {
   cause?: unknown;
   /** The code an error body carried when it is not one of ours (see `wireCode`). */
   wireCode?: string | undefined;
+  /** For `request_failed`: the code the other side's reply gave. */
+  replyCode?: string | undefined;
 }
 
 /**
@@ -62,6 +70,12 @@ export class HoldlineError extends Error {
   readonly status: number | undefined;
   /** The raw code of an error body that is not in WIRE_ERRORS (then `code` is `bad_response`). */
   readonly wireCode: string | undefined;
+  /**
+   * For `request_failed`: the code of the other side's error reply
+   * (`no_handler`, `handler_error`, `unsupported_version`, or the `code` of
+   * the Error its listener replied or threw with).
+   */
+  readonly replyCode: string | undefined;
   readonly [BRAND] = true;
 
   constructor(code: ErrorCode, message: string, options?: HoldlineErrorOptions) {
@@ -70,6 +84,7 @@ export class HoldlineError extends Error {
     this.code = code;
     this.status = options?.status ?? (isWireErrorCode(code) ? WIRE_ERRORS[code].status : undefined);
     this.wireCode = options?.wireCode;
+    this.replyCode = options?.replyCode;
   }
 
   /** `instanceof` that also works across duplicate installs of the package. */

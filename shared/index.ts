@@ -8,3 +8,5 @@ export * from './inbox.js';
 export * from './emitter.js';
 export * from './send-window.js';
 export * from './unsent.js';
+export * from './rpc-codec.js';
+export * from './rpc.js';

@@ -12,7 +12,7 @@
  */
 import { encodeMessages } from './codec.js';
 import { at, defined } from './invariant.js';
-import { fromWire, toWire, utf8Length, type Payload, type WirePayload } from './payload.js';
+import { fromWire, isRpc, toWire, utf8Length, type MessageWire, type Payload, type WirePayload } from './payload.js';
 
 export interface OutboxEntry {
   /** The payload as it goes into an envelope's `m` array. */
@@ -21,8 +21,13 @@ export interface OutboxEntry {
   readonly bytes: number;
 }
 
+/** An entry that is a plain message (not a request or reply frame). */
+export interface MessageEntry extends OutboxEntry {
+  readonly wire: MessageWire;
+}
+
 /** Prepare a payload once for sending: its wire form and its size. */
-export function encodeEntry(p: Payload): OutboxEntry {
+export function encodeEntry(p: Payload): MessageEntry {
   return typeof p === 'string' ? { wire: p, bytes: utf8Length(p) } : { wire: toWire(p), bytes: p.byteLength };
 }
 
@@ -32,14 +37,21 @@ export function encodeEntry(p: Payload): OutboxEntry {
  * characters or lone surrogates, and never more than the real size.
  */
 function leastWireBytes(e: OutboxEntry): number {
-  // "text",  or  {"b":"base64"},
-  return typeof e.wire === 'string' ? e.bytes + 3 : e.wire.b.length + 9;
+  // "text",  or  {"b":"base64"},  or  {"r":"frame"},  (a frame's quotes are escaped: more)
+  const w = e.wire;
+  return typeof w === 'string' ? e.bytes + 3 : 'b' in w ? w.b.length + 9 : e.bytes + 9;
 }
 
-/** The payloads back from entries (messages reported as unacknowledged or lost). */
+/**
+ * The payloads back from entries (messages reported as unacknowledged or
+ * lost). Request and reply frames are left out: their outcome is the
+ * request's promise (a reply that never arrived is the requester's timeout).
+ */
 export function decodeEntries(entries: readonly OutboxEntry[]): Payload[] {
-  // encodeEntry() made each wire form from a payload, so it decodes.
-  return entries.map((e) => defined(fromWire(e.wire), 'decodeEntries: the payload of an entry'));
+  const out: Payload[] = [];
+  // encodeEntry() made each message's wire form from a payload, so it decodes.
+  for (const e of entries) if (!isRpc(e.wire)) out.push(defined(fromWire(e.wire), 'decodeEntries: the payload of an entry'));
+  return out;
 }
 
 export interface OutboxBatch {
@@ -193,7 +205,8 @@ export class Outbox {
       for (let i = start; i < end; i++) {
         const e = at(entries, i, 'Outbox.batch: a pending entry');
         wires.push(e.wire);
-        chars += typeof e.wire === 'string' ? e.wire.length + 3 : e.wire.b.length + 9;
+        const w = e.wire;
+        chars += typeof w === 'string' ? w.length + 3 : 'b' in w ? w.b.length + 9 : w.r.length + 9;
         bytes += leastWireBytes(e);
       }
       const m = encodeMessages(wires);

@@ -6,8 +6,34 @@
  */
 export type Payload = string | Uint8Array;
 
-/** A payload as it travels inside a JSON envelope. */
-export type WirePayload = string | { b: string };
+/**
+ * A request or a reply (see shared/rpc-codec.ts) as it rides the reliable
+ * stream between plain messages: `r` is its frame's JSON text. On the wire,
+ * `{"r":"<frame>"}` in a message array (a text frame flagged by the batch
+ * header on a WebSocket); never delivered as a message.
+ */
+export interface RpcWire {
+  readonly r: string;
+}
+
+/** A plain message's wire form: a JSON string, or `{"b": base64}`. */
+export type MessageWire = string | { b: string };
+
+/** What travels inside a JSON envelope's message array: a plain message, or a request/reply frame. */
+export type WirePayload = MessageWire | RpcWire;
+
+/** What a stream carries, decoded: a plain message, or a request/reply frame. */
+export type StreamItem = Payload | RpcWire;
+
+/** True for a request/reply frame's wire form read from parsed JSON. */
+export function isRpcWire(w: unknown): w is RpcWire {
+  return typeof w === 'object' && w !== null && typeof (w as { r?: unknown }).r === 'string';
+}
+
+/** True for a request/reply frame (anything else a stream carries is a plain message). */
+export function isRpc(v: StreamItem | WirePayload): v is RpcWire {
+  return typeof v === 'object' && 'r' in v;
+}
 
 interface BufferLike {
   byteLength(s: string, enc: 'utf8'): number;
@@ -77,11 +103,11 @@ export function fromBase64(s: string): Uint8Array | undefined {
   }
 }
 
-export function toWire(p: Payload): WirePayload {
+export function toWire(p: Payload): MessageWire {
   return typeof p === 'string' ? p : { b: toBase64(p) };
 }
 
-/** Decode one wire payload, or undefined if it is not a string or a well-formed `{"b": base64}`. */
+/** Decode one plain message, or undefined if it is not a string or a well-formed `{"b": base64}`. */
 export function fromWire(w: unknown): Payload | undefined {
   if (typeof w === 'string') return w;
   if (typeof w !== 'object' || w === null || Array.isArray(w)) return undefined;
@@ -89,4 +115,12 @@ export function fromWire(w: unknown): Payload | undefined {
   if (keys.length !== 1 || keys[0] !== 'b') return undefined;
   const b = (w as { b: unknown }).b;
   return typeof b === 'string' ? fromBase64(b) : undefined;
+}
+
+/** Decode one item of a message array: a plain message, or a request/reply frame `{"r": text}`; undefined if neither. */
+export function fromStreamWire(w: unknown): StreamItem | undefined {
+  if (typeof w === 'object' && w !== null && !Array.isArray(w) && typeof (w as { r?: unknown }).r === 'string') {
+    return Object.keys(w).length === 1 ? { r: (w as { r: string }).r } : undefined;
+  }
+  return fromWire(w);
 }

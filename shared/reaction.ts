@@ -74,6 +74,13 @@ export const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   413: 'batch_too_large',
 };
 
+/**
+ * STATUS_CODES for an answer to `/open`: there is no session yet that could
+ * be unknown, so a bare 404 (an HTML page from the host framework) means the
+ * URL names no Holdline server: `not_found`, fatal, at once.
+ */
+export const OPEN_STATUS_CODES: Readonly<Record<number, ErrorCode>> = { ...STATUS_CODES, 404: 'not_found' };
+
 /** What the client does with each close frame the server sends (a close code it does not know: stop). */
 export const CLOSE_REACTIONS: { readonly [C in CloseCode]: Reaction } = {
   server_closed: 'stop',
@@ -97,12 +104,16 @@ export function closeReactionOf(code: string): Reaction {
 /**
  * The error a non-2xx answer stands for. Its body is read only when it is a
  * Holdline error body (a middlebox may have replaced it); otherwise the status
- * decides (STATUS_CODES). A code this version does not know is `bad_response`,
+ * decides (`statusCodes`: STATUS_CODES, or OPEN_STATUS_CODES for an open). A code this version does not know is `bad_response`,
  * with the code as received in `wireCode`.
  */
-export function answerError(status: number, body: string): HoldlineError {
+export function answerError(status: number, body: string, statusCodes: Readonly<Record<number, ErrorCode>> = STATUS_CODES): HoldlineError {
   const wire = decodeErrorBody(body);
-  if (wire === undefined) return new HoldlineError(STATUS_CODES[status] ?? 'bad_response', `HTTP ${status}`, { status });
+  if (wire === undefined) {
+    const code = statusCodes[status] ?? 'bad_response';
+    const hint = code === 'not_found' ? ': no Holdline server at this URL (is the path the one the server is mounted at?)' : '';
+    return new HoldlineError(code, `HTTP ${status}${hint}`, { status });
+  }
   if (isWireErrorCode(wire.code)) return new HoldlineError(wire.code, wire.message, { status });
   return new HoldlineError('bad_response', `HTTP ${status}, unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { status, wireCode: wire.code });
 }

@@ -11,7 +11,7 @@ import http from 'node:http';
 import express5 from 'express';
 import express4 from 'express4';
 import { HoldlineClient, type Payload } from '../client/index.js';
-import { HoldlineServer, type HoldlineServerOptions } from '../server/index.js';
+import { HoldlineError, HoldlineServer, type HoldlineServerOptions } from '../server/index.js';
 import {
   Cleanup,
   attemptId,
@@ -285,6 +285,6 @@ test('handler() without next() answers 404 not_found outside its path; the defau
 test('mount paths are checked when mounting', () => {
   const hl = new HoldlineServer();
   for (const path of ['', 'holdline', 'http://x/holdline']) {
-    assert.throws(() => hl.handler({ path }), (e: unknown) => e instanceof TypeError && e.message.includes('"path"'));
+    assert.throws(() => hl.handler({ path }), (e: unknown) => e instanceof HoldlineError && e.code === 'invalid_argument' && e.message.includes('"path"'));
   }
 });

@@ -157,7 +157,7 @@ test('npm pack ships a package that publint and attw pass, installs in a fresh a
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   const installed = await run(
     'npm',
-    ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@^5', '@types/express@^5', '@types/node@^20', 'ioredis@^6'],
+    ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@^5', '@types/express@^5', '@types/node@^20', 'ioredis@^6', 'prom-client@^15'],
     app,
     300_000,
   );

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { WIRE_ERRORS, isWireErrorCode, type ErrorCode } from '../shared/errors.js';
-import { CLOSE_REACTIONS, STATUS_CODES, WIRE_REACTIONS, closeReactionOf, reactionOf, type Reaction } from '../shared/reaction.js';
+import { CLOSE_REACTIONS, OPEN_STATUS_CODES, STATUS_CODES, WIRE_REACTIONS, closeReactionOf, reactionOf, type Reaction } from '../shared/reaction.js';
 
 const DOC = readFileSync(new URL('../PROTOCOL.md', import.meta.url), 'utf8');
 
@@ -82,6 +82,14 @@ test('the status-only table (a body that is not ours) matches STATUS_CODES and t
     Object.entries(STATUS_CODES).map(([s, c]): [number, string] => [Number(s), c]).sort(([a], [b]) => a - b),
   );
   assert.ok(rows.some(([status]) => status === 'any other'), 'the table says what any other status is');
+});
+
+test('on /open a bare 404 is not_found and fatal, as the document says', () => {
+  assert.equal(OPEN_STATUS_CODES[404], 'not_found');
+  assert.equal(reactionOf('not_found'), 'fatal');
+  assert.match(DOC, /On `\/open` there is no session yet[^]*?`404`[^]*?taken as `not_found`, and is fatal/);
+  // Every other status means the same on /open as anywhere.
+  for (const [status, c] of Object.entries(STATUS_CODES)) if (status !== '404') assert.equal(OPEN_STATUS_CODES[Number(status)], c);
 });
 
 test('the close frame table matches CLOSE_REACTIONS', () => {

@@ -13,7 +13,7 @@ import { resolveClientOptions } from '../client/options.js';
 import type { HttpAnswer, HttpRequester } from '../client/platform.js';
 import { SessionMachine } from '../client/session-machine.js';
 import type { LiveSession, Transport, TransportHost } from '../client/transport.js';
-import { HoldlineError, type OutboxBatch, type Payload } from '../shared/index.js';
+import { HoldlineError, RpcPeer, type OutboxBatch, type Payload } from '../shared/index.js';
 
 /** Answers /open with a new session each time; nothing else is asked of it. */
 class OpenOnly implements HttpRequester {
@@ -71,6 +71,7 @@ test('the session machine over a second transport: inbound, outbound, a close fr
     emit,
     createTransport: (host) => (transport = new Scripted(host)),
     onNetworkBack: undefined,
+    rpc: new RpcPeer({ send: () => Promise.resolve(), listeners: () => [], report: () => {} }),
   });
   assert.ok(transport);
   const t = transport;

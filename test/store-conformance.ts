@@ -32,7 +32,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeEntry, HoldlineError, utf8Length, type CloseReason, type OutboxEntry, type Payload } from '../shared/index.js';
+import { encodeEntry, encodeRequest, HoldlineError, isRpc, utf8Length, type CloseReason, type OutboxEntry, type Payload, type StreamItem } from '../shared/index.js';
 import type { SessionStore, StoreEvent } from '../server/store.js';
 
 export interface StoreConformanceOptions {
@@ -89,8 +89,9 @@ function seeded(seed: number): (n: number) => number {
 }
 
 /** A payload as something deepEqual can compare: text as it is, binary as hex (and it must be a Uint8Array). */
-function norm(p: Payload): string | { bin: string } {
+function norm(p: StreamItem): string | { bin: string } {
   if (typeof p === 'string') return p;
+  assert.ok(!isRpc(p), 'a plain message comes back as one');
   assert.ok(p instanceof Uint8Array, 'a binary payload comes back as a Uint8Array');
   return { bin: Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('hex') };
 }
@@ -202,6 +203,10 @@ export function storeConformance(
         assert.equal(rb?.owner, NODE_B);
         assert.equal(rb.fence, 1);
         assert.equal(await w.a.get('sid-never-made'), undefined);
+        // A session's meta (what authenticate said, as JSON) goes with its record, to every node; none stays none.
+        await w.a.create({ sid: 'sid-created-2', token: 'tok-2', attempt: '', meta: '{"user":"ann","roles":["a"]}' }, NODE_A);
+        assert.equal((await w.b.get('sid-created-2'))?.meta, '{"user":"ann","roles":["a"]}');
+        assert.equal(r.meta, undefined);
       });
 
       check("a new session's streams are empty", async (t) => {
@@ -276,7 +281,8 @@ export function storeConformance(
         const w = await world(t);
         const sid = await w.open({ attempt: 'attempt-del' });
         const other = await w.open();
-        const entries = [encodeEntry('one'), encodeEntry(new Uint8Array([0, 1, 254, 255])), encodeEntry('thrée'), encodeEntry('four')];
+        // A request frame (calls with replies) is kept and handed back like a message.
+        const entries = [encodeEntry('one'), encodeEntry(new Uint8Array([0, 1, 254, 255])), encodeEntry('thrée'), encodeRequest(7, 'ask "x"'), encodeEntry('four')];
         await w.a.enqueue(sid, entries.slice(0, 2));
         await w.a.enqueue(sid, entries.slice(2));
         await w.a.ackOutbound(sid, 1);
@@ -501,6 +507,11 @@ export function storeConformance(
         assert.deepEqual(kept.messages.map(norm), [text, { bin: '00ff0180225c' }, '', { bin: '' }]);
         // Reading does not consume: the owner can read again after a crash.
         assert.deepEqual((await w.b.readInbound(sid, 1)).messages.map(norm), kept.messages.map(norm));
+        // Request and reply frames ({r: text}) are kept as frames, never turned into messages.
+        const frame = { r: '{"v":1,"q":1,"d":"é \\" 😀"}' };
+        await w.b.acceptInbound(sid, 5, ['after', frame, 't']);
+        const more = await w.a.readInbound(sid, 5);
+        assert.deepEqual(more.messages, ['after', frame, 't']);
       });
 
       check('readInbound(from) starts at `from`, or at the first message not delivered', async (t) => {

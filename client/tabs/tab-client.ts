@@ -64,22 +64,22 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   constructor(url: string, options: HoldlineTabClientOptions = {}) {
     super();
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`HoldlineTabClient options must be an object, got ${options === null ? 'null' : typeof options}`);
+      throw new HoldlineError('invalid_argument', `HoldlineTabClient options must be an object, got ${options === null ? 'null' : typeof options}`);
     }
     for (const [name, hint] of Object.entries(REMOVED_OPTIONS)) {
-      if (Object.hasOwn(options, name)) throw new TypeError(`option "${name}" was removed: ${hint}`);
+      if (Object.hasOwn(options, name)) throw new HoldlineError('invalid_argument', `option "${name}" was removed: ${hint}`);
     }
     const { channelName, locks, createBus, createClient, ...clientOptions } = options;
     this.url = resolveBaseUrl(url, 'HoldlineTabClient');
     if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
-      throw new TypeError(`option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
+      throw new HoldlineError('invalid_argument', `option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
     }
     this.channelName = channelName ?? this.url;
     this.#clientOptions = clientOptions;
     this.#locks = locks === null ? undefined : (locks ?? defaultLocks());
     const Bus = (globalThis as { BroadcastChannel?: new (name: string) => TabBus }).BroadcastChannel;
     this.#createBus = createBus ?? ((name) => {
-      if (!Bus) throw new TypeError('BroadcastChannel is not available');
+      if (!Bus) throw new HoldlineError('invalid_argument', 'BroadcastChannel is not available');
       return new Bus(name);
     });
     if (!createBus && !Bus) this.#locks = undefined;

@@ -39,7 +39,9 @@ const events = [];
 window.__states = states;
 window.__events = events;
 
-const options = transports ? { transports } : {};
+// Who this page is: its name goes with every open (the `auth` option, read
+// again at each open), and the server posts under it.
+const options = { auth: () => ({ name: ui.name.value.trim() || 'anonymous' }), ...(transports ? { transports } : {}) };
 const client = share ? new HoldlineTabClient(channelUrl, options) : new HoldlineClient(channelUrl, options);
 window.__holdline = client;
 
@@ -173,8 +175,7 @@ async function post(text) {
   mine.add(id);
   postedAt.set(id, performance.now());
   if (postedAt.size > 100) postedAt.delete(postedAt.keys().next().value);
-  const name = ui.name.value.trim() || 'anonymous';
-  await client.send(JSON.stringify({ type: 'post', id, name, text }));
+  await client.send(JSON.stringify({ type: 'post', id, text }));
   postsSent++;
   render();
   return id;
