@@ -48,7 +48,7 @@
  * - messages are handed over by reference: callers do not mutate a payload
  *   after `acceptInbound` or `enqueue`.
  */
-import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, MessageWire, OutboxEntry, OutboxWires, StreamItem, WirePayload } from '../shared/index.js';
+import type { AckResult, CloseReason, InboxVerdict, OutboxBatch, MessageWire, OutboxEntry, OutboxWires, StreamItem } from '../shared/index.js';
 
 export interface StoredSession {
   readonly sid: string;
