@@ -19,6 +19,7 @@ import { HttpExchange } from './http-exchange.js';
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
+import type { SessionState } from './session-state.js';
 import { SessionMachine } from './session-machine.js';
 import { TransportSwitcher } from './transport-switcher.js';
 import { WebSocketTransport } from './websocket-transport.js';
@@ -108,6 +109,33 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
   close(): Promise<void> {
     return this.#machine.close();
+  }
+
+  // ---- continuity (session-state.ts): another client, or this page reloaded, goes on with the session ----
+
+  /** Instead of connect(): go on with the session `state` describes ('open' with resumed: true, or a 'reset' if it is gone). */
+  resume(state: SessionState): Promise<void> {
+    return this.#machine.resume(state);
+  }
+
+  /** The session as it stands (credential, positions, unacknowledged messages), for another client to resume. */
+  exportState(): SessionState | undefined {
+    return this.#machine.exportState(this.url);
+  }
+
+  /** Stop without ending the session on the server; returns its state for whoever resumes it. */
+  detach(): SessionState | undefined {
+    return this.#machine.detach(this.url);
+  }
+
+  /** The page came back (a freeze, the background): check the poll now. */
+  revalidate(): void {
+    this.#machine.revalidate();
+  }
+
+  /** Number of the last message queued in the session's stream (0: none). */
+  get outboundSeq(): number {
+    return this.#machine.outboundLastSeq;
   }
 
   // ---- listeners: application code, so each one runs wrapped ----

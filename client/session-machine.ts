@@ -24,6 +24,7 @@ import {
   decodeEntries,
   decodeOpenResponse,
   encodeEntry,
+  fromWire,
   HoldlineError,
   Inbox,
   isPayload,
@@ -43,6 +44,7 @@ import type { HttpExchange } from './http-exchange.js';
 import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
 import type { ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
+import type { SessionState } from './session-state.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
 /** The transitions #setState() allows, from each state. */
@@ -80,7 +82,7 @@ export interface MachineParts {
 export class SessionMachine implements TransportHost {
   readonly stats: ClientStats = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
-    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0, silentDeaths: 0, holdCeilingMs: 0,
   };
   readonly #options: Readonly<ResolvedClientOptions>;
   readonly #exchange: HttpExchange;
@@ -155,6 +157,75 @@ export class SessionMachine implements TransportHost {
       this.#start(live, false);
     });
     return this.#connectPromise;
+  }
+
+  /**
+   * Go on with a session another client had (`state`, see session-state.ts)
+   * instead of opening one: its inbound position, and its unacknowledged
+   * messages, sent again first with their numbers (the server drops what it
+   * already has). 'open' comes with `resumed: true`. If the server no longer
+   * has the session, the usual 'reset' follows, its `lost` listing exactly
+   * those messages.
+   */
+  resume(state: SessionState): Promise<void> {
+    if (this.#connectPromise) return this.#connectPromise;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `resume() needs state idle, not ${this.#state}`));
+    }
+    this.#setState('connecting');
+    const limits = saneLimits(state.limits);
+    const { sid, token } = limits;
+    const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
+    const live: LiveSession = { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController() };
+    this.#inbox = new Inbox(state.inboundAck);
+    const outbox = (this.#outbox = new Outbox(state.outboundAcked));
+    let bytes = 0;
+    for (const wire of state.outbound) {
+      const p = fromWire(wire);
+      if (p === undefined) continue; // checked when stored; never renumbered around
+      const entry = encodeEntry(p);
+      outbox.pushEntry(entry);
+      bytes += entry.bytes;
+    }
+    this.#window.take(bytes);
+    this.#connectPromise = Promise.resolve().then(() => {
+      if (this.#state !== 'connecting') throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session resumed');
+      this.#start(live, true);
+    });
+    return this.#connectPromise;
+  }
+
+  /** The session as it stands, for another client to resume (undefined: no session). */
+  exportState(url: string): SessionState | undefined {
+    const live = this.#live;
+    if (!live) return undefined;
+    return {
+      v: 1,
+      url,
+      limits: live.limits,
+      inboundAck: this.#inbox.ack,
+      outboundAcked: this.#outbox.acked,
+      outbound: this.#outbox.unacked().map((e) => e.wire),
+    };
+  }
+
+  /**
+   * Stop here without ending the session on the server (no /close): another
+   * client resumes it (a tab taking over, the reloaded page). Returns its
+   * state as it stands once nothing more is received or acknowledged; the
+   * client is closed ('close' with client_closed and the unacknowledged
+   * messages, which the state carries on).
+   */
+  detach(url: string): SessionState | undefined {
+    if (this.#state === 'closed') return undefined;
+    const state = this.exportState(url);
+    this.#finish({ code: 'client_closed', message: 'detached: the session goes on elsewhere' }, new HoldlineError('client_closed', 'the client was detached'));
+    return state;
+  }
+
+  /** The page came back from a freeze or the background: check the transport now rather than at its deadlines. */
+  revalidate(): void {
+    if (this.#live && this.#state !== 'closed' && this.#state !== 'closing') this.#transport.revalidate?.();
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */

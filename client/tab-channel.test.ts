@@ -136,34 +136,49 @@ describe('HoldlineTabClient with the real client and server', () => {
     assert.equal(a.stats.messagesReceived, 2);
   });
 
-  it('the leader closing mid-flight loses nothing: another tab takes over on a new session', async () => {
+  it('the leader closing mid-flight: another tab resumes the SAME session, exactly once both ways', async () => {
     const tab = tabGroup(url, createClient);
     const [a, b, c] = [tab(), tab(), tab()];
     await Promise.all([a.connect(), b.connect(), c.connect()]);
     const first = a.sessionId;
+    const session = sessions[sessions.length - 1];
+    assert.ok(session !== undefined && session.id === first);
+    let sessionClosed = false;
+    session.on('close', () => (sessionClosed = true));
     const resets: string[] = [];
-    for (const t of [b, c]) t.on('reset', (e) => resets.push(`${e.previousSessionId}->${e.sessionId}:${e.lost.length}`));
+    const leaders: string[] = [];
+    const got = new Map<HoldlineTabClient, string[]>([[b, []], [c, []]]);
+    for (const t of [b, c]) {
+      t.on('reset', (e) => resets.push(`${e.previousSessionId}->${e.sessionId}:${e.lost.length}`));
+      t.on('leader', (e) => leaders.push(`${e.self ? 'self' : 'other'}:${e.sessionId ?? '?'}`));
+      t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
+    }
     received.length = 0;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 40; i++) {
       sends.push(b.send(`b${i}`), c.send(`c${i}`));
+      void session.send(`down${i}`).catch(() => undefined);
       if (i === 10) void a.close();
       if (i % 5 === 0) await sleep(5);
     }
     await Promise.all(sends);
     await waitFor('a new leader', () => b.role === 'leader' || c.role === 'leader');
     await waitFor('open again', () => b.state === 'open' && c.state === 'open');
-    assert.notEqual(b.sessionId, first);
-    assert.equal(b.sessionId, c.sessionId);
+    assert.equal(b.sessionId, first, 'the same session goes on');
+    assert.equal(c.sessionId, first);
     await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
+    await waitFor('every server message on both tabs', () => [...got.values()].every((l) => l.length >= 40), 10_000).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify([...got.values()])} (leader: ${b.role === 'leader' ? 'b' : 'c'})`);
+    });
+    await sleep(100);
     for (const name of ['b', 'c']) {
-      const mine = received.filter((m) => m[0] === name);
-      // At least once across the handover, in order once repeats are dropped.
-      const firstSeen = mine.filter((m, i) => mine.indexOf(m) === i);
-      assert.deepEqual(firstSeen, Array.from({ length: 40 }, (_, i) => `${name}${i}`));
+      // Exactly once, in order: the server's dedupe drops what the new leader sent again.
+      assert.deepEqual(received.filter((m) => m[0] === name), Array.from({ length: 40 }, (_, i) => `${name}${i}`));
     }
-    assert.equal(resets.length, 2);
-    assert.ok(resets.every((r) => r.startsWith(`${first}->`) && r.endsWith(':0')), resets.join(', '));
+    for (const l of got.values()) assert.deepEqual(l, Array.from({ length: 40 }, (_, i) => `down${i}`));
+    assert.deepEqual(resets, [], 'no reset');
+    assert.equal(sessionClosed, false, 'the server session was never closed');
+    assert.ok(leaders.length >= 2 && leaders.every((l) => l.endsWith(`:${first ?? ''}`)), leaders.join(', '));
   });
 
   it('a server restart resets the shared session; every tab hears of it and nothing is lost', async () => {
