@@ -20,6 +20,7 @@ import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type 
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
 import type { SessionState } from './session-state.js';
+import { PageContinuity } from './page-continuity.js';
 import { SessionMachine } from './session-machine.js';
 import { TransportSwitcher } from './transport-switcher.js';
 import { WebSocketTransport } from './websocket-transport.js';
@@ -34,6 +35,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
   readonly options: Readonly<ResolvedClientOptions>;
   readonly #machine: SessionMachine;
   #switcher: TransportSwitcher | undefined;
+  /** Page Lifecycle, and reload continuity with `resume: 'session'` (page-continuity.ts). */
+  readonly #page: PageContinuity;
   /** Each listener's safe wrapper, per event: off() finds it by the listener that on() was given. */
   readonly #wrappers = new WeakMap<Listener, Map<keyof ClientEvents, Listener>>();
 
@@ -67,6 +70,8 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
       })),
       onNetworkBack: platform.onNetworkBack?.bind(platform),
     });
+    this.#page = new PageContinuity(this.url, o.resume === 'session', this);
+    this.on('close', () => this.#page.detach());
   }
 
   /** The transport carrying the session: 'polling' or 'websocket' (see the `transports` option). */
@@ -98,7 +103,10 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   /** Open a session. Resolves once open; rejects on a fatal error, close(), or connectTimeoutMs. */
   connect(): Promise<void> {
-    return this.#machine.connect();
+    if (this.state !== 'idle') return this.#machine.connect();
+    this.#page.attach();
+    const saved = this.#page.take();
+    return saved ? this.#machine.resume(saved) : this.#machine.connect();
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
@@ -108,6 +116,7 @@ export class HoldlineClientCore extends TypedEmitter<ClientEvents> {
 
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
   close(): Promise<void> {
+    this.#page.forget();
     return this.#machine.close();
   }
 

@@ -101,6 +101,13 @@ export class SessionMachine implements TransportHost {
   /** Why the client closed, for a connect() that was still pending. */
   #closeError: HoldlineError | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
+  /**
+   * A resumed session whose first batch has not come yet. If that batch
+   * starts past our ack + 1, the client we resumed from (the page before its
+   * reload, the last leader tab) acknowledged more than it told us, which it
+   * did only once it had delivered those messages: go on from there.
+   */
+  #mayJump: LiveSession | undefined;
 
   constructor(parts: MachineParts) {
     this.#options = parts.options;
@@ -178,6 +185,7 @@ export class SessionMachine implements TransportHost {
     const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
     const live: LiveSession = { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController() };
     this.#inbox = new Inbox(state.inboundAck);
+    this.#mayJump = live;
     const outbox = (this.#outbox = new Outbox(state.outboundAcked));
     let bytes = 0;
     for (const wire of state.outbound) {
@@ -435,6 +443,10 @@ export class SessionMachine implements TransportHost {
       if (closeReactionOf(reason.code) === 'new_session') this.#lose(session, reason).catch(this.#crashed);
       else this.#finish(reason, new HoldlineError('session_closed', reason.message));
       return -1;
+    }
+    if (this.#mayJump === session && batch.m.length > 0) {
+      this.#mayJump = undefined;
+      if (batch.seq > this.#inbox.ack + 1) this.#inbox = new Inbox(batch.seq - 1);
     }
     const v = this.#inbox.accept(batch.seq, batch.m.length);
     // A hole (never sent by a correct server): deliver nothing, the next request asks again from our ack.

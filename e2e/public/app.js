@@ -19,6 +19,8 @@ const params = new URLSearchParams(location.search);
 const channelUrl = params.get('server') || new URL('/holdline', location.href).href;
 const share = params.get('share') !== '0';
 const transports = params.get('transports')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+//                 ?resume=session  reload continuity (a plain HoldlineClient with resume: 'session')
+const resume = params.get('resume') === 'session';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -31,8 +33,14 @@ const states = [];
 const events = [];
 window.__states = states;
 window.__events = events;
+// For tests: window.__chatSeen, the number of every chat message as it arrived
+// (repeats too); with ?resume=session it lasts across reloads (sessionStorage).
+const SEEN_KEY = 'holdline-demo-seen';
+const chatSeen = resume ? JSON.parse(sessionStorage.getItem(SEEN_KEY) ?? '[]') : [];
+window.__chatSeen = chatSeen;
+if (resume) addEventListener('pagehide', () => sessionStorage.setItem(SEEN_KEY, JSON.stringify(chatSeen)));
 
-const options = transports ? { transports } : {};
+const options = { ...(transports ? { transports } : {}), ...(resume ? { resume: 'session' } : {}) };
 const client = share ? new HoldlineTabClient(channelUrl, options) : new HoldlineClient(channelUrl, options);
 window.__holdline = client;
 
@@ -133,7 +141,10 @@ function onData(data) {
   } catch {
     return;
   }
-  if (msg.type === 'chat') addMessage(msg.srv, msg.message);
+  if (msg.type === 'chat') {
+    chatSeen.push(msg.message?.n);
+    addMessage(msg.srv, msg.message);
+  }
   else if (msg.type === 'history' && Array.isArray(msg.messages)) {
     for (const m of msg.messages) addMessage(msg.srv, m);
     sessionsOnServer = msg.sessions;
