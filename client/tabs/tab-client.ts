@@ -108,7 +108,8 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       mirrorOut: (seq, e) => this.#mirror.out(seq, e),
       mirrorAcked: (upTo) => this.#mirror.acked(upTo),
       newLeader: () => {
-        if (this.#state !== 'closed') this.emit('leader', { self: false, sessionId: this.#mirror.sessionId ?? this.#known });
+        // A change of leader (the first one a tab follows is no change).
+        if (this.#state !== 'closed' && this.#known !== undefined) this.emit('leader', { self: false, sessionId: this.#mirror.sessionId ?? this.#known });
       },
       statusChanged: (status) => {
         const previous = this.#status.transport;

@@ -230,6 +230,7 @@ client.on('reconnecting', (e) => {
   event('reconnecting', { code: e.error.code });
   note(e.error.code === 'session_lost' ? 'Session lost: opening a new one…' : 'Connection lost: reconnecting…', 60_000);
 });
+if (share) client.on('leader', (e) => event('leader', { self: e.self, sessionId: e.sessionId }));
 client.on('reset', (e) => {
   event('reset', { previousSessionId: e.previousSessionId, sessionId: e.sessionId, code: e.reason.code });
   note(`New session ${e.sessionId.slice(0, 8)} (${e.reason.code}): history reloaded.`);
