@@ -35,11 +35,12 @@
  *   leader that closes while other tabs remain leaves the session open for
  *   them (no /close); the last tab closes it.
  * - When the session itself is gone (server restart, idle timeout, or gone
- *   before the new leader resumed it), the leader's client opens a new one:
- *   what the old session had not acknowledged is re-sent on the new one
- *   (at-least-once there: give messages an id), so `reset` events from this
- *   class carry `lost: []`; incoming, the new session starts a new stream
- *   and tabs should resynchronise from the application's state.
+ *   before the new leader resumed it), the leader's client opens a new one
+ *   and every tab gets `reset`, as from HoldlineClient: its `lost` lists
+ *   exactly this tab's messages that went to the old session and were never
+ *   acknowledged (they are not sent again); this tab's messages not handed
+ *   over yet go on in the new session. Incoming, the new session starts a
+ *   new stream: tabs resynchronise from the application's own state.
  * - A tab that joins while the session is open sees the messages relayed from
  *   then on.
  * - `close()` on one tab closes that tab's handle only. When the leader

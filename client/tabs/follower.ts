@@ -16,6 +16,8 @@ export interface FollowerHost {
   confirmed(upTo: number): void;
   /** The leader's client refused this tab's message `num`. */
   refused(num: number, error: WireError): void;
+  /** This tab's messages `nums` are lost with a session that is gone (for its 'reset'). */
+  lost(nums: readonly number[]): void;
   /** Hand every unconfirmed message of this tab to the leader (again). */
   resendPending(): void;
   /** Message `seq` of the session's stream from the server, for this tab's listeners (a repeat is dropped). */
@@ -100,6 +102,9 @@ export class Follower {
         return;
       case 'refuse':
         if (m.to === host.tabId) host.refused(m.num, m.error);
+        return;
+      case 'lost':
+        if (m.to === host.tabId && Array.isArray(m.nums)) host.lost(m.nums.filter((n): n is number => typeof n === 'number'));
         return;
       case 'resync':
         if (m.to === host.tabId) host.resendPending();

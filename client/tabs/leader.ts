@@ -33,6 +33,8 @@ export interface LeaderHost {
   confirmed(upTo: number): void;
   /** The client refused this tab's message `num`. */
   refused(num: number, error: WireError): void;
+  /** This tab's messages `nums` are lost with a session that is gone. */
+  lost(nums: readonly number[]): void;
   /** Hand every unconfirmed message of this tab to the leader (again). */
   resendPending(): void;
   /** Message `seq` of the session's stream from the server, for this tab's listeners. */
@@ -360,19 +362,24 @@ export class Leader {
   /**
    * The client's session was replaced and the `lost` oldest of our messages
    * in flight (those before them were acknowledged, and are confirmed) never
-   * will be. They go out again first on the new session, as new messages in
-   * the client's send order.
+   * will be: each tab is told which of its messages are lost (before the
+   * 'reset' that lists them), as HoldlineClient's 'reset' does. Messages not
+   * handed to the old session yet go on in the new one.
    */
   #sessionReplaced(lost: number): void {
-    const again = this.#flight.splice(0, Math.min(lost, this.#flight.length));
+    const gone = this.#flight.splice(0, Math.min(lost, this.#flight.length));
     this.#lost += lost;
-    for (const e of again) {
-      e.seq = 0;
-      e.stream = 0;
+    const byTab = new Map<string, number[]>();
+    for (const e of gone) {
+      const nums = byTab.get(e.tab);
+      if (nums) nums.push(e.num);
+      else byTab.set(e.tab, [e.num]);
     }
-    this.#queue = [...again, ...this.#queue];
+    for (const [tab, nums] of byTab) {
+      if (tab === this.#host.tabId) this.#host.lost(nums);
+      else this.#host.post({ k: 'lost', epoch: this.epoch, to: tab, nums });
+    }
     this.#sessionLost = false;
-    // #event pumps them into the new session (before it opens, so they go first).
   }
 
   #stop(): void {

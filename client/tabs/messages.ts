@@ -43,6 +43,8 @@ export type BusMessage =
   | { k: 'confirm'; epoch: string; to: string; upTo: number }
   /** Leader: the client refused `to`'s message `num` (too large, say); it will not be sent. */
   | { k: 'refuse'; epoch: string; to: string; num: number; error: WireError }
+  /** Leader: `to`'s messages `nums` went to a session that is gone, unacknowledged: they are lost (listed in its 'reset'). */
+  | { k: 'lost'; epoch: string; to: string; nums: number[] }
   /** Leader: `to` left a gap; send everything unconfirmed again. */
   | { k: 'resync'; epoch: string; to: string }
   /** Leader: incoming message number `seq` of the session's stream. */
@@ -70,6 +72,7 @@ const FIELDS: { readonly [K in BusMessage['k']]: Readonly<Record<string, FieldKi
   confirm: { epoch: 'string', to: 'string', upTo: 'number' },
   refuse: { epoch: 'string', to: 'string', num: 'number', error: 'object' },
   resync: { epoch: 'string', to: 'string' },
+  lost: { epoch: 'string', to: 'string', nums: 'object' },
   msg: { epoch: 'string', data: 'payload', seq: 'number' },
   sync: { epoch: 'string', sync: 'object' },
   out: { epoch: 'string', seq: 'number', tab: 'string', num: 'number', data: 'payload' },

@@ -56,6 +56,8 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   /** The shared session as this tab knows it, to resume if it leads next (tabs/mirror.ts). */
   readonly #mirror = new Mirror();
   #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This tab's messages lost with a session that is gone, for the next 'reset'. */
+  #lostHere: Payload[] = [];
 
   /** What this tab does as a follower, and which leaderships are over. */
   readonly #follower: Follower;
@@ -102,6 +104,12 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
         if (this.#outgoing.refused(num)) this.emit('error', fromWireError(error));
       },
       resendPending: () => this.#resendPending(),
+      lost: (nums) => {
+        for (const n of nums) {
+          const data = this.#outgoing.lost(n);
+          if (data !== undefined) this.#lostHere.push(data);
+        }
+      },
       deliver: (data, seq) => this.#arrive(data, seq),
       resumable: () => this.#mirror.resumable(),
       mirrorSync: (sync) => this.#mirror.sync(sync),
@@ -346,7 +354,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       this.#mirror.clear();
       const previous = this.#known ?? event.previousSessionId;
       this.#known = event.sessionId;
-      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: [] });
+      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: this.#lostHere.splice(0) });
       return;
     }
     if (event?.type === 'reconnecting') {
