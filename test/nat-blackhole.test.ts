@@ -64,6 +64,7 @@ test('after the first silent death, server messages arrive within 3 s whatever t
   const open = lines(client).find((l) => l.event === 'open');
   const arrived = lines(client).filter((l) => l.event === 'arrived');
   const report = JSON.stringify(arrived);
+  t.diagnostic(arrived.map((l) => `${l.id ?? '?'}: after ${l.idleMs ?? '?'} ms idle, ${l.delayMs ?? '?'} ms late (hold ${l.stats?.holdMs ?? '?'} ms, silent deaths ${l.stats?.silentDeaths ?? '?'})`).join('; '));
   assert.equal(arrived.length, 3, report);
   const [first, second, third] = arrived as [Line, Line, Line];
   // The first one waited for the dead poll's deadline: the silent death the client learns from.
@@ -85,6 +86,7 @@ test('a client that keeps sending finds a black-holed poll within one send round
   await waitLine(client, 'done', 100_000);
   const arrived = lines(client).filter((l) => l.event === 'arrived');
   const report = JSON.stringify(arrived);
+  t.diagnostic(arrived.map((l) => `${l.id ?? '?'}: after ${l.idleMs ?? '?'} ms idle, ${l.delayMs ?? '?'} ms late (hold ${l.stats?.holdMs ?? '?'} ms, silent deaths ${l.stats?.silentDeaths ?? '?'})`).join('; '));
   const [first] = arrived;
   // Its poll (held 25 s, dead at 8 s) would have waited for its deadline, 30 s
   // after it went out. A send every 500 ms answered with Holdline-Written shows
