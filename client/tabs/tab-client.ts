@@ -76,6 +76,10 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       if (Object.hasOwn(options, name)) throw new TypeError(`option "${name}" was removed: ${hint}`);
     }
     const { channelName, locks, createBus, createClient, ...clientOptions } = options;
+    if (clientOptions.resume !== undefined) {
+      // The leader's client would store and detach on pagehide, ending the shared session for every tab.
+      throw new HoldlineError('invalid_argument', 'option "resume" is for HoldlineClient: tabs sharing a session already keep it when the leading tab goes away');
+    }
     this.url = resolveBaseUrl(url, 'HoldlineTabClient');
     if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
       throw new TypeError(`option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
