@@ -95,6 +95,15 @@ export interface ClientStats {
   /** Hold asked of the server on the next poll. */
   holdMs: number;
   /**
+   * Polls that died without a sound (a NAT forgot the mapping): found at
+   * their deadline, or sooner when a send's answer showed the server had
+   * written what they never brought. Each lowers the hold (holdCeilingMs).
+   * Optional only so that stats made elsewhere (client/tabs) need not know it.
+   */
+  silentDeaths?: number;
+  /** A poll died silently below this age (ms): holds stay under it for a while (0: none known). */
+  holdCeilingMs?: number;
+  /**
    * Smoothed round-trip time, ms: of send requests on polling; on a WebSocket,
    * of the hello until its answer and of a batch until the ack that covers it.
    */

@@ -49,3 +49,25 @@ test('reconfigure caps the hold at a new session limit', () => {
   assert.equal(a.holdMs, 5_000);
   assert.equal(a.configuredMs, 5_000);
 });
+
+test('one silent death lowers the hold at once, well under the age it died below', () => {
+  const a = new HoldAdvisor(25_000);
+  a.silentDeath(25_000);
+  assert.ok(a.holdMs <= 6_250 && a.holdMs >= 1_000, `hold ${a.holdMs}`);
+  assert.equal(a.ceilingMs, 25_000);
+  a.silentDeath(10_000);
+  assert.ok(a.holdMs <= 2_500, `a tighter bound lowers it further: ${a.holdMs}`);
+  assert.equal(a.ceilingMs, 10_000);
+});
+
+test('after a silent death, no probing until the bound is forgotten', () => {
+  let now = 0;
+  const a = new HoldAdvisor(25_000, () => now);
+  a.silentDeath(10_000);
+  for (let i = 0; i < 200; i++) a.fullHold();
+  assert.equal(a.holdMs, 2_500, 'a probe past the limit would die silently too');
+  now += 11 * 60_000;
+  assert.equal(a.ceilingMs, 0);
+  for (let i = 0; i < 200 && a.holdMs < 25_000; i++) a.fullHold();
+  assert.equal(a.holdMs, 25_000, 'later, probing goes back up to the configured hold');
+});

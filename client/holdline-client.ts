@@ -19,6 +19,8 @@ import { HttpExchange } from './http-exchange.js';
 import { endpointUrl, resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions, type ResolvedClientOptions } from './options.js';
 import type { Platform } from './platform.js';
 import { PollingTransport } from './polling-transport.js';
+import type { SessionState } from './session-state.js';
+import { PageContinuity } from './page-continuity.js';
 import { SessionMachine } from './session-machine.js';
 import { TransportSwitcher } from './transport-switcher.js';
 import { WebSocketTransport } from './websocket-transport.js';
@@ -44,6 +46,8 @@ export class HoldlineClientCore<In extends Payload = Payload, Out extends Payloa
   #switcher: TransportSwitcher | undefined;
   /** `request` listeners (copied on write: the RpcPeer reads them per request). */
   #requestListeners: readonly RequestListener[] = [];
+  /** Page Lifecycle, and reload continuity with `resume: 'session'` (page-continuity.ts). */
+  readonly #page: PageContinuity;
   /** Each listener's safe wrapper, per event: off() finds it by the listener that on() was given. */
   readonly #wrappers = new WeakMap<Listener, Map<keyof ClientEvents, Listener>>();
 
@@ -84,6 +88,8 @@ export class HoldlineClientCore<In extends Payload = Payload, Out extends Payloa
       })),
       onNetworkBack: platform.onNetworkBack?.bind(platform),
     });
+    this.#page = new PageContinuity(this.url, o.resume === 'session', this);
+    this.on('close', () => this.#page.detach());
   }
 
   /** The transport carrying the session: 'polling' or 'websocket' (see the `transports` option). */
@@ -116,7 +122,10 @@ export class HoldlineClientCore<In extends Payload = Payload, Out extends Payloa
 
   /** Open a session. Resolves once open; rejects on a fatal error, close(), or connectTimeoutMs. */
   connect(): Promise<void> {
-    return this.#machine.connect();
+    if (this.state !== 'idle') return this.#machine.connect();
+    this.#page.attach();
+    const saved = this.#page.take();
+    return saved ? this.#machine.resume(saved) : this.#machine.connect();
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
@@ -140,7 +149,35 @@ export class HoldlineClientCore<In extends Payload = Payload, Out extends Payloa
 
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
   close(): Promise<void> {
+    this.#page.forget();
     return this.#machine.close();
+  }
+
+  // ---- continuity (session-state.ts): another client, or this page reloaded, goes on with the session ----
+
+  /** Instead of connect(): go on with the session `state` describes ('open' with resumed: true, or a 'reset' if it is gone). */
+  resume(state: SessionState): Promise<void> {
+    return this.#machine.resume(state);
+  }
+
+  /** The session as it stands (credential, positions, unacknowledged messages), for another client to resume. */
+  exportState(): SessionState | undefined {
+    return this.#machine.exportState(this.url);
+  }
+
+  /** Stop without ending the session on the server; returns its state for whoever resumes it. */
+  detach(): SessionState | undefined {
+    return this.#machine.detach(this.url);
+  }
+
+  /** The page came back (a freeze, the background): check the poll now. */
+  revalidate(): void {
+    this.#machine.revalidate();
+  }
+
+  /** Number of the last message queued in the session's stream (0: none). */
+  get outboundSeq(): number {
+    return this.#machine.outboundLastSeq;
   }
 
   // ---- listeners: application code, so each one runs wrapped ----

@@ -17,6 +17,11 @@ export type Outcome =
   | { readonly ok: true; readonly answer: HttpAnswer }
   | { readonly ok: false; readonly error: HoldlineError; readonly reaction: Reaction };
 
+/** Filled in by post() while its request is in flight: `expire()` ends it now, as its deadline would. */
+export interface RequestControl {
+  expire: (() => void) | undefined;
+}
+
 /** A failed outcome, with the client's reaction to its error. */
 function failure(error: HoldlineError): Outcome {
   return { ok: false, error, reaction: reactionOf(error.code) };
@@ -39,7 +44,10 @@ export class HttpExchange {
    * POST `body` to `path`; it is abandoned after `timeoutMs`, or when `cancel`
    * aborts. An answer of more than `maxBodyBytes` is `bad_response`.
    */
-  async post(cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, maxBodyBytes: number, listener?: HeadListener): Promise<Outcome> {
+  async post(
+    cancel: AbortSignal, path: EndpointPath, body: string, timeoutMs: number, maxBodyBytes: number,
+    listener?: HeadListener, control?: RequestControl,
+  ): Promise<Outcome> {
     // The open goes on the send lane, so the first poll has a connection that
     // has served no answer yet. Node keeps the cleared keep-alive timer of a
     // connection that has (about 0.2 KB of server heap as long as the
@@ -56,13 +64,17 @@ export class HttpExchange {
     }
     if (!deadline) slots.push((deadline = new RequestDeadline()));
     let answer: HttpAnswer;
+    const armed = deadline;
+    if (control) control.expire = () => armed.expire();
     try {
       answer = await this.#requester.post(this.#urls[path], body, deadline.arm(timeoutMs, cancel), lane, maxBodyBytes, listener);
     } catch (e) {
       deadline.disarm();
+      if (control) control.expire = undefined;
       return failure(e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e }));
     }
     deadline.disarm();
+    if (control) control.expire = undefined;
     if (answer.status >= 200 && answer.status < 300) return { ok: true, answer };
     // A middlebox may have replaced the body: answerError trusts the status, and reads the body only if it is ours.
     // An open has no session to be unknown: a bare 404 there is a wrong URL.

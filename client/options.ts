@@ -55,6 +55,14 @@ export interface HoldlineClientOptions {
    * else once the session is open. A session always opens over HTTP.
    */
   transports?: readonly TransportName[];
+  /**
+   * 'session': reload continuity (browsers). The session's credential,
+   * positions and unacknowledged messages are kept in sessionStorage when
+   * the page is hidden, frozen or unloaded, and connect() on the reloaded
+   * page resumes the same session (see client/page-continuity.ts). The token
+   * in storage is as exposed as a session cookie readable by script.
+   */
+  resume?: 'session';
 }
 
 export interface ResolvedClientOptions {
@@ -70,11 +78,12 @@ export interface ResolvedClientOptions {
   maxBufferedBytes: number;
   sendTimeoutMs: number;
   transports: readonly TransportName[];
+  resume: 'session' | undefined;
 }
 
 const KNOWN = new Set([
   'auth', 'reconnect', 'keepAlive', 'proxy', 'holdMs', 'pollGraceMs', 'requestTimeoutMs',
-  'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs', 'transports',
+  'connectTimeoutMs', 'maxBufferedBytes', 'sendTimeoutMs', 'transports', 'resume',
 ]);
 
 /** Options that existed once: naming one throws with a hint rather than as unknown. */
@@ -109,6 +118,11 @@ export function authData(v: unknown): string {
   const bytes = new TextEncoder().encode(json).byteLength;
   if (bytes > MAX_AUTH_BYTES) throw invalid(`option "auth" is ${bytes} bytes as JSON; at most ${MAX_AUTH_BYTES} fit in the open request`);
   return json;
+}
+
+function resumeOption(v: unknown): 'session' | undefined {
+  if (v === undefined || v === 'session') return v;
+  throw invalid(`option "resume" must be 'session' (keep the session across a reload) or absent, got ${JSON.stringify(v)}`);
 }
 
 function invalid(message: string): HoldlineError {
@@ -162,6 +176,7 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
     maxBufferedBytes: int('maxBufferedBytes', o.maxBufferedBytes, DEFAULTS.maxQueuedBytes, 1),
     sendTimeoutMs: int('sendTimeoutMs', o.sendTimeoutMs, DEFAULTS.sendTimeoutClientMs),
     transports: transports(o.transports),
+    resume: resumeOption(o.resume),
   };
 }
 

@@ -9,6 +9,11 @@
  * - Early polls: an answer whose head carries NEXT_HEADER starts the next poll
  *   before its body is read (PROTOCOL.md, "Early poll").
  * - Deadlines: a poll gets its hold plus pollGraceMs, a send requestTimeoutMs.
+ * - Silent deaths: a poll whose answer never comes (a NAT forgot its
+ *   mapping) is found at its deadline, or sooner: a send's answer says how
+ *   far the server wrote its outbound stream (WRITTEN_HEADER), and when the
+ *   poll brought less and still has no answer a moment later, it is replaced
+ *   at once. Either way the hold advisor learns (see hold-advisor.ts).
  * - Sends: one request in flight; what is queued meanwhile rides in the next.
  *   A 413 from the path halves the body size sent from then on; a message
  *   refused alone for its size is dropped (the host reports it).
@@ -35,13 +40,14 @@ import {
   MIN_HOLD_MS,
   NEXT_HEADER,
   PATHS,
+  WRITTEN_HEADER,
 } from '../shared/index.js';
 import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
 import { notePollCut } from './client-metrics.js';
 import { delay } from './pacing.js';
 import { reactionOf } from '../shared/reaction.js';
-import type { HttpExchange, Outcome } from './http-exchange.js';
+import type { HttpExchange, Outcome, RequestControl } from './http-exchange.js';
 import type { HeadListener, ResponseHead } from './platform.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
@@ -67,11 +73,28 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 type OnHead = (p: PendingPoll, head: ResponseHead) => boolean;
 
+/** A poll deadline that fires this much later than due ran on a frozen or throttled page's timers. */
+const LATE_TIMER_MS = 2_000;
+
+/** Waited for after a send's answer shows the poll should have brought more, before the poll is taken for dead. */
+const MIN_SILENCE_MS = 50;
+const MAX_SILENCE_MS = 1_000;
+
 /** A poll on its way; it hears its own answer's headers (one object per poll, no closure). */
-class PendingPoll implements HeadListener {
+class PendingPoll implements HeadListener, RequestControl {
   readonly started = Date.now();
   /** The poll sent when this one's headers came in (NEXT_HEADER), if any. */
   early: PendingPoll | undefined;
+  /** Ends the request now (set by the exchange while it is in flight). */
+  expire: (() => void) | undefined = undefined;
+  /** Its answer's headers came in: it is alive. */
+  headIn = false;
+  /** A send's answer showed the server wrote more than this poll brought: being checked. */
+  suspect = false;
+  /** Found dead that way, and ended. */
+  blackholed = false;
+  /** Ended to be replaced at once (revalidate()). */
+  revalidated = false;
   readonly #onHead: OnHead;
   readonly outcome: Promise<Outcome>;
 
@@ -86,11 +109,23 @@ class PendingPoll implements HeadListener {
     onHead: OnHead,
   ) {
     this.#onHead = onHead;
-    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, session.maxAnswerBytes, this);
+    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, session.maxAnswerBytes, this, this);
   }
 
   onHead(head: ResponseHead): boolean {
+    this.headIn = true;
     return this.#onHead(this, head);
+  }
+}
+
+/** Reads WRITTEN_HEADER off a send's answer (one send in flight: one object per transport). */
+class SendHead implements HeadListener {
+  written = 0;
+
+  onHead(head: ResponseHead): boolean {
+    const n = Number(head.header(WRITTEN_HEADER));
+    this.written = Number.isSafeInteger(n) && n > 0 ? n : 0;
+    return false;
   }
 }
 
@@ -117,6 +152,7 @@ export class PollingTransport implements Transport {
   #active = false;
   /** The running poll loop's token: a loop goes on only while it is this one. */
   #run: object | undefined;
+  readonly #sendHead = new SendHead();
 
   constructor(host: TransportHost, exchange: HttpExchange, options: PollingOptions) {
     this.#host = host;
@@ -144,6 +180,18 @@ export class PollingTransport implements Transport {
     this.#active = false;
     this.#run = undefined;
     this.#awaitedPoll = undefined;
+  }
+
+  /**
+   * The page came back (from a freeze, or from the background): whatever
+   * the poll we wait for was doing meanwhile, it may be dead. End it, and
+   * the poll loop sends a new one at once (nothing in it was acknowledged).
+   */
+  revalidate(): void {
+    const poll = this.#awaitedPoll;
+    if (!this.#active || !poll || poll.headIn) return;
+    poll.revalidated = true;
+    poll.expire?.();
   }
 
   flush(): void {
@@ -211,6 +259,24 @@ export class PollingTransport implements Transport {
       // its messages come again).
       if (!outcome.ok) {
         const age = Date.now() - started;
+        if (current.revalidated || (outcome.error.code === 'timeout' && age > hold + this.#options.pollGraceMs + LATE_TIMER_MS)) {
+          // Ended to be checked again (the page came back from a freeze), or
+          // its deadline fired long after it was due (a frozen or throttled
+          // page's timers): nothing is known about the path. A new poll, now.
+          current = this.#poll(session, advisor.holdMs);
+          continue;
+        }
+        if (hold > 0 && (current.blackholed || (outcome.error.code === 'timeout' && age >= hold))) {
+          // Died without a sound: found dead by a send's answer (below the
+          // age it had then), or at its deadline (below its hold). Replace
+          // it at once, and hold for less from now on.
+          host.stats.silentDeaths = (host.stats.silentDeaths ?? 0) + 1;
+          advisor.silentDeath(current.blackholed ? Math.min(age, hold) : hold);
+          host.stats.holdMs = advisor.holdMs;
+          host.stats.holdCeilingMs = advisor.ceilingMs;
+          current = this.#poll(session, advisor.holdMs);
+          continue;
+        }
         if (outcome.reaction === 'retry' && age >= MIN_HOLD_MS && hold > 0) {
           // Held a while, then cut (a proxy's read timeout answering 504, a NAT
           // forgetting us, our own deadline): replace it at once, and learn.
@@ -237,6 +303,7 @@ export class PollingTransport implements Transport {
       if (hold > 0 && batch.m.length === 0 && !batch.close && age >= hold) {
         advisor.fullHold();
         host.stats.holdMs = advisor.holdMs;
+        host.stats.holdCeilingMs = advisor.ceilingMs;
       }
       const from = host.accept(session, batch);
       if (from < 0) return;
@@ -258,6 +325,25 @@ export class PollingTransport implements Transport {
     }
   }
 
+  /**
+   * A send's answer says the server wrote messages up to `written`, which
+   * our poll has not brought. If the poll we wait for still has no answer a
+   * moment later (about a round trip: the server wrote the poll's answer
+   * before the send's), it died on its way: end it, and the poll loop
+   * replaces it (see the silent deaths in #pollLoop).
+   */
+  #pollShouldHave(session: LiveSession, written: number): void {
+    const poll = this.#awaitedPoll;
+    if (!poll || poll.session !== session || poll.headIn || poll.suspect) return;
+    poll.suspect = true;
+    const wait = Math.max(MIN_SILENCE_MS, Math.min(MAX_SILENCE_MS, Math.round(this.#host.stats.rttMs)));
+    setTimeout(() => {
+      if (this.#awaitedPoll !== poll || poll.headIn || this.#host.inboundAck >= written) return;
+      poll.blackholed = true;
+      poll.expire?.();
+    }, wait);
+  }
+
   // ---- client-to-server: batched sends, one request in flight ----
 
   /**
@@ -273,7 +359,9 @@ export class PollingTransport implements Transport {
         const batch = host.nextBatch(Math.min(session.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
         const started = Date.now();
         const body = encodeBatch(host.inboundAck, batch.seq, batch.m, session.auth);
-        const pending = this.#exchange.post(session.abort.signal, PATHS.send, body, this.#options.requestTimeoutMs, session.maxAnswerBytes);
+        const head = this.#sendHead;
+        head.written = 0;
+        const pending = this.#exchange.post(session.abort.signal, PATHS.send, body, this.#options.requestTimeoutMs, session.maxAnswerBytes, head);
         host.stats.sendRequests++;
         host.written(batch.seq + batch.count - 1);
         const outcome = await pending;
@@ -308,6 +396,7 @@ export class PollingTransport implements Transport {
         stats.rttMs = stats.rttMs === 0 ? rtt : stats.rttMs * 0.8 + rtt * 0.2;
         host.succeeded(session);
         host.acked(r.value.ack);
+        if (head.written > host.inboundAck) this.#pollShouldHave(session, head.written);
       }
     } finally {
       this.#flushing = false;

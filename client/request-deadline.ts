@@ -55,6 +55,11 @@ export class RequestDeadline {
     return this.#ctrl.signal;
   }
 
+  /** End the request in flight now, as if its deadline had passed (nothing when none is). */
+  expire(): void {
+    if (this.#busy) this.#fire();
+  }
+
   /** The request finished: a timer that fires now finds the deadline idle. */
   disarm(): void {
     this.#busy = false;

@@ -24,6 +24,7 @@ import {
   decodeEntries,
   decodeOpenResponse,
   encodeEntry,
+  fromStreamWire,
   HoldlineError,
   Inbox,
   isPayload,
@@ -32,6 +33,7 @@ import {
   PATHS,
   PROTOCOL_VERSION,
   SendWindow,
+  utf8Length,
   type CloseReason,
   type OutboxBatch,
   type OutboxWires,
@@ -47,6 +49,7 @@ import type { HttpExchange, Outcome } from './http-exchange.js';
 import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
 import { authData, type ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
+import type { SessionState } from './session-state.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 import { noteClosed, noteFailure, noteLost, noteState, payloadBytes } from './client-metrics.js';
 
@@ -87,7 +90,7 @@ export interface MachineParts {
 export class SessionMachine implements TransportHost {
   readonly stats: Required<ClientStats> = {
     polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
-    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0, silentDeaths: 0, holdCeilingMs: 0,
     bytesSent: 0, bytesReceived: 0, acksPending: 0, errors: {}, pollCutAgesMs: [],
   };
   readonly #options: Readonly<ResolvedClientOptions>;
@@ -110,6 +113,13 @@ export class SessionMachine implements TransportHost {
   #closeReason: CloseReason | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
   readonly #rpc: RpcPeer;
+  /**
+   * A resumed session whose first batch has not come yet. If that batch
+   * starts past our ack + 1, the client we resumed from (the page before its
+   * reload, the last leader tab) acknowledged more than it told us, which it
+   * did only once it had delivered those messages: go on from there.
+   */
+  #mayJump: LiveSession | undefined;
 
   constructor(parts: MachineParts) {
     this.#options = parts.options;
@@ -168,6 +178,77 @@ export class SessionMachine implements TransportHost {
       this.#start(live, false);
     });
     return this.#connectPromise;
+  }
+
+  /**
+   * Go on with a session another client had (`state`, see session-state.ts)
+   * instead of opening one: its inbound position, and its unacknowledged
+   * messages, sent again first with their numbers (the server drops what it
+   * already has). 'open' comes with `resumed: true`. If the server no longer
+   * has the session, the usual 'reset' follows, its `lost` listing exactly
+   * those messages.
+   */
+  resume(state: SessionState): Promise<void> {
+    if (this.#connectPromise) return this.#connectPromise;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `resume() needs state idle, not ${this.#state}`));
+    }
+    this.#setState('connecting');
+    const limits = saneLimits(state.limits);
+    const { sid, token } = limits;
+    const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
+    const live: LiveSession = { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController(), webSockets: 0 };
+    this.#inbox = new Inbox(state.inboundAck);
+    this.#mayJump = live;
+    const outbox = (this.#outbox = new Outbox(state.outboundAcked));
+    let bytes = 0;
+    for (const wire of state.outbound) {
+      const p = fromStreamWire(wire);
+      if (p === undefined) continue; // checked when stored; never renumbered around
+      // A request or reply frame goes again as it was (a reply still answers; a request's answer finds no caller).
+      const entry: OutboxEntry = isRpc(p) ? { wire: p, bytes: utf8Length(p.r) } : encodeEntry(p);
+      outbox.pushEntry(entry);
+      bytes += entry.bytes;
+    }
+    this.#window.take(bytes);
+    this.#connectPromise = Promise.resolve().then(() => {
+      if (this.#state !== 'connecting') throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session resumed');
+      this.#start(live, true);
+    });
+    return this.#connectPromise;
+  }
+
+  /** The session as it stands, for another client to resume (undefined: no session). */
+  exportState(url: string): SessionState | undefined {
+    const live = this.#live;
+    if (!live) return undefined;
+    return {
+      v: 1,
+      url,
+      limits: live.limits,
+      inboundAck: this.#inbox.ack,
+      outboundAcked: this.#outbox.acked,
+      outbound: this.#outbox.unacked().map((e) => e.wire),
+    };
+  }
+
+  /**
+   * Stop here without ending the session on the server (no /close): another
+   * client resumes it (a tab taking over, the reloaded page). Returns its
+   * state as it stands once nothing more is received or acknowledged; the
+   * client is closed ('close' with client_closed and the unacknowledged
+   * messages, which the state carries on).
+   */
+  detach(url: string): SessionState | undefined {
+    if (this.#state === 'closed') return undefined;
+    const state = this.exportState(url);
+    this.#finish({ code: 'client_closed', message: 'detached: the session goes on elsewhere' }, new HoldlineError('client_closed', 'the client was detached'));
+    return state;
+  }
+
+  /** The page came back from a freeze or the background: check the transport now rather than at its deadlines. */
+  revalidate(): void {
+    if (this.#live && this.#state !== 'closed' && this.#state !== 'closing') this.#transport.revalidate?.();
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
@@ -443,6 +524,10 @@ export class SessionMachine implements TransportHost {
       if (closeReactionOf(reason.code) === 'new_session') this.#lose(session, reason).catch(this.#crashed);
       else this.#finish(reason, new HoldlineError('session_closed', reason.message));
       return -1;
+    }
+    if (this.#mayJump === session && batch.m.length > 0) {
+      this.#mayJump = undefined;
+      if (batch.seq > this.#inbox.ack + 1) this.#inbox = new Inbox(batch.seq - 1);
     }
     const v = this.#inbox.accept(batch.seq, batch.m.length);
     // A hole (never sent by a correct server): deliver nothing, the next request asks again from our ack.

@@ -23,20 +23,24 @@
  *   'ack' events: acks come in send order, so the number of messages
  *   acknowledged tells which ones). Messages of different tabs interleave in
  *   the order the leader received them.
- * - Outgoing, across a change of leader (the leader tab closed, crashed or
- *   called close()): nothing is lost. The new leader opens a new session and
- *   every tab re-sends everything not yet confirmed, in order. A message the
- *   old session had received but whose confirmation never reached its tab is
- *   sent again: AT-LEAST-ONCE across a leader change, so give messages an id
- *   and let the server drop repeats (the demo does). The same holds when the
- *   leader's own session is reset (server restart, idle timeout): what the old
- *   session had not acknowledged is re-sent on the new one, so `reset` events
- *   from this class always carry `lost: []`.
- * - Incoming: exactly-once and in order per session. A new session (leader
- *   change or reset) starts a new stream: what the server had queued for the
- *   old session is gone, as with HoldlineClient's `reset`. Every tab gets a
- *   `reset` event (previousSessionId -> sessionId) and should resynchronise
- *   from the application's own state (the demo asks for the chat history).
+ * - Across a change of leader (the leader tab closed, crashed or called
+ *   close()): the SAME session goes on, with nothing lost or repeated either
+ *   way. Every tab mirrors the session (tabs/mirror.ts): its credential, its
+ *   position in the server's stream, and every message the leader handed to
+ *   its client and the server has not acknowledged, with its number. The new
+ *   leader waits for the old one's last posts (up to 500 ms), resumes the
+ *   session from its mirror (HoldlineClient.resume(): the unacknowledged
+ *   messages go out again with their numbers, and the server drops what it
+ *   already had), and every tab gets a 'leader' event, not a 'reset'. A
+ *   leader that closes while other tabs remain leaves the session open for
+ *   them (no /close); the last tab closes it.
+ * - When the session itself is gone (server restart, idle timeout, or gone
+ *   before the new leader resumed it), the leader's client opens a new one
+ *   and every tab gets `reset`, as from HoldlineClient: its `lost` lists
+ *   exactly this tab's messages that went to the old session and were never
+ *   acknowledged (they are not sent again); this tab's messages not handed
+ *   over yet go on in the new session. Incoming, the new session starts a
+ *   new stream: tabs resynchronise from the application's own state.
  * - A tab that joins while the session is open sees the messages relayed from
  *   then on.
  * - `close()` on one tab closes that tab's handle only. When the leader

@@ -112,6 +112,10 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     ws?.start(session);
   }
 
+  revalidate(): void {
+    if (this.#current === 'polling') this.#polling.revalidate();
+  }
+
   flush(): void {
     if (this.#ws?.up === true) this.#ws.flush();
     else if (this.#pollingOn) this.#polling.flush();

@@ -99,6 +99,8 @@ export interface Transport {
   start(session: LiveSession): void;
   /** Outbound messages are pending: write them (the transport decides when and how many at once). */
   flush(): void;
+  /** The page came back from a freeze: replace a request that may have died meanwhile, now. */
+  revalidate?(): void;
   /** Resolves once nothing is being written (close() waits for it, briefly). */
   idle(): Promise<void>;
   /** The client is closed: release timers and connections. */

@@ -368,29 +368,35 @@ export class WebSocketTransport implements Transport {
   /**
    * The connection's one deadline: opening (`ms`), then silence past the
    * heartbeat plus grace. The timer runs late rather than being re-armed on
-   * every frame: when it fires early it waits out the rest.
+   * every frame: when it fires early it waits out the rest. When it fires
+   * much later than due (a frozen or throttled page's timer), the frames
+   * that came meanwhile may still wait to be handled: it looks again a
+   * second later rather than take the connection for dead.
    */
   #arm(c: Connection, ms: number): void {
     if (c.timer !== undefined) clearTimeout(c.timer);
     const heartbeat = Math.max(MIN_HEARTBEAT_MS, Math.min(c.session.limits.pollTimeoutMs, MAX_HEARTBEAT_MS));
+    let dueAt = 0;
+    const schedule = (after: number) => {
+      dueAt = Date.now() + after;
+      c.timer = setTimeout(check, after);
+      unref(c.timer);
+    };
     const check = () => {
       c.timer = undefined;
       if (c !== this.#conn || c.phase === 'gone') return;
       const opening = c.phase !== 'up';
       const endAt = opening ? c.startedAt + this.#options.openTimeoutMs : c.lastFrameAt + heartbeat + this.#options.graceMs;
-      const left = endAt - Date.now();
-      if (left > 0) {
-        c.timer = setTimeout(check, left);
-        unref(c.timer);
-        return;
-      }
+      const now = Date.now();
+      const left = endAt - now;
+      if (left > 0) return schedule(left);
+      if (now - dueAt > LATE_TIMER_MS) return schedule(LATE_RECHECK_MS);
       const wasUp = !opening;
       const opened = c.phase !== 'connecting';
       this.drop(c, 1000, 'timeout');
       this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp, opened);
     };
-    c.timer = setTimeout(check, ms > 0 ? ms : heartbeat + this.#options.graceMs);
-    unref(c.timer);
+    schedule(ms > 0 ? ms : heartbeat + this.#options.graceMs);
   }
 
   /** Close `c` (terminate it when it is not up: nothing to say goodbye to) and forget it. */
@@ -438,6 +444,11 @@ export class WebSocketTransport implements Transport {
     for (const w of waiters) w();
   }
 }
+
+/** A deadline timer that fires this much later than due ran on a frozen or throttled page's timers... */
+const LATE_TIMER_MS = 2_000;
+/** ...and looks again this much later, once what came meanwhile has been handled. */
+const LATE_RECHECK_MS = 1_000;
 
 function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();

@@ -30,8 +30,9 @@
  * instance: a restarted one counts from 1 again); pages show messages sorted
  * by (instance, n) and once per id, so history merged after a reset never
  * duplicates.
- * Posts are de-duplicated by `id`: tabs sharing a session re-send what was in
- * doubt when the leading tab goes away (see client/tab-channel.ts).
+ * Posts are de-duplicated by `id`, for an application that posts again what
+ * a `reset` listed as lost (the transport itself never repeats one: the
+ * tests check that `duplicatesDropped` stays 0).
  * Everything lives in memory: a restart forgets sessions and history.
  */
 import http from 'node:http';

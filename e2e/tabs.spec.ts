@@ -1,8 +1,12 @@
 // Tabs share a channel: three tabs of one browser run one Holdline session
-// (the leader's); closing the leader tab hands the session over to another
-// tab without losing a message.
+// (the leader's); closing the leader tab hands the SAME session over to
+// another tab without losing or repeating a message either way.
 import type { Page } from '@playwright/test';
-import { test, expect, expectMessages, openChat, postViaForm, texts } from './fixtures.js';
+import { test, expect, events, expectMessages, openChat, postViaForm, texts } from './fixtures.js';
+
+function chatSeen(page: Page): Promise<number[]> {
+  return page.evaluate(() => (window as unknown as { __chatSeen: number[] }).__chatSeen.slice());
+}
 
 function role(page: Page): Promise<string | null> {
   return page.locator('#role').textContent();
@@ -59,12 +63,15 @@ test('three tabs share one session; closing the leader tab loses nothing', async
     await t1.close();
     await loops;
 
-    // Another tab leads, on one new session.
+    // Another tab leads, on the SAME session: no new session, no reset.
     await expect.poll(async () => [await role(t2), await role(t3)].sort(), { timeout: 15_000 }).toEqual(['follower', 'leader']);
-    await expect.poll(() => demo.stats().sessionsOpened, { timeout: 15_000 }).toBe(3);
-    const next = await t2.locator('#session').getAttribute('title');
-    expect(next).not.toBe(shared);
-    await expect(t3.locator('#session')).toHaveAttribute('title', next ?? '');
+    await expect(t2.locator('#session')).toHaveAttribute('title', shared ?? '');
+    await expect(t3.locator('#session')).toHaveAttribute('title', shared ?? '');
+    expect(demo.stats().sessionsOpened).toBe(2);
+    for (const t of [t2, t3]) expect(await events(t, 'reset')).toEqual([]);
+    // Each remaining tab heard of the change of leader: itself, or the other.
+    const selves = [...(await events(t2, 'leader')), ...(await events(t3, 'leader'))].map((e) => e.self).sort();
+    expect(selves).toEqual([false, true]);
 
     // Nothing lost, nothing twice, each tab's messages in the order it sent them.
     const expectedCount = hello.length + 25 + 25 + 10;
@@ -75,12 +82,54 @@ test('three tabs share one session; closing the leader tab loses nothing', async
       expect(order.filter((t) => t.startsWith(prefix))).toEqual(Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`));
     }
     for (const p of [t2, t3, other]) await expectMessages(p, order);
+    // Every chat message reached each remaining tab once, in order, across the handover.
+    for (const t of [t2, t3]) expect(await chatSeen(t)).toEqual(Array.from({ length: order.length }, (_, i) => i + 1));
 
     // And they keep chatting on the new session.
     await postViaForm(t3, 'still here');
     for (const p of [t2, t3, other]) await expectMessages(p, [...order, 'still here']);
     expect(await texts(t2)).toEqual(await texts(t3));
-    console.log(`repeats dropped by the server after the handover: ${demo.stats().duplicatesDropped}`);
+    // Nothing was sent twice: the server's stream dropped what the new leader sent again.
+    expect(demo.stats().duplicatesDropped).toBe(0);
+  } finally {
+    await tabs.close();
+    await elsewhere.close();
+  }
+});
+
+test('two tabs: the leader closes mid-stream; the other resumes the same session, nothing lost or repeated either way', async ({ browser, startDemo }) => {
+  test.setTimeout(60_000);
+  const demo = await startDemo();
+  const tabs = await browser.newContext();
+  const elsewhere = await browser.newContext();
+  try {
+    const [t1, t2] = [await tabs.newPage(), await tabs.newPage()];
+    const other = await elsewhere.newPage();
+    for (const t of [t1, t2]) await openChat(t, `${demo.origin}/?name=pair`);
+    await openChat(other, `${demo.origin}/?name=other`);
+    expect(await role(t1)).toBe('leader');
+    const shared = await t1.locator('#session').getAttribute('title');
+
+    // Both directions flow while the leader tab closes.
+    const loops = Promise.all([postLoop(t2, 'tab 2 says', 30, 30), postLoop(other, 'elsewhere says', 30, 40)]);
+    await t2.waitForTimeout(300);
+    await t1.close();
+    await loops;
+
+    await expect.poll(() => role(t2), { timeout: 15_000 }).toBe('leader');
+    await expect(t2.locator('#session')).toHaveAttribute('title', shared ?? '');
+    expect(demo.stats().sessionsOpened).toBe(2);
+    expect(await events(t2, 'reset')).toEqual([]);
+    expect(await events(t2, 'leader')).toEqual([expect.objectContaining({ self: true, sessionId: shared })]);
+
+    await expect.poll(() => demo.history().length, { timeout: 15_000 }).toBe(60);
+    const order = demo.history().map((m) => m.text);
+    for (const prefix of ['tab 2 says', 'elsewhere says']) {
+      expect(order.filter((t) => t.startsWith(prefix))).toEqual(Array.from({ length: 30 }, (_, i) => `${prefix} ${i + 1}`));
+    }
+    expect(demo.stats().duplicatesDropped).toBe(0);
+    await expect.poll(async () => (await chatSeen(t2)).length, { timeout: 15_000 }).toBeGreaterThanOrEqual(60);
+    expect(await chatSeen(t2)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
   } finally {
     await tabs.close();
     await elsewhere.close();

@@ -13,6 +13,7 @@ import {
   HoldlineError,
   NEXT_HEADER,
   PATHS,
+  WRITTEN_HEADER,
   RESPONSE_CONTENT_TYPE,
   decodeCloseRequest,
   decodeOpenRequest,
@@ -34,7 +35,7 @@ type Endpoint = 'open' | 'poll' | 'send' | 'close';
 
 /** Response header naming the node that answered (option nodeHeader). */
 export const NODE_HEADER = 'Holdline-Node';
-const EXPOSED = `${NEXT_HEADER}, ${NODE_HEADER}`;
+const EXPOSED = `${NEXT_HEADER}, ${NODE_HEADER}, ${WRITTEN_HEADER}`;
 
 /** No CORS headers to add (same origin or no Origin): one object for every such request. */
 const NO_CORS: Record<string, string> = Object.freeze({});
@@ -77,6 +78,12 @@ function write(res: ServerResponse, status: number, text: string | Uint8Array, c
 function badAck(ack: number, from?: number): HoldlineError {
   const what = from === undefined ? `ack ${ack}` : `ack ${ack} or from ${from}`;
   return wireError('bad_ack', `${what} is past the last message sent`);
+}
+
+/** A send answer's headers: how far this node wrote the session's outbound stream, when it owns it. */
+function writtenHeader(cors: Record<string, string>, session: { readonly writtenSeq: number } | undefined): Record<string, string> {
+  const n = session?.writtenSeq ?? 0;
+  return n === 0 ? cors : { ...cors, [WRITTEN_HEADER]: String(n) };
 }
 
 export function writeError(res: ServerResponse, err: HoldlineError, extra?: Record<string, string>): void {
@@ -236,14 +243,14 @@ export class HttpHandler implements PollAnswerer {
           // A large batch (or one its owner elsewhere delivers): the ack goes
           // first, so the client sends its next batch while the application
           // works through this one.
-          write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
+          write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
           return core.deliver(served, m, v.skip, seq);
         }
         // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
         core.deliver(served, m, v.skip, seq);
         await served.session.committed();
         await core.polling.settled(served.sid);
-        return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, cors);
+        return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
       }
       case 'close': {
         const r = decodeCloseRequest(body);

@@ -341,6 +341,11 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return this.#out?.pending ?? 0;
   }
 
+  /** The last outbound message written to the client so far (0: none), for send answers (WRITTEN_HEADER). */
+  get writtenSeq(): number {
+    return this.#out?.unsent.sentUpTo ?? 0;
+  }
+
   /** The client's highest ack seen here. */
   get clientAck(): number {
     return this.#out?.clientAck ?? 0;

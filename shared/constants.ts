@@ -44,6 +44,13 @@ export const DEFAULTS = {
 export const NEXT_HEADER = 'Holdline-Next';
 export const EARLY_POLL_BYTES = 16 * 1024;
 /**
+ * Response header on a send answer: the number of the last server-to-client
+ * message the server has written to the client (in a poll answer or on a
+ * WebSocket). A client whose poll never brought that far knows the poll died
+ * on its way (a NAT forgot its mapping) and replaces it at once.
+ */
+export const WRITTEN_HEADER = 'Holdline-Written';
+/**
  * The longest a server holds an early poll (one whose `from` is past the
  * client's ack + 1) when nothing is pending: its answer is what prompts the
  * client's next poll, which carries the ack of the batch before it.

@@ -14,7 +14,12 @@ export type InboxVerdict =
   | { ok: false; expected: number };
 
 export class Inbox {
-  #received = 0;
+  #received: number;
+
+  /** `ack`: every message up to it was delivered already (a resumed session; 0: a new stream). */
+  constructor(ack = 0) {
+    this.#received = ack;
+  }
 
   /** Cumulative ack: every message up to this number has been delivered. */
   get ack(): number {

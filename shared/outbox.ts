@@ -82,6 +82,12 @@ export class Outbox {
   #head = 0;
   /** Highest sequence number acknowledged by the receiver. */
   #acked = 0;
+
+  /** `acked`: where the stream stands (a resumed session's outbox goes on from there; 0: a new stream). */
+  constructor(acked = 0) {
+    this.#acked = acked;
+    this.#written = acked;
+  }
   #bytes = 0;
   /** Highest sequence number written to the network at least once (see written()). */
   #written = 0;
@@ -267,6 +273,11 @@ export class Outbox {
     entries.length = kept;
     this.#written -= writtenRemoved;
     return removed;
+  }
+
+  /** The unacknowledged entries, oldest first (a copy): what a resumed session must send again. */
+  unacked(): OutboxEntry[] {
+    return this.#entries.slice(this.#head);
   }
 
   /** Remove and return every unacknowledged entry (the session is gone). */

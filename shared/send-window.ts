@@ -64,6 +64,11 @@ export class SendWindow {
     });
   }
 
+  /** Count `bytes` queued before this window existed (a resumed session's), even past maxBytes: later sends wait for their acks. */
+  take(bytes: number): void {
+    this.#buffered += bytes;
+  }
+
   /** Acks freed `bytes`: admit waiters that now fit, in order. */
   release(bytes: number): void {
     this.#buffered = Math.max(0, this.#buffered - bytes);

@@ -19,6 +19,11 @@ export class Unsent {
     return this.#bytes;
   }
 
+  /** Every message up to this number has been written at least once (0: none yet). */
+  get sentUpTo(): number {
+    return this.#sentUpTo;
+  }
+
   push(bytes: number): void {
     this.#sizes.push(bytes);
     this.#bytes += bytes;

@@ -4,10 +4,23 @@
  * hands them to the client as they fit, confirms them to their tabs as the
  * client reports acks, and relays to every tab what the client receives and
  * what happens to it. Then it drains, tells the others, and releases the lock.
+ *
+ * Continuity: every tab mirrors the session (mirror.ts) from what the leader
+ * posts: 'sync' (credential, positions, unacknowledged messages) on a new
+ * session and to a joining tab, each incoming message with its number, and
+ * each message handed to the client ('out') until the server acknowledges
+ * it ('acked'). A new leader resumes the SAME session from its mirror: the
+ * server's stream goes on from where this tab delivered it, and the
+ * unacknowledged messages go out again with their numbers (the server drops
+ * what it already had), so nothing is lost or repeated either way. A leader
+ * that stops while other tabs remain leaves the session open for them
+ * (detach, no /close); the last tab closes it.
  */
 import { HoldlineError, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import type { ClientStats, OpenEvent, ReconnectingEvent, ResetEvent } from '../holdline-client.js';
 import { toWireError, type BusMessage, type RelayedEvent, type SharedStatus, type WireError } from './messages.js';
+import type { MirrorEntry, MirrorSync } from './mirror.js';
+import type { SessionState } from '../session-state.js';
 import type { TabCoreClient } from './types.js';
 
 /** What a leader needs from its own tab. */
@@ -20,16 +33,22 @@ export interface LeaderHost {
   confirmed(upTo: number): void;
   /** The client refused this tab's message `num`. */
   refused(num: number, error: WireError): void;
+  /** This tab's messages `nums` are lost with a session that is gone. */
+  lost(nums: readonly number[]): void;
   /** Hand every unconfirmed message of this tab to the leader (again). */
   resendPending(): void;
-  /** A message from the server, for this tab's listeners. */
-  deliver(data: Payload): void;
+  /** Message `seq` of the session's stream from the server, for this tab's listeners. */
+  deliver(data: Payload, seq: number): void;
   /** The periodic status, as broadcast. */
   statusChanged(status: SharedStatus): void;
   /** A status broadcast with an event: replay it on this tab. */
   applyStatus(status: SharedStatus, event: RelayedEvent): void;
   /** This leadership is over and the lock released. */
   ended(leader: Leader): void;
+  /** The session this tab's mirror can resume, with the tab and number of each unacknowledged message. */
+  resumable(): { state: SessionState; owners: MirrorEntry[] } | undefined;
+  /** Keep this tab's mirror in step (it may lead again after a bfcache restore; cheap). */
+  mirrorSync(sync: MirrorSync): void;
 }
 
 /** A message the leader accepted from some tab (itself included). */
@@ -40,6 +59,8 @@ interface Entry {
   bytes: number;
   /** Its place in the client's send order (1: the first message the client took); 0 until handed over. */
   seq: number;
+  /** Its number in the session's outbound stream (0: unknown). */
+  stream: number;
 }
 
 export class Leader {
@@ -68,6 +89,12 @@ export class Leader {
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   /** What was last broadcast. */
   #status: SharedStatus;
+  /** Tabs that said hello (or sent), less those that said bye: whether the session must outlive this tab. */
+  readonly #followers = new Set<string>();
+  /** Incoming messages of the current session relayed so far: the next one is number #inbound + 1. */
+  #inbound = 0;
+  /** Whether 'sync' was posted for the client's current session. */
+  #synced: string | undefined;
 
   constructor(host: LeaderHost, epoch: string, client: TabCoreClient, release: () => void) {
     this.#host = host;
@@ -90,12 +117,17 @@ export class Leader {
   /** Listen to the client, announce this leadership (followers re-send what is unconfirmed), and connect. */
   start(): void {
     const client = this.#client;
-    client.on('open', (e: OpenEvent) => this.#event({ type: 'open', resumed: e.resumed }));
+    client.on('open', (e: OpenEvent) => {
+      this.#postSync();
+      this.#event({ type: 'open', resumed: e.resumed });
+    });
     client.on('reconnecting', (e: ReconnectingEvent) => {
       if (e.error.code === 'session_lost') this.#sessionLost = true;
       this.#event({ type: 'reconnecting', attempt: e.attempt, delayMs: e.delayMs, error: toWireError(e.error) });
     });
     client.on('reset', (e: ResetEvent) => {
+      this.#inbound = 0;
+      this.#synced = undefined;
       this.#sessionReplaced(e.lost.length);
       this.#event({ type: 'reset', previousSessionId: e.previousSessionId, sessionId: e.sessionId, reason: e.reason });
     });
@@ -104,8 +136,9 @@ export class Leader {
     client.on('transport', () => this.#broadcast(undefined));
     client.on('message', (data: Payload) => {
       if (this.#done) return;
-      this.#host.post({ k: 'msg', epoch: this.epoch, data });
-      this.#host.deliver(data);
+      const seq = ++this.#inbound;
+      this.#host.post({ k: 'msg', epoch: this.epoch, data, seq });
+      this.#host.deliver(data, seq);
     });
     client.on('error', (err: HoldlineError) => {
       if (!this.#done) this.#event({ type: 'error', error: toWireError(err) });
@@ -120,22 +153,60 @@ export class Leader {
 
     this.#broadcast(undefined);
     this.#statusTimer = setInterval(() => this.#broadcast(undefined), 1_000);
+    const resumable = client.resume ? this.#host.resumable() : undefined;
+    if (resumable && client.resume) {
+      // The same session goes on: what the last leader's client had not had
+      // acknowledged is this client's first messages, in the same order.
+      for (const o of resumable.owners) {
+        const t = this.#tabs.get(o.tab);
+        if (!t || t.next <= o.num) this.#tabs.set(o.tab, { next: o.num + 1, resyncAsked: false });
+        this.#flight.push({ tab: o.tab, num: o.num, data: o.data, bytes: payloadBytes(o.data), seq: ++this.#handed, stream: 0 });
+      }
+      this.#flight.forEach((e, i) => (e.stream = resumable.state.outboundAcked + 1 + i));
+      this.#inbound = resumable.state.inboundAck;
+      // Resumed first: what the tabs hand over next is numbered after the resumed messages.
+      client.resume(resumable.state).catch(() => undefined); // failures arrive as 'close'
+      this.#host.resendPending();
+      return;
+    }
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'
   }
 
-  /** A tab joined: tell it how things stand. */
-  hello(): void {
+  /** Tab `from` joined: tell it how things stand. */
+  hello(from: string): void {
+    this.#followers.add(from);
+    if (this.#synced !== undefined) this.#postSync();
     this.#broadcast(this.#status.state === 'open' ? { type: 'open', resumed: false } : undefined);
   }
 
   /** A tab closed its handle. */
   forget(tab: string): void {
     this.#tabs.delete(tab);
+    this.#followers.delete(tab);
+  }
+
+  /** Every tab's mirror starts over from the session as it stands. */
+  #postSync(): void {
+    const state = this.#client.exportState?.();
+    if (this.#done || !state) return;
+    const entries: MirrorEntry[] = [];
+    const bySeq = new Map(this.#flight.filter((e) => e.stream > 0).map((e) => [e.stream, e]));
+    for (let i = 0; i < state.outbound.length; i++) {
+      const e = bySeq.get(state.outboundAcked + 1 + i);
+      // A message not handed by this leadership (refused meanwhile): no mirror can resume this session exactly.
+      if (!e) return;
+      entries.push({ tab: e.tab, num: e.num, data: e.data });
+    }
+    const sync: MirrorSync = { url: state.url, limits: state.limits, inboundAck: this.#inbound, outboundAcked: state.outboundAcked, entries };
+    this.#synced = state.limits.sid;
+    this.#host.mirrorSync(sync);
+    this.#host.post({ k: 'sync', epoch: this.epoch, sync });
   }
 
   /** A message from tab `from`, numbered `num`; everything up to `base` is done on that tab. */
   accept(from: string, num: number, base: number, data: Payload): void {
+    if (from !== this.#host.tabId) this.#followers.add(from);
     let t = this.#tabs.get(from);
     if (!t) {
       t = { next: base + 1, resyncAsked: false };
@@ -157,7 +228,7 @@ export class Leader {
     }
     t.next = num + 1;
     t.resyncAsked = false;
-    this.#queue.push({ tab: from, num, data, bytes: payloadBytes(data), seq: 0 });
+    this.#queue.push({ tab: from, num, data, bytes: payloadBytes(data), seq: 0, stream: 0 });
     this.#pump();
   }
 
@@ -180,7 +251,13 @@ export class Leader {
       return;
     }
     this.#done = true;
-    await this.#client.close().catch(() => undefined);
+    const client = this.#client;
+    if (this.#followers.size > 0 && client.detach) {
+      // Other tabs go on with this session: leave it open for the next leader.
+      client.detach();
+    } else {
+      await client.close().catch(() => undefined);
+    }
     this.#host.post({ k: 'leaving', epoch: this.epoch });
     this.#stop();
   }
@@ -224,6 +301,12 @@ export class Leader {
       e.seq = ++this.#handed;
       this.#flight.push(e);
       c.send(e.data).catch((err: unknown) => this.#sendFailed(e, err));
+      // Queued at once (it fitted): its number in the stream is known now, and every tab's mirror gets it.
+      const stream = c.outboundSeq ?? 0;
+      if (stream > 0 && !this.#sessionLost) {
+        e.stream = stream;
+        this.#host.post({ k: 'out', epoch: this.epoch, seq: stream, tab: e.tab, num: e.num, data: e.data });
+      }
     }
   }
 
@@ -237,7 +320,12 @@ export class Leader {
     const settled = total + this.#lost;
     const firstUnsettled = this.#flight.findIndex((e) => e.seq > settled);
     const n = firstUnsettled < 0 ? this.#flight.length : firstUnsettled;
-    if (n > 0) this.#confirm(this.#flight.splice(0, n));
+    if (n > 0) {
+      const settledEntries = this.#flight.splice(0, n);
+      this.#confirm(settledEntries);
+      const upTo = settledEntries[settledEntries.length - 1]?.stream ?? 0;
+      if (upTo > 0 && !this.#done) this.#host.post({ k: 'acked', epoch: this.epoch, upTo });
+    }
     this.#pump();
   }
 
@@ -274,16 +362,24 @@ export class Leader {
   /**
    * The client's session was replaced and the `lost` oldest of our messages
    * in flight (those before them were acknowledged, and are confirmed) never
-   * will be. They go out again first on the new session, as new messages in
-   * the client's send order.
+   * will be: each tab is told which of its messages are lost (before the
+   * 'reset' that lists them), as HoldlineClient's 'reset' does. Messages not
+   * handed to the old session yet go on in the new one.
    */
   #sessionReplaced(lost: number): void {
-    const again = this.#flight.splice(0, Math.min(lost, this.#flight.length));
+    const gone = this.#flight.splice(0, Math.min(lost, this.#flight.length));
     this.#lost += lost;
-    for (const e of again) e.seq = 0;
-    this.#queue = [...again, ...this.#queue];
+    const byTab = new Map<string, number[]>();
+    for (const e of gone) {
+      const nums = byTab.get(e.tab);
+      if (nums) nums.push(e.num);
+      else byTab.set(e.tab, [e.num]);
+    }
+    for (const [tab, nums] of byTab) {
+      if (tab === this.#host.tabId) this.#host.lost(nums);
+      else this.#host.post({ k: 'lost', epoch: this.epoch, to: tab, nums });
+    }
     this.#sessionLost = false;
-    // #event pumps them into the new session (before it opens, so they go first).
   }
 
   #stop(): void {

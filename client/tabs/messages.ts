@@ -6,6 +6,7 @@
  */
 import { HoldlineError, isPayload, type CloseReason, type ErrorCode, type Payload } from '../../shared/index.js';
 import type { ClientState, ClientStats, TransportName } from '../holdline-client.js';
+import type { MirrorSync } from './mirror.js';
 
 /** The shared session as the leader last saw it. */
 export interface SharedStatus {
@@ -42,10 +43,18 @@ export type BusMessage =
   | { k: 'confirm'; epoch: string; to: string; upTo: number }
   /** Leader: the client refused `to`'s message `num` (too large, say); it will not be sent. */
   | { k: 'refuse'; epoch: string; to: string; num: number; error: WireError }
+  /** Leader: `to`'s messages `nums` went to a session that is gone, unacknowledged: they are lost (listed in its 'reset'). */
+  | { k: 'lost'; epoch: string; to: string; nums: number[] }
   /** Leader: `to` left a gap; send everything unconfirmed again. */
   | { k: 'resync'; epoch: string; to: string }
-  /** Leader: an incoming message. */
-  | { k: 'msg'; epoch: string; data: Payload }
+  /** Leader: incoming message number `seq` of the session's stream. */
+  | { k: 'msg'; epoch: string; data: Payload; seq: number }
+  /** Leader: the session as it stands, for every tab's mirror (tabs/mirror.ts); on a new session and to a joining tab. */
+  | { k: 'sync'; epoch: string; sync: MirrorSync }
+  /** Leader: `tab`'s message `num` is number `seq` of the session's outbound stream. */
+  | { k: 'out'; epoch: string; seq: number; tab: string; num: number; data: Payload }
+  /** Leader: the server acknowledged the outbound stream up to `upTo`. */
+  | { k: 'acked'; epoch: string; upTo: number }
   /** Leader: this tab is going away (pagehide or close()). */
   | { k: 'leaving'; epoch: string };
 
@@ -63,7 +72,11 @@ const FIELDS: { readonly [K in BusMessage['k']]: Readonly<Record<string, FieldKi
   confirm: { epoch: 'string', to: 'string', upTo: 'number' },
   refuse: { epoch: 'string', to: 'string', num: 'number', error: 'object' },
   resync: { epoch: 'string', to: 'string' },
-  msg: { epoch: 'string', data: 'payload' },
+  lost: { epoch: 'string', to: 'string', nums: 'object' },
+  msg: { epoch: 'string', data: 'payload', seq: 'number' },
+  sync: { epoch: 'string', sync: 'object' },
+  out: { epoch: 'string', seq: 'number', tab: 'string', num: 'number', data: 'payload' },
+  acked: { epoch: 'string', upTo: 'number' },
   leaving: { epoch: 'string' },
 };
 

@@ -83,6 +83,17 @@ export class Outgoing {
     return true;
   }
 
+  /** Message `num` is lost with a session that is gone: returns it, no longer kept (undefined: not kept). */
+  lost(num: number): Payload | undefined {
+    const i = this.#pending.findIndex((p) => p.num === num);
+    const p = this.#pending[i];
+    if (p === undefined) return undefined;
+    this.#pending.splice(i, 1);
+    this.#window.release(p.bytes);
+    if (this.#pending.length === 0) this.#drained?.();
+    return p.data;
+  }
+
   /** Resolves once every message is confirmed or refused, or after `ms`. */
   waitConfirmed(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {

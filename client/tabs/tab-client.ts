@@ -11,6 +11,7 @@ import type { ClientState, ClientStats, TransportName } from '../holdline-client
 import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from '../options.js';
 import { Follower, type FollowerHost } from './follower.js';
 import { Leader, type LeaderHost } from './leader.js';
+import { Mirror } from './mirror.js';
 import { fromWireError, idleStatus, isBusMessage, randomId, type BusMessage, type RelayedEvent, type SharedStatus } from './messages.js';
 import { Outgoing, type Pending } from './outgoing.js';
 import type { HoldlineTabClientOptions, TabBus, TabClientEvents, TabClientStats, TabCoreClient, TabLockManager, TabRole } from './types.js';
@@ -52,6 +53,11 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
 
   readonly #outgoing: Outgoing;
   #received = 0;
+  /** The shared session as this tab knows it, to resume if it leads next (tabs/mirror.ts). */
+  readonly #mirror = new Mirror();
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This tab's messages lost with a session that is gone, for the next 'reset'. */
+  #lostHere: Payload[] = [];
 
   /** What this tab does as a follower, and which leaderships are over. */
   readonly #follower: Follower;
@@ -70,6 +76,10 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       if (Object.hasOwn(options, name)) throw new HoldlineError('invalid_argument', `option "${name}" was removed: ${hint}`);
     }
     const { channelName, locks, createBus, createClient, ...clientOptions } = options;
+    if (clientOptions.resume !== undefined) {
+      // The leader's client would store and detach on pagehide, ending the shared session for every tab.
+      throw new HoldlineError('invalid_argument', 'option "resume" is for HoldlineClient: tabs sharing a session already keep it when the leading tab goes away');
+    }
     this.url = resolveBaseUrl(url, 'HoldlineTabClient');
     if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
       throw new HoldlineError('invalid_argument', `option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
@@ -98,7 +108,21 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
         if (this.#outgoing.refused(num)) this.emit('error', fromWireError(error));
       },
       resendPending: () => this.#resendPending(),
-      deliver: (data) => this.#deliver(data),
+      lost: (nums) => {
+        for (const n of nums) {
+          const data = this.#outgoing.lost(n);
+          if (data !== undefined) this.#lostHere.push(data);
+        }
+      },
+      deliver: (data, seq) => this.#arrive(data, seq),
+      resumable: () => this.#mirror.resumable(),
+      mirrorSync: (sync) => this.#mirror.sync(sync),
+      mirrorOut: (seq, e) => this.#mirror.out(seq, e),
+      mirrorAcked: (upTo) => this.#mirror.acked(upTo),
+      newLeader: () => {
+        // A change of leader (the first one a tab follows is no change).
+        if (this.#state !== 'closed' && this.#known !== undefined) this.emit('leader', { self: false, sessionId: this.#mirror.sessionId ?? this.#known });
+      },
       statusChanged: (status) => {
         const previous = this.#status.transport;
         this.#status = status;
@@ -273,7 +297,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     const lead = this.#lead;
     switch (m.k) {
       case 'hello':
-        if (lead && !lead.done) lead.hello();
+        if (lead && !lead.done) lead.hello(m.from);
         return;
       case 'send':
         if (lead && !lead.done) lead.accept(m.from, m.num, m.base, m.data);
@@ -284,6 +308,20 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       default:
         // From a leader: a leading tab follows nobody.
         if (!lead) this.#follower.receive(m);
+    }
+  }
+
+  /** Incoming message `seq` of the session: in order, once (tabs/mirror.ts); a gap that does not fill within 2 s is skipped. */
+  #arrive(data: Payload, seq: number): void {
+    for (const d of this.#mirror.arrive(seq, data)) this.#deliver(d);
+    if (this.#mirror.waiting > 0 && this.#gapTimer === undefined) {
+      this.#gapTimer = setTimeout(() => {
+        this.#gapTimer = undefined;
+        for (const d of this.#mirror.skipGap()) this.#deliver(d);
+      }, 2_000);
+    } else if (this.#mirror.waiting === 0 && this.#gapTimer !== undefined) {
+      clearTimeout(this.#gapTimer);
+      this.#gapTimer = undefined;
     }
   }
 
@@ -308,6 +346,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'idle') return;
     const sid = status.sessionId;
     if (event?.type === 'close') {
+      this.#mirror.clear();
       void this.#closeTab(event.reason, new HoldlineError('session_closed', event.reason.message));
       return;
     }
@@ -316,9 +355,10 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       return;
     }
     if (event?.type === 'reset') {
+      this.#mirror.clear();
       const previous = this.#known ?? event.previousSessionId;
       this.#known = event.sessionId;
-      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: [] });
+      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: this.#lostHere.splice(0) });
       return;
     }
     if (event?.type === 'reconnecting') {
@@ -391,6 +431,8 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   // ---- leading ----
 
   async #becomeLeader(release: () => void): Promise<void> {
+    // The last leader's last posts may still be on their way: take them in first.
+    await this.#follower.untilLeft(500);
     if (this.#state === 'closing' || this.#state === 'closed') {
       release();
       return;
@@ -408,6 +450,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     const lead = new Leader(this.#host, epoch, client, release);
     this.#lead = lead;
     this.#setRole('leader');
+    if (this.#known !== undefined) this.emit('leader', { self: true, sessionId: this.#mirror.sessionId ?? this.#known });
     this.#enterReconnecting('this tab takes over the session');
     lead.start();
   }

@@ -7,6 +7,7 @@
 import type { Payload } from '../../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats, TransportName } from '../holdline-client.js';
 import type { HoldlineClientOptions } from '../options.js';
+import type { SessionState } from '../session-state.js';
 
 /** The events of HoldlineClient the leader listens to. */
 export type TabCoreEvents = Pick<ClientEvents, 'open' | 'reconnecting' | 'reset' | 'message' | 'error' | 'close' | 'ack' | 'transport'>;
@@ -30,6 +31,16 @@ export interface TabCoreClient {
   send(data: Payload): Promise<void>;
   close(): Promise<void>;
   on<K extends keyof TabCoreEvents>(event: K, fn: TabCoreEvents[K]): unknown;
+  /**
+   * Continuity (HoldlineClient has them): a new leader resumes the session
+   * its predecessor left instead of opening one. A client without them
+   * opens a new session on every change of leader.
+   */
+  resume?(state: SessionState): Promise<void>;
+  exportState?(): SessionState | undefined;
+  detach?(): SessionState | undefined;
+  /** Number of the last message queued in the session's stream. */
+  readonly outboundSeq?: number;
 }
 
 /** The part of the Web Locks API used (navigator.locks). */
@@ -66,7 +77,16 @@ export interface TabClientStats extends ClientStats {
   unconfirmed: number;
 }
 
+export interface LeaderEvent {
+  /** This tab leads now. */
+  self: boolean;
+  /** The session the new leader goes on with (undefined until it knows). */
+  sessionId: string | undefined;
+}
+
 export interface TabClientEvents extends ClientEvents {
+  /** Another tab (or this one) took over the shared session: the same session goes on. */
+  leader: (e: LeaderEvent) => void;
   /** This tab became the leader or a follower (or 'none' once closed). */
   role: (role: TabRole) => void;
   /** Every state change. */

@@ -26,6 +26,8 @@ const params = new URLSearchParams(location.search);
 const channelUrl = params.get('server') || new URL('/holdline', location.href).href;
 const share = params.get('share') !== '0';
 const transports = params.get('transports')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+//                 ?resume=session  reload continuity (a plain HoldlineClient with resume: 'session')
+const resume = params.get('resume') === 'session';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -38,10 +40,16 @@ const states = [];
 const events = [];
 window.__states = states;
 window.__events = events;
+// For tests: window.__chatSeen, the number of every chat message as it arrived
+// (repeats too); with ?resume=session it lasts across reloads (sessionStorage).
+const SEEN_KEY = 'holdline-demo-seen';
+const chatSeen = resume ? JSON.parse(sessionStorage.getItem(SEEN_KEY) ?? '[]') : [];
+window.__chatSeen = chatSeen;
+if (resume) addEventListener('pagehide', () => sessionStorage.setItem(SEEN_KEY, JSON.stringify(chatSeen)));
 
 // Who this page is: its name goes with every open (the `auth` option, read
 // again at each open), and the server posts under it.
-const options = { auth: () => ({ name: ui.name.value.trim() || 'anonymous' }), ...(transports ? { transports } : {}) };
+const options = { auth: () => ({ name: ui.name.value.trim() || 'anonymous' }), ...(transports ? { transports } : {}), ...(resume ? { resume: 'session' } : {}) };
 const client = share ? new HoldlineTabClient(channelUrl, options) : new HoldlineClient(channelUrl, options);
 window.__holdline = client;
 

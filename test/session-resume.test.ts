@@ -1,0 +1,103 @@
+/**
+ * Issue 17: one client goes on with another's session (the tab that takes
+ * over, the reloaded page). HoldlineClient.detach() stops a client without
+ * ending its session and returns its state; resume(state) on a new client
+ * continues it: same session, the server's stream from where the first
+ * client delivered it, the unacknowledged messages sent again with their
+ * numbers (the server drops what it already had). A session gone meanwhile
+ * ends in 'reset' whose `lost` lists exactly the messages not acknowledged.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HoldlineClient, type ResetEvent } from '../client/index.js';
+import type { SessionState } from '../client/session-state.js';
+import type { Payload, Session } from '../server/index.js';
+import { startServer } from './helpers/server.js';
+
+const OPTIONS = { transports: ['polling'] as const, reconnect: { minDelayMs: 20, maxDelayMs: 200 } };
+
+async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a detached session resumed by another client: same session, exactly once both ways', async (t) => {
+  const srv = await startServer({ pollTimeoutMs: 1_000 });
+  t.after(() => srv.close());
+  const up: string[] = [];
+  let session: Session | undefined;
+  let closed = false;
+  srv.hl.on('session', (s) => {
+    session = s;
+    s.on('message', (d: Payload) => up.push(String(d)));
+    s.on('close', () => (closed = true));
+  });
+  const a = new HoldlineClient(srv.url, OPTIONS);
+  const gotA: string[] = [];
+  a.on('message', (d) => gotA.push(String(d)));
+  await a.connect();
+  await a.send('a1');
+  await a.send('a2');
+  await session?.send('d1');
+  await waitFor('a1, a2 up and d1 down', () => up.length === 2 && gotA.length === 1 && a.bufferedAmount === 0);
+
+  const state = a.detach();
+  assert.ok(state);
+  assert.equal(a.state, 'closed');
+  // As if the first client had also sent 'a3' and 'a4' and the server had not acknowledged them
+  // ('a2' sent again too: the server already has it, and drops it).
+  const resumed: SessionState = { ...state, outboundAcked: state.outboundAcked - 1, outbound: ['a2', 'a3', 'a4'] };
+  await session?.send('d2'); // sent while nobody polls
+
+  const b = new HoldlineClient(srv.url, OPTIONS);
+  t.after(() => b.close());
+  const gotB: string[] = [];
+  const opens: boolean[] = [];
+  const resets: ResetEvent[] = [];
+  b.on('message', (d) => gotB.push(String(d)));
+  b.on('open', (e) => opens.push(e.resumed));
+  b.on('reset', (e) => resets.push(e));
+  await b.resume(resumed);
+  assert.equal(b.sessionId, state.limits.sid);
+  await b.send('b1');
+  await session?.send('d3');
+  await waitFor('everything', () => up.length >= 5 && gotB.length >= 2 && b.bufferedAmount === 0);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(up, ['a1', 'a2', 'a3', 'a4', 'b1']);
+  assert.deepEqual(gotA, ['d1']);
+  assert.deepEqual(gotB, ['d2', 'd3']);
+  assert.deepEqual(opens, [true]);
+  assert.deepEqual(resets, []);
+  assert.equal(closed, false);
+  assert.equal(srv.hl.sessionCount, 1);
+});
+
+test('resuming a session that is gone: reset lists exactly the unacknowledged messages', async (t) => {
+  const srv = await startServer({ pollTimeoutMs: 1_000 });
+  t.after(() => srv.close());
+  const up: string[] = [];
+  srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
+  const a = new HoldlineClient(srv.url, OPTIONS);
+  await a.connect();
+  const state = a.detach();
+  assert.ok(state);
+  const gone: SessionState = { ...state, limits: { ...state.limits, sid: 'no-such-session-000', token: 'nope' }, outbound: ['x1', { b: 'AAEC' }] };
+
+  const b = new HoldlineClient(srv.url, OPTIONS);
+  t.after(() => b.close());
+  const resets: ResetEvent[] = [];
+  b.on('reset', (e) => resets.push(e));
+  await b.resume(gone);
+  await waitFor('the reset', () => resets.length === 1);
+  const [reset] = resets;
+  assert.ok(reset);
+  assert.equal(reset.previousSessionId, 'no-such-session-000');
+  assert.notEqual(reset.sessionId, 'no-such-session-000');
+  assert.deepEqual(reset.lost, ['x1', new Uint8Array([0, 1, 2])]);
+  await b.send('after');
+  await waitFor('sent on the new session', () => up.includes('after'));
+  assert.deepEqual(up, ['after'], 'the lost messages were not sent');
+});
