@@ -53,6 +53,8 @@ export interface PollAnswerer {
 /** What the transport needs from its node. */
 export interface PollingHost {
   readonly options: ResolvedOptions;
+  /** Shares its store with other nodes: polls of one session may come to several (see superseded()). */
+  readonly clustered: boolean;
   readonly reportError: (err: unknown) => void;
   /** The session as this node owns it, or undefined (owned elsewhere). */
   owned(sid: string): Session | undefined;
@@ -65,6 +67,8 @@ const FLUSH_AGAIN = 2;
 const EARLY = 4;
 const EXPECT_EARLY = 8;
 const WAITS_FOR_READ = 16;
+/** Its held poll is to be answered once this turn's commits are in (see #wakeSoon). */
+const DUE = 32;
 
 /** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
 class Streaming {
@@ -91,11 +95,7 @@ class Hold {
   poll: PollHandle | undefined;
   /** clockMs: when the held poll's hold ends. */
   until = 0;
-  /** clockMs when the held poll came (a supersede from another node older than this is stale). */
-  since = 0;
   flags = 0;
-  /** The flush under way, if any (for settled()). */
-  flushing: Promise<void> | undefined;
   streaming: Streaming | undefined;
 
   constructor(sid: string) {
@@ -159,10 +159,21 @@ class Hold {
   }
 }
 
+/** A Hold on a node of a cluster: it also knows when its poll came, for supersedes from other nodes. */
+class ClusterHold extends Hold {
+  /** clockMs when the held poll came (a supersede from another node older than this is stale). */
+  since = 0;
+}
+
 export class PollingTransport {
   readonly #host: PollingHost;
   readonly #answerer: PollAnswerer;
   readonly #holds = new Map<string, Hold>();
+  /** Holds to answer at the end of this event-loop turn (#wakeSoon), and when that is done. */
+  #due: Hold[] = [];
+  #dueDone: Promise<void> | undefined;
+  /** The flush under way per Hold, while there is one (for settled()): not a field, idle Holds have none. */
+  readonly #flushes = new Map<Hold, Promise<void>>();
 
   constructor(host: PollingHost, answerer: PollAnswerer) {
     this.#host = host;
@@ -191,7 +202,7 @@ export class PollingTransport {
    */
   async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
     let h = this.#holds.get(sid);
-    if (!h) this.#holds.set(sid, (h = new Hold(sid)));
+    if (!h) this.#holds.set(sid, (h = this.#host.clustered ? new ClusterHold(sid) : new Hold(sid)));
     const previous = h.poll;
     h.expectEarly = false;
     h.from = from;
@@ -200,7 +211,7 @@ export class PollingTransport {
     const early = from !== undefined && from > (session?.clientAck ?? 0) + 1;
     h.poll = handle;
     h.until = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
-    h.since = now;
+    if (h instanceof ClusterHold) h.since = now;
     h.early = early;
     // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
     if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
@@ -216,7 +227,14 @@ export class PollingTransport {
     } catch (e) {
       return this.#vanished(h, handle, e);
     }
-    if (pending > 0 || holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+    if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+    // An early poll's batch is read ahead: answered at once. Any other finds
+    // the stream where the ack it carried left it, and that ack may just have
+    // let a waiting sender go on: its sends of this turn go in this answer.
+    else if (pending > 0) {
+      if (from !== undefined) this.#wake(h);
+      else this.#wakeSoon(h);
+    }
   }
 
   /**
@@ -257,7 +275,7 @@ export class PollingTransport {
   outboundReady(sid: string, commits?: number): void {
     const h = this.#holds.get(sid);
     if (!h) return;
-    if (h.poll) return this.#wake(h);
+    if (h.poll) return this.#wakeSoon(h);
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
@@ -282,7 +300,7 @@ export class PollingTransport {
     const h = this.#holds.get(sid);
     const poll = h?.poll;
     // `at` is on the wall clock (it may come from another process); `since` on ours.
-    if (!h || !poll || h.since > clockMs() - (Date.now() - at)) return;
+    if (!(h instanceof ClusterHold) || !poll || h.since > clockMs() - (Date.now() - at)) return;
     h.poll = undefined;
     this.#forgetIfIdle(h);
     if (this.#answerer.gone(poll)) return;
@@ -334,7 +352,38 @@ export class PollingTransport {
    * that an application's immediate reply leaves on the poll first).
    */
   async settled(sid: string): Promise<void> {
-    await this.#holds.get(sid)?.flushing;
+    const h = this.#holds.get(sid);
+    if (!h) return;
+    if (h.flags & DUE) await this.#dueDone;
+    await this.#flushes.get(h);
+  }
+
+  /**
+   * Answer the held poll at the end of this event-loop turn (setImmediate),
+   * with everything committed by then. A sender that awaits each send()
+   * commits message by message, in microtasks of one turn, once an ack makes
+   * room: answered at the first commit, the poll would carry one message and
+   * the rest would wait for the next poll (measured: answers of 1 message
+   * and 1,000 messages in turns, one more round trip per window). One
+   * setImmediate serves every poll due in the turn (a broadcast).
+   */
+  #wakeSoon(h: Hold): void {
+    if (h.flags & DUE) return;
+    h.flags |= DUE;
+    this.#due.push(h);
+    if (this.#due.length > 1) return;
+    this.#dueDone = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const due = this.#due;
+        this.#due = [];
+        this.#dueDone = undefined;
+        for (const d of due) {
+          d.flags &= ~DUE;
+          this.#wake(d);
+        }
+        resolve();
+      });
+    });
   }
 
   async #emptyBatch(sid: string): Promise<string> {
@@ -356,7 +405,7 @@ export class PollingTransport {
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
         h.flags &= ~FLUSHING;
-        if (h.flushing === flushing) h.flushing = undefined;
+        if (this.#flushes.get(h) === flushing) this.#flushes.delete(h);
         if (h.flags & FLUSH_AGAIN) {
           h.flags &= ~FLUSH_AGAIN;
           this.#wake(h);
@@ -364,7 +413,7 @@ export class PollingTransport {
           this.#forgetIfIdle(h);
         }
       });
-    h.flushing = flushing;
+    this.#flushes.set(h, flushing);
   }
 
   /** The client has read the answer to `poll` (or it was dropped): a poll waiting for that may be answered. */
@@ -381,7 +430,7 @@ export class PollingTransport {
 
   /** Drop a Hold that holds nothing (an idle server keeps one only per held poll). */
   #forgetIfIdle(h: Hold): void {
-    if (!h.poll && !h.expectEarly && h.unread === undefined && h.flushing === undefined && this.#holds.get(h.sid) === h) {
+    if (!h.poll && !h.expectEarly && !(h.flags & DUE) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(h.sid) === h) {
       this.#holds.delete(h.sid);
     }
   }
