@@ -90,17 +90,12 @@ class Streaming {
  * prototype and cost nothing per instance.
  */
 class Hold {
-  readonly sid: string;
   /** The held poll. */
   poll: PollHandle | undefined;
   /** clockMs: when the held poll's hold ends. */
   until = 0;
   flags = 0;
   streaming: Streaming | undefined;
-
-  constructor(sid: string) {
-    this.sid = sid;
-  }
 
   private flag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
@@ -170,7 +165,7 @@ export class PollingTransport {
   readonly #answerer: PollAnswerer;
   readonly #holds = new Map<string, Hold>();
   /** Holds to answer at the end of this event-loop turn (#wakeSoon), and when that is done. */
-  #due: Hold[] = [];
+  #due: string[] = [];
   #dueDone: Promise<void> | undefined;
   /** The flush under way per Hold, while there is one (for settled()): not a field, idle Holds have none. */
   readonly #flushes = new Map<Hold, Promise<void>>();
@@ -202,7 +197,7 @@ export class PollingTransport {
    */
   async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number): Promise<void> {
     let h = this.#holds.get(sid);
-    if (!h) this.#holds.set(sid, (h = this.#host.clustered ? new ClusterHold(sid) : new Hold(sid)));
+    if (!h) this.#holds.set(sid, (h = this.#host.clustered ? new ClusterHold() : new Hold()));
     const previous = h.poll;
     h.expectEarly = false;
     h.from = from;
@@ -214,7 +209,7 @@ export class PollingTransport {
     if (h instanceof ClusterHold) h.since = now;
     h.early = early;
     // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
-    if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
+    if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, sid, h, handle).unref();
     this.#host.pollTaken(sid);
     const answerer = this.#answerer;
     if (previous && !answerer.gone(previous)) {
@@ -225,15 +220,15 @@ export class PollingTransport {
     try {
       pending = await this.#store.pendingOutbound(sid, from);
     } catch (e) {
-      return this.#vanished(h, handle, e);
+      return this.#vanished(sid, h, handle, e);
     }
-    if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+    if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(sid, h, early);
     // An early poll's batch is read ahead: answered at once. Any other finds
     // the stream where the ack it carried left it, and that ack may just have
     // let a waiting sender go on: its sends of this turn go in this answer.
     else if (pending > 0) {
-      if (from !== undefined) this.#wake(h);
-      else this.#wakeSoon(h);
+      if (from !== undefined) this.#wake(sid, h, early);
+      else this.#wakeSoon(sid, h);
     }
   }
 
@@ -243,17 +238,17 @@ export class PollingTransport {
    * frame its tombstone gives, or session_unknown, rather than hold it until
    * the client's deadline. Any other error is the caller's.
    */
-  async #vanished(h: Hold, poll: PollHandle, e: unknown): Promise<void> {
+  async #vanished(sid: string, h: Hold, poll: PollHandle, e: unknown): Promise<void> {
     if (!(e instanceof HoldlineError) || e.code !== 'session_unknown') throw e;
     if (h.poll === poll) h.poll = undefined;
-    this.#forgetIfIdle(h);
-    const grave = await this.#store.tombstone(h.sid);
+    this.#forgetIfIdle(sid, h);
+    const grave = await this.#store.tombstone(sid);
     const reason = grave?.reason ?? { code: 'session_unknown', message: 'the session is gone' };
     if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeClose(0, reason));
   }
 
-  readonly #endEarly = (h: Hold, poll: PollHandle): void => {
-    if (h.poll === poll) this.#wake(h, true);
+  readonly #endEarly = (sid: string, h: Hold, poll: PollHandle): void => {
+    if (h.poll === poll) this.#wake(sid, h, true);
   };
 
   /**
@@ -264,7 +259,7 @@ export class PollingTransport {
    */
   ackWanted(sid: string): void {
     const h = this.#holds.get(sid);
-    if (h?.poll && h.early) this.#wake(h, true);
+    if (h?.poll && h.early) this.#wake(sid, h, true);
   }
 
   /**
@@ -275,22 +270,22 @@ export class PollingTransport {
   outboundReady(sid: string, commits?: number): void {
     const h = this.#holds.get(sid);
     if (!h) return;
-    if (h.poll) return this.#wakeSoon(h);
+    if (h.poll) return this.#wakeSoon(sid, h);
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
     if (h.expectEarly && commits !== undefined) {
       h.expectEarly = false;
-      setImmediate(() => this.#readAhead(h, commits));
+      setImmediate(() => this.#readAhead(sid, h, commits));
     }
   }
 
-  #readAhead(h: Hold, commits: number): void {
+  #readAhead(sid: string, h: Hold, commits: number): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: #readBatch checks it.
-    if (h.poll || this.#holds.get(h.sid) !== h) return;
+    if (h.poll || this.#holds.get(sid) !== h) return;
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    const batch = this.#store.readOutbound(h.sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
+    const batch = this.#store.readOutbound(sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     h.ahead = { seq: h.nextSeq, commits, batch };
   }
@@ -302,7 +297,7 @@ export class PollingTransport {
     // `at` is on the wall clock (it may come from another process); `since` on ours.
     if (!(h instanceof ClusterHold) || !poll || h.since > clockMs() - (Date.now() - at)) return;
     h.poll = undefined;
-    this.#forgetIfIdle(h);
+    this.#forgetIfIdle(sid, h);
     if (this.#answerer.gone(poll)) return;
     this.#emptyBatch(sid).then(
       (body) => this.#answerer.respond(poll, body),
@@ -325,25 +320,26 @@ export class PollingTransport {
 
   /** Answer every held poll at once with what it has (the node is leaving; the client polls again, elsewhere). */
   release(): void {
-    for (const h of this.#holds.values()) {
+    this.#holds.forEach((h, sid) => {
       h.until = 0;
-      if (h.poll) this.#wake(h);
-    }
+      if (h.poll) this.#wake(sid, h);
+    });
   }
 
   /** The one ticker: ends expired holds with an empty batch (the heartbeat), forgets polls whose client went. */
   tick(now: number, touch: (sid: string) => void): void {
-    for (const h of this.#holds.values()) {
+    // forEach: the key without an entry array per session.
+    this.#holds.forEach((h, sid) => {
       const poll = h.poll;
-      if (!poll) continue;
+      if (!poll) return;
       if (this.#answerer.gone(poll)) {
         h.poll = undefined;
-        this.#forgetIfIdle(h);
-        touch(h.sid);
+        this.#forgetIfIdle(sid, h);
+        touch(sid);
       } else if (now >= h.until) {
-        this.#wake(h);
+        this.#wake(sid, h);
       }
-    }
+    });
   }
 
   /**
@@ -367,19 +363,21 @@ export class PollingTransport {
    * and 1,000 messages in turns, one more round trip per window). One
    * setImmediate serves every poll due in the turn (a broadcast).
    */
-  #wakeSoon(h: Hold): void {
+  #wakeSoon(sid: string, h: Hold): void {
     if (h.flags & DUE) return;
     h.flags |= DUE;
-    this.#due.push(h);
+    this.#due.push(sid);
     if (this.#due.length > 1) return;
     this.#dueDone = new Promise<void>((resolve) => {
       setImmediate(() => {
         const due = this.#due;
         this.#due = [];
         this.#dueDone = undefined;
-        for (const d of due) {
+        for (const dueSid of due) {
+          const d = this.#holds.get(dueSid);
+          if (d === undefined || !(d.flags & DUE)) continue;
           d.flags &= ~DUE;
-          this.#wake(d);
+          this.#wake(dueSid, d);
         }
         resolve();
       });
@@ -393,7 +391,7 @@ export class PollingTransport {
   }
 
   /** Answer the held poll with whatever is pending (one flush at a time); `now`: even if that is nothing. */
-  #wake(h: Hold, now = false): void {
+  #wake(sid: string, h: Hold, now = false): void {
     if (!h.poll) return;
     if (now) h.until = 0;
     if (h.flags & FLUSHING) {
@@ -401,42 +399,42 @@ export class PollingTransport {
       return;
     }
     h.flags |= FLUSHING;
-    const flushing: Promise<void> = this.#flush(h)
+    const flushing: Promise<void> = this.#flush(sid, h)
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
         h.flags &= ~FLUSHING;
         if (this.#flushes.get(h) === flushing) this.#flushes.delete(h);
         if (h.flags & FLUSH_AGAIN) {
           h.flags &= ~FLUSH_AGAIN;
-          this.#wake(h);
+          this.#wake(sid, h);
         } else {
-          this.#forgetIfIdle(h);
+          this.#forgetIfIdle(sid, h);
         }
       });
     this.#flushes.set(h, flushing);
   }
 
   /** The client has read the answer to `poll` (or it was dropped): a poll waiting for that may be answered. */
-  #read(h: Hold, poll: PollHandle): void {
+  #read(sid: string, h: Hold, poll: PollHandle): void {
     if (h.unread !== poll) return;
     h.unread = undefined;
     if (h.waitsForRead) {
       h.waitsForRead = false;
-      this.#wake(h);
+      this.#wake(sid, h);
     } else {
-      this.#forgetIfIdle(h);
+      this.#forgetIfIdle(sid, h);
     }
   }
 
   /** Drop a Hold that holds nothing (an idle server keeps one only per held poll). */
-  #forgetIfIdle(h: Hold): void {
-    if (!h.poll && !h.expectEarly && !(h.flags & DUE) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(h.sid) === h) {
-      this.#holds.delete(h.sid);
+  #forgetIfIdle(sid: string, h: Hold): void {
+    if (!h.poll && !h.expectEarly && !(h.flags & DUE) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(sid) === h) {
+      this.#holds.delete(sid);
     }
   }
 
   /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
-  #readBatch(h: Hold, session: Session | undefined): Promise<ReadOutboundResult> {
+  #readBatch(sid: string, h: Hold, session: Session | undefined): Promise<ReadOutboundResult> {
     const ahead = h.ahead;
     if (ahead) {
       h.ahead = undefined;
@@ -446,13 +444,13 @@ export class PollingTransport {
       }
     }
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    return this.#store.readOutbound(h.sid, maxBatchBytes, h.from, maxBatchMessages);
+    return this.#store.readOutbound(sid, maxBatchBytes, h.from, maxBatchMessages);
   }
 
-  async #flush(h: Hold): Promise<void> {
+  async #flush(sid: string, h: Hold): Promise<void> {
     const poll = h.poll;
     if (!poll) return;
-    const session = this.#host.owned(h.sid);
+    const session = this.#host.owned(sid);
     // Slow reader: one batch answer at most waits unread per session. The
     // held poll waits for it (woken when it is read), or at the end of its
     // hold is answered empty: a client that does not read cannot make the
@@ -464,14 +462,14 @@ export class PollingTransport {
         return;
       }
       h.poll = undefined;
-      if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(h.sid));
+      if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(sid));
       return;
     }
     let batch: ReadOutboundResult;
     try {
-      batch = await this.#readBatch(h, session);
+      batch = await this.#readBatch(sid, h, session);
     } catch (e) {
-      return this.#vanished(h, poll, e);
+      return this.#vanished(sid, h, poll, e);
     }
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
@@ -483,7 +481,7 @@ export class PollingTransport {
     if (batch.count === 0) return;
     if (answerer.unread(poll)) {
       h.unread = poll;
-      answerer.whenRead(poll, () => this.#read(h, poll));
+      answerer.whenRead(poll, () => this.#read(sid, h, poll));
     }
     h.nextSeq = batch.seq + batch.count;
     h.expectEarly = next !== undefined;
