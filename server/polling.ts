@@ -377,7 +377,9 @@ export class PollingTransport {
           const d = this.#holds.get(dueSid);
           if (d === undefined || !(d.flags & DUE)) continue;
           d.flags &= ~DUE;
-          this.#wake(dueSid, d);
+          // Answered meanwhile (superseded, the session closed): nothing to wake, maybe nothing to keep.
+          if (d.poll) this.#wake(dueSid, d);
+          else this.#forgetIfIdle(dueSid, d);
         }
         resolve();
       });
