@@ -30,8 +30,8 @@ const SESSIONS = 2_000;
  * - the store-seam server of 0fca5a2 (plus work in progress), four runs:
  *   Holdline 5,399-5,469 B, its own share 512-725 B;
  * - with the Session at 88 B and the Hold at 56 B (32 B less per session,
- *   by heap snapshot), two runs: Holdline 5,302-5,341 B, its own share
- *   403-441 B.
+ *   by heap snapshot), three runs (two with the Hold still at 64 B):
+ *   Holdline 5,302-5,341 B, its own share 403-475 B.
  * Adding a closure, a timer, an AbortController and a 'close' listener per
  * session (on the 'session' event) measured +530 B.
  *
