@@ -53,6 +53,8 @@ export interface PollAnswerer {
 /** What the transport needs from its node. */
 export interface PollingHost {
   readonly options: ResolvedOptions;
+  /** Shares its store with other nodes: polls of one session may come to several (see superseded()). */
+  readonly clustered: boolean;
   readonly reportError: (err: unknown) => void;
   /** The session as this node owns it, or undefined (owned elsewhere). */
   owned(sid: string): Session | undefined;
@@ -73,6 +75,8 @@ const FLUSH_AGAIN = 2;
 const EARLY = 4;
 const EXPECT_EARLY = 8;
 const WAITS_FOR_READ = 16;
+/** Its held poll is to be answered once this turn's commits are in (see #wakeSoon). */
+const DUE = 32;
 
 /** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
 class Streaming {
@@ -94,21 +98,14 @@ class Streaming {
  * prototype and cost nothing per instance.
  */
 class Hold {
-  readonly sid: string;
   /** The held poll. */
   poll: PollHandle | undefined;
   /** clockMs: when the held poll's hold ends. */
   until = 0;
-  /** clockMs when the held poll came (a supersede from another node older than this is stale). */
+  /** clockMs when the held poll came (its age when cut, for metrics; on a cluster, supersedes older than it are stale). */
   since = 0;
   flags = 0;
-  /** The flush under way, if any (for settled()). */
-  flushing: Promise<void> | undefined;
   streaming: Streaming | undefined;
-
-  constructor(sid: string) {
-    this.sid = sid;
-  }
 
   private flag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
@@ -171,6 +168,11 @@ export class PollingTransport {
   readonly #host: PollingHost;
   readonly #answerer: PollAnswerer;
   readonly #holds = new Map<string, Hold>();
+  /** Holds to answer at the end of this event-loop turn (#wakeSoon), and when that is done. */
+  #due: string[] = [];
+  #dueDone: Promise<void> | undefined;
+  /** The flush under way per Hold, while there is one (for settled()): not a field, idle Holds have none. */
+  readonly #flushes = new Map<Hold, Promise<void>>();
 
   constructor(host: PollingHost, answerer: PollAnswerer) {
     this.#host = host;
@@ -206,7 +208,7 @@ export class PollingTransport {
       return;
     }
     let h = this.#holds.get(sid);
-    if (!h) this.#holds.set(sid, (h = new Hold(sid)));
+    if (!h) this.#holds.set(sid, (h = new Hold()));
     const previous = h.poll;
     if (previous && this.#answerer.gone(previous)) this.#host.metrics?.pollCut(sid, now - h.since);
     h.expectEarly = false;
@@ -219,7 +221,7 @@ export class PollingTransport {
     h.since = now;
     h.early = early;
     // Its own timer, not the ticker's (up to tickMs late): its answer brings the client's next ack.
-    if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, h, handle).unref();
+    if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, sid, h, handle).unref();
     this.#host.pollTaken(sid, ws);
     const answerer = this.#answerer;
     if (previous && !answerer.gone(previous)) {
@@ -230,9 +232,16 @@ export class PollingTransport {
     try {
       pending = await this.#store.pendingOutbound(sid, from);
     } catch (e) {
-      return this.#vanished(h, handle, e);
+      return this.#vanished(sid, h, handle, e);
     }
-    if (pending > 0 || holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(h, early);
+    if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(sid, h, early);
+    // An early poll's batch is read ahead: answered at once. Any other finds
+    // the stream where the ack it carried left it, and that ack may just have
+    // let a waiting sender go on: its sends of this turn go in this answer.
+    else if (pending > 0) {
+      if (from !== undefined) this.#wake(sid, h, early);
+      else this.#wakeSoon(sid, h);
+    }
   }
 
   /**
@@ -241,17 +250,17 @@ export class PollingTransport {
    * frame its tombstone gives, or session_unknown, rather than hold it until
    * the client's deadline. Any other error is the caller's.
    */
-  async #vanished(h: Hold, poll: PollHandle, e: unknown): Promise<void> {
+  async #vanished(sid: string, h: Hold, poll: PollHandle, e: unknown): Promise<void> {
     if (!(e instanceof HoldlineError) || e.code !== 'session_unknown') throw e;
     if (h.poll === poll) h.poll = undefined;
-    this.#forgetIfIdle(h);
-    const grave = await this.#store.tombstone(h.sid);
+    this.#forgetIfIdle(sid, h);
+    const grave = await this.#store.tombstone(sid);
     const reason = grave?.reason ?? { code: 'session_unknown', message: 'the session is gone' };
     if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeClose(0, reason));
   }
 
-  readonly #endEarly = (h: Hold, poll: PollHandle): void => {
-    if (h.poll === poll) this.#wake(h, true);
+  readonly #endEarly = (sid: string, h: Hold, poll: PollHandle): void => {
+    if (h.poll === poll) this.#wake(sid, h, true);
   };
 
   /**
@@ -262,7 +271,7 @@ export class PollingTransport {
    */
   ackWanted(sid: string): void {
     const h = this.#holds.get(sid);
-    if (h?.poll && h.early) this.#wake(h, true);
+    if (h?.poll && h.early) this.#wake(sid, h, true);
   }
 
   /**
@@ -273,22 +282,22 @@ export class PollingTransport {
   outboundReady(sid: string, commits?: number): void {
     const h = this.#holds.get(sid);
     if (!h) return;
-    if (h.poll) return this.#wake(h);
+    if (h.poll) return this.#wakeSoon(sid, h);
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
     if (h.expectEarly && commits !== undefined) {
       h.expectEarly = false;
-      setImmediate(() => this.#readAhead(h, commits));
+      setImmediate(() => this.#readAhead(sid, h, commits));
     }
   }
 
-  #readAhead(h: Hold, commits: number): void {
+  #readAhead(sid: string, h: Hold, commits: number): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: #readBatch checks it.
-    if (h.poll || this.#holds.get(h.sid) !== h) return;
+    if (h.poll || this.#holds.get(sid) !== h) return;
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    const batch = this.#store.readOutbound(h.sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
+    const batch = this.#store.readOutbound(sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
     h.ahead = { seq: h.nextSeq, commits, batch };
   }
@@ -298,9 +307,9 @@ export class PollingTransport {
     const h = this.#holds.get(sid);
     const poll = h?.poll;
     // `at` is on the wall clock (it may come from another process); `since` on ours.
-    if (!h || !poll || h.since > clockMs() - (Date.now() - at)) return;
+    if (!this.#host.clustered || !poll || h.since > clockMs() - (Date.now() - at)) return;
     h.poll = undefined;
-    this.#forgetIfIdle(h);
+    this.#forgetIfIdle(sid, h);
     if (this.#answerer.gone(poll)) return;
     this.#emptyBatch(sid).then(
       (body) => this.#answerer.respond(poll, body),
@@ -323,26 +332,27 @@ export class PollingTransport {
 
   /** Answer every held poll at once with what it has (the node is leaving; the client polls again, elsewhere). */
   release(): void {
-    for (const h of this.#holds.values()) {
+    this.#holds.forEach((h, sid) => {
       h.until = 0;
-      if (h.poll) this.#wake(h);
-    }
+      if (h.poll) this.#wake(sid, h);
+    });
   }
 
   /** The one ticker: ends expired holds with an empty batch (the heartbeat), forgets polls whose client went. */
   tick(now: number, touch: (sid: string) => void): void {
-    for (const h of this.#holds.values()) {
+    // forEach: the key without an entry array per session.
+    this.#holds.forEach((h, sid) => {
       const poll = h.poll;
-      if (!poll) continue;
+      if (!poll) return;
       if (this.#answerer.gone(poll)) {
-        this.#host.metrics?.pollCut(h.sid, now - h.since);
+        this.#host.metrics?.pollCut(sid, now - h.since);
         h.poll = undefined;
-        this.#forgetIfIdle(h);
-        touch(h.sid);
+        this.#forgetIfIdle(sid, h);
+        touch(sid);
       } else if (now >= h.until) {
-        this.#wake(h);
+        this.#wake(sid, h);
       }
-    }
+    });
   }
 
   /**
@@ -351,7 +361,42 @@ export class PollingTransport {
    * that an application's immediate reply leaves on the poll first).
    */
   async settled(sid: string): Promise<void> {
-    await this.#holds.get(sid)?.flushing;
+    const h = this.#holds.get(sid);
+    if (!h) return;
+    if (h.flags & DUE) await this.#dueDone;
+    await this.#flushes.get(h);
+  }
+
+  /**
+   * Answer the held poll at the end of this event-loop turn (setImmediate),
+   * with everything committed by then. A sender that awaits each send()
+   * commits message by message, in microtasks of one turn, once an ack makes
+   * room: answered at the first commit, the poll would carry one message and
+   * the rest would wait for the next poll (measured: answers of 1 message
+   * and 1,000 messages in turns, one more round trip per window). One
+   * setImmediate serves every poll due in the turn (a broadcast).
+   */
+  #wakeSoon(sid: string, h: Hold): void {
+    if (h.flags & DUE) return;
+    h.flags |= DUE;
+    this.#due.push(sid);
+    if (this.#due.length > 1) return;
+    this.#dueDone = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const due = this.#due;
+        this.#due = [];
+        this.#dueDone = undefined;
+        for (const dueSid of due) {
+          const d = this.#holds.get(dueSid);
+          if (d === undefined || !(d.flags & DUE)) continue;
+          d.flags &= ~DUE;
+          // Answered meanwhile (superseded, the session closed): nothing to wake, maybe nothing to keep.
+          if (d.poll) this.#wake(dueSid, d);
+          else this.#forgetIfIdle(dueSid, d);
+        }
+        resolve();
+      });
+    });
   }
 
   async #emptyBatch(sid: string): Promise<string> {
@@ -361,7 +406,7 @@ export class PollingTransport {
   }
 
   /** Answer the held poll with whatever is pending (one flush at a time); `now`: even if that is nothing. */
-  #wake(h: Hold, now = false): void {
+  #wake(sid: string, h: Hold, now = false): void {
     if (!h.poll) return;
     if (now) h.until = 0;
     if (h.flags & FLUSHING) {
@@ -369,42 +414,42 @@ export class PollingTransport {
       return;
     }
     h.flags |= FLUSHING;
-    const flushing: Promise<void> = this.#flush(h)
+    const flushing: Promise<void> = this.#flush(sid, h)
       .catch((e: unknown) => this.#host.reportError(e))
       .finally(() => {
         h.flags &= ~FLUSHING;
-        if (h.flushing === flushing) h.flushing = undefined;
+        if (this.#flushes.get(h) === flushing) this.#flushes.delete(h);
         if (h.flags & FLUSH_AGAIN) {
           h.flags &= ~FLUSH_AGAIN;
-          this.#wake(h);
+          this.#wake(sid, h);
         } else {
-          this.#forgetIfIdle(h);
+          this.#forgetIfIdle(sid, h);
         }
       });
-    h.flushing = flushing;
+    this.#flushes.set(h, flushing);
   }
 
   /** The client has read the answer to `poll` (or it was dropped): a poll waiting for that may be answered. */
-  #read(h: Hold, poll: PollHandle): void {
+  #read(sid: string, h: Hold, poll: PollHandle): void {
     if (h.unread !== poll) return;
     h.unread = undefined;
     if (h.waitsForRead) {
       h.waitsForRead = false;
-      this.#wake(h);
+      this.#wake(sid, h);
     } else {
-      this.#forgetIfIdle(h);
+      this.#forgetIfIdle(sid, h);
     }
   }
 
   /** Drop a Hold that holds nothing (an idle server keeps one only per held poll). */
-  #forgetIfIdle(h: Hold): void {
-    if (!h.poll && !h.expectEarly && h.unread === undefined && h.flushing === undefined && this.#holds.get(h.sid) === h) {
-      this.#holds.delete(h.sid);
+  #forgetIfIdle(sid: string, h: Hold): void {
+    if (!h.poll && !h.expectEarly && !(h.flags & DUE) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(sid) === h) {
+      this.#holds.delete(sid);
     }
   }
 
   /** The batch for the held poll: the one read ahead if it is still what the poll asks for, else read now. */
-  #readBatch(h: Hold, session: Session | undefined): Promise<ReadOutboundResult> {
+  #readBatch(sid: string, h: Hold, session: Session | undefined): Promise<ReadOutboundResult> {
     const ahead = h.ahead;
     if (ahead) {
       h.ahead = undefined;
@@ -414,13 +459,13 @@ export class PollingTransport {
       }
     }
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    return this.#store.readOutbound(h.sid, maxBatchBytes, h.from, maxBatchMessages);
+    return this.#store.readOutbound(sid, maxBatchBytes, h.from, maxBatchMessages);
   }
 
-  async #flush(h: Hold): Promise<void> {
+  async #flush(sid: string, h: Hold): Promise<void> {
     const poll = h.poll;
     if (!poll) return;
-    const session = this.#host.owned(h.sid);
+    const session = this.#host.owned(sid);
     // Slow reader: one batch answer at most waits unread per session. The
     // held poll waits for it (woken when it is read), or at the end of its
     // hold is answered empty: a client that does not read cannot make the
@@ -432,26 +477,29 @@ export class PollingTransport {
         return;
       }
       h.poll = undefined;
-      if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(h.sid));
+      if (!answerer.gone(poll)) answerer.respond(poll, await this.#emptyBatch(sid));
       return;
     }
     let batch: ReadOutboundResult;
     try {
-      batch = await this.#readBatch(h, session);
+      batch = await this.#readBatch(sid, h, session);
     } catch (e) {
-      return this.#vanished(h, poll, e);
+      return this.#vanished(sid, h, poll, e);
     }
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
     h.poll = undefined;
     session?.touch(clockMs());
     if (answerer.gone(poll)) return;
-    const next = batch.wireBytes >= EARLY_POLL_BYTES ? batch.seq + batch.count : undefined;
+    // No early poll while the application waits for acks to send more: it
+    // would carry an ack short of this batch and get an empty answer. The
+    // client's poll after this body, with the ack, is what brings more.
+    const next = batch.wireBytes >= EARLY_POLL_BYTES && session?.sendWaiting !== true ? batch.seq + batch.count : undefined;
     answerer.respond(poll, batchBody(batch), next);
     if (batch.count === 0) return;
     if (answerer.unread(poll)) {
       h.unread = poll;
-      answerer.whenRead(poll, () => this.#read(h, poll));
+      answerer.whenRead(poll, () => this.#read(sid, h, poll));
     }
     h.nextSeq = batch.seq + batch.count;
     h.expectEarly = next !== undefined;

@@ -123,6 +123,13 @@ interface SendState {
   clientAck: number;
 }
 
+/** What a node that took a session over keeps: its fence, and up to where messages are flagged redelivered. */
+interface Takeover {
+  delivered: number;
+  fence: number;
+  redeliverTo: number;
+}
+
 const CLOSED = 1;
 const PUMPING = 2;
 const PUMP_AGAIN = 4;
@@ -147,10 +154,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   #flags = 0;
   readonly #host: SessionHost;
   #out: SendState | undefined;
-  /** Highest inbound number delivered here. */
-  #delivered: number;
-  /** Set when this node took the session over: its fence, and up to where messages are flagged redelivered. */
-  readonly #takeover: { fence: number; redeliverTo: number } | undefined;
+  /**
+   * Highest inbound number delivered here; after a takeover by this node,
+   * that with the fence and up to where messages are flagged redelivered
+   * (one field for both: most sessions are never taken over).
+   */
+  #inbound: number | Takeover;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
   /** Requests both ways, once the session has made or answered one. */
@@ -184,13 +193,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     this.#token = token;
     this.#host = host;
     this.#seen = now;
-    this.#delivered = takeover?.delivered ?? 0;
-    this.#takeover = takeover === undefined ? undefined : { fence: takeover.fence, redeliverTo: takeover.accepted };
+    this.#inbound = takeover === undefined ? 0 : { delivered: takeover.delivered, fence: takeover.fence, redeliverTo: takeover.accepted };
   }
 
   /** True when this node took the session over from an owner that died or left. */
   get resumed(): boolean {
-    return this.#takeover !== undefined;
+    return typeof this.#inbound !== 'number';
   }
 
   get state(): SessionState {
@@ -419,7 +427,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   /** The fence this node owns the session with. */
   get fence(): number {
-    return this.#takeover?.fence ?? 1;
+    const i = this.#inbound;
+    return typeof i === 'number' ? 1 : i.fence;
   }
 
   /**
@@ -476,7 +485,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     const first = seq + skip;
     const last = seq + messages.length - 1;
     if (last < first) return;
-    if ((this.#flags & PUMPING) !== 0 || first !== this.#delivered + 1) return this.pump();
+    if ((this.#flags & PUMPING) !== 0 || first !== this.delivered + 1) return this.pump();
     this.deliver(messages, skip, first);
     this.markDelivered(last);
   }
@@ -504,7 +513,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   private async pumpNow(): Promise<void> {
     for (;;) {
-      const batch = await this.store.readInbound(this.id, this.#delivered + 1);
+      const batch = await this.store.readInbound(this.id, this.delivered + 1);
       if (batch.messages.length === 0 || this.closed) return;
       const last = batch.seq + batch.messages.length - 1;
       this.deliver(batch.messages, 0, batch.seq);
@@ -514,13 +523,21 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     }
   }
 
+  /** Highest inbound number delivered here. */
+  private get delivered(): number {
+    const i = this.#inbound;
+    return typeof i === 'number' ? i : i.delivered;
+  }
+
   private deliver(messages: readonly StreamItem[], from: number, firstSeq: number): void {
     let seq = firstSeq;
     for (const m of from === 0 ? messages : messages.slice(from)) {
       if (this.closed) return;
-      this.#delivered = seq;
+      const i = this.#inbound;
+      if (typeof i === 'number') this.#inbound = seq;
+      else i.delivered = seq;
       if (isRpc(m)) this.rpc().receive(m);
-      else if (seq <= (this.#takeover?.redeliverTo ?? 0)) this.emitSafely('message', m, REDELIVERED);
+      else if (typeof i !== 'number' && seq <= i.redeliverTo) this.emitSafely('message', m, REDELIVERED);
       else this.emitSafely('message', m);
       seq++;
     }

@@ -809,3 +809,36 @@ test('sends with no poll held read the outbound stream only when an early poll i
   assert.equal(early.m.length, 300);
   assert.ok(store.reads - readsAfterAnswer <= 2, `at most one more read for the poll (${store.reads - readsAfterAnswer} in all)`);
 });
+
+test('a large answer written while the application waits for acks carries no Holdline-Next; the poll with the ack brings the rest in one answer', async (t) => {
+  // Room for 200 messages of 100 bytes (each counted with 64 bytes of overhead).
+  const hl = await startHoldline(t, { pollTimeoutMs: 2_000, maxMessageBytes: 16 * 1024, maxQueuedBytes: 200 * 164, maxBatchBytes: 256 * 1024 });
+  const s = await openRaw(hl.url);
+  const session = sessionOf(hl, s);
+  // An ack-paced sender: 600 messages, each send() awaited.
+  let sent = 0;
+  const sender = (async () => {
+    for (let i = 0; i < 600; i++) {
+      await session.send(payload100(i));
+      sent++;
+    }
+  })();
+  await waitFor(() => session.sendWaiting, 2_000, () => `the sender waits for acks (sent ${sent})`);
+  const first = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 0, hold: 0 })));
+  assert.equal(first.m.length, 200, 'the window');
+  assert.ok(Buffer.byteLength(json(first.m)) >= EARLY_POLL_BYTES, 'the batch is large');
+  assert.equal(first.next, undefined, 'no Holdline-Next: an early poll would only get an empty answer');
+  // The poll carrying the ack lets the sender go on: its sends of that turn come in this poll's answer, not one by one.
+  const second = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 200, hold: 1_000 })));
+  assert.equal(second.seq, 201);
+  assert.equal(second.m.length, 200, 'the whole refilled window in one answer');
+  assert.equal(second.next, undefined, 'the sender waits again');
+  // The last window: the sender has nothing more to send, so nothing waits, and the header is back.
+  const third = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 400, hold: 1_000 })));
+  assert.equal(third.m.length, 200);
+  assert.equal(third.next, 601, 'seq + count, once nothing waits');
+  await sender;
+  assert.equal(sent, 600);
+  const last = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 600, hold: 0 })));
+  assert.equal(last.m.length, 0);
+});

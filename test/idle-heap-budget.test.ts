@@ -28,7 +28,10 @@ const SESSIONS = 2_000;
  * - the code of d68a379, eleven runs: Holdline 5,004-5,247 B per idle
  *   session, its own share 191-463 B;
  * - the store-seam server of 0fca5a2 (plus work in progress), four runs:
- *   Holdline 5,399-5,469 B, its own share 512-725 B.
+ *   Holdline 5,399-5,469 B, its own share 512-725 B;
+ * - with the Session at 88 B and the Hold at 56 B (32 B less per session,
+ *   by heap snapshot), three runs (two with the Hold still at 64 B):
+ *   Holdline 5,302-5,341 B, its own share 403-475 B.
  * Adding a closure, a timer, an AbortController and a 'close' listener per
  * session (on the 'session' event) measured +530 B.
  *
@@ -37,9 +40,10 @@ const SESSIONS = 2_000;
  * session (at least 2,560 B) fails it, and so would two of the additions
  * above on top of today's code. The floor is measured in the same run, so a
  * Node version that changes node:http's own cost moves both figures and not
- * the verdict.
+ * the verdict. The bound was 1,536 B; it is lowered by the 32 B the
+ * Session and the Hold gave up, so that the margin stays what it was.
  */
-const BUDGET_ABOVE_FLOOR = 1_536;
+const BUDGET_ABOVE_FLOOR = 1_504;
 
 test(`an idle session costs the server at most ${BUDGET_ABOVE_FLOOR} bytes of heap above a bare held node:http request`, { timeout: 150_000 }, async (t) => {
   await ensureDist();
