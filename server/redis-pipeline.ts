@@ -1,0 +1,186 @@
+/**
+ * The command path of the Redis store (server/redis-store.ts): every command
+ * the store sends goes through one `Pipeliner`, which sends the commands
+ * issued in one turn of the event loop as one ioredis pipeline (one write,
+ * one read of the replies) instead of one round trip each. A broadcast to
+ * 10,000 sessions is then a few dozen pipelines of up to MAX_BATCH scripts,
+ * not 10,000 round trips: the per-command cost in Node (a write, a parser
+ * callback, a timer tick each) is what bound it.
+ *
+ * Order: commands go out in the order they were issued (one queue, one
+ * connection per Redis node, pipelines sent in order), so a caller that
+ * issues a write and then a read of the same session without awaiting sees
+ * the write. That is why every command goes through here, not only scripts.
+ *
+ * Redis Cluster: a pipeline may only hold keys of slots one node serves, so
+ * a batch is split by the node group that serves each command's slot
+ * (the slot of its first key, as ioredis computes it; keyless commands such
+ * as PUBLISH ride with any group). Each per-session script's keys share a
+ * `{sid}` hash tag, so a script never spans slots.
+ *
+ * Scripts: EVALSHA, and for those Redis answers NOSCRIPT (a restart, a new
+ * replica or primary after a failover) EVAL with the source, once.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Arg } from './redis-codec.js';
+import type { Script } from './redis-scripts.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** Commands per pipeline at most (a bounded write and reply buffer). */
+const MAX_BATCH = 1000;
+
+interface Command {
+  readonly name: string;
+  readonly args: readonly Arg[];
+  readonly buffers: boolean;
+  /** The key that decides the slot on Redis Cluster; '' for none. */
+  readonly key: string;
+  /** For EVALSHA: the script, to EVAL when Redis has not got it. */
+  readonly script: Script | undefined;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+type ExecReply = [Error | null, unknown][] | null;
+
+export class Pipeliner {
+  readonly #client: RedisClient;
+  #queue: Command[] = [];
+  #scheduled = false;
+  /** Called at the start of each flush: may add commands to it (the store's coalesced PUBLISH). */
+  #beforeFlush: (() => void) | undefined;
+
+  constructor(client: RedisClient) {
+    this.#client = client;
+  }
+
+  /** Run `fn` at the start of every flush; its commands go out in that flush. */
+  set beforeFlush(fn: () => void) {
+    this.#beforeFlush = fn;
+  }
+
+  /** Have a flush this turn (for a caller that queues its commands in beforeFlush). */
+  schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flush);
+  }
+
+  /** A command with its arguments; `key` is the one that decides its Cluster slot ('' for none). */
+  command(name: string, key: string, args: readonly Arg[], buffers = false): Promise<unknown> {
+    return this.#add(name, key, args, buffers, undefined);
+  }
+
+  /** Run a script on `keys` with `args` (after the keys: ARGV). */
+  script(script: Script, keys: readonly string[], args: readonly Arg[], buffers = false): Promise<unknown> {
+    return this.#add('EVALSHA', keys[0] ?? '', [script.sha, keys.length, ...keys, ...args], buffers, script);
+  }
+
+  #add(name: string, key: string, args: readonly Arg[], buffers: boolean, script: Script | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ name, args, buffers, key, script, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    try {
+      this.#beforeFlush?.();
+    } catch {
+      // The hook reports to its own callers; the queued commands still go.
+    }
+    const queue = this.#queue;
+    this.#queue = [];
+    if (queue.length === 0) return;
+    for (const group of this.#groups(queue)) {
+      for (let i = 0; i < group.length; i += MAX_BATCH) this.#send(group.slice(i, i + MAX_BATCH));
+    }
+  };
+
+  /** The queue split by the Cluster node group each command goes to (one group on plain Redis), in order. */
+  #groups(queue: Command[]): Command[][] {
+    const c = this.#client;
+    if (!c.isCluster) return [queue];
+    const cluster = c as Cluster;
+    const groups = new Map<string, Command[]>();
+    let keyless: Command[] | undefined;
+    for (const cmd of queue) {
+      if (cmd.key === '') {
+        (keyless ??= []).push(cmd);
+        continue;
+      }
+      const slot = keySlot(`${cluster.options.keyPrefix ?? ''}${cmd.key}`);
+      const nodes = cluster.slots[slot];
+      const id = nodes === undefined ? `#${slot}` : nodes.join(',');
+      let g = groups.get(id);
+      if (g === undefined) groups.set(id, (g = []));
+      g.push(cmd);
+    }
+    const out = [...groups.values()];
+    if (keyless !== undefined) {
+      const first = out[0];
+      if (first === undefined) out.push(keyless);
+      else first.push(...keyless);
+    }
+    return out;
+  }
+
+  #send(batch: Command[]): void {
+    const p = this.#client.pipeline();
+    for (const cmd of batch) {
+      if (cmd.buffers) p.callBuffer(cmd.name, cmd.args as Arg[]);
+      else p.call(cmd.name, cmd.args as Arg[]);
+    }
+    p.exec().then(
+      (replies: ExecReply) => this.#settle(batch, replies),
+      (e: unknown) => {
+        for (const cmd of batch) cmd.reject(e);
+      },
+    );
+  }
+
+  #settle(batch: Command[], replies: ExecReply): void {
+    batch.forEach((cmd, i) => {
+      const reply = replies?.[i];
+      if (reply === undefined) {
+        cmd.reject(new Error('Redis pipeline: no reply'));
+        return;
+      }
+      const [err, value] = reply;
+      if (err === null) cmd.resolve(value);
+      else if (cmd.script !== undefined && err.message.startsWith('NOSCRIPT')) this.#evalSource(cmd, cmd.script);
+      else cmd.reject(err);
+    });
+  }
+
+  /** EVAL with the script's source (Redis lost its script cache): once, outside the batches. */
+  #evalSource(cmd: Command, script: Script): void {
+    const args: Arg[] = [script.source, ...cmd.args.slice(1)];
+    const c = this.#client;
+    (cmd.buffers ? c.callBuffer('EVAL', args) : c.call('EVAL', args)).then(cmd.resolve, cmd.reject);
+  }
+}
+
+// ---- Redis Cluster key slots (CRC16/XMODEM of the key's hash tag, mod 16384) ----
+
+const CRC16 = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  let c = i << 8;
+  for (let k = 0; k < 8; k++) c = c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1;
+  CRC16[i] = c & 0xffff;
+}
+
+/** The Cluster slot of `key`: of the part inside its first non-empty `{...}`, if any. */
+export function keySlot(key: string): number {
+  let bytes = Buffer.from(key);
+  const open = bytes.indexOf(0x7b); // {
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1); // }
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ b) & 0xff] ?? 0);
+  return crc & 0x3fff;
+}
