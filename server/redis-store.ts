@@ -335,8 +335,9 @@ export class RedisStore implements SessionStore {
     await this.#session(S.release, sid, [node, String(fence)]);
   }
 
-  async heartbeat(node: string, ttlMs: number): Promise<void> {
-    await this.#cmd('SET', this.#nodeKey(node), '1', 'PX', pxOf(ttlMs));
+  async heartbeat(node: string, ttlMs: number): Promise<boolean> {
+    // SET ... GET (Redis 6.2+): the previous value, nil when there was none (lapsed, or Redis lost it).
+    return (await this.#cmd('SET', this.#nodeKey(node), '1', 'PX', pxOf(ttlMs), 'GET')) !== null;
   }
 
   async forgetNode(node: string): Promise<void> {

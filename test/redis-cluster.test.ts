@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HoldlineClient } from '../client/index.js';
 import type { ResetEvent } from '../client/events.js';
-import { Cluster, downMessage, messageKey, startRedisOnPort, upMessage, type NodeProcess, type RedisOnPort } from './helpers/cluster.js';
+import { Cluster, downMessage, messageKey, upMessage, type NodeProcess } from './helpers/cluster.js';
 import { Cleanup } from './helpers/server.js';
 import { startNginx, type NginxAccessEntry, type NginxProxy } from './middlebox/nginx.js';
 import { startRedis, type RedisServer } from './middlebox/redis.js';
@@ -61,7 +61,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
   let cluster: Cluster;
   let nodes: NodeProcess[];
   let nginx: NginxProxy;
-  let redisAgain: RedisOnPort | undefined;
+  let redisAgain: RedisServer | undefined;
   const keyPrefix = `hc${process.pid}:`;
   const IDLE_MS = 2_000;
 
@@ -347,7 +347,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
     // The owner's application sends during the outage: it must learn the outcome (no silent drop).
     const during = owner.command({ cmd: 'send', sid, from: K, count: 10, gen: 0, remote: false });
     await new Promise((r) => setTimeout(r, 1_000));
-    redisAgain = await startRedisOnPort(port);
+    redisAgain = await startRedis({ port });
 
     await cluster.changed.until(() => resets.length > 0, 30_000, () => 'the client resets');
     const [reset] = resets;
