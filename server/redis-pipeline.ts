@@ -29,6 +29,8 @@ export type RedisClient = Redis | Cluster;
 
 /** Commands per pipeline at most (a bounded write and reply buffer). */
 const MAX_BATCH = 1000;
+/** Calls per many-session script at most (each script holds Redis for its run). */
+const MAX_MANY = 256;
 
 interface Command {
   readonly name: string;
@@ -38,6 +40,8 @@ interface Command {
   readonly key: string;
   /** For EVALSHA: the script, to EVAL when Redis has not got it. */
   readonly script: Script | undefined;
+  /** For EVALSHA: the number of keys. */
+  readonly keys: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -69,17 +73,17 @@ export class Pipeliner {
 
   /** A command with its arguments; `key` is the one that decides its Cluster slot ('' for none). */
   command(name: string, key: string, args: readonly Arg[], buffers = false): Promise<unknown> {
-    return this.#add(name, key, args, buffers, undefined);
+    return this.#add(name, key, args, buffers, undefined, 0);
   }
 
   /** Run a script on `keys` with `args` (after the keys: ARGV). */
   script(script: Script, keys: readonly string[], args: readonly Arg[], buffers = false): Promise<unknown> {
-    return this.#add('EVALSHA', keys[0] ?? '', [script.sha, keys.length, ...keys, ...args], buffers, script);
+    return this.#add('EVALSHA', keys[0] ?? '', [script.sha, keys.length, ...keys, ...args], buffers, script, keys.length);
   }
 
-  #add(name: string, key: string, args: readonly Arg[], buffers: boolean, script: Script | undefined): Promise<unknown> {
+  #add(name: string, key: string, args: readonly Arg[], buffers: boolean, script: Script | undefined, keys: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ name, args, buffers, key, script, resolve, reject });
+      this.#queue.push({ name, args, buffers, key, script, keys, resolve, reject });
       this.schedule();
     });
   }
@@ -127,7 +131,8 @@ export class Pipeliner {
     return out;
   }
 
-  #send(batch: Command[]): void {
+  #send(commands: Command[]): void {
+    const batch = this.#client.isCluster ? commands : merge(commands);
     const p = this.#client.pipeline();
     for (const cmd of batch) {
       if (cmd.buffers) p.callBuffer(cmd.name, cmd.args as Arg[]);
@@ -161,6 +166,68 @@ export class Pipeliner {
     const c = this.#client;
     (cmd.buffers ? c.callBuffer('EVAL', args) : c.call('EVAL', args)).then(cmd.resolve, cmd.reject);
   }
+}
+
+// ---- many sessions in one script (plain Redis) ----
+
+/**
+ * Consecutive calls of one script that has a many-session form (a
+ * broadcast's enqueues, the reads of the polls it answers) become one call
+ * of that form, in their place: one script run instead of hundreds, the
+ * same order.
+ */
+function merge(batch: Command[]): Command[] {
+  const out: Command[] = [];
+  let run: Command[] = [];
+  const end = (): void => {
+    const [first] = run;
+    const form = first?.script?.many;
+    if (first === undefined) return;
+    if (run.length === 1 || form === undefined) out.push(...run);
+    else out.push(many(run, form));
+    run = [];
+  };
+  for (const cmd of batch) {
+    const first = run[0];
+    const joins = first !== undefined && cmd.script?.many !== undefined && cmd.script === first.script && cmd.buffers === first.buffers && cmd.keys === first.keys;
+    if (!joins || run.length >= MAX_MANY) end();
+    run.push(cmd);
+  }
+  end();
+  return out;
+}
+
+/** One call of the many-session form for `calls` (EVALSHA sha numkeys keys... ARGV...). */
+function many(calls: Command[], form: { readonly sha: string; readonly source: string }): Command {
+  const per = calls[0]?.keys ?? 0;
+  const keys: Arg[] = [];
+  const argv: Arg[] = [per];
+  for (const c of calls) {
+    // c.args: sha, numkeys, keys..., ARGV...
+    keys.push(...c.args.slice(2, 2 + per));
+    const own = c.args.slice(2 + per);
+    argv.push(own.length, ...own);
+  }
+  const manyScript = { sha: form.sha, source: form.source, many: undefined } as Script;
+  return {
+    name: 'EVALSHA',
+    args: [form.sha, keys.length, ...keys, ...argv],
+    buffers: calls[0]?.buffers ?? false,
+    key: calls[0]?.key ?? '',
+    script: manyScript,
+    keys: keys.length,
+    resolve: (reply: unknown) => {
+      if (!Array.isArray(reply) || reply.length !== calls.length) {
+        const e = new Error(`Redis: unexpected reply to a many-session script: ${typeof reply}`);
+        for (const c of calls) c.reject(e);
+        return;
+      }
+      calls.forEach((c, k) => c.resolve(reply[k]));
+    },
+    reject: (e: unknown) => {
+      for (const c of calls) c.reject(e);
+    },
+  };
 }
 
 // ---- Redis Cluster key slots (CRC16/XMODEM of the key's hash tag, mod 16384) ----

@@ -25,13 +25,47 @@ local function rpushAll(key, from)
 end
 `;
 
+/**
+ * The many-session form of a script: KEYS are the keys of each call in
+ * turn (`ARGV[1]` of each); ARGV[1] is the number of keys per call, then
+ * each call's ARGV count and ARGV. Returns each call's reply in turn (nil,
+ * from false, where the session is not held). On plain Redis only: the
+ * sessions' keys are in different slots.
+ */
+const MANY = `
+local per = tonumber(ARGV[1])
+local all = ARGV
+local r = {}
+local k, a = 0, 2
+while a <= #all do
+  local n = tonumber(all[a])
+  local keys, args = {}, {}
+  for i = 1, per do keys[i] = KEYS[k + i] end
+  for i = 1, n do args[i] = all[a + i] end
+  r[#r + 1] = one(keys, args)
+  k = k + per
+  a = a + n + 1
+end
+return r`;
+
 export class Script {
   readonly sha: string;
   readonly source: string;
-  constructor(body: string) {
+  /** The many-session form, for scripts that take one session's three keys. */
+  readonly many: { readonly sha: string; readonly source: string } | undefined;
+  constructor(body: string, many = false) {
     this.source = REFRESH + body;
-    this.sha = createHash('sha1').update(this.source).digest('hex');
+    this.sha = sha1(this.source);
+    if (many) {
+      // The script as a function of its own KEYS and ARGV (its helpers close over them).
+      const source = `local function one(KEYS, ARGV)\n${REFRESH}${body}\nend\n${MANY}`;
+      this.many = { source, sha: sha1(source) };
+    }
   }
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
 }
 
 export const S = {
@@ -97,7 +131,7 @@ local s = redis.call('HGET', KEYS[1], 'seen')
 if not s then return false end
 if tonumber(ARGV[2]) > tonumber(s) then redis.call('HSET', KEYS[1], 'seen', ARGV[2]) end
 refresh()
-return 1`),
+return 1`, true),
 
   /** ARGV ttl, total payload bytes, entries... Returns { lastSeq, bufferedBytes }. */
   enqueue: new Script(`
@@ -109,7 +143,7 @@ rpushAll(KEYS[2], 3)
 local last = redis.call('HINCRBY', KEYS[1], 'olast', n)
 local bytes = redis.call('HINCRBY', KEYS[1], 'obytes', ARGV[2])
 refresh()
-return { last, bytes }`),
+return { last, bytes }`, true),
 
   /** ARGV ttl, ack. Returns { result, bufferedBytes, lastSeq }. */
   ackOutbound: new Script(`
@@ -131,7 +165,7 @@ else
   r = 'ok'
 end
 refresh()
-return { r, bytes, last }`),
+return { r, bytes, last }`, true),
 
   /**
    * ARGV ttl, maxWireBytes, from, maxCount (-1: no limit). Returns { seq,
@@ -179,7 +213,7 @@ while true do
     return { acked + 1 + skip, k, '[' .. table.concat(wires, ',', 1, k) .. ']', wb, iack }
   end
   k = math.max(1, math.min(k - 1, math.floor(k * maxW / wb)))
-end`),
+end`, true),
 
   /** ARGV ttl, seq, messages... Returns { 1, skip, ack } or { 0, expected, ack }. */
   acceptInbound: new Script(`

@@ -281,6 +281,45 @@ describe('RedisStore: payloads and batches', () => {
   });
 });
 
+describe('RedisStore: pipelining', () => {
+  /** EVALSHA calls Redis has run so far (INFO commandstats). */
+  async function evalshaCalls(): Promise<number> {
+    const m = /cmdstat_evalsha:calls=(\d+)/.exec(await inspector.info('commandstats'));
+    return Number(m?.[1] ?? 0);
+  }
+
+  test('calls of many sessions issued together run as a few many-session scripts, each with its own reply, in order', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    const sids = Array.from({ length: 300 }, (_, i) => `p${i}`);
+    await Promise.all(sids.map((sid) => store.create({ sid, token: 't', attempt: '' }, 'n')));
+    await store.delete('p150');
+    await store.enqueue('p7', [{ wire: 'first', bytes: 5 }]);
+    const before = await evalshaCalls();
+    // As a broadcast issues them: one enqueue per session in one turn, a session the store lost among them.
+    const enqueued = await Promise.allSettled(sids.map((sid) => store.enqueue(sid, [{ wire: `to ${sid}`, bytes: 3 + sid.length }])));
+    const reads = await Promise.all(sids.filter((s) => s !== 'p150').map((sid) => store.readOutbound(sid, 1_000_000)));
+    const calls = (await evalshaCalls()) - before;
+    assert.ok(calls <= 10, `600 calls ran as ${calls} scripts`);
+    enqueued.forEach((r, i) => {
+      if (sids[i] === 'p150') {
+        assert.equal(r.status, 'rejected');
+        assert.ok(r.status === 'rejected' && r.reason instanceof HoldlineError && r.reason.code === 'session_unknown');
+      } else {
+        assert.equal(r.status, 'fulfilled');
+        assert.deepEqual(r.status === 'fulfilled' && r.value, {
+          lastSeq: sids[i] === 'p7' ? 2 : 1,
+          bufferedBytes: (sids[i] === 'p7' ? 5 : 0) + 3 + (sids[i]?.length ?? 0),
+        });
+      }
+    });
+    const p7 = reads[7];
+    assert.ok(p7);
+    assert.equal(p7.m, '["first","to p7"]', 'each session got its own message, after what it had');
+    assert.equal(reads[200]?.m, `["to p201"]`);
+  });
+});
+
 describe('RedisStore: two HoldlineServers on one Redis', () => {
   const key = (p: Payload): string => (typeof p === 'string' ? p : `bin:${Buffer.from(p).toString('hex')}`);
   const message = (prefix: string, i: number): Payload => (i % 3 === 2 ? new Uint8Array([i & 0xff, 0xff, 0]) : `${prefix}${i}`);
