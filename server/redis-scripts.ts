@@ -2,7 +2,27 @@
  * The Lua scripts of the Redis store (server/redis-store.ts), one per
  * per-session operation: each runs atomically on the keys of one session,
  * which share a `{sid}` hash tag and so one slot (allowed on Redis Cluster).
- * Key layout: see server/redis-store.ts.
+ *
+ * Keys (P is `keyPrefix`, default `holdline:`). One session's keys share a
+ * hash tag, so they live in one slot and every per-session operation is one
+ * Lua script (atomic, and allowed on Redis Cluster):
+ *   P{sid}:meta   hash: tok, att (attempt), own (owner), fen (fence),
+ *                 seen (Date.now() ms), olast/oack/obytes (outbound lastSeq,
+ *                 ack, unacknowledged payload bytes), iack (inbound cumulative
+ *                 ack), dlv (inbound delivered)
+ *   P{sid}:out    list: the unacknowledged outbound messages, oack+1..olast,
+ *                 each `<payload bytes> <wire JSON>` (the JSON as it goes into
+ *                 a batch's `m`, so a batch is built by joining them)
+ *   P{sid}:in     list: inbound messages accepted and not yet delivered,
+ *                 dlv+1..iack, each a tag byte then the payload: `t` UTF-8
+ *                 text, `j` JSON text of a string with lone surrogates (not
+ *                 UTF-8 encodable), `b` raw bytes
+ *   P{sid}:grave  hash: tok, why (the close reason's JSON), after a delete
+ * Keys in other slots, each used on its own:
+ *   Pattempt:{attempt}  string: the sid an open attempt made (findByAttempt)
+ *   Pnode:{node}        a node's heartbeat, with its TTL (PX)
+ *   Psessions           sorted set of sids, for count()
+ *   Pevents             the pub/sub channel of wake-ups (not a key)
  */
 import { createHash } from 'node:crypto';
 

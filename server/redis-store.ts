@@ -4,26 +4,8 @@
  * `import { RedisStore } from 'holdline/redis'`; ioredis is an optional peer
  * dependency, needed only here.
  *
- * Keys (P is `keyPrefix`, default `holdline:`). One session's keys share a
- * hash tag, so they live in one slot and every per-session operation is one
- * Lua script (atomic, and allowed on Redis Cluster):
- *   P{sid}:meta   hash: tok, att (attempt), own (owner), fen (fence),
- *                 seen (Date.now() ms), olast/oack/obytes (outbound lastSeq,
- *                 ack, unacknowledged payload bytes), iack (inbound cumulative
- *                 ack), dlv (inbound delivered)
- *   P{sid}:out    list: the unacknowledged outbound messages, oack+1..olast,
- *                 each `<payload bytes> <wire JSON>` (the JSON as it goes into
- *                 a batch's `m`, so a batch is built by joining them)
- *   P{sid}:in     list: inbound messages accepted and not yet delivered,
- *                 dlv+1..iack, each a tag byte then the payload: `t` UTF-8
- *                 text, `j` JSON text of a string with lone surrogates (not
- *                 UTF-8 encodable), `b` raw bytes
- *   P{sid}:grave  hash: tok, why (the close reason's JSON), after a delete
- * Keys in other slots, each used on its own:
- *   Pattempt:{attempt}  string: the sid an open attempt made (findByAttempt)
- *   Pnode:{node}        a node's heartbeat, with its TTL (PX)
- *   Psessions           sorted set of sids, for count()
- *   Pevents             the pub/sub channel of wake-ups (not a key)
+ * Keys: see server/redis-scripts.ts (one session's keys share a `{sid}` hash
+ * tag, so every per-session operation is one Lua script in one slot).
  *
  * Where an operation needs keys of two slots (Cluster forbids a script
  * across slots), the second step is separate, and safe:
@@ -74,7 +56,7 @@
  * `client: new Cluster([...])`.
  */
 import { Redis, type Cluster } from 'ioredis';
-import { HoldlineError, type CloseReason, type OutboxEntry, type Payload } from '../shared/index.js';
+import type { CloseReason, OutboxEntry, Payload } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
@@ -94,7 +76,6 @@ import {
   badReply,
   decodeEntry,
   decodeInbound,
-  describe,
   encodeInbound,
   int,
   isCloseReason,
@@ -105,42 +86,16 @@ import {
 } from './redis-codec.js';
 import { RedisEvents } from './redis-events.js';
 import { Pipeliner, type RedisClient } from './redis-pipeline.js';
+import { resolveRedisOptions, type RedisStoreOptions } from './redis-options.js';
 import { S, type Script } from './redis-scripts.js';
 
-export interface RedisStoreOptions {
-  /** `redis://` or `rediss://` URL of the Redis to connect to (the store makes and closes its connection). */
-  url?: string;
-  /** An ioredis client (Redis or Cluster) to use instead: the caller's, never closed by the store. */
-  client?: Redis | Cluster;
-  /** Prefix of every key and of the channel. Default `holdline:`. Stores with different prefixes share nothing. */
-  keyPrefix?: string;
-  /**
-   * How long a session's keys live without any operation on them (ms). Default
-   * 10 min. Keep it well above the server's sessionIdleTimeoutMs.
-   */
-  ttlMs?: number;
-}
+export type { RedisStoreOptions } from './redis-options.js';
 
-const DEFAULT_PREFIX = 'holdline:';
-const DEFAULT_TTL_MS = 10 * 60_000;
-const MIN_TTL_MS = 100;
 /** Entries of the count() index looked at per round, and rounds per call. */
 const PRUNE_BATCH = 200;
 const PRUNE_ROUNDS = 50;
 /** A claim re-reads after a lost compare-and-set at most this often (each loss means another node took it). */
 const CLAIM_TRIES = 8;
-
-function bad(option: string, want: string, got: unknown): HoldlineError {
-  return new HoldlineError('invalid_argument', `RedisStore option "${option}" must be ${want}, got ${describe(got)}`);
-}
-
-const KNOWN = new Set(['url', 'client', 'keyPrefix', 'ttlMs']);
-
-function isClient(v: unknown): v is Redis | Cluster {
-  if (typeof v !== 'object' || v === null) return false;
-  const c = v as { call?: unknown; callBuffer?: unknown; duplicate?: unknown; publish?: unknown; pipeline?: unknown };
-  return typeof c.call === 'function' && typeof c.callBuffer === 'function' && typeof c.duplicate === 'function' && typeof c.publish === 'function' && typeof c.pipeline === 'function';
-}
 
 export class RedisStore implements SessionStore {
   readonly #client: Redis | Cluster;
@@ -156,27 +111,7 @@ export class RedisStore implements SessionStore {
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new HoldlineError('invalid_argument', `RedisStore options must be an object, got ${describe(options)}`);
-    }
-    for (const k of Object.keys(options)) {
-      if (!KNOWN.has(k)) throw new HoldlineError('invalid_argument', `unknown RedisStore option "${k}"`);
-    }
-    const { url, client, keyPrefix = DEFAULT_PREFIX, ttlMs = DEFAULT_TTL_MS } = options;
-    if (url !== undefined && client !== undefined) {
-      throw new HoldlineError('invalid_argument', 'RedisStore options "url" and "client" exclude each other: give one');
-    }
-    if (url === undefined && client === undefined) {
-      throw new HoldlineError('invalid_argument', 'RedisStore needs option "url" (a redis:// URL) or option "client" (an ioredis client)');
-    }
-    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-      throw bad('url', 'a redis:// or rediss:// URL', url);
-    }
-    if (client !== undefined && !isClient(client)) throw bad('client', 'an ioredis Redis or Cluster client', client);
-    if (typeof keyPrefix !== 'string') throw bad('keyPrefix', 'a string', keyPrefix);
-    if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < MIN_TTL_MS) {
-      throw bad('ttlMs', `an integer >= ${MIN_TTL_MS} (ms)`, ttlMs);
-    }
+    const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
     this.#prefix = keyPrefix;
     this.#ttlMs = ttlMs;
     this.#ttl = String(ttlMs);
