@@ -2,7 +2,7 @@
  * Wake-ups of the Redis store (server/redis-store.ts) over Redis pub/sub,
  * on one channel per key prefix (`<prefix>events`).
  *
- * Publishing: the events published in one turn of the event loop go out as
+ * Publishing: the events published in one turn (server/redis-pipeline.ts) go out as
  * one PUBLISH (at most MAX_EVENTS each), in the store's pipeline of that
  * turn: a broadcast's thousands of `poll` and `out` wake-ups are a few
  * messages, not one round trip (and one subscriber callback on every node)

@@ -1,11 +1,14 @@
 /**
  * The command path of the Redis store (server/redis-store.ts): every command
  * the store sends goes through one `Pipeliner`, which sends the commands
- * issued in one turn of the event loop as one ioredis pipeline (one write,
- * one read of the replies) instead of one round trip each. A broadcast to
- * 10,000 sessions is then a few dozen pipelines of up to MAX_BATCH scripts,
- * not 10,000 round trips: the per-command cost in Node (a write, a parser
- * callback, a timer tick each) is what bound it.
+ * issued in one turn (the code running now and the promise callbacks it
+ * sets off: a flush is a process.nextTick, so it waits for no I/O) as one
+ * ioredis pipeline (one write, one read of the replies) instead of one
+ * round trip each. A broadcast to 10,000 sessions is then a few dozen
+ * pipelines, not 10,000 round trips: the per-command cost in Node (a write,
+ * a parser callback each) is what bound it. (A setImmediate flush, as
+ * ioredis's autoPipelining does, made each store call wait for the loop's
+ * I/O phase, and a poll's chain of calls slower under load.)
  *
  * Order: commands go out in the order they were issued (one queue, one
  * connection per Redis node, pipelines sent in order), so a caller that
@@ -64,11 +67,11 @@ export class Pipeliner {
     this.#beforeFlush = fn;
   }
 
-  /** Have a flush this turn (for a caller that queues its commands in beforeFlush). */
+  /** Have a flush at the end of this turn (for a caller that queues its commands in beforeFlush). */
   schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(this.#flush);
+    process.nextTick(this.#flush);
   }
 
   /** A command with its arguments; `key` is the one that decides its Cluster slot ('' for none). */

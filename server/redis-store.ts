@@ -42,7 +42,7 @@
  * uncounted (it expires unused).
  *
  * Commands: every command goes through one Pipeliner
- * (server/redis-pipeline.ts): those issued in one turn of the event loop go
+ * (server/redis-pipeline.ts): those issued in one turn (up to a nextTick) go
  * out as one pipeline, in order. Wake-ups: publish() and subscribe() are
  * server/redis-events.ts (one PUBLISH per turn, one subscriber connection).
  * So a node holds two connections: commands and the subscriber.
