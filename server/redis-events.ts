@@ -14,9 +14,9 @@
  * listeners or held polls. On Redis Cluster the channel is classic pub/sub
  * (every shard sees every event).
  */
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { isStoreEvent } from './redis-codec.js';
-import type { Pipeliner, RedisClient } from './redis-pipeline.js';
+import { keySlot, type Pipeliner, type RedisClient } from './redis-pipeline.js';
 import type { StoreEvent, StoreListener } from './store.js';
 
 /** Events per PUBLISH at most. */
@@ -59,7 +59,7 @@ export class RedisEvents {
     for (let i = 0; i < pending.length; i += MAX_EVENTS) {
       const part = pending.slice(i, i + MAX_EVENTS);
       const text = part.length === 1 ? JSON.stringify([part[0]?.sid, part[0]?.event]) : JSON.stringify(part.map((p) => [p.sid, p.event]));
-      this.#pipe.command('PUBLISH', '', [this.#channel, text]).then(
+      this.#send(text).then(
         () => {
           for (const p of part) p.resolve();
         },
@@ -69,6 +69,23 @@ export class RedisEvents {
       );
     }
   };
+
+  /**
+   * One PUBLISH. On Redis Cluster always on one node, the master of the
+   * channel's slot (ioredis sends a keyless command to any node, and two
+   * messages published on two nodes may reach subscribers in either order);
+   * on plain Redis in the pipeline, after the commands issued before it.
+   */
+  #send(text: string): Promise<unknown> {
+    const c = this.#client;
+    if (c.isCluster) {
+      const cluster = c as Cluster;
+      const key = cluster.slots[keySlot(this.#channel)]?.[0];
+      const node = cluster.nodes('master').find((n) => `${n.options.host ?? ''}:${n.options.port ?? ''}` === key);
+      if (node !== undefined) return node.publish(this.#channel, text);
+    }
+    return this.#pipe.command('PUBLISH', '', [this.#channel, text]);
+  }
 
   subscribe(listener: StoreListener): () => void {
     this.#listeners = [...this.#listeners, listener];
