@@ -237,8 +237,11 @@ export class MemoryStore implements SessionStore {
     if (rec.owner === node && rec.fence === fence) this.#own(sid).owner = '';
   }
 
-  async heartbeat(node: string, ttlMs: number): Promise<void> {
-    this.#nodes.set(node, this.#now() + ttlMs);
+  async heartbeat(node: string, ttlMs: number): Promise<boolean> {
+    const now = this.#now();
+    const was = this.#nodes.get(node);
+    this.#nodes.set(node, now + ttlMs);
+    return was !== undefined && was > now;
   }
 
   async forgetNode(node: string): Promise<void> {

@@ -155,6 +155,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   #reserved = 0;
   /** Date.now() when the heartbeat is next due. */
   #nextBeat = 0;
+  /** A heartbeat has been stored before (a later one that finds none means the store lost it). */
+  #beaten = false;
   #queuedTotal = 0;
   /** Opens per client key lately (a token bucket each): see admitOpen. */
   readonly #opens = new Map<string, { tokens: number; at: number }>();
@@ -585,7 +587,29 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     const t = Date.now();
     if (t < this.#nextBeat) return;
     this.#nextBeat = t + Math.floor(this.options.ownerLeaseMs / 3);
-    await this.options.store.heartbeat(this.node, this.options.ownerLeaseMs);
+    const kept = await this.options.store.heartbeat(this.node, this.options.ownerLeaseMs);
+    if (!kept && this.#beaten) this.#checkHeld();
+    this.#beaten = true;
+  }
+
+  /**
+   * The store had lost this node's last heartbeat: it lost its data (Redis
+   * restarted without it, or failed over to a replica that had not got it),
+   * or this node stalled past its lease. Close at once the sessions the store
+   * no longer holds, rather than keep them until their idle timeout: their
+   * application hears `close` (session_unknown), their clients reset and
+   * learn what was lost.
+   */
+  #checkHeld(): void {
+    const queue = new PQueue({ concurrency: BROADCAST_CONCURRENCY });
+    const reason: CloseReason = { code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' };
+    for (const session of [...this.#live.values()]) {
+      queue
+        .add(async () => {
+          if ((await this.options.store.get(session.id)) === undefined) session.close(reason);
+        })
+        .catch(this.reportError);
+    }
   }
 
   #startTicker(): void {

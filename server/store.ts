@@ -174,8 +174,15 @@ export interface SessionStore {
   claim(sid: string, node: string): Promise<ClaimResult>;
   /** Give ownership up (graceful shutdown): the next node to serve it claims it at once. No-op unless `node` owns it with `fence`. */
   release(sid: string, node: string, fence: number): Promise<void>;
-  /** Node `node` is alive for `ttlMs` more. A node that stops beating loses its sessions to the next claim. */
-  heartbeat(node: string, ttlMs: number): Promise<void>;
+  /**
+   * Node `node` is alive for `ttlMs` more. A node that stops beating loses its
+   * sessions to the next claim. Resolves true when the node's previous beat
+   * was still there, false when there was none: a first beat, one after a
+   * lapse, or a store that lost its data (Redis restarted without it, or
+   * failed over to a replica that had not got it): the node then checks its
+   * sessions are still held.
+   */
+  heartbeat(node: string, ttlMs: number): Promise<boolean>;
   /** Node `node` is gone at once (graceful shutdown). */
   forgetNode(node: string): Promise<void>;
   /** The client was seen, and is known to be there until `until` (ms, the store's clock: Date.now()). Only ever moves forward. */

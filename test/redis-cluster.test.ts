@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HoldlineClient } from '../client/index.js';
 import type { ResetEvent } from '../client/events.js';
-import { Cluster, downMessage, messageKey, startRedisOnPort, upMessage, type NodeProcess, type RedisOnPort } from './helpers/cluster.js';
+import { Cluster, downMessage, messageKey, upMessage, type NodeProcess } from './helpers/cluster.js';
 import { Cleanup } from './helpers/server.js';
 import { startNginx, type NginxAccessEntry, type NginxProxy } from './middlebox/nginx.js';
 import { startRedis, type RedisServer } from './middlebox/redis.js';
@@ -61,7 +61,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
   let cluster: Cluster;
   let nodes: NodeProcess[];
   let nginx: NginxProxy;
-  let redisAgain: RedisOnPort | undefined;
+  let redisAgain: RedisServer | undefined;
   const keyPrefix = `hc${process.pid}:`;
   const IDLE_MS = 2_000;
 
@@ -347,7 +347,7 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
     // The owner's application sends during the outage: it must learn the outcome (no silent drop).
     const during = owner.command({ cmd: 'send', sid, from: K, count: 10, gen: 0, remote: false });
     await new Promise((r) => setTimeout(r, 1_000));
-    redisAgain = await startRedisOnPort(port);
+    redisAgain = await startRedis({ port });
 
     await cluster.changed.until(() => resets.length > 0, 30_000, () => 'the client resets');
     const [reset] = resets;
@@ -381,6 +381,13 @@ describe('Scale-out on Redis: three node processes behind nginx round robin', { 
     assertSameList(atClient.filter((m) => m.sid === newSid).map((m) => m.key), downKeys(0, J, 1), 'new session, server to client');
     assertSameList(cluster.delivered(newSid).map((m) => m.key), upKeys(1000, 1000 + J), 'new session, client to server');
     assert.equal(resets.length, 1, 'one reset');
+    // The owner ends the lost session (its application hears close): at its next heartbeat (session_unknown),
+    // or, here where IDLE_MS is short, when its idle check finds no trace of the client in the store.
+    await cluster.changed.until(() => cluster.closes.some((c) => c.sid === sid), 30_000, () => 'the owner closes the lost session');
+    const ended = cluster.closes.filter((c) => c.sid === sid);
+    assert.equal(ended.length, 1, `closed once: ${JSON.stringify(ended)}`);
+    assert.equal(ended[0]?.node, owner.nodeId, 'on its owner');
+    assert.ok(['session_unknown', 'idle_timeout'].includes(ended[0]?.code ?? ''), `code ${ended[0]?.code ?? ''}`);
     await client.close();
     t.diagnostic(`reset ${Date.now() - lostAt} ms after Redis stopped (down ~1 s); lost ${reset.e.lost.length}; the down send during the outage failed with ${outcome.code ?? ''}`);
   });

@@ -281,6 +281,45 @@ describe('RedisStore: payloads and batches', () => {
   });
 });
 
+describe('RedisStore: pipelining', () => {
+  /** EVALSHA calls Redis has run so far (INFO commandstats). */
+  async function evalshaCalls(): Promise<number> {
+    const m = /cmdstat_evalsha:calls=(\d+)/.exec(await inspector.info('commandstats'));
+    return Number(m?.[1] ?? 0);
+  }
+
+  test('calls of many sessions issued together run as a few many-session scripts, each with its own reply, in order', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    const sids = Array.from({ length: 300 }, (_, i) => `p${i}`);
+    await Promise.all(sids.map((sid) => store.create({ sid, token: 't', attempt: '' }, 'n')));
+    await store.delete('p150');
+    await store.enqueue('p7', [{ wire: 'first', bytes: 5 }]);
+    const before = await evalshaCalls();
+    // As a broadcast issues them: one enqueue per session in one turn, a session the store lost among them.
+    const enqueued = await Promise.allSettled(sids.map((sid) => store.enqueue(sid, [{ wire: `to ${sid}`, bytes: 3 + sid.length }])));
+    const reads = await Promise.all(sids.filter((s) => s !== 'p150').map((sid) => store.readOutbound(sid, 1_000_000)));
+    const calls = (await evalshaCalls()) - before;
+    assert.ok(calls <= 10, `600 calls ran as ${calls} scripts`);
+    enqueued.forEach((r, i) => {
+      if (sids[i] === 'p150') {
+        assert.equal(r.status, 'rejected');
+        assert.ok(r.status === 'rejected' && r.reason instanceof HoldlineError && r.reason.code === 'session_unknown');
+      } else {
+        assert.equal(r.status, 'fulfilled');
+        assert.deepEqual(r.status === 'fulfilled' && r.value, {
+          lastSeq: sids[i] === 'p7' ? 2 : 1,
+          bufferedBytes: (sids[i] === 'p7' ? 5 : 0) + 3 + (sids[i]?.length ?? 0),
+        });
+      }
+    });
+    const p7 = reads[7];
+    assert.ok(p7);
+    assert.equal(p7.m, '["first","to p7"]', 'each session got its own message, after what it had');
+    assert.equal(reads[200]?.m, `["to p201"]`);
+  });
+});
+
 describe('RedisStore: two HoldlineServers on one Redis', () => {
   const key = (p: Payload): string => (typeof p === 'string' ? p : `bin:${Buffer.from(p).toString('hex')}`);
   const message = (prefix: string, i: number): Payload => (i % 3 === 2 ? new Uint8Array([i & 0xff, 0xff, 0]) : `${prefix}${i}`);
@@ -362,5 +401,61 @@ describe('RedisStore: two HoldlineServers on one Redis', () => {
     assert.deepEqual(atClient, down.map(key), 'server to client: each once, in order');
     assert.deepEqual(resets, [], 'the session never reset');
     assert.deepEqual(errors, []);
+  });
+});
+
+describe('RedisStore: Redis restarted without its data', () => {
+  test('the owner closes its sessions the store lost at its next heartbeat (session_unknown), not at their idle timeout', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    // A Redis of this test's own, to restart.
+    let own = await startRedis();
+    cleanup.add(() => own.stop());
+    const store = new RedisStore({ url: own.url, keyPrefix: freshPrefix() });
+    cleanup.add(() => store.close());
+    // Idle timeout far beyond the test: only the heartbeat's check can close the session in time.
+    const hl = new HoldlineServer({ store, nodeId: 'restart-node', ownerLeaseMs: 600, sessionIdleTimeoutMs: 300_000, pollTimeoutMs: 1_000 });
+    const errors: unknown[] = [];
+    hl.on('error', (e) => errors.push(e));
+    const changed = new Condition();
+    const closes: { sid: string; code: string }[] = [];
+    hl.on('session', (s) => {
+      s.on('close', (reason) => {
+        closes.push({ sid: s.id, code: reason.code });
+        changed.notify();
+      });
+    });
+    const server = http.createServer();
+    hl.attach(server);
+    const origin = await listen(server);
+    cleanup.add(async () => {
+      await hl.close();
+      await closeHttpServer(server);
+    });
+    const client = new HoldlineClient(`${origin}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    cleanup.add(() => client.close());
+    const resets: { previousSessionId: string }[] = [];
+    client.on('reset', (e) => {
+      resets.push(e);
+      changed.notify();
+    });
+    await client.connect();
+    const sid = client.sessionId ?? '';
+    const session = hl.session(sid);
+    assert.ok(session, 'the node owns the session');
+    await session.send('before');
+
+    const { port } = own;
+    await own.stop();
+    own = await startRedis({ port });
+
+    await changed.until(() => closes.some((c) => c.sid === sid), 20_000, () => `closes ${JSON.stringify(closes)}`);
+    assert.deepEqual(closes.filter((c) => c.sid === sid), [{ sid, code: 'session_unknown' }], 'closed once, with the reason');
+    assert.equal(hl.session(sid), undefined, 'the node no longer holds it');
+    await assert.rejects(session.send('after'), (e: unknown) => e instanceof HoldlineError && e.code === 'session_closed');
+    // The client learns it too (its next poll), and goes on with a new session.
+    await changed.until(() => resets.length > 0, 20_000, () => 'the client resets');
+    assert.equal(resets[0]?.previousSessionId, sid);
+    assert.notEqual(client.sessionId, sid);
   });
 });

@@ -602,6 +602,17 @@ export function storeConformance(
         assert.deepEqual(await w.a.claim(sid, NODE_A), { owned: false, owner: NODE_B });
       });
 
+      check('heartbeat says whether the previous beat was still there: not for a first beat, nor after a lapse or forgetNode', async (t) => {
+        const w = await world(t);
+        assert.equal(await w.a.heartbeat(NODE_C, ALIVE_MS), false, 'a first beat');
+        assert.equal(await w.b.heartbeat(NODE_C, ALIVE_MS), true, 'the beat before it lives (seen from any handle)');
+        assert.equal(await w.a.heartbeat(NODE_C, SHORT_MS), true);
+        await sleep(PAST_SHORT_MS);
+        assert.equal(await w.a.heartbeat(NODE_C, ALIVE_MS), false, 'after a lapse');
+        await w.a.forgetNode(NODE_C);
+        assert.equal(await w.a.heartbeat(NODE_C, ALIVE_MS), false, 'after forgetNode');
+      });
+
       check('a node that never beat counts as dead', async (t) => {
         const w = await world(t);
         const sid = await w.open({ owner: NODE_C });

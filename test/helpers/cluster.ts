@@ -15,17 +15,13 @@
  *   messages with their redelivered flag, closes, errors), sends commands,
  *   kills (SIGKILL) or closes (graceful) a node, and stops every process it
  *   started, even after a failure.
- * - `startRedisOnPort`: a redis-server with the harness's configuration
- *   (test/middlebox/redis.ts: no persistence) on a given port, to restart
- *   Redis where the nodes look for it.
+ * To restart Redis where the nodes look for it: test/middlebox/redis.ts's
+ * startRedis({ port }).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTempDir, onProcessExit, removeDir, spawnManaged, waitFor, type ManagedProcess } from '../middlebox/process.js';
-import { ensureExecutable } from '../middlebox/system.js';
+import { onProcessExit } from '../middlebox/process.js';
 import type { Payload } from '../../shared/index.js';
 import { Condition } from './server.js';
 
@@ -385,80 +381,4 @@ export class Cluster {
   async stop(): Promise<void> {
     await Promise.all(this.processes.map((p) => p.kill()));
   }
-}
-
-// ---- Redis on a given port ----
-
-/** PING over a fresh connection: true on +PONG. */
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.setEncoding('utf8').on('data', (chunk: string) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
-}
-
-export interface RedisOnPort {
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-/**
- * A redis-server configured as test/middlebox/redis.ts configures it (no
- * persistence: `save ""`, no AOF; loopback; a temp dir of its own), on
- * `port`: to restart Redis where the nodes look for it. The port must be
- * ours (one the harness's Redis had, stopped just before).
- */
-export async function startRedisOnPort(port: number): Promise<RedisOnPort> {
-  const redisServer = await ensureExecutable({ name: 'redis-server', debianPackage: 'redis-server' });
-  const dir = await makeTempDir('holdline-redis-again-');
-  let proc: ManagedProcess | undefined;
-  try {
-    proc = spawnManaged({
-      name: `redis-server on port ${port} (restarted)`,
-      command: redisServer,
-      args: [
-        '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no',
-        '--daemonize', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log'), '--databases', '1',
-      ],
-      cwd: dir,
-    });
-    const started = proc;
-    await waitFor(async () => ((await answersPing(port)) ? true : started.hasExited() ? false : undefined), {
-      timeoutMs: 20_000,
-      intervalMs: 25,
-      what: `redis-server to answer on port ${port}`,
-    }).then((ok) => {
-      if (!ok) throw new Error(`redis-server exited while starting on port ${port}: ${started.stderr()}`);
-    });
-  } catch (e) {
-    await proc?.stop().catch(() => undefined);
-    await removeDir(dir);
-    throw e;
-  }
-  const running = proc;
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    stop() {
-      stopping ??= (async () => {
-        try {
-          await running.stop({ signal: 'SIGTERM', graceMs: 10_000 });
-        } finally {
-          await removeDir(dir);
-        }
-      })();
-      return stopping;
-    },
-  };
 }

@@ -54,6 +54,8 @@ export interface DaemonSpec<Entry> {
   startTimeoutMs: number | undefined;
   /** How often to check readiness while starting. */
   readyIntervalMs: number;
+  /** This port rather than a free one picked for it (a restart where clients look): no retry when it is taken. */
+  port?: number | undefined;
   /** Writes the config for `port` into `dir`; returns the command line to run (with `dir` as its cwd). */
   configure(dir: string, port: number): Promise<{ command: string; args: readonly string[] }>;
   /** True once the daemon accepts connections on `port`. */
@@ -127,11 +129,11 @@ export async function startDaemon<Entry>(spec: DaemonSpec<Entry>): Promise<Daemo
     const unregisterDir = onProcessExit(() => removeDirSync(dir));
     let proc: ManagedProcess | undefined;
     try {
-      const port = await findFreePort();
+      const port = spec.port ?? (await findFreePort());
       const { command, args } = await spec.configure(dir, port);
       proc = spawnManaged({ name: `${spec.name} on port ${port}`, command, args, cwd: dir });
       if ((await waitUntilReady(spec, proc, dir, port)) === 'port-taken') {
-        if (attempt >= START_ATTEMPTS) {
+        if (attempt >= START_ATTEMPTS || spec.port !== undefined) {
           throw new MiddleboxError('MIDDLEBOX_START_FAILED', `${spec.name}: port taken by another process ${attempt} times`);
         }
         await proc.stop();

@@ -19,6 +19,14 @@ import { ensureExecutable } from './system.js';
 export interface RedisServerOptions {
   /** Bound on startup. Default 20 s. */
   startTimeoutMs?: number;
+  /**
+   * This port rather than a free one: to start Redis again where clients look
+   * for it (the port must be ours: one a Redis of ours had, stopped just
+   * before). Fails when it is taken.
+   */
+  port?: number;
+  /** More redis-server arguments, after ours (`--cluster-enabled yes`, ...). */
+  args?: readonly string[];
 }
 
 export interface RedisServer {
@@ -56,7 +64,10 @@ function answersPing(port: number): Promise<boolean> {
 
 /** Starts a redis-server of our own and resolves once it answers PING. */
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const { startTimeoutMs } = options;
+  const { startTimeoutMs, port, args = [] } = options;
+  if (port !== undefined && (!Number.isInteger(port) || port <= 0 || port > 65_535)) {
+    throw new TypeError(`options.port must be a TCP port number, got ${String(port)}`);
+  }
   if (startTimeoutMs !== undefined && (!Number.isFinite(startTimeoutMs) || startTimeoutMs <= 0)) {
     throw new TypeError(`options.startTimeoutMs must be a positive number, got ${String(startTimeoutMs)}`);
   }
@@ -68,6 +79,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     logFile: 'redis.log',
     startTimeoutMs,
     readyIntervalMs: 25,
+    port,
     configure(dir, port) {
       return Promise.resolve({
         command: redisServer,
@@ -81,6 +93,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
           '--dir', dir,
           '--logfile', join(dir, 'redis.log'),
           '--databases', '1',
+          ...args,
         ],
       });
     },
