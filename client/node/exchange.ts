@@ -4,10 +4,11 @@
  * deadline watch, and how its failures become HoldlineErrors.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { errors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { HoldlineError, REQUEST_CONTENT_TYPE } from '../../shared/index.js';
 import type { HeadListener, HttpAnswer, ResponseHead } from '../platform.js';
 import { proxyAuthError } from './proxy-config.js';
+import type { LaneDispatcher } from './proxy-dispatcher.js';
 
 /**
  * The error codes of a connection lost under a request: the peer closed it
@@ -23,22 +24,13 @@ export function isConnectionLost(err: unknown): boolean {
   return typeof code === 'string' && CONNECTION_LOST.has(code);
 }
 
-/**
- * What undici does not tell in its error for a refused CONNECT tunnel (a
- * RequestAbortedError whose only trace of the status is its message): the
- * status of the last CONNECT answer a proxy gave, noted by ProxyClient.
- */
-export interface TunnelStatus {
-  last: number;
-}
-
 /** As a flat list: undici takes it as it is (an object costs an Object.keys() per request). */
 export const REQUEST_HEADERS = ['content-type', REQUEST_CONTENT_TYPE];
 
 /** The send lane's dispatcher, and the poll lane's two. */
 export interface Lanes {
-  send: Dispatcher;
-  polls: [Dispatcher, Dispatcher];
+  send: LaneDispatcher;
+  polls: [LaneDispatcher, LaneDispatcher];
 }
 
 /** A URL split the way undici's dispatch() takes it, with its dispatchers, cached: a client posts to four URLs. */
@@ -47,24 +39,6 @@ export interface Target {
   origin: string;
   path: string;
   lanes: Lanes;
-  /** Set when the lanes go through a proxy. */
-  tunnel: TunnelStatus | undefined;
-}
-
-/**
- * A proxy that wants credentials, told by undici's error class or the status
- * it saw, never by the wording of a message:
- * - an http:// server through the proxy (absolute-form requests): undici's
- *   proxy wrapper answers a 407 with an InvalidArgumentError, the only one
- *   it delivers after a request was accepted (bad arguments throw from
- *   dispatch(), which the caller catches before any of this);
- * - https:// (a CONNECT tunnel): a RequestAbortedError when the proxy did not
- *   answer the CONNECT with 200; ProxyClient noted which status it was.
- */
-export function isProxyAuthRefusal(e: unknown, tunnel: TunnelStatus | undefined): boolean {
-  if (tunnel === undefined) return false;
-  if (e instanceof errors.InvalidArgumentError) return true;
-  return e instanceof errors.RequestAbortedError && tunnel.last === 407;
 }
 
 export function toRequestError(e: unknown, url: string, signal: AbortSignal): HoldlineError {
@@ -115,7 +89,7 @@ export class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #signal: AbortSignal;
   readonly #listener: HeadListener | undefined;
   readonly #target: Target;
-  readonly #dispatcher: Dispatcher;
+  readonly #dispatcher: LaneDispatcher;
   readonly #body: string;
   readonly #reset: boolean;
   readonly #maxBodyBytes: number;
@@ -136,7 +110,7 @@ export class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
 
   constructor(
     target: Target,
-    dispatcher: Dispatcher,
+    dispatcher: LaneDispatcher,
     body: string,
     reset: boolean,
     maxBodyBytes: number,
@@ -247,7 +221,7 @@ export class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
       });
       return;
     }
-    this.#fail(isProxyAuthRefusal(err, this.#target.tunnel) ? proxyAuthError('407') : err);
+    this.#fail(err);
   }
 
   #done(answer: HttpAnswer): void {

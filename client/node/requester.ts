@@ -2,10 +2,16 @@
  * The Node requester: the lanes of undici dispatchers a client posts on
  * (see the top of platform.node.ts), and which of them go through a proxy.
  */
-import { Client, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Client, type buildConnector } from 'undici';
 import type { HeadListener, HttpAnswer, HttpRequester, Lane, RequesterOptions } from '../platform.js';
-import { Exchange, toRequestError, type Lanes, type PollSlots, type Target, type TunnelStatus } from './exchange.js';
-import { PROXY_ENV } from './proxy-config.js';
+import { Exchange, toRequestError, type Lanes, type PollSlots, type Target } from './exchange.js';
+import { ProxyAuth } from './proxy-auth.js';
+import { endpointFor, type ProxyEndpoint } from './proxy-config.js';
+import { ProxiedHttpDispatcher, type LaneDispatcher } from './proxy-dispatcher.js';
+import { PacRouter } from './proxy-pac.js';
+import { openTunnel } from './tunnel.js';
 
 /** An idle connection closes after this, before a server's idle timeout (node's default: 5 s) can race a request. */
 const KEEP_ALIVE_TIMEOUT_MS = 4_000;
@@ -17,61 +23,42 @@ const CLIENT_OPTIONS = {
   keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
 };
 
-/**
- * The client a ProxyAgent reaches its proxy with (its `clientFactory`): an
- * undici Client that notes each CONNECT answer's status. It wraps the
- * handler's onUpgrade in place, as undici's own proxy wrapper does onHeaders.
- */
-class ProxyClient extends Client {
-  readonly #tunnel: TunnelStatus;
-
-  constructor(url: URL, options: object, tunnel: TunnelStatus) {
-    super(url, options);
-    this.#tunnel = tunnel;
-  }
-
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const onUpgrade = handler.onUpgrade;
-    if (options.method === 'CONNECT' && onUpgrade) {
-      const tunnel = this.#tunnel;
-      handler.onUpgrade = function (this: Dispatcher.DispatchHandler, statusCode, headers, socket) {
-        tunnel.last = statusCode;
-        onUpgrade.call(this, statusCode, headers, socket);
-      };
-    }
-    return super.dispatch(options, handler);
-  }
+/** A connection of its own to `origin`: direct, or through a CONNECT tunnel. */
+function originClient(origin: string, proxy: ProxyEndpoint | undefined): LaneDispatcher {
+  if (proxy === undefined) return new Client(origin, CLIENT_OPTIONS);
+  const auth = new ProxyAuth(proxy.creds);
+  const connect: buildConnector.connector = (o, callback) => {
+    const host = o.hostname.replace(/^\[|\]$/g, '');
+    const port = Number.parseInt(o.port, 10) || (o.protocol === 'https:' ? 443 : 80);
+    openTunnel(proxy, auth, o.hostname, port).then(
+      (socket) => {
+        if (o.protocol !== 'https:') return callback(null, socket);
+        const secure = tls.connect({ socket, host, ALPNProtocols: ['http/1.1'], ...(net.isIP(host) === 0 ? { servername: o.servername ?? host } : {}) });
+        secure.once('secureConnect', () => callback(null, secure));
+        secure.once('error', (e) => callback(e, null));
+      },
+      (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
+    );
+  };
+  return new Client(origin, { ...CLIENT_OPTIONS, connect });
 }
 
 /**
- * One connection per dispatcher: the next request waits the microseconds it
- * takes the last one to free its socket instead of opening another connection
- * (which then idles out and is reopened, over and over: with two allowed,
- * every poll that followed an answer opened a new one).
- *
- * Without a proxy (`origin` given): an undici Client, one origin on one
- * connection, as Agent({ connections: 1 }) would make, minus two dispatch
- * layers on every request.
+ * One lane's dispatcher for `url`: an undici Client to the origin (direct, or
+ * through a CONNECT tunnel for https://), or to the proxy for an http://
+ * server behind an http:// proxy (absolute-form requests).
  */
-function createDispatcher(options: RequesterOptions, origin: string | undefined, tunnel: TunnelStatus): Dispatcher {
-  if (origin !== undefined) return new Client(origin, CLIENT_OPTIONS);
-  const proxy = options.proxy;
-  return new EnvHttpProxyAgent({
-    ...CLIENT_OPTIONS,
-    connections: 1,
-    proxyTunnel: false,
-    clientFactory: (url, opts) => new ProxyClient(url, opts, tunnel),
-    ...(proxy === undefined ? {} : { httpProxy: proxy, httpsProxy: proxy }),
-  });
+function laneDispatcher(url: URL, proxy: ProxyEndpoint | undefined): LaneDispatcher {
+  if (proxy !== undefined && url.protocol === 'http:' && proxy.url.protocol === 'http:') {
+    return new ProxiedHttpDispatcher(proxy, new ProxyAuth(proxy.creds), CLIENT_OPTIONS);
+  }
+  return originClient(url.origin, proxy);
 }
 
 export class UndiciRequester implements HttpRequester {
   readonly #options: RequesterOptions;
-  /** Through a proxy, one set of dispatchers serves every origin. */
-  readonly #proxied: Lanes | undefined;
-  readonly #tunnel: TunnelStatus | undefined;
-  /** Without one, a set per origin (a client has one). */
-  readonly #byOrigin = new Map<string, Lanes>();
+  /** The lanes per route (proxy and origin; a client has one or two). */
+  readonly #byRoute = new Map<string, Lanes>();
   /**
    * Polls use the first slot while it is free, so an idle client keeps one poll
    * connection; an early poll, sent while the answer before it is still being
@@ -80,56 +67,64 @@ export class UndiciRequester implements HttpRequester {
   readonly #pollsInFlight: PollSlots = [0, 0];
   readonly #keepAlive: boolean;
   readonly #targets = new Map<string, Target>();
+  readonly #pac: PacRouter | undefined;
 
   constructor(options: RequesterOptions) {
     this.#options = options;
     this.#keepAlive = options.keepAlive;
-    if (options.proxy !== undefined || PROXY_ENV.some((k) => process.env[k])) {
-      this.#tunnel = { last: 0 };
-      this.#proxied = this.#lanes(undefined, this.#tunnel);
-    }
+    const proxy = options.proxy;
+    if (typeof proxy === 'object' && 'pac' in proxy) this.#pac = new PacRouter(proxy.pac);
   }
 
-  #lanes(origin: string | undefined, tunnel: TunnelStatus): Lanes {
-    const o = this.#options;
-    return { send: createDispatcher(o, origin, tunnel), polls: [createDispatcher(o, origin, tunnel), createDispatcher(o, origin, tunnel)] };
+  #lanes(u: URL, proxy: ProxyEndpoint | undefined): Lanes {
+    const key = `${proxy?.key ?? 'DIRECT'} ${u.origin}`;
+    let lanes = this.#byRoute.get(key);
+    if (!lanes) {
+      lanes = { send: laneDispatcher(u, proxy), polls: [laneDispatcher(u, proxy), laneDispatcher(u, proxy)] };
+      this.#byRoute.set(key, lanes);
+    }
+    return lanes;
   }
 
-  #target(url: string): Target {
-    let t = this.#targets.get(url);
-    if (!t) {
-      const u = new URL(url);
-      const origin = u.origin;
-      let lanes = this.#proxied ?? this.#byOrigin.get(origin);
-      if (!lanes) {
-        lanes = this.#lanes(origin, { last: 0 });
-        this.#byOrigin.set(origin, lanes);
-      }
-      t = { url, origin, path: u.pathname + u.search, lanes, tunnel: this.#tunnel };
-      this.#targets.set(url, t);
-    }
+  #make(url: string, u: URL, proxy: ProxyEndpoint | undefined): Target {
+    const t = { url, origin: u.origin, path: u.pathname + u.search, lanes: this.#lanes(u, proxy) };
+    this.#targets.set(url, t);
     return t;
+  }
+
+  /** The target for `url`, at once, or (a PAC file is evaluated for each new URL) once the PAC answered. */
+  #target(url: string): Target | Promise<Target> {
+    const t = this.#targets.get(url);
+    if (t) return t;
+    const u = new URL(url);
+    if (this.#pac === undefined) return this.#make(url, u, endpointFor(u, this.#options.proxy));
+    return this.#pac.route(u).then((proxy) => this.#targets.get(url) ?? this.#make(url, u, proxy));
   }
 
   // Not async, and no await before dispatch(): a send goes out with the fewest steps.
   post(url: string, body: string, signal: AbortSignal, lane: Lane, maxBodyBytes: number, listener?: HeadListener): Promise<HttpAnswer> {
     if (signal.aborted) return Promise.reject(toRequestError(signal.reason, url, signal));
     return new Promise<HttpAnswer>((resolve, reject) => {
-      let t: Target;
+      const go = (t: Target): void => {
+        if (signal.aborted) return reject(toRequestError(signal.reason, url, signal));
+        const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
+        const dispatcher = slot === -1 ? t.lanes.send : t.lanes.polls[slot];
+        new Exchange(t, dispatcher, body, !this.#keepAlive, maxBodyBytes, signal, listener, this.#pollsInFlight, slot, resolve, reject).start();
+      };
+      let t: Target | Promise<Target>;
       try {
         t = this.#target(url);
       } catch (e) {
         reject(toRequestError(e, url, signal));
         return;
       }
-      const slot = lane === 'send' ? -1 : this.#pollsInFlight[0] === 0 ? 0 : 1;
-      const dispatcher = slot === -1 ? t.lanes.send : t.lanes.polls[slot];
-      new Exchange(t, dispatcher, body, !this.#keepAlive, maxBodyBytes, signal, listener, this.#pollsInFlight, slot, resolve, reject).start();
+      if (t instanceof Promise) t.then(go, (e: unknown) => reject(toRequestError(e, url, signal)));
+      else go(t);
     });
   }
 
   async close() {
-    const all = [...(this.#proxied ? [this.#proxied] : []), ...this.#byOrigin.values()].flatMap((l) => [l.send, ...l.polls]);
+    const all = [...this.#byRoute.values()].flatMap((l) => [l.send, ...l.polls]);
     await Promise.all(all.map((d) => d.destroy()));
   }
 }

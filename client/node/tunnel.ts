@@ -1,53 +1,154 @@
-/** A CONNECT tunnel through a proxy, for a WebSocket. */
-import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
-import { HoldlineError } from '../../shared/index.js';
-import { proxyAuthError } from './proxy-config.js';
-
 /**
- * A CONNECT tunnel to `host:port` (host as in a URL: IPv6 in brackets)
- * through `proxy`, with Basic Proxy-Authorization from its user:pass@.
- * Rejects with proxy_auth_required on a 407, network_error otherwise.
+ * A CONNECT tunnel through a proxy, for a WebSocket or an https:// request:
+ * written on a socket of our own, so that the 407 exchanges an
+ * authentication scheme needs (NTLM: Type 1, then Type 3 on the same
+ * connection) happen before the tunnel is handed over. A 407 the
+ * credentials cannot answer is proxy_auth_required naming the scheme; any
+ * other refusal is proxy_refused, naming the proxy and its status.
  */
-export function connectTunnel(proxy: URL, host: string, port: number, signal: AbortSignal): Promise<net.Socket> {
-  return new Promise<net.Socket>((resolve, reject) => {
-    const authority = `${host}:${port}`;
-    const headers: Record<string, string> = { host: authority };
-    if (proxy.username !== '' || proxy.password !== '') {
-      const user = decodeURIComponent(proxy.username);
-      const pass = decodeURIComponent(proxy.password);
-      headers['proxy-authorization'] = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    }
-    const secureProxy = proxy.protocol === 'https:';
-    const req = (secureProxy ? https : http).request({
-      host: proxy.hostname.replace(/^\[|\]$/g, ''),
-      port: Number.parseInt(proxy.port, 10) || (secureProxy ? 443 : 80),
-      method: 'CONNECT',
-      path: authority,
-      headers,
-      agent: false,
-      signal,
-    });
-    req.once('connect', (res: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      const status = res.statusCode ?? 0;
-      if (status === 200) {
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
+import net from 'node:net';
+import tls from 'node:tls';
+import { HoldlineError } from '../../shared/index.js';
+import { newRound, parseChallenges, ProxyAuth, proxyAuthRequired } from './proxy-auth.js';
+import type { ProxyEndpoint } from './proxy-config.js';
+import { proxyRefused } from './proxy-config.js';
+
+/** A proxy's answer head is read up to this size; a larger one is not a proxy we can talk to. */
+const MAX_HEAD_BYTES = 64 * 1024;
+
+interface Head {
+  status: number;
+  headers: Map<string, string[]>;
+  /** Bytes after the head (the tunnel's first bytes on a 200, else body). */
+  rest: Buffer;
+}
+
+function dial(proxy: URL): net.Socket {
+  const host = proxy.hostname.replace(/^\[|\]$/g, '');
+  if (proxy.protocol === 'https:') {
+    return tls.connect({ host, port: Number.parseInt(proxy.port, 10) || 443, ...(net.isIP(host) === 0 ? { servername: host } : {}) });
+  }
+  return net.connect({ host, port: Number.parseInt(proxy.port, 10) || 80 });
+}
+
+/** Reads one answer head from `socket` (which stays paused with nothing consumed past it but `rest`). */
+function readHead(socket: net.Socket, signal: AbortSignal | undefined): Promise<Head> {
+  return new Promise<Head>((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const done = (err: Error | undefined, head?: Head): void => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+      if (err !== undefined || head === undefined) reject(err ?? new Error('no head'));
+      else resolve(head);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (buf.length > MAX_HEAD_BYTES) done(new HoldlineError('bad_response', `the proxy's answer head is over ${MAX_HEAD_BYTES} bytes`));
         return;
       }
+      socket.pause();
+      const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? NaN);
+      if (!Number.isInteger(status)) {
+        done(new HoldlineError('bad_response', `the proxy answered CONNECT with ${JSON.stringify(lines[0] ?? '')}`));
+        return;
+      }
+      const headers = new Map<string, string[]>();
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        const name = line.slice(0, colon).trim().toLowerCase();
+        headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+      }
+      done(undefined, { status, headers, rest: buf.subarray(end + 4) });
+    };
+    const onError = (e: Error): void => done(e);
+    const onClose = (): void => done(new HoldlineError('network_error', 'the proxy closed the connection during CONNECT'));
+    const onAbort = (): void => {
       socket.destroy();
-      reject(status === 407
-        ? proxyAuthError('407 to CONNECT')
-        : new HoldlineError('network_error', `the proxy refused CONNECT ${authority} (HTTP ${status})`, { status }));
-    });
-    // A proxy that answers CONNECT with a body-bearing non-2xx comes as 'response' on some versions.
-    req.once('response', (res: http.IncomingMessage) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      reject(status === 407 ? proxyAuthError('407 to CONNECT') : new HoldlineError('network_error', `the proxy refused CONNECT ${authority} (HTTP ${status})`, { status }));
-    });
-    req.once('error', (e) => reject(e instanceof HoldlineError ? e : new HoldlineError('network_error', `CONNECT ${authority} through the proxy failed: ${e.message}`, { cause: e })));
-    req.end();
+      done(new HoldlineError('network_error', 'CONNECT aborted'));
+    };
+    if (signal?.aborted === true) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.resume();
   });
+}
+
+/** Reads and drops a 407's body (Content-Length) so the connection can carry the next CONNECT; false when it cannot be reused. */
+async function skipBody(socket: net.Socket, head: Head): Promise<boolean> {
+  const connection = head.headers.get('connection')?.join(',').toLowerCase() ?? '';
+  const proxyConnection = head.headers.get('proxy-connection')?.join(',').toLowerCase() ?? '';
+  const length = Number(head.headers.get('content-length')?.[0] ?? NaN);
+  if (/close/.test(connection) || /close/.test(proxyConnection) || !Number.isSafeInteger(length)) return false;
+  let left = length - head.rest.length;
+  if (left < 0) return false; // pipelined bytes after the body: not a proxy we can follow
+  await new Promise<void>((resolve, reject) => {
+    if (left === 0) return resolve();
+    const onData = (chunk: Buffer): void => {
+      left -= chunk.length;
+      if (left <= 0) {
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.resume();
+  });
+  return left === 0;
+}
+
+function connectRequest(authority: string, authorization: string | undefined): string {
+  const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, 'Proxy-Connection: keep-alive'];
+  if (authorization !== undefined) lines.push(`Proxy-Authorization: ${authorization}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * A tunnel to `host:port` (host as in a URL: IPv6 in brackets) through
+ * `proxy`, authenticated as `auth` (shared by the tunnels to one proxy: it
+ * remembers the scheme). Each tunnel is a new connection: NTLM runs its
+ * handshake on it.
+ */
+export async function openTunnel(proxy: ProxyEndpoint, auth: ProxyAuth, host: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+  const authority = `${host}:${port}`;
+  const round = newRound();
+  auth.connectionClosed();
+  let socket = dial(proxy.url);
+  let authorization = auth.first(round, 'CONNECT', authority);
+  try {
+    for (;;) {
+      socket.write(connectRequest(authority, authorization));
+      const head = await readHead(socket, signal);
+      if (head.status === 200) {
+        auth.passed(round);
+        if (head.rest.length > 0) socket.unshift(head.rest);
+        return socket;
+      }
+      if (head.status !== 407) {
+        throw proxyRefused(proxy.url, `CONNECT ${authority}`, head.status, head.headers.get('x-squid-error')?.[0]);
+      }
+      const next = auth.next(round, parseChallenges(head.headers.get('proxy-authenticate')), 'CONNECT', authority);
+      if (next instanceof HoldlineError) throw next;
+      if (!(await skipBody(socket, head))) {
+        // The proxy closes after its 407: NTLM cannot continue on another connection.
+        if (round.sent === 'NTLM3') throw proxyAuthRequired('NTLM', 'the proxy closed the connection during the NTLM handshake');
+        socket.destroy();
+        socket = dial(proxy.url);
+      }
+      authorization = next;
+    }
+  } catch (e) {
+    socket.destroy();
+    if (e instanceof HoldlineError) throw e;
+    throw new HoldlineError('network_error', `CONNECT ${authority} through the proxy ${proxy.url.host} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
 }

@@ -4,8 +4,10 @@ import tls from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
 import { HoldlineError } from '../../shared/index.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from '../platform.js';
-import { DEFAULT_PORTS, proxyFor } from './proxy-config.js';
-import { connectTunnel } from './tunnel.js';
+import { ProxyAuth } from './proxy-auth.js';
+import { DEFAULT_PORTS, endpointFor, type ProxyEndpoint } from './proxy-config.js';
+import { PacRouter } from './proxy-pac.js';
+import { openTunnel } from './tunnel.js';
 
 function wsText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
@@ -46,13 +48,27 @@ export class NodeWebSocket implements WebSocketConnection {
       queueMicrotask(() => this.#gone(1006, '', wsError(e instanceof Error ? e : new Error(String(e)), undefined)));
       return;
     }
-    const proxy = proxyFor(target, options.proxy);
+    const setting = options.proxy;
+    if (typeof setting === 'object' && 'pac' in setting) {
+      // The PAC file is asked about the http(s) form of the URL, as for requests.
+      const asked = new URL(url.replace(/^ws/, 'http'));
+      new PacRouter(setting.pac).route(asked).then(
+        (proxy) => this.#through(url, target, options, proxy),
+        (e: unknown) => this.#gone(1006, '', e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e })),
+      );
+      return;
+    }
+    this.#through(url, target, options, endpointFor(target, setting));
+  }
+
+  #through(url: string, target: URL, options: WebSocketOptions, proxy: ProxyEndpoint | undefined): void {
+    if (this.#closed) return;
     if (proxy === undefined) {
       this.#open(url, options, undefined);
       return;
     }
     const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[target.protocol] || 80;
-    connectTunnel(proxy, target.hostname, port, this.#abort.signal).then(
+    openTunnel(proxy, new ProxyAuth(proxy.creds), target.hostname, port, this.#abort.signal).then(
       (socket) => {
         if (this.#closed) {
           socket.destroy();
