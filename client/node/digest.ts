@@ -59,12 +59,14 @@ export class DigestSession {
   readonly #user: string;
   readonly #password: string;
   #nc = 0;
-  readonly #cnonce = randomBytes(16).toString('hex');
+  readonly #cnonce: string;
 
-  constructor(challenge: DigestChallenge, user: string, password: string) {
+  /** `cnonce` is for tests (fixed vectors); leave it out. */
+  constructor(challenge: DigestChallenge, user: string, password: string, cnonce: string = randomBytes(16).toString('hex')) {
     this.#challenge = challenge;
     this.#user = user;
     this.#password = password;
+    this.#cnonce = cnonce;
   }
 
   get algorithm(): string {

@@ -34,7 +34,7 @@ export interface SquidOptions {
    * test gets "wrong credentials" out of a helper that checks none).
    */
   ntlm?: { users?: readonly string[] };
-  /** Require Digest proxy auth (`digest_file_auth`, MD5: squid 5 has no SHA-256) with these credentials, in a password file written here. */
+  /** Require Digest proxy auth (`digest_file_auth`, MD5: squid 5 has no SHA-256) with these credentials, in a password file written here; a nonce serves 10 requests, then squid calls it stale. */
   digest?: { user: string; password: string };
   /** Refuse (403, ERR_ACCESS_DENIED) requests to this destination port, before any authentication. */
   denyPort?: number;
@@ -203,7 +203,7 @@ async function writeConfig(dir: string, port: number, options: SquidOptions, pre
       `auth_param digest program ${prepared.digestHelper} ${passwdFile}`,
       'auth_param digest children 2 startup=0 idle=1',
       'auth_param digest realm holdline-test',
-      'auth_param digest nonce_max_count 50',
+      'auth_param digest nonce_max_count 10',
       'acl holdline_authenticated proxy_auth REQUIRED',
     ].join('\n');
     authAccess = 'http_access deny !holdline_authenticated';
