@@ -9,12 +9,21 @@
  * naming it.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createPacResolver, type FindProxyForURL } from 'pac-resolver';
 import { QuickJS } from 'quickjs-wasi';
 import { HoldlineError } from '../../shared/index.js';
 import { endpoint, type ProxyEndpoint } from './proxy-config.js';
 
 const FETCH_TIMEOUT_MS = 10_000;
+
+/** The QuickJS engine (WebAssembly), compiled once per process; each PAC file gets an instance of its own. */
+let engine: Promise<WebAssembly.Module> | undefined;
+
+function quickjs(): Promise<QuickJS> {
+  engine ??= readFile(createRequire(import.meta.url).resolve('quickjs-wasi/quickjs.wasm')).then((bytes) => WebAssembly.compile(bytes));
+  return engine.then((wasm) => QuickJS.create({ wasm }));
+}
 const MAX_PAC_BYTES = 1024 * 1024;
 
 async function load(source: string): Promise<string> {
@@ -57,7 +66,7 @@ export class PacRouter {
         throw new HoldlineError('invalid_argument', `the PAC file ${this.#source} cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
       try {
-        return createPacResolver(await QuickJS.create(), text);
+        return createPacResolver(await quickjs(), text);
       } catch (e) {
         throw new HoldlineError('invalid_argument', `the PAC file ${this.#source} does not compile: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
