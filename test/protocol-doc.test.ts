@@ -84,6 +84,17 @@ test('the status-only table (a body that is not ours) matches STATUS_CODES and t
   assert.ok(rows.some(([status]) => status === 'any other'), 'the table says what any other status is');
 });
 
+test('the client-code table matches reactionOf', () => {
+  const rows = table('Those a request can fail with', 'client code');
+  for (const [cell, , reaction] of rows) {
+    const c = code(cell) as ErrorCode;
+    assert.ok(!isWireErrorCode(c), `${c} is a client-side code`);
+    assert.equal(reactionIn(reaction ?? ''), reactionOf(c), `${c}: the doc says "${reaction}"`);
+  }
+  const listed = rows.map(([cell]) => code(cell));
+  for (const c of ['network_error', 'timeout', 'bad_response', 'proxy_auth_required', 'proxy_refused']) assert.ok(listed.includes(c), `${c} is in the table`);
+});
+
 test('the close frame table matches CLOSE_REACTIONS', () => {
   const rows = table('**Close frame.**', 'close code');
   for (const [cell, , reaction] of rows) {
