@@ -12,7 +12,7 @@ import type { SquidProxy } from '../middlebox/squid.js';
 import { exchangeBothWays } from './exchange.js';
 import type { RunningHoldline } from './holdline.js';
 
-/** Clears the proxy environment for one test (the tests name their proxy in the option). */
+/** Clears the proxy environment for one test, and puts it back as it was afterwards (whatever the test set). */
 export function noProxyEnv(t: TestContext): void {
   const saved: Record<string, string | undefined> = {};
   for (const k of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy']) {
@@ -20,7 +20,10 @@ export function noProxyEnv(t: TestContext): void {
     delete process.env[k];
   }
   t.after(() => {
-    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   });
 }
 
