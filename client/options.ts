@@ -9,9 +9,13 @@ import type { TransportName } from './events.js';
  * The `proxy` option (Node): a URL (http://user:pass@proxy:3128,
  * http://DOMAIN%5Cuser:pass@proxy:3128 for NTLM), the same with the
  * credentials apart, or a PAC file (`{ pac: 'http://wpad/proxy.pac' }` or a
- * file path) that picks the proxy for each URL.
+ * file path) that picks the proxy for each URL (with the credentials to use
+ * at the proxies it names, if any).
  */
-export type ProxySetting = string | { url: string; username?: string; password?: string; domain?: string } | { pac: string };
+export type ProxySetting =
+  | string
+  | { url: string; username?: string; password?: string; domain?: string }
+  | { pac: string; username?: string; password?: string; domain?: string };
 
 export interface HoldlineClientOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
@@ -87,6 +91,7 @@ function int(name: string, v: unknown, def: number, min = 0): number {
 }
 
 const PROXY_FIELDS = new Set(['url', 'username', 'password', 'domain']);
+const PAC_FIELDS = new Set(['pac', 'username', 'password', 'domain']);
 
 function proxySetting(v: unknown): ProxySetting {
   const bad = (why: string): HoldlineError =>
@@ -105,19 +110,20 @@ function proxySetting(v: unknown): ProxySetting {
   if (typeof v === 'string') return url(v);
   if (typeof v !== 'object' || v === null) throw bad(`got ${JSON.stringify(v)}`);
   const o = v as Record<string, unknown>;
-  if ('pac' in o) {
-    if (typeof o.pac !== 'string' || o.pac === '' || Object.keys(o).length !== 1) throw bad('{ pac } takes one non-empty string, a URL or a file path');
-    return { pac: o.pac };
-  }
-  for (const k of Object.keys(o)) if (!PROXY_FIELDS.has(k)) throw bad(`unknown field "${k}"`);
-  const out: { url: string; username?: string; password?: string; domain?: string } = { url: url(o.url) };
+  const known = 'pac' in o ? PAC_FIELDS : PROXY_FIELDS;
+  for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
+  const creds: { username?: string; password?: string; domain?: string } = {};
   for (const k of ['username', 'password', 'domain'] as const) {
     const f = o[k];
     if (f === undefined) continue;
     if (typeof f !== 'string') throw bad(`field "${k}" must be a string`);
-    out[k] = f;
+    creds[k] = f;
   }
-  return out;
+  if ('pac' in o) {
+    if (typeof o.pac !== 'string' || o.pac === '') throw bad('{ pac } takes a non-empty string, a URL or a file path');
+    return { pac: o.pac, ...creds };
+  }
+  return { url: url(o.url), ...creds };
 }
 
 export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedClientOptions {

@@ -18,18 +18,18 @@
  * that point, which makes undici drop the connection, so a hostile server
  * cannot make the client buffer without bound.
  *
- * Proxies: the `proxy` option, else HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either
- * case, as curl reads them). An http:// server is reached through an http://
- * proxy with ordinary absolute-form requests (`POST http://host/path`), not a
- * CONNECT tunnel, which most proxies allow only to port 443; https:// goes
- * through CONNECT. Credentials come from the proxy URL (user:pass@, Basic).
+ * Proxies (client/node/): the `proxy` option (a URL, { url, username,
+ * password, domain }, or { pac }), else HTTP_PROXY / HTTPS_PROXY / NO_PROXY
+ * (either case, as curl reads them). An http:// server is reached through an
+ * http:// proxy with ordinary absolute-form requests (`POST http://host/path`),
+ * not a CONNECT tunnel, which most proxies allow only to port 443; https://
+ * and WebSockets go through CONNECT. The proxy's 407 is answered with NTLM
+ * (NTLMv2, per connection), Digest or Basic, whichever it asks for (see
+ * node/proxy-auth.ts).
  *
- * WebSockets: `ws`, on a connection of its own. Where a proxy applies (the
- * same choice as for requests: the `proxy` option or HTTP(S)_PROXY, and
- * NO_PROXY), the connection is a CONNECT tunnel through it (both ws: and
- * wss:; a proxy that refuses CONNECT to the port makes the WebSocket fail,
- * and the client stays on polling), made here on node:http's CONNECT
- * support, with the proxy URL's credentials as Basic Proxy-Authorization.
+ * WebSockets: `ws`, on a connection of its own, through a CONNECT tunnel
+ * where a proxy applies (a proxy that refuses CONNECT to the port makes the
+ * WebSocket fail, and the client stays on polling).
  */
 import type { Platform } from './platform.js';
 import { UndiciRequester } from './node/requester.js';

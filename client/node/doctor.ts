@@ -47,7 +47,7 @@ export interface DiagnosisReport {
 
 async function whichProxy(target: URL, setting: ProxySetting | undefined): Promise<{ proxy: ProxyEndpoint | undefined; why: string }> {
   if (typeof setting === 'object' && 'pac' in setting) {
-    const pac = new PacRouter(setting.pac);
+    const pac = new PacRouter(setting.pac, setting);
     const answer = await pac.answer(target);
     return { proxy: await pac.route(target), why: `the PAC file ${setting.pac} answered ${JSON.stringify(answer)}` };
   }

@@ -51,10 +51,13 @@ export function pacChoice(answer: string): URL | undefined | 'none' {
 
 export class PacRouter {
   readonly #source: string;
+  readonly #creds: { username?: string; password?: string; domain?: string } | undefined;
   #resolver: Promise<FindProxyForURL> | undefined;
 
-  constructor(source: string) {
+  /** `creds`: who to be at the proxies the file names (none: the proxy URL's own, which a PAC answer never has). */
+  constructor(source: string, creds?: { username?: string; password?: string; domain?: string }) {
     this.#source = source;
+    this.#creds = creds;
   }
 
   #find(): Promise<FindProxyForURL> {
@@ -87,7 +90,7 @@ export class PacRouter {
     }
     const choice = pacChoice(answer);
     if (choice === 'none') throw new HoldlineError('invalid_argument', `the PAC file ${this.#source} answered ${JSON.stringify(answer)} for ${url.href}: no PROXY or DIRECT entry Holdline can use`);
-    return choice === undefined ? undefined : endpoint(choice, undefined);
+    return choice === undefined ? undefined : endpoint(choice, this.#creds);
   }
 
   /** The PAC answer for `url` as the file gives it (for diagnosis). */

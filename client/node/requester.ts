@@ -73,7 +73,7 @@ export class UndiciRequester implements HttpRequester {
     this.#options = options;
     this.#keepAlive = options.keepAlive;
     const proxy = options.proxy;
-    if (typeof proxy === 'object' && 'pac' in proxy) this.#pac = new PacRouter(proxy.pac);
+    if (typeof proxy === 'object' && 'pac' in proxy) this.#pac = new PacRouter(proxy.pac, proxy);
   }
 
   #lanes(u: URL, proxy: ProxyEndpoint | undefined): Lanes {

@@ -52,7 +52,7 @@ export class NodeWebSocket implements WebSocketConnection {
     if (typeof setting === 'object' && 'pac' in setting) {
       // The PAC file is asked about the http(s) form of the URL, as for requests.
       const asked = new URL(url.replace(/^ws/, 'http'));
-      new PacRouter(setting.pac).route(asked).then(
+      new PacRouter(setting.pac, setting).route(asked).then(
         (proxy) => this.#through(url, target, options, proxy),
         (e: unknown) => this.#gone(1006, '', e instanceof HoldlineError ? e : new HoldlineError('network_error', String(e), { cause: e })),
       );
