@@ -106,6 +106,20 @@ async function skipBody(socket: net.Socket, head: Head): Promise<boolean> {
   return left === 0;
 }
 
+/**
+ * readHead() paused the socket explicitly, and a paused stream stays paused
+ * when a 'data' listener comes (node:http's client, under `ws`, only adds
+ * one): resume it once the new owner listens.
+ */
+function flowWhenRead(socket: net.Socket): void {
+  const onListener = (event: string | symbol): void => {
+    if (event !== 'data') return;
+    socket.off('newListener', onListener);
+    process.nextTick(() => socket.resume());
+  };
+  socket.on('newListener', onListener);
+}
+
 function connectRequest(authority: string, authorization: string | undefined): string {
   const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, 'Proxy-Connection: keep-alive'];
   if (authorization !== undefined) lines.push(`Proxy-Authorization: ${authorization}`);
@@ -131,6 +145,7 @@ export async function openTunnel(proxy: ProxyEndpoint, auth: ProxyAuth, host: st
       if (head.status === 200) {
         auth.passed(round);
         if (head.rest.length > 0) socket.unshift(head.rest);
+        flowWhenRead(socket);
         return socket;
       }
       if (head.status !== 407) {

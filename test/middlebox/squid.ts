@@ -36,6 +36,8 @@ export interface SquidOptions {
   ntlm?: { users?: readonly string[] };
   /** Require Digest proxy auth (`digest_file_auth`, MD5: squid 5 has no SHA-256) with these credentials, in a password file written here; a nonce serves 10 requests, then squid calls it stale. */
   digest?: { user: string; password: string };
+  /** Allow CONNECT to these ports too (squid's stock rules allow 443 only). */
+  connectPorts?: readonly number[];
   /** Refuse (403, ERR_ACCESS_DENIED) requests to this destination port, before any authentication. */
   denyPort?: number;
   /** Cache responses in memory. Default false (`cache deny all`). */
@@ -207,6 +209,10 @@ async function writeConfig(dir: string, port: number, options: SquidOptions, pre
       'acl holdline_authenticated proxy_auth REQUIRED',
     ].join('\n');
     authAccess = 'http_access deny !holdline_authenticated';
+  }
+  if (options.connectPorts !== undefined && options.connectPorts.length > 0) {
+    // More values for the stock SSL_ports ACL (acl lines of one name add up).
+    auth = `acl SSL_ports port ${options.connectPorts.join(' ')}\n${auth}`;
   }
   if (options.denyPort !== undefined) {
     authAccess = `acl holdline_refused port ${options.denyPort}\nhttp_access deny holdline_refused\n${authAccess}`;
