@@ -21,19 +21,7 @@ export interface ProxyEndpoint {
   key: string;
 }
 
-export const PROXY_ENV = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'];
-
 export const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'ws:': 80, 'https:': 443, 'wss:': 443 };
-
-/**
- * The proxy for `target`, or undefined: the same choice undici's
- * EnvHttpProxyAgent makes for requests (the `proxy` option, else
- * http_proxy/HTTP_PROXY, https_proxy/HTTPS_PROXY falling back to it; hosts in
- * no_proxy/NO_PROXY, with or without a port, and their subdomains, go direct).
- */
-export function proxyFor(target: URL, option: string | undefined): URL | undefined {
-  return proxyUrlFor(target, option);
-}
 
 /**
  * The proxy endpoint for `target` under the `proxy` option (a URL, or
@@ -64,6 +52,12 @@ export function endpoint(url: URL, fields: { username?: string; password?: strin
   return { url: bare, creds, key: `${bare.origin}|${domain}\\${user}` };
 }
 
+/**
+ * The proxy for `target`, or undefined: the same choice undici's
+ * EnvHttpProxyAgent makes for requests (the `proxy` option, else
+ * http_proxy/HTTP_PROXY, https_proxy/HTTPS_PROXY falling back to it; hosts in
+ * no_proxy/NO_PROXY, with or without a port, and their subdomains, go direct).
+ */
 function proxyUrlFor(target: URL, option: string | undefined): URL | undefined {
   const env = process.env;
   const secure = target.protocol === 'wss:' || target.protocol === 'https:';
