@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diagnose } from '../client/node/doctor.js';
+import { diagnose as doctor } from '../client/doctor.js';
 import { startHoldline } from './helpers/holdline.js';
 import { noProxyEnv } from './helpers/proxy-auth.js';
 import { startSquid } from './middlebox/squid.js';
@@ -19,7 +20,9 @@ test('doctor through squid (read_timeout 12 s, Digest): the proxy and why, Diges
   t.after(() => squid.stop());
   const hl = await startHoldline(t, { pollTimeoutMs: 25_000 });
   process.env.HTTP_PROXY = `http://dave:pw@127.0.0.1:${squid.port}`;
-  const { report, text } = await diagnose(hl.url, { maxHoldMs: 25_000 });
+  const progress: string[] = [];
+  const { report, text } = await diagnose(hl.url, { maxHoldMs: 25_000, log: (l) => progress.push(l) });
+  assert.ok(progress.length >= 3, `progress lines: ${progress.join(' | ')}`);
   t.diagnostic(text);
   assert.equal(report.proxy.url, `http://127.0.0.1:${squid.port}/`);
   assert.match(report.proxy.why, /HTTP_PROXY/);
@@ -36,4 +39,13 @@ test('doctor through squid (read_timeout 12 s, Digest): the proxy and why, Diges
   assert.deepEqual(report.suggestion, { holdMs: suggested, transports: ['polling'] });
   assert.match(text, /cut after 1[1-4]\d{3} ms/);
   assert.match(text, new RegExp(`holdMs ${suggested}`));
+});
+
+test('the CLI entry (client/doctor.ts): ok false and a printable report when no session opens', { timeout: 30_000 }, async (t) => {
+  noProxyEnv(t);
+  // Nothing listens on port 1.
+  const report = await doctor('http://127.0.0.1:1/holdline', { maxHoldMs: 2_000 });
+  assert.equal(report.ok, false);
+  assert.equal(report.proxy.url, null);
+  assert.match(String(report), /session: +not opened/);
 });

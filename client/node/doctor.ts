@@ -32,6 +32,8 @@ export interface DiagnoseOptions {
   maxHoldMs?: number;
   /** Skip the WebSocket check. */
   skipWebSocket?: boolean;
+  /** Called with a line of progress before each step. */
+  log?: (line: string) => void;
 }
 
 export interface DiagnosisReport {
@@ -138,10 +140,13 @@ async function checkWebSocket(url: string, proxy: ProxySetting | undefined): Pro
 export async function diagnose(url: string, options: DiagnoseOptions = {}): Promise<{ report: DiagnosisReport; text: string }> {
   const target = new URL(url);
   const askedMs = options.maxHoldMs ?? 60_000;
+  const log = options.log ?? (() => {});
+  log(`which proxy applies to ${url}`);
   const { proxy, why } = await whichProxy(target, options.proxy);
   const haveCredentials = proxy?.creds !== undefined;
   const auth: DiagnosisReport['auth'] = { required: false, offered: [], answeredWith: null, haveCredentials, note: 'no proxy' };
   if (proxy !== undefined) {
+    log(`asking ${proxy.url.host} whether it wants authentication`);
     try {
       const probe = await probeProxy(proxy, target);
       auth.required = probe.status === 407;
@@ -164,6 +169,7 @@ export async function diagnose(url: string, options: DiagnoseOptions = {}): Prom
   const hold: DiagnosisReport['hold'] = { askedMs, grantedMs: null, cutAfterMs: null, heldFullMs: null, suggestedHoldMs: null };
   const c = new HoldlineClient(url, { ...(options.proxy === undefined ? {} : { proxy: options.proxy }), transports: ['polling'], holdMs: askedMs, connectTimeoutMs: 15_000 });
   c.on('error', () => {});
+  log(`opening a session and holding a poll for up to ${askedMs} ms`);
   try {
     await c.connect();
     session.opened = true;
@@ -178,6 +184,7 @@ export async function diagnose(url: string, options: DiagnoseOptions = {}): Prom
     await c.close().catch(() => undefined);
   }
 
+  if (options.skipWebSocket !== true && session.opened) log('trying a WebSocket');
   const websocket = options.skipWebSocket === true || !session.opened
     ? { gotThrough: false, detail: session.opened ? 'not checked' : 'not checked: no session' }
     : await checkWebSocket(url, options.proxy);
