@@ -36,6 +36,18 @@ describe('client options', () => {
     invalid(() => resolveClientOptions(null as unknown as HoldlineClientOptions), /must be an object/);
   });
 
+  it('proxy: a URL, { url, username, password, domain } or { pac, ... }; anything else names the option', () => {
+    assert.equal(resolveClientOptions({ proxy: 'http://p:3128' }).proxy, 'http://p:3128');
+    const withFields = { url: 'http://p:3128', username: 'alice', password: 'pw', domain: 'CORP' };
+    assert.deepEqual(resolveClientOptions({ proxy: withFields }).proxy, withFields);
+    assert.deepEqual(resolveClientOptions({ proxy: { pac: '/etc/proxy.pac', username: 'bob' } }).proxy, { pac: '/etc/proxy.pac', username: 'bob' });
+    invalid(() => resolveClientOptions({ proxy: 'socks5://p:1080' }), /"proxy".*not http: or https:/);
+    invalid(() => resolveClientOptions({ proxy: { url: 'http://p', user: 'x' } as unknown as HoldlineClientOptions['proxy'] & object }), /"proxy".*unknown field "user"/);
+    invalid(() => resolveClientOptions({ proxy: { url: 'http://p', password: 5 } as unknown as HoldlineClientOptions['proxy'] & object }), /"proxy".*"password" must be a string/);
+    invalid(() => resolveClientOptions({ proxy: { pac: '' } }), /"proxy".*pac/);
+    invalid(() => resolveClientOptions({ proxy: 42 } as unknown as HoldlineClientOptions), /"proxy"/);
+  });
+
   it('an unknown option throws naming it', () => {
     invalid(() => resolveClientOptions({ nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);
     invalid(() => resolveClientOptions({ transports: ['polling'], nope: 1 } as HoldlineClientOptions), /unknown HoldlineClient option "nope"/);

@@ -22,6 +22,18 @@ export type AuthOption = AuthData | (() => AuthData | Promise<AuthData>);
  */
 export const MAX_AUTH_BYTES = 3072;
 
+/**
+ * The `proxy` option (Node): a URL (http://user:pass@proxy:3128,
+ * http://DOMAIN%5Cuser:pass@proxy:3128 for NTLM), the same with the
+ * credentials apart, or a PAC file (`{ pac: 'http://wpad/proxy.pac' }` or a
+ * file path) that picks the proxy for each URL (with the credentials to use
+ * at the proxies it names, if any).
+ */
+export type ProxySetting =
+  | string
+  | { url: string; username?: string; password?: string; domain?: string }
+  | { pac: string; username?: string; password?: string; domain?: string };
+
 export interface HoldlineClientOptions {
   /**
    * Sent in the body of every `/open` (never in the URL, never as a header,
@@ -33,8 +45,8 @@ export interface HoldlineClientOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
   /** Reuse connections (default true); false opens a new connection per request (Node). */
   keepAlive?: boolean;
-  /** Proxy URL for Node, e.g. http://user:pass@proxy:3128; default from HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
-  proxy?: string;
+  /** Proxy for Node (see ProxySetting); default from HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
+  proxy?: ProxySetting;
   /** Hold to ask the server for (at least 100 ms); it is capped by the server's pollTimeoutMs. Default: the server's. */
   holdMs?: number;
   /** A poll gets holdMs + pollGraceMs before the client gives up on it and replaces it. */
@@ -70,7 +82,7 @@ export interface ResolvedClientOptions {
   minDelayMs: number;
   maxDelayMs: number;
   keepAlive: boolean;
-  proxy: string | undefined;
+  proxy: ProxySetting | undefined;
   holdMs: number | undefined;
   pollGraceMs: number;
   requestTimeoutMs: number;
@@ -137,6 +149,42 @@ function int(name: string, v: unknown, def: number, min = 0): number {
   return v;
 }
 
+const PROXY_FIELDS = new Set(['url', 'username', 'password', 'domain']);
+const PAC_FIELDS = new Set(['pac', 'username', 'password', 'domain']);
+
+function proxySetting(v: unknown): ProxySetting {
+  const bad = (why: string): HoldlineError =>
+    invalid(`option "proxy" must be a URL such as http://user:pass@host:3128, { url, username, password, domain } or { pac: URL or file }: ${why}`);
+  const url = (u: unknown): string => {
+    if (typeof u !== 'string') throw bad(`got ${JSON.stringify(u)}`);
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw bad(`${JSON.stringify(u)} is not a URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw bad(`${JSON.stringify(u)} is not http: or https:`);
+    return u;
+  };
+  if (typeof v === 'string') return url(v);
+  if (typeof v !== 'object' || v === null) throw bad(`got ${JSON.stringify(v)}`);
+  const o = v as Record<string, unknown>;
+  const known = 'pac' in o ? PAC_FIELDS : PROXY_FIELDS;
+  for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
+  const creds: { username?: string; password?: string; domain?: string } = {};
+  for (const k of ['username', 'password', 'domain'] as const) {
+    const f = o[k];
+    if (f === undefined) continue;
+    if (typeof f !== 'string') throw bad(`field "${k}" must be a string`);
+    creds[k] = f;
+  }
+  if ('pac' in o) {
+    if (typeof o.pac !== 'string' || o.pac === '') throw bad('{ pac } takes a non-empty string, a URL or a file path');
+    return { pac: o.pac, ...creds };
+  }
+  return { url: url(o.url), ...creds };
+}
+
 export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedClientOptions {
   if (typeof o !== 'object' || o === null) throw invalid('HoldlineClient options must be an object');
   // Unknown names first: a typo is the likelier mistake, and its message is the one to see.
@@ -155,20 +203,14 @@ export function resolveClientOptions(o: HoldlineClientOptions = {}): ResolvedCli
   if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean') {
     throw invalid(`option "keepAlive" must be a boolean, got ${typeof o.keepAlive}`);
   }
-  if (o.proxy !== undefined) {
-    try {
-      new URL(o.proxy);
-    } catch {
-      throw invalid(`option "proxy" must be a URL such as http://user:pass@host:3128, got ${JSON.stringify(o.proxy)}`);
-    }
-  }
+  const proxy = o.proxy === undefined ? undefined : proxySetting(o.proxy);
   if (o.auth !== undefined && typeof o.auth !== 'function') authData(o.auth);
   return {
     auth: o.auth,
     minDelayMs,
     maxDelayMs,
     keepAlive: o.keepAlive ?? true,
-    proxy: o.proxy,
+    proxy,
     holdMs: o.holdMs === undefined ? undefined : int('holdMs', o.holdMs, 0, MIN_POLL_TIMEOUT_MS),
     pollGraceMs: int('pollGraceMs', o.pollGraceMs, DEFAULTS.pollGraceMs, 1),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs, 15_000, 1),

@@ -6,6 +6,7 @@
  * Everything else in client/ is the same code on both.
  */
 import type { HoldlineError } from '../shared/index.js';
+import type { ProxySetting } from './options.js';
 
 export interface HttpAnswer {
   status: number;
@@ -15,8 +16,8 @@ export interface HttpAnswer {
 export interface RequesterOptions {
   /** false: a new connection per request (Node only; browsers decide for themselves). */
   keepAlive: boolean;
-  /** Explicit proxy URL (Node only), e.g. http://user:pass@proxy:3128. Overrides HTTP(S)_PROXY. */
-  proxy: string | undefined;
+  /** Explicit proxy (Node only): a URL, { url, username, password, domain } or { pac }. Overrides HTTP(S)_PROXY. */
+  proxy: ProxySetting | undefined;
 }
 
 /**
@@ -88,8 +89,8 @@ export interface WebSocketConnection {
 }
 
 export interface WebSocketOptions {
-  /** Explicit proxy URL (Node only), as RequesterOptions.proxy; else HTTP(S)_PROXY / NO_PROXY. */
-  proxy: string | undefined;
+  /** Explicit proxy (Node only), as RequesterOptions.proxy; else HTTP(S)_PROXY / NO_PROXY. */
+  proxy: ProxySetting | undefined;
   /** A larger frame fails the connection (Node only; browsers cap frames themselves). */
   maxPayload: number;
 }

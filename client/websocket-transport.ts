@@ -42,6 +42,7 @@ import {
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
+import type { ProxySetting } from './options.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
 export type OpenWebSocket = (url: string, handlers: WebSocketHandlers, options: WebSocketOptions) => WebSocketConnection;
@@ -50,7 +51,7 @@ export interface WebSocketTransportOptions {
   /** The endpoint, ws(s)://…/ws. */
   readonly url: string;
   /** As the requests' `proxy` option (Node). */
-  readonly proxy: string | undefined;
+  readonly proxy: ProxySetting | undefined;
   /** Connecting plus the hello's answer must take no longer than this. */
   readonly openTimeoutMs: number;
   /** Added to the server's heartbeat period: silence past both is a dead connection. */

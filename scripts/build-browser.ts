@@ -113,6 +113,7 @@ export function nodeOnlyInputs(inputs: readonly string[]): string[] {
       /(^|\/)node_modules\/undici\//.test(i) ||
       /(^|\/)node_modules\/@types\/node\//.test(i) ||
       /(^|\/)client\/(platform\.node|http1-connection|index)\.ts$/.test(i) ||
+      /(^|\/)client\/node\//.test(i) ||
       /(^|\/)server\//.test(i),
   );
 }

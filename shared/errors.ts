@@ -34,6 +34,8 @@ export type LocalErrorCode =
   | 'timeout'
   | 'bad_response'
   | 'proxy_auth_required'
+  /** A proxy refused the destination (its ACL's 403, a 502 when it could not connect); the message names the proxy. */
+  | 'proxy_refused'
   | 'client_closed'
   /** send() or request() after the server closed the session (close frame `server_closed`). */
   | 'server_closed'

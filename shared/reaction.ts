@@ -60,6 +60,8 @@ const LOCAL_REACTIONS: Partial<Record<ErrorCode, Reaction>> = {
   timeout: 'retry',
   bad_response: 'retry',
   proxy_auth_required: 'fatal',
+  // The proxy's ACL or its link to the server: nothing the client can fix, but it may pass later (a server back up, a rule changed).
+  proxy_refused: 'retry',
 };
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Issue 2, item 6: the client in client/ is one module for browser and Node.
- * Only the platform files may import Node-only code; everything the browser
+ * Only the platform files (client/platform.node.ts and its parts in
+ * client/node/) may import Node-only code; everything the browser
  * entry reaches must be free of it.
  */
 import { test } from 'node:test';
@@ -54,6 +55,7 @@ test('the browser entry and the Node entry share the same client core', () => {
   const node = reachable('client/index.ts');
   assert.ok(browser.has('client/holdline-client.ts') && node.has('client/holdline-client.ts'));
   assert.ok(!browser.has('client/platform.node.ts'), 'the browser entry never reaches the Node platform');
+  assert.deepEqual([...browser].filter((f) => f.startsWith('client/node/')), [], 'nor its parts in client/node/');
   const nodeOnly = [...browser].flatMap((f) => imports(f).filter(isNodeOnly).map((s) => `${f} imports ${s}`));
   assert.deepEqual(nodeOnly, []);
 });

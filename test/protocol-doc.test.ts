@@ -92,6 +92,17 @@ test('on /open a bare 404 is not_found and fatal, as the document says', () => {
   for (const [status, c] of Object.entries(STATUS_CODES)) if (status !== '404') assert.equal(OPEN_STATUS_CODES[Number(status)], c);
 });
 
+test('the client-code table matches reactionOf', () => {
+  const rows = table('Those a request can fail with', 'client code');
+  for (const [cell, , reaction] of rows) {
+    const c = code(cell) as ErrorCode;
+    assert.ok(!isWireErrorCode(c), `${c} is a client-side code`);
+    assert.equal(reactionIn(reaction ?? ''), reactionOf(c), `${c}: the doc says "${reaction}"`);
+  }
+  const listed = rows.map(([cell]) => code(cell));
+  for (const c of ['network_error', 'timeout', 'bad_response', 'proxy_auth_required', 'proxy_refused']) assert.ok(listed.includes(c), `${c} is in the table`);
+});
+
 test('the close frame table matches CLOSE_REACTIONS', () => {
   const rows = table('**Close frame.**', 'close code');
   for (const [cell, , reaction] of rows) {

@@ -2,8 +2,8 @@
  * Core v2, item 4: a proxy's 407 is told from undici's error class or the
  * status it saw, not from an error message. For https:// the client asks the
  * proxy for a CONNECT tunnel; a proxy answering it with 407 is
- * proxy_auth_required (fatal, asked once), any other refusal (403 here) a
- * network_error that the client retries. The "proxy" is a loopback TCP server
+ * proxy_auth_required (fatal, asked once), any other refusal (403 here)
+ * proxy_refused, naming the proxy, which the client retries. The "proxy" is a loopback TCP server
  * that answers the CONNECT line itself. (http:// through a proxy with a 407:
  * test/forward-proxy.test.ts, against squid.)
  */
@@ -45,10 +45,12 @@ test('a CONNECT answered 407: proxy_auth_required, asked once', async (t) => {
   assert.deepEqual(proxy.requests, ['CONNECT 127.0.0.1:1 HTTP/1.1']);
 });
 
-test('a CONNECT answered 403: a network_error the client retries, not proxy_auth_required', async (t) => {
+test('a CONNECT answered 403: proxy_refused naming the proxy, which the client retries', async (t) => {
   const proxy = await refusingProxy(t, '403 Forbidden');
   const err = await connectThrough(t, proxy.url);
   assert.ok(err !== undefined, 'connect() failed');
-  assert.notEqual(err.code, 'proxy_auth_required');
+  // Retried until connectTimeoutMs; the timeout names the last error.
+  assert.equal(err.code, 'timeout');
+  assert.match(err.message, new RegExp(`last error: proxy_refused: the proxy ${proxy.url.replace('http://', '')} refused CONNECT 127\\.0\\.0\\.1:1: HTTP 403`));
   assert.ok(proxy.requests.length >= 2, `asked again: ${proxy.requests.length}`);
 });

@@ -26,6 +26,20 @@ import { ensureExecutable, isRoot, lookupUser, type SystemUser } from './system.
 export interface SquidOptions {
   /** Require Basic proxy auth with these credentials (basic_ncsa_auth + generated htpasswd). */
   auth?: { user: string; password: string };
+  /**
+   * Require NTLM proxy auth with squid's `ntlm_fake_auth` helper, which runs
+   * the Type 1/2/3 handshake but checks no password: any Type 3 passes, as
+   * the user it names. `users` limits who squid then lets through (a
+   * `proxy_auth` ACL: another user is answered 407 again, which is how a
+   * test gets "wrong credentials" out of a helper that checks none).
+   */
+  ntlm?: { users?: readonly string[] };
+  /** Require Digest proxy auth (`digest_file_auth`, MD5: squid 5 has no SHA-256) with these credentials, in a password file written here; a nonce serves 10 requests, then squid calls it stale. */
+  digest?: { user: string; password: string };
+  /** Allow CONNECT to these ports too (squid's stock rules allow 443 only). */
+  connectPorts?: readonly number[];
+  /** Refuse (403, ERR_ACCESS_DENIED) requests to this destination port, before any authentication. */
+  denyPort?: number;
   /** Cache responses in memory. Default false (`cache deny all`). */
   caching?: boolean;
   /** squid `read_timeout` in whole seconds; a held origin response is cut with 504 ERR_READ_TIMEOUT. Default: squid's 15 min. */
@@ -140,6 +154,8 @@ export function parseSquidAccessLog(text: string): SquidAccessEntry[] {
 interface Prepared {
   squid: string;
   helper: string | undefined;
+  ntlmHelper: string | undefined;
+  digestHelper: string | undefined;
   user: SystemUser | undefined;
 }
 
@@ -149,8 +165,10 @@ async function prepare(options: SquidOptions): Promise<Prepared> {
     options.auth === undefined
       ? undefined
       : await ensureExecutable({ name: 'basic_ncsa_auth', debianPackage: 'squid', dirs: HELPER_DIRS });
+  const ntlmHelper = options.ntlm === undefined ? undefined : await ensureExecutable({ name: 'ntlm_fake_auth', debianPackage: 'squid', dirs: HELPER_DIRS });
+  const digestHelper = options.digest === undefined ? undefined : await ensureExecutable({ name: 'digest_file_auth', debianPackage: 'squid', dirs: HELPER_DIRS });
   const user = isRoot() ? await lookupUser(EFFECTIVE_USER) : undefined;
-  return { squid, helper, user };
+  return { squid, helper, ntlmHelper, digestHelper, user };
 }
 
 async function writeConfig(dir: string, port: number, options: SquidOptions, prepared: Prepared): Promise<string> {
@@ -168,6 +186,36 @@ async function writeConfig(dir: string, port: number, options: SquidOptions, pre
       'acl holdline_authenticated proxy_auth REQUIRED',
     ].join('\n');
     authAccess = 'http_access deny !holdline_authenticated';
+  }
+  if (options.ntlm !== undefined && prepared.ntlmHelper !== undefined) {
+    const users = options.ntlm.users;
+    auth = [
+      `auth_param ntlm program ${prepared.ntlmHelper}`,
+      'auth_param ntlm children 2 startup=0 idle=1',
+      'auth_param ntlm keep_alive on',
+      `acl holdline_authenticated proxy_auth ${users === undefined ? 'REQUIRED' : users.join(' ')}`,
+    ].join('\n');
+    authAccess = 'http_access deny !holdline_authenticated';
+  }
+  if (options.digest !== undefined && prepared.digestHelper !== undefined) {
+    const passwdFile = join(dir, 'digest-passwd');
+    await writeFile(passwdFile, `${options.digest.user}:${options.digest.password}\n`, { mode: 0o640 });
+    if (prepared.user !== undefined) await chown(passwdFile, prepared.user.uid, prepared.user.gid);
+    auth = [
+      `auth_param digest program ${prepared.digestHelper} ${passwdFile}`,
+      'auth_param digest children 2 startup=0 idle=1',
+      'auth_param digest realm holdline-test',
+      'auth_param digest nonce_max_count 10',
+      'acl holdline_authenticated proxy_auth REQUIRED',
+    ].join('\n');
+    authAccess = 'http_access deny !holdline_authenticated';
+  }
+  if (options.connectPorts !== undefined && options.connectPorts.length > 0) {
+    // More values for the stock SSL_ports ACL (acl lines of one name add up).
+    auth = `acl SSL_ports port ${options.connectPorts.join(' ')}\n${auth}`;
+  }
+  if (options.denyPort !== undefined) {
+    authAccess = `acl holdline_refused port ${options.denyPort}\nhttp_access deny holdline_refused\n${authAccess}`;
   }
   const config = await renderFixture('squid.conf.template', {
     PORT: String(port),
