@@ -47,6 +47,18 @@ export function notePollCut(stats: ClientStats, ageMs: number, holdMs: number): 
   log.transport('poll cut after %d ms held: hold now %d ms', ageMs, holdMs);
 }
 
+/**
+ * A poll died without a sound at `ageMs` (found by a send's answer when
+ * `byWritten`, else at its deadline); the hold is now `holdMs`, kept below
+ * `ceilingMs` for a while.
+ */
+export function noteSilentDeath(stats: ClientStats, ageMs: number, byWritten: boolean, holdMs: number, ceilingMs: number): void {
+  stats.silentDeaths = (stats.silentDeaths ?? 0) + 1;
+  stats.holdMs = holdMs;
+  stats.holdCeilingMs = ceilingMs;
+  log.transport('poll died silently after %d ms (%s): hold now %d ms, kept below %d ms', ageMs, byWritten ? 'the server had written what it never brought' : 'at its deadline', holdMs, ceilingMs);
+}
+
 export function noteSwitch(from: TransportName, to: TransportName): void {
   log.transport('transport %s -> %s', from, to);
 }

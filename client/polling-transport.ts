@@ -44,7 +44,7 @@ import {
 } from '../shared/index.js';
 import { Backoff } from './backoff.js';
 import { HoldAdvisor } from './hold-advisor.js';
-import { notePollCut } from './client-metrics.js';
+import { notePollCut, noteSilentDeath } from './client-metrics.js';
 import { delay } from './pacing.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { HttpExchange, Outcome, RequestControl } from './http-exchange.js';
@@ -270,10 +270,8 @@ export class PollingTransport implements Transport {
           // Died without a sound: found dead by a send's answer (below the
           // age it had then), or at its deadline (below its hold). Replace
           // it at once, and hold for less from now on.
-          host.stats.silentDeaths = (host.stats.silentDeaths ?? 0) + 1;
           advisor.silentDeath(current.blackholed ? Math.min(age, hold) : hold);
-          host.stats.holdMs = advisor.holdMs;
-          host.stats.holdCeilingMs = advisor.ceilingMs;
+          noteSilentDeath(host.stats, age, current.blackholed === true, advisor.holdMs, advisor.ceilingMs);
           current = this.#poll(session, advisor.holdMs);
           continue;
         }

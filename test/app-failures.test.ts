@@ -107,7 +107,6 @@ describe('application failure semantics (server)', () => {
       session.on('message', (m) => {
         if (m === 'throw') throw new Error('listener bug');
       });
-      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the point of the test: an async listener whose rejection the server reports
       session.on('message', async (m) => {
         await Promise.resolve();
         if (m === 'reject') throw new Error('async listener bug');

@@ -57,7 +57,6 @@ test('async listeners that reject (message, ack, flush, open) are reported; the 
   const errors: HoldlineError[] = [];
   client.on('error', (e) => errors.push(e));
   const got: Payload[] = [];
-  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the point of the test: an async listener whose rejection the client catches
   client.on('message', async (m) => {
     got.push(m);
     await Promise.resolve();
@@ -66,7 +65,6 @@ test('async listeners that reject (message, ack, flush, open) are reported; the 
   client.on('open', () => {
     throw new Error('open listener');
   });
-  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- as above
   client.on('ack', async () => {
     throw new Error('ack listener');
   });

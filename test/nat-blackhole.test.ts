@@ -82,7 +82,9 @@ test('a client that keeps sending finds a black-holed poll within one send round
   const { lab, url } = await natLab();
   t.after(() => lab.destroy());
   const [cmd, args] = tsx('test/nat/blackhole-client.ts', [url, 'sending']);
-  const client = lab.spawn('lan', cmd, args, { name: 'blackhole-client', cwd: ROOT });
+  // With the transport's debug log on: what the client learned is logged (stderr), as well as counted.
+  const env = { ...process.env, DEBUG: 'holdline:client:transport', DEBUG_COLORS: '0' };
+  const client = lab.spawn('lan', cmd, args, { name: 'blackhole-client', cwd: ROOT, env });
   await waitLine(client, 'done', 100_000);
   const arrived = lines(client).filter((l) => l.event === 'arrived');
   const report = JSON.stringify(arrived);
@@ -94,4 +96,5 @@ test('a client that keeps sending finds a black-holed poll within one send round
   assert.ok(first?.delayMs !== undefined && first.delayMs >= 0 && first.delayMs < 2_000, `came ${first?.delayMs} ms late: ${report}`);
   assert.equal(first.stats?.silentDeaths, 1, report);
   assert.ok((first.stats?.holdMs ?? Infinity) < NAT_IDLE_S * 1000, report);
+  assert.match(client.stderr(), /poll died silently after \d+ ms \(the server had written what it never brought\): hold now \d+ ms, kept below \d+ ms/);
 });

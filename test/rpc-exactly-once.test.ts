@@ -14,8 +14,8 @@ import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
 
 const N = 2_000;
-/** Requests in flight at once, each way. */
-const WINDOW = 64;
+/** Requests in flight at once, each way: few, so that they take many HTTP exchanges for the faults to hit. */
+const WINDOW = 16;
 
 /** Request i: text for most, binary (4-byte index) for every fifth. */
 function ask(i: number): Payload {
