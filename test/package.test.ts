@@ -181,7 +181,8 @@ test('npm pack ships a package that publint and attw pass, installs in a fresh a
   const blocks = tsBlocks(await readFile(join(stage, 'README.md'), 'utf8'));
   const names: string[] = [];
   for (const [i, b] of blocks.entries()) {
-    const name = b.includes('.listen(') ? `server-${i}` : b.includes('new HoldlineClient(') ? `client-${i}` : `example-${i}`;
+    // Runnable: the server example, and client examples aimed at it (through PORT); the others are compiled only.
+    const name = b.includes('.listen(') ? `server-${i}` : b.includes('new HoldlineClient(') && b.includes('process.env.PORT') ? `client-${i}` : `example-${i}`;
     names.push(name);
     await writeFile(join(app, 'src', `${name}.ts`), b);
   }
