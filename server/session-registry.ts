@@ -606,7 +606,14 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     for (const session of [...this.#live.values()]) {
       queue
         .add(async () => {
-          if ((await this.options.store.get(session.id)) === undefined) session.close(reason);
+          // Twice, a lease apart: a session the store misses once (a read
+          // racing its open or a takeover on a node that stalled past its
+          // lease) must not be closed under its client.
+          const { store, ownerLeaseMs } = this.options;
+          if ((await store.get(session.id)) !== undefined) return;
+          await new Promise((r) => setTimeout(r, ownerLeaseMs).unref());
+          if (session.state === 'closed' || this.#live.get(session.id) !== session) return;
+          if ((await store.get(session.id)) === undefined && (await store.tombstone(session.id)) === undefined) session.close(reason);
         })
         .catch(this.reportError);
     }
