@@ -106,6 +106,13 @@ export class RedisEvents {
     sub.on('message', (channel: string, text: string) => {
       if (channel === this.#channel) this.#dispatch(text);
     });
+    // Subscribed again after a lost connection: what was published meanwhile
+    // never came. Listeners re-read what they hold (StoreEvent 'resync').
+    let subscribedOnce = false;
+    sub.on('ready', () => {
+      if (subscribedOnce) this.#deliver('*', { type: 'resync', node: '' });
+      subscribedOnce = true;
+    });
     sub.subscribe(this.#channel).catch(() => {
       // Closed before the subscription was made, or Redis is away: ioredis subscribes again when it reconnects.
     });
@@ -127,6 +134,10 @@ export class RedisEvents {
     if (!Array.isArray(pair) || pair.length !== 2) return;
     const [sid, event]: unknown[] = pair;
     if (typeof sid !== 'string' || !isStoreEvent(event)) return;
+    this.#deliver(sid, event);
+  }
+
+  #deliver(sid: string, event: StoreEvent): void {
     for (const l of this.#listeners) {
       try {
         l(sid, event);

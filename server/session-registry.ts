@@ -574,6 +574,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
         case 'broadcast':
           this.#sendToOwned(encodeWire(event.data)).catch(this.reportError);
           return;
+        case 'resync':
+          // Events were lost while the store's subscriber was away: deliver
+          // what other nodes accepted meanwhile, and let held polls read again.
+          for (const s of this.#live.values()) s.pump();
+          this.polling.release();
+          return;
       }
     } catch (e) {
       this.reportError(e);

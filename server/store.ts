@@ -135,6 +135,11 @@ export type StoreEvent =
   | { type: 'poll'; node: string; at: number; ws?: number }
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason }
+  /**
+   * Not published: the store's own word that events may have been lost (its
+   * subscriber reconnected). Listeners re-read what they hold. sid '*'.
+   */
+  | { type: 'resync'; node: string }
   /** hl.broadcast() on `node`: every node sends `data` (a message in wire form) to the sessions it owns. Published with sid '*'. */
   | { type: 'broadcast'; node: string; data: MessageWire };
 
