@@ -22,6 +22,7 @@ import {
   decodeSendEnvelope,
   encodeClose,
   isRpc,
+  type SessionAuth,
   wireError,
 } from '../shared/index.js';
 import { readBody } from './body.js';
@@ -116,6 +117,8 @@ function failSession(res: ServerResponse, cors: Record<string, string>, s: Extra
  */
 export class HttpHandler implements PollAnswerer {
   readonly #core: SessionRegistry;
+  /** The credentials of requests past authentication (poll, send), to re-check when their session vanishes mid-request. */
+  readonly #authed = new WeakMap<IncomingMessage, { value: SessionAuth; isPoll: boolean }>();
 
   constructor(core: SessionRegistry) {
     this.#core = core;
@@ -138,7 +141,15 @@ export class HttpHandler implements PollAnswerer {
       // taken over) is an ordinary answer, not a fault of the server.
       const routine = e instanceof HoldlineError && e.code === 'session_unknown';
       if (!routine) this.#core.reportError(e);
-      writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
+      const auth = routine ? this.#authed.get(req) : undefined;
+      let s: AuthResult | undefined;
+      if (auth && !res.headersSent) {
+        // Closed meanwhile (here or on another node): say how, as a request that came a moment later is told.
+        const again = this.#core.authenticateSession(auth.value);
+        s = again instanceof Promise ? await again.catch(() => undefined) : again;
+      }
+      if (auth && s && !s.ok) failSession(res, this.#cors(req) ?? NO_CORS, s, auth.isPoll);
+      else writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     }
     this.#core.metrics.answered(res);
   }
@@ -197,6 +208,7 @@ export class HttpHandler implements PollAnswerer {
         let s = core.authenticateSession(r.value);
         if (s instanceof Promise) s = await s;
         if (!s.ok) return failSession(res, cors, s, true);
+        this.#authed.set(req, { value: r.value, isPoll: true });
         const { ack, from } = r.value;
         let acked = core.applyAck(s.value, ack, from);
         if (acked instanceof Promise) acked = await acked;
@@ -212,6 +224,7 @@ export class HttpHandler implements PollAnswerer {
         let s = core.authenticateSession(r.value);
         if (s instanceof Promise) s = await s;
         if (!s.ok) return failSession(res, cors, s, false);
+        this.#authed.set(req, { value: r.value, isPoll: false });
         const served = s.value;
         const { maxMessageBytes, maxBatchMessages } = core.options;
         if (r.value.m.length > maxBatchMessages) {

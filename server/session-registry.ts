@@ -91,6 +91,8 @@ export interface RegistryEvents {
 const unknownSession = (sid: string) =>
   ({ ok: false, error: wireError('session_unknown', `no session ${sid}: it expired, was closed, or the server restarted`) }) as const;
 const badCredential = () => ({ ok: false, error: wireError('bad_credential', 'the session token is wrong') }) as const;
+const closedResult = (reason: CloseReason) =>
+  ({ ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason }) as const;
 
 /** What one node's broadcast reached. */
 export interface BroadcastResult {
@@ -145,6 +147,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly #adopting = new Map<string, Promise<Session | undefined>>();
   /** Sessions being removed from the store (shutdown() waits for them). */
   readonly #ending = new Set<Promise<void>>();
+  /**
+   * Sessions this node closed whose removal from the store is under way: a
+   * request of theirs in that gap is told how they closed, as it is after
+   * (by the tombstone), not served from the store's last copy of them.
+   */
+  readonly #ended = new Map<string, { token: string; reason: CloseReason | undefined }>();
   /** Idle sessions whose liveness is being asked of the store. */
   readonly #asking = new Set<string>();
   readonly #events: RegistryEvents;
@@ -349,7 +357,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    */
   authenticateSession(auth: SessionAuth): AuthResult | Promise<AuthResult> {
     const live = this.#live.get(auth.sid);
-    if (live === undefined) return this.#fromStore(auth);
+    if (live === undefined) {
+      const ended = this.#ended.get(auth.sid);
+      if (ended === undefined) return this.#fromStore(auth);
+      if (!sameToken(auth.token, ended.token)) return badCredential();
+      return ended.reason ? closedResult(ended.reason) : unknownSession(auth.sid);
+    }
     if (!sameToken(auth.token, live.token)) return badCredential();
     if (this.#unused.size > 0 && this.#unused.delete(auth.sid)) {
       this.options.store.forgetAttempt(auth.sid).catch(this.reportError);
@@ -360,18 +373,29 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   async #fromStore(auth: SessionAuth): Promise<AuthResult> {
     const { store } = this.options;
     const rec = await store.get(auth.sid);
-    if (rec === undefined) {
-      const grave = await store.tombstone(auth.sid);
-      if (grave === undefined) return unknownSession(auth.sid);
-      if (!sameToken(auth.token, grave.token)) return badCredential();
-      const { reason } = grave;
-      return { ok: false, error: wireError('session_closed', `session closed: ${reason.code}: ${reason.message}`), closed: reason };
-    }
+    if (rec === undefined) return this.#gone(auth);
     if (!sameToken(auth.token, rec.token)) return badCredential();
     if (rec.attempt !== '') store.forgetAttempt(rec.sid).catch(this.reportError);
-    const session = this.clustered && !this.#closing ? await this.#adopt(rec) : undefined;
-    // Between the store's answer and now this node may have opened or adopted it.
-    return { ok: true, value: { sid: rec.sid, session: session ?? this.#live.get(rec.sid) } };
+    let session: Session | undefined;
+    try {
+      session = this.clustered && !this.#closing ? await this.#adopt(rec) : undefined;
+    } catch (e) {
+      // Its owner closed it between the read and the takeover: say how.
+      if (e instanceof HoldlineError && e.code === 'session_unknown') return this.#gone(auth);
+      throw e;
+    }
+    // Between the store's answer and now this node may have opened, adopted or closed it.
+    session ??= this.#live.get(rec.sid);
+    if (session === undefined && this.#ended.has(rec.sid)) return this.authenticateSession(auth);
+    return { ok: true, value: { sid: rec.sid, session } };
+  }
+
+  /** A session the store does not hold: closed (a tombstone says why) or unknown. */
+  async #gone(auth: SessionAuth): Promise<AuthResult> {
+    const grave = await this.options.store.tombstone(auth.sid);
+    if (grave === undefined) return unknownSession(auth.sid);
+    if (!sameToken(auth.token, grave.token)) return badCredential();
+    return closedResult(grave.reason);
   }
 
   /** Take the session over if its owner is gone; undefined while another live node owns it. */
@@ -536,6 +560,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     // an expired or shut-down session is forgotten and the client gets `reset`.
     const remember = reason.code === 'server_closed' || reason.code === 'client_closed';
     const tombstone = remember ? { reason, ttlMs: this.options.sessionIdleTimeoutMs } : undefined;
+    this.#ended.set(session.id, { token: session.token, reason: remember ? reason : undefined });
     const ending = this.options.store
       .delete(session.id, tombstone)
       .then((rest) => {
@@ -543,7 +568,10 @@ export class SessionRegistry implements SessionHost, RemoteHost {
         session.ended(reason, rest);
       })
       .catch(this.reportError)
-      .finally(() => this.#ending.delete(ending));
+      .finally(() => {
+        this.#ending.delete(ending);
+        if (this.#ended.get(session.id)?.token === session.token) this.#ended.delete(session.id);
+      });
     this.#ending.add(ending);
     if (this.#live.size === 0) this.#stopTicker();
   }
