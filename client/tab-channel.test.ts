@@ -120,6 +120,10 @@ describe('HoldlineTabClient with the real client and server', () => {
     }
     await waitFor('every tab confirmed', () => [a, b, c].every((t) => t.bufferedAmount === 0 && t.stats.unconfirmed === 0));
     assert.deepEqual([a.stats.messagesSent, b.stats.messagesSent, c.stats.messagesSent], [30, 30, 30]);
+    // The leader knows who would take its session over; a tab that closes is no longer counted.
+    assert.deepEqual([a.otherTabs, b.otherTabs, c.otherTabs], [2, 0, 0]);
+    await c.close();
+    await waitFor('the leader forgets the closed tab', () => a.otherTabs === 1);
   });
 
   it('relays incoming messages to every tab once', async () => {

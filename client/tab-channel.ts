@@ -63,6 +63,7 @@
 export { HoldlineTabClient } from './tabs/tab-client.js';
 export type {
   HoldlineTabClientOptions,
+  LeaderEvent,
   TabBus,
   TabClientEvents,
   TabClientStats,

@@ -10,8 +10,9 @@
  * - GET /holdline/ws      the WebSocket fast path (`hl.upgradeHandler()` on the 'upgrade' event;
  *                         404 when the server offers none: holdline.transports ['polling'])
  * - GET /stats            sessions and request counts, as JSON (for tests and the curious)
- * - POST /demo/leave      {sid, key}: the page went away (sent with navigator.sendBeacon on
- *                         pagehide), so its session closes now rather than after
+ * - POST /demo/leave      {sid, key}: the page went away and its session with it (sent with
+ *                         navigator.sendBeacon on pagehide, unless another tab takes the
+ *                         session over or the page resumes it), so it closes now rather than after
  *                         sessionIdleTimeoutMs; `key` is the one the session's welcome carried
  *
  * Who posts: the page's `auth` option carries its name ({name}) in every

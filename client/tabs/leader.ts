@@ -110,6 +110,11 @@ export class Leader {
   }
 
   /** The shared session's stats, live. */
+  /** The other tabs this leader's session serves (tabs that said hello or sent, until they say bye). */
+  get followers(): number {
+    return this.#followers.size;
+  }
+
   get stats(): ClientStats {
     return { ...this.#client.stats };
   }

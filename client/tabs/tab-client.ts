@@ -151,6 +151,15 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     return this.#locks !== undefined;
   }
 
+  /**
+   * On the leading tab: how many other tabs of this browser share its
+   * session (they take it over if this tab goes). 0 on a follower.
+   */
+  get otherTabs(): number {
+    const lead = this.#lead;
+    return lead && !lead.done ? lead.followers : 0;
+  }
+
   get sessionId(): string | undefined {
     return this.#known ?? this.#status.sessionId;
   }

@@ -13,9 +13,11 @@
 //
 // Sent and Received count chat messages: the ones this tab posted, and the
 // ones the log shows (history included), so they agree with what is on screen.
-// When the page goes away (pagehide) the tab that holds the session closes it
-// through the demo server's /demo/leave (a beacon), so the session count the
-// other pages show drops at once rather than after the server's idle timeout.
+// When the page goes away (pagehide) and its session would go with it (no
+// other tab of this browser takes it over, no ?resume=session), the page
+// closes it through the demo server's /demo/leave (a beacon), so the session
+// count the other pages show drops at once rather than after the server's
+// idle timeout.
 //
 // For tests: window.__states (every state, in order), window.__events
 // (window.__events of type 'transport': every switch), window.__holdline
@@ -170,7 +172,10 @@ function onData(data) {
     return;
   }
   if (msg.type === 'welcome' && typeof msg.key === 'string') leaveKey = { sid: client.sessionId, key: msg.key };
-  else if (msg.type === 'chat') addMessage(msg.srv, msg.message);
+  else if (msg.type === 'chat') {
+    chatSeen.push(msg.message?.n);
+    addMessage(msg.srv, msg.message);
+  }
   else if (msg.type === 'history' && Array.isArray(msg.messages)) {
     for (const m of msg.messages) addMessage(msg.srv, m);
     sessionsOnServer = msg.sessions;
@@ -248,16 +253,26 @@ client.on('role', (role) => {
   event('role', { role });
   render();
 });
+let leaderChangedAt = 0; // when this page last heard of a change of leader (the 'leader' event below)
 client.on('open', (e) => {
   event('open', { sessionId: e.sessionId, resumed: e.resumed });
   if (!e.resumed) sync();
-  if (e.resumed) note('Back online: missed messages delivered.');
+  if (e.resumed && Date.now() - leaderChangedAt > 5_000) note('Back online: missed messages delivered.');
   render();
 });
 client.on('reconnecting', (e) => {
   event('reconnecting', { code: e.error.code });
   note(e.error.code === 'session_lost' ? 'Session lost: opening a new one…' : 'Connection lost: reconnecting…', 60_000);
 });
+// A change of leader among this browser's tabs: the session goes on (the
+// 'open' that follows it is not news of its own).
+if (share) {
+  client.on('leader', (e) => {
+    event('leader', { self: e.self, sessionId: e.sessionId });
+    leaderChangedAt = Date.now();
+    note(e.self ? 'Another tab closed: this tab holds the session now, nothing lost.' : 'Another tab holds the session now.');
+  });
+}
 // Why a new session began, in words: these are normal events, not errors.
 function resetReason(reason) {
   switch (reason.code) {
@@ -294,10 +309,12 @@ ui.form.addEventListener('submit', (e) => {
   post(text).catch((err) => note(`Not sent: ${err.message}`));
 });
 
-// The page goes away: the tab that holds the session closes it now (followers
-// leave it to the tab that takes over). A beacon outlives the page.
+// The page goes away: the session ends with it, now, unless it goes on
+// without this page (a reloaded page resumes it with ?resume=session; another
+// tab of this browser takes it over). A beacon outlives the page.
 addEventListener('pagehide', () => {
-  if (client.shared === true && client.role !== 'leader') return;
+  if (resume) return;
+  if (client.shared === true && (client.role !== 'leader' || client.otherTabs > 0)) return;
   if (!leaveKey || leaveKey.sid !== client.sessionId) return;
   navigator.sendBeacon(new URL('/demo/leave', channelUrl), JSON.stringify(leaveKey));
 });
