@@ -11,7 +11,6 @@
  * wake-ups, beats its heartbeat and claims sessions of dead nodes. A server
  * that made its own MemoryStore is alone and skips all of that.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { nanoid } from 'nanoid';
 import {
@@ -30,7 +29,7 @@ import {
   type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
-import { requestHeader } from './request-header.js';
+import { attemptKey, clientAddress, OpenLimiter, verdict, type Verdict } from './open-admission.js';
 import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import type { WebSocketTransport } from './websocket.js';
@@ -39,31 +38,6 @@ import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
 import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
-
-/**
- * The key an open attempt is remembered under: the client's attempt id bound
- * to what authenticates the request (its cookies, its Authorization header,
- * its Origin). A retried open gets the session back only when it comes with
- * the same credentials: a replay without the victim's cookie opens a session
- * of its own, and a victim tricked into an attacker's attempt id is never
- * handed the attacker's session.
- */
-function attemptKey(attempt: string, req: IncomingMessage, auth: OpenRequest['auth']): string {
-  const h = createHash('sha256');
-  for (const name of ['cookie', 'authorization', 'origin']) h.update(requestHeader(req, name) ?? '').update('\0');
-  // The open body's `auth` (a bearer token) is a credential as much as a cookie is.
-  if (auth !== undefined) h.update(JSON.stringify(auth));
-  return `${attempt}.${h.digest('base64url').slice(0, 22)}`;
-}
-
-/** What the authenticate hook said: refused, or accepted with this data (undefined for a plain `true`). */
-type Verdict = { ok: false } | { ok: true; data: unknown };
-
-/** Read the hook's answer: false, null or undefined refuse; true accepts with no data; anything else is the data. */
-function verdict(answer: unknown): Verdict {
-  if (answer === false || answer === null || answer === undefined) return { ok: false };
-  return { ok: true, data: answer === true ? undefined : answer };
-}
 
 /** Compare two tokens in time that depends only on their length. */
 function sameToken(given: string, expected: string): boolean {
@@ -166,14 +140,15 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   /** A heartbeat has been stored before (a later one that finds none means the store lost it). */
   #beaten = false;
   #queuedTotal = 0;
-  /** Opens per client key lately (a token bucket each): see admitOpen. */
-  readonly #opens = new Map<string, { tokens: number; at: number }>();
+  /** Opens per client key lately (maxOpensPerMinute). */
+  readonly #opens: OpenLimiter;
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
     this.clustered = options.sharedStore;
     this.node = options.nodeId ?? nanoid(10);
     this.#events = events;
+    this.#opens = new OpenLimiter(options.maxOpensPerMinute);
     this.#unsubscribe = this.clustered ? options.store.subscribe(this.#onStoreEvent) : () => {};
   }
 
@@ -289,7 +264,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return { ok: true, value: this.#openResponse(sid, token) };
   }
 
-  /** Take one open from the client's bucket (maxOpensPerMinute, refilled continuously); false when it is empty. */
+  /** Take one open from the client's bucket (maxOpensPerMinute); false when it is empty. */
   #admitOpen(req: IncomingMessage): boolean {
     let key: string;
     try {
@@ -298,30 +273,11 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       this.reportError(e);
       key = this.#clientAddress(req);
     }
-    const max = this.options.maxOpensPerMinute;
-    const now = Date.now();
-    // Many keys (addresses) at once: forget the refilled ones now rather than at the next tick.
-    if (this.#opens.size > 100_000) this.#pruneOpens();
-    const b = this.#opens.get(key);
-    const tokens = b === undefined ? max : Math.min(max, b.tokens + ((now - b.at) * max) / 60_000);
-    if (tokens < 1) return false;
-    this.#opens.set(key, { tokens: tokens - 1, at: now });
-    return true;
+    return this.#opens.admit(key);
   }
 
   #clientAddress(req: IncomingMessage): string {
-    if (this.options.trustProxy) {
-      const fwd = requestHeader(req, 'x-forwarded-for')?.split(',')[0]?.trim();
-      if (fwd) return fwd;
-    }
-    return req.socket.remoteAddress ?? '';
-  }
-
-  /** Forget buckets that have refilled (they hold nothing a new one would not). */
-  #pruneOpens(): void {
-    const max = this.options.maxOpensPerMinute;
-    const now = Date.now();
-    for (const [key, b] of this.#opens) if (b.tokens + ((now - b.at) * max) / 60_000 >= max) this.#opens.delete(key);
+    return clientAddress(req, this.options.trustProxy);
   }
 
   #announce(session: Session): void {
@@ -678,7 +634,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       else session.close({ code: 'idle_timeout', message: `not polled for ${idle} ms` });
     }
     if (this.clustered) this.#beat().catch(this.reportError);
-    if (this.#opens.size > 0 && now % 5_000 < this.options.tickMs) this.#pruneOpens();
+    if (this.#opens.size > 0 && now % 5_000 < this.options.tickMs) this.#opens.prune();
     if (this.#live.size === 0 && this.polling.held === 0 && (this.websocket?.size ?? 0) === 0) this.#stopTicker();
   }
 
