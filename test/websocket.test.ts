@@ -11,8 +11,11 @@ import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
 import { HoldlineServer, MemoryStore, type Session } from '../server/index.js';
+import { RedisStore } from '../server/redis.js';
+import type { SessionStore } from '../server/store.js';
 import type { Payload } from '../shared/index.js';
-import { Cleanup, closeHttpServer, listen, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
+import { Cleanup, closeHttpServer, Condition, listen, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
+import { startRedis } from './middlebox/redis.js';
 
 interface Frame {
   text?: string;
@@ -220,36 +223,82 @@ describe('WebSocket endpoint (server)', () => {
     assert.equal(otherUpgrades, 1, 'the other listener got its own path');
   });
 
-  it('a WebSocket on node B serves a session owned by node A (one MemoryStore)', async () => {
-    const store = new MemoryStore();
-    const nodes = await Promise.all(['ws-a', 'ws-b'].map(async (nodeId) => {
-      const hl = new HoldlineServer({ store, nodeId });
-      const server = http.createServer();
-      hl.attach(server);
-      const origin = await listen(server);
-      cleanup.add(async () => {
-        await hl.close();
-        await closeHttpServer(server);
+  // Each node with its store: one MemoryStore shared in this process, or a RedisStore each on one redis-server of the test's own.
+  const stores: Array<[string, () => Promise<(nodeId: string) => SessionStore>]> = [
+    [
+      'one MemoryStore',
+      () => {
+        const shared = new MemoryStore();
+        return Promise.resolve(() => shared);
+      },
+    ],
+    [
+      'a RedisStore on each node, one redis-server',
+      async () => {
+        const redis = await startRedis();
+        cleanup.add(() => redis.stop());
+        const keyPrefix = `ws-${process.pid}-${Date.now()}:`;
+        return () => new RedisStore({ url: redis.url, keyPrefix });
+      },
+    ],
+  ];
+  for (const [name, makeStores] of stores) {
+    it(`a WebSocket on node B serves a session owned by node A (${name}): both ways, text and binary, in order`, async () => {
+      const storeFor = await makeStores();
+      const nodes = await Promise.all(['ws-a', 'ws-b'].map(async (nodeId) => {
+        const hl = new HoldlineServer({ store: storeFor(nodeId), nodeId });
+        const server = http.createServer();
+        hl.attach(server);
+        const origin = await listen(server);
+        cleanup.add(async () => {
+          await hl.close();
+          await closeHttpServer(server);
+        });
+        return { hl, url: `${origin}/holdline` };
+      }));
+      const [a, b] = nodes;
+      assert.ok(a && b);
+      const got: Payload[] = [];
+      const arrived = new Condition();
+      const sessionP = new Promise<Session>((resolve) => a.hl.once('session', resolve));
+      const s = await openRaw(a.url);
+      const owner = await sessionP;
+      owner.on('message', (m) => {
+        got.push(m);
+        arrived.notify();
       });
-      return { hl, url: `${origin}/holdline` };
-    }));
-    const [a, b] = nodes;
-    assert.ok(a && b);
-    const got: Payload[] = [];
-    const sessionP = new Promise<Session>((resolve) => a.hl.once('session', resolve));
-    const s = await openRaw(a.url);
-    const owner = await sessionP;
-    owner.on('message', (m) => got.push(m));
-    const p = await hello(b.url, s);
-    cleanup.add(() => p.ws.terminate());
-    assert.equal(b.hl.session(s.sid), undefined, 'B does not own it');
-    p.send({ ack: 0, seq: 1, n: 1 });
-    p.ws.send('through B');
-    assert.deepEqual(await p.json(), { ack: 1 });
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(got, ['through B'], 'delivered on the owner');
-    await owner.send('from A');
-    const batch = await p.batch();
-    assert.deepEqual(batch.m, ['from A'], 'and the owner\'s message reaches the WebSocket on B');
-  });
+      const p = await hello(b.url, s);
+      cleanup.add(() => p.ws.terminate());
+      assert.equal(b.hl.session(s.sid), undefined, 'B does not own it');
+      // Client to server through B: two batches, text and binary.
+      p.send({ ack: 0, seq: 1, n: 2 });
+      p.ws.send('through B 1');
+      p.ws.send(Buffer.from([0, 1, 254]));
+      assert.deepEqual(await p.json(), { ack: 2 });
+      p.send({ ack: 0, seq: 3, n: 1 });
+      p.ws.send('through B 3');
+      assert.deepEqual(await p.json(), { ack: 3 });
+      await arrived.until(() => got.length >= 3, 5_000, () => `the owner's application got ${got.length} of 3`);
+      assert.deepEqual(got, ['through B 1', new Uint8Array([0, 1, 254]), 'through B 3'], 'delivered on the owner, once, in order');
+      assert.equal(b.hl.session(s.sid), undefined, 'and A still owns it');
+      // Server to client: the owner's messages reach the WebSocket on B (a wake-up through the store).
+      await owner.send('from A 1');
+      await owner.send(new Uint8Array([9, 8, 7]));
+      await owner.send('from A 3');
+      const m: Payload[] = [];
+      let seq = 0;
+      while (m.length < 3) {
+        const batch = await p.batch();
+        if (seq === 0) seq = batch.seq;
+        m.push(...batch.m);
+      }
+      assert.equal(seq, 1);
+      assert.deepEqual(m, ['from A 1', new Uint8Array([9, 8, 7]), 'from A 3'], "the owner's messages, in order, text and binary");
+      // The client's ack through B frees them on the owner.
+      const drained = new Promise<void>((resolve) => owner.once('drain', () => resolve()));
+      p.send({ ack: 3 });
+      await withTimeout(drained, 5_000, "the owner's 'drain' once the client acknowledged through B");
+      assert.equal(owner.bufferedAmount, 0);
+    });
+  }
 });
