@@ -11,10 +11,9 @@
  * takeover (store.claim) in the other.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { it } from 'node:test';
 import { HoldlineServer, MemoryStore, type Session, type SessionStore } from '../server/index.js';
-import { closeHttpServer, Cleanup, Condition, errorCode, listen, openRaw, post, withTimeout, type RawSession } from './helpers/server.js';
+import { Cleanup, Condition, errorCode, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 
 /** A view of `store` whose `method` calls wait until open() (calls before hold() go straight through). */
 function gated(store: SessionStore, method: 'delete' | 'claim'): { store: SessionStore; hold(): void; open(): void; waiting: Condition; count(): number } {
@@ -54,19 +53,13 @@ function gated(store: SessionStore, method: 'delete' | 'claim'): { store: Sessio
 }
 
 async function node(cleanup: Cleanup, store: SessionStore, nodeId: string): Promise<{ hl: HoldlineServer; url: string; sessions: Session[]; errors: unknown[] }> {
-  const hl = new HoldlineServer({ store, nodeId, ownerLeaseMs: 10_000, pollTimeoutMs: 5_000 });
+  const h = await startServer({ store, nodeId, ownerLeaseMs: 10_000, pollTimeoutMs: 5_000 });
+  cleanup.add(() => h.close());
   const sessions: Session[] = [];
   const errors: unknown[] = [];
-  hl.on('session', (s) => sessions.push(s));
-  hl.on('error', (e) => errors.push(e));
-  const server = http.createServer();
-  hl.attach(server, { path: '/holdline' });
-  const origin = await listen(server);
-  cleanup.add(async () => {
-    await hl.close();
-    await closeHttpServer(server);
-  });
-  return { hl, url: `${origin}/holdline`, sessions, errors };
+  h.hl.on('session', (s) => sessions.push(s));
+  h.hl.on('error', (e) => errors.push(e));
+  return { hl: h.hl, url: h.url, sessions, errors };
 }
 
 const pollBody = (s: RawSession): string => JSON.stringify({ sid: s.sid, token: s.token, ack: 0, hold: 0 });

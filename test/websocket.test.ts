@@ -7,14 +7,13 @@
  * untouched, and a WebSocket on one node serving a session owned by another.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
-import { HoldlineServer, MemoryStore, type Session } from '../server/index.js';
+import { MemoryStore, type Session } from '../server/index.js';
 import { RedisStore } from '../server/redis.js';
 import type { SessionStore } from '../server/store.js';
 import type { Payload } from '../shared/index.js';
-import { Cleanup, closeHttpServer, Condition, listen, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
+import { Cleanup, Condition, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 import { startRedis } from './middlebox/redis.js';
 
 interface Frame {
@@ -238,7 +237,11 @@ describe('WebSocket endpoint (server)', () => {
         const redis = await startRedis();
         cleanup.add(() => redis.stop());
         const keyPrefix = `ws-${process.pid}-${Date.now()}:`;
-        return () => new RedisStore({ url: redis.url, keyPrefix });
+        return () => {
+          const store = new RedisStore({ url: redis.url, keyPrefix });
+          cleanup.add(() => store.close()); // after its node closes, before redis stops
+          return store;
+        };
       },
     ],
   ];
@@ -246,15 +249,9 @@ describe('WebSocket endpoint (server)', () => {
     it(`a WebSocket on node B serves a session owned by node A (${name}): both ways, text and binary, in order`, async () => {
       const storeFor = await makeStores();
       const nodes = await Promise.all(['ws-a', 'ws-b'].map(async (nodeId) => {
-        const hl = new HoldlineServer({ store: storeFor(nodeId), nodeId });
-        const server = http.createServer();
-        hl.attach(server);
-        const origin = await listen(server);
-        cleanup.add(async () => {
-          await hl.close();
-          await closeHttpServer(server);
-        });
-        return { hl, url: `${origin}/holdline` };
+        const h = await startServer({ store: storeFor(nodeId), nodeId });
+        cleanup.add(() => h.close());
+        return h;
       }));
       const [a, b] = nodes;
       assert.ok(a && b);
