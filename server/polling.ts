@@ -302,12 +302,17 @@ export class PollingTransport {
     h.ahead = { seq: h.nextSeq, commits, batch };
   }
 
-  /** A poll of `sid` was taken on another node at `at` (Date.now()): answer ours, if older, empty. */
+  /**
+   * Something else took the session's stream at `at` (Date.now()): a poll on
+   * another node, or a WebSocket (here or elsewhere). Answer our held poll,
+   * if older, empty.
+   */
   superseded(sid: string, at: number): void {
     const h = this.#holds.get(sid);
     const poll = h?.poll;
-    // `at` is on the wall clock (it may come from another process); `since` on ours.
-    if (!this.#host.clustered || !poll || h.since > clockMs() - (Date.now() - at)) return;
+    if (!poll) return;
+    // `at` is on the wall clock (it may come from another process); `since` on ours (kept only on a cluster's node).
+    if (this.#host.clustered && h.since > clockMs() - (Date.now() - at)) return;
     h.poll = undefined;
     this.#forgetIfIdle(sid, h);
     if (this.#answerer.gone(poll)) return;

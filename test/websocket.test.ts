@@ -143,8 +143,8 @@ describe('WebSocket endpoint (server)', () => {
     const held = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0 }));
     await new Promise((r) => setTimeout(r, 100));
     const p = await hello(h.url, s);
-    const answered = await held;
-    assert.equal(answered.status, 200, 'the held poll is answered at once');
+    const answered = await withTimeout(held, 5_000, 'the held poll answered at once (its hold is 20 s)');
+    assert.equal(answered.status, 200);
     assert.deepEqual((JSON.parse(answered.text) as { m: unknown[] }).m, []);
     const poll = post(`${h.url}/poll`, JSON.stringify({ ...s, ack: 0, hold: 0 }));
     const closed = await p.closed;
