@@ -22,6 +22,8 @@ import {
   decodeSendEnvelope,
   encodeClose,
   isRpc,
+  type PollRequest,
+  type SendEnvelope,
   type SessionAuth,
   wireError,
 } from '../shared/index.js';
@@ -117,8 +119,6 @@ function failSession(res: ServerResponse, cors: Record<string, string>, s: Extra
  */
 export class HttpHandler implements PollAnswerer {
   readonly #core: SessionRegistry;
-  /** The credentials of requests past authentication (poll, send), to re-check when their session vanishes mid-request. */
-  readonly #authed = new WeakMap<IncomingMessage, { value: SessionAuth; isPoll: boolean }>();
 
   constructor(core: SessionRegistry) {
     this.#core = core;
@@ -141,15 +141,7 @@ export class HttpHandler implements PollAnswerer {
       // taken over) is an ordinary answer, not a fault of the server.
       const routine = e instanceof HoldlineError && e.code === 'session_unknown';
       if (!routine) this.#core.reportError(e);
-      const auth = routine ? this.#authed.get(req) : undefined;
-      let s: AuthResult | undefined;
-      if (auth && !res.headersSent) {
-        // Closed meanwhile (here or on another node): say how, as a request that came a moment later is told.
-        const again = this.#core.authenticateSession(auth.value);
-        s = again instanceof Promise ? await again.catch(() => undefined) : again;
-      }
-      if (auth && s && !s.ok) failSession(res, this.#cors(req) ?? NO_CORS, s, auth.isPoll);
-      else writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
+      writeError(res, e instanceof HoldlineError && e.status ? e : wireError('internal_error'));
     }
     this.#core.metrics.answered(res);
   }
@@ -204,66 +196,12 @@ export class HttpHandler implements PollAnswerer {
       case 'poll': {
         const r = decodePollRequest(body);
         if (!r.ok) return writeError(res, r.error, cors);
-        const core = this.#core;
-        let s = core.authenticateSession(r.value);
-        if (s instanceof Promise) s = await s;
-        if (!s.ok) return failSession(res, cors, s, true);
-        this.#authed.set(req, { value: r.value, isPoll: true });
-        const { ack, from } = r.value;
-        let acked = core.applyAck(s.value, ack, from);
-        if (acked instanceof Promise) acked = await acked;
-        if (!acked) return writeError(res, badAck(ack, from), cors);
-        const hold = Math.min(r.value.hold ?? core.options.pollTimeoutMs, core.options.pollTimeoutMs);
-        core.seen(s.value, hold);
-        return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from, r.value.ws ?? 0);
+        return this.#poll(res, cors, r.value).catch((e: unknown) => this.#vanished(e, res, cors, r.value, true));
       }
       case 'send': {
         const r = decodeSendEnvelope(body);
         if (!r.ok) return writeError(res, r.error, cors);
-        const core = this.#core;
-        let s = core.authenticateSession(r.value);
-        if (s instanceof Promise) s = await s;
-        if (!s.ok) return failSession(res, cors, s, false);
-        this.#authed.set(req, { value: r.value, isPoll: false });
-        const served = s.value;
-        const { maxMessageBytes, maxBatchMessages } = core.options;
-        if (r.value.m.length > maxBatchMessages) {
-          return writeError(res, wireError('batch_too_large', `${r.value.m.length} messages; maxBatchMessages is ${maxBatchMessages}`), cors);
-        }
-        // Decoded only now, for a known session and a batch of bounded size.
-        const decoded = decodePayloads(r.value.m);
-        if (!decoded.ok) return writeError(res, decoded.error, cors);
-        const m = decoded.value;
-        const { seq } = r.value;
-        for (const [i, msg] of m.entries()) {
-          // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
-          const size = typeof msg === 'string'
-            ? msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg)
-            : isRpc(msg) ? Buffer.byteLength(msg.r) : msg.byteLength;
-          if (size > maxMessageBytes) {
-            return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
-          }
-        }
-        core.seen(served);
-        let acked = core.applyAck(served, r.value.ack);
-        if (acked instanceof Promise) acked = await acked;
-        if (!acked) return writeError(res, badAck(r.value.ack), cors);
-        const v = await core.accept(served, seq, m);
-        if (!v.ok) {
-          return writeError(res, wireError('bad_sequence', `batch starts at ${seq}; the next expected message is ${v.expected}`), cors);
-        }
-        if (m.length - v.skip > SMALL_BATCH || !served.session) {
-          // A large batch (or one its owner elsewhere delivers): the ack goes
-          // first, so the client sends its next batch while the application
-          // works through this one.
-          write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
-          return core.deliver(served, m, v.skip, seq);
-        }
-        // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
-        core.deliver(served, m, v.skip, seq);
-        await served.session.committed();
-        await core.polling.settled(served.sid);
-        return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
+        return this.#send(res, cors, r.value).catch((e: unknown) => this.#vanished(e, res, cors, r.value, false));
       }
       case 'close': {
         const r = decodeCloseRequest(body);
@@ -287,6 +225,79 @@ export class HttpHandler implements PollAnswerer {
         return write(res, 200, '{}', RESPONSE_CONTENT_TYPE, cors);
       }
     }
+  }
+
+  async #poll(res: ServerResponse, cors: Record<string, string>, q: PollRequest): Promise<void> {
+    const core = this.#core;
+    let s = core.authenticateSession(q);
+    if (s instanceof Promise) s = await s;
+    if (!s.ok) return failSession(res, cors, s, true);
+    const { ack, from } = q;
+    let acked = core.applyAck(s.value, ack, from);
+    if (acked instanceof Promise) acked = await acked;
+    if (!acked) return writeError(res, badAck(ack, from), cors);
+    const hold = Math.min(q.hold ?? core.options.pollTimeoutMs, core.options.pollTimeoutMs);
+    core.seen(s.value, hold);
+    return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from, q.ws ?? 0);
+  }
+
+  async #send(res: ServerResponse, cors: Record<string, string>, q: SendEnvelope): Promise<void> {
+    const core = this.#core;
+    let s = core.authenticateSession(q);
+    if (s instanceof Promise) s = await s;
+    if (!s.ok) return failSession(res, cors, s, false);
+    const served = s.value;
+    const { maxMessageBytes, maxBatchMessages } = core.options;
+    if (q.m.length > maxBatchMessages) {
+      return writeError(res, wireError('batch_too_large', `${q.m.length} messages; maxBatchMessages is ${maxBatchMessages}`), cors);
+    }
+    // Decoded only now, for a known session and a batch of bounded size.
+    const decoded = decodePayloads(q.m);
+    if (!decoded.ok) return writeError(res, decoded.error, cors);
+    const m = decoded.value;
+    const { seq } = q;
+    for (const [i, msg] of m.entries()) {
+      // A string of length n is at most 3n bytes of UTF-8: only long ones need counting.
+      const size = typeof msg === 'string'
+        ? msg.length * 3 <= maxMessageBytes ? 0 : Buffer.byteLength(msg)
+        : isRpc(msg) ? Buffer.byteLength(msg.r) : msg.byteLength;
+      if (size > maxMessageBytes) {
+        return writeError(res, wireError('message_too_large', `message ${i} is ${size} bytes; maxMessageBytes is ${maxMessageBytes}`), cors);
+      }
+    }
+    core.seen(served);
+    let acked = core.applyAck(served, q.ack);
+    if (acked instanceof Promise) acked = await acked;
+    if (!acked) return writeError(res, badAck(q.ack), cors);
+    const v = await core.accept(served, seq, m);
+    if (!v.ok) {
+      return writeError(res, wireError('bad_sequence', `batch starts at ${seq}; the next expected message is ${v.expected}`), cors);
+    }
+    if (m.length - v.skip > SMALL_BATCH || !served.session) {
+      // A large batch (or one its owner elsewhere delivers): the ack goes
+      // first, so the client sends its next batch while the application
+      // works through this one.
+      write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
+      return core.deliver(served, m, v.skip, seq);
+    }
+    // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
+    core.deliver(served, m, v.skip, seq);
+    await served.session.committed();
+    await core.polling.settled(served.sid);
+    return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
+  }
+
+  /**
+   * A session that vanished while its request was under way (closed here or
+   * on another node) throws session_unknown: when it left a reason, answer
+   * as a request a moment later is told (a poll the close frame, a send
+   * 410). Anything else goes on to #handleSafely.
+   */
+  async #vanished(e: unknown, res: ServerResponse, cors: Record<string, string>, auth: SessionAuth, isPoll: boolean): Promise<void> {
+    if (!(e instanceof HoldlineError && e.code === 'session_unknown') || res.headersSent) throw e;
+    const s = await Promise.resolve(this.#core.authenticateSession(auth)).catch(() => undefined);
+    if (s === undefined || s.ok) throw e;
+    failSession(res, cors, s, isPoll);
   }
 
   gone(poll: PollHandle): boolean {

@@ -7,8 +7,9 @@
  * last copy of it.
  *
  * The gaps are made wide with a store whose calls wait at a gate: the
- * owner's removal of the session (store.delete) in one test, another node's
- * takeover (store.claim) in the other.
+ * owner's removal of the session (store.delete), another node's takeover
+ * (store.claim), and another node's ack of a poll it serves for a live
+ * owner (store.ackOutbound).
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
@@ -16,7 +17,7 @@ import { HoldlineServer, MemoryStore, type Session, type SessionStore } from '..
 import { Cleanup, Condition, errorCode, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 
 /** A view of `store` whose `method` calls wait until open() (calls before hold() go straight through). */
-function gated(store: SessionStore, method: 'delete' | 'claim'): { store: SessionStore; hold(): void; open(): void; waiting: Condition; count(): number } {
+function gated(store: SessionStore, method: 'delete' | 'claim' | 'ackOutbound'): { store: SessionStore; hold(): void; open(): void; waiting: Condition; count(): number } {
   let held = false;
   let waiting = 0;
   let release: () => void = () => undefined;
@@ -114,6 +115,34 @@ it('a node that finds a session in the store whose owner closes it before the ta
   const poll = post(`${b.url}/poll`, pollBody(s));
   await gate.waiting.until(() => gate.count() > 0, 5_000, () => 'node b claims the session');
   // Meanwhile its owner closes it: removed from the store, a tombstone left.
+  const closed = new Promise((r) => session.once('close', r));
+  session.close({ code: 'server_closed', message: 'kicked' });
+  await closed;
+  await new Promise((r) => setTimeout(r, 50));
+  gate.open();
+  const answer = await withTimeout(poll, 3_000, 'the poll is answered');
+  assert.equal(answer.status, 200, answer.text);
+  assert.equal(closeOf(answer.text), 'server_closed');
+  assert.equal(b.sessions.length, 0, 'node b took nothing over');
+  assert.deepEqual([...a.errors, ...b.errors], []);
+});
+
+it('a poll on another node whose session its owner closes mid-request (after the lookup, before the ack): the close frame, not 404', async (t) => {
+  const cleanup = new Cleanup();
+  t.after(() => cleanup.run());
+  const shared = new MemoryStore();
+  const a = await node(cleanup, shared, 'a');
+  const gate = gated(shared, 'ackOutbound');
+  const b = await node(cleanup, gate.store, 'b');
+  cleanup.add(() => gate.open()); // before the node closes: its close waits for the store
+  const s = await openRaw(a.url);
+  const session = a.sessions[0];
+  assert.ok(session);
+
+  gate.hold();
+  // Node a is alive: b serves the poll from the store without taking the session over.
+  const poll = post(`${b.url}/poll`, pollBody(s));
+  await gate.waiting.until(() => gate.count() > 0, 5_000, () => "node b applies the poll's ack in the store");
   const closed = new Promise((r) => session.once('close', r));
   session.close({ code: 'server_closed', message: 'kicked' });
   await closed;

@@ -109,12 +109,12 @@ export class Leader {
     return this.#done;
   }
 
-  /** The shared session's stats, live. */
   /** The other tabs this leader's session serves (tabs that said hello or sent, until they say bye). */
   get followers(): number {
     return this.#followers.size;
   }
 
+  /** The shared session's stats, live. */
   get stats(): ClientStats {
     return { ...this.#client.stats };
   }
