@@ -1,39 +1,20 @@
 /**
  * The session machine: everything a client keeps across requests and
  * connections, and nothing about how bytes travel (that is the transport's,
- * see transport.ts). It holds the state, the reliable stream both ways
- * (outbox, inbox, send window, unsent tally), opens, resets and closes
- * sessions, backs off, and tells the application through its events. It
- * never gives up on its own once connect() has resolved: a server that is
- * away (a restart, a rolling deploy) is tried again with back-off until it
- * answers, or until the application calls close().
- *
- *                 connect()                 request fails
- *   idle ──────▶ connecting ──▶ open ◀──────────────────▶ reconnecting
- *                     │           │   request succeeds       │    ▲
- *                     │           │ close()                  │    │ session gone: back-off,
- *                     ▼           ▼                          │    │ new session + 'reset'
- *                  closed ◀── closing                        └────┘
- *                     ▲─────────────────── close frame / fatal error
- *
- * Every state change goes through #setState(), which refuses a transition
- * the diagram does not have. Reactions to failures come from one table,
- * shared/reaction.ts.
+ * see transport.ts). It holds the state (the states and their transitions:
+ * machine-states.ts) and the reliable stream both ways (client-stream.ts:
+ * outbox, inbox, send window), opens sessions (session-opener.ts), resets
+ * and closes them, backs off, and tells the application through its
+ * events. It never gives up on its own once connect() has resolved: a
+ * server that is away (a restart, a rolling deploy) is tried again with
+ * back-off until it answers, or until the application calls close().
  */
 import {
-  decodeEntries,
-  decodeOpenResponse,
   encodeEntry,
-  fromStreamWire,
   HoldlineError,
-  Inbox,
   isPayload,
   isRpc,
-  Outbox,
   PATHS,
-  PROTOCOL_VERSION,
-  SendWindow,
-  utf8Length,
   type CloseReason,
   type OutboxBatch,
   type OutboxWires,
@@ -44,35 +25,17 @@ import {
   type StreamItem,
 } from '../shared/index.js';
 import { closeReactionOf, type Reaction } from '../shared/reaction.js';
+import { ClientStream } from './client-stream.js';
 import type { ClientState, ClientStats, Emit } from './events.js';
-import type { HttpExchange, Outcome } from './http-exchange.js';
-import { MAX_CONTROL_ANSWER_BYTES, maxAnswerBytes, saneLimits } from './limits.js';
-import { authData, type ResolvedClientOptions } from './options.js';
+import type { HttpExchange } from './http-exchange.js';
+import { MAX_CONTROL_ANSWER_BYTES, saneLimits } from './limits.js';
+import type { ResolvedClientOptions } from './options.js';
 import { delay, Pacing } from './pacing.js';
+import { liveSession, SessionOpener } from './session-opener.js';
 import type { SessionState } from './session-state.js';
+import { checkTransition, closedError } from './machine-states.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
-import { noteClosed, noteFailure, noteLost, noteState, payloadBytes } from './client-metrics.js';
-
-/** The transitions #setState() allows, from each state. */
-const NEXT: { readonly [S in ClientState]: readonly ClientState[] } = {
-  idle: ['connecting', 'closing'],
-  connecting: ['open', 'closing', 'closed'],
-  open: ['reconnecting', 'closing', 'closed'],
-  reconnecting: ['open', 'reconnecting', 'closing', 'closed'],
-  closing: ['closed'],
-  closed: [],
-};
-
-/** Shared by every send() that is queued at once: nothing to allocate per message. */
-const RESOLVED: Promise<void> = Promise.resolve();
-
-function randomId(): string {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
+import { noteClosed, noteFailure, payloadBytes } from './client-metrics.js';
 
 export interface MachineParts {
   readonly options: Readonly<ResolvedClientOptions>;
@@ -99,13 +62,13 @@ export class SessionMachine implements TransportHost {
   readonly #transport: Transport;
   #state: ClientState = 'idle';
   #live: LiveSession | undefined;
-  #outbox = new Outbox();
-  #inbox = new Inbox();
-  readonly #window: SendWindow;
+  /** Outbox, inbox and send window. */
+  readonly #stream: ClientStream;
   /** Aborted by close(): ends every wait. */
   readonly #lifetime = new AbortController();
   /** Back-off for retries and for new sessions, and the waiting. */
   readonly #pacing: Pacing;
+  readonly #opener: SessionOpener;
   #connectPromise: Promise<void> | undefined;
   /** Why the client closed, for a connect() that was still pending. */
   #closeError: HoldlineError | undefined;
@@ -113,21 +76,22 @@ export class SessionMachine implements TransportHost {
   #closeReason: CloseReason | undefined;
   readonly #crashed = (e: unknown): void => this.crashed(e);
   readonly #rpc: RpcPeer;
-  /**
-   * A resumed session whose first batch has not come yet. If that batch
-   * starts past our ack + 1, the client we resumed from (the page before its
-   * reload, the last leader tab) acknowledged more than it told us, which it
-   * did only once it had delivered those messages: go on from there.
-   */
-  #mayJump: LiveSession | undefined;
+  /** After each message queued: write it, if there is a session to write it on. */
+  readonly #queued = (): void => {
+    if (this.#live && this.#state !== 'closed') this.#transport.flush();
+  };
 
   constructor(parts: MachineParts) {
     this.#options = parts.options;
     this.#exchange = parts.exchange;
     this.#emit = parts.emit;
     const { maxBufferedBytes, sendTimeoutMs, minDelayMs, maxDelayMs } = parts.options;
-    this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
+    this.#stream = new ClientStream(maxBufferedBytes, sendTimeoutMs, parts.emit, this.stats);
     this.#pacing = new Pacing(minDelayMs, maxDelayMs, this.#lifetime.signal, parts.onNetworkBack);
+    this.#opener = new SessionOpener({
+      options: parts.options, exchange: parts.exchange, emit: parts.emit, stats: this.stats,
+      pacing: this.#pacing, lifetime: this.#lifetime.signal, fail: (e) => this.#fail(e),
+    });
     this.#transport = parts.createTransport(this);
     this.#rpc = parts.rpc;
   }
@@ -141,26 +105,25 @@ export class SessionMachine implements TransportHost {
   }
 
   get inboundAck(): number {
-    return this.#inbox.ack;
+    return this.#stream.inboundAck;
   }
 
   get outboundPending(): number {
-    return this.#outbox.pending;
+    return this.#stream.outboundPending;
   }
 
   /** Payload bytes sent (or queued) and not yet acknowledged by the server. */
   get bufferedAmount(): number {
-    return this.#window.buffered;
+    return this.#stream.bufferedAmount;
   }
 
   /** Payload bytes queued by send() and not yet written to the network (a subset of bufferedAmount). */
   get queuedAmount(): number {
-    return this.#outbox.unwrittenBytes;
+    return this.#stream.queuedAmount;
   }
 
   #setState(next: ClientState): void {
-    if (!NEXT[this.#state].includes(next)) throw new HoldlineError('invalid_state', `no transition from ${this.#state} to ${next}`);
-    noteState(this.#state, next, this.#live?.sid);
+    checkTransition(this.#state, next, this.#live?.sid);
     this.#state = next;
   }
 
@@ -173,7 +136,7 @@ export class SessionMachine implements TransportHost {
       return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#state}`));
     }
     this.#setState('connecting');
-    this.#connectPromise = this.#openSession(this.#options.connectTimeoutMs).then((live) => {
+    this.#connectPromise = this.#opener.open(this.#options.connectTimeoutMs).then((live) => {
       if (!live) throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session opened');
       this.#start(live, false);
     });
@@ -194,23 +157,8 @@ export class SessionMachine implements TransportHost {
       return Promise.reject(new HoldlineError('invalid_state', `resume() needs state idle, not ${this.#state}`));
     }
     this.#setState('connecting');
-    const limits = saneLimits(state.limits);
-    const { sid, token } = limits;
-    const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
-    const live: LiveSession = { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController(), webSockets: 0 };
-    this.#inbox = new Inbox(state.inboundAck);
-    this.#mayJump = live;
-    const outbox = (this.#outbox = new Outbox(state.outboundAcked));
-    let bytes = 0;
-    for (const wire of state.outbound) {
-      const p = fromStreamWire(wire);
-      if (p === undefined) continue; // checked when stored; never renumbered around
-      // A request or reply frame goes again as it was (a reply still answers; a request's answer finds no caller).
-      const entry: OutboxEntry = isRpc(p) ? { wire: p, bytes: utf8Length(p.r) } : encodeEntry(p);
-      outbox.pushEntry(entry);
-      bytes += entry.bytes;
-    }
-    this.#window.take(bytes);
+    const live = liveSession(saneLimits(state.limits));
+    this.#stream.resume(state, live);
     this.#connectPromise = Promise.resolve().then(() => {
       if (this.#state !== 'connecting') throw this.#closeError ?? new HoldlineError('client_closed', 'closed before the session resumed');
       this.#start(live, true);
@@ -222,14 +170,7 @@ export class SessionMachine implements TransportHost {
   exportState(url: string): SessionState | undefined {
     const live = this.#live;
     if (!live) return undefined;
-    return {
-      v: 1,
-      url,
-      limits: live.limits,
-      inboundAck: this.#inbox.ack,
-      outboundAcked: this.#outbox.acked,
-      outbound: this.#outbox.unacked().map((e) => e.wire),
-    };
+    return { v: 1, url, limits: live.limits, ...this.#stream.exportState() };
   }
 
   /**
@@ -263,23 +204,12 @@ export class SessionMachine implements TransportHost {
     if (max !== undefined && bytes > max) {
       return Promise.reject(new HoldlineError('message_too_large', `message of ${bytes} bytes exceeds the server's maxMessageBytes (${max})`));
     }
-    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
-    return this.#window.acquire(bytes, () => this.#enqueue(entry));
+    return this.#stream.queue(entry, this.#queued);
   }
 
-  /**
-   * Why `what` cannot be done on a closing or closed client: `server_closed`
-   * when the server closed the session, the fatal error's code when one
-   * closed it, else `client_closed`.
-   */
+  /** Why `what` cannot be done on a closing or closed client (machine-states.ts). */
   closedError(what: string): HoldlineError {
-    const reason = this.#closeReason;
-    if (this.#state === 'closed' && reason?.code === 'server_closed') {
-      return new HoldlineError('server_closed', `${what} after the server closed the session: ${reason.message}`);
-    }
-    const fatal = this.#state === 'closed' && reason?.code === 'transport_error' ? this.#closeError : undefined;
-    if (fatal) return new HoldlineError(fatal.code, `${what} on a client closed by an error: ${fatal.message}`, { status: fatal.status, cause: fatal });
-    return new HoldlineError('client_closed', `${what} on a ${this.#state} client`);
+    return closedError(what, this.#state, this.#closeReason, this.#closeError);
   }
 
   /** Queue a request or reply frame on the stream, as send() queues a message (the same window, the same order). */
@@ -290,16 +220,7 @@ export class SessionMachine implements TransportHost {
     if (max !== undefined && bytes > max) {
       return Promise.reject(new HoldlineError('message_too_large', `a request or reply of ${bytes} bytes as a frame exceeds the server's maxMessageBytes (${max})`));
     }
-    if (this.#window.tryAcquire(bytes)) return this.#enqueue(entry);
-    return this.#window.acquire(bytes, () => this.#enqueue(entry));
-  }
-
-  #enqueue(entry: OutboxEntry): Promise<void> {
-    this.#outbox.pushEntry(entry);
-    this.stats.messagesSent++;
-    this.stats.bytesSent += entry.bytes;
-    if (this.#live && this.#state !== 'closed') this.#transport.flush();
-    return RESOLVED;
+    return this.#stream.queue(entry, this.#queued);
   }
 
   /** Send what is queued (briefly), tell the server, and close. Unacknowledged messages go to the 'close' event. */
@@ -311,7 +232,7 @@ export class SessionMachine implements TransportHost {
     if (live && wasOpen) {
       await Promise.race([this.#transport.idle(), delay(Math.min(2_000, this.#options.requestTimeoutMs), this.#lifetime.signal)]);
       // With our ack: the server then reports as unacked exactly what we did not receive.
-      const body = JSON.stringify({ sid: live.sid, token: live.token, ack: this.#inbox.ack });
+      const body = JSON.stringify({ sid: live.sid, token: live.token, ack: this.#stream.inboundAck });
       await this.#exchange.post(live.abort.signal, PATHS.close, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES);
     }
     this.#finish({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
@@ -319,102 +240,15 @@ export class SessionMachine implements TransportHost {
 
   // ---- session life ----
 
-  /**
-   * Open a session with retries; undefined when closed or timed out meanwhile.
-   * `timeoutMs` undefined: never time out (a session lost after connect()).
-   */
-  async #openSession(timeoutMs: number | undefined): Promise<LiveSession | undefined> {
-    const attempt = randomId();
-    const giveUpAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    for (;;) {
-      if (this.#lifetime.signal.aborted) return undefined;
-      const body = await this.#openBody(attempt);
-      if (this.#lifetime.signal.aborted) return undefined;
-      const outcome = typeof body === 'string'
-        ? await this.#exchange.post(this.#lifetime.signal, PATHS.open, body, this.#options.requestTimeoutMs, MAX_CONTROL_ANSWER_BYTES)
-        : body;
-      if (!outcome.ok) noteFailure(this.stats, outcome.error, outcome.reaction, undefined);
-      let error: HoldlineError;
-      if (outcome.ok) {
-        const r = decodeOpenResponse(outcome.answer.body);
-        if (r.ok) {
-          this.#pacing.retries.reset();
-          const limits = saneLimits(r.value);
-          const { sid, token } = limits;
-          const auth = `"sid":${JSON.stringify(sid)},"token":${JSON.stringify(token)},`;
-          return { sid, token, auth, limits, maxAnswerBytes: maxAnswerBytes(limits), openedAt: Date.now(), abort: new AbortController(), webSockets: 0 };
-        }
-        this.#emit('error', r.error);
-        error = r.error;
-      } else if (outcome.reaction === 'fatal') {
-        this.#fail(outcome.error);
-        return undefined;
-      } else {
-        // Anything else on an open (no session yet to lose or stop) is worth another try.
-        error = outcome.error;
-      }
-      const wait = this.#pacing.retries.next();
-      if (Date.now() + wait > giveUpAt) {
-        this.#fail(new HoldlineError('timeout', `could not open a session within ${String(timeoutMs)} ms (last error: ${error.code}: ${error.message})`));
-        return undefined;
-      }
-      this.#emit('reconnecting', { attempt: this.#pacing.retries.attempt, delayMs: wait, error });
-      await this.#pacing.wait(wait);
-    }
-  }
-
-  /**
-   * The open request's body, with the `auth` option's object: a function is
-   * called for every try (a token may have expired meanwhile). One that
-   * throws is retried like a failed open (`listener_error`); one that returns
-   * something that is not a small JSON object is fatal (`invalid_argument`).
-   */
-  async #openBody(attempt: string): Promise<string | Outcome> {
-    const auth = this.#options.auth;
-    if (auth === undefined) return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)}}`;
-    let value: unknown;
-    try {
-      value = typeof auth === 'function' ? await auth() : auth;
-    } catch (e) {
-      const error = new HoldlineError('listener_error', `the "auth" function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      return { ok: false, error, reaction: 'retry' };
-    }
-    try {
-      return `{"v":${PROTOCOL_VERSION},"attempt":${JSON.stringify(attempt)},"auth":${authData(value)}}`;
-    } catch (e) {
-      return { ok: false, error: e as HoldlineError, reaction: 'fatal' };
-    }
-  }
-
   #start(live: LiveSession, resumed: boolean): void {
     // A listener may have closed the client while the session opened.
     if (this.#state !== 'connecting' && this.#state !== 'reconnecting') return;
     this.#live = live;
-    this.#refuseOversized(live);
+    this.#stream.refuseOversized(live.limits.maxMessageBytes);
     this.#setState('open');
     this.#emit('open', { sessionId: live.sid, resumed });
     // (An 'open' listener may have closed the client: the state is read again.)
     if (this.#live === live && (this.#state as ClientState) === 'open') this.#transport.start(live);
-  }
-
-  /**
-   * Messages queued while no limits were known (before the first open
-   * answer, or between sessions) that are over this session's
-   * maxMessageBytes: send() would have refused them, so they are refused
-   * now, each reported through 'error', and the stream goes on without them.
-   * None of them has been written, so the outbox renumbers what follows.
-   */
-  #refuseOversized(live: LiveSession): void {
-    const max = live.limits.maxMessageBytes;
-    const outbox = this.#outbox;
-    if (outbox.pending === 0) return;
-    const hadUnwritten = outbox.unwritten > 0;
-    const refused = outbox.remove(outbox.acked + 1, (e) => e.bytes > max);
-    for (const e of refused) {
-      this.#window.release(e.bytes);
-      this.#emit('error', new HoldlineError('message_too_large', `a message of ${e.bytes} bytes, queued before the server's limits were known, exceeds its maxMessageBytes (${max}): refused, not sent`));
-    }
-    if (refused.length > 0 && hadUnwritten && outbox.unwritten === 0) this.#emit('flush');
   }
 
   /** The server no longer has our session: after a back-off, open a new one and tell the application. */
@@ -429,28 +263,18 @@ export class SessionMachine implements TransportHost {
     old.abort.abort();
     // Requests on the old session: the new one knows nothing of them, nor of their replies.
     this.#rpc.failAll(new HoldlineError('session_lost', `session lost (${reason.code}) before the reply came`));
-    const lostBytes = this.#outbox.bufferedBytes;
-    const lost = decodeEntries(this.#outbox.takeAll());
-    this.#outbox = new Outbox();
-    this.#inbox = new Inbox();
+    const { lost, bytes: lostBytes } = this.#stream.restart();
     this.#setState('reconnecting');
-    const delayMs = this.#pacing.resetDelay(old.openedAt);
-    noteLost(old.sid, reason.code, delayMs);
-    this.#emit('reconnecting', { attempt: this.#pacing.resets.attempt, delayMs, error: new HoldlineError('session_lost', `session lost: ${reason.code}`) });
-    if (delayMs > 0) await this.#pacing.wait(delayMs);
-    // No time limit: connectTimeoutMs bounds the first connect() only. A
-    // server restarting or a rolling deploy may take any time; the back-off
-    // keeps the load it sees bounded meanwhile.
-    const live = await this.#openSession(undefined);
+    const live = await this.#opener.reopen(old, reason);
     if (!live || this.#state !== 'reconnecting') return;
     this.stats.resets++;
     // Before anything of the new session is written (a reset listener's send() flushes at once).
-    this.#refuseOversized(live);
+    this.#stream.refuseOversized(live.limits.maxMessageBytes);
     this.#live = live; // so that reset listeners see the new sessionId
     this.#emit('reset', { previousSessionId: old.sid, sessionId: live.sid, reason, lost });
     // Only now does the room the lost messages held admit sends that were waiting for it,
     // so that what a reset listener re-sends is not overtaken by them (unless it must wait too).
-    this.#window.release(lostBytes);
+    this.#stream.release(lostBytes);
     this.#start(live, false);
   }
 
@@ -467,8 +291,7 @@ export class SessionMachine implements TransportHost {
     this.#lifetime.abort();
     this.#live?.abort.abort();
     this.#live = undefined;
-    const unacked = decodeEntries(this.#outbox.takeAll());
-    this.#window.fail(error);
+    const unacked = this.#stream.end(error);
     this.#rpc.failAll(this.closedError('request()'));
     this.#pacing.dispose();
     this.#transport.dispose();
@@ -480,41 +303,27 @@ export class SessionMachine implements TransportHost {
   // ---- the transport's side (TransportHost) ----
 
   get outboundLastSeq(): number {
-    return this.#outbox.lastSeq;
+    return this.#stream.outboundLastSeq;
   }
 
   nextBatch(maxWireBytes: number, from?: number): OutboxBatch {
-    return this.#outbox.batch(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
+    return this.#stream.nextBatch(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
   }
 
   nextWires(maxWireBytes: number, from?: number): OutboxWires {
-    return this.#outbox.wires(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
+    return this.#stream.nextWires(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
   }
 
   written(lastSeq: number): void {
-    if (this.#outbox.written(lastSeq)) this.#emit('flush');
+    this.#stream.written(lastSeq);
   }
 
   refused(session: LiveSession, seq: number, error: HoldlineError): void {
-    const outbox = this.#outbox;
-    if (this.#live !== session || seq <= outbox.acked) return;
-    const hadUnwritten = outbox.unwritten > 0;
-    const [entry] = outbox.remove(seq, (_e, n) => n === seq);
-    if (!entry) return;
-    this.#window.release(entry.bytes);
-    const by = error.code === 'message_too_large' ? 'the server' : `the path (${error.code})`;
-    this.#emit('error', new HoldlineError('message_too_large', `a message of ${entry.bytes} bytes was refused by ${by}: ${error.message}; it is dropped, the messages after it go on`, { cause: error }));
-    if (hadUnwritten && outbox.unwritten === 0) this.#emit('flush');
+    if (this.#live === session) this.#stream.refused(seq, error);
   }
 
   acked(ack: number): void {
-    const outbox = this.#outbox;
-    const before = outbox.bufferedBytes;
-    const ackedBefore = outbox.acked;
-    if (outbox.ack(ack) !== 'ok') return;
-    this.#window.release(before - outbox.bufferedBytes);
-    this.stats.messagesAcked += outbox.acked - ackedBefore;
-    this.#emit('ack', this.stats.messagesAcked);
+    this.#stream.acked(ack);
   }
 
   accept(session: LiveSession, batch: PollResponse): number {
@@ -525,13 +334,7 @@ export class SessionMachine implements TransportHost {
       else this.#finish(reason, new HoldlineError('session_closed', reason.message));
       return -1;
     }
-    if (this.#mayJump === session && batch.m.length > 0) {
-      this.#mayJump = undefined;
-      if (batch.seq > this.#inbox.ack + 1) this.#inbox = new Inbox(batch.seq - 1);
-    }
-    const v = this.#inbox.accept(batch.seq, batch.m.length);
-    // A hole (never sent by a correct server): deliver nothing, the next request asks again from our ack.
-    return v.ok ? v.skip : batch.m.length;
+    return this.#stream.accept(session, batch);
   }
 
   deliver(session: LiveSession, m: readonly StreamItem[], from: number): boolean {

@@ -1,30 +1,22 @@
 /**
- * HoldlineTabClient, the public class: it checks its options, runs the
- * election (whoever holds the Web Locks lock leads; until then a tab
- * follows), routes what arrives on the BroadcastChannel to its Leader or
- * Follower, and turns the shared session's status into this tab's state and
- * events. The semantics are described in ../tab-channel.ts.
+ * HoldlineTabClient, the public class: it checks its options
+ * (tab-options.ts), runs the election (whoever holds the Web Locks lock
+ * leads; until then a tab follows), routes what arrives on the
+ * BroadcastChannel to its Leader or Follower, and has the shared session's
+ * status turned into this tab's state and events (tab-state.ts). The
+ * semantics are described in ../tab-channel.ts.
  */
 import { HoldlineError, TypedEmitter, isPayload, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
-import { HoldlineClient } from '../browser.js';
 import type { ClientState, ClientStats, TransportName } from '../holdline-client.js';
-import { resolveBaseUrl, resolveClientOptions, type HoldlineClientOptions } from '../options.js';
+import type { HoldlineClientOptions } from '../options.js';
 import { Follower, type FollowerHost } from './follower.js';
 import { Leader, type LeaderHost } from './leader.js';
 import { Mirror } from './mirror.js';
-import { fromWireError, idleStatus, isBusMessage, randomId, type BusMessage, type RelayedEvent, type SharedStatus } from './messages.js';
+import { fromWireError, isBusMessage, randomId, type BusMessage } from './messages.js';
 import { Outgoing, type Pending } from './outgoing.js';
+import { resolveTabOptions } from './tab-options.js';
+import { TabState } from './tab-state.js';
 import type { HoldlineTabClientOptions, TabBus, TabClientEvents, TabClientStats, TabCoreClient, TabLockManager, TabRole } from './types.js';
-
-/** Options that no longer exist, and what to do instead. */
-const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
-  ackCheckMs: "the leader no longer polls for acknowledgements, it confirms on its client's 'ack' event; remove the option",
-};
-
-function defaultLocks(): TabLockManager | undefined {
-  const nav = (globalThis as { navigator?: { locks?: TabLockManager } }).navigator;
-  return nav?.locks;
-}
 
 export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   readonly url: string;
@@ -38,7 +30,8 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   readonly #connectTimeoutMs: number;
   readonly #closeWaitMs: number;
 
-  #state: ClientState = 'idle';
+  /** This tab's state, and the shared session as this tab knows it. */
+  readonly #view: TabState;
   #role: TabRole = 'none';
   #bus: TabBus | undefined;
   /** Aborts a lock request still waiting, and every wait of this tab. */
@@ -46,18 +39,11 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   #connectPromise: Promise<void> | undefined;
   #connectSettle: { resolve: () => void; reject: (e: HoldlineError) => void } | undefined;
 
-  /** The shared session, as the current leader last told. */
-  #status: SharedStatus = idleStatus();
-  /** Session this tab last saw open. */
-  #known: string | undefined;
-
   readonly #outgoing: Outgoing;
   #received = 0;
   /** The shared session as this tab knows it, to resume if it leads next (tabs/mirror.ts). */
   readonly #mirror = new Mirror();
   #gapTimer: ReturnType<typeof setTimeout> | undefined;
-  /** This tab's messages lost with a session that is gone, for the next 'reset'. */
-  #lostHere: Payload[] = [];
 
   /** What this tab does as a follower, and which leaderships are over. */
   readonly #follower: Follower;
@@ -69,36 +55,25 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
 
   constructor(url: string, options: HoldlineTabClientOptions = {}) {
     super();
-    if (typeof options !== 'object' || options === null) {
-      throw new HoldlineError('invalid_argument', `HoldlineTabClient options must be an object, got ${options === null ? 'null' : typeof options}`);
-    }
-    for (const [name, hint] of Object.entries(REMOVED_OPTIONS)) {
-      if (Object.hasOwn(options, name)) throw new HoldlineError('invalid_argument', `option "${name}" was removed: ${hint}`);
-    }
-    const { channelName, locks, createBus, createClient, ...clientOptions } = options;
-    if (clientOptions.resume !== undefined) {
-      // The leader's client would store and detach on pagehide, ending the shared session for every tab.
-      throw new HoldlineError('invalid_argument', 'option "resume" is for HoldlineClient: tabs sharing a session already keep it when the leading tab goes away');
-    }
-    this.url = resolveBaseUrl(url, 'HoldlineTabClient');
-    if (channelName !== undefined && (typeof channelName !== 'string' || channelName === '')) {
-      throw new HoldlineError('invalid_argument', `option "channelName" must be a non-empty string, got ${JSON.stringify(channelName)}`);
-    }
-    this.channelName = channelName ?? this.url;
-    this.#clientOptions = clientOptions;
-    this.#locks = locks === null ? undefined : (locks ?? defaultLocks());
-    const Bus = (globalThis as { BroadcastChannel?: new (name: string) => TabBus }).BroadcastChannel;
-    this.#createBus = createBus ?? ((name) => {
-      if (!Bus) throw new HoldlineError('invalid_argument', 'BroadcastChannel is not available');
-      return new Bus(name);
+    const o = resolveTabOptions(url, options);
+    this.url = o.url;
+    this.channelName = o.channelName;
+    this.#clientOptions = o.clientOptions;
+    this.#locks = o.locks;
+    this.#createBus = o.createBus;
+    this.#createClient = o.createClient;
+    this.#connectTimeoutMs = o.connectTimeoutMs;
+    this.#closeWaitMs = o.closeWaitMs;
+    this.#outgoing = new Outgoing(o.maxBufferedBytes, o.sendTimeoutMs);
+    this.#view = new TabState({
+      emit: (event, ...args) => this.emit(event, ...args),
+      mirror: this.#mirror,
+      close: (reason, error) => void this.#closeTab(reason, error),
+      opened: () => {
+        this.#connectSettle?.resolve();
+        this.#connectSettle = undefined;
+      },
     });
-    if (!createBus && !Bus) this.#locks = undefined;
-    this.#createClient = createClient ?? ((u2, o) => new HoldlineClient(u2, o));
-    // The same checks HoldlineClient makes, now rather than when this tab leads.
-    const resolved = resolveClientOptions(clientOptions);
-    this.#connectTimeoutMs = resolved.connectTimeoutMs;
-    this.#closeWaitMs = Math.min(2_000, resolved.requestTimeoutMs);
-    this.#outgoing = new Outgoing(resolved.maxBufferedBytes, resolved.sendTimeoutMs);
     this.#host = {
       tabId: this.tabId,
       maxBytes: this.#outgoing.maxBytes,
@@ -111,7 +86,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       lost: (nums) => {
         for (const n of nums) {
           const data = this.#outgoing.lost(n);
-          if (data !== undefined) this.#lostHere.push(data);
+          if (data !== undefined) this.#view.lost(data);
         }
       },
       deliver: (data, seq) => this.#arrive(data, seq),
@@ -119,17 +94,10 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       mirrorSync: (sync) => this.#mirror.sync(sync),
       mirrorOut: (seq, e) => this.#mirror.out(seq, e),
       mirrorAcked: (upTo) => this.#mirror.acked(upTo),
-      newLeader: () => {
-        // A change of leader (the first one a tab follows is no change).
-        if (this.#state !== 'closed' && this.#known !== undefined) this.emit('leader', { self: false, sessionId: this.#mirror.sessionId ?? this.#known });
-      },
-      statusChanged: (status) => {
-        const previous = this.#status.transport;
-        this.#status = status;
-        if (status.transport !== previous && this.#state !== 'closed') this.emit('transport', { transport: status.transport, previous });
-      },
-      applyStatus: (status, event) => this.#applyStatus(status, event),
-      leaderGone: () => this.#enterReconnecting('the tab that held the session went away; another takes over'),
+      newLeader: () => this.#view.newLeader(),
+      statusChanged: (status) => this.#view.statusChanged(status),
+      applyStatus: (status, event) => this.#view.apply(status, event),
+      leaderGone: () => this.#view.enterReconnecting('the tab that held the session went away; another takes over'),
       ended: (leader) => {
         if (this.#lead === leader) this.#lead = undefined;
       },
@@ -138,7 +106,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   }
 
   get state(): ClientState {
-    return this.#state;
+    return this.#view.state;
   }
 
   /** 'leader' when this tab runs the session, 'follower' when another tab does. */
@@ -161,17 +129,17 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   }
 
   get sessionId(): string | undefined {
-    return this.#known ?? this.#status.sessionId;
+    return this.#view.known ?? this.#view.status.sessionId;
   }
 
   get transport(): TransportName {
-    return this.#status.transport;
+    return this.#view.status.transport;
   }
 
   /** The shared session's stats: live on the leader, as of the last status (at most 1 s old) on a follower. */
   #sharedStats(): ClientStats {
     const lead = this.#lead;
-    return lead && !lead.done ? lead.stats : this.#status.stats;
+    return lead && !lead.done ? lead.stats : this.#view.status.stats;
   }
 
   /** Bytes this tab sent that the server has not acknowledged yet (as confirmed by the leader). */
@@ -192,15 +160,15 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   /** Join the tabs' shared session (leading it if no tab does). Resolves once it is open. */
   connect(): Promise<void> {
     if (this.#connectPromise) return this.#connectPromise;
-    if (this.#state !== 'idle') {
-      return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#state}`));
+    if (this.#view.state !== 'idle') {
+      return Promise.reject(new HoldlineError('invalid_state', `connect() needs state idle, not ${this.#view.state}`));
     }
     this.#connectPromise = new Promise<void>((resolve, reject) => {
       this.#connectSettle = { resolve, reject };
     });
-    this.#setState('connecting');
+    this.#view.set('connecting');
     const timer = setTimeout(() => {
-      if (this.#state === 'connecting') {
+      if (this.#view.state === 'connecting') {
         void this.#closeTab(
           { code: 'transport_error', message: `no open session within ${this.#connectTimeoutMs} ms` },
           new HoldlineError('timeout', `could not join a session within ${this.#connectTimeoutMs} ms`),
@@ -237,8 +205,8 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
   send(data: Payload): Promise<void> {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#state} client`));
+    if (this.#view.state === 'closing' || this.#view.state === 'closed') {
+      return Promise.reject(new HoldlineError('client_closed', `send() on a ${this.#view.state} client`));
     }
     if (!isPayload(data)) {
       return Promise.reject(new HoldlineError('invalid_argument', `send() takes a string or Uint8Array, got ${typeof data}`));
@@ -256,24 +224,18 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
    * confirmed; a leader then closes its session and lets another tab lead.
    */
   async close(): Promise<void> {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
-    if (this.#state === 'idle') {
-      this.#setState('closed');
+    if (this.#view.state === 'closing' || this.#view.state === 'closed') return;
+    if (this.#view.state === 'idle') {
+      this.#view.set('closed');
       return;
     }
-    const wasOpen = this.#state === 'open';
-    this.#setState('closing');
+    const wasOpen = this.#view.state === 'open';
+    this.#view.set('closing');
     if (wasOpen && this.#outgoing.pending.length > 0 && !this.#lead) await this.#outgoing.waitConfirmed(this.#closeWaitMs);
     await this.#closeTab({ code: 'client_closed', message: 'closed by the client' }, new HoldlineError('client_closed', 'the client was closed'));
   }
 
   // ---- this tab ----
-
-  #setState(next: ClientState): void {
-    if (this.#state === next) return;
-    this.#state = next;
-    this.emit('state', next);
-  }
 
   #setRole(role: TabRole): void {
     if (this.#role === role) return;
@@ -302,7 +264,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   }
 
   #onBus(m: BusMessage): void {
-    if (this.#state === 'closed') return;
+    if (this.#view.state === 'closed') return;
     const lead = this.#lead;
     switch (m.k) {
       case 'hello':
@@ -335,77 +297,15 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   }
 
   #deliver(data: Payload): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.#view.state === 'closing' || this.#view.state === 'closed') return;
     this.#received++;
     this.emit('message', data);
   }
 
-  /** open -> reconnecting, with the event HoldlineClient would emit. */
-  #enterReconnecting(why: string): void {
-    if (this.#state !== 'open') return;
-    this.#setState('reconnecting');
-    this.emit('reconnecting', { attempt: 0, delayMs: 0, error: new HoldlineError('session_lost', why) });
-  }
-
-  /** Apply the leader's status, and the event that came with it, to this tab. */
-  #applyStatus(status: SharedStatus, event: RelayedEvent | undefined): void {
-    const previous = this.#status.transport;
-    this.#status = status;
-    if (status.transport !== previous && this.#state !== 'closed') this.emit('transport', { transport: status.transport, previous });
-    if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'idle') return;
-    const sid = status.sessionId;
-    if (event?.type === 'close') {
-      this.#mirror.clear();
-      void this.#closeTab(event.reason, new HoldlineError('session_closed', event.reason.message));
-      return;
-    }
-    if (event?.type === 'error') {
-      this.emit('error', fromWireError(event.error));
-      return;
-    }
-    if (event?.type === 'reset') {
-      this.#mirror.clear();
-      const previous = this.#known ?? event.previousSessionId;
-      this.#known = event.sessionId;
-      this.emit('reset', { previousSessionId: previous, sessionId: event.sessionId, reason: event.reason, lost: this.#lostHere.splice(0) });
-      return;
-    }
-    if (event?.type === 'reconnecting') {
-      if (this.#state === 'open' || this.#known !== undefined) this.#setState('reconnecting');
-      this.emit('reconnecting', { attempt: event.attempt, delayMs: event.delayMs, error: fromWireError(event.error) });
-      return;
-    }
-    if (status.state === 'open' && sid !== undefined) {
-      if (this.#known !== undefined && this.#known !== sid) {
-        // A new session without a reset from the client: another tab took over.
-        const previous = this.#known;
-        this.#known = sid;
-        this.emit('reset', {
-          previousSessionId: previous,
-          sessionId: sid,
-          reason: { code: 'transport_error', message: 'the tab that held the session went away; another tab opened a new one' },
-          lost: [],
-        });
-      }
-      if (this.#state !== 'open') {
-        const resumed = this.#known === sid && this.#state === 'reconnecting' && event?.type === 'open' && event.resumed;
-        this.#known = sid;
-        this.#setState('open');
-        this.emit('open', { sessionId: sid, resumed });
-        this.#connectSettle?.resolve();
-        this.#connectSettle = undefined;
-      }
-      return;
-    }
-    if (status.state === 'connecting' || status.state === 'reconnecting') {
-      this.#enterReconnecting(status.state === 'connecting' ? 'another tab takes over the session' : 'the session is reconnecting');
-    }
-  }
-
   /** End this tab's handle: stop leading (or following), report what was not confirmed. */
   async #closeTab(reason: CloseReason, error: HoldlineError): Promise<void> {
-    if (this.#state === 'closed') return;
-    if (this.#state !== 'closing') this.#setState('closing');
+    if (this.#view.state === 'closed') return;
+    if (this.#view.state !== 'closing') this.#view.set('closing');
     const lead = this.#lead;
     if (lead) await lead.abdicate();
     this.#lifetime.abort();
@@ -419,7 +319,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     }
     const unacked = this.#outgoing.abandon(error);
     this.#setRole('none');
-    this.#setState('closed');
+    this.#view.set('closed');
     this.#connectSettle?.reject(error);
     this.#connectSettle = undefined;
     this.emit('close', reason, unacked);
@@ -442,7 +342,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   async #becomeLeader(release: () => void): Promise<void> {
     // The last leader's last posts may still be on their way: take them in first.
     await this.#follower.untilLeft(500);
-    if (this.#state === 'closing' || this.#state === 'closed') {
+    if (this.#view.state === 'closing' || this.#view.state === 'closed') {
       release();
       return;
     }
@@ -459,8 +359,9 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     const lead = new Leader(this.#host, epoch, client, release);
     this.#lead = lead;
     this.#setRole('leader');
-    if (this.#known !== undefined) this.emit('leader', { self: true, sessionId: this.#mirror.sessionId ?? this.#known });
-    this.#enterReconnecting('this tab takes over the session');
+    const known = this.#view.known;
+    if (known !== undefined) this.emit('leader', { self: true, sessionId: this.#mirror.sessionId ?? known });
+    this.#view.enterReconnecting('this tab takes over the session');
     lead.start();
   }
 }
