@@ -31,7 +31,7 @@ import { readBody } from './body.js';
 import { clockMs } from './clock.js';
 import { tagErrorAnswer } from './metrics.js';
 import { requestHeader } from './request-header.js';
-import type { PollAnswerer, PollHandle } from './polling.js';
+import type { PollAnswerer, PollHandle } from './polling-host.js';
 import type { AuthResult, SessionRegistry } from './session-registry.js';
 
 type Endpoint = 'open' | 'poll' | 'send' | 'close';
@@ -233,12 +233,13 @@ export class HttpHandler implements PollAnswerer {
     if (s instanceof Promise) s = await s;
     if (!s.ok) return failSession(res, cors, s, true);
     const { ack, from } = q;
-    let acked = core.applyAck(s.value, ack, from);
-    if (acked instanceof Promise) acked = await acked;
-    if (!acked) return writeError(res, badAck(ack, from), cors);
     const hold = Math.min(q.hold ?? core.options.pollTimeoutMs, core.options.pollTimeoutMs);
     core.seen(s.value, hold);
-    return core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), from, q.ws ?? 0);
+    // The transport applies the ack once it holds the poll (one store call
+    // for the ack and for what is pending), and says if it was refused.
+    const applyAck = core.pollAck(s.value, ack, from);
+    const taken = await core.polling.take(s.value.sid, s.value.session, res, hold, clockMs(), { from, ws: q.ws, ack, applyAck });
+    if (!taken) writeError(res, badAck(ack, from), cors);
   }
 
   async #send(res: ServerResponse, cors: Record<string, string>, q: SendEnvelope): Promise<void> {

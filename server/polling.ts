@@ -25,144 +25,11 @@ import {
 } from '../shared/index.js';
 import { batchBody } from './batch-body.js';
 import { clockMs } from './clock.js';
-import type { ResolvedOptions } from './options.js';
+import type { AckOutcome } from './ack-outcome.js';
+import { ACKING, DUE, FLUSH_AGAIN, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
+import type { PollAnswerer, PollAsk, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
 import type { ReadOutboundResult } from './store.js';
-
-/** A held poll as its endpoint knows it (for HTTP, the ServerResponse): opaque here. */
-export type PollHandle = object;
-
-/**
- * How the endpoint answers held polls: one object for all of them, not one
- * per poll (an idle server holds a poll per session).
- */
-export interface PollAnswerer {
-  /**
-   * `body`: JSON text, or its UTF-8 bytes. `next`: for a large batch, the
-   * number just past it (sent as the NEXT_HEADER header).
-   */
-  respond(poll: PollHandle, body: string | Uint8Array, next?: number): void;
-  /** True once the client has gone away (the request was aborted). */
-  gone(poll: PollHandle): boolean;
-  /** True while an answer written to `poll` still waits, in this process, for the client to read it. */
-  unread(poll: PollHandle): boolean;
-  /** Call `fn` once the answer to `poll` is read (handed to the network whole) or dropped. */
-  whenRead(poll: PollHandle, fn: () => void): void;
-}
-
-/** What the transport needs from its node. */
-export interface PollingHost {
-  readonly options: ResolvedOptions;
-  /** Shares its store with other nodes: polls of one session may come to several (see superseded()). */
-  readonly clustered: boolean;
-  readonly reportError: (err: unknown) => void;
-  /** The session as this node owns it, or undefined (owned elsewhere). */
-  owned(sid: string): Session | undefined;
-  /**
-   * A poll was taken here: tell the other nodes (they answer theirs), and a
-   * WebSocket carrying the session closes. `ws`: the poll's WebSocket count
-   * (PollRequest.ws).
-   */
-  pollTaken(sid: string, ws: number): void;
-  /** The poll (its WebSocket count `ws`) was sent before the hello of the WebSocket carrying the session here. */
-  pollPredatesWebSocket(sid: string, ws: number): boolean;
-  /** Counts held polls whose client went away (server/metrics.ts). */
-  readonly metrics?: { pollCut(sid: string, ageMs: number): void };
-}
-
-const FLUSHING = 1;
-const FLUSH_AGAIN = 2;
-const EARLY = 4;
-const EXPECT_EARLY = 8;
-const WAITS_FOR_READ = 16;
-/** Its held poll is to be answered once this turn's commits are in (see #wakeSoon). */
-const DUE = 32;
-
-/** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
-class Streaming {
-  /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
-  from: number | undefined;
-  /** Just past the last batch written: where an early poll starts. */
-  nextSeq = 1;
-  /** A batch read ahead for the expected early poll. */
-  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
-  /** The last batch answer, while the client has not read it all: no second batch is written meanwhile. */
-  unread: PollHandle | undefined;
-}
-
-/*
- * A session's polling state on this node. An idle server holds one per
- * session (its held poll), so it has few fields: flags are bits of one,
- * times are whole clockMs (small integers, not boxed numbers), and what only
- * a streaming session needs waits in Streaming. Accessors live on the
- * prototype and cost nothing per instance.
- */
-class Hold {
-  /** The held poll. */
-  poll: PollHandle | undefined;
-  /** clockMs: when the held poll's hold ends. */
-  until = 0;
-  /** clockMs when the held poll came (its age when cut, for metrics; on a cluster, supersedes older than it are stale). */
-  since = 0;
-  flags = 0;
-  streaming: Streaming | undefined;
-
-  private flag(bit: number, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit;
-  }
-
-  /** The held poll is an early one (its `from` is past the client's ack + 1). */
-  get early(): boolean {
-    return (this.flags & EARLY) !== 0;
-  }
-  set early(on: boolean) {
-    this.flag(EARLY, on);
-  }
-
-  /** The last answer carried NEXT_HEADER, and no poll or read-ahead has come since. */
-  get expectEarly(): boolean {
-    return (this.flags & EXPECT_EARLY) !== 0;
-  }
-  set expectEarly(on: boolean) {
-    this.flag(EXPECT_EARLY, on);
-  }
-
-  /** A poll waits for `unread` to be read. */
-  get waitsForRead(): boolean {
-    return (this.flags & WAITS_FOR_READ) !== 0;
-  }
-  set waitsForRead(on: boolean) {
-    this.flag(WAITS_FOR_READ, on);
-  }
-
-  get from(): number | undefined {
-    return this.streaming?.from;
-  }
-  set from(v: number | undefined) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).from = v;
-  }
-
-  get nextSeq(): number {
-    return this.streaming?.nextSeq ?? 1;
-  }
-  set nextSeq(v: number) {
-    (this.streaming ??= new Streaming()).nextSeq = v;
-  }
-
-  get ahead(): Streaming['ahead'] {
-    return this.streaming?.ahead;
-  }
-  set ahead(v: Streaming['ahead']) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).ahead = v;
-  }
-
-  get unread(): PollHandle | undefined {
-    return this.streaming?.unread;
-  }
-  set unread(v: PollHandle | undefined) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).unread = v;
-  }
-}
 
 export class PollingTransport {
   readonly #host: PollingHost;
@@ -202,10 +69,12 @@ export class PollingTransport {
    * (its count `ws` below that hello's) arrived late: it is answered empty at
    * once and the WebSocket stays (the client reads no answer to it).
    */
-  async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, from?: number, ws = 0): Promise<void> {
+  async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, poll: PollAsk = {}): Promise<boolean> {
+    const { from, ws = 0, ack = 0, applyAck } = poll;
     if (this.#host.pollPredatesWebSocket(sid, ws)) {
+      if (applyAck && (await applyAck()) === false) return false;
       this.#answerer.respond(handle, await this.#emptyBatch(sid));
-      return;
+      return true;
     }
     let h = this.#holds.get(sid);
     if (!h) this.#holds.set(sid, (h = new Hold()));
@@ -215,7 +84,7 @@ export class PollingTransport {
     h.from = from;
     // An early poll is held briefly: when the stream pauses, its answer is
     // what makes the client send a poll carrying the ack of the last batch.
-    const early = from !== undefined && from > (session?.clientAck ?? 0) + 1;
+    const early = from !== undefined && from > Math.max(session?.clientAck ?? 0, ack) + 1;
     h.poll = handle;
     h.until = now + (early ? Math.min(holdMs, EARLY_HOLD_MS) : holdMs);
     h.since = now;
@@ -224,15 +93,39 @@ export class PollingTransport {
     if (early) setTimeout(this.#endEarly, EARLY_HOLD_MS, sid, h, handle).unref();
     this.#host.pollTaken(sid, ws);
     const answerer = this.#answerer;
+    // The poll's ack is applied now that the poll is held: the store's
+    // answer says what is pending, and whatever commits after it wakes this
+    // poll. Until it is in, the poll is not answered (it may be refused).
+    const acking = applyAck?.();
+    // The flags are the held poll's: a poll before it that is still acking no longer counts.
+    h.flags &= ~(ACKING | WOKEN_ACKING);
+    if (acking) h.flags |= ACKING;
     if (previous && !answerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.
       answerer.respond(previous, await this.#emptyBatch(sid));
     }
-    let pending: number;
-    try {
-      pending = await this.#store.pendingOutbound(sid, from);
-    } catch (e) {
-      return this.#vanished(sid, h, handle, e);
+    let pending: number | undefined;
+    if (acking) {
+      let outcome: AckOutcome;
+      try {
+        outcome = await acking;
+      } catch (e) {
+        // The endpoint answers it (the session may have gone), unless that was done meanwhile.
+        const mine = this.#acked(sid, h, handle, false);
+        if (mine) throw e;
+        return true;
+      }
+      if (outcome === false) return !this.#acked(sid, h, handle, false);
+      if (!this.#acked(sid, h, handle, true)) return true;
+      pending = outcome;
+    }
+    if (pending === undefined) {
+      try {
+        pending = await this.#store.pendingOutbound(sid, from);
+      } catch (e) {
+        await this.#vanished(sid, h, handle, e);
+        return true;
+      }
     }
     if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#wake(sid, h, early);
     // An early poll's batch is read ahead: answered at once. Any other finds
@@ -242,6 +135,27 @@ export class PollingTransport {
       if (from !== undefined) this.#wake(sid, h, early);
       else this.#wakeSoon(sid, h);
     }
+    return true;
+  }
+
+  /**
+   * The held poll's ack is in. `ok`: applied; else refused or failed, and
+   * the poll, still held, is let go for the endpoint to answer. True while
+   * `poll` is still the one held; a wake that came while the ack was in
+   * flight then runs.
+   */
+  #acked(sid: string, h: Hold, poll: PollHandle, ok: boolean): boolean {
+    // Answered meanwhile (superseded, closed): the flags, if set, are a later poll's.
+    if (h.poll !== poll) return false;
+    const woken = (h.flags & WOKEN_ACKING) !== 0;
+    h.flags &= ~(ACKING | WOKEN_ACKING);
+    if (!ok) {
+      h.poll = undefined;
+      this.#forgetIfIdle(sid, h);
+    } else if (woken) {
+      this.#wake(sid, h);
+    }
+    return true;
   }
 
   /**
@@ -414,6 +328,10 @@ export class PollingTransport {
   #wake(sid: string, h: Hold, now = false): void {
     if (!h.poll) return;
     if (now) h.until = 0;
+    if (h.flags & ACKING) {
+      h.flags |= WOKEN_ACKING;
+      return;
+    }
     if (h.flags & FLUSHING) {
       h.flags |= FLUSH_AGAIN;
       return;

@@ -36,6 +36,7 @@ import type { WebSocketTransport } from './websocket.js';
 import { Session, type SessionHost } from './session.js';
 import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
+import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
 
@@ -394,10 +395,26 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   async #ackRemote(sid: string, ack: number, from?: number): Promise<boolean> {
-    const { result, bufferedBytes, lastSeq } = await this.options.store.ackOutbound(sid, ack);
-    if (result === 'future') return false;
-    if (result === 'ok') this.#publish(sid, { type: 'ack', node: this.node, ack, bufferedBytes });
-    return from === undefined || from <= lastSeq + 1;
+    return (await this.#ackRemoteOutcome(sid, ack, from)) !== false;
+  }
+
+  async #ackRemoteOutcome(sid: string, ack: number, from?: number): Promise<AckOutcome> {
+    const r = await this.options.store.ackOutbound(sid, ack);
+    if (r.result === 'ok') this.#publish(sid, { type: 'ack', node: this.node, ack, bufferedBytes: r.bufferedBytes });
+    return ackOutcome(r, ack, from);
+  }
+
+  /**
+   * A poll's ack, for the polling transport: undefined when it changes
+   * nothing (nothing to apply), else a function that applies it and says
+   * what the store then holds for the poll (see AckOutcome). The transport
+   * applies it once the poll is held, so that one store call both applies
+   * the ack and says whether the poll can be answered at once.
+   */
+  pollAck(served: Served, ack: number, from?: number): (() => Promise<AckOutcome>) | undefined {
+    const { session } = served;
+    if (session) return session.ackApplied(ack, from) ? undefined : () => session.ackOutbound(ack, from);
+    return () => this.#ackRemoteOutcome(served.sid, ack, from);
   }
 
   /** Judge an inbound batch and keep what is new; the caller then has it delivered (deliver()). */

@@ -40,6 +40,7 @@ import {
   type StreamItem,
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
+import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 
 export type SessionState = 'open' | 'closed';
 
@@ -447,10 +448,14 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
    * (the caller answers bad_ack).
    */
   async applyAck(ack: number, from?: number): Promise<boolean> {
-    const { result, bufferedBytes, lastSeq } = await this.store.ackOutbound(this.id, ack);
-    if (result === 'future') return false;
-    if (result === 'ok') this.acked(ack, bufferedBytes);
-    return from === undefined || from <= lastSeq + 1;
+    return (await this.ackOutbound(ack, from)) !== false;
+  }
+
+  /** applyAck(), with what the store said: false (bad_ack), or the messages pending from `from` (or the ack) on, when known. */
+  async ackOutbound(ack: number, from?: number): Promise<AckOutcome> {
+    const r = await this.store.ackOutbound(this.id, ack);
+    if (r.result === 'ok') this.acked(ack, r.bufferedBytes);
+    return ackOutcome(r, ack, from);
   }
 
   /** The store holds an ack up to `ack` (applied here or on another node), `bufferedBytes` left unacknowledged. */

@@ -14,44 +14,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { HoldlineServer, MemoryStore, type Session, type SessionStore } from '../server/index.js';
-import { Cleanup, Condition, errorCode, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
-
-/** A view of `store` whose `method` calls wait until open() (calls before hold() go straight through). */
-function gated(store: SessionStore, method: 'delete' | 'claim' | 'ackOutbound'): { store: SessionStore; hold(): void; open(): void; waiting: Condition; count(): number } {
-  let held = false;
-  let waiting = 0;
-  let release: () => void = () => undefined;
-  let gate = Promise.resolve();
-  const cond = new Condition();
-  const view = new Proxy(store, {
-    get(target, prop, receiver) {
-      const v: unknown = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      if (prop !== method) return v.bind(target) as unknown;
-      return async (...args: unknown[]) => {
-        if (held) {
-          waiting++;
-          cond.notify();
-          await gate;
-        }
-        return Reflect.apply(v, target, args) as unknown;
-      };
-    },
-  });
-  return {
-    store: view,
-    hold() {
-      held = true;
-      gate = new Promise<void>((r) => (release = r));
-    },
-    open() {
-      held = false;
-      release();
-    },
-    waiting: cond,
-    count: () => waiting,
-  };
-}
+import { gated } from './helpers/gated-store.js';
+import { Cleanup, errorCode, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 
 async function node(cleanup: Cleanup, store: SessionStore, nodeId: string): Promise<{ hl: HoldlineServer; url: string; sessions: Session[]; errors: unknown[] }> {
   const h = await startServer({ store, nodeId, ownerLeaseMs: 10_000, pollTimeoutMs: 5_000 });
