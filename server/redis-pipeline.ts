@@ -10,6 +10,12 @@
  * ioredis's autoPipelining does, made each store call wait for the loop's
  * I/O phase, and a poll's chain of calls slower under load.)
  *
+ * In flight: while a flush waits for its replies, the commands issued
+ * meanwhile wait too, and go out as one pipeline when they come
+ * (MAX_IN_FLIGHT). An idle connection sends at once; a busy one sends a
+ * round trip's worth of requests' commands in one write, where each poll
+ * and send used to cost a write and a read of its own.
+ *
  * Order: commands go out in the order they were issued (one queue, one
  * connection per Redis node, pipelines sent in order), so a caller that
  * issues a write and then a read of the same session without awaiting sees
@@ -32,6 +38,13 @@ export type RedisClient = Redis | Cluster;
 
 /** Commands per pipeline at most (a bounded write and reply buffer). */
 const MAX_BATCH = 1000;
+/**
+ * Flushes whose replies are not all in, at most. Past it, commands wait and
+ * go out together when a reply comes: under load one write carries what a
+ * whole round trip's worth of requests issued, instead of a write (and a
+ * read of replies) per request; when idle, a command goes out at once.
+ */
+const MAX_IN_FLIGHT = 1;
 /** Calls per many-session script at most (each script holds Redis for its run). */
 const MAX_MANY = 256;
 
@@ -54,7 +67,12 @@ type ExecReply = [Error | null, unknown][] | null;
 export class Pipeliner {
   readonly #client: RedisClient;
   #queue: Command[] = [];
-  #scheduled = false;
+  /** Commands (or a beforeFlush) wait for a flush. */
+  #wanted = false;
+  /** A flush is queued (process.nextTick). */
+  #ticking = false;
+  /** Flushes sent whose replies are not all in. */
+  #inFlight = 0;
   /** Called at the start of each flush: may add commands to it (the store's coalesced PUBLISH). */
   #beforeFlush: (() => void) | undefined;
 
@@ -69,10 +87,22 @@ export class Pipeliner {
 
   /** Have a flush at the end of this turn (for a caller that queues its commands in beforeFlush). */
   schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
+    this.#wanted = true;
+    this.#kick();
+  }
+
+  /** Queue a flush if one is wanted and there is room in flight. */
+  #kick(): void {
+    if (!this.#wanted || this.#ticking || this.#inFlight >= MAX_IN_FLIGHT) return;
+    this.#ticking = true;
     process.nextTick(this.#flush);
   }
+
+  /** A flush's replies are all in (or failed): the commands waiting meanwhile go. */
+  readonly #landed = (): void => {
+    this.#inFlight--;
+    this.#kick();
+  };
 
   /** A command with its arguments; `key` is the one that decides its Cluster slot ('' for none). */
   command(name: string, key: string, args: readonly Arg[], buffers = false): Promise<unknown> {
@@ -92,7 +122,8 @@ export class Pipeliner {
   }
 
   readonly #flush = (): void => {
-    this.#scheduled = false;
+    this.#ticking = false;
+    this.#wanted = false;
     try {
       this.#beforeFlush?.();
     } catch {
@@ -101,9 +132,13 @@ export class Pipeliner {
     const queue = this.#queue;
     this.#queue = [];
     if (queue.length === 0) return;
+    const sends: Promise<void>[] = [];
     for (const group of this.#groups(queue)) {
-      for (let i = 0; i < group.length; i += MAX_BATCH) this.#send(group.slice(i, i + MAX_BATCH));
+      for (let i = 0; i < group.length; i += MAX_BATCH) sends.push(this.#send(group.slice(i, i + MAX_BATCH)));
     }
+    this.#inFlight++;
+    if (sends.length === 1) void sends[0]?.then(this.#landed);
+    else void Promise.all(sends).then(this.#landed);
   };
 
   /** The queue split by the Cluster node group each command goes to (one group on plain Redis), in order. */
@@ -134,14 +169,15 @@ export class Pipeliner {
     return out;
   }
 
-  #send(commands: Command[]): void {
+  /** One pipeline; resolves (never rejects) once its commands are settled. */
+  #send(commands: Command[]): Promise<void> {
     const batch = this.#client.isCluster ? commands : merge(commands);
     const p = this.#client.pipeline();
     for (const cmd of batch) {
       if (cmd.buffers) p.callBuffer(cmd.name, cmd.args as Arg[]);
       else p.call(cmd.name, cmd.args as Arg[]);
     }
-    p.exec().then(
+    return p.exec().then(
       (replies: ExecReply) => this.#settle(batch, replies),
       (e: unknown) => {
         for (const cmd of batch) cmd.reject(e);

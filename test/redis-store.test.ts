@@ -318,6 +318,26 @@ describe('RedisStore: pipelining', () => {
     assert.equal(p7.m, '["first","to p7"]', 'each session got its own message, after what it had');
     assert.equal(reads[200]?.m, `["to p201"]`);
   });
+
+  test('calls issued turn by turn while a pipeline waits for its replies go out together when they come, as one many-session script', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    const sids = Array.from({ length: 50 }, (_, i) => `q${i}`);
+    await Promise.all(sids.map((sid) => store.create({ sid, token: 't', attempt: '' }, 'n')));
+    const before = await evalshaCalls();
+    // Redis holds every client's commands for a while: the first call's pipeline stays in flight.
+    await inspector.call('CLIENT', 'PAUSE', '300', 'ALL');
+    const enqueued: Promise<unknown>[] = [];
+    for (const sid of sids) {
+      enqueued.push(store.enqueue(sid, [{ wire: `to ${sid}`, bytes: 3 + sid.length }]));
+      // One call per event-loop turn, as polls arriving one by one issue them.
+      await new Promise((r) => setImmediate(r));
+    }
+    const results = await Promise.all(enqueued);
+    const calls = (await evalshaCalls()) - before;
+    assert.ok(calls <= 3, `50 calls issued in 50 turns ran as ${calls} scripts (the first alone, the rest together)`);
+    assert.deepEqual(results[49], { lastSeq: 1, bufferedBytes: 6 });
+  });
 });
 
 describe('RedisStore: two HoldlineServers on one Redis', () => {
