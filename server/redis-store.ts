@@ -97,6 +97,9 @@ const PRUNE_ROUNDS = 50;
 /** A claim re-reads after a lost compare-and-set at most this often (each loss means another node took it). */
 const CLAIM_TRIES = 8;
 
+/** Entries up to this size have their stored form kept from one enqueue to the next (see #stored). */
+const STORED_CACHE_BYTES = 4096;
+
 export class RedisStore implements SessionStore {
   readonly #client: Redis | Cluster;
   /** True when the store made its command connection (url) and so closes it. */
@@ -109,6 +112,9 @@ export class RedisStore implements SessionStore {
   readonly #events: RedisEvents;
   #lastPrune = 0;
   #closed = false;
+  /** The last entry enqueued and its stored form: a broadcast enqueues one entry for every session. */
+  #lastEntry: OutboxEntry | undefined;
+  #lastStored = '';
 
   constructor(options: RedisStoreOptions) {
     const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
@@ -296,11 +302,22 @@ export class RedisStore implements SessionStore {
     let bytes = 0;
     for (const e of entries) {
       bytes += e.bytes;
-      args.push(`${e.bytes} ${JSON.stringify(e.wire)}`);
+      args.push(this.#stored(e));
     }
     args[0] = bytes;
     const r = arrayReply('enqueue', await this.#session(S.enqueue, sid, args));
     return { lastSeq: int('enqueue', r[0]), bufferedBytes: int('enqueue', r[1]) };
+  }
+
+  /** An outbound entry as the out list keeps it: `<payload bytes> <wire JSON>`. */
+  #stored(e: OutboxEntry): string {
+    // Kept for small entries only: the cache holds its last one for as long as the store lives.
+    if (e.bytes > STORED_CACHE_BYTES) return `${e.bytes} ${JSON.stringify(e.wire)}`;
+    if (e !== this.#lastEntry) {
+      this.#lastEntry = e;
+      this.#lastStored = `${e.bytes} ${JSON.stringify(e.wire)}`;
+    }
+    return this.#lastStored;
   }
 
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {

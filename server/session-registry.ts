@@ -97,6 +97,8 @@ function parseMeta(meta: string | undefined): { data: unknown; remoteAddress: st
 
 /** Sends of one broadcast in flight at once (each is a store round trip with a networked store). */
 const BROADCAST_CONCURRENCY = 512;
+/** Sessions per queued task of a broadcast. */
+const BROADCAST_CHUNK = 64;
 
 export class SessionRegistry implements SessionHost, RemoteHost {
   readonly options: ResolvedOptions;
@@ -477,20 +479,30 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   async #sendToOwned(entry: OutboxEntry): Promise<BroadcastResult> {
-    const queue = new PQueue({ concurrency: BROADCAST_CONCURRENCY });
+    // The sessions of now, in chunks: a queued task per chunk, not per session.
+    const sessions = [...this.#live.values()];
+    const queue = new PQueue({ concurrency: Math.ceil(BROADCAST_CONCURRENCY / BROADCAST_CHUNK) });
+    let queued = 0;
+    let failed = 0;
+    const ok = (): void => void queued++;
+    const notOk = (): void => void failed++;
     const sends: Promise<void>[] = [];
-    for (const s of this.#live.values()) {
+    for (let i = 0; i < sessions.length; i += BROADCAST_CHUNK) {
+      const chunk = sessions.slice(i, i + BROADCAST_CHUNK);
       void queue.add(async () => {
-        const sent = s.sendEncoded(entry);
-        sends.push(sent);
-        if (!s.sendWaiting) await sent.catch(() => undefined);
+        const committing: Promise<void>[] = [];
+        for (const s of chunk) {
+          const sent = s.sendEncoded(entry).then(ok, notOk);
+          // A send that waits for room (its client is behind on acks) frees its place at once.
+          if (s.sendWaiting) sends.push(sent);
+          else committing.push(sent);
+        }
+        await Promise.all(committing);
       });
     }
     await queue.onIdle();
-    const results = await Promise.allSettled(sends);
-    let queued = 0;
-    for (const r of results) if (r.status === 'fulfilled') queued++;
-    return { queued, failed: results.length - queued };
+    await Promise.all(sends);
+    return { queued, failed };
   }
 
   // ---- transports' and sessions' calls ----
