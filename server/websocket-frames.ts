@@ -1,6 +1,7 @@
 /**
- * What the WebSocket endpoint (websocket.ts) reads: frames as text, bytes
- * and JSON, and the store's outbound messages as wire forms.
+ * What a WebSocket connection (websocket-connection.ts) reads: frames in
+ * order, as text, bytes and JSON, and the store's outbound messages as wire
+ * forms.
  */
 import type { RawData } from 'ws';
 import type { WirePayload } from '../shared/index.js';
@@ -34,4 +35,69 @@ export function toBytes(data: RawData): Uint8Array {
 export function byteLength(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
   return data.byteLength;
+}
+
+type Handle = (data: RawData, isBinary: boolean) => Promise<void> | undefined;
+
+/**
+ * Inbound frames handled one at a time, in order, and at once while none
+ * waits: a frame whose handling returns a promise (it waits for the store)
+ * holds the frames after it, and those that come meanwhile, until it
+ * settles. No promise per frame otherwise. A throw or a rejection goes to
+ * `fail`, and the frames held are dropped (the connection is closing).
+ */
+export class OrderedFrames {
+  readonly #handle: Handle;
+  readonly #fail: (e: unknown) => void;
+  /** Frames waiting for one before them; undefined: none waits. */
+  #held: Array<[RawData, boolean]> | undefined;
+
+  constructor(handle: Handle, fail: (e: unknown) => void) {
+    this.#handle = handle;
+    this.#fail = fail;
+  }
+
+  push(data: RawData, isBinary: boolean): void {
+    if (this.#held !== undefined) this.#held.push([data, isBinary]);
+    else this.#run(data, isBinary, undefined, 0);
+  }
+
+  /** Handle a frame, then those in `held` from `at` on, until one waits. */
+  #run(data: RawData, isBinary: boolean, held: Array<[RawData, boolean]> | undefined, at: number): void {
+    let i = at;
+    for (;;) {
+      let waits: Promise<void> | undefined;
+      try {
+        waits = this.#handle(data, isBinary);
+      } catch (e) {
+        this.#held = undefined;
+        return this.#fail(e);
+      }
+      if (waits !== undefined) {
+        const rest = (this.#held = held === undefined || i >= held.length ? [] : held.slice(i));
+        waits.then(
+          () => this.#resume(rest),
+          (e: unknown) => {
+            this.#held = undefined;
+            this.#fail(e);
+          },
+        );
+        return;
+      }
+      const f = held?.[i++];
+      if (f === undefined) break;
+      data = f[0];
+      isBinary = f[1];
+    }
+    this.#held = undefined;
+  }
+
+  #resume(held: Array<[RawData, boolean]>): void {
+    const f = held[0];
+    if (f === undefined) {
+      this.#held = undefined;
+      return;
+    }
+    this.#run(f[0], f[1], held, 1);
+  }
 }

@@ -136,6 +136,34 @@ describe('WebSocket endpoint (server)', () => {
     assert.equal(got.length, 2);
   });
 
+  it("a batch is acknowledged in the turn's one write: by the header of the application's answer, else an ack alone, also before a close frame", async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    session.on('message', (m) => {
+      if (m === 'echo') void session.send('echoed');
+      if (m === 'bye') session.close({ code: 'server_closed', message: 'bye' });
+    });
+    const p = await hello(h.url, s);
+    // The answer's header carries the ack: no ack-only header besides.
+    p.send({ ack: 0, seq: 1, n: 1 });
+    p.ws.send('echo');
+    assert.deepEqual(await p.json(), { ack: 1, seq: 1, n: 1 });
+    assert.deepEqual(await p.next(), { text: 'echoed' });
+    // No answer: an ack alone.
+    p.send({ ack: 1, seq: 2, n: 1 });
+    p.ws.send('quiet');
+    assert.deepEqual(await p.json(), { ack: 2 });
+    // The application closes the session on the message: acknowledged before the close frame.
+    p.send({ ack: 1, seq: 3, n: 1 });
+    p.ws.send('bye');
+    assert.deepEqual(await p.json(), { ack: 3 });
+    assert.deepEqual(await p.json(), { close: { code: 'server_closed', message: 'bye' } });
+    assert.equal((await p.closed).code, 4001);
+  });
+
   it('a held poll is answered when a WebSocket takes the session; a later poll closes the WebSocket (4000)', async () => {
     const h = await startServer({ pollTimeoutMs: 20_000 });
     cleanup.add(() => h.close());

@@ -1,0 +1,360 @@
+/**
+ * One WebSocket connection of the WebSocket transport (websocket.ts): first
+ * the client's hello, then batches both ways (PROTOCOL.md, "WebSocket").
+ *
+ * - Inbound frames are handled at once and in order; a frame that waits for
+ *   the store (the hello, an ack applied on another node's session, a batch
+ *   being accepted) holds the ones after it until it is done.
+ * - Outbound: what the store holds past what this connection has sent, as a
+ *   header frame and a frame per message, no further ahead of the client's
+ *   acks than a batch.
+ * - Writes are corked from the first frame of a turn until its microtasks
+ *   are done: an ack, the application's answer and a batch go out together.
+ */
+import type { Duplex } from 'node:stream';
+import type { RawData, WebSocket } from 'ws';
+import {
+  HoldlineError,
+  fromWire,
+  wireError,
+  isRpcWire,
+  rpcIndexes,
+  type CloseReason,
+  type Payload,
+  type StreamItem,
+  type WirePayload,
+} from '../shared/index.js';
+import type { Served } from './session-registry.js';
+import { byteLength, OrderedFrames, parseJson, rawText, readWires, toBytes } from './websocket-frames.js';
+import type { WebSocketTransport } from './websocket.js';
+
+/** Close codes of our own (4000-4999 are the application's). */
+export const WS_CLOSE = {
+  /** A poll came for the session: the client went back to polling. */
+  superseded: 4000,
+  /** The session ended (the close frame said why) or the node is leaving. */
+  ended: 4001,
+  /** The client broke the framing or a limit. */
+  protocol: 4002,
+} as const;
+
+/** Past this many bytes written and not yet sent, the connection stops reading from the store until it drains. */
+const HIGH_WATER = 1024 * 1024;
+
+interface Header {
+  ack?: unknown;
+  seq?: unknown;
+  n?: unknown;
+  /** Indexes (0-based, ascending) of the batch's frames that are request/reply frames, not messages. */
+  r?: unknown;
+}
+
+
+/** An inbound batch being read: its header, and the messages so far. */
+interface Inbound {
+  seq: number;
+  n: number;
+  m: StreamItem[];
+  /** Indexes of its request/reply frames. */
+  r: ReadonlySet<number>;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** One WebSocket connection: first the hello, then batches both ways. */
+export class Connection {
+  readonly #ws: WebSocket;
+  /** The connection under `ws`: corked from the first frame written in a turn to the end of the turn. */
+  readonly #socket: Duplex;
+  #corked = false;
+  readonly #t: WebSocketTransport;
+  #served: Served | undefined;
+  /** The hello's WebSocket count ("ws"): polls counted below it were sent before it. Undefined: the client counts none. */
+  hello: number | undefined;
+  /** Just past the last message sent on this connection (server to client). */
+  #next = 1;
+  /** Batches sent and not yet acknowledged: [last seq, wire bytes] each, oldest first. */
+  #inFlight: Array<[number, number]> = [];
+  #inFlightBytes = 0;
+  /** The inbound batch being read: its header, and the messages so far. */
+  #inbound: Inbound | undefined;
+  #pumping = false;
+  #again = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  /** Inbound frames, handled in order: at once while none waits for the store. */
+  readonly #frames = new OrderedFrames(
+    (data, isBinary) => this.#frame(data, isBinary),
+    (e) => this.#fail(e),
+  );
+  /** The inbound ack of the last batch accepted; while `#ackDue`, written at the end of the turn unless a header carries it first. */
+  #ackOwed = 0;
+  #ackDue = false;
+
+  constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#t = t;
+    ws.on('message', (data, isBinary) => this.#frames.push(data, isBinary));
+    ws.on('close', () => this.#gone());
+    ws.on('error', () => this.#gone());
+  }
+
+  get sid(): string | undefined {
+    return this.#served?.sid;
+  }
+
+  /** One inbound frame; a promise when it waits for the store (a throw or a rejection fails the connection). */
+  #frame(data: RawData, isBinary: boolean): Promise<void> | undefined {
+    if (this.#closed) return undefined;
+    const served = this.#served;
+    if (served === undefined) return this.#hello(data, isBinary);
+    const inbound = this.#inbound;
+    if (inbound === undefined) return this.#header(served, data, isBinary);
+    return this.#message(served, inbound, isBinary ? toBytes(data) : rawText(data), isBinary ? byteLength(data) : undefined);
+  }
+
+  /** A message of the inbound batch (`size`: its bytes, when binary); the batch is accepted once whole. */
+  #message(served: Served, inbound: Inbound, m: Payload, size: number | undefined): Promise<void> | undefined {
+    const max = this.#t.core.options.maxMessageBytes;
+    const bytes = size ?? Buffer.byteLength(m as string);
+    if (bytes > max) throw wireError('message_too_large', `a message of ${bytes} bytes; maxMessageBytes is ${max}`);
+    if (inbound.r.size > 0 && inbound.r.has(inbound.m.length)) {
+      if (typeof m !== 'string') throw wireError('malformed_request', 'a request/reply frame must be a text frame');
+      inbound.m.push({ r: m });
+    } else {
+      inbound.m.push(m);
+    }
+    if (inbound.m.length < inbound.n) return undefined;
+    this.#inbound = undefined;
+    return this.#accept(served, inbound);
+  }
+
+  #header(served: Served, data: RawData, isBinary: boolean): Promise<void> | undefined {
+    const core = this.#t.core;
+    if (isBinary) throw wireError('malformed_request', 'a binary frame where a batch header was expected');
+    const h = parseJson(data) as Header | undefined;
+    if (h === undefined || typeof h !== 'object' || h === null || !isCount(h.ack)) throw wireError('malformed_request', 'a batch header needs a numeric "ack"');
+    const n = h.n === undefined ? 0 : h.n;
+    if (!isCount(n) || n > core.options.maxBatchMessages) throw wireError('batch_too_large', `"n" must be 0-${core.options.maxBatchMessages}`);
+    if (n > 0 && (!isCount(h.seq) || h.seq < 1)) throw wireError('malformed_request', 'a batch with messages needs a positive "seq"');
+    const acked = core.applyAck(served, h.ack);
+    if (acked instanceof Promise) return acked.then((ok) => this.#headerAcked(served, h, n, ok));
+    this.#headerAcked(served, h, n, acked);
+    return undefined;
+  }
+
+  #headerAcked(served: Served, h: Header, n: number, acked: boolean): void {
+    if (!acked) throw wireError('bad_ack', `ack ${String(h.ack)} is past the last message sent`);
+    this.#t.core.seen(served);
+    this.#ackedUpTo(h.ack as number);
+    const r = rpcIndexes(h.r, n);
+    if (r === undefined) throw wireError('malformed_request', 'a header\'s "r" must list frame indexes below "n"');
+    if (n > 0) this.#inbound = { seq: h.seq as number, n, m: [], r };
+  }
+
+  async #accept(served: Served, inbound: { seq: number; m: StreamItem[] }): Promise<void> {
+    const core = this.#t.core;
+    const v = await core.accept(served, inbound.seq, inbound.m);
+    if (!v.ok) throw wireError('bad_sequence', `batch starts at ${inbound.seq}; the next expected message is ${v.expected}`);
+    // Acknowledged in this turn's write, so the client's window opens while
+    // the application works: by the header of a batch written in the turn
+    // (the application's answer) or else an ack-only header.
+    if (v.ack > this.#ackOwed) this.#ackOwed = v.ack;
+    this.#ackDue = true;
+    this.#cork();
+    core.deliver(served, inbound.m, v.skip, inbound.seq);
+  }
+
+  async #hello(data: RawData, isBinary: boolean): Promise<void> {
+    const core = this.#t.core;
+    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown; ws?: unknown } | undefined);
+    if (o === undefined || typeof o !== 'object' || o === null || typeof o.sid !== 'string' || typeof o.token !== 'string' || !isCount(o.ack) || (o.ws !== undefined && !isCount(o.ws))) {
+      throw wireError('malformed_request', 'the first frame must be {"sid","token","ack"} (and "ws", a count, if any)');
+    }
+    if (typeof o.ws === 'number') this.hello = o.ws;
+    let s = core.authenticateSession({ sid: o.sid, token: o.token });
+    if (s instanceof Promise) s = await s;
+    if (!s.ok) {
+      if (s.closed) return this.#end(s.closed);
+      throw s.error;
+    }
+    let acked = core.applyAck(s.value, o.ack);
+    if (acked instanceof Promise) acked = await acked;
+    if (!acked) throw wireError('bad_ack', `ack ${o.ack} is past the last message sent`);
+    this.#served = s.value;
+    this.#next = o.ack + 1;
+    core.seen(s.value);
+    const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
+    this.#send(JSON.stringify({ ok: true, ack: read.inboundAck }));
+    this.#t.attached(this);
+    this.#heartbeat = setInterval(() => this.#beat(), this.#t.heartbeatMs);
+    this.#heartbeat.unref();
+    this.pump();
+  }
+
+  /** Send what the store holds past what this connection has sent. */
+  pump(): void {
+    if (this.#served === undefined || this.#closed) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    this.#pumpNow()
+      .catch((e: unknown) => this.#fail(e))
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#again) {
+          this.#again = false;
+          this.pump();
+        }
+      });
+  }
+
+  async #pumpNow(): Promise<void> {
+    const served = this.#served;
+    if (served === undefined) return;
+    const { store, maxBatchBytes, maxBatchMessages } = this.#t.core.options;
+    for (;;) {
+      if (this.#closed) return;
+      if (this.#ws.bufferedAmount > HIGH_WATER) {
+        // Backpressure: resume once the socket has drained.
+        setTimeout(() => this.pump(), 5).unref();
+        return;
+      }
+      // No further ahead of the client's acks than a batch (or half the
+      // session's queue): 'flush' then means what it means on polling, and
+      // an application pacing itself by it is paced by the client. The next
+      // ack pumps again.
+      if (this.#inFlightBytes >= this.#maxInFlight) return;
+      const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
+      if (b.count === 0 || this.#closed) return;
+      if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
+      this.#sendBatch(b.inboundAck, b.seq, b.wires);
+      this.#next = b.seq + b.count;
+      this.#inFlight.push([this.#next - 1, b.wireBytes]);
+      this.#inFlightBytes += b.wireBytes;
+      served.session?.written(this.#next - 1);
+    }
+  }
+
+  /** A batch: its header, then a frame per message. */
+  #sendBatch(ack: number, seq: number, wires: readonly WirePayload[]): void {
+    let rpc: number[] | undefined;
+    for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) (rpc ??= []).push(i);
+    this.#sendHeader(ack, seq, wires.length, rpc);
+    for (const w of wires) {
+      if (typeof w === 'string') this.#ws.send(w, { binary: false });
+      else if (isRpcWire(w)) this.#ws.send(w.r, { binary: false });
+      else this.#ws.send(fromWire(w) ?? new Uint8Array(0), { binary: true });
+    }
+  }
+
+  get #maxInFlight(): number {
+    const o = this.#t.core.options;
+    return Math.max(64 * 1024, Math.min(o.maxBatchBytes, o.maxQueuedBytes / 2));
+  }
+
+  /** The client has everything up to `ack`: batches it covers are no longer in flight. */
+  #ackedUpTo(ack: number): void {
+    let freed = false;
+    for (let b = this.#inFlight[0]; b !== undefined && b[0] <= ack; b = this.#inFlight[0]) {
+      this.#inFlight.shift();
+      this.#inFlightBytes -= b[1];
+      freed = true;
+    }
+    if (freed) this.pump();
+  }
+
+  #sendHeader(ack: number, seq: number, n: number, rpc?: readonly number[]): void {
+    const r = rpc === undefined ? '' : `,"r":[${rpc.join(',')}]`;
+    // A header carrying the ack owed pays it.
+    if (ack >= this.#ackOwed) this.#ackDue = false;
+    this.#send(n === 0 ? `{"ack":${ack}}` : `{"ack":${ack},"seq":${seq},"n":${n}${r}}`);
+  }
+
+  #send(text: string): void {
+    if (this.#closed) return;
+    this.#cork();
+    this.#ws.send(text, { binary: false });
+  }
+
+  /**
+   * Hold this turn's frames and write them together when its microtasks are
+   * done (process.nextTick from a frame's handling runs once they are): an
+   * ack, the application's answer to what it acknowledges, a batch's header
+   * and its messages go out in one write (one TCP segment), not one per
+   * frame, and without waiting for the event loop's next phase.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  readonly #uncork = (): void => {
+    this.#payAck();
+    this.#corked = false;
+    this.#socket.uncork();
+  };
+
+  /** An accepted batch not acknowledged by a header written since: an ack alone (before the turn's write, or a last frame). */
+  #payAck(): void {
+    if (this.#ackDue && !this.#closed) this.#sendHeader(this.#ackOwed, 0, 0);
+  }
+
+  /** An empty batch now and then: proxies see traffic, and the client knows the connection is alive. */
+  #beat(): void {
+    const served = this.#served;
+    if (!served || this.#closed) return;
+    this.#t.core.seen(served);
+    this.#t.core.options.store
+      .readOutbound(served.sid, 0, Number.MAX_SAFE_INTEGER)
+      .then((r) => this.#sendHeader(r.inboundAck, 0, 0))
+      .catch((e: unknown) => this.#fail(e));
+  }
+
+  /** The session ended: the close frame, then the connection closes. */
+  end(reason: CloseReason): void {
+    this.#end(reason);
+  }
+
+  #end(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#payAck();
+    this.#send(JSON.stringify({ close: reason }));
+    this.#close(WS_CLOSE.ended, reason.code);
+  }
+
+  /** Close without a close frame (superseded by a poll, or the node leaving: the session goes on elsewhere). */
+  drop(code: number, why: string): void {
+    this.#payAck();
+    this.#close(code, why);
+  }
+
+  #fail(e: unknown): void {
+    if (this.#closed) return;
+    const err = e instanceof HoldlineError && e.status !== undefined ? e : undefined;
+    if (err === undefined) this.#t.core.reportError(e);
+    const wire = err ?? wireError('internal_error');
+    this.#payAck();
+    this.#send(JSON.stringify(wire.toWire()));
+    this.#close(WS_CLOSE.protocol, wire.code);
+  }
+
+  #close(code: number, why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.close(code, why);
+    this.#gone();
+  }
+
+  #gone(): void {
+    this.#closed = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#t.detached(this);
+  }
+}
