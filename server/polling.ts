@@ -29,7 +29,7 @@ import type { AckOutcome } from './ack-outcome.js';
 import { ACKING, DUE, FLUSH_AGAIN, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
 import type { PollAnswerer, PollAsk, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
-import type { ReadOutboundResult } from './store.js';
+import type { BatchAsk, ReadOutboundResult } from './store.js';
 
 export class PollingTransport {
   readonly #host: PollingHost;
@@ -193,9 +193,13 @@ export class PollingTransport {
    * it is owned here): answer the held poll, or read ahead for an expected
    * early poll.
    */
-  outboundReady(sid: string, commits?: number): void {
+  outboundReady(sid: string, commits?: number, batch?: ReadOutboundResult): void {
     const h = this.#holds.get(sid);
     if (!h) return;
+    // The held poll's batch, read with the commit (heldRead()): #readBatch uses it if nothing changed since.
+    if (batch !== undefined && commits !== undefined && h.poll) h.ahead = { seq: batch.seq, commits, batch: Promise.resolve(batch) };
+    // Another node's messages: a batch read ahead of them would lack them.
+    else if (commits === undefined) h.ahead = undefined;
     if (h.poll) return this.#wakeSoon(sid, h);
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
@@ -204,6 +208,17 @@ export class PollingTransport {
       h.expectEarly = false;
       setImmediate(() => this.#readAhead(sid, h, commits));
     }
+  }
+
+  /**
+   * What the owner's next commit should read with it (Store.enqueueAndRead):
+   * the batch of the poll held here, if one is and could be answered now.
+   */
+  heldRead(sid: string): BatchAsk | undefined {
+    const h = this.#holds.get(sid);
+    if (!h?.poll || h.flags & (ACKING | FLUSHING) || h.unread !== undefined) return undefined;
+    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
+    return { maxWireBytes: maxBatchBytes, from: h.from, maxCount: maxBatchMessages };
   }
 
   #readAhead(sid: string, h: Hold, commits: number): void {

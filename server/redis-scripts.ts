@@ -88,6 +88,55 @@ function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
 }
 
+/**
+ * The read of readOutbound (ARGV ttl, maxWireBytes, from, maxCount):
+ * shared/outbox.ts Outbox.batch(), step for step. Messages are chosen by the
+ * least size each can take (text: payload bytes + 2 quotes + separator;
+ * binary: its JSON + separator), then the real JSON is measured; over the
+ * limit (escapes), proportionally fewer, and never fewer than one. Returns
+ * { <first>, count, m, wireBytes, inboundAck }, `first` as given (a script
+ * that runs it after its own work puts its results before it).
+ */
+const READ = (first: string): string => `
+local v = redis.call('HMGET', KEYS[1], 'olast', 'oack', 'iack')
+if not v[1] then return false end
+local last, acked, iack = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+local maxW, from, maxC = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local pending = last - acked
+local skip = math.min(math.max(0, from - acked - 1), pending)
+local wires = {}
+local k, least, idx = 0, 1, skip
+local full = false
+while not full and idx < pending and (maxC < 0 or k < maxC) do
+  local chunk = redis.call('LRANGE', KEYS[2], idx, idx + 127)
+  if #chunk == 0 then break end
+  for i = 1, #chunk do
+    if idx >= pending or (maxC >= 0 and k >= maxC) then full = true break end
+    local e = chunk[i]
+    local sp = string.find(e, ' ', 1, true)
+    local w = string.sub(e, sp + 1)
+    local size
+    if string.byte(w, 1) == 123 then size = #w + 1 else size = tonumber(string.sub(e, 1, sp - 1)) + 3 end
+    if k > 0 and least + size > maxW then full = true break end
+    least = least + size
+    k = k + 1
+    wires[k] = w
+    idx = idx + 1
+  end
+end
+refresh()
+while true do
+  local wb = 2
+  if k > 0 then
+    wb = 1
+    for i = 1, k do wb = wb + #wires[i] + 1 end
+  end
+  if wb <= maxW or k <= 1 then
+    return { ${first}, k, '[' .. table.concat(wires, ',', 1, k) .. ']', wb, iack }
+  end
+  k = math.max(1, math.min(k - 1, math.floor(k * maxW / wb)))
+end`;
+
 export const S = {
   /** ARGV ttl, token, attempt, owner, now, meta ('' for none) */
   create: new Script(`
@@ -165,6 +214,22 @@ local bytes = redis.call('HINCRBY', KEYS[1], 'obytes', ARGV[2])
 refresh()
 return { last, bytes }`, true),
 
+  /**
+   * enqueue, then readOutbound: ARGV ttl, maxWireBytes, from, maxCount, total
+   * payload bytes, entries... Returns { lastSeq, bufferedBytes, seq, count,
+   * m, wireBytes, inboundAck }.
+   */
+  enqueueRead: new Script(`
+local e = redis.call('HMGET', KEYS[1], 'olast', 'obytes')
+if not e[1] then return false end
+local n = #ARGV - 5
+if n > 0 then
+  rpushAll(KEYS[2], 6)
+  e[1] = redis.call('HINCRBY', KEYS[1], 'olast', n)
+  e[2] = redis.call('HINCRBY', KEYS[1], 'obytes', ARGV[5])
+end
+${READ('e[1], e[2], acked + 1 + skip')}`, true),
+
   /** ARGV ttl, ack. Returns { result, bufferedBytes, lastSeq }. */
   ackOutbound: new Script(`
 local v = redis.call('HMGET', KEYS[1], 'olast', 'oack', 'obytes')
@@ -195,45 +260,7 @@ return { r, bytes, last }`, true),
    * the real JSON is measured; over the limit (escapes), proportionally
    * fewer, and never fewer than one.
    */
-  readOutbound: new Script(`
-local v = redis.call('HMGET', KEYS[1], 'olast', 'oack', 'iack')
-if not v[1] then return false end
-local last, acked, iack = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
-local maxW, from, maxC = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local pending = last - acked
-local skip = math.min(math.max(0, from - acked - 1), pending)
-local wires = {}
-local k, least, idx = 0, 1, skip
-local full = false
-while not full and idx < pending and (maxC < 0 or k < maxC) do
-  local chunk = redis.call('LRANGE', KEYS[2], idx, idx + 127)
-  if #chunk == 0 then break end
-  for i = 1, #chunk do
-    if idx >= pending or (maxC >= 0 and k >= maxC) then full = true break end
-    local e = chunk[i]
-    local sp = string.find(e, ' ', 1, true)
-    local w = string.sub(e, sp + 1)
-    local size
-    if string.byte(w, 1) == 123 then size = #w + 1 else size = tonumber(string.sub(e, 1, sp - 1)) + 3 end
-    if k > 0 and least + size > maxW then full = true break end
-    least = least + size
-    k = k + 1
-    wires[k] = w
-    idx = idx + 1
-  end
-end
-refresh()
-while true do
-  local wb = 2
-  if k > 0 then
-    wb = 1
-    for i = 1, k do wb = wb + #wires[i] + 1 end
-  end
-  if wb <= maxW or k <= 1 then
-    return { acked + 1 + skip, k, '[' .. table.concat(wires, ',', 1, k) .. ']', wb, iack }
-  end
-  k = math.max(1, math.min(k - 1, math.floor(k * maxW / wb)))
-end`, true),
+  readOutbound: new Script(READ('acked + 1 + skip'), true),
 
   /** ARGV ttl, seq, messages... Returns { 1, skip, ack } or { 0, expected, ack }. */
   acceptInbound: new Script(`

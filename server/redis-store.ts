@@ -60,7 +60,9 @@ import type { CloseReason, OutboxEntry, StreamItem } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
+  BatchAsk,
   ClaimResult,
+  EnqueueReadResult,
   EnqueueResult,
   InboundBatch,
   ReadOutboundResult,
@@ -328,16 +330,18 @@ export class RedisStore implements SessionStore {
   }
 
   async readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount = Infinity): Promise<ReadOutboundResult> {
-    const maxW = Number.isFinite(maxWireBytes) ? maxWireBytes : Number.MAX_SAFE_INTEGER;
-    const maxC = Number.isFinite(maxCount) ? Math.max(0, Math.floor(maxCount)) : -1;
-    const r = arrayReply('readOutbound', await this.#session(S.readOutbound, sid, [maxW, from ?? 0, maxC]));
-    return {
-      seq: int('readOutbound', r[0]),
-      count: int('readOutbound', r[1]),
-      m: str('readOutbound', r[2]),
-      wireBytes: int('readOutbound', r[3]),
-      inboundAck: int('readOutbound', r[4]),
-    };
+    const r = arrayReply('readOutbound', await this.#session(S.readOutbound, sid, readArgs(maxWireBytes, from, maxCount)));
+    return batchReply('readOutbound', r, 0);
+  }
+
+  async enqueueAndRead(sid: string, entries: readonly OutboxEntry[], read: BatchAsk): Promise<EnqueueReadResult> {
+    const args: Arg[] = readArgs(read.maxWireBytes, read.from, read.maxCount);
+    let bytes = 0;
+    for (const e of entries) bytes += e.bytes;
+    args.push(bytes);
+    for (const e of entries) args.push(this.#stored(e));
+    const r = arrayReply('enqueueAndRead', await this.#session(S.enqueueRead, sid, args));
+    return { lastSeq: int('enqueueAndRead', r[0]), bufferedBytes: int('enqueueAndRead', r[1]), batch: batchReply('enqueueAndRead', r, 2) };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {
@@ -411,6 +415,24 @@ async function quit(c: RedisClient): Promise<void> {
     }
   }
   c.disconnect();
+}
+
+/** readOutbound's ARGV after the TTL: maxWireBytes, from, maxCount (-1: no limit). */
+function readArgs(maxWireBytes: number, from: number | undefined, maxCount: number): Arg[] {
+  const maxW = Number.isFinite(maxWireBytes) ? maxWireBytes : Number.MAX_SAFE_INTEGER;
+  const maxC = Number.isFinite(maxCount) ? Math.max(0, Math.floor(maxCount)) : -1;
+  return [maxW, from ?? 0, maxC];
+}
+
+/** The batch a read script returns, from `r[at]` on: seq, count, m, wireBytes, inboundAck. */
+function batchReply(what: string, r: unknown[], at: number): ReadOutboundResult {
+  return {
+    seq: int(what, r[at]),
+    count: int(what, r[at + 1]),
+    m: str(what, r[at + 2]),
+    wireBytes: int(what, r[at + 3]),
+    inboundAck: int(what, r[at + 4]),
+  };
 }
 
 /** An array reply of strings and nils (HMGET, ZRANGEBYSCORE). */

@@ -37,7 +37,7 @@ import { Session, type SessionHost } from './session.js';
 import PQueue from 'p-queue';
 import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
-import type { AcceptInboundResult, SessionRecord, StoreEvent } from './store.js';
+import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, SessionRecord, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
 
 /** Compare two tokens in time that depends only on their length. */
@@ -525,8 +525,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
   }
 
-  outboundReady(session: Session, commits: number): void {
-    this.polling.outboundReady(session.id, commits);
+  heldRead(session: Session): BatchAsk | undefined {
+    return this.polling.heldRead(session.id);
+  }
+
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void {
+    this.polling.outboundReady(session.id, commits, batch);
     this.websocket?.outboundReady(session.id);
     // A poll or WebSocket of this node carries it: no other node holds one to
     // wake (one poll per session), so no publish (a broadcast to every

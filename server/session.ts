@@ -41,6 +41,7 @@ import {
 } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
+import type { BatchAsk, EnqueueResult, ReadOutboundResult } from './store.js';
 
 export type SessionState = 'open' | 'closed';
 
@@ -80,8 +81,14 @@ export interface SessionHost {
   readonly reportError: (err: unknown) => void;
   /** Counts what is sent (server/metrics.ts). */
   readonly metrics?: { sent(bytes: number): void };
-  /** Outbound messages were committed to the store (`commits` so far): something to read. */
-  outboundReady(session: Session, commits: number): void;
+  /**
+   * Outbound messages were committed to the store (`commits` so far):
+   * something to read. `batch`: the held poll's batch, read with them
+   * (heldRead()).
+   */
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void;
+  /** What to read with a commit for a poll held on this node that waits for it, if there is one. */
+  heldRead(session: Session): BatchAsk | undefined;
   sessionEnded(session: Session, reason: CloseReason): void;
   /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */
   readonly queuedTotal: number;
@@ -320,10 +327,21 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     if (this.closed) throw new HoldlineError('session_closed', `session ${this.id} is closed`);
     const entries = out.uncommitted ?? [];
     out.uncommitted = undefined;
-    const r = await this.store.enqueue(this.id, entries);
+    const { store } = this;
+    // A poll held here waits for these messages: the store reads its batch in the same call, if it can.
+    const read = store.enqueueAndRead === undefined ? undefined : this.#host.heldRead(this);
+    let batch: ReadOutboundResult | undefined;
+    let r: EnqueueResult;
+    if (read !== undefined && store.enqueueAndRead !== undefined) {
+      const both = await store.enqueueAndRead(this.id, entries, read);
+      r = both;
+      batch = both.batch;
+    } else {
+      r = await store.enqueue(this.id, entries);
+    }
     out.storeBuffered = r.bufferedBytes;
     out.commits++;
-    this.#host.outboundReady(this, out.commits);
+    this.#host.outboundReady(this, out.commits, batch);
   }
 
   /** Resolves once what was sent so far is committed to the store. */

@@ -87,6 +87,18 @@ export interface EnqueueResult {
   bufferedBytes: number;
 }
 
+/** readOutbound()'s arguments. */
+export interface BatchAsk {
+  readonly maxWireBytes: number;
+  readonly from: number | undefined;
+  readonly maxCount: number;
+}
+
+/** enqueueAndRead(): what enqueue() and then readOutbound() would give. */
+export interface EnqueueReadResult extends EnqueueResult {
+  batch: ReadOutboundResult;
+}
+
 export interface AckOutboundResult {
   result: AckResult;
   bufferedBytes: number;
@@ -214,6 +226,12 @@ export interface SessionStore {
    * Without it the WebSocket parses readOutbound()'s `m`.
    */
   readOutboundWires?(sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead>;
+  /**
+   * Optional: enqueue() and then readOutbound() as one operation (one round
+   * trip with a networked store): used when a poll held on the owner waits
+   * for the messages being committed. Without it the two are separate calls.
+   */
+  enqueueAndRead?(sid: string, entries: readonly OutboxEntry[], read: BatchAsk): Promise<EnqueueReadResult>;
   /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
   pendingOutbound(sid: string, from?: number): Promise<number>;
 

@@ -425,6 +425,36 @@ export function storeConformance(
         assert.equal(past.wireBytes, 2);
       });
 
+      check('enqueueAndRead (where a store has it) gives what enqueue and then readOutbound give', async (t) => {
+        const w = await world(t);
+        const [both, one] = [await w.open(), await w.open()];
+        const first = ['m1', 'with "quotes" and \\ and é', new Uint8Array([1, 2, 250])].map((p) => encodeEntry(p));
+        const second = ['m4', new Uint8Array(70), 'm6', 'm7'].map((p) => encodeEntry(p));
+        for (const sid of [both, one]) {
+          await w.a.enqueue(sid, first);
+          await w.a.ackOutbound(sid, 1);
+        }
+        const enqueueAndRead = w.a.enqueueAndRead?.bind(w.a);
+        if (enqueueAndRead === undefined) {
+          t.diagnostic(`${name} has no enqueueAndRead: the transports call enqueue and readOutbound`);
+          return;
+        }
+        // Reads of every shape: all of it, from a later message, within a byte limit, at most two messages.
+        const asks = [
+          { maxWireBytes: 100_000, from: undefined, maxCount: Infinity },
+          { maxWireBytes: 100_000, from: 4, maxCount: Infinity },
+          { maxWireBytes: 30, from: undefined, maxCount: Infinity },
+          { maxWireBytes: 100_000, from: undefined, maxCount: 2 },
+        ];
+        for (const ask of asks) {
+          const got = await enqueueAndRead(both, second, ask);
+          const enqueued = await w.b.enqueue(one, second);
+          const read = await w.b.readOutbound(one, ask.maxWireBytes, ask.from, ask.maxCount);
+          assert.deepEqual(got, { ...enqueued, batch: read }, JSON.stringify(ask));
+        }
+        await assert.rejects(enqueueAndRead('sid-never-made', second, asks[0] as (typeof asks)[0]), (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown');
+      });
+
       check('readOutbound keeps m within maxWireBytes, and always gives at least one message', async (t) => {
         const w = await world(t);
         const sid = await w.open();
