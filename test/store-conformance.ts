@@ -452,7 +452,9 @@ export function storeConformance(
           const read = await w.b.readOutbound(one, ask.maxWireBytes, ask.from, ask.maxCount);
           assert.deepEqual(got, { ...enqueued, batch: read }, JSON.stringify(ask));
         }
-        await assert.rejects(enqueueAndRead('sid-never-made', second, asks[0] as (typeof asks)[0]), (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown');
+        const [ask] = asks;
+        assert.ok(ask);
+        await assert.rejects(enqueueAndRead('sid-never-made', second, ask), (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown');
       });
 
       check('readOutbound keeps m within maxWireBytes, and always gives at least one message', async (t) => {
