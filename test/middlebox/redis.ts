@@ -12,6 +12,7 @@
 // - As root it runs as root (it does not drop privileges); harmless here.
 
 import { connect } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startDaemon } from './daemon.js';
 import { ensureExecutable } from './system.js';
@@ -108,4 +109,51 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     log: daemonLog,
     stop: handle.stop,
   };
+}
+
+export interface RedisSentinel {
+  readonly pid: number;
+  readonly port: number;
+  /** The name the sentinel monitors its master under. */
+  readonly masterName: string;
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Sentinel of our own (redis-server in sentinel mode, its config
+ * file in a private temp dir, which Sentinel rewrites), on a free loopback
+ * port, monitoring `master` as `masterName` with a quorum of one.
+ */
+export async function startSentinel(master: RedisServer, masterName = 'holdline'): Promise<RedisSentinel> {
+  const redisServer = await ensureExecutable({ name: 'redis-server', debianPackage: 'redis-server' });
+  const { daemonLog, ...handle } = await startDaemon({
+    name: 'redis-sentinel',
+    tempDirPrefix: 'holdline-sentinel-',
+    owner: undefined,
+    logFile: 'sentinel.log',
+    startTimeoutMs: undefined,
+    readyIntervalMs: 25,
+    async configure(dir, port) {
+      const conf = join(dir, 'sentinel.conf');
+      await writeFile(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          'daemonize no',
+          `dir ${dir}`,
+          `logfile ${join(dir, 'sentinel.log')}`,
+          'sentinel resolve-hostnames no',
+          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1`,
+          `sentinel down-after-milliseconds ${masterName} 5000`,
+          '',
+        ].join('\n'),
+      );
+      return { command: redisServer, args: [conf, '--sentinel'] };
+    },
+    isReady: ({ port }) => answersPing(port),
+    parseAccessLog: () => [],
+  });
+  return { pid: handle.pid, port: handle.port, masterName, log: daemonLog, stop: handle.stop };
 }
