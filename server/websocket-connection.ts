@@ -67,6 +67,8 @@ export class Connection {
   /** The connection under `ws`: corked from the first frame written in a turn to the end of the turn. */
   readonly #socket: Duplex;
   #corked = false;
+  /** Frames were written since the cork (else only an ack may be owed). */
+  #wrote = false;
   readonly #t: WebSocketTransport;
   #served: Served | undefined;
   /** The hello's WebSocket count ("ws"): polls counted below it were sent before it. Undefined: the client counts none. */
@@ -277,22 +279,31 @@ export class Connection {
   #send(text: string): void {
     if (this.#closed) return;
     this.#cork();
+    this.#wrote = true;
     this.#ws.send(text, { binary: false });
   }
 
   /**
-   * Hold this turn's frames and write them together when its microtasks are
-   * done (process.nextTick from a frame's handling runs once they are): an
-   * ack, the application's answer to what it acknowledges, a batch's header
-   * and its messages go out in one write (one TCP segment), not one per
-   * frame, and without waiting for the event loop's next phase.
+   * Hold this turn's frames and write them together: an ack, the
+   * application's answer to what it acknowledges, a batch's header and its
+   * messages go out in one write (one TCP segment), not one per frame. When
+   * the turn's microtasks are done (process.nextTick from within them runs
+   * then), what it wrote goes at once; a turn that owes only an ack waits
+   * for the end of the loop's phase (setImmediate), so that the acks of a
+   * stream of inbound batches go as one.
    */
   #cork(): void {
     if (this.#corked) return;
     this.#corked = true;
+    this.#wrote = false;
     this.#socket.cork();
-    process.nextTick(this.#uncork);
+    process.nextTick(this.#endOfTurn);
   }
+
+  readonly #endOfTurn = (): void => {
+    if (this.#wrote || this.#closed) this.#uncork();
+    else setImmediate(this.#uncork);
+  };
 
   readonly #uncork = (): void => {
     this.#payAck();
