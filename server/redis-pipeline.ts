@@ -172,6 +172,9 @@ export class Pipeliner {
   /** One pipeline; resolves (never rejects) once its commands are settled. */
   #send(commands: Command[]): Promise<void> {
     const batch = this.#client.isCluster ? commands : merge(commands);
+    const [only] = batch;
+    // One command (an idle connection's usual case, an echo's every step): no pipeline object around it.
+    if (batch.length === 1 && only !== undefined) return this.#sendOne(only);
     const p = this.#client.pipeline();
     for (const cmd of batch) {
       if (cmd.buffers) p.callBuffer(cmd.name, cmd.args as Arg[]);
@@ -183,6 +186,15 @@ export class Pipeliner {
         for (const cmd of batch) cmd.reject(e);
       },
     );
+  }
+
+  #sendOne(cmd: Command): Promise<void> {
+    const c = this.#client;
+    const args = cmd.args as Arg[];
+    return (cmd.buffers ? c.callBuffer(cmd.name, args) : c.call(cmd.name, args)).then(cmd.resolve, (e: unknown) => {
+      if (cmd.script !== undefined && e instanceof Error && e.message.startsWith('NOSCRIPT')) this.#evalSource(cmd, cmd.script);
+      else cmd.reject(e);
+    });
   }
 
   #settle(batch: Command[], replies: ExecReply): void {

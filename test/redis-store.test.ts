@@ -319,6 +319,19 @@ describe('RedisStore: pipelining', () => {
     assert.equal(reads[200]?.m, `["to p201"]`);
   });
 
+  test('after Redis lost its scripts (SCRIPT FLUSH), a call alone and calls in a pipeline run from the source (NOSCRIPT, then EVAL)', async (t) => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
+    t.after(() => store.close());
+    const sids = ['n0', 'n1', 'n2'];
+    await Promise.all(sids.map((sid) => store.create({ sid, token: 't', attempt: '' }, 'n')));
+    await inspector.call('SCRIPT', 'FLUSH');
+    assert.deepEqual(await store.enqueue('n0', [{ wire: 'alone', bytes: 5 }]), { lastSeq: 1, bufferedBytes: 5 });
+    await inspector.call('SCRIPT', 'FLUSH');
+    const together = await Promise.all(sids.map((sid) => store.enqueue(sid, [{ wire: 'together', bytes: 8 }])));
+    assert.deepEqual(together.map((r) => r.lastSeq), [2, 1, 1]);
+    assert.equal((await store.readOutbound('n0', 1_000_000)).m, '["alone","together"]');
+  });
+
   test('calls issued turn by turn while a pipeline waits for its replies go out together when they come, as one many-session script', async (t) => {
     const store = new RedisStore({ url: redis.url, keyPrefix: freshPrefix() });
     t.after(() => store.close());
