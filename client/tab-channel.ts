@@ -57,8 +57,10 @@
  * The code, one file per role under tabs/: types.ts (the public types and
  * the host APIs used), messages.ts (what travels on the BroadcastChannel),
  * outgoing.ts (a tab's messages until confirmed), leader.ts (what the leader
- * does), follower.ts (what followers do), tab-client.ts (the class and the
- * election).
+ * does), follower.ts (what followers do), mirror.ts (every tab's copy of
+ * the session), tab-client.ts (the class and the election), tab-state.ts
+ * (this tab's state and events from the leader's), tab-options.ts (options
+ * and their defaults).
  */
 export { HoldlineTabClient } from './tabs/tab-client.js';
 export type {
