@@ -5,7 +5,7 @@
  * outbound entries, and the check of a published StoreEvent.
  */
 import { HoldlineError, isRpc, isRpcWire, wireError, type CloseReason, type OutboxEntry, type StreamItem } from '../shared/index.js';
-import type { StoreEvent } from './store.js';
+import type { ReadOutboundResult, StoreEvent } from './store.js';
 
 export type Arg = string | Buffer | number;
 
@@ -125,4 +125,30 @@ export function decodeEntry(v: unknown): OutboxEntry {
 /** A TTL Redis takes: a positive whole number of ms. */
 export function pxOf(ms: number): number {
   return Number.isFinite(ms) ? Math.max(1, Math.ceil(ms)) : 2 ** 31;
+}
+
+// ---- read arguments and replies ----
+
+/** readOutbound's ARGV after the TTL: maxWireBytes, from, maxCount (-1: no limit). */
+export function readArgs(maxWireBytes: number, from: number | undefined, maxCount: number): Arg[] {
+  const maxW = Number.isFinite(maxWireBytes) ? maxWireBytes : Number.MAX_SAFE_INTEGER;
+  const maxC = Number.isFinite(maxCount) ? Math.max(0, Math.floor(maxCount)) : -1;
+  return [maxW, from ?? 0, maxC];
+}
+
+/** The batch a read script returns, from `r[at]` on: seq, count, m, wireBytes, inboundAck. */
+export function batchReply(what: string, r: unknown[], at: number): ReadOutboundResult {
+  return {
+    seq: int(what, r[at]),
+    count: int(what, r[at + 1]),
+    m: str(what, r[at + 2]),
+    wireBytes: int(what, r[at + 3]),
+    inboundAck: int(what, r[at + 4]),
+  };
+}
+
+/** An array reply of strings and nils (HMGET, ZRANGEBYSCORE). */
+export function strings(what: string, reply: unknown): (string | null)[] {
+  if (!Array.isArray(reply)) throw badReply(what, reply);
+  return reply.map((v: unknown) => (v === null ? null : str(what, v)));
 }

@@ -75,6 +75,7 @@ import type {
 } from './store.js';
 import {
   arrayReply,
+  batchReply,
   badReply,
   decodeEntry,
   decodeInbound,
@@ -82,7 +83,9 @@ import {
   int,
   isCloseReason,
   pxOf,
+  readArgs,
   str,
+  strings,
   unknownSession,
   type Arg,
 } from './redis-codec.js';
@@ -415,28 +418,4 @@ async function quit(c: RedisClient): Promise<void> {
     }
   }
   c.disconnect();
-}
-
-/** readOutbound's ARGV after the TTL: maxWireBytes, from, maxCount (-1: no limit). */
-function readArgs(maxWireBytes: number, from: number | undefined, maxCount: number): Arg[] {
-  const maxW = Number.isFinite(maxWireBytes) ? maxWireBytes : Number.MAX_SAFE_INTEGER;
-  const maxC = Number.isFinite(maxCount) ? Math.max(0, Math.floor(maxCount)) : -1;
-  return [maxW, from ?? 0, maxC];
-}
-
-/** The batch a read script returns, from `r[at]` on: seq, count, m, wireBytes, inboundAck. */
-function batchReply(what: string, r: unknown[], at: number): ReadOutboundResult {
-  return {
-    seq: int(what, r[at]),
-    count: int(what, r[at + 1]),
-    m: str(what, r[at + 2]),
-    wireBytes: int(what, r[at + 3]),
-    inboundAck: int(what, r[at + 4]),
-  };
-}
-
-/** An array reply of strings and nils (HMGET, ZRANGEBYSCORE). */
-function strings(what: string, reply: unknown): (string | null)[] {
-  if (!Array.isArray(reply)) throw badReply(what, reply);
-  return reply.map((v: unknown) => (v === null ? null : str(what, v)));
 }
