@@ -33,8 +33,8 @@
  * duplicates.
  * Posts are de-duplicated by `id`, for an application that posts again what
  * a `reset` listed as lost (the transport itself should never repeat one:
- * the tests check that `duplicatesDropped` stays 0, except across a change
- * of leader among tabs, where a known open bug lets one through at times).
+ * the tests check that `duplicatesDropped` stays 0, across changes of
+ * leader among tabs too).
  * Everything lives in memory: a restart forgets sessions and history.
  */
 import http from 'node:http';

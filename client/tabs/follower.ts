@@ -78,8 +78,10 @@ export class Follower {
   receive(m: LeaderMessage): void {
     if (this.#retired.has(m.epoch)) {
       // The last words of a leader that handed over: the same session's
-      // stream, which the mirror puts in order (and drops where repeated).
+      // stream, which the mirror puts in order (and drops where repeated),
+      // and what the server acknowledged of this tab's messages (still so).
       if (m.k === 'msg') this.#host.deliver(m.data, m.seq);
+      else if (m.k === 'confirm' && m.to === this.#host.tabId) this.#host.confirmed(m.upTo);
       else if (m.k === 'out') this.#host.mirrorOut(m.seq, { tab: m.tab, num: m.num, data: m.data });
       else if (m.k === 'acked') this.#host.mirrorAcked(m.upTo);
       return;

@@ -12,15 +12,20 @@
  * it ('acked'). A new leader resumes the SAME session from its mirror: the
  * server's stream goes on from where this tab delivered it, and the
  * unacknowledged messages go out again with their numbers (the server drops
- * what it already had), so nothing is lost or repeated either way. A leader
+ * what it already had), so nothing is lost or repeated either way. A tab
+ * may not have heard the confirmation of a message the server acknowledged
+ * (it came after the old leader's 'leaving', or behind the new leader's first
+ * posts): the mirror also knows, per tab, the highest message number the
+ * stream took, so the new leader takes what the tab sends again up to there
+ * as a repeat (never under a new number: the server would take it twice) and
+ * confirms what was acknowledged. A leader
  * that stops while other tabs remain leaves the session open for them
  * (detach, no /close); the last tab closes it.
  */
 import { HoldlineError, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import type { ClientStats, OpenEvent, ReconnectingEvent, ResetEvent } from '../holdline-client.js';
 import { toWireError, type BusMessage, type RelayedEvent, type SharedStatus, type WireError } from './messages.js';
-import type { MirrorEntry, MirrorSync } from './mirror.js';
-import type { SessionState } from '../session-state.js';
+import type { MirrorEntry, MirrorSync, Resumable } from './mirror.js';
 import type { TabCoreClient } from './types.js';
 
 /** What a leader needs from its own tab. */
@@ -46,7 +51,7 @@ export interface LeaderHost {
   /** This leadership is over and the lock released. */
   ended(leader: Leader): void;
   /** The session this tab's mirror can resume, with the tab and number of each unacknowledged message. */
-  resumable(): { state: SessionState; owners: MirrorEntry[] } | undefined;
+  resumable(): Resumable | undefined;
   /** Keep this tab's mirror in step (it may lead again after a bfcache restore; cheap). */
   mirrorSync(sync: MirrorSync): void;
 }
@@ -95,6 +100,8 @@ export class Leader {
   #inbound = 0;
   /** Whether 'sync' was posted for the client's current session. */
   #synced: string | undefined;
+  /** Per tab, the highest of its message numbers the current session's stream took (posted as 'out', or resumed). */
+  readonly #taken = new Map<string, number>();
 
   constructor(host: LeaderHost, epoch: string, client: TabCoreClient, release: () => void) {
     this.#host = host;
@@ -133,6 +140,7 @@ export class Leader {
     client.on('reset', (e: ResetEvent) => {
       this.#inbound = 0;
       this.#synced = undefined;
+      this.#taken.clear();
       this.#sessionReplaced(e.lost.length);
       this.#event({ type: 'reset', previousSessionId: e.previousSessionId, sessionId: e.sessionId, reason: e.reason });
     });
@@ -163,12 +171,11 @@ export class Leader {
       // The same session goes on: what the last leader's client had not had
       // acknowledged is this client's first messages, in the same order.
       for (const o of resumable.owners) {
-        const t = this.#tabs.get(o.tab);
-        if (!t || t.next <= o.num) this.#tabs.set(o.tab, { next: o.num + 1, resyncAsked: false });
         this.#flight.push({ tab: o.tab, num: o.num, data: o.data, bytes: payloadBytes(o.data), seq: ++this.#handed, stream: 0 });
       }
       this.#flight.forEach((e, i) => (e.stream = resumable.state.outboundAcked + 1 + i));
       this.#inbound = resumable.state.inboundAck;
+      this.#resumeTaken(resumable);
       // Resumed first: what the tabs hand over next is numbered after the resumed messages.
       client.resume(resumable.state).catch(() => undefined); // failures arrive as 'close'
       this.#host.resendPending();
@@ -176,6 +183,33 @@ export class Leader {
     }
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'
+  }
+
+  /**
+   * What the resumed session's stream took of each tab is not taken again:
+   * a tab sends again every message not confirmed to it, and one the server
+   * acknowledged under its number would reach it twice under a new one. So
+   * each tab's next number is the one after the highest the stream took, and
+   * what the server acknowledged (everything up to there but the resumed
+   * messages, which come later in each tab's order) is confirmed to its tab,
+   * which may never have heard it from the last leader.
+   */
+  #resumeTaken(resumable: Resumable): void {
+    const took = new Map(resumable.taken);
+    const firstResumed = new Map<string, number>();
+    for (const o of resumable.owners) {
+      if (o.num > (took.get(o.tab) ?? 0)) took.set(o.tab, o.num);
+      if (!firstResumed.has(o.tab)) firstResumed.set(o.tab, o.num);
+    }
+    for (const [tab, num] of took) {
+      this.#taken.set(tab, num);
+      const t = this.#tabs.get(tab);
+      if (!t || t.next <= num) this.#tabs.set(tab, { next: num + 1, resyncAsked: false });
+      const upTo = (firstResumed.get(tab) ?? num + 1) - 1;
+      if (upTo <= 0) continue;
+      if (tab === this.#host.tabId) this.#host.confirmed(upTo);
+      else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo });
+    }
   }
 
   /** Tab `from` joined: tell it how things stand. */
@@ -203,7 +237,14 @@ export class Leader {
       if (!e) return;
       entries.push({ tab: e.tab, num: e.num, data: e.data });
     }
-    const sync: MirrorSync = { url: state.url, limits: state.limits, inboundAck: this.#inbound, outboundAcked: state.outboundAcked, entries };
+    const sync: MirrorSync = {
+      url: state.url,
+      limits: state.limits,
+      inboundAck: this.#inbound,
+      outboundAcked: state.outboundAcked,
+      entries,
+      taken: Object.fromEntries(this.#taken),
+    };
     this.#synced = state.limits.sid;
     this.#host.mirrorSync(sync);
     this.#host.post({ k: 'sync', epoch: this.epoch, sync });
@@ -305,11 +346,14 @@ export class Leader {
       this.#queue.shift();
       e.seq = ++this.#handed;
       this.#flight.push(e);
+      const before = c.outboundSeq ?? 0;
       c.send(e.data).catch((err: unknown) => this.#sendFailed(e, err));
       // Queued at once (it fitted): its number in the stream is known now, and every tab's mirror gets it.
+      // (A message the client refused at once took no number: the last one is another message's.)
       const stream = c.outboundSeq ?? 0;
-      if (stream > 0 && !this.#sessionLost) {
+      if (stream > before && !this.#sessionLost) {
         e.stream = stream;
+        if (e.num > (this.#taken.get(e.tab) ?? 0)) this.#taken.set(e.tab, e.num);
         this.#host.post({ k: 'out', epoch: this.epoch, seq: stream, tab: e.tab, num: e.num, data: e.data });
       }
     }

@@ -5,7 +5,10 @@
  * server's stream (each relayed message carries its number), and every
  * client-to-server message the leader handed to its client and the server
  * has not acknowledged yet, with its number in the session's stream and the
- * tab and number it came from ('out', pruned by 'acked').
+ * tab and number it came from ('out', pruned by 'acked'), and, per tab, the
+ * highest number of that tab's messages the session's stream took: what a
+ * new leader must never take as new again (the server may have acknowledged
+ * it under its number while the tab had not heard so yet).
  *
  * Memory: the unacknowledged messages the leader's client holds, at most
  * about its maxBufferedBytes, once per tab.
@@ -29,6 +32,20 @@ export interface MirrorSync {
   outboundAcked: number;
   /** Numbered outboundAcked + 1, + 2, … */
   entries: MirrorEntry[];
+  /**
+   * Per tab, the highest of its message numbers the session's outbound
+   * stream took (acknowledged or among `entries`). Absent from a tab running
+   * an older version of this code.
+   */
+  taken?: Record<string, number>;
+}
+
+/** What a new leader resumes: the session, the tab and number of each unacknowledged message, and what the stream took. */
+export interface Resumable {
+  state: SessionState;
+  owners: MirrorEntry[];
+  /** Per tab, the highest of its message numbers the session's stream took (see MirrorSync.taken). */
+  taken: ReadonlyMap<string, number>;
 }
 
 /** `v` as a MirrorSync, or undefined (a tab running another version of this code may post anything). */
@@ -41,6 +58,8 @@ export function checkMirrorSync(v: unknown): MirrorSync | undefined {
     const o = e as Record<string, unknown> | null;
     return typeof o === 'object' && o !== null && typeof o.tab === 'string' && typeof o.num === 'number' && isPayload(o.data);
   });
+  const taken = s.taken as Record<string, unknown> | null | undefined;
+  if (taken !== undefined && (typeof taken !== 'object' || taken === null || !Object.values(taken).every((n) => typeof n === 'number' && Number.isSafeInteger(n)))) return undefined;
   if (!ok || !checkSessionState({ v: 1, url: s.url, limits: s.limits, inboundAck: s.inboundAck, outboundAcked: s.outboundAcked, outbound: [] }, s.url)) return undefined;
   return v as MirrorSync;
 }
@@ -57,6 +76,8 @@ export class Mirror {
   readonly #entries = new Map<number, MirrorEntry>();
   /** Incoming messages that came before the ones ahead of them (see arrive()). */
   readonly #early = new Map<number, Payload>();
+  /** Per tab, the highest of its message numbers this session's outbound stream took. */
+  readonly #taken = new Map<string, number>();
 
   /** The session this mirror follows (undefined: none yet). */
   get sessionId(): string | undefined {
@@ -70,6 +91,7 @@ export class Mirror {
 
   /** Start over from a leader's full account (a new session, or this tab just joined). */
   sync(s: MirrorSync): void {
+    if (s.limits.sid !== this.#limits?.sid) this.#taken.clear();
     if (s.limits.sid !== this.#limits?.sid || s.inboundAck > this.#inbound) {
       this.#inbound = s.inboundAck;
       this.#early.clear();
@@ -79,6 +101,12 @@ export class Mirror {
     this.#acked = s.outboundAcked;
     this.#entries.clear();
     s.entries.forEach((e, i) => this.#entries.set(s.outboundAcked + 1 + i, e));
+    for (const [tab, num] of Object.entries(s.taken ?? {})) this.#took(tab, num);
+    for (const e of s.entries) this.#took(e.tab, e.num);
+  }
+
+  #took(tab: string, num: number): void {
+    if (num > (this.#taken.get(tab) ?? 0)) this.#taken.set(tab, num);
   }
 
   /**
@@ -123,6 +151,7 @@ export class Mirror {
 
   /** The leader handed `e` to its client as stream message `seq`. */
   out(seq: number, e: MirrorEntry): void {
+    this.#took(e.tab, e.num);
     if (seq > this.#acked) this.#entries.set(seq, e);
   }
 
@@ -140,14 +169,16 @@ export class Mirror {
     this.#acked = 0;
     this.#entries.clear();
     this.#early.clear();
+    this.#taken.clear();
   }
 
   /**
    * The state a new leader resumes, with the tab and number of each
-   * unacknowledged message; undefined when there is no session, or a
-   * message is missing (a hole could not be sent again: a new session then).
+   * unacknowledged message and what the stream took of each tab; undefined
+   * when there is no session, or a message is missing (a hole could not be
+   * sent again: a new session then).
    */
-  resumable(): { state: SessionState; owners: MirrorEntry[] } | undefined {
+  resumable(): Resumable | undefined {
     const limits = this.#limits;
     if (!limits) return undefined;
     const owners: MirrorEntry[] = [];
@@ -159,6 +190,6 @@ export class Mirror {
       owners.push(e);
     }
     const outbound = owners.map((e) => (typeof e.data === 'string' ? e.data : toWire(e.data)));
-    return { state: { v: 1, url: this.#url, limits, inboundAck: this.#inbound, outboundAcked: this.#acked, outbound }, owners };
+    return { state: { v: 1, url: this.#url, limits, inboundAck: this.#inbound, outboundAcked: this.#acked, outbound }, owners, taken: new Map(this.#taken) };
   }
 }

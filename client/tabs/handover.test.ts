@@ -1,0 +1,195 @@
+// A change of leader among tabs, client to server: a message the old
+// leader's session already took (the server acknowledged it) must not go out
+// again under a new number when its tab has not heard the confirmation, be
+// that because the confirmation came after the old leader said 'leaving'
+// (pagehide), or because the new leader's first posts overtook it (two
+// senders on one BroadcastChannel). Real BroadcastChannels, a real client and
+// server; a FIFO lock manager stands in for navigator.locks.
+import { describe, it, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HoldlineServer } from '../../server/index.js';
+import { HoldlineClient as NodeClient } from '../index.js';
+import { HoldlineTabClient, type TabBus, type TabLockManager } from '../tab-channel.js';
+
+/** navigator.locks, exclusive mode only: FIFO per name. */
+class FakeLocks implements TabLockManager {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
+    const prev = this.#tails.get(name) ?? Promise.resolve();
+    let releaseNext!: () => void;
+    const mine = new Promise<void>((r) => {
+      releaseNext = r;
+    });
+    this.#tails.set(name, prev.then(() => mine));
+    return prev.then(async () => {
+      try {
+        if (options.signal?.aborted) throw new Error('AbortError');
+        return await callback({ name });
+      } finally {
+        releaseNext();
+      }
+    });
+  }
+}
+
+/** A tab's BroadcastChannel that can hold back what arrives (a message overtaken by another sender's). */
+class HoldingBus implements TabBus {
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  readonly #bc: BroadcastChannel;
+  /** Held back while this says so. */
+  hold: ((m: { k?: unknown }) => boolean) | undefined;
+  readonly held: MessageEvent[] = [];
+
+  constructor(name: string) {
+    this.#bc = new BroadcastChannel(name);
+    this.#bc.onmessage = (ev: MessageEvent) => {
+      if (this.hold?.(ev.data as { k?: unknown })) this.held.push(ev);
+      else this.onmessage?.(ev);
+    };
+  }
+
+  /** Deliver what was held, in order, and hold nothing more. */
+  flush(): void {
+    this.hold = undefined;
+    for (const ev of this.held.splice(0)) this.onmessage?.(ev);
+  }
+
+  postMessage(message: unknown): void {
+    this.#bc.postMessage(message);
+  }
+
+  close(): void {
+    this.#bc.close();
+  }
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('a change of leader among tabs: nothing the old session took goes out again under a new number', () => {
+  const received: string[] = [];
+  const hl = new HoldlineServer({ pollTimeoutMs: 1_000 });
+  hl.on('session', (s) => s.on('message', (d) => received.push(String(d))));
+  const server = http.createServer();
+  hl.attach(server, { path: '/holdline' });
+  let url = '';
+  let channelSeq = 0;
+  const toClose: HoldlineTabClient[] = [];
+
+  /** A tab of one group (same channel, same locks); its bus is returned with it. */
+  function tabGroup(): () => { tab: HoldlineTabClient; bus: () => HoldingBus } {
+    const channelName = `handover-${process.pid}-${++channelSeq}`;
+    const locks = new FakeLocks();
+    return () => {
+      let bus: HoldingBus | undefined;
+      const tab = new HoldlineTabClient(url, {
+        channelName,
+        locks,
+        createBus: (name) => (bus = new HoldingBus(name)),
+        createClient: (u, o) => new NodeClient(u, { ...o, reconnect: { minDelayMs: 20, maxDelayMs: 200 } }),
+      });
+      toClose.push(tab);
+      return {
+        tab,
+        bus: () => {
+          assert.ok(bus, 'the tab has a bus once connecting');
+          return bus;
+        },
+      };
+    };
+  }
+
+  afterEach(async () => {
+    await Promise.all(toClose.splice(0).map((t) => t.close()));
+  });
+
+  after(async () => {
+    await hl.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  async function listen(): Promise<void> {
+    if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`;
+  }
+
+  it("the old leader's confirmation comes after its 'leaving' (pagehide): the new leader does not send the message again", async () => {
+    await listen();
+    const make = tabGroup();
+    // pagehide on the leading tab alone: a window for it only while it connects.
+    const page = new EventTarget();
+    const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    g.addEventListener = page.addEventListener.bind(page);
+    g.removeEventListener = page.removeEventListener.bind(page);
+    const a = make().tab;
+    const connected = a.connect();
+    delete g.addEventListener;
+    delete g.removeEventListener;
+    await connected;
+    const b = make().tab;
+    await b.connect();
+    assert.deepEqual([a.role, b.role], ['leader', 'follower']);
+    await b.send('b1');
+    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 0);
+
+    received.length = 0;
+    // The leading tab's page goes away: it says 'leaving' now, and runs on until its lock is released.
+    page.dispatchEvent(new Event('pagehide'));
+    await b.send('b2');
+    await waitFor('b2 at the server', () => received.includes('b2'));
+    await waitFor("the old leader's ack of b2", () => a.stats.messagesAcked >= 2);
+    await sleep(50); // its confirmation and 'acked' reach b
+    await a.close();
+
+    await waitFor('b leads', () => b.role === 'leader' && b.state === 'open');
+    await b.send('b3');
+    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    await waitFor('b3 at the server', () => received.includes('b3'));
+    await sleep(100);
+    assert.deepEqual(received, ['b2', 'b3'], 'each message once at the server');
+  });
+
+  it("the new leader's first posts overtake the old leader's confirmation: it does not take the message as new", async () => {
+    await listen();
+    const make = tabGroup();
+    const a = make().tab;
+    await a.connect();
+    const c = make().tab; // next in line for the lock
+    await c.connect();
+    const tb = make();
+    const b = tb.tab;
+    await b.connect();
+    assert.deepEqual([a.role, c.role, b.role], ['leader', 'follower', 'follower']);
+    const session = a.sessionId;
+
+    received.length = 0;
+    // What a posts next reaches b late (after c's first posts).
+    const bus = tb.bus();
+    bus.hold = (m) => m.k === 'confirm' || m.k === 'acked';
+    await b.send('b1');
+    await waitFor('b1 at the server', () => received.includes('b1'));
+    await waitFor("a's confirmation of b1, held", () => bus.held.some((ev) => (ev.data as { k: string }).k === 'confirm'));
+    await a.close();
+    await waitFor('c leads', () => c.role === 'leader' && c.state === 'open');
+    await waitFor('b follows c', () => b.state === 'open');
+    await sleep(100); // b re-sent b1 to c
+    bus.flush();
+    assert.equal(c.sessionId, session, 'the same session goes on');
+
+    await c.send('c1');
+    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
+    await waitFor('c1 at the server', () => received.includes('c1'));
+    await sleep(100);
+    assert.deepEqual(received, ['b1', 'c1'], 'each message once at the server');
+  });
+});
