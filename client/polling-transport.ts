@@ -47,7 +47,8 @@ import { HoldAdvisor } from './hold-advisor.js';
 import { notePollCut, noteSilentDeath } from './client-metrics.js';
 import { delay } from './pacing.js';
 import { reactionOf } from '../shared/reaction.js';
-import type { HttpExchange, Outcome, RequestControl } from './http-exchange.js';
+import type { HttpExchange } from './http-exchange.js';
+import { PendingPoll } from './pending-poll.js';
 import type { HeadListener, ResponseHead } from './platform.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 
@@ -71,52 +72,12 @@ const SMALL_BATCH = 8;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-type OnHead = (p: PendingPoll, head: ResponseHead) => boolean;
-
 /** A poll deadline that fires this much later than due ran on a frozen or throttled page's timers. */
 const LATE_TIMER_MS = 2_000;
 
 /** Waited for after a send's answer shows the poll should have brought more, before the poll is taken for dead. */
 const MIN_SILENCE_MS = 50;
 const MAX_SILENCE_MS = 1_000;
-
-/** A poll on its way; it hears its own answer's headers (one object per poll, no closure). */
-class PendingPoll implements HeadListener, RequestControl {
-  readonly started = Date.now();
-  /** The poll sent when this one's headers came in (NEXT_HEADER), if any. */
-  early: PendingPoll | undefined;
-  /** Ends the request now (set by the exchange while it is in flight). */
-  expire: (() => void) | undefined = undefined;
-  /** Its answer's headers came in: it is alive. */
-  headIn = false;
-  /** A send's answer showed the server wrote more than this poll brought: being checked. */
-  suspect = false;
-  /** Found dead that way, and ended. */
-  blackholed = false;
-  /** Ended to be replaced at once (revalidate()). */
-  revalidated = false;
-  readonly #onHead: OnHead;
-  readonly outcome: Promise<Outcome>;
-
-  constructor(
-    exchange: HttpExchange,
-    readonly session: LiveSession,
-    /** Where its batch was asked to start (an early poll), else undefined. */
-    readonly from: number | undefined,
-    readonly hold: number,
-    body: string,
-    timeoutMs: number,
-    onHead: OnHead,
-  ) {
-    this.#onHead = onHead;
-    this.outcome = exchange.post(session.abort.signal, PATHS.poll, body, timeoutMs, session.maxAnswerBytes, this, this);
-  }
-
-  onHead(head: ResponseHead): boolean {
-    this.headIn = true;
-    return this.#onHead(this, head);
-  }
-}
 
 /** Reads WRITTEN_HEADER off a send's answer (one send in flight: one object per transport). */
 class SendHead implements HeadListener {
@@ -222,11 +183,8 @@ export class PollingTransport implements Transport {
    * (NEXT_HEADER), the next poll goes out as soon as the headers are in.
    */
   #poll(session: LiveSession, hold: number, from?: number): PendingPoll {
-    const ack = this.#host.inboundAck;
-    const ws = session.webSockets === 0 ? '' : `,"ws":${session.webSockets}`;
-    const body = from === undefined ? `{${session.auth}"ack":${ack},"hold":${hold}${ws}}` : `{${session.auth}"ack":${ack},"hold":${hold},"from":${from}${ws}}`;
     this.#host.stats.polls++;
-    return new PendingPoll(this.#exchange, session, from, hold, body, hold + this.#options.pollGraceMs, this.#onPollHead);
+    return new PendingPoll(this.#exchange, session, this.#host.inboundAck, from, hold, hold + this.#options.pollGraceMs, this.#onPollHead);
   }
 
   /** A poll's answer has its headers in: send the next poll now if it names where its batch ends. */

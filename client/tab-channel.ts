@@ -60,7 +60,8 @@
  * does), follower.ts (what followers do), mirror.ts (every tab's copy of
  * the session), tab-client.ts (the class and the election), tab-state.ts
  * (this tab's state and events from the leader's), tab-options.ts (options
- * and their defaults).
+ * and their defaults), tab-numbers.ts (the leader's record of each tab's
+ * message numbers).
  */
 export { HoldlineTabClient } from './tabs/tab-client.js';
 export type {

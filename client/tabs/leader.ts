@@ -13,19 +13,17 @@
  * server's stream goes on from where this tab delivered it, and the
  * unacknowledged messages go out again with their numbers (the server drops
  * what it already had), so nothing is lost or repeated either way. A tab
- * may not have heard the confirmation of a message the server acknowledged
- * (it came after the old leader's 'leaving', or behind the new leader's first
- * posts): the mirror also knows, per tab, the highest message number the
- * stream took, so the new leader takes what the tab sends again up to there
- * as a repeat (never under a new number: the server would take it twice) and
- * confirms what was acknowledged. A leader
- * that stops while other tabs remain leaves the session open for them
- * (detach, no /close); the last tab closes it.
+ * may not have heard the confirmation of a message the server acknowledged:
+ * the mirror also knows, per tab, the highest message number the stream
+ * took, and the new leader takes no message again under a new number
+ * (tab-numbers.ts). A leader that stops while other tabs remain leaves the
+ * session open for them (detach, no /close); the last tab closes it.
  */
 import { HoldlineError, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import type { ClientStats, OpenEvent, ReconnectingEvent, ResetEvent } from '../holdline-client.js';
 import { toWireError, type BusMessage, type RelayedEvent, type SharedStatus, type WireError } from './messages.js';
 import type { MirrorEntry, MirrorSync, Resumable } from './mirror.js';
+import { TabNumbers } from './tab-numbers.js';
 import type { TabCoreClient } from './types.js';
 
 /** What a leader needs from its own tab. */
@@ -75,8 +73,8 @@ export class Leader {
   readonly #host: LeaderHost;
   /** Resolves the lock callback: the lock is released. */
   readonly #release: () => void;
-  /** Per tab: the next message number expected, and whether a resync was asked. */
-  readonly #tabs = new Map<string, { next: number; resyncAsked: boolean }>();
+  /** Per tab: the next message number expected, and the highest the current session's stream took. */
+  readonly #numbers = new TabNumbers();
   /** Accepted, not yet handed to the client. */
   #queue: Entry[] = [];
   /** Handed to the client, neither acknowledged nor lost yet, in send order. */
@@ -100,8 +98,6 @@ export class Leader {
   #inbound = 0;
   /** Whether 'sync' was posted for the client's current session. */
   #synced: string | undefined;
-  /** Per tab, the highest of its message numbers the current session's stream took (posted as 'out', or resumed). */
-  readonly #taken = new Map<string, number>();
 
   constructor(host: LeaderHost, epoch: string, client: TabCoreClient, release: () => void) {
     this.#host = host;
@@ -140,7 +136,7 @@ export class Leader {
     client.on('reset', (e: ResetEvent) => {
       this.#inbound = 0;
       this.#synced = undefined;
-      this.#taken.clear();
+      this.#numbers.newStream();
       this.#sessionReplaced(e.lost.length);
       this.#event({ type: 'reset', previousSessionId: e.previousSessionId, sessionId: e.sessionId, reason: e.reason });
     });
@@ -175,7 +171,7 @@ export class Leader {
       }
       this.#flight.forEach((e, i) => (e.stream = resumable.state.outboundAcked + 1 + i));
       this.#inbound = resumable.state.inboundAck;
-      this.#resumeTaken(resumable);
+      this.#numbers.resume(resumable, (tab, upTo) => this.#confirmTab(tab, upTo));
       // Resumed first: what the tabs hand over next is numbered after the resumed messages.
       client.resume(resumable.state).catch(() => undefined); // failures arrive as 'close'
       this.#host.resendPending();
@@ -183,33 +179,6 @@ export class Leader {
     }
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'
-  }
-
-  /**
-   * What the resumed session's stream took of each tab is not taken again:
-   * a tab sends again every message not confirmed to it, and one the server
-   * acknowledged under its number would reach it twice under a new one. So
-   * each tab's next number is the one after the highest the stream took, and
-   * what the server acknowledged (everything up to there but the resumed
-   * messages, which come later in each tab's order) is confirmed to its tab,
-   * which may never have heard it from the last leader.
-   */
-  #resumeTaken(resumable: Resumable): void {
-    const took = new Map(resumable.taken);
-    const firstResumed = new Map<string, number>();
-    for (const o of resumable.owners) {
-      if (o.num > (took.get(o.tab) ?? 0)) took.set(o.tab, o.num);
-      if (!firstResumed.has(o.tab)) firstResumed.set(o.tab, o.num);
-    }
-    for (const [tab, num] of took) {
-      this.#taken.set(tab, num);
-      const t = this.#tabs.get(tab);
-      if (!t || t.next <= num) this.#tabs.set(tab, { next: num + 1, resyncAsked: false });
-      const upTo = (firstResumed.get(tab) ?? num + 1) - 1;
-      if (upTo <= 0) continue;
-      if (tab === this.#host.tabId) this.#host.confirmed(upTo);
-      else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo });
-    }
   }
 
   /** Tab `from` joined: tell it how things stand. */
@@ -221,7 +190,7 @@ export class Leader {
 
   /** A tab closed its handle. */
   forget(tab: string): void {
-    this.#tabs.delete(tab);
+    this.#numbers.forget(tab);
     this.#followers.delete(tab);
   }
 
@@ -243,7 +212,7 @@ export class Leader {
       inboundAck: this.#inbound,
       outboundAcked: state.outboundAcked,
       entries,
-      taken: Object.fromEntries(this.#taken),
+      taken: this.#numbers.takenByTab(),
     };
     this.#synced = state.limits.sid;
     this.#host.mirrorSync(sync);
@@ -253,27 +222,12 @@ export class Leader {
   /** A message from tab `from`, numbered `num`; everything up to `base` is done on that tab. */
   accept(from: string, num: number, base: number, data: Payload): void {
     if (from !== this.#host.tabId) this.#followers.add(from);
-    let t = this.#tabs.get(from);
-    if (!t) {
-      t = { next: base + 1, resyncAsked: false };
-      this.#tabs.set(from, t);
+    const admission = this.#numbers.admit(from, num, base);
+    if (admission === 'resync') {
+      if (from === this.#host.tabId) this.#host.resendPending();
+      else this.#host.post({ k: 'resync', epoch: this.epoch, to: from });
     }
-    if (num < t.next) return; // a repeat
-    if (num > t.next) {
-      if (base + 1 === num) {
-        // The tab had earlier ones refused or confirmed meanwhile: move on.
-        t.next = num;
-      } else {
-        if (!t.resyncAsked) {
-          t.resyncAsked = true;
-          if (from === this.#host.tabId) this.#host.resendPending();
-          else this.#host.post({ k: 'resync', epoch: this.epoch, to: from });
-        }
-        return;
-      }
-    }
-    t.next = num + 1;
-    t.resyncAsked = false;
+    if (admission !== 'take') return; // a repeat, or after a gap (the tab was asked to send again)
     this.#queue.push({ tab: from, num, data, bytes: payloadBytes(data), seq: 0, stream: 0 });
     this.#pump();
   }
@@ -353,7 +307,7 @@ export class Leader {
       const stream = c.outboundSeq ?? 0;
       if (stream > before && !this.#sessionLost) {
         e.stream = stream;
-        if (e.num > (this.#taken.get(e.tab) ?? 0)) this.#taken.set(e.tab, e.num);
+        this.#numbers.took(e.tab, e.num);
         this.#host.post({ k: 'out', epoch: this.epoch, seq: stream, tab: e.tab, num: e.num, data: e.data });
       }
     }
@@ -402,10 +356,13 @@ export class Leader {
   #confirm(entries: Entry[]): void {
     const upTo = new Map<string, number>();
     for (const e of entries) upTo.set(e.tab, Math.max(upTo.get(e.tab) ?? 0, e.num));
-    for (const [tab, n] of upTo) {
-      if (tab === this.#host.tabId) this.#host.confirmed(n);
-      else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo: n });
-    }
+    for (const [tab, n] of upTo) this.#confirmTab(tab, n);
+  }
+
+  /** The server acknowledged `tab`'s messages up to `upTo`: tell it. */
+  #confirmTab(tab: string, upTo: number): void {
+    if (tab === this.#host.tabId) this.#host.confirmed(upTo);
+    else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo });
   }
 
   /**
