@@ -9,6 +9,9 @@
  *        └────── failed, closed, silent ────────┴──▶ gone (down(): the session goes on elsewhere)
  *                          close frame / error frame ──▶ gone (the machine acts on it)
  *
+ * Each connection, its phase and what it has written and read, is a
+ * Connection (websocket-connection.ts).
+ *
  * - Hello: the first frame proves the session, `{"sid","token","ack"}`; the
  *   switcher stops polling just before it goes out (opened()).
  * - Batches both ways: a header `{"ack","seq","n"}`, then n frames, text as
@@ -24,6 +27,7 @@
  * - Liveness: the server sends something at least every heartbeat (its
  *   pollTimeoutMs, at most 25 s); nothing for that plus the grace period and
  *   the connection is dead. Opening (connect and hello) has requestTimeoutMs.
+ *   That one deadline is websocket-deadline.ts.
  * - Ending: a close frame goes to the machine as a poll's would; an error
  *   frame gets the reaction of the same error over HTTP (shared/reaction.ts):
  *   `retry` and `smaller_batches` only take the connection down, the others
@@ -38,12 +42,13 @@ import {
   type CloseReason,
   isRpcWire,
   rpcIndexes,
-  type StreamItem,
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
 import type { ProxySetting } from './options.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
+import { Connection, type InboundBatch } from './websocket-connection.js';
+import { armDeadline } from './websocket-deadline.js';
 
 export type OpenWebSocket = (url: string, handlers: WebSocketHandlers, options: WebSocketOptions) => WebSocketConnection;
 
@@ -74,15 +79,9 @@ export interface WebSocketEvents {
   down(session: LiveSession, error: HoldlineError, wasUp: boolean, opened: boolean): void;
 }
 
-/** Batches a connection times at once for stats.rttMs (more in flight are not sampled). */
-const RTT_MARKS = 64;
-
 /** Past this many bytes handed to the socket and not yet sent, no new batch is written. */
 export const HIGH_WATER = 1024 * 1024;
 const DRAIN_CHECK_MS = 10;
-/** The server's heartbeat period: its pollTimeoutMs, within 1-25 s (server/websocket.ts). */
-const MAX_HEARTBEAT_MS = 25_000;
-const MIN_HEARTBEAT_MS = 1_000;
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
@@ -98,47 +97,6 @@ function parseObject(text: string): Record<string, unknown> | undefined {
 
 function isCloseReason(v: unknown): v is CloseReason {
   return typeof v === 'object' && v !== null && typeof (v as { code?: unknown }).code === 'string' && typeof (v as { message?: unknown }).message === 'string';
-}
-
-type Phase = 'connecting' | 'hello' | 'up' | 'gone';
-
-/** One connection and what it has done; its handlers act only while it is the transport's current one. */
-class Connection implements WebSocketHandlers {
-  phase: Phase = 'connecting';
-  socket: WebSocketConnection | undefined;
-  /** Next client-to-server message to write here (0: the first unacknowledged one). */
-  next = 0;
-  /** The inbound batch being read. */
-  inbound: { ack: number; seq: number; n: number; m: StreamItem[]; bytes: number; r: ReadonlySet<number> } | undefined;
-  /** The inbound ack last written on this connection. */
-  ackWritten = -1;
-  lastFrameAt = Date.now();
-  readonly startedAt = Date.now();
-  /** When the hello went out (performance.now()): its answer is the first round-trip sample. */
-  helloAt = 0;
-  /** Batches written and not yet acknowledged, for round-trip samples: [last seq, written at (performance.now())], oldest first, at most RTT_MARKS. */
-  readonly rttMarks: Array<[number, number]> = [];
-  timer: ReturnType<typeof setTimeout> | undefined;
-  drainTimer: ReturnType<typeof setTimeout> | undefined;
-  writeQueued = false;
-  readonly onAbort = (): void => this.t.drop(this, 1000, 'session over');
-
-  constructor(
-    readonly t: WebSocketTransport,
-    readonly session: LiveSession,
-  ) {}
-
-  onOpen(): void {
-    this.t.opened(this);
-  }
-
-  onMessage(data: string | Uint8Array): void {
-    this.t.frame(this, data);
-  }
-
-  onClose(code: number, reason: string, error: HoldlineError | undefined): void {
-    this.t.closed(this, code, reason, error);
-  }
 }
 
 export class WebSocketTransport implements Transport {
@@ -175,7 +133,7 @@ export class WebSocketTransport implements Transport {
     if (session.abort.signal.aborted) return;
     const c = (this.#conn = new Connection(this, session));
     session.abort.signal.addEventListener('abort', c.onAbort, { once: true });
-    this.#arm(c, this.#options.openTimeoutMs);
+    armDeadline(c, this.#options.openTimeoutMs, this.#options);
     c.socket = this.#open(this.#options.url, c, { proxy: this.#options.proxy, maxPayload: session.maxAnswerBytes });
   }
 
@@ -244,7 +202,7 @@ export class WebSocketTransport implements Transport {
     if (c.phase === 'hello') {
       if (o.ok !== true || !isCount(o.ack)) return this.#broken(c, 'the answer to the hello is not {"ok":true,"ack":N}');
       c.phase = 'up';
-      this.#arm(c, 0);
+      armDeadline(c, 0, this.#options);
       this.#rtt(performance.now() - c.helloAt);
       host.acked(o.ack);
       host.succeeded(session);
@@ -257,7 +215,9 @@ export class WebSocketTransport implements Transport {
     const maxN = session.limits.maxBatchMessages ?? session.maxAnswerBytes;
     if (!isCount(o.ack) || !isCount(n) || n > maxN) return this.#broken(c, `a header that is not {"ack","seq","n"} with n at most ${maxN}`);
     host.acked(o.ack);
-    this.#acked(c, o.ack);
+    // The latest timed batch the ack covers gives a round-trip sample (as a send request's answer does on polling).
+    const writtenAt = c.takeAcked(o.ack);
+    if (writtenAt !== undefined) this.#rtt(performance.now() - writtenAt);
     this.#checkIdle();
     if (n === 0) return;
     if (!isCount(o.seq) || o.seq < 1) return this.#broken(c, 'a header with messages and no positive "seq"');
@@ -275,10 +235,21 @@ export class WebSocketTransport implements Transport {
     this.#events.down(c.session, why, wasUp, opened);
   }
 
+  /** `c` is this transport's connection (for its deadline, websocket-deadline.ts). */
+  isCurrent(c: Connection): boolean {
+    return c === this.#conn;
+  }
+
+  /** `c`'s deadline passed (websocket-deadline.ts): it is dropped and the session goes on elsewhere. */
+  timedOut(c: Connection, error: HoldlineError, wasUp: boolean, opened: boolean): void {
+    this.drop(c, 1000, 'timeout');
+    this.#events.down(c.session, error, wasUp, opened);
+  }
+
   // ---- inside ----
 
   /** A whole inbound batch: accepted as a poll's answer would be, then an ack goes back. */
-  #batch(c: Connection, b: { ack: number; seq: number; n: number; m: StreamItem[] }): void {
+  #batch(c: Connection, b: InboundBatch): void {
     c.inbound = undefined;
     const host = this.#host;
     const session = c.session;
@@ -341,7 +312,7 @@ export class WebSocketTransport implements Transport {
       socket.sendAll(frames);
       c.ackWritten = ack;
       c.next = b.seq + b.count;
-      if (c.rttMarks.length < RTT_MARKS) c.rttMarks.push([c.next - 1, performance.now()]);
+      c.markWritten(c.next - 1);
       host.written(c.next - 1);
       if (c !== this.#conn || c.phase !== 'up') return;
     }
@@ -366,40 +337,6 @@ export class WebSocketTransport implements Transport {
     });
   }
 
-  /**
-   * The connection's one deadline: opening (`ms`), then silence past the
-   * heartbeat plus grace. The timer runs late rather than being re-armed on
-   * every frame: when it fires early it waits out the rest. When it fires
-   * much later than due (a frozen or throttled page's timer), the frames
-   * that came meanwhile may still wait to be handled: it looks again a
-   * second later rather than take the connection for dead.
-   */
-  #arm(c: Connection, ms: number): void {
-    if (c.timer !== undefined) clearTimeout(c.timer);
-    const heartbeat = Math.max(MIN_HEARTBEAT_MS, Math.min(c.session.limits.pollTimeoutMs, MAX_HEARTBEAT_MS));
-    let dueAt = 0;
-    const schedule = (after: number) => {
-      dueAt = Date.now() + after;
-      c.timer = setTimeout(check, after);
-      unref(c.timer);
-    };
-    const check = () => {
-      c.timer = undefined;
-      if (c !== this.#conn || c.phase === 'gone') return;
-      const opening = c.phase !== 'up';
-      const endAt = opening ? c.startedAt + this.#options.openTimeoutMs : c.lastFrameAt + heartbeat + this.#options.graceMs;
-      const now = Date.now();
-      const left = endAt - now;
-      if (left > 0) return schedule(left);
-      if (now - dueAt > LATE_TIMER_MS) return schedule(LATE_RECHECK_MS);
-      const wasUp = !opening;
-      const opened = c.phase !== 'connecting';
-      this.drop(c, 1000, 'timeout');
-      this.#events.down(c.session, new HoldlineError('timeout', opening ? `the WebSocket did not open within ${this.#options.openTimeoutMs} ms` : `nothing on the WebSocket for ${heartbeat + this.#options.graceMs} ms`), wasUp, opened);
-    };
-    schedule(ms > 0 ? ms : heartbeat + this.#options.graceMs);
-  }
-
   /** Close `c` (terminate it when it is not up: nothing to say goodbye to) and forget it. */
   drop(c: Connection, code: number, reason: string): void {
     if (c.phase === 'gone') return;
@@ -410,22 +347,9 @@ export class WebSocketTransport implements Transport {
   }
 
   #end(c: Connection): void {
-    c.phase = 'gone';
-    c.inbound = undefined;
-    if (c.timer !== undefined) clearTimeout(c.timer);
-    if (c.drainTimer !== undefined) clearTimeout(c.drainTimer);
-    c.timer = c.drainTimer = undefined;
-    c.session.abort.signal.removeEventListener('abort', c.onAbort);
+    c.end();
     if (this.#conn === c) this.#conn = undefined;
     this.#wakeIdle();
-  }
-
-  /** The server acknowledged up to `ack`: the latest batch it covers gives a round-trip sample (as a send request's answer does on polling). */
-  #acked(c: Connection, ack: number): void {
-    const marks = c.rttMarks;
-    let at: number | undefined;
-    while (marks.length > 0 && (marks[0]?.[0] ?? Infinity) <= ack) at = marks.shift()?.[1];
-    if (at !== undefined) this.#rtt(performance.now() - at);
   }
 
   /** One round-trip sample into stats.rttMs, smoothed as polling's are. */
@@ -444,13 +368,4 @@ export class WebSocketTransport implements Transport {
     this.#idleWaiters = [];
     for (const w of waiters) w();
   }
-}
-
-/** A deadline timer that fires this much later than due ran on a frozen or throttled page's timers... */
-const LATE_TIMER_MS = 2_000;
-/** ...and looks again this much later, once what came meanwhile has been handled. */
-const LATE_RECHECK_MS = 1_000;
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  (timer as { unref?: () => void }).unref?.();
 }
