@@ -8,10 +8,7 @@
  * from the store, and call back with acks and what they wrote.
  *
  * Outbound messages sent in the same tick are committed to the store together
- * and share one promise. `send()` applies backpressure: past maxQueuedBytes it
- * waits, in order, for the client's acks to make room, and rejects with
- * `queue_full` after sendTimeoutMs or with `session_closed` when the session
- * ends.
+ * and share one promise; `send()` applies backpressure (server/session-send.ts).
  *
  * Inbound: a node that accepts a batch into the store (any node) has it
  * delivered here; this node delivers straight from the request when it took
@@ -28,108 +25,22 @@ import {
   isPayload,
   isRpc,
   RpcPeer,
-  SendWindow,
   TypedEmitter,
-  Unsent,
   type CloseReason,
   type OutboxEntry,
   type Payload,
-  type Reply,
   type RequestListener,
   type RequestOptions,
   type StreamItem,
 } from '../shared/index.js';
-import type { ResolvedOptions } from './options.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
-import type { BatchAsk, EnqueueResult, ReadOutboundResult } from './store.js';
+import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
+import type { SessionHost } from './session-host.js';
+import { closeSends, countAck, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, type SendState } from './session-send.js';
 
-export type SessionState = 'open' | 'closed';
-
-/** Second argument of `message` listeners for a message that may have been delivered before (an owner died). */
-export interface MessageInfo {
-  redelivered: boolean;
-}
-
-/**
- * A session's events. `In` types what the client sends (messages, its
- * requests' data), `Out` what this server sends (see Session<In, Out, Data>).
- * Types only: nothing is checked at run time.
- */
-export interface SessionEvents<In extends Payload = Payload, Out extends Payload = Payload> {
-  /** `info` is given only for a message a dead owner may have delivered already (see README, "Several nodes"). */
-  message: (data: In, info?: MessageInfo) => void;
-  /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
-  close: (reason: CloseReason, unacked: Out[]) => void;
-  /**
-   * The client asks (`client.request()`): answer with `reply(data)`, or
-   * `reply(error)`, or return the reply (or a promise of it). A listener that
-   * throws or rejects answers with an error (`handler_error`, or the error's
-   * string `code`); with no listener the client gets `no_handler`.
-   */
-  request: (data: In, reply: Reply<Out>) => Out | undefined | void | Promise<Out | undefined | void>;
-  /** All sent so far has been acknowledged by the client (bufferedAmount is 0). */
-  drain: () => void;
-  /** Every message queued so far has been written to the client (queuedAmount is 0). */
-  flush: () => void;
-}
+export type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
 
 const REDELIVERED: MessageInfo = Object.freeze({ redelivered: true });
-
-/** What a session needs from the node that owns it. */
-export interface SessionHost {
-  readonly options: ResolvedOptions;
-  readonly reportError: (err: unknown) => void;
-  /** Counts what is sent (server/metrics.ts). */
-  readonly metrics?: { sent(bytes: number): void };
-  /**
-   * Outbound messages were committed to the store (`commits` so far):
-   * something to read. `batch`: the held poll's batch, read with them
-   * (heldRead()).
-   */
-  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void;
-  /** What to read with a commit for a poll held on this node that waits for it, if there is one. */
-  heldRead(session: Session): BatchAsk | undefined;
-  sessionEnded(session: Session, reason: CloseReason): void;
-  /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */
-  readonly queuedTotal: number;
-  /** This session's unacknowledged bytes grew (or shrank) by `delta`. */
-  queued(delta: number): void;
-  /** A send waits for the client's acks: a transport holding an early poll answers it, so the client's next poll brings them. */
-  ackWanted(session: Session): void;
-  /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
-  holding(sid: string): boolean;
-}
-
-/**
- * What a queued message costs beyond its payload (its entry, its slot in the
- * queue), counted against maxQueuedBytes: a flood of empty messages is
- * bounded too.
- */
-export const MESSAGE_OVERHEAD = 64;
-
-/** Send-side state, made on a session's first send (or ack): an idle session holds none. */
-interface SendState {
-  /** Backpressure over bytes not yet acknowledged (payload + MESSAGE_OVERHEAD each). */
-  window: SendWindow;
-  /** Messages admitted to the window and not yet acknowledged. */
-  pending: number;
-  /** Messages waiting for room, in order: reported as unacked if the session closes first. */
-  waiting: OutboxEntry[];
-  /** Their bytes (payload + overhead): at most maxQueuedBytes wait. */
-  waitingBytes: number;
-  /** The tally of bytes not yet written. */
-  unsent: Unsent;
-  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
-  storeBuffered: number;
-  /** Sent this turn, not yet committed to the store. */
-  uncommitted: OutboxEntry[] | undefined;
-  /** The commit of `uncommitted`, due at the end of this turn. */
-  commit: Promise<void> | undefined;
-  /** Commits to the store so far (a batch read ahead is stale after another). */
-  commits: number;
-  /** The client's highest ack. */
-  clientAck: number;
-}
 
 /** What a node that took a session over keeps: its fence, and up to where messages are flagged redelivered. */
 interface Takeover {
@@ -251,97 +162,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   /** send() for a message already encoded (broadcast encodes once for every session). */
   sendEncoded(entry: OutboxEntry): Promise<void> {
-    if (this.closed) {
-      return quiet(Promise.reject(new HoldlineError('session_closed', `session ${this.id} is closed`)));
-    }
-    const { maxMessageBytes } = this.#host.options;
-    if (entry.bytes > maxMessageBytes) {
-      return quiet(
-        Promise.reject(new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`)),
-      );
-    }
-    const out = this.sendState();
-    // A message as large as the whole queue still goes, alone.
-    const cost = Math.min(entry.bytes + MESSAGE_OVERHEAD, this.#host.options.maxQueuedBytes);
-    const host = this.#host;
-    if (host.queuedTotal + cost > host.options.maxTotalQueuedBytes) {
-      return quiet(Promise.reject(new HoldlineError('queue_full', `the server holds maxTotalQueuedBytes (${host.options.maxTotalQueuedBytes}) unacknowledged across its sessions`)));
-    }
-    if (out.window.tryAcquire(cost)) {
-      host.queued(cost);
-      return this.admit(entry);
-    }
-    if (out.waitingBytes + cost > this.#host.options.maxQueuedBytes) {
-      return quiet(Promise.reject(new HoldlineError('queue_full', `session ${this.id}: maxQueuedBytes unacknowledged and as much again waiting`)));
-    }
-    out.waiting.push(entry);
-    out.waitingBytes += cost;
-    // The sender now waits for acks: they must not wait for a poll's hold.
-    if (out.waiting.length === 1) this.#host.ackWanted(this);
-    const admitted = out.window.acquire(cost, () => {
-      host.queued(cost);
-      this.unwait(out, entry);
-      return this.admit(entry);
-    });
-    // Timed out (queue_full) or failed: no longer waiting.
-    admitted.catch(() => this.unwait(out, entry));
-    return quiet(admitted);
+    return refusal(this, this.#host.options, entry) ?? queueSend(this, this.#host, this.sendState(), entry);
   }
 
-  private unwait(out: SendState, entry: OutboxEntry): void {
-    const i = out.waiting.indexOf(entry);
-    if (i < 0) return;
-    out.waiting.splice(i, 1);
-    out.waitingBytes -= Math.min(entry.bytes + MESSAGE_OVERHEAD, this.#host.options.maxQueuedBytes);
-  }
-
+  /** The send side's state (server/session-send.ts), made on first use. */
   private sendState(): SendState {
-    const { maxQueuedBytes, sendTimeoutMs } = this.#host.options;
-    return (this.#out ??= {
-      window: new SendWindow(maxQueuedBytes, sendTimeoutMs),
-      pending: 0,
-      waiting: [],
-      waitingBytes: 0,
-      unsent: new Unsent(),
-      storeBuffered: 0,
-      uncommitted: undefined,
-      commit: undefined,
-      commits: 0,
-      clientAck: 0,
-    });
-  }
-
-  private admit(entry: OutboxEntry): Promise<void> {
-    const out = this.sendState();
-    (out.uncommitted ??= []).push(entry);
-    out.pending++;
-    this.#host.metrics?.sent(entry.bytes);
-    out.unsent.push(entry.bytes);
-    out.commit ??= quiet(Promise.resolve().then(() => this.commitNow(out)));
-    return out.commit;
-  }
-
-  private async commitNow(out: SendState): Promise<void> {
-    out.commit = undefined;
-    // Closed meanwhile: leave the entries for close() to report as unacked.
-    if (this.closed) throw new HoldlineError('session_closed', `session ${this.id} is closed`);
-    const entries = out.uncommitted ?? [];
-    out.uncommitted = undefined;
-    const { store } = this;
-    // A poll held here waits for these messages: the store reads its batch in the same call, if it can.
-    const read = store.enqueueAndRead === undefined ? undefined : this.#host.heldRead(this);
-    let batch: ReadOutboundResult | undefined;
-    let r: EnqueueResult;
-    if (read !== undefined && store.enqueueAndRead !== undefined) {
-      const both = await store.enqueueAndRead(this.id, entries, read);
-      r = both;
-      batch = both.batch;
-    } else {
-      r = await store.enqueue(this.id, entries);
-    }
-    out.storeBuffered = r.bufferedBytes;
-    out.commits++;
-    this.#host.outboundReady(this, out.commits, batch);
+    return (this.#out ??= newSendState(this.#host.options));
   }
 
   /** Resolves once what was sent so far is committed to the store. */
@@ -406,15 +232,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     this.#flags |= CLOSED;
     this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     const out = this.#out;
-    if (out) {
-      // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
-      const waiting = out.waiting;
-      out.waiting = [];
-      this.#host.queued(-out.window.buffered);
-      out.window.fail(new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
-      (out.uncommitted ??= []).push(...waiting);
-      out.unsent.reset();
-    }
+    // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
+    if (out) closeSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
     this.#host.sessionEnded(this, reason);
   }
 
@@ -428,9 +247,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     this.#flags |= CLOSED;
     this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     const out = this.#out;
-    if (!out) return;
-    this.#host.queued(-out.window.buffered);
-    out.window.fail(new HoldlineError('session_closed', `session ${this.id} moved to another node`));
+    if (out) failSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} moved to another node`));
   }
 
   /** @internal The node removed the session from the store: report what the client never got. */
@@ -480,16 +297,9 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   acked(ack: number, bufferedBytes: number): void {
     const out = this.sendState();
     if (ack <= out.clientAck) return;
-    // After a takeover the store may hold bytes and messages this node never counted.
-    const messages = Math.min(out.pending, ack - out.clientAck);
-    out.clientAck = ack;
-    out.pending -= messages;
-    const freed = Math.max(0, out.storeBuffered - bufferedBytes) + messages * MESSAGE_OVERHEAD;
-    out.storeBuffered = bufferedBytes;
+    const freed = countAck(out, ack, bufferedBytes);
     if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
-    const before = out.window.buffered;
-    out.window.release(freed);
-    this.#host.queued(out.window.buffered - before);
+    releaseRoom(this.#host, out, freed);
     if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');
   }
 
@@ -600,11 +410,3 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return this.#seen;
   }
 }
-
-/** Mark a promise handled (an ignored send() must never be an unhandled rejection) and return it as it is. */
-function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
-}
-
-function noop(): void {}

@@ -30,7 +30,7 @@ import { pump, until } from '../lib/pump.js';
 import { defineRole, started } from '../lib/roles.js';
 import { round, sharedClockMs } from '../lib/stats.js';
 
-/** Bytes the server counts per message on top of its payload (server/session.ts MESSAGE_OVERHEAD). */
+/** Bytes the server counts per message on top of its payload (server/session-send.ts MESSAGE_OVERHEAD). */
 export const SERVER_MESSAGE_OVERHEAD = 64;
 const PATH = '/holdline';
 

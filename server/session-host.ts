@@ -1,0 +1,35 @@
+/**
+ * What a session (server/session.ts) is given by the node that owns it
+ * (server/session-registry.ts): its options and store, where to report, and
+ * what it tells the node and its transports (something to read, an ack
+ * wanted, its end), with the node's count of unacknowledged bytes.
+ */
+import type { CloseReason } from '../shared/index.js';
+import type { ResolvedOptions } from './options.js';
+import type { Session } from './session.js';
+import type { BatchAsk, ReadOutboundResult } from './store.js';
+
+/** What a session needs from the node that owns it. */
+export interface SessionHost {
+  readonly options: ResolvedOptions;
+  readonly reportError: (err: unknown) => void;
+  /** Counts what is sent (server/metrics.ts). */
+  readonly metrics?: { sent(bytes: number): void };
+  /**
+   * Outbound messages were committed to the store (`commits` so far):
+   * something to read. `batch`: the held poll's batch, read with them
+   * (heldRead()).
+   */
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void;
+  /** What to read with a commit for a poll held on this node that waits for it, if there is one. */
+  heldRead(session: Session): BatchAsk | undefined;
+  sessionEnded(session: Session, reason: CloseReason): void;
+  /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */
+  readonly queuedTotal: number;
+  /** This session's unacknowledged bytes grew (or shrank) by `delta`. */
+  queued(delta: number): void;
+  /** A send waits for the client's acks: a transport holding an early poll answers it, so the client's next poll brings them. */
+  ackWanted(session: Session): void;
+  /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
+  holding(sid: string): boolean;
+}

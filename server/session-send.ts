@@ -1,0 +1,206 @@
+/**
+ * A session's sending side (server/session.ts): its SendState, and the
+ * functions over it that refuse a message, admit it to the send window or
+ * have it wait for room, commit what was sent in a turn to the store, count
+ * the client's acks, and fail what still waits when the session ends.
+ *
+ * Outbound messages sent in the same tick are committed to the store together
+ * and share one promise. `send()` applies backpressure: past maxQueuedBytes it
+ * waits, in order, for the client's acks to make room, and rejects with
+ * `queue_full` after sendTimeoutMs or with `session_closed` when the session
+ * ends.
+ *
+ * These are functions taking the session's state, not methods of an object
+ * of their own: an idle server holds one Session per client, and an idle
+ * session holds no SendState at all (it is made on the first send or ack,
+ * never for a message refused outright).
+ */
+import { HoldlineError, SendWindow, Unsent, type OutboxEntry } from '../shared/index.js';
+import type { ResolvedOptions } from './options.js';
+import type { Session } from './session.js';
+import type { SessionHost } from './session-host.js';
+import type { EnqueueResult, ReadOutboundResult } from './store.js';
+
+/**
+ * What a queued message costs beyond its payload (its entry, its slot in the
+ * queue), counted against maxQueuedBytes: a flood of empty messages is
+ * bounded too.
+ */
+export const MESSAGE_OVERHEAD = 64;
+
+/** Send-side state, made on a session's first send (or ack): an idle session holds none. */
+export interface SendState {
+  /** Backpressure over bytes not yet acknowledged (payload + MESSAGE_OVERHEAD each). */
+  window: SendWindow;
+  /** Messages admitted to the window and not yet acknowledged. */
+  pending: number;
+  /** Messages waiting for room, in order: reported as unacked if the session closes first. */
+  waiting: OutboxEntry[];
+  /** Their bytes (payload + overhead): at most maxQueuedBytes wait. */
+  waitingBytes: number;
+  /** The tally of bytes not yet written. */
+  unsent: Unsent;
+  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
+  storeBuffered: number;
+  /** Sent this turn, not yet committed to the store. */
+  uncommitted: OutboxEntry[] | undefined;
+  /** The commit of `uncommitted`, due at the end of this turn. */
+  commit: Promise<void> | undefined;
+  /** Commits to the store so far (a batch read ahead is stale after another). */
+  commits: number;
+  /** The client's highest ack. */
+  clientAck: number;
+}
+
+/** A session's send state, as its first send (or ack) makes it. */
+export function newSendState(options: ResolvedOptions): SendState {
+  const { maxQueuedBytes, sendTimeoutMs } = options;
+  return {
+    window: new SendWindow(maxQueuedBytes, sendTimeoutMs),
+    pending: 0,
+    waiting: [],
+    waitingBytes: 0,
+    unsent: new Unsent(),
+    storeBuffered: 0,
+    uncommitted: undefined,
+    commit: undefined,
+    commits: 0,
+    clientAck: 0,
+  };
+}
+
+/** A send the session refuses outright (it is closed, or the message is too large): its rejection, else undefined. */
+export function refusal(session: Session, options: ResolvedOptions, entry: OutboxEntry): Promise<void> | undefined {
+  if (session.state === 'closed') {
+    return quiet(Promise.reject(new HoldlineError('session_closed', `session ${session.id} is closed`)));
+  }
+  const { maxMessageBytes } = options;
+  if (entry.bytes > maxMessageBytes) {
+    return quiet(
+      Promise.reject(new HoldlineError('message_too_large', `message of ${entry.bytes} bytes exceeds maxMessageBytes (${maxMessageBytes})`)),
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Queue `entry` (a message not refused: see refusal()) in `out`:
+ * admit it to the window at once, or have it wait, in order, for the
+ * client's acks to make room. Refused with `queue_full` when the node holds
+ * maxTotalQueuedBytes, or when another maxQueuedBytes already wait. See
+ * Session.send().
+ */
+export function queueSend(session: Session, host: SessionHost, out: SendState, entry: OutboxEntry): Promise<void> {
+  // A message as large as the whole queue still goes, alone.
+  const cost = Math.min(entry.bytes + MESSAGE_OVERHEAD, host.options.maxQueuedBytes);
+  if (host.queuedTotal + cost > host.options.maxTotalQueuedBytes) {
+    return quiet(Promise.reject(new HoldlineError('queue_full', `the server holds maxTotalQueuedBytes (${host.options.maxTotalQueuedBytes}) unacknowledged across its sessions`)));
+  }
+  if (out.window.tryAcquire(cost)) {
+    host.queued(cost);
+    return admit(session, host, out, entry);
+  }
+  if (out.waitingBytes + cost > host.options.maxQueuedBytes) {
+    return quiet(Promise.reject(new HoldlineError('queue_full', `session ${session.id}: maxQueuedBytes unacknowledged and as much again waiting`)));
+  }
+  out.waiting.push(entry);
+  out.waitingBytes += cost;
+  // The sender now waits for acks: they must not wait for a poll's hold.
+  if (out.waiting.length === 1) host.ackWanted(session);
+  const admitted = out.window.acquire(cost, () => {
+    host.queued(cost);
+    unwait(host, out, entry);
+    return admit(session, host, out, entry);
+  });
+  // Timed out (queue_full) or failed: no longer waiting.
+  admitted.catch(() => unwait(host, out, entry));
+  return quiet(admitted);
+}
+
+function unwait(host: SessionHost, out: SendState, entry: OutboxEntry): void {
+  const i = out.waiting.indexOf(entry);
+  if (i < 0) return;
+  out.waiting.splice(i, 1);
+  out.waitingBytes -= Math.min(entry.bytes + MESSAGE_OVERHEAD, host.options.maxQueuedBytes);
+}
+
+function admit(session: Session, host: SessionHost, out: SendState, entry: OutboxEntry): Promise<void> {
+  (out.uncommitted ??= []).push(entry);
+  out.pending++;
+  host.metrics?.sent(entry.bytes);
+  out.unsent.push(entry.bytes);
+  out.commit ??= quiet(Promise.resolve().then(() => commitNow(session, host, out)));
+  return out.commit;
+}
+
+async function commitNow(session: Session, host: SessionHost, out: SendState): Promise<void> {
+  out.commit = undefined;
+  // Closed meanwhile: leave the entries for close() to report as unacked.
+  if (session.state === 'closed') throw new HoldlineError('session_closed', `session ${session.id} is closed`);
+  const entries = out.uncommitted ?? [];
+  out.uncommitted = undefined;
+  const { store } = host.options;
+  // A poll held here waits for these messages: the store reads its batch in the same call, if it can.
+  const read = store.enqueueAndRead === undefined ? undefined : host.heldRead(session);
+  let batch: ReadOutboundResult | undefined;
+  let r: EnqueueResult;
+  if (read !== undefined && store.enqueueAndRead !== undefined) {
+    const both = await store.enqueueAndRead(session.id, entries, read);
+    r = both;
+    batch = both.batch;
+  } else {
+    r = await store.enqueue(session.id, entries);
+  }
+  out.storeBuffered = r.bufferedBytes;
+  out.commits++;
+  host.outboundReady(session, out.commits, batch);
+}
+
+/**
+ * Count the client's ack up to `ack` (past `out.clientAck`), the store then
+ * holding `bufferedBytes` unacknowledged: the bytes it frees in the window.
+ */
+export function countAck(out: SendState, ack: number, bufferedBytes: number): number {
+  // After a takeover the store may hold bytes and messages this node never counted.
+  const messages = Math.min(out.pending, ack - out.clientAck);
+  out.clientAck = ack;
+  out.pending -= messages;
+  const freed = Math.max(0, out.storeBuffered - bufferedBytes) + messages * MESSAGE_OVERHEAD;
+  out.storeBuffered = bufferedBytes;
+  return freed;
+}
+
+/** Free `bytes` of the window (sends waiting for room are admitted, in order) and tell the node. */
+export function releaseRoom(host: SessionHost, out: SendState, bytes: number): void {
+  const before = out.window.buffered;
+  out.window.release(bytes);
+  host.queued(out.window.buffered - before);
+}
+
+/**
+ * The session closed: sends still waiting for room reject with `error` and
+ * are reported as unacked with the rest (Session.ended()); nothing is left
+ * to write.
+ */
+export function closeSends(host: SessionHost, out: SendState, error: HoldlineError): void {
+  const waiting = out.waiting;
+  out.waiting = [];
+  host.queued(-out.window.buffered);
+  out.window.fail(error);
+  (out.uncommitted ??= []).push(...waiting);
+  out.unsent.reset();
+}
+
+/** The session moved to another node: sends still waiting for room reject with `error`. */
+export function failSends(host: SessionHost, out: SendState, error: HoldlineError): void {
+  host.queued(-out.window.buffered);
+  out.window.fail(error);
+}
+
+/** Mark a promise handled (an ignored send() must never be an unhandled rejection) and return it as it is. */
+export function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+function noop(): void {}
