@@ -9,32 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineServer, type Session } from '../server/index.js';
 import { HoldlineClient as NodeClient } from './index.js';
-import { HoldlineTabClient, type HoldlineTabClientOptions, type TabCoreClient, type TabLockManager } from './tab-channel.js';
+import { HoldlineTabClient, type HoldlineTabClientOptions, type TabCoreClient } from './tab-channel.js';
 import { HoldlineError, TypedEmitter, payloadBytes, type CloseReason, type Payload } from '../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats } from './holdline-client.js';
 import { isBusMessage } from './tabs/messages.js';
-
-/** navigator.locks, exclusive mode only: FIFO per name. */
-class FakeLocks implements TabLockManager {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
-    const prev = this.#tails.get(name) ?? Promise.resolve();
-    let releaseNext!: () => void;
-    const mine = new Promise<void>((r) => {
-      releaseNext = r;
-    });
-    this.#tails.set(name, prev.then(() => mine));
-    return prev.then(async () => {
-      try {
-        if (options.signal?.aborted) throw new Error('AbortError');
-        return await callback({ name });
-      } finally {
-        releaseNext();
-      }
-    });
-  }
-}
+import { FakeLocks } from '../test/helpers/fake-locks.js';
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -8,9 +8,8 @@
  * did not mark delivered.
  */
 import { HoldlineError, wireError, type CloseReason, type SessionAuth } from '../shared/index.js';
-import type { ResolvedOptions } from './options.js';
-import type { OwnerLease } from './owner-lease.js';
 import type { Session } from './session.js';
+import type { NodeBasics } from './session-opener.js';
 import type { SessionRecord } from './store.js';
 
 /** Compare two tokens in time that depends only on their length. */
@@ -55,16 +54,7 @@ export interface EndedSession {
 }
 
 /** What the lookup is given by its node (server/session-registry.ts), once. */
-export interface LookupHost {
-  readonly options: ResolvedOptions;
-  /** This node's id in the store. */
-  readonly node: string;
-  /** Shares its store with other nodes: sessions of dead nodes are taken over. */
-  readonly clustered: boolean;
-  readonly reportError: (err: unknown) => void;
-  readonly lease: OwnerLease;
-  /** Sessions this node owns. */
-  readonly live: ReadonlyMap<string, Session>;
+export interface LookupHost extends NodeBasics {
   /** Sessions opened and not yet used: at their first use the store forgets their open attempt. */
   readonly unused: Set<string>;
   /** Sessions this node closed whose removal from the store is under way. */

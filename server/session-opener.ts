@@ -13,17 +13,21 @@ import type { ResolvedOptions } from './options.js';
 import type { OwnerLease } from './owner-lease.js';
 import type { Session } from './session.js';
 
-/** What the opener is given by its node (server/session-registry.ts), once. */
-export interface OpenerHost {
+/** What the node's parts (the opener, the lookup) all see of it. */
+export interface NodeBasics {
   readonly options: ResolvedOptions;
   /** This node's id in the store. */
   readonly node: string;
-  /** Shares its store with other nodes: the identity goes with the record, the heartbeat is kept. */
+  /** Shares its store with other nodes: the identity goes with the record, the heartbeat is kept, sessions of dead nodes are taken over. */
   readonly clustered: boolean;
   readonly reportError: (err: unknown) => void;
   readonly lease: OwnerLease;
   /** Sessions this node owns (maxSessions counts them). */
   readonly live: ReadonlyMap<string, Session>;
+}
+
+/** What the opener is given by its node (server/session-registry.ts), once. */
+export interface OpenerHost extends NodeBasics {
   /** True once the node is shutting down: it opens nothing. */
   closing(): boolean;
   /** Own and announce a session just made in the store. */

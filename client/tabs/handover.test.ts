@@ -12,29 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineServer } from '../../server/index.js';
 import { HoldlineClient as NodeClient } from '../index.js';
-import { HoldlineTabClient, type TabBus, type TabLockManager } from '../tab-channel.js';
-
-/** navigator.locks, exclusive mode only: FIFO per name. */
-class FakeLocks implements TabLockManager {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
-    const prev = this.#tails.get(name) ?? Promise.resolve();
-    let releaseNext!: () => void;
-    const mine = new Promise<void>((r) => {
-      releaseNext = r;
-    });
-    this.#tails.set(name, prev.then(() => mine));
-    return prev.then(async () => {
-      try {
-        if (options.signal?.aborted) throw new Error('AbortError');
-        return await callback({ name });
-      } finally {
-        releaseNext();
-      }
-    });
-  }
-}
+import { HoldlineTabClient, type TabBus } from '../tab-channel.js';
+import { FakeLocks } from '../../test/helpers/fake-locks.js';
 
 /** A tab's BroadcastChannel that can hold back what arrives (a message overtaken by another sender's). */
 class HoldingBus implements TabBus {
