@@ -13,7 +13,7 @@ export const FLUSH_AGAIN = 2;
 const EARLY = 4;
 const EXPECT_EARLY = 8;
 const WAITS_FOR_READ = 16;
-/** Its held poll is to be answered once this turn's commits are in (see #wakeSoon). */
+/** Its held poll is to be answered once this turn's commits are in (see PollFlusher.wakeSoon, server/poll-flush.ts). */
 export const DUE = 32;
 /** The held poll's ack is being applied: it is not answered until that is in. */
 export const ACKING = 64;

@@ -5,24 +5,13 @@
  * dependency, needed only here.
  *
  * Keys: see server/redis-scripts.ts (one session's keys share a `{sid}` hash
- * tag, so every per-session operation is one Lua script in one slot).
+ * tag, so every per-session operation is one Lua script in one slot); their
+ * names and the commands on them are server/redis-keyspace.ts.
  *
- * Where an operation needs keys of two slots (Cluster forbids a script
- * across slots), the second step is separate, and safe:
- * - create: the session first, then the attempt key. Until the second step
- *   a retried open does not find the session: the same as two nodes racing
- *   on one retried open, which the contract allows (each makes one).
- * - delete / forgetAttempt: the session first, then the attempt key is
- *   removed only if it still names this sid (a compare-and-delete: the other
- *   of two sessions made with one attempt never loses it). In between,
- *   findByAttempt checks the record's own attempt and finds nothing.
- * - claim: the owner's heartbeat key lives in its own slot. The script reads
- *   owner and fence; if another node owns it, its heartbeat key is read;
- *   if it has lapsed, a second script takes the session only if owner and
- *   fence are still what was read (compare-and-set). Two nodes racing: one
- *   CAS wins and its fence grows; the other finds a new owner and reads its
- *   heartbeat again.
- * - count: the `sessions` index is updated after create and delete.
+ * Its parts: the sessions themselves (records, the open attempt, the count()
+ * index, delete and tombstones, owners and heartbeats, with the operations
+ * whose keys span two slots) are server/redis-sessions.ts; this file keeps
+ * the connections, both streams and the wake-ups.
  *
  * Expiry: every key of a session has a TTL (`ttlMs`, default 10 min),
  * refreshed by every operation that writes to it and by readOutbound (every
@@ -31,15 +20,6 @@
  * pollTimeoutMs: a session's owner answers polls from memory-held state but
  * reads the store for each answer, which refreshes the TTL. After delete
  * nothing of the session is left but its tombstone, which has its own TTL.
- *
- * count(): the `sessions` index holds each sid with the time its keys would
- * expire if never refreshed. A session that expired by TTL (never deleted)
- * stays in the index until count() (or a create, at most once per ttlMs per
- * handle) looks at the entries whose time has passed: gone ones are removed,
- * live ones are given their real expiry. So count() is exact for sessions
- * created and deleted through stores, and never counts an expired one; a
- * node that crashed between a create's two steps leaves its session
- * uncounted (it expires unused).
  *
  * Commands: every command goes through one Pipeliner
  * (server/redis-pipeline.ts): those issued in one turn (up to a nextTick) go
@@ -73,34 +53,15 @@ import type {
   StoreListener,
   Tombstone,
 } from './store.js';
-import {
-  arrayReply,
-  batchReply,
-  badReply,
-  decodeEntry,
-  decodeInbound,
-  encodeInbound,
-  int,
-  isCloseReason,
-  pxOf,
-  readArgs,
-  str,
-  strings,
-  unknownSession,
-  type Arg,
-} from './redis-codec.js';
+import { arrayReply, batchReply, badReply, decodeInbound, encodeInbound, int, readArgs, strings, unknownSession, type Arg } from './redis-codec.js';
 import { RedisEvents } from './redis-events.js';
+import { RedisKeyspace } from './redis-keyspace.js';
 import { Pipeliner, type RedisClient } from './redis-pipeline.js';
 import { resolveRedisOptions, type RedisStoreOptions } from './redis-options.js';
-import { S, type Script } from './redis-scripts.js';
+import { S } from './redis-scripts.js';
+import { RedisSessions } from './redis-sessions.js';
 
 export type { RedisStoreOptions } from './redis-options.js';
-
-/** Entries of the count() index looked at per round, and rounds per call. */
-const PRUNE_BATCH = 200;
-const PRUNE_ROUNDS = 50;
-/** A claim re-reads after a lost compare-and-set at most this often (each loss means another node took it). */
-const CLAIM_TRIES = 8;
 
 /** Entries up to this size have their stored form kept from one enqueue to the next (see #stored). */
 const STORED_CACHE_BYTES = 4096;
@@ -109,13 +70,11 @@ export class RedisStore implements SessionStore {
   readonly #client: Redis | Cluster;
   /** True when the store made its command connection (url) and so closes it. */
   readonly #ownsClient: boolean;
-  readonly #prefix: string;
-  readonly #ttl: string;
-  readonly #ttlMs: number;
-  readonly #sessionsKey: string;
-  readonly #pipe: Pipeliner;
+  /** The key names and the commands on them (server/redis-keyspace.ts). */
+  readonly #ks: RedisKeyspace;
+  /** Records, owners and liveness (server/redis-sessions.ts). */
+  readonly #sessions: RedisSessions;
   readonly #events: RedisEvents;
-  #lastPrune = 0;
   #closed = false;
   /** The last entry enqueued and its stored form: a broadcast enqueues one entry for every session. */
   #lastEntry: OutboxEntry | undefined;
@@ -123,10 +82,6 @@ export class RedisStore implements SessionStore {
 
   constructor(options: RedisStoreOptions) {
     const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
-    this.#prefix = keyPrefix;
-    this.#ttlMs = ttlMs;
-    this.#ttl = String(ttlMs);
-    this.#sessionsKey = `${keyPrefix}sessions`;
     if (client !== undefined) {
       this.#client = client;
       this.#ownsClient = false;
@@ -138,166 +93,69 @@ export class RedisStore implements SessionStore {
       this.#client = own;
       this.#ownsClient = true;
     }
-    this.#pipe = new Pipeliner(this.#client);
-    this.#events = new RedisEvents(this.#client, this.#pipe, `${keyPrefix}events`);
+    const pipe = new Pipeliner(this.#client);
+    this.#ks = new RedisKeyspace(pipe, keyPrefix, ttlMs);
+    this.#sessions = new RedisSessions(this.#ks);
+    this.#events = new RedisEvents(this.#client, pipe, `${keyPrefix}events`);
   }
 
   /** The prefix this store's keys begin with. */
   get keyPrefix(): string {
-    return this.#prefix;
+    return this.#ks.prefix;
   }
 
-  // ---- keys ----
+  // ---- sessions, owners and liveness: server/redis-sessions.ts ----
 
-  #keys(sid: string): [string, string, string, string] {
-    const base = `${this.#prefix}{${sid}}:`;
-    return [`${base}meta`, `${base}out`, `${base}in`, `${base}grave`];
+  create(session: StoredSession, owner: string): Promise<void> {
+    return this.#sessions.create(session, owner);
   }
 
-  #attemptKey(attempt: string): string {
-    return `${this.#prefix}attempt:{${attempt}}`;
+  get(sid: string): Promise<SessionRecord | undefined> {
+    return this.#sessions.get(sid);
   }
 
-  #nodeKey(node: string): string {
-    return `${this.#prefix}node:{${node}}`;
+  findByAttempt(attempt: string): Promise<SessionRecord | undefined> {
+    return this.#sessions.findByAttempt(attempt);
   }
 
-  // ---- commands ----
-
-  #run(script: Script, keys: readonly string[], args: readonly Arg[], buffers = false): Promise<unknown> {
-    return this.#pipe.script(script, keys, [this.#ttl, ...args], buffers);
+  forgetAttempt(sid: string): Promise<void> {
+    return this.#sessions.forgetAttempt(sid);
   }
 
-  #session(script: Script, sid: string, args: readonly Arg[], buffers = false): Promise<unknown> {
-    return this.#run(script, this.#keys(sid), args, buffers);
+  count(): Promise<number> {
+    return this.#sessions.count();
   }
 
-  /** A plain command on `key` (its first key). */
-  #cmd(name: string, key: string, ...args: Arg[]): Promise<unknown> {
-    return this.#pipe.command(name, key, [key, ...args]);
+  delete(sid: string, tombstone?: { reason: CloseReason; ttlMs: number }): Promise<OutboxEntry[]> {
+    return this.#sessions.delete(sid, tombstone);
   }
 
-  // ---- sessions ----
-
-  async create(session: StoredSession, owner: string): Promise<void> {
-    const { sid, token, attempt } = session;
-    await this.#session(S.create, sid, [token, attempt, owner, Date.now(), session.meta ?? '']);
-    const steps: Promise<unknown>[] = [this.#cmd('ZADD', this.#sessionsKey, Date.now() + this.#ttlMs, sid)];
-    if (attempt !== '') steps.push(this.#cmd('SET', this.#attemptKey(attempt), sid, 'PX', this.#ttlMs));
-    await Promise.all(steps);
-    if (Date.now() - this.#lastPrune > this.#ttlMs) await this.#prune();
+  tombstone(sid: string): Promise<Tombstone | undefined> {
+    return this.#sessions.tombstone(sid);
   }
 
-  async get(sid: string): Promise<SessionRecord | undefined> {
-    const [meta] = this.#keys(sid);
-    const [tok, att, own, fen, met] = strings('get', await this.#cmd('HMGET', meta, 'tok', 'att', 'own', 'fen', 'meta'));
-    if (tok === null || tok === undefined) return undefined;
-    const rec = { sid, token: tok, attempt: att ?? '', owner: own ?? '', fence: int('get', fen) };
-    return met ? { ...rec, meta: met } : rec;
+  claim(sid: string, node: string): Promise<ClaimResult> {
+    return this.#sessions.claim(sid, node);
   }
 
-  async findByAttempt(attempt: string): Promise<SessionRecord | undefined> {
-    if (attempt === '') return undefined;
-    const sid = await this.#cmd('GET', this.#attemptKey(attempt));
-    if (sid === null) return undefined;
-    if (typeof sid !== 'string') throw badReply('findByAttempt', sid);
-    const rec = await this.get(sid);
-    // Between a forgetAttempt's or a delete's two steps the key may still name a session that no longer has it.
-    return rec !== undefined && rec.attempt === attempt ? rec : undefined;
+  release(sid: string, node: string, fence: number): Promise<void> {
+    return this.#sessions.release(sid, node, fence);
   }
 
-  async forgetAttempt(sid: string): Promise<void> {
-    const attempt = str('forgetAttempt', await this.#session(S.forgetAttempt, sid, []));
-    if (attempt !== '') await this.#dropAttempt(attempt, sid);
+  heartbeat(node: string, ttlMs: number): Promise<boolean> {
+    return this.#sessions.heartbeat(node, ttlMs);
   }
 
-  #dropAttempt(attempt: string, sid: string): Promise<unknown> {
-    return this.#run(S.dropAttempt, [this.#attemptKey(attempt)], [sid]);
+  forgetNode(node: string): Promise<void> {
+    return this.#sessions.forgetNode(node);
   }
 
-  async count(): Promise<number> {
-    await this.#prune();
-    return int('count', await this.#cmd('ZCARD', this.#sessionsKey));
+  touch(sid: string, until: number): Promise<void> {
+    return this.#sessions.touch(sid, until);
   }
 
-  /** Look at the count() index entries whose expiry time has passed: drop the gone, re-time the live. */
-  async #prune(): Promise<void> {
-    this.#lastPrune = Date.now();
-    for (let round = 0; round < PRUNE_ROUNDS; round++) {
-      const now = Date.now();
-      const due = strings('count', await this.#cmd('ZRANGEBYSCORE', this.#sessionsKey, '-inf', now, 'LIMIT', 0, PRUNE_BATCH));
-      if (due.length === 0) return;
-      await Promise.all(
-        due.map(async (sid) => {
-          if (sid === null) return;
-          const pttl = int('count', await this.#cmd('PTTL', this.#keys(sid)[0]));
-          if (pttl < 0) await this.#cmd('ZREM', this.#sessionsKey, sid);
-          else await this.#cmd('ZADD', this.#sessionsKey, 'XX', now + pttl + 1, sid);
-        }),
-      );
-      if (due.length < PRUNE_BATCH) return;
-    }
-  }
-
-  async delete(sid: string, tombstone?: { reason: CloseReason; ttlMs: number }): Promise<OutboxEntry[]> {
-    const why = tombstone === undefined ? '' : JSON.stringify(tombstone.reason);
-    const reply = await this.#session(S.delete, sid, [why, pxOf(tombstone?.ttlMs ?? 1)]);
-    if (reply === null) return [];
-    if (!Array.isArray(reply) || reply.length === 0) throw badReply('delete', reply);
-    const [attempt, ...out] = reply;
-    const att = str('delete', attempt);
-    const steps: Promise<unknown>[] = [this.#cmd('ZREM', this.#sessionsKey, sid)];
-    if (att !== '') steps.push(this.#dropAttempt(att, sid));
-    await Promise.all(steps);
-    return out.map(decodeEntry);
-  }
-
-  async tombstone(sid: string): Promise<Tombstone | undefined> {
-    const [tok, why] = strings('tombstone', await this.#cmd('HMGET', this.#keys(sid)[3], 'tok', 'why'));
-    if (tok === null || tok === undefined || why === null || why === undefined) return undefined;
-    const reason: unknown = JSON.parse(why);
-    if (!isCloseReason(reason)) throw badReply('tombstone', why);
-    return { reason, token: tok };
-  }
-
-  // ---- owner and liveness ----
-
-  async claim(sid: string, node: string): Promise<ClaimResult> {
-    let owner = '';
-    for (let i = 0; i < CLAIM_TRIES; i++) {
-      const own = arrayReply('claim', await this.#session(S.claimOwn, sid, [node]));
-      if (int('claim', own[0]) === 1) return { owned: true, fence: int('claim', own[1]), took: false };
-      owner = str('claim', own[1]);
-      const fence = int('claim', own[2]);
-      // A released session (owner '') is free; otherwise its owner's heartbeat decides.
-      if (owner !== '' && int('claim', await this.#cmd('EXISTS', this.#nodeKey(owner))) === 1) return { owned: false, owner };
-      const took = arrayReply('claim', await this.#session(S.claimTake, sid, [node, owner, String(fence)]));
-      if (int('claim', took[0]) === 1) return { owned: true, fence: int('claim', took[1]), took: true };
-      // Owner or fence changed since read: another node took it; look again.
-    }
-    return { owned: false, owner };
-  }
-
-  async release(sid: string, node: string, fence: number): Promise<void> {
-    await this.#session(S.release, sid, [node, String(fence)]);
-  }
-
-  async heartbeat(node: string, ttlMs: number): Promise<boolean> {
-    // SET ... GET (Redis 6.2+): the previous value, nil when there was none (lapsed, or Redis lost it).
-    return (await this.#cmd('SET', this.#nodeKey(node), '1', 'PX', pxOf(ttlMs), 'GET')) !== null;
-  }
-
-  async forgetNode(node: string): Promise<void> {
-    await this.#cmd('DEL', this.#nodeKey(node));
-  }
-
-  async touch(sid: string, until: number): Promise<void> {
-    if ((await this.#session(S.touch, sid, [String(until)])) === null) throw unknownSession();
-  }
-
-  async seenUntil(sid: string): Promise<number | undefined> {
-    const seen = await this.#cmd('HGET', this.#keys(sid)[0], 'seen');
-    return seen === null ? undefined : int('seenUntil', seen);
+  seenUntil(sid: string): Promise<number | undefined> {
+    return this.#sessions.seenUntil(sid);
   }
 
   // ---- outbound ----
@@ -310,7 +168,7 @@ export class RedisStore implements SessionStore {
       args.push(this.#stored(e));
     }
     args[0] = bytes;
-    const r = arrayReply('enqueue', await this.#session(S.enqueue, sid, args));
+    const r = arrayReply('enqueue', await this.#ks.session(S.enqueue, sid, args));
     return { lastSeq: int('enqueue', r[0]), bufferedBytes: int('enqueue', r[1]) };
   }
 
@@ -326,14 +184,14 @@ export class RedisStore implements SessionStore {
   }
 
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
-    const r = arrayReply('ackOutbound', await this.#session(S.ackOutbound, sid, [String(ack)]));
+    const r = arrayReply('ackOutbound', await this.#ks.session(S.ackOutbound, sid, [String(ack)]));
     const result = r[0];
     if (result !== 'ok' && result !== 'stale' && result !== 'future') throw badReply('ackOutbound', result);
     return { result, bufferedBytes: int('ackOutbound', r[1]), lastSeq: int('ackOutbound', r[2]) };
   }
 
   async readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount = Infinity): Promise<ReadOutboundResult> {
-    const r = arrayReply('readOutbound', await this.#session(S.readOutbound, sid, readArgs(maxWireBytes, from, maxCount)));
+    const r = arrayReply('readOutbound', await this.#ks.session(S.readOutbound, sid, readArgs(maxWireBytes, from, maxCount)));
     return batchReply('readOutbound', r, 0);
   }
 
@@ -343,12 +201,12 @@ export class RedisStore implements SessionStore {
     for (const e of entries) bytes += e.bytes;
     args.push(bytes);
     for (const e of entries) args.push(this.#stored(e));
-    const r = arrayReply('enqueueAndRead', await this.#session(S.enqueueRead, sid, args));
+    const r = arrayReply('enqueueAndRead', await this.#ks.session(S.enqueueRead, sid, args));
     return { lastSeq: int('enqueueAndRead', r[0]), bufferedBytes: int('enqueueAndRead', r[1]), batch: batchReply('enqueueAndRead', r, 2) };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {
-    const [last, acked] = strings('pendingOutbound', await this.#cmd('HMGET', this.#keys(sid)[0], 'olast', 'oack'));
+    const [last, acked] = strings('pendingOutbound', await this.#ks.cmd('HMGET', this.#ks.keys(sid)[0], 'olast', 'oack'));
     if (last === null || last === undefined) throw unknownSession();
     const l = int('pendingOutbound', last);
     const a = int('pendingOutbound', acked);
@@ -360,7 +218,7 @@ export class RedisStore implements SessionStore {
   async acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
     const args: Arg[] = [String(seq)];
     for (const m of messages) args.push(encodeInbound(m));
-    const r = arrayReply('acceptInbound', await this.#session(S.acceptInbound, sid, args));
+    const r = arrayReply('acceptInbound', await this.#ks.session(S.acceptInbound, sid, args));
     const ack = int('acceptInbound', r[2]);
     return int('acceptInbound', r[0]) === 1
       ? { ok: true, skip: int('acceptInbound', r[1]), ack }
@@ -368,19 +226,19 @@ export class RedisStore implements SessionStore {
   }
 
   async readInbound(sid: string, from: number): Promise<InboundBatch> {
-    const r = arrayReply('readInbound', await this.#session(S.readInbound, sid, [String(from)], true));
+    const r = arrayReply('readInbound', await this.#ks.session(S.readInbound, sid, [String(from)], true));
     const [seq, ...items] = r;
     return { seq: int('readInbound', seq), messages: items.map(decodeInbound) };
   }
 
   async markDelivered(sid: string, seq: number, fence: number): Promise<boolean> {
-    const r = await this.#session(S.markDelivered, sid, [String(seq), String(fence)]);
+    const r = await this.#ks.session(S.markDelivered, sid, [String(seq), String(fence)]);
     if (r === null) throw unknownSession();
     return int('markDelivered', r) === 1;
   }
 
   async delivered(sid: string): Promise<number> {
-    const d = await this.#cmd('HGET', this.#keys(sid)[0], 'dlv');
+    const d = await this.#ks.cmd('HGET', this.#ks.keys(sid)[0], 'dlv');
     if (d === null) throw unknownSession();
     return int('delivered', d);
   }
