@@ -16,8 +16,8 @@ export interface FollowerHost {
   confirmed(upTo: number): void;
   /** The leader's client refused this tab's message `num`. */
   refused(num: number, error: WireError): void;
-  /** This tab's messages `nums` are lost with a session that is gone (for its 'reset'). */
-  lost(nums: readonly number[]): void;
+  /** This tab's messages `nums`, and any it holds numbered up to `upTo`, are lost with a session that is gone (for its 'reset'). */
+  lost(nums: readonly number[], upTo?: number): void;
   /** Hand every unconfirmed message of this tab to the leader (again). */
   resendPending(): void;
   /** Message `seq` of the session's stream from the server, for this tab's listeners (a repeat is dropped). */
@@ -106,7 +106,7 @@ export class Follower {
         if (m.to === host.tabId) host.refused(m.num, m.error);
         return;
       case 'lost':
-        if (m.to === host.tabId && Array.isArray(m.nums)) host.lost(m.nums.filter((n): n is number => typeof n === 'number'));
+        if (m.to === host.tabId && Array.isArray(m.nums)) host.lost(m.nums.filter((n): n is number => typeof n === 'number'), typeof m.upTo === 'number' ? m.upTo : undefined);
         return;
       case 'resync':
         if (m.to === host.tabId) host.resendPending();

@@ -171,4 +171,76 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     await sleep(100);
     assert.deepEqual(received, ['b1', 'c1'], 'each message once at the server');
   });
+
+  it('a new leader that cannot resume (its mirror has a hole) opens a new session: what the old one took is lost, never sent again', async () => {
+    await listen();
+    const make = tabGroup();
+    const a = make().tab;
+    await a.connect();
+    const tb = make();
+    const b = tb.tab;
+    await b.connect();
+    assert.deepEqual([a.role, b.role], ['leader', 'follower']);
+    const session = a.sessionId;
+    const resets: { previous: string | undefined; lost: unknown[] }[] = [];
+    b.on('reset', (e) => resets.push({ previous: e.previousSessionId, lost: e.lost }));
+
+    received.length = 0;
+    // b's mirror misses where its first message went (a hole), and b hears no confirmation.
+    const bus = tb.bus();
+    bus.hold = (m) => (m.k === 'out' && (m as { num?: unknown }).num === 1) || m.k === 'confirm' || m.k === 'acked';
+    await b.send('b1');
+    await b.send('b2');
+    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
+    await waitFor("a's ack of both", () => a.stats.messagesAcked >= 2);
+    await sleep(50);
+    await a.close();
+
+    await waitFor('b leads a new session', () => b.role === 'leader' && b.state === 'open' && b.sessionId !== session, 10_000);
+    await waitFor('the reset', () => resets.length === 1);
+    assert.deepEqual(resets, [{ previous: session, lost: ['b1', 'b2'] }], 'the old session took them: lost with it, as far as b knows');
+    await b.send('b3');
+    await waitFor('b3 at the server', () => received.includes('b3'));
+    await waitFor('everything settled', () => b.stats.unconfirmed === 0, 10_000);
+    await sleep(100);
+    assert.deepEqual(received, ['b1', 'b2', 'b3'], 'each message once at the server');
+  });
+
+  it("... and tells the other tabs so: a follower's messages the old session took are lost, never sent again", async () => {
+    await listen();
+    const make = tabGroup();
+    const a = make().tab;
+    await a.connect();
+    const tc = make(); // next in line for the lock
+    const c = tc.tab;
+    await c.connect();
+    const tb = make();
+    const b = tb.tab;
+    await b.connect();
+    assert.deepEqual([a.role, c.role, b.role], ['leader', 'follower', 'follower']);
+    const session = a.sessionId;
+    const lostB: unknown[][] = [];
+    b.on('reset', (e) => lostB.push(e.lost));
+
+    received.length = 0;
+    // c's mirror misses where b's first message went (a hole); b hears no confirmation.
+    tc.bus().hold = (m) => (m.k === 'out' && (m as { num?: unknown }).num === 1) || m.k === 'acked';
+    tb.bus().hold = (m) => m.k === 'confirm' || m.k === 'acked';
+    await b.send('b1');
+    await b.send('b2');
+    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
+    await waitFor("a's ack of both", () => a.stats.messagesAcked >= 2);
+    await sleep(50);
+    await a.close();
+
+    await waitFor('c leads a new session', () => c.role === 'leader' && c.state === 'open' && c.sessionId !== session, 10_000);
+    await waitFor('b on it', () => b.state === 'open' && b.sessionId === c.sessionId, 10_000);
+    assert.deepEqual(lostB, [['b1', 'b2']], "b's reset lists what the old session took");
+    tb.bus().hold = undefined; // the new leader's confirmations reach b (the old ones stay lost)
+    await b.send('b3');
+    await waitFor('b3 at the server', () => received.includes('b3'));
+    await waitFor('everything settled', () => b.stats.unconfirmed === 0, 10_000);
+    await sleep(100);
+    assert.deepEqual(received, ['b1', 'b2', 'b3'], 'each message once at the server');
+  });
 });

@@ -36,8 +36,10 @@ export interface LeaderHost {
   confirmed(upTo: number): void;
   /** The client refused this tab's message `num`. */
   refused(num: number, error: WireError): void;
-  /** This tab's messages `nums` are lost with a session that is gone. */
-  lost(nums: readonly number[]): void;
+  /** This tab's messages `nums`, and any it holds numbered up to `upTo`, are lost with a session that is gone. */
+  lost(nums: readonly number[], upTo?: number): void;
+  /** What the session this tab's mirror follows took of each tab, when a new session replaces it (Mirror.abandoned). */
+  abandoned(): ReadonlyMap<string, number> | undefined;
   /** Hand every unconfirmed message of this tab to the leader (again). */
   resendPending(): void;
   /** Message `seq` of the session's stream from the server, for this tab's listeners. */
@@ -176,6 +178,14 @@ export class Leader {
       client.resume(resumable.state).catch(() => undefined); // failures arrive as 'close'
       this.#host.resendPending();
       return;
+    }
+    // A new session: what the last one took is lost with it, never sent again.
+    const abandoned = this.#host.abandoned();
+    if (abandoned) {
+      this.#numbers.abandon(abandoned, (tab, upTo) => {
+        if (tab === this.#host.tabId) this.#host.lost([], upTo);
+        else this.#host.post({ k: 'lost', epoch: this.epoch, to: tab, nums: [], upTo });
+      });
     }
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'

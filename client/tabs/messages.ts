@@ -43,8 +43,12 @@ export type BusMessage =
   | { k: 'confirm'; epoch: string; to: string; upTo: number }
   /** Leader: the client refused `to`'s message `num` (too large, say); it will not be sent. */
   | { k: 'refuse'; epoch: string; to: string; num: number; error: WireError }
-  /** Leader: `to`'s messages `nums` went to a session that is gone, unacknowledged: they are lost (listed in its 'reset'). */
-  | { k: 'lost'; epoch: string; to: string; nums: number[] }
+  /**
+   * Leader: `to`'s messages `nums` went to a session that is gone,
+   * unacknowledged: they are lost (listed in its 'reset'); with `upTo`, so is
+   * every message numbered up to it that `to` still holds.
+   */
+  | { k: 'lost'; epoch: string; to: string; nums: number[]; upTo?: number }
   /** Leader: `to` left a gap; send everything unconfirmed again. */
   | { k: 'resync'; epoch: string; to: string }
   /** Leader: incoming message number `seq` of the session's stream. */

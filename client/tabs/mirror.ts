@@ -192,4 +192,14 @@ export class Mirror {
     const outbound = owners.map((e) => (typeof e.data === 'string' ? e.data : toWire(e.data)));
     return { state: { v: 1, url: this.#url, limits, inboundAck: this.#inbound, outboundAcked: this.#acked, outbound }, owners, taken: new Map(this.#taken) };
   }
+
+  /**
+   * Per tab, the highest of its message numbers the session this mirror
+   * follows took, for a new leader that opens a new session instead of
+   * resuming it (resumable() found a hole, or its client cannot resume);
+   * undefined when the mirror follows no session.
+   */
+  abandoned(): ReadonlyMap<string, number> | undefined {
+    return this.#limits === undefined ? undefined : new Map(this.#taken);
+  }
 }

@@ -83,12 +83,14 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
         if (this.#outgoing.refused(num)) this.emit('error', fromWireError(error));
       },
       resendPending: () => this.#resendPending(),
-      lost: (nums) => {
-        for (const n of nums) {
+      lost: (nums, upTo) => {
+        const all = upTo === undefined ? nums : [...nums, ...this.#outgoing.pending.filter((p) => p.num <= upTo).map((p) => p.num)];
+        for (const n of all) {
           const data = this.#outgoing.lost(n);
           if (data !== undefined) this.#view.lost(data);
         }
       },
+      abandoned: () => this.#mirror.abandoned(),
       deliver: (data, seq) => this.#arrive(data, seq),
       resumable: () => this.#mirror.resumable(),
       mirrorSync: (sync) => this.#mirror.sync(sync),

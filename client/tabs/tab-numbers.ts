@@ -72,6 +72,21 @@ export class TabNumbers {
   }
 
   /**
+   * A new session replaces one that could not be resumed: what the old one's
+   * stream took of each tab (`taken`) is never taken again (the server may
+   * have acknowledged it: it would reach the application twice), and each
+   * tab is told (`lose`) that what it still holds up to there is lost with
+   * the old session, for its 'reset' to list, as a single client's does.
+   */
+  abandon(taken: ReadonlyMap<string, number>, lose: (tab: string, upTo: number) => void): void {
+    for (const [tab, num] of taken) {
+      const t = this.#tabs.get(tab);
+      if (!t || t.next <= num) this.#tabs.set(tab, { next: num + 1, resyncAsked: false });
+      lose(tab, num);
+    }
+  }
+
+  /**
    * What the resumed session's stream took of each tab is not taken again:
    * a tab sends again every message not confirmed to it, and one the server
    * acknowledged under its number would reach it twice under a new one. So

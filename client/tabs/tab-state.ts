@@ -121,7 +121,8 @@ export class TabState {
           previousSessionId: previous,
           sessionId: sid,
           reason: { code: 'transport_error', message: 'the tab that held the session went away; another tab opened a new one' },
-          lost: [],
+          // What the old session took of this tab and never confirmed (the new leader said so: Leader.start).
+          lost: this.#lostHere.splice(0),
         });
       }
       if (this.#state !== 'open') {
