@@ -43,6 +43,17 @@ export class ClientStream {
    * did only once it had delivered those messages: go on from there.
    */
   #mayJump: LiveSession | undefined;
+  /**
+   * A resumed session whose outbound numbering the server has not confirmed
+   * yet: the last number of the state resumed from. The client we resumed
+   * from may have gone on sending after it exported that state (a page that
+   * saved it when hidden and sent more, a leader tab whose last word never
+   * arrived); the server took those under the numbers that follow, and would
+   * take a new message under one of them as a repeat: lost without a word.
+   * So nothing past this number is sent until the server's cumulative ack is
+   * known; an ack past it moves the stream on from there (renumberFrom).
+   */
+  #unconfirmed: number | undefined;
 
   constructor(maxBufferedBytes: number, sendTimeoutMs: number, emit: Emit, stats: Required<ClientStats>) {
     this.#window = new SendWindow(maxBufferedBytes, sendTimeoutMs);
@@ -93,6 +104,12 @@ export class ClientStream {
       bytes += entry.bytes;
     }
     this.#window.take(bytes);
+    this.#unconfirmed = outbox.lastSeq;
+  }
+
+  /** A resumed session's outbound numbering waits for the server's ack (see #unconfirmed). */
+  get outboundUnconfirmed(): boolean {
+    return this.#unconfirmed !== undefined;
   }
 
   /** The stream's part of a SessionState, as it stands. */
@@ -115,6 +132,7 @@ export class ClientStream {
     const lost = decodeEntries(this.#outbox.takeAll());
     this.#outbox = new Outbox();
     this.#inbox = new Inbox();
+    this.#unconfirmed = undefined;
     return { lost, bytes };
   }
 
@@ -167,11 +185,19 @@ export class ClientStream {
   }
 
   nextBatch(maxWireBytes: number, maxCount: number | undefined, from?: number): OutboxBatch {
-    return this.#outbox.batch(maxWireBytes, maxCount, from);
+    return this.#outbox.batch(maxWireBytes, this.#sendable(maxCount, from), from);
   }
 
   nextWires(maxWireBytes: number, maxCount: number | undefined, from?: number): OutboxWires {
-    return this.#outbox.wires(maxWireBytes, maxCount, from);
+    return this.#outbox.wires(maxWireBytes, this.#sendable(maxCount, from), from);
+  }
+
+  /** How many messages a batch from `from` may hold: none past an unconfirmed resumed numbering. */
+  #sendable(maxCount: number | undefined, from: number | undefined): number | undefined {
+    const last = this.#unconfirmed;
+    if (last === undefined) return maxCount;
+    const room = Math.max(0, last - Math.max(from ?? 0, this.#outbox.acked + 1) + 1);
+    return maxCount === undefined ? room : Math.min(maxCount, room);
   }
 
   written(lastSeq: number): void {
@@ -195,6 +221,18 @@ export class ClientStream {
     const outbox = this.#outbox;
     const before = outbox.bufferedBytes;
     const ackedBefore = outbox.acked;
+    const last = this.#unconfirmed;
+    if (last !== undefined) {
+      // The server's first word on the resumed session: where its count of our stream stands.
+      this.#unconfirmed = undefined;
+      if (ack > last) {
+        outbox.renumberFrom(last, ack);
+        this.#window.release(before - outbox.bufferedBytes);
+        this.#stats.messagesAcked += Math.max(0, last - ackedBefore);
+        this.#emit('ack', this.#stats.messagesAcked);
+        return;
+      }
+    }
     if (outbox.ack(ack) !== 'ok') return;
     this.#window.release(before - outbox.bufferedBytes);
     this.#stats.messagesAcked += outbox.acked - ackedBefore;

@@ -201,7 +201,8 @@ export class PollingTransport implements Transport {
   async #pollLoop(session: LiveSession, advisor: HoldAdvisor, run: object): Promise<void> {
     const host = this.#host;
     const going = () => host.current === session && this.#run === run;
-    let current = this.#poll(session, advisor.holdMs);
+    // A resumed session's first poll is answered at once: its ack says where the server's count of our stream stands.
+    let current = this.#poll(session, host.outboundUnconfirmed ? 0 : advisor.holdMs);
     while (going()) {
       this.#awaitedPoll = current;
       const outcome = await current.outcome;
@@ -313,6 +314,7 @@ export class PollingTransport implements Transport {
         const session = host.current;
         if (!session || !this.#active || host.outboundPending === 0) return;
         const batch = host.nextBatch(Math.min(session.limits.maxBatchBytes, this.#sendBodyLimit) - ENVELOPE_OVERHEAD);
+        if (batch.count === 0) return; // held back until the server's first ack (a resumed session)
         const started = Date.now();
         const body = encodeBatch(host.inboundAck, batch.seq, batch.m, session.auth);
         const head = this.#sendHead;

@@ -306,6 +306,10 @@ export class SessionMachine implements TransportHost {
     return this.#stream.outboundLastSeq;
   }
 
+  get outboundUnconfirmed(): boolean {
+    return this.#stream.outboundUnconfirmed;
+  }
+
   nextBatch(maxWireBytes: number, from?: number): OutboxBatch {
     return this.#stream.nextBatch(maxWireBytes, this.#live?.limits.maxBatchMessages, from);
   }
@@ -323,7 +327,10 @@ export class SessionMachine implements TransportHost {
   }
 
   acked(ack: number): void {
+    const unconfirmed = this.#stream.outboundUnconfirmed;
     this.#stream.acked(ack);
+    // What waited for the server's count of our stream (a resumed session) goes now.
+    if (unconfirmed && this.#stream.outboundPending > 0 && this.#live && this.#state !== 'closed') this.#transport.flush();
   }
 
   accept(session: LiveSession, batch: PollResponse): number {

@@ -53,6 +53,8 @@ export interface TransportHost {
   readonly inboundAck: number;
   /** Client-to-server messages not yet acknowledged (0: nothing to write). */
   readonly outboundPending: number;
+  /** A resumed session's outbound numbering waits for the server's first ack: ask for it at once (a poll held for no time). */
+  readonly outboundUnconfirmed: boolean;
   /** Number of the last client-to-server message queued (0: none yet). */
   readonly outboundLastSeq: number;
   /**

@@ -187,6 +187,20 @@ export class Outbox {
   }
 
   /**
+   * The receiver acknowledged `ack`, past `last`: it took the numbers after
+   * `last` from another sender of this stream (the client a session was
+   * resumed from, which went on after it exported its state). Everything up
+   * to `last` is acknowledged, and what is queued past it, never written,
+   * is numbered after `ack`.
+   */
+  renumberFrom(last: number, ack: number): void {
+    if (ack <= last || this.#written > last) throw new Error('Outbox.renumberFrom: only past `last`, and before anything past it is written');
+    if (last > this.#acked) this.ack(last);
+    this.#acked = ack;
+    this.#written = ack;
+  }
+
+  /**
    * The unacknowledged messages from the first one on (or from message
    * `from`, if later), as JSON, with `m` at most `maxWireBytes` (always at
    * least one message when any is pending).

@@ -101,3 +101,37 @@ test('resuming a session that is gone: reset lists exactly the unacknowledged me
   await waitFor('sent on the new session', () => up.includes('after'));
   assert.deepEqual(up, ['after'], 'the lost messages were not sent');
 });
+
+for (const transport of ['polling', 'websocket'] as const) {
+  test(`resumed from a state the first client went on sending after (${transport}): the next messages are numbered past what the server has, none taken as a repeat`, async (t) => {
+    const srv = await startServer({ pollTimeoutMs: 5_000 });
+    t.after(() => srv.close());
+    const up: string[] = [];
+    srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
+    const options = { ...OPTIONS, transports: [transport] };
+    const a = new HoldlineClient(srv.url, options);
+    await a.connect();
+    await a.send('m1');
+    await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
+    // Exported here (a page saved it when hidden), and then the first client went on.
+    const stale = a.exportState();
+    assert.ok(stale);
+    await a.send('m2');
+    await a.send('m3');
+    await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
+    a.detach();
+
+    const b = new HoldlineClient(srv.url, options);
+    t.after(() => b.close());
+    const resets: ResetEvent[] = [];
+    b.on('reset', (e) => resets.push(e));
+    await b.resume(stale);
+    await b.send('m4');
+    await b.send('m5');
+    await waitFor('m4 and m5 at the server', () => up.length === 5, 3_000).catch(() => undefined);
+    assert.deepEqual(up, ['m1', 'm2', 'm3', 'm4', 'm5'], 'each message once, none taken as a repeat of the first client\'s');
+    await waitFor('m4 and m5 acknowledged', () => b.bufferedAmount === 0);
+    assert.deepEqual(resets, []);
+    assert.equal(b.sessionId, stale.limits.sid, 'the same session goes on');
+  });
+}
