@@ -102,6 +102,28 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`;
   }
 
+  /** `n` tabs of one new group, connected in order (the first leads; the second is next in line for the lock). */
+  async function openTabs(n: number): Promise<{ tab: HoldlineTabClient; bus: () => HoldingBus }[]> {
+    await listen();
+    const make = tabGroup();
+    const tabs = [];
+    for (let i = 0; i < n; i++) {
+      const t = make();
+      await t.tab.connect();
+      tabs.push(t);
+    }
+    return tabs;
+  }
+
+  /** `tab` sends `last` once everything settled; the server has each message of `expected` once. */
+  async function sendLast(tab: HoldlineTabClient, last: string, expected: string[]): Promise<void> {
+    await tab.send(last);
+    await waitFor(`${last} at the server`, () => received.includes(last));
+    await waitFor('everything confirmed', () => tab.stats.unconfirmed === 0, 10_000);
+    await sleep(100);
+    assert.deepEqual(received, expected, 'each message once at the server');
+  }
+
   it("the old leader's confirmation comes after its 'leaving' (pagehide): the new leader does not send the message again", async () => {
     await listen();
     const make = tabGroup();
@@ -139,15 +161,9 @@ describe('a change of leader among tabs: nothing the old session took goes out a
   });
 
   it("the new leader's first posts overtake the old leader's confirmation: it does not take the message as new", async () => {
-    await listen();
-    const make = tabGroup();
-    const a = make().tab;
-    await a.connect();
-    const c = make().tab; // next in line for the lock
-    await c.connect();
-    const tb = make();
-    const b = tb.tab;
-    await b.connect();
+    const [ta, tc, tb] = await openTabs(3);
+    const [a, c, b] = [ta, tc, tb].map((t) => t?.tab);
+    assert.ok(a && c && b && tb);
     assert.deepEqual([a.role, c.role, b.role], ['leader', 'follower', 'follower']);
     const session = a.sessionId;
 
@@ -165,21 +181,14 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     bus.flush();
     assert.equal(c.sessionId, session, 'the same session goes on');
 
-    await c.send('c1');
-    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
-    await waitFor('c1 at the server', () => received.includes('c1'));
-    await sleep(100);
-    assert.deepEqual(received, ['b1', 'c1'], 'each message once at the server');
+    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    await sendLast(c, 'c1', ['b1', 'c1']);
   });
 
   it('a new leader that cannot resume (its mirror has a hole) opens a new session: what the old one took is lost, never sent again', async () => {
-    await listen();
-    const make = tabGroup();
-    const a = make().tab;
-    await a.connect();
-    const tb = make();
-    const b = tb.tab;
-    await b.connect();
+    const [ta, tb] = await openTabs(2);
+    const [a, b] = [ta?.tab, tb?.tab];
+    assert.ok(a && b && tb);
     assert.deepEqual([a.role, b.role], ['leader', 'follower']);
     const session = a.sessionId;
     const resets: { previous: string | undefined; lost: unknown[] }[] = [];
@@ -199,24 +208,13 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     await waitFor('b leads a new session', () => b.role === 'leader' && b.state === 'open' && b.sessionId !== session, 10_000);
     await waitFor('the reset', () => resets.length === 1);
     assert.deepEqual(resets, [{ previous: session, lost: ['b1', 'b2'] }], 'the old session took them: lost with it, as far as b knows');
-    await b.send('b3');
-    await waitFor('b3 at the server', () => received.includes('b3'));
-    await waitFor('everything settled', () => b.stats.unconfirmed === 0, 10_000);
-    await sleep(100);
-    assert.deepEqual(received, ['b1', 'b2', 'b3'], 'each message once at the server');
+    await sendLast(b, 'b3', ['b1', 'b2', 'b3']);
   });
 
   it("... and tells the other tabs so: a follower's messages the old session took are lost, never sent again", async () => {
-    await listen();
-    const make = tabGroup();
-    const a = make().tab;
-    await a.connect();
-    const tc = make(); // next in line for the lock
-    const c = tc.tab;
-    await c.connect();
-    const tb = make();
-    const b = tb.tab;
-    await b.connect();
+    const [ta, tc, tb] = await openTabs(3);
+    const [a, c, b] = [ta?.tab, tc?.tab, tb?.tab];
+    assert.ok(a && c && b && tc && tb);
     assert.deepEqual([a.role, c.role, b.role], ['leader', 'follower', 'follower']);
     const session = a.sessionId;
     const lostB: unknown[][] = [];
@@ -237,10 +235,6 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     await waitFor('b on it', () => b.state === 'open' && b.sessionId === c.sessionId, 10_000);
     assert.deepEqual(lostB, [['b1', 'b2']], "b's reset lists what the old session took");
     tb.bus().hold = undefined; // the new leader's confirmations reach b (the old ones stay lost)
-    await b.send('b3');
-    await waitFor('b3 at the server', () => received.includes('b3'));
-    await waitFor('everything settled', () => b.stats.unconfirmed === 0, 10_000);
-    await sleep(100);
-    assert.deepEqual(received, ['b1', 'b2', 'b3'], 'each message once at the server');
+    await sendLast(b, 'b3', ['b1', 'b2', 'b3']);
   });
 });

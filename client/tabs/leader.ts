@@ -181,12 +181,7 @@ export class Leader {
     }
     // A new session: what the last one took is lost with it, never sent again.
     const abandoned = this.#host.abandoned();
-    if (abandoned) {
-      this.#numbers.abandon(abandoned, (tab, upTo) => {
-        if (tab === this.#host.tabId) this.#host.lost([], upTo);
-        else this.#host.post({ k: 'lost', epoch: this.epoch, to: tab, nums: [], upTo });
-      });
-    }
+    if (abandoned) this.#numbers.abandon(abandoned, (tab, upTo) => this.#loseTab(tab, [], upTo));
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'
   }
@@ -375,6 +370,12 @@ export class Leader {
     else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo });
   }
 
+  /** `tab`'s messages `nums` (and any it holds up to `upTo`) are lost with a session that is gone: tell it. */
+  #loseTab(tab: string, nums: number[], upTo?: number): void {
+    if (tab === this.#host.tabId) this.#host.lost(nums, upTo);
+    else this.#host.post(upTo === undefined ? { k: 'lost', epoch: this.epoch, to: tab, nums } : { k: 'lost', epoch: this.epoch, to: tab, nums, upTo });
+  }
+
   /**
    * The client's session was replaced and the `lost` oldest of our messages
    * in flight (those before them were acknowledged, and are confirmed) never
@@ -391,10 +392,7 @@ export class Leader {
       if (nums) nums.push(e.num);
       else byTab.set(e.tab, [e.num]);
     }
-    for (const [tab, nums] of byTab) {
-      if (tab === this.#host.tabId) this.#host.lost(nums);
-      else this.#host.post({ k: 'lost', epoch: this.epoch, to: tab, nums });
-    }
+    for (const [tab, nums] of byTab) this.#loseTab(tab, nums);
     this.#sessionLost = false;
   }
 
