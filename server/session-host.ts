@@ -33,3 +33,15 @@ export interface SessionHost {
   /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
   holding(sid: string): boolean;
 }
+
+/**
+ * Who opened a session: what the `authenticate` hook returned, and the
+ * client's address. Sessions from one address with no hook data share one
+ * (clients behind one NAT or proxy, or every client behind a reverse proxy
+ * without `trustProxy`): an idle server keeps one per session otherwise.
+ */
+export interface SessionIdentity<Data = unknown> {
+  readonly data: Data;
+  readonly remoteAddress: string | undefined;
+}
+

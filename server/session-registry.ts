@@ -26,7 +26,7 @@ import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import type { WebSocketTransport } from './websocket.js';
 import { Session } from './session.js';
-import type { SessionHost } from './session-host.js';
+import type { SessionHost, SessionIdentity } from './session-host.js';
 import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
@@ -74,6 +74,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    */
   readonly #ended = new Map<string, EndedSession>();
   readonly #events: RegistryEvents;
+  /** Shared by the sessions that follow it from the same address (#shared). */
+  #lastIdentity: SessionIdentity | undefined;
   readonly #unsubscribe: () => void;
   #closing = false;
   #queuedTotal = 0;
@@ -156,16 +158,24 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   #own(
     sid: string,
     token: string,
-    identity: { data: unknown; remoteAddress: string | undefined },
+    identity: SessionIdentity,
     takeover: { fence: number; delivered: number; accepted: number } | undefined,
   ): Session {
-    const session = new Session(sid, token, this, clockMs(), identity, takeover);
+    const session = new Session(sid, token, this, clockMs(), this.#shared(identity), takeover);
     this.#live.set(sid, session);
     // Opened here: its open may be retried until its first use.
     if (takeover === undefined) this.#unused.add(sid);
     this.#ticker.start();
     this.#announce(session);
     return session;
+  }
+
+  /** The identity of the last session owned, when this one's is the same and has no hook data: one object for all. */
+  #shared(identity: SessionIdentity): SessionIdentity {
+    if (identity.data !== undefined) return identity;
+    const last = this.#lastIdentity;
+    if (last !== undefined && last.remoteAddress === identity.remoteAddress) return last;
+    return (this.#lastIdentity = Object.freeze({ data: undefined, remoteAddress: identity.remoteAddress }));
   }
 
   #announce(session: Session): void {

@@ -15,7 +15,7 @@
  * session holds no SendState at all (it is made on the first send or ack,
  * never for a message refused outright).
  */
-import { HoldlineError, SendWindow, Unsent, type OutboxEntry } from '../shared/index.js';
+import { HoldlineError, SendWindow, Unsent, type OutboxEntry, type RpcPeer } from '../shared/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { Session } from './session.js';
 import type { SessionHost } from './session-host.js';
@@ -50,6 +50,8 @@ export interface SendState {
   commits: number;
   /** The client's highest ack. */
   clientAck: number;
+  /** Requests both ways, once the session has made or answered one. */
+  rpc: RpcPeer | undefined;
 }
 
 /** A session's send state, as its first send (or ack) makes it. */
@@ -66,6 +68,7 @@ export function newSendState(options: ResolvedOptions): SendState {
     commit: undefined,
     commits: 0,
     clientAck: 0,
+    rpc: undefined,
   };
 }
 

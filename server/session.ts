@@ -35,7 +35,7 @@ import {
 } from '../shared/index.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
-import type { SessionHost } from './session-host.js';
+import type { SessionHost, SessionIdentity } from './session-host.js';
 import { closeSends, countAck, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, type SendState } from './session-send.js';
 
 export type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
@@ -81,38 +81,42 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   #inbound: number | Takeover;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
-  /** Requests both ways, once the session has made or answered one. */
-  #rpc: RpcPeer | undefined;
-
-  /**
-   * What the server's `authenticate` hook returned for this session's open
-   * (undefined when it returned `true`, or there is no hook). With a shared
-   * store, every node that serves the session has it.
-   */
-  readonly data: Data;
-  /**
-   * The client's address as the open request came from it (with the
-   * `trustProxy` option, the first X-Forwarded-For address). With a shared
-   * store, every node that serves the session has it.
-   */
-  readonly remoteAddress: string | undefined;
+  /** Who opened it: one object that sessions from one address with no hook data share (see SessionIdentity). */
+  readonly #identity: SessionIdentity<Data>;
 
   constructor(
     id: string,
     token: string,
     host: SessionHost,
     now: number,
-    identity: { data: Data; remoteAddress: string | undefined },
+    identity: SessionIdentity<Data>,
     takeover?: { fence: number; delivered: number; accepted: number },
   ) {
     super();
     this.id = id;
-    this.data = identity.data;
-    this.remoteAddress = identity.remoteAddress;
+    this.#identity = identity;
     this.#token = token;
     this.#host = host;
     this.#seen = now;
     this.#inbound = takeover === undefined ? 0 : { delivered: takeover.delivered, fence: takeover.fence, redeliverTo: takeover.accepted };
+  }
+
+  /**
+   * What the server's `authenticate` hook returned for this session's open
+   * (undefined when it returned `true`, or there is no hook). With a shared
+   * store, every node that serves the session has it.
+   */
+  get data(): Data {
+    return this.#identity.data;
+  }
+
+  /**
+   * The client's address as the open request came from it (with the
+   * `trustProxy` option, the first X-Forwarded-For address). With a shared
+   * store, every node that serves the session has it.
+   */
+  get remoteAddress(): string | undefined {
+    return this.#identity.remoteAddress;
   }
 
   /** True when this node took the session over from an owner that died or left. */
@@ -219,7 +223,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   /** The session's requests both ways, made on first use. */
   private rpc(): RpcPeer {
-    return (this.#rpc ??= new RpcPeer({
+    // In the send state: a session that makes or answers requests sends on its stream.
+    return (this.sendState().rpc ??= new RpcPeer({
       send: (entry) => this.sendEncoded(entry),
       listeners: () => this.listeners('request') as RequestListener[],
       report: this.#host.reportError,
@@ -230,8 +235,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   close(reason: CloseReason = { code: 'server_closed', message: 'closed by the server' }): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
-    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     const out = this.#out;
+    out?.rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
     if (out) closeSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
     this.#host.sessionEnded(this, reason);
@@ -245,8 +250,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   detach(): void {
     if (this.closed) return;
     this.#flags |= CLOSED;
-    this.#rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     const out = this.#out;
+    out?.rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     if (out) failSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} moved to another node`));
   }
 

@@ -143,6 +143,33 @@ test('session.remoteAddress honours trustProxy (the first X-Forwarded-For addres
   }
 });
 
+test('sessions that share an address share nothing else: each keeps its own address and data', async (t) => {
+  // Sessions opened from one address with no hook data share one identity
+  // object; one from another address, or with data, must not get it.
+  const hl = await startHoldline(t, { pollTimeoutMs: 1_000, trustProxy: true, authenticate: (_req, auth) => (auth === undefined ? true : { user: auth.user }) });
+  const opens: Array<{ from: string; auth?: { user: string } }> = [
+    { from: '203.0.113.1' },
+    { from: '203.0.113.1' },
+    { from: '203.0.113.2' },
+    { from: '203.0.113.2', auth: { user: 'ann' } },
+    { from: '203.0.113.2' },
+    { from: '203.0.113.1' },
+  ];
+  const got: Array<{ address: string | undefined; data: unknown }> = [];
+  for (const o of opens) {
+    const sessionP = nextSession(hl.server);
+    const body = { v: 1, attempt: `identity-${got.length}`, ...(o.auth === undefined ? {} : { auth: o.auth }) };
+    const res = await post(`${hl.url}/open`, JSON.stringify(body), { 'x-forwarded-for': o.from });
+    assert.equal(res.status, 200, res.text);
+    const s = await sessionP;
+    got.push({ address: s.remoteAddress, data: s.data });
+  }
+  assert.deepEqual(
+    got,
+    opens.map((o) => ({ address: o.from, data: o.auth === undefined ? undefined : { user: o.auth.user } })),
+  );
+});
+
 test('session.data and remoteAddress are on the node that takes a session over', async (t) => {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
