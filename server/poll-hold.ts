@@ -22,6 +22,8 @@ export const WOKEN_ACKING = 128;
 
 /** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
 class Streaming {
+  /** The Hold's flags, once it streams (see Hold.state). */
+  flags = 0;
   /** Where the held poll's batch starts, if it named one (an early poll's `from`). */
   from: number | undefined;
   /** Just past the last batch written: where an early poll starts. */
@@ -46,8 +48,34 @@ export class Hold {
   until = 0;
   /** clockMs when the held poll came (its age when cut, for metrics; on a cluster, supersedes older than it are stale). */
   since = 0;
-  flags = 0;
-  streaming: Streaming | undefined;
+  /** Its flags while it has never streamed; then its Streaming, which keeps them (one field for both). */
+  private state: number | Streaming = 0;
+
+  /** Bits: FLUSHING, DUE, ACKING and the rest above. */
+  get flags(): number {
+    const s = this.state;
+    return typeof s === 'number' ? s : s.flags;
+  }
+  set flags(v: number) {
+    const s = this.state;
+    if (typeof s === 'number') this.state = v;
+    else s.flags = v;
+  }
+
+  private get streaming(): Streaming | undefined {
+    const s = this.state;
+    return typeof s === 'number' ? undefined : s;
+  }
+
+  /** Its Streaming, made on first use. */
+  private streams(): Streaming {
+    const s = this.state;
+    if (typeof s !== 'number') return s;
+    const made = new Streaming();
+    made.flags = s;
+    this.state = made;
+    return made;
+  }
 
   private flag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
@@ -81,27 +109,27 @@ export class Hold {
     return this.streaming?.from;
   }
   set from(v: number | undefined) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).from = v;
+    if (v !== undefined || this.streaming) this.streams().from = v;
   }
 
   get nextSeq(): number {
     return this.streaming?.nextSeq ?? 1;
   }
   set nextSeq(v: number) {
-    (this.streaming ??= new Streaming()).nextSeq = v;
+    this.streams().nextSeq = v;
   }
 
   get ahead(): Streaming['ahead'] {
     return this.streaming?.ahead;
   }
   set ahead(v: Streaming['ahead']) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).ahead = v;
+    if (v !== undefined || this.streaming) this.streams().ahead = v;
   }
 
   get unread(): PollHandle | undefined {
     return this.streaming?.unread;
   }
   set unread(v: PollHandle | undefined) {
-    if (v !== undefined || this.streaming) (this.streaming ??= new Streaming()).unread = v;
+    if (v !== undefined || this.streaming) this.streams().unread = v;
   }
 }
