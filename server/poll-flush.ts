@@ -15,6 +15,7 @@ import { HoldlineError, EARLY_POLL_BYTES, encodeBatch, encodeClose, NO_MESSAGES 
 import { batchBody } from './batch-body.js';
 import { clockMs } from './clock.js';
 import { ACKING, DUE, FLUSH_AGAIN, FLUSHING, WOKEN_ACKING, type Hold } from './poll-hold.js';
+import type { Holds } from './poll-holds.js';
 import type { PollAnswerer, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
 import type { ReadOutboundResult } from './store.js';
@@ -23,14 +24,14 @@ export class PollFlusher {
   readonly #host: PollingHost;
   readonly #answerer: PollAnswerer;
   /** The transport's Holds, by sid. */
-  readonly #holds: Map<string, Hold>;
+  readonly #holds: Holds;
   /** Holds to answer at the end of this event-loop turn (wakeSoon), and when that is done. */
   #due: string[] = [];
   #dueDone: Promise<void> | undefined;
   /** The flush under way per Hold, while there is one (for settled()): not a field, idle Holds have none. */
   readonly #flushes = new Map<Hold, Promise<void>>();
 
-  constructor(host: PollingHost, answerer: PollAnswerer, holds: Map<string, Hold>) {
+  constructor(host: PollingHost, answerer: PollAnswerer, holds: Holds) {
     this.#host = host;
     this.#answerer = answerer;
     this.#holds = holds;

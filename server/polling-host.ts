@@ -36,6 +36,8 @@ export interface PollingHost {
   readonly reportError: (err: unknown) => void;
   /** The session as this node owns it, or undefined (owned elsewhere). */
   owned(sid: string): Session | undefined;
+  /** The sessions this node owns. */
+  sessions(): Iterable<Session>;
   /**
    * A poll was taken here: tell the other nodes (they answer theirs), and a
    * WebSocket carrying the session closes. `ws`: the poll's WebSocket count

@@ -23,6 +23,7 @@ import { clockMs } from './clock.js';
 import type { AckOutcome } from './ack-outcome.js';
 import { PollFlusher } from './poll-flush.js';
 import { ACKING, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
+import { Holds } from './poll-holds.js';
 import type { PollAnswerer, PollAsk, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
 import type { BatchAsk, ReadOutboundResult } from './store.js';
@@ -30,13 +31,14 @@ import type { BatchAsk, ReadOutboundResult } from './store.js';
 export class PollingTransport {
   readonly #host: PollingHost;
   readonly #answerer: PollAnswerer;
-  readonly #holds = new Map<string, Hold>();
+  readonly #holds: Holds;
   /** Answers the held polls (server/poll-flush.ts): wakes, flushes, forgets idle Holds. */
   readonly #flusher: PollFlusher;
 
   constructor(host: PollingHost, answerer: PollAnswerer) {
     this.#host = host;
     this.#answerer = answerer;
+    this.#holds = new Holds(host);
     this.#flusher = new PollFlusher(host, answerer, this.#holds);
   }
 
@@ -47,7 +49,9 @@ export class PollingTransport {
   /** Polls held on this node. */
   get held(): number {
     let n = 0;
-    for (const h of this.#holds.values()) if (h.poll) n++;
+    this.#holds.forEach((h) => {
+      if (h.poll) n++;
+    });
     return n;
   }
 
@@ -231,6 +235,16 @@ export class PollingTransport {
         this.#answerer.respond(poll, encodeBatch(0, 0, NO_MESSAGES));
       },
     );
+  }
+
+  /** `session` is now this node's (opened here, or taken over). */
+  own(session: Session): void {
+    this.#holds.own(session);
+  }
+
+  /** `session` stops being this node's (it ended, or is handed over): what is held for it stays. */
+  disown(session: Session): void {
+    this.#holds.disown(session);
   }
 
   /** The session ended: its held poll gets the close frame. */

@@ -163,6 +163,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   ): Session {
     const session = new Session(sid, token, this, clockMs(), this.#shared(identity), takeover);
     this.#live.set(sid, session);
+    this.polling.own(session);
     // Opened here: its open may be retried until its first use.
     if (takeover === undefined) this.#unused.add(sid);
     this.#ticker.start();
@@ -329,6 +330,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   sessionEnded(session: Session, reason: CloseReason): void {
     if (this.#live.get(session.id) !== session) return;
     this.metrics.sessionClosed(session.id, reason);
+    this.polling.disown(session);
     this.#live.delete(session.id);
     this.#unused.delete(session.id);
     this.polling.closed(session.id, reason);
@@ -382,6 +384,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     }
     const { store } = this.options;
     await Promise.all(sessions.map((s) => s.committed()));
+    for (const s of sessions) this.polling.disown(s);
     this.#live.clear();
     for (const s of sessions) s.detach();
     this.polling.release();

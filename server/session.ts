@@ -83,6 +83,11 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   #seen: number;
   /** Who opened it: one object that sessions from one address with no hook data share (see SessionIdentity). */
   readonly #identity: SessionIdentity<Data>;
+  /**
+   * @internal Where this node's polling transport keeps its state for the
+   * session (server/poll-holds.ts): a field, not a map entry per session.
+   */
+  transportSlot: object | undefined = undefined;
 
   constructor(
     id: string,
