@@ -45,3 +45,13 @@ export interface SessionIdentity<Data = unknown> {
   readonly remoteAddress: string | undefined;
 }
 
+/**
+ * What a Session is given besides its id and token: its node, and who opened
+ * it. The node gives the sessions that follow one another from one address
+ * with no hook data the same object: an idle server keeps one per session
+ * otherwise.
+ */
+export interface SessionContext<Data = unknown> extends SessionIdentity<Data> {
+  readonly host: SessionHost;
+}
+

@@ -26,7 +26,7 @@ import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import type { WebSocketTransport } from './websocket.js';
 import { Session } from './session.js';
-import type { SessionHost, SessionIdentity } from './session-host.js';
+import type { SessionContext, SessionHost, SessionIdentity } from './session-host.js';
 import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
@@ -74,8 +74,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    */
   readonly #ended = new Map<string, EndedSession>();
   readonly #events: RegistryEvents;
-  /** Shared by the sessions that follow it from the same address (#shared). */
-  #lastIdentity: SessionIdentity | undefined;
+  /** Shared by the sessions that follow it from the same address (#context). */
+  #lastContext: SessionContext | undefined;
   readonly #unsubscribe: () => void;
   #closing = false;
   #queuedTotal = 0;
@@ -161,7 +161,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     identity: SessionIdentity,
     takeover: { fence: number; delivered: number; accepted: number } | undefined,
   ): Session {
-    const session = new Session(sid, token, this, clockMs(), this.#shared(identity), takeover);
+    const session = new Session(sid, token, this.#context(identity), clockMs(), takeover);
     this.#live.set(sid, session);
     this.polling.own(session);
     // Opened here: its open may be retried until its first use.
@@ -171,12 +171,13 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return session;
   }
 
-  /** The identity of the last session owned, when this one's is the same and has no hook data: one object for all. */
-  #shared(identity: SessionIdentity): SessionIdentity {
-    if (identity.data !== undefined) return identity;
-    const last = this.#lastIdentity;
-    if (last !== undefined && last.remoteAddress === identity.remoteAddress) return last;
-    return (this.#lastIdentity = Object.freeze({ data: undefined, remoteAddress: identity.remoteAddress }));
+  /** A session's context (SessionContext): the last one made, when this session's identity is the same and has no hook data. */
+  #context(identity: SessionIdentity): SessionContext {
+    const { data, remoteAddress } = identity;
+    if (data !== undefined) return { host: this, data, remoteAddress };
+    const last = this.#lastContext;
+    if (last !== undefined && last.remoteAddress === remoteAddress) return last;
+    return (this.#lastContext = Object.freeze({ host: this, data: undefined, remoteAddress }));
   }
 
   #announce(session: Session): void {

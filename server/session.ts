@@ -35,7 +35,7 @@ import {
 } from '../shared/index.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
-import type { SessionHost, SessionIdentity } from './session-host.js';
+import type { SessionContext } from './session-host.js';
 import { closeSends, countAck, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, type SendState } from './session-send.js';
 
 export type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
@@ -71,7 +71,6 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   /** The secret the client proves the session with: a # field, so that printing a Session never shows it. */
   readonly #token: string;
   #flags = 0;
-  readonly #host: SessionHost;
   #out: SendState | undefined;
   /**
    * Highest inbound number delivered here; after a takeover by this node,
@@ -81,8 +80,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   #inbound: number | Takeover;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
-  /** Who opened it: one object that sessions from one address with no hook data share (see SessionIdentity). */
-  readonly #identity: SessionIdentity<Data>;
+  /** Its node, and who opened it: one object for the sessions of one address with no hook data (see SessionContext). */
+  readonly #context: SessionContext<Data>;
   /**
    * @internal Where this node's polling transport keeps its state for the
    * session (server/poll-holds.ts): a field, not a map entry per session.
@@ -92,16 +91,14 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   constructor(
     id: string,
     token: string,
-    host: SessionHost,
+    context: SessionContext<Data>,
     now: number,
-    identity: SessionIdentity<Data>,
     takeover?: { fence: number; delivered: number; accepted: number },
   ) {
     super();
     this.id = id;
-    this.#identity = identity;
+    this.#context = context;
     this.#token = token;
-    this.#host = host;
     this.#seen = now;
     this.#inbound = takeover === undefined ? 0 : { delivered: takeover.delivered, fence: takeover.fence, redeliverTo: takeover.accepted };
   }
@@ -112,7 +109,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
    * store, every node that serves the session has it.
    */
   get data(): Data {
-    return this.#identity.data;
+    return this.#context.data;
   }
 
   /**
@@ -121,7 +118,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
    * store, every node that serves the session has it.
    */
   get remoteAddress(): string | undefined {
-    return this.#identity.remoteAddress;
+    return this.#context.remoteAddress;
   }
 
   /** True when this node took the session over from an owner that died or left. */
@@ -149,7 +146,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   }
 
   private get store() {
-    return this.#host.options.store;
+    return this.#context.host.options.store;
   }
 
   /**
@@ -171,12 +168,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   /** send() for a message already encoded (broadcast encodes once for every session). */
   sendEncoded(entry: OutboxEntry): Promise<void> {
-    return refusal(this, this.#host.options, entry) ?? queueSend(this, this.#host, this.sendState(), entry);
+    return refusal(this, this.#context.host.options, entry) ?? queueSend(this, this.#context.host, this.sendState(), entry);
   }
 
   /** The send side's state (server/session-send.ts), made on first use. */
   private sendState(): SendState {
-    return (this.#out ??= newSendState(this.#host.options));
+    return (this.#out ??= newSendState(this.#context.host.options));
   }
 
   /** Resolves once what was sent so far is committed to the store. */
@@ -232,7 +229,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return (this.sendState().rpc ??= new RpcPeer({
       send: (entry) => this.sendEncoded(entry),
       listeners: () => this.listeners('request') as RequestListener[],
-      report: this.#host.reportError,
+      report: this.#context.host.reportError,
     }));
   }
 
@@ -243,8 +240,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     const out = this.#out;
     out?.rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} closed (${reason.code}) before the reply came`));
     // Still waiting for room: reported as unacked with the rest (ended()), and the send()s reject.
-    if (out) closeSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
-    this.#host.sessionEnded(this, reason);
+    if (out) closeSends(this.#context.host, out, new HoldlineError('session_closed', `session ${this.id} closed: ${reason.code}`));
+    this.#context.host.sessionEnded(this, reason);
   }
 
   /**
@@ -257,7 +254,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     this.#flags |= CLOSED;
     const out = this.#out;
     out?.rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
-    if (out) failSends(this.#host, out, new HoldlineError('session_closed', `session ${this.id} moved to another node`));
+    if (out) failSends(this.#context.host, out, new HoldlineError('session_closed', `session ${this.id} moved to another node`));
   }
 
   /** @internal The node removed the session from the store: report what the client never got. */
@@ -309,7 +306,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     if (ack <= out.clientAck) return;
     const freed = countAck(out, ack, bufferedBytes);
     if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
-    releaseRoom(this.#host, out, freed);
+    releaseRoom(this.#context.host, out, freed);
     if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');
   }
 
@@ -343,7 +340,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     this.#flags |= PUMPING;
     this.pumpNow()
       .catch((e: unknown) => {
-        if (!this.closed) this.#host.reportError(e);
+        if (!this.closed) this.#context.host.reportError(e);
       })
       .finally(() => {
         this.#flags &= ~PUMPING;
@@ -390,14 +387,14 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     if (this.closed) return;
     this.store.markDelivered(this.id, seq, this.fence).catch((e: unknown) => {
       // Closed meanwhile (by a listener, say): the store has forgotten the session, as it should.
-      if (!this.closed) this.#host.reportError(e);
+      if (!this.closed) this.#context.host.reportError(e);
     });
   }
 
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
   private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
     // The payloads are what came off the wire; In and Out only name them for the application.
-    this.emitGuarded(this.#host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
+    this.emitGuarded(this.#context.host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
   }
 
   /** @internal The session's credential (the node checks requests against it). Never logged. */
@@ -407,7 +404,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
 
   /** True while this node holds a poll of the session, ready to answer it. */
   get holdingPoll(): boolean {
-    return this.#host.holding(this.id);
+    return this.#context.host.holding(this.id);
   }
 
   /** A request of this session came to this node (clockMs). */
