@@ -104,7 +104,8 @@ export class ClientStream {
       bytes += entry.bytes;
     }
     this.#window.take(bytes);
-    this.#unconfirmed = outbox.lastSeq;
+    // What a holder queued while it waited, as this one now does, was never sent: numbered after the ack.
+    this.#unconfirmed = outbox.lastSeq - (state.outboundUnsent ?? 0);
   }
 
   /** A resumed session's outbound numbering waits for the server's ack (see #unconfirmed). */
@@ -113,12 +114,15 @@ export class ClientStream {
   }
 
   /** The stream's part of a SessionState, as it stands. */
-  exportState(): Pick<SessionState, 'inboundAck' | 'outboundAcked' | 'outbound'> {
-    return {
+  exportState(): Pick<SessionState, 'inboundAck' | 'outboundAcked' | 'outbound' | 'outboundUnsent'> {
+    const state = {
       inboundAck: this.#inbox.ack,
       outboundAcked: this.#outbox.acked,
       outbound: this.#outbox.unacked().map((e) => e.wire),
     };
+    // Still waiting for the server's first ack after a resume: what was queued past the handed numbers is not numbered yet.
+    const unsent = this.#unconfirmed === undefined ? 0 : this.#outbox.lastSeq - this.#unconfirmed;
+    return unsent > 0 ? { ...state, outboundUnsent: unsent } : state;
   }
 
   /**

@@ -26,6 +26,14 @@ export interface SessionState {
   readonly outboundAcked: number;
   /** The messages numbered outboundAcked + 1, + 2, …, not acknowledged yet. */
   readonly outbound: readonly WirePayload[];
+  /**
+   * How many of `outbound`, at its end, were queued by a client that had
+   * resumed this session and was still waiting for the server's first ack:
+   * never sent, and not yet theirs to keep, as the holder before may have
+   * sent other messages under them. The client that resumes this state
+   * numbers them after the server's ack, as that one would have. Absent: 0.
+   */
+  readonly outboundUnsent?: number;
 }
 
 const STORAGE_PREFIX = 'holdline:session:';
@@ -48,6 +56,7 @@ export function checkSessionState(v: unknown, url: string): SessionState | undef
   const s = v as Record<string, unknown>;
   if (s.v !== 1 || s.url !== url || !isCount(s.inboundAck) || !isCount(s.outboundAcked)) return undefined;
   if (!Array.isArray(s.outbound) || !s.outbound.every(isWirePayload)) return undefined;
+  if (s.outboundUnsent !== undefined && (!isCount(s.outboundUnsent) || s.outboundUnsent > s.outbound.length)) return undefined;
   const l = s.limits as Record<string, unknown> | null;
   if (typeof l !== 'object' || l === null || typeof l.sid !== 'string' || typeof l.token !== 'string' || l.sid === '' || l.token === '') return undefined;
   for (const k of ['v', 'pollTimeoutMs', 'sessionIdleTimeoutMs', 'maxMessageBytes', 'maxBatchBytes'] as const) {

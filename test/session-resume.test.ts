@@ -135,3 +135,43 @@ for (const transport of ['polling', 'websocket'] as const) {
     assert.equal(b.sessionId, stale.limits.sid, 'the same session goes on');
   });
 }
+
+for (const transport of ['polling', 'websocket'] as const) {
+  test(`a state exported while a resumed stream waits for the server's first ack (${transport}): what was queued meanwhile is not sent under the old holder's numbers`, async (t) => {
+    const srv = await startServer({ pollTimeoutMs: 5_000 });
+    t.after(() => srv.close());
+    const up: string[] = [];
+    srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
+    const options = { ...OPTIONS, transports: [transport] };
+    const a = new HoldlineClient(srv.url, options);
+    await a.connect();
+    await a.send('m1');
+    await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
+    const stale = a.exportState();
+    assert.ok(stale);
+    // The first holder went on after its state was saved: the server has m2 and m3 as 2 and 3.
+    await a.send('m2');
+    await a.send('m3');
+    await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
+    a.detach();
+
+    // The second holder resumes the stale state, queues b1, and is saved (and
+    // gone) before the server's first answer: b1 was never sent.
+    const b = new HoldlineClient(srv.url, options);
+    await b.resume(stale);
+    b.send('b1').catch(() => undefined);
+    const second = b.detach();
+    assert.ok(second);
+
+    const c = new HoldlineClient(srv.url, options);
+    t.after(() => c.close());
+    const resets: ResetEvent[] = [];
+    c.on('reset', (e) => resets.push(e));
+    await c.resume(second);
+    await c.send('c1');
+    await waitFor('b1 and c1 at the server', () => up.length === 5, 3_000).catch(() => undefined);
+    assert.deepEqual(up, ['m1', 'm2', 'm3', 'b1', 'c1'], 'each message once: b1 not taken as a repeat of m2');
+    await waitFor('b1 and c1 acknowledged', () => c.bufferedAmount === 0);
+    assert.deepEqual(resets, []);
+  });
+}
