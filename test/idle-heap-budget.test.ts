@@ -40,10 +40,14 @@ const SESSIONS = 2_000;
  * session (at least 2,560 B) fails it, and so would two of the additions
  * above on top of today's code. The floor is measured in the same run, so a
  * Node version that changes node:http's own cost moves both figures and not
- * the verdict. The bound was 1,536 B; it is lowered by the 32 B the
- * Session and the Hold gave up, so that the margin stays what it was.
+ * the verdict. The bound was 1,536 B; it was lowered by the 32 B the
+ * Session and the Hold gave up, and then by the 104 B of the next round
+ * (heap snapshots at 10,000 sessions: the Session 112 -> 96 B, the Hold 64
+ * -> 56 B and out of its Map, 46 B; sessions of one address share one
+ * identity, 32 B), so that the margin stays what it was. After that round,
+ * two runs: its own share 429 B alone, 680 B during the whole unit suite.
  */
-const BUDGET_ABOVE_FLOOR = 1_504;
+const BUDGET_ABOVE_FLOOR = 1_400;
 
 test(`an idle session costs the server at most ${BUDGET_ABOVE_FLOOR} bytes of heap above a bare held node:http request`, { timeout: 150_000 }, async (t) => {
   await ensureDist();
