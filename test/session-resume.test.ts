@@ -24,6 +24,27 @@ async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<
   }
 }
 
+/**
+ * A state saved (as a page saves it when hidden) after m1 was acknowledged,
+ * of a first holder that then went on: the server has m2 and m3 as 2 and 3,
+ * past what the state says. `up`: what reaches the application.
+ */
+async function staleState(srv: Awaited<ReturnType<typeof startServer>>, options: ConstructorParameters<typeof HoldlineClient>[1]): Promise<{ up: string[]; stale: SessionState }> {
+  const up: string[] = [];
+  srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
+  const a = new HoldlineClient(srv.url, options);
+  await a.connect();
+  await a.send('m1');
+  await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
+  const stale = a.exportState();
+  assert.ok(stale);
+  await a.send('m2');
+  await a.send('m3');
+  await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
+  a.detach();
+  return { up, stale };
+}
+
 test('a detached session resumed by another client: same session, exactly once both ways', async (t) => {
   const srv = await startServer({ pollTimeoutMs: 1_000 });
   t.after(() => srv.close());
@@ -106,20 +127,8 @@ for (const transport of ['polling', 'websocket'] as const) {
   test(`resumed from a state the first client went on sending after (${transport}): the next messages are numbered past what the server has, none taken as a repeat`, async (t) => {
     const srv = await startServer({ pollTimeoutMs: 5_000 });
     t.after(() => srv.close());
-    const up: string[] = [];
-    srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
     const options = { ...OPTIONS, transports: [transport] };
-    const a = new HoldlineClient(srv.url, options);
-    await a.connect();
-    await a.send('m1');
-    await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
-    // Exported here (a page saved it when hidden), and then the first client went on.
-    const stale = a.exportState();
-    assert.ok(stale);
-    await a.send('m2');
-    await a.send('m3');
-    await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
-    a.detach();
+    const { up, stale } = await staleState(srv, options);
 
     const b = new HoldlineClient(srv.url, options);
     t.after(() => b.close());
@@ -140,20 +149,8 @@ for (const transport of ['polling', 'websocket'] as const) {
   test(`a state exported while a resumed stream waits for the server's first ack (${transport}): what was queued meanwhile is not sent under the old holder's numbers`, async (t) => {
     const srv = await startServer({ pollTimeoutMs: 5_000 });
     t.after(() => srv.close());
-    const up: string[] = [];
-    srv.hl.on('session', (s) => s.on('message', (d: Payload) => up.push(String(d))));
     const options = { ...OPTIONS, transports: [transport] };
-    const a = new HoldlineClient(srv.url, options);
-    await a.connect();
-    await a.send('m1');
-    await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
-    const stale = a.exportState();
-    assert.ok(stale);
-    // The first holder went on after its state was saved: the server has m2 and m3 as 2 and 3.
-    await a.send('m2');
-    await a.send('m3');
-    await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
-    a.detach();
+    const { up, stale } = await staleState(srv, options);
 
     // The second holder resumes the stale state, queues b1, and is saved (and
     // gone) before the server's first answer: b1 was never sent.
