@@ -24,6 +24,7 @@ import type { ClientStats, OpenEvent, ReconnectingEvent, ResetEvent } from '../h
 import { toWireError, type BusMessage, type RelayedEvent, type SharedStatus, type WireError } from './messages.js';
 import type { MirrorEntry, MirrorSync, Resumable } from './mirror.js';
 import { TabNumbers } from './tab-numbers.js';
+import { TabReplies } from './tab-replies.js';
 import type { TabCoreClient } from './types.js';
 
 /** What a leader needs from its own tab. */
@@ -77,6 +78,8 @@ export class Leader {
   readonly #release: () => void;
   /** Per tab: the next message number expected, and the highest the current session's stream took. */
   readonly #numbers = new TabNumbers();
+  /** What each tab is told of its messages. */
+  readonly #replies: TabReplies;
   /** Accepted, not yet handed to the client. */
   #queue: Entry[] = [];
   /** Handed to the client, neither acknowledged nor lost yet, in send order. */
@@ -104,6 +107,7 @@ export class Leader {
   constructor(host: LeaderHost, epoch: string, client: TabCoreClient, release: () => void) {
     this.#host = host;
     this.epoch = epoch;
+    this.#replies = new TabReplies(host, epoch);
     this.#client = client;
     this.#release = release;
     this.#status = this.#currentStatus();
@@ -173,7 +177,7 @@ export class Leader {
       }
       this.#flight.forEach((e, i) => (e.stream = resumable.state.outboundAcked + 1 + i));
       this.#inbound = resumable.state.inboundAck;
-      this.#numbers.resume(resumable, (tab, upTo) => this.#confirmTab(tab, upTo));
+      this.#numbers.resume(resumable, (tab, upTo) => this.#replies.confirm(tab, upTo));
       // Resumed first: what the tabs hand over next is numbered after the resumed messages.
       client.resume(resumable.state).catch(() => undefined); // failures arrive as 'close'
       this.#host.resendPending();
@@ -181,7 +185,7 @@ export class Leader {
     }
     // A new session: what the last one took is lost with it, never sent again.
     const abandoned = this.#host.abandoned();
-    if (abandoned) this.#numbers.abandon(abandoned, (tab, upTo) => this.#loseTab(tab, [], upTo));
+    if (abandoned) this.#numbers.abandon(abandoned, (tab, upTo) => this.#replies.lose(tab, [], upTo));
     this.#host.resendPending();
     client.connect().catch(() => undefined); // failures arrive as 'close'
   }
@@ -297,7 +301,7 @@ export class Leader {
       if (e.bytes > max) {
         // The client would wait for room forever: refuse it (a tab with other options sent it).
         this.#queue.shift();
-        this.#refuse(e, new HoldlineError('message_too_large', `message of ${e.bytes} bytes exceeds maxBufferedBytes`));
+        this.#replies.refuse(e.tab, e.num, new HoldlineError('message_too_large', `message of ${e.bytes} bytes exceeds maxBufferedBytes`));
         continue;
       }
       const buffered = c.bufferedAmount;
@@ -330,7 +334,7 @@ export class Leader {
     const n = firstUnsettled < 0 ? this.#flight.length : firstUnsettled;
     if (n > 0) {
       const settledEntries = this.#flight.splice(0, n);
-      this.#confirm(settledEntries);
+      this.#replies.confirmAll(settledEntries);
       const upTo = settledEntries[settledEntries.length - 1]?.stream ?? 0;
       if (upTo > 0 && !this.#done) this.#host.post({ k: 'acked', epoch: this.epoch, upTo });
     }
@@ -349,31 +353,7 @@ export class Leader {
     this.#flight.splice(i, 1);
     this.#handed--;
     for (const later of this.#flight.slice(i)) later.seq--;
-    this.#refuse(e, err);
-  }
-
-  #refuse(e: Entry, err: unknown): void {
-    const error = toWireError(err);
-    if (e.tab === this.#host.tabId) this.#host.refused(e.num, error);
-    else this.#host.post({ k: 'refuse', epoch: this.epoch, to: e.tab, num: e.num, error });
-  }
-
-  #confirm(entries: Entry[]): void {
-    const upTo = new Map<string, number>();
-    for (const e of entries) upTo.set(e.tab, Math.max(upTo.get(e.tab) ?? 0, e.num));
-    for (const [tab, n] of upTo) this.#confirmTab(tab, n);
-  }
-
-  /** The server acknowledged `tab`'s messages up to `upTo`: tell it. */
-  #confirmTab(tab: string, upTo: number): void {
-    if (tab === this.#host.tabId) this.#host.confirmed(upTo);
-    else this.#host.post({ k: 'confirm', epoch: this.epoch, to: tab, upTo });
-  }
-
-  /** `tab`'s messages `nums` (and any it holds up to `upTo`) are lost with a session that is gone: tell it. */
-  #loseTab(tab: string, nums: number[], upTo?: number): void {
-    if (tab === this.#host.tabId) this.#host.lost(nums, upTo);
-    else this.#host.post(upTo === undefined ? { k: 'lost', epoch: this.epoch, to: tab, nums } : { k: 'lost', epoch: this.epoch, to: tab, nums, upTo });
+    this.#replies.refuse(e.tab, e.num, err);
   }
 
   /**
@@ -392,7 +372,7 @@ export class Leader {
       if (nums) nums.push(e.num);
       else byTab.set(e.tab, [e.num]);
     }
-    for (const [tab, nums] of byTab) this.#loseTab(tab, nums);
+    for (const [tab, nums] of byTab) this.#replies.lose(tab, nums);
     this.#sessionLost = false;
   }
 
