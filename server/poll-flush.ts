@@ -1,7 +1,7 @@
 /**
  * How the long-polling transport (server/polling.ts) answers a held poll:
- * woken at once or at the end of the event-loop turn, one flush at a time per
- * session, with the batch read ahead for it or read now, and at most one
+ * woken at once or once the turn's microtasks are done, one flush at a time
+ * per session, with the batch read ahead for it or read now, and at most one
  * unread answer per session (a slow reader's next answer waits for it). Also
  * the answers that carry no batch: empty (superseded, the end of a hold) and
  * the close frame of a session the store no longer holds.
@@ -58,8 +58,9 @@ export class PollFlusher {
    * in microtasks (after an await), and a process.nextTick queued from a
    * microtask runs only once the microtask queue is empty: the end of the
    * turn's work, without waiting for the rest of the loop's phase as a
-   * setImmediate would (about 50 us of an echo on a 2-core VM). One tick
-   * serves every poll due in the turn (a broadcast).
+   * setImmediate would (10-15 us less from the commit to the answer, on a
+   * 2-core VM, bench/README.md). One tick serves every poll due in the turn
+   * (a broadcast).
    */
   wakeSoon(sid: string, h: Hold): void {
     if (h.flags & DUE) return;
