@@ -31,6 +31,7 @@ import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
+import { DeliveryMarks } from './delivery-marks.js';
 import { sendToOwned, type BroadcastResult } from './broadcast.js';
 import { NodeTicker } from './node-ticker.js';
 import { OwnerLease } from './owner-lease.js';
@@ -81,6 +82,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly #opener: SessionOpener;
   readonly #lookup: SessionLookup;
   readonly #ticker: NodeTicker;
+  /** The sessions' marks of inbound delivery, written a moment later (server/delivery-marks.ts). */
+  readonly #marks: DeliveryMarks;
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
@@ -105,6 +108,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#opener = new SessionOpener(parts, opens);
     this.#lookup = new SessionLookup(parts);
     this.#ticker = new NodeTicker(this, this.#lease, opens);
+    this.#marks = new DeliveryMarks(options.store, this.reportError);
     this.#unsubscribe = this.clustered ? options.store.subscribe(storeEventListener(this)) : () => {};
   }
 
@@ -343,6 +347,10 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (this.#live.size === 0) this.#ticker.stop();
   }
 
+  markDelivered(session: Session, seq: number): void {
+    this.#marks.mark(session, seq);
+  }
+
   #publish(sid: string, event: StoreEvent): void {
     this.options.store.publish(sid, event).catch(this.reportError);
   }
@@ -372,6 +380,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     }
     const { store } = this.options;
     await Promise.all(sessions.map((s) => s.committed()));
+    // What they delivered is marked: the next owner redelivers none of it.
+    await this.#marks.settle();
     this.#live.clear();
     for (const s of sessions) s.detach();
     this.polling.release();
