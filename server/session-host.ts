@@ -24,6 +24,8 @@ export interface SessionHost {
   /** What to read with a commit for a poll held on this node that waits for it, if there is one. */
   heldRead(session: Session): BatchAsk | undefined;
   sessionEnded(session: Session, reason: CloseReason): void;
+  /** The session delivered inbound messages up to `seq`: the node marks it in the store, soon (server/delivery-marks.ts). */
+  markDelivered(session: Session, seq: number): void;
   /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */
   readonly queuedTotal: number;
   /** This session's unacknowledged bytes grew (or shrank) by `delta`. */

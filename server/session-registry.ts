@@ -31,6 +31,7 @@ import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
+import { DeliveryMarks } from './delivery-marks.js';
 import { sendToOwned, type BroadcastResult } from './broadcast.js';
 import { NodeTicker } from './node-ticker.js';
 import { OwnerLease } from './owner-lease.js';
@@ -83,6 +84,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly #opener: SessionOpener;
   readonly #lookup: SessionLookup;
   readonly #ticker: NodeTicker;
+  /** The sessions' marks of inbound delivery, written a moment later (server/delivery-marks.ts). */
+  readonly #marks: DeliveryMarks;
 
   constructor(options: ResolvedOptions, events: RegistryEvents) {
     this.options = options;
@@ -107,6 +110,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#opener = new SessionOpener(parts, opens);
     this.#lookup = new SessionLookup(parts);
     this.#ticker = new NodeTicker(this, this.#lease, opens);
+    this.#marks = new DeliveryMarks(options.store, this.reportError);
     this.#unsubscribe = this.clustered ? options.store.subscribe(storeEventListener(this)) : () => {};
   }
 
@@ -356,6 +360,10 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     if (this.#live.size === 0) this.#ticker.stop();
   }
 
+  markDelivered(session: Session, seq: number): void {
+    this.#marks.mark(session, seq);
+  }
+
   #publish(sid: string, event: StoreEvent): void {
     this.options.store.publish(sid, event).catch(this.reportError);
   }
@@ -385,6 +393,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     }
     const { store } = this.options;
     await Promise.all(sessions.map((s) => s.committed()));
+    // What they delivered is marked: the next owner redelivers none of it.
+    await this.#marks.settle();
     for (const s of sessions) this.polling.disown(s);
     this.#live.clear();
     for (const s of sessions) s.detach();

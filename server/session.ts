@@ -14,9 +14,10 @@
  * delivered here; this node delivers straight from the request when it took
  * it itself and nothing is ahead of it, else it reads from the store
  * (`pump`). Each delivered batch is marked in the store with this owner's
- * fence, so a node that takes the session over goes on where this one
- * stopped; what this one was delivering when it died comes again, flagged
- * (`message` listeners get `{ redelivered: true }`).
+ * fence (a moment later, by the node: server/delivery-marks.ts), so a node
+ * that takes the session over goes on where this one stopped; what this one
+ * was delivering when it died comes again, flagged (`message` listeners get
+ * `{ redelivered: true }`).
  */
 import {
   decodeEntries,
@@ -383,12 +384,9 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     }
   }
 
+  /** Mark inbound messages up to `seq` delivered in the store: soon, by the node (server/delivery-marks.ts). */
   private markDelivered(seq: number): void {
-    if (this.closed) return;
-    this.store.markDelivered(this.id, seq, this.fence).catch((e: unknown) => {
-      // Closed meanwhile (by a listener, say): the store has forgotten the session, as it should.
-      if (!this.closed) this.#context.host.reportError(e);
-    });
+    if (!this.closed) this.#context.host.markDelivered(this, seq);
   }
 
   /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
