@@ -26,7 +26,8 @@ import { clockMs } from './clock.js';
 import type { PollingTransport } from './polling.js';
 import type { WebSocketTransport } from './websocket.js';
 import { Session } from './session.js';
-import type { SessionContext, SessionHost, SessionIdentity } from './session-host.js';
+import type { SessionHost, SessionIdentity } from './session-host.js';
+import { SessionContexts } from './session-contexts.js';
 import type { RemoteHost } from './remote-session.js';
 import { ackOutcome, type AckOutcome } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
@@ -75,8 +76,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
    */
   readonly #ended = new Map<string, EndedSession>();
   readonly #events: RegistryEvents;
-  /** Shared by the sessions that follow it from the same address (#context). */
-  #lastContext: SessionContext | undefined;
+  /** Each session's node and identity, shared by the sessions of one address (server/session-contexts.ts). */
+  readonly #contexts = new SessionContexts(this);
   readonly #unsubscribe: () => void;
   #closing = false;
   #queuedTotal = 0;
@@ -165,7 +166,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     identity: SessionIdentity,
     takeover: { fence: number; delivered: number; accepted: number } | undefined,
   ): Session {
-    const session = new Session(sid, token, this.#context(identity), clockMs(), takeover);
+    const session = new Session(sid, token, this.#contexts.of(identity), clockMs(), takeover);
     this.#live.set(sid, session);
     this.polling.own(session);
     // Opened here: its open may be retried until its first use.
@@ -173,15 +174,6 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#ticker.start();
     this.#announce(session);
     return session;
-  }
-
-  /** A session's context (SessionContext): the last one made, when this session's identity is the same and has no hook data. */
-  #context(identity: SessionIdentity): SessionContext {
-    const { data, remoteAddress } = identity;
-    if (data !== undefined) return { host: this, data, remoteAddress };
-    const last = this.#lastContext;
-    if (last !== undefined && last.remoteAddress === remoteAddress) return last;
-    return (this.#lastContext = Object.freeze({ host: this, data: undefined, remoteAddress }));
   }
 
   #announce(session: Session): void {
