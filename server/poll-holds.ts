@@ -9,12 +9,17 @@
  * moves.
  */
 import { Hold } from './poll-hold.js';
-import type { Session } from './session.js';
+
+/** What Holds needs of a session this node owns (a Session). */
+export interface HoldOwner {
+  readonly id: string;
+  transportSlot: object | undefined;
+}
 
 /** The sessions this node owns. */
 export interface HoldOwners {
-  owned(sid: string): Session | undefined;
-  sessions(): Iterable<Session>;
+  owned(sid: string): HoldOwner | undefined;
+  sessions(): Iterable<HoldOwner>;
 }
 
 export class Holds {
@@ -57,7 +62,7 @@ export class Holds {
   }
 
   /** `session` is now this node's: a Hold it had moves into it. */
-  own(session: Session): void {
+  own(session: HoldOwner): void {
     const h = this.#others.get(session.id);
     if (h === undefined) return;
     this.#others.delete(session.id);
@@ -65,7 +70,7 @@ export class Holds {
   }
 
   /** `session` stops being this node's (it ended, or is handed over): its Hold stays, by its id. */
-  disown(session: Session): void {
+  disown(session: HoldOwner): void {
     const slot = session.transportSlot;
     if (!(slot instanceof Hold)) return;
     session.transportSlot = undefined;
