@@ -16,6 +16,21 @@ export function payloadBytes(p: Payload): number {
   return typeof p === 'string' ? utf8Length(p) : p.byteLength;
 }
 
+/** A client's counters, all at zero. */
+export function newClientStats(): Required<ClientStats> {
+  return {
+    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
+    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0, silentDeaths: 0, holdCeilingMs: 0,
+    bytesSent: 0, bytesReceived: 0, acksPending: 0, errors: {}, pollCutAgesMs: [],
+  };
+}
+
+/** A message from the server reached the application. */
+export function noteReceived(stats: Required<ClientStats>, p: Payload): void {
+  stats.messagesReceived++;
+  stats.bytesReceived += payloadBytes(p);
+}
+
 /** A state change of the session machine. */
 export function noteState(from: ClientState, to: ClientState, sid: string | undefined): void {
   log.client('%s -> %s%s', from, to, sid === undefined ? '' : ` (session ${sid})`);

@@ -35,7 +35,7 @@ import { liveSession, SessionOpener } from './session-opener.js';
 import type { SessionState } from './session-state.js';
 import { checkTransition, closedError } from './machine-states.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
-import { noteClosed, noteFailure, payloadBytes } from './client-metrics.js';
+import { newClientStats, noteClosed, noteFailure, noteReceived } from './client-metrics.js';
 
 export interface MachineParts {
   readonly options: Readonly<ResolvedClientOptions>;
@@ -51,11 +51,7 @@ export interface MachineParts {
 }
 
 export class SessionMachine implements TransportHost {
-  readonly stats: Required<ClientStats> = {
-    polls: 0, pollCuts: 0, sendRequests: 0, messagesSent: 0, messagesReceived: 0, messagesAcked: 0,
-    reconnects: 0, resets: 0, holdMs: 0, rttMs: 0, transportSwitches: 0, silentDeaths: 0, holdCeilingMs: 0,
-    bytesSent: 0, bytesReceived: 0, acksPending: 0, errors: {}, pollCutAgesMs: [],
-  };
+  readonly stats: Required<ClientStats> = newClientStats();
   readonly #options: Readonly<ResolvedClientOptions>;
   readonly #exchange: HttpExchange;
   readonly #emit: Emit;
@@ -354,8 +350,7 @@ export class SessionMachine implements TransportHost {
         this.#rpc.receive(p);
         continue;
       }
-      stats.messagesReceived++;
-      stats.bytesReceived += payloadBytes(p);
+      noteReceived(stats, p);
       emit('message', p);
     }
     return this.#live === session;

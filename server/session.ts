@@ -1,23 +1,9 @@
 /**
- * The session core: one session as its owner node runs it. It is the
- * application's handle (send, close; message/close/drain/flush events) and
- * the server side of the stream state machine: it commits outbound messages
- * to the store, applies the client's acks to its send window, delivers
- * inbound messages in order, and says when there is something to read. It
- * knows no transport: transports (server/polling.ts) read what it committed
- * from the store, and call back with acks and what they wrote.
- *
- * Outbound messages sent in the same tick are committed to the store together
- * and share one promise; `send()` applies backpressure (server/session-send.ts).
- *
- * Inbound: a node that accepts a batch into the store (any node) has it
- * delivered here; this node delivers straight from the request when it took
- * it itself and nothing is ahead of it, else it reads from the store
- * (`pump`). Each delivered batch is marked in the store with this owner's
- * fence (a moment later, by the node: server/delivery-marks.ts), so a node
- * that takes the session over goes on where this one stopped; what this one
- * was delivering when it died comes again, flagged (`message` listeners get
- * `{ redelivered: true }`).
+ * The session core: one session as its owner node runs it, the
+ * application's handle (send, close, events) and the server side of the
+ * stream state machine; it knows no transport. ARCHITECTURE.md ("Session
+ * core", and "Several nodes" for takeover and redelivery) says how it
+ * commits, acks and delivers; its sending side is server/session-send.ts.
  */
 import {
   decodeEntries,
@@ -54,12 +40,9 @@ const CLOSED = 1;
 const PUMPING = 2;
 const PUMP_AGAIN = 4;
 
-/*
- * An idle server holds one Session per client, so it has few fields (8 bytes
- * each): flags are bits of one field, and everything about sending waits in
- * SendState. Its helpers are TS-private methods, not # methods: V8 gives
- * every instance of a class with # methods a hidden brand field.
- */
+// An idle server holds one Session per client: few fields (8 bytes each),
+// flags as bits of one, sending state in SendState; TS-private methods, not
+// # methods (V8 gives instances of a class with # methods a brand field).
 /**
  * `In` and `Out` type the payloads (types only, zero cost): `In` what the
  * client sends (messages, its requests' data, the replies to this session's
