@@ -116,6 +116,16 @@ describe('a change of leader among tabs: nothing the old session took goes out a
   }
 
   /** `tab` sends `last` once everything settled; the server has each message of `expected` once. */
+  /** `sender` sends b1 and b2; once the server has both and `leader` their ack, the leader's tab closes. */
+  async function sendTwoThenLeave(sender: HoldlineTabClient, leader: HoldlineTabClient): Promise<void> {
+    await sender.send('b1');
+    await sender.send('b2');
+    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
+    await waitFor("the leader's ack of both", () => leader.stats.messagesAcked >= 2);
+    await sleep(50);
+    await leader.close();
+  }
+
   async function sendLast(tab: HoldlineTabClient, last: string, expected: string[]): Promise<void> {
     await tab.send(last);
     await waitFor(`${last} at the server`, () => received.includes(last));
@@ -198,12 +208,7 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     // b's mirror misses where its first message went (a hole), and b hears no confirmation.
     const bus = tb.bus();
     bus.hold = (m) => (m.k === 'out' && (m as { num?: unknown }).num === 1) || m.k === 'confirm' || m.k === 'acked';
-    await b.send('b1');
-    await b.send('b2');
-    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
-    await waitFor("a's ack of both", () => a.stats.messagesAcked >= 2);
-    await sleep(50);
-    await a.close();
+    await sendTwoThenLeave(b, a);
 
     await waitFor('b leads a new session', () => b.role === 'leader' && b.state === 'open' && b.sessionId !== session, 10_000);
     await waitFor('the reset', () => resets.length === 1);
@@ -224,12 +229,7 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     // c's mirror misses where b's first message went (a hole); b hears no confirmation.
     tc.bus().hold = (m) => (m.k === 'out' && (m as { num?: unknown }).num === 1) || m.k === 'acked';
     tb.bus().hold = (m) => m.k === 'confirm' || m.k === 'acked';
-    await b.send('b1');
-    await b.send('b2');
-    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
-    await waitFor("a's ack of both", () => a.stats.messagesAcked >= 2);
-    await sleep(50);
-    await a.close();
+    await sendTwoThenLeave(b, a);
 
     await waitFor('c leads a new session', () => c.role === 'leader' && c.state === 'open' && c.sessionId !== session, 10_000);
     await waitFor('b on it', () => b.state === 'open' && b.sessionId === c.sessionId, 10_000);
