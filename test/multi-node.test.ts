@@ -245,6 +245,43 @@ describe('two servers, one MemoryStore', () => {
     assert.equal(client.state, 'open');
   });
 
+  it('a node that leaves right after a delivery writes its delivery mark first: the next owner redelivers nothing', async () => {
+    const store = new MemoryStore();
+    const a = await startNode(cleanup, store, 'mark-a');
+    const b = await startNode(cleanup, store, 'mark-b');
+    const lb = await roundRobin([a.origin, b.origin]);
+    cleanup.add(() => lb.close());
+    const onA: string[] = [];
+    const onB: Array<{ m: string; redelivered: boolean }> = [];
+    let leaving: Promise<void> | undefined;
+    a.hl.on('session', (s) =>
+      s.on('message', (m) => {
+        onA.push(key(m));
+        // Leaves in the very turn it delivered x1: the mark of x1 is still to be written.
+        lb.drop(0);
+        leaving ??= a.hl.close();
+      }),
+    );
+    const changed = new Condition();
+    b.hl.on('session', (s) =>
+      s.on('message', (m, info) => {
+        onB.push({ m: key(m), redelivered: info?.redelivered === true });
+        changed.notify();
+      }),
+    );
+    const client = new HoldlineClient(`${lb.origin}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    cleanup.add(() => client.close());
+    await client.connect();
+    assert.ok(a.hl.session(client.sessionId ?? ''), 'A owns the session it opened');
+    await client.send('x1');
+    await leaving;
+    await client.send('x2');
+    await changed.until(() => onB.length >= 1, 10_000, () => 'B to deliver x2');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(onA, ['x1']);
+    assert.deepEqual(onB, [{ m: 'x2', redelivered: false }], 'x1 was marked delivered before A handed the session over');
+  });
+
   it('a node that dies (store calls fail, heartbeat lapses) loses its session to the other; the wire loses and duplicates nothing', async () => {
     const shared = new MemoryStore();
     const dying = killable(shared);
