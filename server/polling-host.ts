@@ -3,9 +3,10 @@
  * endpoint's handle of a held poll and how to answer it, its node, and what
  * it is told of each poll.
  */
-import type { AckOutcome } from './ack-outcome.js';
+import type { AckOutcome, AckRead } from './ack-outcome.js';
 import type { ResolvedOptions } from './options.js';
 import type { Session } from './session.js';
+import type { BatchAsk } from './store.js';
 
 /** A held poll as its endpoint knows it (for HTTP, the ServerResponse): opaque here. */
 export type PollHandle = object;
@@ -58,6 +59,6 @@ export interface PollAsk {
   readonly ws?: number | undefined;
   /** Its ack. */
   readonly ack?: number | undefined;
-  /** Applies the ack, when there is something to apply (the registry's pollAck()). */
-  readonly applyAck?: (() => Promise<AckOutcome>) | undefined;
+  /** Applies the ack, when there is something to apply (the registry's pollAck()); `read`: the poll's batch, read with it where the store can. */
+  readonly applyAck?: ((read?: BatchAsk) => Promise<AckOutcome | AckRead>) | undefined;
 }

@@ -20,7 +20,7 @@
  */
 import { EARLY_HOLD_MS, encodeBatch, encodeClose, NO_MESSAGES, type CloseReason } from '../shared/index.js';
 import { clockMs } from './clock.js';
-import type { AckOutcome } from './ack-outcome.js';
+import type { AckOutcome, AckRead } from './ack-outcome.js';
 import { PollFlusher } from './poll-flush.js';
 import { ACKING, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
 import { Holds } from './poll-holds.js';
@@ -92,9 +92,11 @@ export class PollingTransport {
     this.#host.pollTaken(sid, ws);
     const answerer = this.#answerer;
     // The poll's ack is applied now that the poll is held: the store's
-    // answer says what is pending, and whatever commits after it wakes this
-    // poll. Until it is in, the poll is not answered (it may be refused).
-    const acking = applyAck?.();
+    // answer says what is pending (and, where it can, reads the batch), and
+    // whatever commits after it wakes this poll. Until it is in, the poll is
+    // not answered (it may be refused).
+    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
+    const acking = applyAck?.({ maxWireBytes: maxBatchBytes, from, maxCount: maxBatchMessages });
     // The flags are the held poll's: a poll before it that is still acking no longer counts.
     h.flags &= ~(ACKING | WOKEN_ACKING);
     if (acking) h.flags |= ACKING;
@@ -104,7 +106,7 @@ export class PollingTransport {
     }
     let pending: number | undefined;
     if (acking) {
-      let outcome: AckOutcome;
+      let outcome: AckOutcome | AckRead;
       try {
         outcome = await acking;
       } catch (e) {
@@ -114,8 +116,14 @@ export class PollingTransport {
         return true;
       }
       if (outcome === false) return !this.#acked(sid, h, handle, false);
+      if (typeof outcome === 'object') {
+        // Read with the ack: the flush answers with it unless the session committed more since.
+        if (h.poll === handle) h.ahead = { seq: outcome.batch.seq, commits: outcome.commits, batch: Promise.resolve(outcome.batch) };
+        pending = outcome.pending;
+      } else {
+        pending = outcome;
+      }
       if (!this.#acked(sid, h, handle, true)) return true;
-      pending = outcome;
     }
     if (pending === undefined) {
       try {

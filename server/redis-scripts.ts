@@ -137,6 +137,30 @@ while true do
   k = math.max(1, math.min(k - 1, math.floor(k * maxW / wb)))
 end`;
 
+/**
+ * The ack of ackOutbound (the ack is ARGV[at]): sets r ('ok', 'stale' or
+ * 'future'), bytes (payload bytes left unacknowledged) and last (the last
+ * message's number); drops the acknowledged messages.
+ */
+const ACK = (at: number): string => `
+local v = redis.call('HMGET', KEYS[1], 'olast', 'oack', 'obytes')
+if not v[1] then return false end
+local last, acked, bytes = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+local n = tonumber(ARGV[${at}])
+local r
+if n > last then r = 'future'
+elseif n <= acked then r = 'stale'
+else
+  local gone = redis.call('LRANGE', KEYS[2], 0, n - acked - 1)
+  for i = 1, #gone do
+    local e = gone[i]
+    bytes = bytes - tonumber(string.sub(e, 1, string.find(e, ' ', 1, true) - 1))
+  end
+  redis.call('LTRIM', KEYS[2], n - acked, -1)
+  redis.call('HSET', KEYS[1], 'oack', ARGV[${at}], 'obytes', bytes)
+  r = 'ok'
+end`;
+
 export const S = {
   /** ARGV ttl, token, attempt, owner, now, meta ('' for none) */
   create: new Script(`
@@ -231,26 +255,25 @@ end
 ${READ('e[1], e[2], acked + 1 + skip')}`, true),
 
   /** ARGV ttl, ack. Returns { result, bufferedBytes, lastSeq }. */
-  ackOutbound: new Script(`
-local v = redis.call('HMGET', KEYS[1], 'olast', 'oack', 'obytes')
-if not v[1] then return false end
-local last, acked, bytes = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
-local n = tonumber(ARGV[2])
-local r
-if n > last then r = 'future'
-elseif n <= acked then r = 'stale'
-else
-  local gone = redis.call('LRANGE', KEYS[2], 0, n - acked - 1)
-  for i = 1, #gone do
-    local e = gone[i]
-    bytes = bytes - tonumber(string.sub(e, 1, string.find(e, ' ', 1, true) - 1))
-  end
-  redis.call('LTRIM', KEYS[2], n - acked, -1)
-  redis.call('HSET', KEYS[1], 'oack', ARGV[2], 'obytes', bytes)
-  r = 'ok'
-end
+  ackOutbound: new Script(`${ACK(2)}
 refresh()
 return { r, bytes, last }`, true),
+
+  /**
+   * ackOutbound, then readOutbound when the ack is not refused and messages
+   * are pending from the read's start: ARGV ttl, maxWireBytes, from,
+   * maxCount, ack. Returns { result, bufferedBytes, lastSeq }, then the
+   * read's { seq, count, m, wireBytes, inboundAck } if it was made.
+   */
+  ackRead: new Script(`${ACK(5)}
+local nowAcked = acked
+if r == 'ok' then nowAcked = n end
+if r == 'future' or math.max(nowAcked + 1, tonumber(ARGV[3])) > last then
+  refresh()
+  return { r, bytes, last }
+end
+local ackR, ackBytes, ackLast = r, bytes, last
+${READ('ackR, ackBytes, ackLast, acked + 1 + skip')}`, true),
 
   /**
    * ARGV ttl, maxWireBytes, from, maxCount (-1: no limit). Returns { seq,

@@ -40,6 +40,7 @@ import type { CloseReason, OutboxEntry, StreamItem } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
+  AckReadResult,
   BatchAsk,
   ClaimResult,
   EnqueueReadResult,
@@ -188,6 +189,16 @@ export class RedisStore implements SessionStore {
     const result = r[0];
     if (result !== 'ok' && result !== 'stale' && result !== 'future') throw badReply('ackOutbound', result);
     return { result, bufferedBytes: int('ackOutbound', r[1]), lastSeq: int('ackOutbound', r[2]) };
+  }
+
+  async ackAndRead(sid: string, ack: number, read: BatchAsk): Promise<AckReadResult> {
+    const args = readArgs(read.maxWireBytes, read.from, read.maxCount);
+    args.push(String(ack));
+    const r = arrayReply('ackAndRead', await this.#ks.session(S.ackRead, sid, args));
+    const result = r[0];
+    if (result !== 'ok' && result !== 'stale' && result !== 'future') throw badReply('ackAndRead', result);
+    const batch = r.length > 3 ? batchReply('ackAndRead', r, 3) : undefined;
+    return { result, bufferedBytes: int('ackAndRead', r[1]), lastSeq: int('ackAndRead', r[2]), batch };
   }
 
   async readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount = Infinity): Promise<ReadOutboundResult> {

@@ -29,7 +29,7 @@ import { Session } from './session.js';
 import type { SessionHost, SessionIdentity } from './session-host.js';
 import { SessionContexts } from './session-contexts.js';
 import type { RemoteHost } from './remote-session.js';
-import { ackOutcome, type AckOutcome } from './ack-outcome.js';
+import { ackOutcome, type AckOutcome, type AckRead } from './ack-outcome.js';
 import type { AcceptInboundResult, BatchAsk, ReadOutboundResult, StoreEvent } from './store.js';
 import { ServerMetrics } from './metrics.js';
 import { DeliveryMarks } from './delivery-marks.js';
@@ -220,15 +220,14 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   /**
-   * A poll's ack, for the polling transport: undefined when it changes
-   * nothing (nothing to apply), else a function that applies it and says
-   * what the store then holds for the poll (see AckOutcome). The transport
-   * applies it once the poll is held, so that one store call both applies
-   * the ack and says whether the poll can be answered at once.
+   * A poll's ack, for the polling transport: undefined when it changes nothing, else a function
+   * that applies it and says what the store then holds for the poll (see AckOutcome). The transport
+   * applies it once the poll is held: one store call applies the ack and says whether the poll can
+   * be answered at once (for a session owned here, given the poll's `read`, with its batch).
    */
-  pollAck(served: Served, ack: number, from?: number): (() => Promise<AckOutcome>) | undefined {
+  pollAck(served: Served, ack: number, from?: number): ((read?: BatchAsk) => Promise<AckOutcome | AckRead>) | undefined {
     const { session } = served;
-    if (session) return session.ackApplied(ack, from) ? undefined : () => session.ackOutbound(ack, from);
+    if (session) return session.ackApplied(ack, from) ? undefined : (read) => session.ackOutbound(ack, from, read);
     return () => this.#ackRemoteOutcome(served.sid, ack, from);
   }
 

@@ -20,9 +20,10 @@ import {
   type RequestOptions,
   type StreamItem,
 } from '../shared/index.js';
-import { ackOutcome, type AckOutcome } from './ack-outcome.js';
+import { ackReadOutcome, type AckOutcome, type AckRead } from './ack-outcome.js';
 import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
 import type { SessionContext } from './session-host.js';
+import type { AckReadResult, BatchAsk } from './store.js';
 import { closeSends, countAck, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, type SendState } from './session-send.js';
 
 export type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
@@ -57,19 +58,15 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   #flags = 0;
   #out: SendState | undefined;
   /**
-   * Highest inbound number delivered here; after a takeover by this node,
-   * that with the fence and up to where messages are flagged redelivered
-   * (one field for both: most sessions are never taken over).
+   * Highest inbound number delivered here; after a takeover by this node, that with the fence and
+   * up to where messages are flagged redelivered (one field for both: most are never taken over).
    */
   #inbound: number | Takeover;
   /** clockMs of the last request of this session seen on this node. */
   #seen: number;
   /** Its node, and who opened it: one object for the sessions of one address with no hook data (see SessionContext). */
   readonly #context: SessionContext<Data>;
-  /**
-   * @internal Where this node's polling transport keeps its state for the
-   * session (server/poll-holds.ts): a field, not a map entry per session.
-   */
+  /** @internal The polling transport's state for the session here (server/poll-holds.ts): a field, not a map entry. */
   transportSlot: object | undefined = undefined;
 
   constructor(
@@ -277,11 +274,13 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return (await this.ackOutbound(ack, from)) !== false;
   }
 
-  /** applyAck(), with what the store said: false (bad_ack), or the messages pending from `from` (or the ack) on, when known. */
-  async ackOutbound(ack: number, from?: number): Promise<AckOutcome> {
-    const r = await this.store.ackOutbound(this.id, ack);
+  /** applyAck(), with what the store said (see AckOutcome); with a poll's `read`, its batch too if the store can (ackAndRead). */
+  async ackOutbound(ack: number, from?: number, read?: BatchAsk): Promise<AckOutcome | AckRead> {
+    const { store } = this;
+    const commits = this.commits;
+    const r: AckReadResult = read !== undefined && store.ackAndRead !== undefined ? await store.ackAndRead(this.id, ack, read) : await store.ackOutbound(this.id, ack);
     if (r.result === 'ok') this.acked(ack, r.bufferedBytes);
-    return ackOutcome(r, ack, from);
+    return ackReadOutcome(r, ack, from, commits);
   }
 
   /** The store holds an ack up to `ack` (applied here or on another node), `bufferedBytes` left unacknowledged. */

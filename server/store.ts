@@ -106,6 +106,15 @@ export interface AckOutboundResult {
   lastSeq: number;
 }
 
+/**
+ * ackAndRead(): what ackOutbound() and then readOutbound() would give; no
+ * batch when the ack was refused ('future') or nothing is pending from the
+ * read's start.
+ */
+export interface AckReadResult extends AckOutboundResult {
+  batch?: ReadOutboundResult | undefined;
+}
+
 export interface ReadOutboundResult extends OutboxBatch {
   /** Cumulative ack of the inbound stream, to piggyback on the response. */
   inboundAck: number;
@@ -232,6 +241,14 @@ export interface SessionStore {
    * for the messages being committed. Without it the two are separate calls.
    */
   enqueueAndRead?(sid: string, entries: readonly OutboxEntry[], read: BatchAsk): Promise<EnqueueReadResult>;
+  /**
+   * Optional: ackOutbound() and then, unless the ack was refused or nothing
+   * is pending from the read's start, readOutbound() as one operation (one
+   * round trip with a networked store): used for a poll's ack, whose poll is
+   * answered at once with what is pending. Without it a poll that finds
+   * messages pending reads them in a second call.
+   */
+  ackAndRead?(sid: string, ack: number, read: BatchAsk): Promise<AckReadResult>;
   /** Number of outbound messages not yet acknowledged (numbered `from` or later, if given). */
   pendingOutbound(sid: string, from?: number): Promise<number>;
 

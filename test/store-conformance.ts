@@ -457,6 +457,39 @@ export function storeConformance(
         await assert.rejects(enqueueAndRead('sid-never-made', second, ask), (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown');
       });
 
+      check('ackAndRead (where a store has it) gives what ackOutbound and then readOutbound give; no batch for a refused ack or nothing pending', async (t) => {
+        const w = await world(t);
+        const [both, one] = [await w.open(), await w.open()];
+        const ackAndRead = w.a.ackAndRead?.bind(w.a);
+        if (ackAndRead === undefined) {
+          t.diagnostic(`${name} has no ackAndRead: a poll's ack and its read are separate calls`);
+          return;
+        }
+        const entries = ['m1', 'with "quotes" and \\ and é', new Uint8Array([1, 2, 250]), 'm4', new Uint8Array(70), 'm6', 'm7'].map((p) => encodeEntry(p));
+        for (const sid of [both, one]) await w.a.enqueue(sid, entries);
+        // Acks that move (ok), repeat (stale) and overshoot (future), with reads of every shape.
+        const steps: Array<[number, { maxWireBytes: number; from: number | undefined; maxCount: number }]> = [
+          [1, { maxWireBytes: 100_000, from: undefined, maxCount: Infinity }],
+          [1, { maxWireBytes: 100_000, from: 5, maxCount: Infinity }],
+          [3, { maxWireBytes: 30, from: undefined, maxCount: Infinity }],
+          [4, { maxWireBytes: 100_000, from: undefined, maxCount: 2 }],
+          [5, { maxWireBytes: 100_000, from: 8, maxCount: Infinity }],
+          [99, { maxWireBytes: 100_000, from: undefined, maxCount: Infinity }],
+          [7, { maxWireBytes: 100_000, from: undefined, maxCount: Infinity }],
+        ];
+        for (const [ack, ask] of steps) {
+          const got = await ackAndRead(both, ack, ask);
+          const acked = await w.b.ackOutbound(one, ack);
+          const read = acked.result === 'future' ? undefined : await w.b.readOutbound(one, ask.maxWireBytes, ask.from, ask.maxCount);
+          const batch = read === undefined || read.count === 0 ? undefined : read;
+          assert.deepEqual({ ...got, batch: got.batch }, { ...acked, batch }, `ack ${ack}, ${JSON.stringify(ask)}`);
+        }
+        await assert.rejects(
+          ackAndRead('sid-never-made', 1, { maxWireBytes: 1000, from: undefined, maxCount: Infinity }),
+          (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown',
+        );
+      });
+
       check('readOutbound keeps m within maxWireBytes, and always gives at least one message', async (t) => {
         const w = await world(t);
         const sid = await w.open();
