@@ -241,16 +241,23 @@ return { last, bytes }`, true),
   /**
    * enqueue, then readOutbound: ARGV ttl, maxWireBytes, from, maxCount, total
    * payload bytes, entries... Returns { lastSeq, bufferedBytes, seq, count,
-   * m, wireBytes, inboundAck }.
+   * m, wireBytes, inboundAck }; or, when the read would give exactly the one
+   * message appended (nothing pending before it from the read's start),
+   * { lastSeq, bufferedBytes, inboundAck }: the caller has the message.
    */
   enqueueRead: new Script(`
-local e = redis.call('HMGET', KEYS[1], 'olast', 'obytes')
+local e = redis.call('HMGET', KEYS[1], 'olast', 'obytes', 'oack', 'iack')
 if not e[1] then return false end
 local n = #ARGV - 5
 if n > 0 then
+  local before = tonumber(e[1])
   rpushAll(KEYS[2], 6)
   e[1] = redis.call('HINCRBY', KEYS[1], 'olast', n)
   e[2] = redis.call('HINCRBY', KEYS[1], 'obytes', ARGV[5])
+  if n == 1 and tonumber(ARGV[4]) ~= 0 and math.max(tonumber(e[3]) + 1, tonumber(ARGV[3])) == before + 1 then
+    refresh()
+    return { e[1], e[2], tonumber(e[4]) }
+  end
 end
 ${READ('e[1], e[2], acked + 1 + skip')}`, true),
 

@@ -36,7 +36,7 @@
  * `client: new Cluster([...])`.
  */
 import { Redis, type Cluster } from 'ioredis';
-import type { CloseReason, OutboxEntry, StreamItem } from '../shared/index.js';
+import { utf8Length, type CloseReason, type OutboxEntry, type StreamItem } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
@@ -80,6 +80,8 @@ export class RedisStore implements SessionStore {
   /** The last entry enqueued and its stored form: a broadcast enqueues one entry for every session. */
   #lastEntry: OutboxEntry | undefined;
   #lastStored = '';
+  /** The batch of the last entry read alone (see #alone). */
+  #lastAlone: { entry: OutboxEntry; m: string; wireBytes: number } | undefined;
 
   constructor(options: RedisStoreOptions) {
     const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
@@ -184,6 +186,17 @@ export class RedisStore implements SessionStore {
     return this.#lastStored;
   }
 
+  /** A batch of `e` alone, as readOutbound gives it (kept for the last entry: a broadcast's every session has it). */
+  #alone(e: OutboxEntry): { count: number; m: string; wireBytes: number } {
+    const kept = this.#lastAlone;
+    if (kept?.entry === e) return { count: 1, m: kept.m, wireBytes: kept.wireBytes };
+    const wire = JSON.stringify(e.wire);
+    const made = { count: 1, m: `[${wire}]`, wireBytes: utf8Length(wire) + 2 };
+    // Kept for small entries only, as #stored.
+    if (e.bytes <= STORED_CACHE_BYTES) this.#lastAlone = { entry: e, m: made.m, wireBytes: made.wireBytes };
+    return made;
+  }
+
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
     const r = arrayReply('ackOutbound', await this.#ks.session(S.ackOutbound, sid, [String(ack)]));
     const result = r[0];
@@ -213,7 +226,12 @@ export class RedisStore implements SessionStore {
     args.push(bytes);
     for (const e of entries) args.push(this.#stored(e));
     const r = arrayReply('enqueueAndRead', await this.#ks.session(S.enqueueRead, sid, args));
-    return { lastSeq: int('enqueueAndRead', r[0]), bufferedBytes: int('enqueueAndRead', r[1]), batch: batchReply('enqueueAndRead', r, 2) };
+    const lastSeq = int('enqueueAndRead', r[0]);
+    const bufferedBytes = int('enqueueAndRead', r[1]);
+    const [only] = entries;
+    // The batch is the one message appended (a broadcast's usual case): made here, not read back.
+    if (r.length === 3 && only !== undefined) return { lastSeq, bufferedBytes, batch: { ...this.#alone(only), seq: lastSeq, inboundAck: int('enqueueAndRead', r[2]) } };
+    return { lastSeq, bufferedBytes, batch: batchReply('enqueueAndRead', r, 2) };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {

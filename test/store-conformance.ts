@@ -452,6 +452,18 @@ export function storeConformance(
           const read = await w.b.readOutbound(one, ask.maxWireBytes, ask.from, ask.maxCount);
           assert.deepEqual(got, { ...enqueued, batch: read }, JSON.stringify(ask));
         }
+        // One message onto a stream with nothing pending from the read's start (a broadcast to a held poll), and onto one with something pending.
+        const [fresh, twin] = [await w.open(), await w.open()];
+        const singles = ['é "q" \\', new Uint8Array([0, 255]), 'x'.repeat(5000), 'after'].map((p) => encodeEntry(p));
+        for (const [i, single] of singles.entries()) {
+          const ask = { maxWireBytes: 30, from: i === 3 ? 4 : undefined, maxCount: 10 };
+          const got = await enqueueAndRead(fresh, [single], ask);
+          const enqueued = await w.b.enqueue(twin, [single]);
+          const read = await w.b.readOutbound(twin, ask.maxWireBytes, ask.from, ask.maxCount);
+          assert.deepEqual(got, { ...enqueued, batch: read }, `single ${i}`);
+          // Acknowledged but for the third: the fourth finds it pending before its own (read from 4 on).
+          if (i !== 2) for (const sid of [fresh, twin]) await w.a.ackOutbound(sid, i + 1);
+        }
         const [ask] = asks;
         assert.ok(ask);
         await assert.rejects(enqueueAndRead('sid-never-made', second, ask), (e: unknown) => e instanceof HoldlineError && e.code === 'session_unknown');
