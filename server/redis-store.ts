@@ -187,13 +187,13 @@ export class RedisStore implements SessionStore {
   }
 
   /** A batch of `e` alone, as readOutbound gives it (kept for the last entry: a broadcast's every session has it). */
-  #alone(e: OutboxEntry): { count: number; m: string; wireBytes: number } {
+  #alone(e: OutboxEntry): { readonly m: string; readonly wireBytes: number } {
     const kept = this.#lastAlone;
-    if (kept?.entry === e) return { count: 1, m: kept.m, wireBytes: kept.wireBytes };
+    if (kept?.entry === e) return kept;
     const wire = JSON.stringify(e.wire);
-    const made = { count: 1, m: `[${wire}]`, wireBytes: utf8Length(wire) + 2 };
+    const made = { entry: e, m: `[${wire}]`, wireBytes: utf8Length(wire) + 2 };
     // Kept for small entries only, as #stored.
-    if (e.bytes <= STORED_CACHE_BYTES) this.#lastAlone = { entry: e, m: made.m, wireBytes: made.wireBytes };
+    if (e.bytes <= STORED_CACHE_BYTES) this.#lastAlone = made;
     return made;
   }
 
@@ -230,7 +230,11 @@ export class RedisStore implements SessionStore {
     const bufferedBytes = int('enqueueAndRead', r[1]);
     const [only] = entries;
     // The batch is the one message appended (a broadcast's usual case): made here, not read back.
-    if (r.length === 3 && only !== undefined) return { lastSeq, bufferedBytes, batch: { ...this.#alone(only), seq: lastSeq, inboundAck: int('enqueueAndRead', r[2]) } };
+    if (r.length === 3 && only !== undefined) {
+      const { m, wireBytes } = this.#alone(only);
+      // The fields in batchReply's order: one object shape for every batch the flush reads.
+      return { lastSeq, bufferedBytes, batch: { seq: lastSeq, count: 1, m, wireBytes, inboundAck: int('enqueueAndRead', r[2]) } };
+    }
     return { lastSeq, bufferedBytes, batch: batchReply('enqueueAndRead', r, 2) };
   }
 
