@@ -17,10 +17,15 @@ export interface BroadcastResult {
   failed: number;
 }
 
-/** Sends of one broadcast in flight at once (each is a store round trip with a networked store). */
-export const BROADCAST_CONCURRENCY = 512;
+/**
+ * Sends of one broadcast in flight at once (each is a store round trip with a
+ * networked store). The Redis store sends the commands of one turn as one
+ * pipeline and waits for its replies before the next: at 2,048 a broadcast
+ * to 10,000 sessions is five such round trips (bench/README.md, Redis).
+ */
+export const BROADCAST_CONCURRENCY = 2048;
 /** Sessions per queued task of a broadcast. */
-const BROADCAST_CHUNK = 64;
+const BROADCAST_CHUNK = 256;
 
 /**
  * Queue `entry` to each of `owned` (the sessions this node owns). At most
