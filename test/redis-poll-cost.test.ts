@@ -7,7 +7,7 @@
  * application's send() to the poll's answer, not an append and then a read.
  */
 import assert from 'node:assert/strict';
-import { after, it } from 'node:test';
+import { after, it, type TestContext } from 'node:test';
 import { RedisStore } from '../server/redis.js';
 import type { Session } from '../server/index.js';
 import { gated } from './helpers/gated-store.js';
@@ -17,10 +17,11 @@ import { startRedis } from './middlebox/redis.js';
 const redis = await startRedis();
 after(() => redis.stop());
 
-it('a message sent while the poll is held is appended and read for it in one store call', async (t) => {
+/** A server on a counting RedisStore (keys under `prefix`) and one session opened on it. */
+async function oneSession(t: TestContext, prefix: string) {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
-  const counted = gated(new RedisStore({ url: redis.url, keyPrefix: `cost-${process.pid}:` }), 'enqueue');
+  const counted = gated(new RedisStore({ url: redis.url, keyPrefix: `${prefix}${process.pid}:` }), 'enqueue');
   cleanup.add(() => counted.store.close?.());
   const h = await startServer({ store: counted.store, pollTimeoutMs: 10_000 });
   cleanup.add(() => h.close());
@@ -29,6 +30,11 @@ it('a message sent while the poll is held is appended and read for it in one sto
   const s = await openRaw(h.url);
   const session = sessions[0];
   assert.ok(session);
+  return { counted, h, s, session };
+}
+
+it('a message sent while the poll is held is appended and read for it in one store call', async (t) => {
+  const { counted, h, s, session } = await oneSession(t, 'cost-');
   const answer = post(`${h.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, hold: 8_000 }));
   // The poll is held once its store calls are done.
   for (let i = 0; i < 100 && h.hl.metrics().heldPolls === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -43,17 +49,7 @@ it('a message sent while the poll is held is appended and read for it in one sto
 });
 
 it("a poll whose ack leaves messages pending is answered with the batch read in the ack's call", async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const counted = gated(new RedisStore({ url: redis.url, keyPrefix: `cost-ack-${process.pid}:` }), 'enqueue');
-  cleanup.add(() => counted.store.close?.());
-  const h = await startServer({ store: counted.store, pollTimeoutMs: 10_000 });
-  cleanup.add(() => h.close());
-  const sessions: Session[] = [];
-  h.hl.on('session', (s) => sessions.push(s));
-  const s = await openRaw(h.url);
-  const session = sessions[0];
-  assert.ok(session);
+  const { counted, h, s, session } = await oneSession(t, 'cost-ack-');
   await session.send('a');
   await session.send('b');
   const first = await post(`${h.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, hold: 0 }));
