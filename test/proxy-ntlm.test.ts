@@ -53,8 +53,9 @@ test('NTLM with the proxy option { url, username, password, domain }', { timeout
   const hl = await startHoldline(t);
   const { client } = await refused(t, hl, { url: squid.url, username: 'bob', password: 'x', domain: 'CORP' });
   assert.equal(client.state, 'open');
-  const log = (await squid.accessLog()).filter((e) => e.httpStatus === 200);
-  assert.ok(log.some((e) => e.url.endsWith('/open') && e.user !== null && /bob/i.test(e.user)), JSON.stringify(log.map((e) => e.user)));
+  // squid writes its access log line after the answer: wait for it (read at once, it was missing once in CI).
+  const open = await squid.waitForAccessEntry((e) => e.url.endsWith('/open') && e.httpStatus === 200 && e.user !== null && /bob/i.test(e.user));
+  assert.ok(open.user !== null && /bob/i.test(open.user));
 });
 
 test('NTLM, a user the proxy refuses: proxy_auth_required naming NTLM within a second, no retry storm', { timeout: 60_000 }, async (t) => {
