@@ -95,8 +95,8 @@ export class PollingTransport {
     // answer says what is pending (and, where it can, reads the batch), and
     // whatever commits after it wakes this poll. Until it is in, the poll is
     // not answered (it may be refused).
-    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    const acking = applyAck?.({ maxWireBytes: maxBatchBytes, from, maxCount: maxBatchMessages });
+    // The read is asked only of a store that can make it with the ack (no object per poll otherwise).
+    const acking = applyAck?.(this.#store.ackAndRead === undefined ? undefined : this.#batchAsk(from));
     // The flags are the held poll's: a poll before it that is still acking no longer counts.
     h.flags &= ~(ACKING | WOKEN_ACKING);
     if (acking) h.flags |= ACKING;
@@ -208,8 +208,13 @@ export class PollingTransport {
   heldRead(sid: string): BatchAsk | undefined {
     const h = this.#holds.get(sid);
     if (!h?.poll || h.flags & (ACKING | FLUSHING) || h.unread !== undefined) return undefined;
+    return this.#batchAsk(h.from);
+  }
+
+  /** The batch a held poll starting at `from` is answered with, as the store reads it. */
+  #batchAsk(from: number | undefined): BatchAsk {
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
-    return { maxWireBytes: maxBatchBytes, from: h.from, maxCount: maxBatchMessages };
+    return { maxWireBytes: maxBatchBytes, from, maxCount: maxBatchMessages };
   }
 
   #readAhead(sid: string, h: Hold, commits: number): void {
