@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { HoldlineClient } from '../client/index.js';
 import { HoldlineServer, MemoryStore, type Session, type SessionStore } from '../server/index.js';
 import type { Payload } from '../shared/index.js';
-import { roundRobin } from './helpers/round-robin.js';
+import { roundRobin, type RoundRobin } from './helpers/round-robin.js';
 import { closeHttpServer, Condition, Cleanup, listen, withTimeout } from './helpers/server.js';
 
 const key = (p: Payload): string => (typeof p === 'string' ? p : `bin:${Buffer.from(p).toString('hex')}`);
@@ -68,6 +68,16 @@ async function startNode(cleanup: Cleanup, store: SessionStore, nodeId: string, 
   return { hl, origin, http: server, sessions, errors };
 }
 
+/** Two nodes sharing a new MemoryStore (ids PREFIX-a, PREFIX-b), and a round-robin balancer in front of them. */
+async function twoNodes(cleanup: Cleanup, prefix: string): Promise<{ a: Node; b: Node; lb: RoundRobin }> {
+  const store = new MemoryStore();
+  const a = await startNode(cleanup, store, `${prefix}-a`);
+  const b = await startNode(cleanup, store, `${prefix}-b`);
+  const lb = await roundRobin([a.origin, b.origin]);
+  cleanup.add(() => lb.close());
+  return { a, b, lb };
+}
+
 /** Wait until the client's sends so far are acknowledged (a sender paced by acks makes many small requests). */
 function clientAcked(client: HoldlineClient): Promise<void> {
   if (client.bufferedAmount === 0) return Promise.resolve();
@@ -108,11 +118,7 @@ describe('two servers, one MemoryStore', () => {
   after(() => cleanup.run());
 
   it('serve one session round-robin: 5,000 messages each way, mixed text and binary, exactly once and in order', async () => {
-    const store = new MemoryStore();
-    const a = await startNode(cleanup, store, 'node-a');
-    const b = await startNode(cleanup, store, 'node-b');
-    const lb = await roundRobin([a.origin, b.origin]);
-    cleanup.add(() => lb.close());
+    const { a, b, lb } = await twoNodes(cleanup, 'node');
 
     const N = 5_000;
     const atServer: string[] = [];
@@ -176,12 +182,8 @@ describe('two servers, one MemoryStore', () => {
   });
 
   it('a node that leaves (close()) hands its sessions over: the other takes it (resumed), no reset, nothing lost', async () => {
-    const store = new MemoryStore();
-    const a = await startNode(cleanup, store, 'leave-a');
-    const b = await startNode(cleanup, store, 'leave-b');
     // Opens go to A first: A owns the session.
-    const lb = await roundRobin([a.origin, b.origin]);
-    cleanup.add(() => lb.close());
+    const { a, b, lb } = await twoNodes(cleanup, 'leave');
     const atServer: string[] = [];
     const atClient: string[] = [];
     const changed = new Condition();
@@ -246,11 +248,7 @@ describe('two servers, one MemoryStore', () => {
   });
 
   it('a node that leaves right after a delivery writes its delivery mark first: the next owner redelivers nothing', async () => {
-    const store = new MemoryStore();
-    const a = await startNode(cleanup, store, 'mark-a');
-    const b = await startNode(cleanup, store, 'mark-b');
-    const lb = await roundRobin([a.origin, b.origin]);
-    cleanup.add(() => lb.close());
+    const { a, b, lb } = await twoNodes(cleanup, 'mark');
     const onA: string[] = [];
     const onB: Array<{ m: string; redelivered: boolean }> = [];
     let leaving: Promise<void> | undefined;
@@ -362,11 +360,7 @@ describe('two servers, one MemoryStore', () => {
   });
 
   it('from any node: remote(id).send() reaches a session owned elsewhere, broadcast() reaches every node\'s sessions', async () => {
-    const store = new MemoryStore();
-    const a = await startNode(cleanup, store, 'any-a');
-    const b = await startNode(cleanup, store, 'any-b');
-    const lb = await roundRobin([a.origin, b.origin]);
-    cleanup.add(() => lb.close());
+    const { a, b, lb } = await twoNodes(cleanup, 'any');
     // Two clients: opens alternate, so one session is owned by each node.
     const clients = [0, 1].map(() => new HoldlineClient(`${lb.origin}/holdline`, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } }));
     const got: string[][] = [[], []];
