@@ -44,7 +44,7 @@ test('Digest, a wrong password: proxy_auth_required naming Digest within a secon
   assert.deepEqual(reported, ['proxy_auth_required']);
   assert.equal(client.state, 'closed');
   await new Promise((r) => setTimeout(r, 500));
-  const denied = (await squid.accessLog()).filter((e) => e.httpStatus === 407);
+  const denied = await squid.waitForAccessEntries((e) => e.httpStatus === 407, 1);
   // Basic up front (the URL has credentials and no domain), then one Digest answer.
   assert.ok(denied.length <= 2, `no loop: ${denied.length} 407s`);
 });
@@ -59,5 +59,5 @@ test('Digest, no credentials: proxy_auth_required naming Digest, asked once', { 
   assert.match(err.message, /\bDigest\b/);
   assert.deepEqual(reported, ['proxy_auth_required']);
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal((await squid.accessLog()).filter((e) => e.httpStatus === 407).length, 1);
+  assert.equal((await squid.waitForAccessEntries((e) => e.httpStatus === 407, 1)).length, 1);
 });

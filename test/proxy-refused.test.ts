@@ -29,7 +29,7 @@ test('squid refusing the destination port (ACL 403): proxy_refused naming the pr
   assert.equal(err?.code, 'timeout', 'retried until connectTimeoutMs');
   assert.match(err.message, new RegExp(`last error: proxy_refused: the proxy 127\\.0\\.0\\.1:${squid.port} refused POST http://127\\.0\\.0\\.1:${hl.port}/holdline/open: HTTP 403 \\(ERR_ACCESS_DENIED`));
   assert.equal(hl.server.sessionCount, 0);
-  const denied = (await squid.accessLog()).filter((e) => e.httpStatus === 403);
+  const denied = await squid.waitForAccessEntries((e) => e.httpStatus === 403, 2);
   assert.ok(denied.length >= 2, `asked again after a back-off: ${denied.length}`);
   assert.ok(denied.length < 40, `with back-off, not in a storm: ${denied.length}`);
 });

@@ -77,6 +77,12 @@ export interface DaemonHandle<Entry> {
   accessLog(): Promise<Entry[]>;
   /** Waits (bounded, default 5 s) for an access log entry. */
   waitForAccessEntry(predicate: (entry: Entry) => boolean, timeoutMs?: number): Promise<Entry>;
+  /**
+   * Waits (bounded, default 5 s) until at least `count` entries match, and
+   * returns every match. The daemon logs a transaction after its answer, so a
+   * log read right after an answer may miss the last line.
+   */
+  waitForAccessEntries(predicate: (entry: Entry) => boolean, count: number, timeoutMs?: number): Promise<Entry[]>;
   /** The daemon's own log so far (after stop(): as it was at stop). */
   daemonLog(): Promise<string>;
   /** SIGTERM, waits for the whole process group to exit, removes the temp dir. Idempotent. */
@@ -178,6 +184,15 @@ function makeHandle<Entry>(
         what: `a matching ${spec.name} access log entry`,
         detail: async () => `${ACCESS_LOG}:\n${tail(await readAccess())}`,
       });
+    },
+    waitForAccessEntries(predicate, count, timeoutMs = DEFAULT_ACCESS_WAIT_MS) {
+      return waitFor(
+        async () => {
+          const matches = (await accessLog()).filter(predicate);
+          return matches.length >= count ? matches : undefined;
+        },
+        { timeoutMs, what: `${count} matching ${spec.name} access log entries`, detail: async () => `${ACCESS_LOG}:\n${tail(await readAccess())}` },
+      );
     },
     async daemonLog() {
       return finalLogs?.daemon ?? (await readFileOrEmpty(daemonLogFile));

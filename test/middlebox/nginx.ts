@@ -76,6 +76,8 @@ export interface NginxProxy {
   accessLog(): Promise<NginxAccessEntry[]>;
   /** Waits (bounded) for an access log entry; nginx logs a request when it completes. */
   waitForAccessEntry(predicate: (entry: NginxAccessEntry) => boolean, timeoutMs?: number): Promise<NginxAccessEntry>;
+  /** Waits (bounded) until at least `count` entries match; returns every match. */
+  waitForAccessEntries(predicate: (entry: NginxAccessEntry) => boolean, count: number, timeoutMs?: number): Promise<NginxAccessEntry[]>;
   /** error.log so far (after stop(): as it was at stop). */
   errorLog(): Promise<string>;
   /** Fast shutdown (SIGTERM), waits for master and workers to exit, removes the temp dir. Idempotent. */

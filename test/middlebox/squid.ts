@@ -83,6 +83,8 @@ export interface SquidProxy {
   accessLog(): Promise<SquidAccessEntry[]>;
   /** Waits (bounded) for an access log entry; squid logs a transaction after its response. */
   waitForAccessEntry(predicate: (entry: SquidAccessEntry) => boolean, timeoutMs?: number): Promise<SquidAccessEntry>;
+  /** Waits (bounded) until at least `count` entries match; returns every match. */
+  waitForAccessEntries(predicate: (entry: SquidAccessEntry) => boolean, count: number, timeoutMs?: number): Promise<SquidAccessEntry[]>;
   /** cache.log so far (after stop(): as it was at stop). */
   cacheLog(): Promise<string>;
   /** Stops squid, waits for it and its helpers to exit, removes the temp dir. Idempotent. */
