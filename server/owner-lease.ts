@@ -7,9 +7,15 @@
  */
 import PQueue from 'p-queue';
 import type { CloseReason } from '../shared/index.js';
-import { BROADCAST_CONCURRENCY } from './broadcast.js';
 import type { ResolvedOptions } from './options.js';
 import type { Session } from './session.js';
+
+/**
+ * Store reads in flight at once while the node checks which of its sessions
+ * the store still holds: a background check, kept below a broadcast's
+ * (server/broadcast.ts) so that it never crowds the application's traffic.
+ */
+const CHECK_CONCURRENCY = 512;
 
 /** What the lease needs from its node (server/session-registry.ts). */
 export interface LeaseHost {
@@ -55,7 +61,7 @@ export class OwnerLease {
    */
   #checkHeld(): void {
     const host = this.#host;
-    const queue = new PQueue({ concurrency: BROADCAST_CONCURRENCY });
+    const queue = new PQueue({ concurrency: CHECK_CONCURRENCY });
     const reason: CloseReason = { code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' };
     for (const session of [...host.sessions()]) {
       queue
