@@ -32,7 +32,7 @@
  * accepted (the owner delivers), an ack (the owner's send window opens), a
  * poll taken (a poll held elsewhere is superseded), a close.
  *
- * Readings the contract pins (`test/store-conformance.ts` checks all of this
+ * Readings the contract pins (`test/store-conformance/` checks all of this
  * against every store):
  * - events are asynchronous: no listener runs inside `publish()`; a listener
  *   that throws keeps the event from no other; `publish` works for a session

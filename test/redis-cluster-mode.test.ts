@@ -24,7 +24,7 @@ import { roundRobin } from './helpers/round-robin.js';
 import { Cleanup, closeHttpServer, Condition, listen } from './helpers/server.js';
 import { startRedis, type RedisServer } from './middlebox/redis.js';
 import { ensureExecutable } from './middlebox/system.js';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance } from './store-conformance/index.js';
 
 const run = promisify(execFile);
 

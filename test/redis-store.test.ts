@@ -1,5 +1,5 @@
 /**
- * RedisStore against the store conformance suite (test/store-conformance.ts),
+ * RedisStore against the store conformance suite (test/store-conformance/),
  * on a redis-server of this test's own (test/middlebox/redis.ts: a free
  * loopback port, never the machine's Redis). Node B's handle is a second
  * RedisStore on the same server, as another node would have; each test gets
@@ -21,7 +21,7 @@ import type { SessionStore, StoreEvent } from '../server/store.js';
 import { roundRobin } from './helpers/round-robin.js';
 import { Cleanup, closeHttpServer, Condition, listen } from './helpers/server.js';
 import { startRedis } from './middlebox/redis.js';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance } from './store-conformance/index.js';
 
 const redis = await startRedis();
 /** A client of the test's own server, for looking at keys. */
