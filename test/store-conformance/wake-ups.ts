@@ -2,8 +2,8 @@
  * The store conformance suite's `wake-ups` area: publish and subscribe.
  * Every subscriber on every node (the publisher's own included) hears each
  * event as published, for every session and for one the store no longer
- * holds; unsubscribe stops that listener only; no listener runs inside
- * publish. Here too the Recorder and `listen`, which wait until a
+ * holds; unsubscribe stops that listener only; a listener that throws keeps
+ * the event from no other; no listener runs inside publish. Here too the Recorder and `listen`, which wait until a
  * subscription is live (a remote store subscribes over the network) before a
  * test relies on it.
  */
@@ -62,6 +62,28 @@ export function wakeUps({ check, world }: Suite): void {
       { type: 'broadcast', node: NODE_B, data: 'to everyone' },
       { type: 'broadcast', node: NODE_A, data: { b: 'AAEC/w==' } },
     ];
+
+    check('a listener that throws keeps the event from no other listener, here or on another node', async (t) => {
+      const w = await world(t);
+      const sid = await w.open();
+      let thrown = 0;
+      const off = w.a.subscribe((s) => {
+        if (s.startsWith(PROBE)) return;
+        thrown++;
+        throw new Error('a listener that throws');
+      });
+      t.after(off);
+      const onA = new Recorder();
+      const onB = new Recorder();
+      await listen(t, w.a, onA);
+      await listen(t, w.b, onB);
+      await w.a.publish(sid, { type: 'in', node: NODE_A });
+      await w.b.publish(sid, { type: 'in', node: NODE_B });
+      await onA.waitFor(2, 'the thrower\'s neighbour on the same store');
+      await onB.waitFor(2, 'a listener on the other node');
+      assert.equal(thrown, 2, 'the thrower heard both events too');
+      assert.deepEqual(onA.heard.map((h) => h.event.node), [NODE_A, NODE_B]);
+    });
 
     check('publish reaches every subscriber, the publisher included, with the sid and the event as published', async (t) => {
       const w = await world(t);
