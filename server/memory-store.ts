@@ -262,6 +262,14 @@ export class MemoryStore implements SessionStore {
   // ---- outbound ----
 
   async enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult> {
+    return this.#append(sid, entries);
+  }
+
+  enqueueNow(sid: string, entries: readonly OutboxEntry[]): EnqueueResult {
+    return this.#append(sid, entries);
+  }
+
+  #append(sid: string, entries: readonly OutboxEntry[]): EnqueueResult {
     const { outbox } = this.#streams(sid);
     for (const en of entries) outbox.pushEntry(en);
     return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };

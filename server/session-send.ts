@@ -132,28 +132,40 @@ function admit(session: Session, host: SessionHost, out: SendState, entry: Outbo
   out.pending++;
   host.metrics?.sent(entry.bytes);
   out.unsent.push(entry.bytes);
-  out.commit ??= quiet(Promise.resolve().then(() => commitNow(session, host, out)));
+  out.commit ??= quiet(Promise.resolve().then(() => commit(session, host, out)));
   return out.commit;
 }
 
-async function commitNow(session: Session, host: SessionHost, out: SendState): Promise<void> {
+/**
+ * Commit what the sends of this turn admitted: at once with a store in this
+ * process (enqueueNow), else awaiting the store. An application that awaits
+ * each send() commits one message at a time, so the hops saved count.
+ */
+function commit(session: Session, host: SessionHost, out: SendState): Promise<void> | undefined {
   out.commit = undefined;
   // Closed meanwhile: leave the entries for close() to report as unacked.
   if (session.state === 'closed') throw new HoldlineError('session_closed', `session ${session.id} is closed`);
   const entries = out.uncommitted ?? [];
   out.uncommitted = undefined;
   const { store } = host.options;
+  if (store.enqueueNow === undefined) return commitToStore(session, host, out, entries);
+  committed(session, host, out, store.enqueueNow(session.id, entries));
+  return undefined;
+}
+
+async function commitToStore(session: Session, host: SessionHost, out: SendState, entries: OutboxEntry[]): Promise<void> {
+  const { store } = host.options;
   // A poll held here waits for these messages: the store reads its batch in the same call, if it can.
   const read = store.enqueueAndRead === undefined ? undefined : host.heldRead(session);
-  let batch: ReadOutboundResult | undefined;
-  let r: EnqueueResult;
   if (read !== undefined && store.enqueueAndRead !== undefined) {
     const both = await store.enqueueAndRead(session.id, entries, read);
-    r = both;
-    batch = both.batch;
+    committed(session, host, out, both, both.batch);
   } else {
-    r = await store.enqueue(session.id, entries);
+    committed(session, host, out, await store.enqueue(session.id, entries));
   }
+}
+
+function committed(session: Session, host: SessionHost, out: SendState, r: EnqueueResult, batch?: ReadOutboundResult): void {
   out.storeBuffered = r.bufferedBytes;
   out.commits++;
   host.outboundReady(session, out.commits, batch);

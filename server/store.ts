@@ -220,6 +220,14 @@ export interface SessionStore {
 
   /** Append messages to the outbound stream. */
   enqueue(sid: string, entries: readonly OutboxEntry[]): Promise<EnqueueResult>;
+  /**
+   * Optional: enqueue() done at once, for a store in this process
+   * (MemoryStore). It gives what enqueue() gives, and throws what enqueue()
+   * rejects with. An application that awaits each send() commits each
+   * message on its own, and an asynchronous enqueue's promise hops are most
+   * of that commit's cost. Without it the node awaits enqueue().
+   */
+  enqueueNow?(sid: string, entries: readonly OutboxEntry[]): EnqueueResult;
   /** Apply the client's cumulative ack of the outbound stream. */
   ackOutbound(sid: string, ack: number): Promise<AckOutboundResult>;
   /**

@@ -46,6 +46,13 @@ function killable(store: SessionStore): { store: SessionStore; kill(): void } {
             if (!dead) listener(sid, event);
           });
       }
+      // A synchronous method (enqueueNow) fails by throwing, the others by rejecting.
+      if (prop === 'enqueueNow') {
+        return (...args: unknown[]): unknown => {
+          if (dead) throw new Error('store connection lost');
+          return Reflect.apply(v, target, args);
+        };
+      }
       return (...args: unknown[]) => (dead ? Promise.reject(new Error('store connection lost')) : Reflect.apply(v, target, args));
     },
   });

@@ -2,13 +2,13 @@
  * The store conformance suite's `outbound stream` area: server-to-client
  * messages. enqueue's numbering and buffered bytes, ackOutbound's ok, stale
  * and future, where readOutbound starts, its byte limit and the inbound ack
- * it carries, pendingOutbound, and that the optional enqueueAndRead and
- * ackAndRead give what their two-call forms give.
+ * it carries, pendingOutbound, and that the optional enqueueNow,
+ * enqueueAndRead and ackAndRead give what their plain forms give.
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEntry, HoldlineError, utf8Length } from '../../shared/index.js';
-import { wiresOf, type Suite } from './world.js';
+import { isUnknown, rejectsUnknown, wiresOf, type Suite } from './world.js';
 
 export function outbound({ name, check, world }: Suite): void {
   describe('outbound stream', () => {
@@ -21,6 +21,35 @@ export function outbound({ name, check, world }: Suite): void {
       assert.deepEqual(await w.a.enqueue(sid, []), { lastSeq: 3, bufferedBytes: 9 }, 'an empty append changes nothing');
       assert.deepEqual(await w.a.enqueue(sid, [encodeEntry('x'), encodeEntry('y'), encodeEntry('z')]), { lastSeq: 6, bufferedBytes: 12 });
       assert.equal(await w.a.pendingOutbound(sid), 6);
+    });
+
+    check('enqueueNow (where a store has it) gives what enqueue gives, and throws what it rejects with', async (t) => {
+      const w = await world(t);
+      const enqueueNow = w.a.enqueueNow?.bind(w.a);
+      if (enqueueNow === undefined) {
+        t.diagnostic(`${name} has no enqueueNow: the node awaits enqueue`);
+        return;
+      }
+      const now = await w.open();
+      const later = await w.open();
+      const batches = [[encodeEntry('ab'), encodeEntry('é')], [], [encodeEntry(new Uint8Array(5))], [encodeEntry('x'), encodeEntry('y')]];
+      for (const entries of batches) {
+        assert.deepEqual(enqueueNow(now, entries), await w.b.enqueue(later, entries), JSON.stringify(entries.map((e) => e.wire)));
+      }
+      // What it appended is the stream as enqueue would have left it, for any node.
+      assert.deepEqual(await w.b.readOutbound(now, 100_000), await w.a.readOutbound(later, 100_000));
+      assert.deepEqual(await w.b.ackOutbound(now, 2), await w.a.ackOutbound(later, 2));
+      assert.deepEqual(enqueueNow(now, [encodeEntry('z')]), { lastSeq: 6, bufferedBytes: 8 });
+      const gone = await w.open();
+      await w.a.delete(gone);
+      let thrown: unknown;
+      try {
+        enqueueNow(gone, [encodeEntry('late')]);
+      } catch (e) {
+        thrown = e;
+      }
+      await rejectsUnknown(w.b.enqueue(gone, [encodeEntry('late')]), 'enqueue of a deleted session');
+      assert.ok(isUnknown(thrown), `enqueueNow of a deleted session: want session_unknown, got ${String(thrown)}`);
     });
 
     check('ackOutbound: ok moves the ack, stale and future change nothing', async (t) => {

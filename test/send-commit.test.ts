@@ -1,0 +1,77 @@
+/**
+ * A send()'s commit to the store: at once with a store in this process that
+ * has enqueueNow (MemoryStore), awaited with one that has only enqueue. Either
+ * way an awaited send() is in the store when its promise resolves, the sends
+ * of one turn are one commit, and the client gets every message once, in
+ * order.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStore } from '../server/index.js';
+import type { OutboxEntry } from '../shared/index.js';
+import { HoldlineClient } from '../client/index.js';
+import { startHoldline } from './helpers/holdline.js';
+
+class CountingStore extends MemoryStore {
+  readonly calls: string[] = [];
+  override enqueue(sid: string, entries: readonly OutboxEntry[]) {
+    this.calls.push(`enqueue ${entries.length}`);
+    return super.enqueue(sid, entries);
+  }
+  override enqueueNow(sid: string, entries: readonly OutboxEntry[]) {
+    this.calls.push(`now ${entries.length}`);
+    return super.enqueueNow(sid, entries);
+  }
+}
+
+/** The same store with the optional enqueueNow taken away: what a networked store (RedisStore) looks like to the node. */
+function asyncOnly(store: CountingStore): CountingStore {
+  Reflect.defineProperty(store, 'enqueueNow', { value: undefined });
+  assert.equal(store.enqueueNow, undefined);
+  return store;
+}
+
+for (const [kind, make, want] of [
+  ['a store with enqueueNow commits at once', () => new CountingStore(), 'now'],
+  ['a store with only enqueue is awaited', () => asyncOnly(new CountingStore()), 'enqueue'],
+] as const) {
+  test(`send() commits: ${kind}; an awaited send is in the store, one turn's sends are one commit`, async (t) => {
+    const store = make();
+    const hl = await startHoldline(t, { store });
+    const client = new HoldlineClient(hl.url, { transports: ['polling'] });
+    t.after(() => client.close());
+    const got: string[] = [];
+    client.on('message', (m) => got.push(String(m)));
+    await client.connect();
+    const session = hl.server.session(client.sessionId ?? '');
+    assert.ok(session);
+
+    // An application that awaits each send: one commit each, in the store when the promise resolves.
+    for (let i = 1; i <= 3; i++) {
+      await session.send(`a${i}`);
+      assert.equal(await store.pendingOutbound(session.id, i), 1, `a${i} is in the store once send() resolved`);
+    }
+    // Sends of one turn: one commit of all three.
+    await Promise.all([session.send('b1'), session.send('b2'), session.send('b3')]);
+    assert.deepEqual(store.calls, [`${want} 1`, `${want} 1`, `${want} 1`, `${want} 3`]);
+
+    const deadline = Date.now() + 10_000;
+    while (got.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+  });
+}
+
+test('send() on a session closed before its commit rejects with session_closed, and commits nothing', async (t) => {
+  const store = new CountingStore();
+  const hl = await startHoldline(t, { store });
+  const client = new HoldlineClient(hl.url, { transports: ['polling'] });
+  t.after(() => client.close());
+  await client.connect();
+  const session = hl.server.session(client.sessionId ?? '');
+  assert.ok(session);
+  const sent = session.send('too late');
+  // The commit runs in a microtask after this turn: the close comes first.
+  void session.close();
+  await assert.rejects(sent, (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
+  assert.deepEqual(store.calls, []);
+});
