@@ -63,6 +63,17 @@ export function wakeUps({ check, world }: Suite): void {
       { type: 'broadcast', node: NODE_A, data: { b: 'AAEC/w==' } },
     ];
 
+    /** A world with a session, and a Recorder listening on each node. */
+    const listening = async (t: TestContext) => {
+      const w = await world(t);
+      const sid = await w.open();
+      const onA = new Recorder();
+      const onB = new Recorder();
+      await listen(t, w.a, onA);
+      await listen(t, w.b, onB);
+      return { w, sid, onA, onB };
+    };
+
     check('a listener that throws keeps the event from no other listener, here or on another node', async (t) => {
       const w = await world(t);
       const sid = await w.open();
@@ -86,12 +97,7 @@ export function wakeUps({ check, world }: Suite): void {
     });
 
     check('publish reaches every subscriber, the publisher included, with the sid and the event as published', async (t) => {
-      const w = await world(t);
-      const sid = await w.open();
-      const onA = new Recorder();
-      const onB = new Recorder();
-      await listen(t, w.a, onA);
-      await listen(t, w.b, onB);
+      const { w, sid, onA, onB } = await listening(t);
       for (const event of events) await w.a.publish(sid, event);
       await onA.waitFor(events.length, "the publisher's own subscriber");
       await onB.waitFor(events.length, "the other node's subscriber");
@@ -132,12 +138,7 @@ export function wakeUps({ check, world }: Suite): void {
     });
 
     check('a listener never runs inside publish: events arrive asynchronously', async (t) => {
-      const w = await world(t);
-      const sid = await w.open();
-      const onA = new Recorder();
-      const onB = new Recorder();
-      await listen(t, w.a, onA);
-      await listen(t, w.b, onB);
+      const { w, sid, onA, onB } = await listening(t);
       const published = w.a.publish(sid, { type: 'out', node: NODE_A });
       assert.equal(onA.heard.length + onB.heard.length, 0, 'a listener ran synchronously inside publish()');
       await published;
