@@ -45,13 +45,21 @@ const HOLDLINE_FILES = [
   'test/lifecycle.test.ts',
 ];
 
+/**
+ * The longest any test or hook may run (as test:unit in package.json): a
+ * hook that hangs (a clean-up after a failure) fails the run instead of
+ * holding it until CI's own limit. node's --test-timeout also caps a test's
+ * own larger `timeout`, so this is the largest of those (the package test's).
+ */
+const TEST_TIMEOUT_MS = 600_000;
+
 function main(): number {
   const files = [...FILES, ...HOLDLINE_FILES];
   const dir = mkdtempSync(join(tmpdir(), 'holdline-tls-'));
   try {
     const { certFile } = makeTestCertificate(dir);
     const env = { ...process.env, HOLDLINE_TEST_TLS: '1', HOLDLINE_TEST_TLS_DIR: dir, NODE_EXTRA_CA_CERTS: certFile };
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files], { stdio: 'inherit', env });
     if (r.error) throw r.error;
     return r.status ?? 1;
   } finally {
