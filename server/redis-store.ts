@@ -36,7 +36,7 @@
  * `client: new Cluster([...])`.
  */
 import { Redis, type Cluster } from 'ioredis';
-import { utf8Length, type CloseReason, type OutboxEntry, type StreamItem } from '../shared/index.js';
+import { encodeMessages, utf8Length, type CloseReason, type OutboxEntry, type StreamItem } from '../shared/index.js';
 import type {
   AcceptInboundResult,
   AckOutboundResult,
@@ -64,8 +64,32 @@ import { RedisSessions } from './redis-sessions.js';
 
 export type { RedisStoreOptions } from './redis-options.js';
 
-/** Entries up to this size have their stored form kept from one enqueue to the next (see #stored). */
+/** Entries up to this size have their stored form kept from one enqueue to the next (see #kept). */
 const STORED_CACHE_BYTES = 4096;
+
+/** A batch of one message, as readOutbound gives it. */
+interface Alone {
+  readonly m: string;
+  readonly wireBytes: number;
+}
+
+/** An entry's stored form: its payload bytes, a space, its wire form's JSON (redis-scripts.ts). */
+function storedForm(e: OutboxEntry): string {
+  return `${e.bytes} ${JSON.stringify(e.wire)}`;
+}
+
+/** What the store keeps of the last small entry it enqueued (a broadcast enqueues one entry for every session). */
+interface Kept {
+  readonly entry: OutboxEntry;
+  readonly stored: string;
+  /** Its batch alone, once asked for. */
+  alone?: Alone;
+}
+
+function aloneBatch(e: OutboxEntry): Alone {
+  const m = encodeMessages([e.wire]);
+  return { m, wireBytes: utf8Length(m) };
+}
 
 export class RedisStore implements SessionStore {
   readonly #client: Redis | Cluster;
@@ -77,11 +101,8 @@ export class RedisStore implements SessionStore {
   readonly #sessions: RedisSessions;
   readonly #events: RedisEvents;
   #closed = false;
-  /** The last entry enqueued and its stored form: a broadcast enqueues one entry for every session. */
-  #lastEntry: OutboxEntry | undefined;
-  #lastStored = '';
-  /** The batch of the last entry read alone (see #alone). */
-  #lastAlone: { entry: OutboxEntry; m: string; wireBytes: number } | undefined;
+  /** See #kept. */
+  #last: Kept | undefined;
 
   constructor(options: RedisStoreOptions) {
     const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
@@ -175,26 +196,23 @@ export class RedisStore implements SessionStore {
     return { lastSeq: int('enqueue', r[0]), bufferedBytes: int('enqueue', r[1]) };
   }
 
-  /** An outbound entry as the out list keeps it: `<payload bytes> <wire JSON>`. */
-  #stored(e: OutboxEntry): string {
-    // Kept for small entries only: the cache holds its last one for as long as the store lives.
-    if (e.bytes > STORED_CACHE_BYTES) return `${e.bytes} ${JSON.stringify(e.wire)}`;
-    if (e !== this.#lastEntry) {
-      this.#lastEntry = e;
-      this.#lastStored = `${e.bytes} ${JSON.stringify(e.wire)}`;
-    }
-    return this.#lastStored;
+  /** What is kept of `e`, if it is small enough to be kept: the cache holds its last one for as long as the store lives. */
+  #kept(e: OutboxEntry): Kept | undefined {
+    if (e.bytes > STORED_CACHE_BYTES) return undefined;
+    if (this.#last?.entry !== e) this.#last = { entry: e, stored: storedForm(e) };
+    return this.#last;
   }
 
-  /** A batch of `e` alone, as readOutbound gives it (kept for the last entry: a broadcast's every session has it). */
-  #alone(e: OutboxEntry): { readonly m: string; readonly wireBytes: number } {
-    const kept = this.#lastAlone;
-    if (kept?.entry === e) return kept;
-    const wire = JSON.stringify(e.wire);
-    const made = { entry: e, m: `[${wire}]`, wireBytes: utf8Length(wire) + 2 };
-    // Kept for small entries only, as #stored.
-    if (e.bytes <= STORED_CACHE_BYTES) this.#lastAlone = made;
-    return made;
+  /** An outbound entry as the out list keeps it: `<payload bytes> <wire JSON>`. */
+  #stored(e: OutboxEntry): string {
+    return this.#kept(e)?.stored ?? storedForm(e);
+  }
+
+  /** A batch of `e` alone, as readOutbound gives it. */
+  #alone(e: OutboxEntry): Alone {
+    const kept = this.#kept(e);
+    if (kept === undefined) return aloneBatch(e);
+    return (kept.alone ??= aloneBatch(e));
   }
 
   async ackOutbound(sid: string, ack: number): Promise<AckOutboundResult> {
