@@ -20,6 +20,22 @@ export const ACKING = 64;
 /** ... and something woke it meanwhile. */
 export const WOKEN_ACKING = 128;
 
+/**
+ * A batch read before the poll it is for is answered, and the session's
+ * commit count when it was read: the flush uses it only if that poll starts
+ * at `seq` and nothing was committed since (poll-flush.ts).
+ */
+export interface ReadAhead {
+  seq: number;
+  commits: number;
+  batch: Promise<ReadOutboundResult>;
+}
+
+/** A ReadAhead of a batch the store gave already (with a commit or with an ack). */
+export function alreadyRead(batch: ReadOutboundResult, commits: number): ReadAhead {
+  return { seq: batch.seq, commits, batch: Promise.resolve(batch) };
+}
+
 /** What a Hold keeps once it has written a batch or taken an early poll: idle sessions never need it. */
 class Streaming {
   /** The Hold's flags, once it streams (see Hold.state). */
@@ -28,8 +44,8 @@ class Streaming {
   from: number | undefined;
   /** Just past the last batch written: where an early poll starts. */
   nextSeq = 1;
-  /** A batch read ahead for the expected early poll. */
-  ahead: { seq: number; commits: number; batch: Promise<ReadOutboundResult> } | undefined;
+  /** A batch read ahead: for the expected early poll, or with the commit or the ack of the held poll. */
+  ahead: ReadAhead | undefined;
   /** The last batch answer, while the client has not read it all: no second batch is written meanwhile. */
   unread: PollHandle | undefined;
 }

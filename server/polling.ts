@@ -22,7 +22,7 @@ import { EARLY_HOLD_MS, encodeBatch, encodeClose, NO_MESSAGES, type CloseReason 
 import { clockMs } from './clock.js';
 import type { AckOutcome, AckRead } from './ack-outcome.js';
 import { PollFlusher } from './poll-flush.js';
-import { ACKING, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
+import { ACKING, alreadyRead, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
 import { Holds } from './poll-holds.js';
 import type { PollAnswerer, PollAsk, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
@@ -118,7 +118,7 @@ export class PollingTransport {
       if (outcome === false) return !this.#acked(sid, h, handle, false);
       if (typeof outcome === 'object') {
         // Read with the ack: the flush answers with it unless the session committed more since.
-        if (h.poll === handle) h.ahead = { seq: outcome.batch.seq, commits: outcome.commits, batch: Promise.resolve(outcome.batch) };
+        if (h.poll === handle) h.ahead = alreadyRead(outcome.batch, outcome.commits);
         pending = outcome.pending;
       } else {
         pending = outcome;
@@ -188,7 +188,7 @@ export class PollingTransport {
     const h = this.#holds.get(sid);
     if (!h) return;
     // The held poll's batch, read with the commit (heldRead()): the flush uses it if nothing changed since (poll-flush.ts).
-    if (batch !== undefined && commits !== undefined && h.poll) h.ahead = { seq: batch.seq, commits, batch: Promise.resolve(batch) };
+    if (batch !== undefined && commits !== undefined && h.poll) h.ahead = alreadyRead(batch, commits);
     // Another node's messages: a batch read ahead of them would lack them.
     else if (commits === undefined) h.ahead = undefined;
     if (h.poll) return this.#flusher.wakeSoon(sid, h);
