@@ -171,6 +171,9 @@ function makeHandle<Entry>(
 
   const readAccess = async (): Promise<string> => finalLogs?.access ?? (await readFileOrEmpty(accessLogFile));
   const accessLog = async (): Promise<Entry[]> => spec.parseAccessLog(await readAccess());
+  /** Waits (bounded) until `check` finds what it wants in the access log; fails with the log's tail. */
+  const waitForLog = <T>(check: (log: Entry[]) => T | undefined, what: string, timeoutMs: number): Promise<T> =>
+    waitFor(async () => check(await accessLog()), { timeoutMs, what, detail: async () => `${ACCESS_LOG}:\n${tail(await readAccess())}` });
 
   return {
     pid: proc.pid,
@@ -179,19 +182,16 @@ function makeHandle<Entry>(
     dir,
     accessLog,
     waitForAccessEntry(predicate, timeoutMs = DEFAULT_ACCESS_WAIT_MS) {
-      return waitFor(async () => (await accessLog()).find(predicate), {
-        timeoutMs,
-        what: `a matching ${spec.name} access log entry`,
-        detail: async () => `${ACCESS_LOG}:\n${tail(await readAccess())}`,
-      });
+      return waitForLog((log) => log.find(predicate), `a matching ${spec.name} access log entry`, timeoutMs);
     },
     waitForAccessEntries(predicate, count, timeoutMs = DEFAULT_ACCESS_WAIT_MS) {
-      return waitFor(
-        async () => {
-          const matches = (await accessLog()).filter(predicate);
+      return waitForLog(
+        (log) => {
+          const matches = log.filter(predicate);
           return matches.length >= count ? matches : undefined;
         },
-        { timeoutMs, what: `${count} matching ${spec.name} access log entries`, detail: async () => `${ACCESS_LOG}:\n${tail(await readAccess())}` },
+        `${count} matching ${spec.name} access log entries`,
+        timeoutMs,
       );
     },
     async daemonLog() {
