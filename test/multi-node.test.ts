@@ -38,6 +38,8 @@ function killable(store: SessionStore): { store: SessionStore; kill(): void } {
   let dead = false;
   const handle = new Proxy(store, {
     get(target, prop, receiver) {
+      // A store whose connection can be lost is a networked one: it has no synchronous enqueueNow.
+      if (prop === 'enqueueNow') return undefined;
       const v: unknown = Reflect.get(target, prop, receiver);
       if (typeof v !== 'function') return v;
       if (prop === 'subscribe') {
@@ -45,13 +47,6 @@ function killable(store: SessionStore): { store: SessionStore; kill(): void } {
           target.subscribe((sid, event) => {
             if (!dead) listener(sid, event);
           });
-      }
-      // A synchronous method (enqueueNow) fails by throwing, the others by rejecting.
-      if (prop === 'enqueueNow') {
-        return (...args: unknown[]): unknown => {
-          if (dead) throw new Error('store connection lost');
-          return Reflect.apply(v, target, args);
-        };
       }
       return (...args: unknown[]) => (dead ? Promise.reject(new Error('store connection lost')) : Reflect.apply(v, target, args));
     },
