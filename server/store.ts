@@ -225,7 +225,8 @@ export interface SessionStore {
    * (MemoryStore). It gives what enqueue() gives, and throws what enqueue()
    * rejects with. An application that awaits each send() commits each
    * message on its own, and an asynchronous enqueue's promise hops are most
-   * of that commit's cost. Without it the node awaits enqueue().
+   * of that commit's cost. Without it the node awaits enqueue() (or
+   * enqueueAndRead(), which a store with enqueueNow is not asked for).
    */
   enqueueNow?(sid: string, entries: readonly OutboxEntry[]): EnqueueResult;
   /** Apply the client's cumulative ack of the outbound stream. */
