@@ -80,10 +80,10 @@ function storedForm(e: OutboxEntry): string {
 
 /** What the store keeps of the last small entry it enqueued (a broadcast enqueues one entry for every session). */
 interface Kept {
-  readonly entry: OutboxEntry;
-  readonly stored: string;
+  entry: OutboxEntry | undefined;
+  stored: string;
   /** Its batch alone, once asked for. */
-  alone?: Alone;
+  alone: Alone | undefined;
 }
 
 function aloneBatch(e: OutboxEntry): Alone {
@@ -101,8 +101,8 @@ export class RedisStore implements SessionStore {
   readonly #sessions: RedisSessions;
   readonly #events: RedisEvents;
   #closed = false;
-  /** See #kept. */
-  #last: Kept | undefined;
+  /** See #kept: one object, refilled in place (no allocation per enqueue). */
+  readonly #last: Kept = { entry: undefined, stored: '', alone: undefined };
 
   constructor(options: RedisStoreOptions) {
     const { url, client, keyPrefix, ttlMs } = resolveRedisOptions(options);
@@ -199,8 +199,13 @@ export class RedisStore implements SessionStore {
   /** What is kept of `e`, if it is small enough to be kept: the cache holds its last one for as long as the store lives. */
   #kept(e: OutboxEntry): Kept | undefined {
     if (e.bytes > STORED_CACHE_BYTES) return undefined;
-    if (this.#last?.entry !== e) this.#last = { entry: e, stored: storedForm(e) };
-    return this.#last;
+    const last = this.#last;
+    if (last.entry !== e) {
+      last.entry = e;
+      last.stored = storedForm(e);
+      last.alone = undefined;
+    }
+    return last;
   }
 
   /** An outbound entry as the out list keeps it: `<payload bytes> <wire JSON>`. */
