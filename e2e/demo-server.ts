@@ -90,6 +90,8 @@ export interface DemoStats {
   webSockets: number;
   /** Upgrade requests answered 404 (another path, or no WebSockets offered). */
   upgradesRefused: number;
+  /** POST /demo/leave requests received, whatever they carried. */
+  leaveRequests: number;
   /** Sessions closed by their page's /demo/leave. */
   sessionsLeft: number;
 }
@@ -179,7 +181,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   hl.on('error', (e) => log(`holdline error: ${String(e)}`));
   const history: ChatMessage[] = [];
   const seen = new Set<string>();
-  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {}, webSockets: 0, upgradesRefused: 0, sessionsLeft: 0 };
+  const stats: DemoStats = { sessions: 0, sessionsOpened: 0, messages: 0, duplicatesDropped: 0, requests: {}, webSockets: 0, upgradesRefused: 0, leaveRequests: 0, sessionsLeft: 0 };
   /** Session id -> the key its page must show to close it through /demo/leave. */
   const leaveKeys = new Map<string, string>();
   let lastN = 0;
@@ -270,6 +272,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       return;
     }
     if (path === '/demo/leave' && req.method === 'POST') {
+      stats.leaveRequests++;
       leave(req, res);
       return;
     }

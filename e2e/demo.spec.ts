@@ -97,9 +97,15 @@ test('a tab closing: the session count drops within seconds, and the other pages
     await openChat(a, `${demo.origin}/?name=alice`);
     await openChat(b, `${demo.origin}/?name=bob`);
     await expect.poll(() => note(a), { timeout: 10_000 }).toMatch(/^2 sessions on the server/);
+    // b's own stream says so too: its welcome (the key its leave needs) came before that, in order.
+    await expect.poll(() => note(b), { timeout: 10_000 }).toMatch(/^2 sessions on the server/);
     await b.close({ runBeforeUnload: true });
-    await expect.poll(() => demo.stats().sessions, { timeout: 5_000 }).toBe(1);
-    expect(demo.stats().sessionsLeft).toBe(1);
+    // All three, so that a failure says which step did not happen: the beacon, its key, the close.
+    const left = () => {
+      const s = demo.stats();
+      return { leaveRequests: s.leaveRequests, sessionsLeft: s.sessionsLeft, sessions: s.sessions };
+    };
+    await expect.poll(left, { timeout: 5_000 }).toEqual({ leaveRequests: 1, sessionsLeft: 1, sessions: 1 });
     await expect.poll(() => note(a), { timeout: 5_000 }).toMatch(/^1 session on the server/);
   } finally {
     await alice.close();
