@@ -35,14 +35,15 @@ async function assertNotFoundAtOnce(url: string): Promise<void> {
   const started = Date.now();
   await assert.rejects(c.connect(), (e: unknown) => e instanceof HoldlineError && e.code === 'not_found');
   const ms = Date.now() - started;
-  // The issue's requirement: at once, not after connectTimeoutMs of retries (a generous bound).
-  assert.ok(ms < 1_000, `connect() failed after ${ms} ms`);
+  // The issue's requirement: at once, not after connectTimeoutMs (30 s by default) of retries.
+  // The bound is a third of that, so that a busy machine cannot miss it.
+  assert.ok(ms < 10_000, `connect() failed after ${ms} ms`);
   assert.equal(c.state, 'closed');
   assert.equal(errors[0]?.code, 'not_found');
   assert.match(errors[0]?.message ?? '', /path|endpoint/);
 }
 
-test('a wrong path under Express (an HTML 404) fails connect() within a second with not_found', async (t) => {
+test('a wrong path under Express (an HTML 404) fails connect() at once with not_found', async (t) => {
   const hl = new HoldlineServer({ pollTimeoutMs: 1_000 });
   t.after(() => hl.close());
   const app = express();
@@ -55,7 +56,7 @@ test('a wrong path under Express (an HTML 404) fails connect() within a second w
   await assertNotFoundAtOnce(`${base}/wrong`);
 });
 
-test('a wrong path under attach() (a Holdline not_found body) fails connect() within a second', async (t) => {
+test('a wrong path under attach() (a Holdline not_found body) fails connect() at once', async (t) => {
   const hl = await startHoldline(t);
   await assertNotFoundAtOnce(hl.url.replace('/holdline', '/holdlin'));
 });

@@ -58,7 +58,7 @@ test('NTLM with the proxy option { url, username, password, domain }', { timeout
   assert.ok(open.user !== null && /bob/i.test(open.user));
 });
 
-test('NTLM, a user the proxy refuses: proxy_auth_required naming NTLM within a second, no retry storm', { timeout: 60_000 }, async (t) => {
+test('NTLM, a user the proxy refuses: proxy_auth_required naming NTLM at once, no retry storm', { timeout: 60_000 }, async (t) => {
   noProxyEnv(t);
   const squid = await startSquid({ ntlm: { users: ['alice', 'CORP\\alice'] } });
   t.after(() => squid.stop());
@@ -66,7 +66,8 @@ test('NTLM, a user the proxy refuses: proxy_auth_required naming NTLM within a s
   const { err, ms, reported, client } = await refused(t, hl, `http://CORP%5Cmallory:pw@127.0.0.1:${squid.port}`);
   assert.equal(err?.code, 'proxy_auth_required');
   assert.match(err.message, /\bNTLM\b/);
-  assert.ok(ms < 1_000, `failed within a second (${Math.round(ms)} ms)`);
+  // At once, not after connectTimeoutMs (30 s by default) of retries: a bound a busy machine cannot miss.
+  assert.ok(ms < 10_000, `failed at once, not after retries (${Math.round(ms)} ms)`);
   assert.deepEqual(reported, ['proxy_auth_required']);
   assert.equal(client.state, 'closed');
   assert.equal(hl.server.sessionCount, 0);
@@ -83,7 +84,8 @@ test('NTLM, no credentials: proxy_auth_required naming NTLM, asked once', { time
   const { err, ms, reported } = await refused(t, hl, squid.url);
   assert.equal(err?.code, 'proxy_auth_required');
   assert.match(err.message, /\bNTLM\b/);
-  assert.ok(ms < 1_000, `failed within a second (${Math.round(ms)} ms)`);
+  // At once, not after connectTimeoutMs (30 s by default) of retries: a bound a busy machine cannot miss.
+  assert.ok(ms < 10_000, `failed at once, not after retries (${Math.round(ms)} ms)`);
   assert.deepEqual(reported, ['proxy_auth_required']);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await squid.waitForAccessEntries((e) => e.httpStatus === 407, 1)).length, 1);
