@@ -41,7 +41,11 @@ const HOLDLINE_FILES = [
   'test/app-failures.test.ts',
   'test/client-callbacks.test.ts',
   'test/request-cost.test.ts',
-  'test/early-poll.test.ts',
+  'test/early-poll/next-header.test.ts',
+  'test/early-poll/from.test.ts',
+  'test/early-poll/client.test.ts',
+  'test/early-poll/recovery.test.ts',
+  'test/early-poll/send-ack-order.test.ts',
   'test/lifecycle.test.ts',
 ];
 
