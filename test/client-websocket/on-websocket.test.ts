@@ -1,0 +1,80 @@
+/**
+ * The client on a WebSocket (PROTOCOL.md, "WebSocket") against a real
+ * HoldlineServer, while the WebSocket holds: the move from polling after the
+ * open, binary as binary frames and text as text frames (seen on the wire by
+ * a byte-level tap) with no polls or HTTP sends meanwhile, stats.rttMs
+ * measured on the WebSocket, and transports ['websocket']: no poll at all,
+ * and a close frame that ends the client.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HoldlineClient } from '../../client/index.js';
+import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, until } from './helpers.js';
+import { withTimeout } from '../helpers/server.js';
+
+describe('client on a WebSocket', { timeout: 90_000 }, () => {
+  it('moves to a WebSocket after the open; binary goes as binary frames both ways, text as text, no polls or sends meanwhile', async (t) => {
+    const rig = await serve(t);
+    const proxy = await proxied(rig, { record: true });
+    const { c, w, server, session } = await connect(rig, {}, proxy);
+    await until(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    assert.deepEqual(w.switches, [{ transport: 'websocket', previous: 'polling' }]);
+    const before = c.stats;
+
+    const count = 60;
+    for (let i = 0; i < count; i++) {
+      await c.send(message('up', i));
+      await session.send(message('down', i));
+    }
+    await until(() => server.got.length === count && w.got.length === count, 10_000, 'both ways delivered');
+    assert.deepEqual(show(server.got), expected('up', count));
+    assert.deepEqual(show(w.got), expected('down', count));
+    const after = c.stats;
+    assert.equal(after.polls, before.polls, 'no poll while on the WebSocket');
+    assert.equal(after.sendRequests, 0, 'no HTTP send at all');
+    assert.equal(after.transportSwitches, 1);
+
+    // On the wire: each binary message is one binary frame holding its bytes; no base64 JSON anywhere.
+    await sleep(50);
+    const binUp = proxy.up.frames.filter((f) => f.opcode === 2).map((f) => `bin:${f.payload.toString('hex')}`);
+    const binDown = proxy.down.frames.filter((f) => f.opcode === 2).map((f) => `bin:${f.payload.toString('hex')}`);
+    assert.deepEqual(binUp, expected('up', count).filter((m) => m.startsWith('bin:')));
+    assert.deepEqual(binDown, expected('down', count).filter((m) => m.startsWith('bin:')));
+    const texts = [...proxy.up.frames, ...proxy.down.frames].filter((f) => f.opcode === 1).map((f) => f.payload.toString('utf8'));
+    assert.ok(texts.includes('up 1') && texts.includes('down 1'), 'a text message is a text frame holding the text');
+    assert.deepEqual(texts.filter((s) => s.includes('"b"')), [], 'no base64 {"b":…} on the WebSocket');
+    assert.equal(proxy.upgrades, 1);
+    assert.deepEqual(w.errors, []);
+  });
+
+  it('stats.rttMs is measured on the WebSocket (hello to ok, batch to its ack), with no HTTP send to time', async (t) => {
+    // Not `connect`: this client has no listeners (an error goes to console.error).
+    const { cleanup, h } = await serve(t);
+    const server = collect(h);
+    const c = new HoldlineClient(h.url, { reconnect: RECONNECT, transports: ['websocket'] });
+    cleanup.add(() => c.close());
+    await c.connect();
+    await server.session;
+    for (let i = 0; i < 10; i++) await c.send(`m ${i}`);
+    await until(() => server.got.length >= 10 && c.stats.messagesAcked >= 10, 10_000, 'sent and acknowledged');
+    assert.equal(c.transport, 'websocket');
+    assert.equal(c.stats.sendRequests, 0, 'nothing went over HTTP sends');
+    assert.ok(c.stats.rttMs > 0, `rttMs measured on the WebSocket (got ${c.stats.rttMs})`);
+    assert.ok(c.stats.rttMs < 10_000, `rttMs is a round trip in ms (got ${c.stats.rttMs})`);
+  });
+
+  it("transports ['websocket']: no poll after the open; a close frame ends the client as a poll's would", async (t) => {
+    const rig = await serve(t);
+    const connected = await connect(rig, { transports: ['websocket'] });
+    const { c, w, session } = connected;
+    await exchange(connected, 20, 'both ways');
+    assert.deepEqual(show(w.got), expected('down', 20));
+    assert.equal(c.transport, 'websocket');
+    assert.equal(c.stats.polls, 0);
+    assert.equal(c.stats.sendRequests, 0);
+    const closed = new Promise<string>((resolve) => c.once('close', (reason) => resolve(reason.code)));
+    session.close({ code: 'server_closed', message: 'bye' });
+    assert.equal(await withTimeout(closed, 5_000, 'close'), 'server_closed');
+    assert.equal(c.state, 'closed');
+  });
+});
