@@ -27,7 +27,14 @@ import { join } from 'node:path';
 import { makeTestCertificate } from '../test/helpers/tls.js';
 
 /** Servers from startServer() (test/helpers/server.ts) or createTestServer() (tls.ts). */
-const FILES = ['test/keepalive-reuse.test.ts', 'test/bad-input.test.ts'];
+const FILES = [
+  'test/keepalive-reuse.test.ts',
+  'test/bad-input/access.test.ts',
+  'test/bad-input/body.test.ts',
+  'test/bad-input/limits.test.ts',
+  'test/bad-input/request-form.test.ts',
+  'test/bad-input/sequence-and-ack.test.ts',
+];
 
 /**
  * Servers from startHoldline() (test/helpers/holdline.ts, which speaks TLS in
