@@ -61,8 +61,14 @@ interface Inbound {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-/** One WebSocket connection: first the hello, then batches both ways. */
-export class Connection {
+/**
+ * One WebSocket connection: first the hello, then batches both ways. An idle
+ * server holds one per session, so it keeps no closures or timers of its
+ * own beyond its two `ws` listeners: inbound ordering is its base class, the
+ * end-of-turn callbacks are static, and its heartbeat is the transport's
+ * shared ticker (`tick()`).
+ */
+export class Connection extends OrderedFrames {
   readonly #ws: WebSocket;
   /** The connection under `ws`: corked from the first frame written in a turn to the end of the turn. */
   readonly #socket: Duplex;
@@ -82,32 +88,30 @@ export class Connection {
   #inbound: Inbound | undefined;
   #pumping = false;
   #again = false;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The transport's tick at which the next heartbeat is due; -1: none (the hello is not done). */
+  #beatAt = -1;
   #closed = false;
-  /** Inbound frames, handled in order: at once while none waits for the store. */
-  readonly #frames = new OrderedFrames(
-    (data, isBinary) => this.#frame(data, isBinary),
-    (e) => this.#fail(e),
-  );
   /** The inbound ack of the last batch accepted; while `#ackDue`, written at the end of the turn unless a header carries it first. */
   #ackOwed = 0;
   #ackDue = false;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
+    super();
     this.#ws = ws;
     this.#socket = socket;
     this.#t = t;
-    ws.on('message', (data, isBinary) => this.#frames.push(data, isBinary));
-    ws.on('close', () => this.#gone());
-    ws.on('error', () => this.#gone());
+    const gone = (): void => this.#gone();
+    ws.on('message', (data, isBinary) => this.push(data, isBinary));
+    ws.on('close', gone);
+    ws.on('error', gone);
   }
 
   get sid(): string | undefined {
     return this.#served?.sid;
   }
 
-  /** One inbound frame; a promise when it waits for the store (a throw or a rejection fails the connection). */
-  #frame(data: RawData, isBinary: boolean): Promise<void> | undefined {
+  /** One inbound frame, in order (OrderedFrames); a promise when it waits for the store (a throw or a rejection fails the connection). */
+  protected handleFrame(data: RawData, isBinary: boolean): Promise<void> | undefined {
     if (this.#closed) return undefined;
     const served = this.#served;
     if (served === undefined) return this.#hello(data, isBinary);
@@ -190,8 +194,7 @@ export class Connection {
     const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
     this.#send(JSON.stringify({ ok: true, ack: read.inboundAck }));
     this.#t.attached(this);
-    this.#heartbeat = setInterval(() => this.#beat(), this.#t.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#beatAt = this.#t.nextBeat;
     this.pump();
   }
 
@@ -297,23 +300,30 @@ export class Connection {
     this.#corked = true;
     this.#wrote = false;
     this.#socket.cork();
-    process.nextTick(this.#endOfTurn);
+    process.nextTick(Connection.#endOfTurn, this);
   }
 
-  readonly #endOfTurn = (): void => {
-    if (this.#wrote || this.#closed) this.#uncork();
-    else setImmediate(this.#uncork);
-  };
+  static #endOfTurn(c: Connection): void {
+    if (c.#wrote || c.#closed) Connection.#uncork(c);
+    else setImmediate(Connection.#uncork, c);
+  }
 
-  readonly #uncork = (): void => {
-    this.#payAck();
-    this.#corked = false;
-    this.#socket.uncork();
-  };
+  static #uncork(c: Connection): void {
+    c.#payAck();
+    c.#corked = false;
+    c.#socket.uncork();
+  }
 
   /** An accepted batch not acknowledged by a header written since: an ack alone (before the turn's write, or a last frame). */
   #payAck(): void {
     if (this.#ackDue && !this.#closed) this.#sendHeader(this.#ackOwed, 0, 0);
+  }
+
+  /** The transport's heartbeat ticker counted `now`: beat if due, every heartbeatMs from the hello. */
+  tick(now: number): void {
+    if (this.#beatAt < 0 || now < this.#beatAt) return;
+    this.#beatAt = this.#t.nextBeat;
+    this.#beat();
   }
 
   /** An empty batch now and then: proxies see traffic, and the client knows the connection is alive. */
@@ -345,6 +355,10 @@ export class Connection {
     this.#close(code, why);
   }
 
+  protected framesFailed(e: unknown): void {
+    this.#fail(e);
+  }
+
   #fail(e: unknown): void {
     if (this.#closed) return;
     const err = e instanceof HoldlineError && e.status !== undefined ? e : undefined;
@@ -364,8 +378,7 @@ export class Connection {
 
   #gone(): void {
     this.#closed = true;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
+    this.#beatAt = -1;
     this.#t.detached(this);
   }
 }

@@ -37,25 +37,27 @@ export function byteLength(data: RawData): number {
   return data.byteLength;
 }
 
-type Handle = (data: RawData, isBinary: boolean) => Promise<void> | undefined;
-
 /**
  * Inbound frames handled one at a time, in order, and at once while none
  * waits: a frame whose handling returns a promise (it waits for the store)
  * holds the frames after it, and those that come meanwhile, until it
  * settles. No promise per frame otherwise. A throw or a rejection goes to
- * `fail`, and the frames held are dropped (the connection is closing).
+ * `framesFailed`, and the frames held are dropped (the connection is
+ * closing).
+ *
+ * A base class of the connection, not an object of its own with two
+ * closures: an idle server holds one connection per session, and these were
+ * 168 B of it (heap snapshots, 2,000 idle sessions).
  */
-export class OrderedFrames {
-  readonly #handle: Handle;
-  readonly #fail: (e: unknown) => void;
+export abstract class OrderedFrames {
   /** Frames waiting for one before them; undefined: none waits. */
   #held: Array<[RawData, boolean]> | undefined;
 
-  constructor(handle: Handle, fail: (e: unknown) => void) {
-    this.#handle = handle;
-    this.#fail = fail;
-  }
+  /** Handle one frame; a promise when it waits for the store. */
+  protected abstract handleFrame(data: RawData, isBinary: boolean): Promise<void> | undefined;
+
+  /** A frame's handling threw or rejected. */
+  protected abstract framesFailed(e: unknown): void;
 
   push(data: RawData, isBinary: boolean): void {
     if (this.#held !== undefined) this.#held.push([data, isBinary]);
@@ -68,10 +70,10 @@ export class OrderedFrames {
     for (;;) {
       let waits: Promise<void> | undefined;
       try {
-        waits = this.#handle(data, isBinary);
+        waits = this.handleFrame(data, isBinary);
       } catch (e) {
         this.#held = undefined;
-        return this.#fail(e);
+        return this.framesFailed(e);
       }
       if (waits !== undefined) {
         const rest = (this.#held = held === undefined || i >= held.length ? [] : held.slice(i));
@@ -79,7 +81,7 @@ export class OrderedFrames {
           () => this.#resume(rest),
           (e: unknown) => {
             this.#held = undefined;
-            this.#fail(e);
+            this.framesFailed(e);
           },
         );
         return;

@@ -22,6 +22,13 @@ import { Connection, WS_CLOSE } from './websocket-connection.js';
 
 export { WS_CLOSE } from './websocket-connection.js';
 
+/**
+ * Ticks of the heartbeat ticker per heartbeat period. Every connection beats
+ * every BEAT_TICKS ticks from its hello, so a heartbeat is never later than
+ * heartbeatMs; the first comes up to a tick (a tenth of the period) early.
+ */
+const BEAT_TICKS = 10;
+
 export class WebSocketTransport {
   readonly core: SessionRegistry;
   readonly #wss: WebSocketServer;
@@ -29,17 +36,30 @@ export class WebSocketTransport {
   readonly #bySid = new Map<string, Connection>();
   readonly #all = new Set<Connection>();
   readonly #originAllowed: (req: IncomingMessage) => boolean;
+  /**
+   * One heartbeat timer for every connection (not one per connection: an
+   * idle server holds a connection per session), running while any is open.
+   */
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  /** Ticks so far. */
+  #ticks = 0;
 
   constructor(core: SessionRegistry, originAllowed: (req: IncomingMessage) => boolean) {
     this.core = core;
     this.#originAllowed = originAllowed;
     // One frame is at most a message (or a header): maxMessageBytes, and a little for a header's JSON.
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: core.options.maxMessageBytes + 1024, perMessageDeflate: false });
+    // No clientTracking: `#all` is the set of connections (ws's own would be a second Set entry and a 'close' listener each).
+    this.#wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: core.options.maxMessageBytes + 1024, perMessageDeflate: false });
   }
 
   /** How often an idle connection gets an empty batch: below common proxy idle cut-offs. */
   get heartbeatMs(): number {
     return Math.max(1_000, Math.min(this.core.options.pollTimeoutMs || 25_000, 25_000));
+  }
+
+  /** The tick at which a connection that beats now (or says hello now) beats next: heartbeatMs from now at the latest. */
+  get nextBeat(): number {
+    return this.#ticks + BEAT_TICKS;
   }
 
   /** Take an upgrade request for our path (the caller checked the path). */
@@ -62,6 +82,16 @@ export class WebSocketTransport {
     this.#bySid.set(sid, c);
     if (old && old !== c) old.drop(WS_CLOSE.superseded, 'superseded');
     this.core.carriedByWebSocket(sid);
+    if (this.#ticker === undefined) {
+      // Whole milliseconds, rounded down: BEAT_TICKS ticks are never longer than heartbeatMs.
+      this.#ticker = setInterval(() => this.#tick(), Math.floor(this.heartbeatMs / BEAT_TICKS));
+      this.#ticker.unref();
+    }
+  }
+
+  #tick(): void {
+    const now = ++this.#ticks;
+    for (const c of this.#all) c.tick(now);
   }
 
   /** Connections open on this node. */
@@ -73,6 +103,10 @@ export class WebSocketTransport {
     this.#all.delete(c);
     const sid = c.sid;
     if (sid !== undefined && this.#bySid.get(sid) === c) this.#bySid.delete(sid);
+    if (this.#all.size === 0 && this.#ticker !== undefined) {
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+    }
   }
 
   carrying(sid: string): boolean {
