@@ -41,6 +41,25 @@ const idleServerStart = defineRole<{ lib: AnyLib }, { url: string }>('websocket.
   return { url: idleServer.url };
 });
 
+/**
+ * Wait until the server holds no more connections than `count` (one per
+ * session, its WebSocket): Holdline's sessions open over HTTP, and node:http
+ * keeps that connection alive until the client's idle timeout (4 s) or its
+ * own (5 s) ends it, about 3.4 KB each, which is not what an idle session
+ * keeps. The same wait for the others (their connections are the sessions').
+ */
+const idleServerConnections = defineRole<{ count: number; timeoutMs: number }, number>('websocket.idle.server.connections', async ({ count, timeoutMs }) => {
+  const server = started(idleServer, 'the idle server').http;
+  const open = () => new Promise<number>((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+  const deadline = performance.now() + timeoutMs;
+  let n = await open();
+  while (n > count && performance.now() < deadline) {
+    await sleep(100);
+    n = await open();
+  }
+  return n;
+});
+
 const idleServerErrors = defineRole<Record<string, never>, string[]>('websocket.idle.server.errors', () => started(idleServer, 'the idle server').errors);
 
 /** Open `count` clients, `concurrency` at a time; each sends one message and waits for its echo. */
@@ -77,6 +96,8 @@ export interface IdleWsHeap {
   /** Server heap growth per idle session after full collections, bytes. */
   heapPerSession: number;
   rssPerSession: number;
+  /** Connections the server held at the reading (one per session when the opens' HTTP connections are gone). */
+  connections: number;
   errors: string[];
 }
 
@@ -87,14 +108,21 @@ export interface WebSocketResults {
 }
 
 async function idleHeap(cfg: BenchConfig, lib: WsLib): Promise<IdleWsHeap> {
-  const { idleSessions, idleWarmup } = cfg.websocket;
+  return measureWsIdleHeap(lib, cfg.websocket.idleSessions, cfg.websocket.idleWarmup);
+}
+
+/** Server heap per idle WebSocket session of `lib`, in fresh child processes (also test/websocket-idle-heap.test.ts). */
+export async function measureWsIdleHeap(lib: WsLib, idleSessions: number, idleWarmup: number): Promise<IdleWsHeap> {
   return withAgents([{ name: 'server', exposeGc: true }, { name: 'client' }], async ([srv, cli]) => {
     const { url } = await srv.call(idleServerStart, { lib }, 10_000);
     const open = (count: number) => cli.call(idleOpen, { lib, url, count, concurrency: 50, timeoutMs: 60_000 + count * 20 }, 70_000 + count * 20);
+    const settle = (count: number) => srv.call(idleServerConnections, { count, timeoutMs: 20_000 }, 25_000);
     await open(idleWarmup);
+    await settle(idleWarmup);
     await sleep(500);
     const before = await srv.memory();
     await open(idleSessions);
+    const connections = await settle(idleWarmup + idleSessions);
     await sleep(500);
     const idle = await srv.memory();
     if (!idle.afterGc) throw new Error('the server child has no gc(): it must run with --expose-gc');
@@ -103,6 +131,7 @@ async function idleHeap(cfg: BenchConfig, lib: WsLib): Promise<IdleWsHeap> {
       sessions: idleSessions,
       heapPerSession: Math.round((idle.heapUsed - before.heapUsed) / idleSessions),
       rssPerSession: Math.round((idle.rss - before.rss) / idleSessions),
+      connections,
       errors,
     };
   });
