@@ -1,0 +1,156 @@
+/**
+ * What the tests of the middlebox infrastructure (`*.test.ts` in this folder)
+ * share: a plain node:http origin on loopback that counts the requests it
+ * sees, HTTP requests on a fresh connection (direct, through a forward proxy,
+ * or a CONNECT), whether a daemon's process group is still alive, and an
+ * origin with a squid in front of it for the tests of one describe.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { after, before } from 'node:test';
+import { startSquid, type SquidOptions, type SquidProxy } from './squid.js';
+
+export interface Origin {
+  readonly port: number;
+  /** Requests seen, by path. */
+  readonly hits: Map<string, number>;
+  close(): Promise<void>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/** A node:http server on 127.0.0.1 (a free port) that answers every request with `handler`, once its body is read. */
+export async function startOrigin(handler: Handler): Promise<Origin> {
+  const hits = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://origin').pathname;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    req.on('end', () => handler(req, res, body));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  return {
+    port: address.port,
+    hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request on a fresh connection, bounded by `timeoutMs`. */
+export function httpRequest(options: {
+  port: number;
+  path: string;
+  method?: string;
+  headers?: OutgoingHttpHeaders;
+  body?: string;
+  timeoutMs?: number;
+}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: options.port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+        agent: false,
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** A request through a forward proxy: absolute-form request target. */
+export function viaProxy(
+  proxy: SquidProxy,
+  url: string,
+  options: { method?: string; headers?: OutgoingHttpHeaders; body?: string; timeoutMs?: number } = {},
+): Promise<Reply> {
+  return httpRequest({ ...options, port: proxy.port, path: url, headers: { host: new URL(url).host, ...options.headers } });
+}
+
+/** Sends CONNECT through the proxy and returns the status (the tunnel, if any, is closed at once). */
+export function connectStatus(proxy: SquidProxy, authority: string, headers: OutgoingHttpHeaders): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      method: 'CONNECT',
+      path: authority,
+      headers: { host: authority, ...headers },
+      agent: false,
+      signal: AbortSignal.timeout(10_000),
+    });
+    req.on('connect', (res: IncomingMessage, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Whether any process of the process group `pgid` is still alive. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An origin and a squid, once both are started (before the describe's tests). */
+export interface OriginAndSquid {
+  origin?: Origin;
+  squid?: SquidProxy;
+}
+
+/**
+ * Starts an origin answering with `handler` and a squid started with
+ * `options` before the tests of the enclosing describe, and stops both after
+ * them. Call it inside a describe.
+ */
+export function originAndSquid(handler: Handler, options: SquidOptions): OriginAndSquid {
+  const started: OriginAndSquid = {};
+  after(async () => {
+    await started.squid?.stop();
+    await started.origin?.close();
+  });
+
+  before(async () => {
+    started.origin = await startOrigin(handler);
+    started.squid = await startSquid(options);
+  });
+  return started;
+}
