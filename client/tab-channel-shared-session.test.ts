@@ -1,0 +1,168 @@
+/**
+ * HoldlineTabClient with the real client against a real server on 127.0.0.1,
+ * tabs sharing one BroadcastChannel and a FIFO lock manager standing in for
+ * navigator.locks: several tabs share one session and one client, every
+ * message goes out once, in order per tab, and is confirmed; incoming
+ * messages reach every tab once; when the leader closes mid-flight another
+ * tab resumes the same session, exactly once both ways; a server restart
+ * resets the shared session for every tab and lists what was lost exactly.
+ */
+import { describe, it, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HoldlineServer, type Session } from '../server/index.js';
+import { HoldlineClient as NodeClient } from './index.js';
+import type { HoldlineTabClient } from './tab-channel.js';
+import type { Payload } from '../shared/index.js';
+import { closeTabs, tabGroup, waitFor } from '../test/helpers/tabs.js';
+
+afterEach(closeTabs);
+
+describe('HoldlineTabClient with the real client and server', () => {
+  const received: string[] = [];
+  const sessions: Session[] = [];
+  const hl = new HoldlineServer({ pollTimeoutMs: 1_000 });
+  hl.on('session', (s) => {
+    sessions.push(s);
+    s.on('message', (d) => {
+      received.push(String(d));
+      if (String(d).startsWith('echo:')) void s.send(`echoed ${String(d)}`);
+    });
+  });
+  const server = http.createServer();
+  hl.attach(server, { path: '/holdline' });
+  let url = '';
+  const clients: NodeClient[] = [];
+  const createClient = (u: string) => {
+    const c = new NodeClient(u, { reconnect: { minDelayMs: 20, maxDelayMs: 200 } });
+    clients.push(c);
+    return c;
+  };
+
+  after(async () => {
+    await closeTabs();
+    await hl.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('three tabs open one session; every message arrives once, in order per tab, and is confirmed', async () => {
+    if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdline`;
+    const before = sessions.length;
+    const clientsBefore = clients.length;
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    assert.equal(sessions.length - before, 1, 'one session for three tabs');
+    assert.equal(clients.length - clientsBefore, 1, 'one client for three tabs');
+    assert.deepEqual([a.role, b.role, c.role], ['leader', 'follower', 'follower']);
+    assert.equal(b.sessionId, a.sessionId);
+    assert.equal(c.sessionId, a.sessionId);
+
+    received.length = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) for (const [name, t] of [['a', a], ['b', b], ['c', c]] as const) sends.push(t.send(`${name}${i}`));
+    await Promise.all(sends);
+    await waitFor('90 messages at the server', () => received.length === 90);
+    for (const name of ['a', 'b', 'c']) {
+      assert.deepEqual(received.filter((m) => m[0] === name), Array.from({ length: 30 }, (_, i) => `${name}${i}`));
+    }
+    await waitFor('every tab confirmed', () => [a, b, c].every((t) => t.bufferedAmount === 0 && t.stats.unconfirmed === 0));
+    assert.deepEqual([a.stats.messagesSent, b.stats.messagesSent, c.stats.messagesSent], [30, 30, 30]);
+    // The leader knows who would take its session over; a tab that closes is no longer counted.
+    assert.deepEqual([a.otherTabs, b.otherTabs, c.otherTabs], [2, 0, 0]);
+    await c.close();
+    await waitFor('the leader forgets the closed tab', () => a.otherTabs === 1);
+  });
+
+  it('relays incoming messages to every tab once', async () => {
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    const got = new Map<HoldlineTabClient, string[]>([[a, []], [b, []], [c, []]]);
+    for (const t of [a, b, c]) t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
+    await b.send('echo:1');
+    await c.send('echo:2');
+    await waitFor('both echoes on every tab', () => [...got.values()].every((l) => l.length === 2));
+    await sleep(50);
+    for (const l of got.values()) assert.deepEqual(l.sort(), ['echoed echo:1', 'echoed echo:2']);
+    assert.equal(a.stats.messagesReceived, 2);
+  });
+
+  it('the leader closing mid-flight: another tab resumes the SAME session, exactly once both ways', async () => {
+    const tab = tabGroup(url, createClient);
+    const [a, b, c] = [tab(), tab(), tab()];
+    await Promise.all([a.connect(), b.connect(), c.connect()]);
+    const first = a.sessionId;
+    const session = sessions[sessions.length - 1];
+    assert.ok(session !== undefined && session.id === first);
+    let sessionClosed = false;
+    session.on('close', () => (sessionClosed = true));
+    const resets: string[] = [];
+    const leaders: string[] = [];
+    const got = new Map<HoldlineTabClient, string[]>([[b, []], [c, []]]);
+    for (const t of [b, c]) {
+      t.on('reset', (e) => resets.push(`${e.previousSessionId}->${e.sessionId}:${e.lost.length}`));
+      t.on('leader', (e) => leaders.push(`${e.self ? 'self' : 'other'}:${e.sessionId ?? '?'}`));
+      t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
+    }
+    received.length = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      sends.push(b.send(`b${i}`), c.send(`c${i}`));
+      void session.send(`down${i}`).catch(() => undefined);
+      if (i === 10) void a.close();
+      if (i % 5 === 0) await sleep(5);
+    }
+    await Promise.all(sends);
+    await waitFor('a new leader', () => b.role === 'leader' || c.role === 'leader');
+    await waitFor('open again', () => b.state === 'open' && c.state === 'open');
+    assert.equal(b.sessionId, first, 'the same session goes on');
+    assert.equal(c.sessionId, first);
+    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
+    await waitFor('every server message on both tabs', () => [...got.values()].every((l) => l.length >= 40), 10_000).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify([...got.values()])} (leader: ${b.role === 'leader' ? 'b' : 'c'})`);
+    });
+    await sleep(100);
+    for (const name of ['b', 'c']) {
+      // Exactly once, in order: the server's dedupe drops what the new leader sent again.
+      assert.deepEqual(received.filter((m) => m[0] === name), Array.from({ length: 40 }, (_, i) => `${name}${i}`));
+    }
+    for (const l of got.values()) assert.deepEqual(l, Array.from({ length: 40 }, (_, i) => `down${i}`));
+    assert.deepEqual(resets, [], 'no reset');
+    assert.equal(sessionClosed, false, 'the server session was never closed');
+    assert.ok(leaders.length >= 2 && leaders.every((l) => l.endsWith(`:${first ?? ''}`)), leaders.join(', '));
+  });
+
+  it('a server restart resets the shared session; every tab hears of it, and what is lost is listed exactly', async () => {
+    const tab = tabGroup(url, createClient);
+    const [a, b] = [tab(), tab()];
+    await Promise.all([a.connect(), b.connect()]);
+    const first = a.sessionId;
+    const resets: Array<[string, string]> = [];
+    const lostB: Payload[] = [];
+    for (const t of [a, b]) t.on('reset', (e) => resets.push([e.previousSessionId, e.reason.code]));
+    b.on('reset', (e) => lostB.push(...e.lost));
+    // The session disappears under the client (as after a restart with an in-memory store).
+    sessions.find((s) => s.id === first)?.close({ code: 'server_shutdown', message: 'restart' });
+    received.length = 0;
+    for (let i = 0; i < 10; i++) await b.send(`b${i}`);
+    await waitFor('both reset', () => resets.length === 2, 10_000);
+    await waitFor('open again', () => a.state === 'open' && b.state === 'open');
+    await waitFor('confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    // Each message either reached the new session once or is listed lost (handed to the old one, never acknowledged).
+    assert.deepEqual([...lostB.map(String), ...received].sort(), Array.from({ length: 10 }, (_, i) => `b${i}`).sort());
+    assert.deepEqual(received, Array.from({ length: 10 }, (_, i) => `b${i}`).slice(lostB.length));
+    // The poll hears 'server_shutdown', or a send hears 'session_unknown' first.
+    assert.equal(resets.length, 2);
+    const [resetA, resetB] = resets;
+    assert.ok(resetA !== undefined && resetB !== undefined);
+    assert.deepEqual(resetA, resetB);
+    assert.equal(resetA[0], first);
+    assert.match(resetA[1], /^(server_shutdown|session_unknown)$/);
+    assert.notEqual(a.sessionId, first);
+  });
+});
