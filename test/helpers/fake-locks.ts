@@ -1,5 +1,5 @@
 /**
- * navigator.locks for tab tests in Node (client/tab-channel.test.ts,
+ * navigator.locks for tab tests in Node (client/tab-channel-*.test.ts,
  * client/tabs/handover.test.ts): exclusive mode only, FIFO per name.
  */
 import type { TabLockManager } from '../../client/tab-channel.js';
