@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { HoldlineClient, type ResetEvent } from '../client/index.js';
 import { HoldlineError, HoldlineServer, MemoryStore, type Session } from '../server/index.js';
 import { startHoldline } from './helpers/holdline.js';
-import { Cleanup, closeHttpServer, listen, openRaw, post } from './helpers/server.js';
+import { attachNode } from './helpers/nodes.js';
+import { Cleanup, openRaw, post } from './helpers/server.js';
 
 const FAST = { reconnect: { minDelayMs: 20, maxDelayMs: 200 } };
 
@@ -177,13 +177,7 @@ test('session.data and remoteAddress are on the node that takes a session over',
   const nodes: { hl: HoldlineServer; origin: string }[] = [];
   for (const nodeId of ['node-a', 'node-b']) {
     const hl = new HoldlineServer({ store, nodeId, pollTimeoutMs: 1_000, trustProxy: true, authenticate: (_req, auth) => ({ user: auth?.user }) });
-    const server = http.createServer();
-    hl.attach(server);
-    const origin = await listen(server);
-    cleanup.add(async () => {
-      await hl.close();
-      await closeHttpServer(server);
-    });
+    const { origin } = await attachNode(cleanup, hl);
     nodes.push({ hl, origin });
   }
   const [a, b] = nodes as [{ hl: HoldlineServer; origin: string }, { hl: HoldlineServer; origin: string }];

@@ -12,7 +12,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import http from 'node:http';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { HoldlineClient } from '../client/index.js';
@@ -21,7 +20,8 @@ import { HoldlineServer, type Session } from '../server/index.js';
 import { keySlot } from '../server/redis-pipeline.js';
 import type { SessionStore } from '../server/store.js';
 import { roundRobin } from './helpers/round-robin.js';
-import { Cleanup, closeHttpServer, Condition, listen } from './helpers/server.js';
+import { attachNode } from './helpers/nodes.js';
+import { Cleanup, Condition } from './helpers/server.js';
 import { startRedis, type RedisServer } from './middlebox/redis.js';
 import { ensureExecutable } from './middlebox/system.js';
 import { storeConformance } from './store-conformance/index.js';
@@ -132,13 +132,7 @@ describe('RedisStore on Redis Cluster: two HoldlineServers', () => {
           changed.notify();
         });
       });
-      const server = http.createServer();
-      hl.attach(server);
-      const origin = await listen(server);
-      cleanup.add(async () => {
-        await hl.close();
-        await closeHttpServer(server);
-      });
+      const { origin } = await attachNode(cleanup, hl);
       nodes.push({ hl, origin, sessions });
     }
     const [a, b] = nodes;
