@@ -157,21 +157,17 @@ export function badInputSuite(onStart: (started: Started) => void): BadInputSuit
       running = false;
       clientEvents.push(`${who} send failed: ${String(e)}`);
     };
+    // Numbered messages, one at a time, until running ends; `sent` counts each once its send() resolved.
+    const produce = async (send: (m: string) => Promise<void>, prefix: string, sent: () => void, pauseMs: number) => {
+      for (let i = 0; running; i++) {
+        await send(`${prefix}-${i}`);
+        sent();
+        await sleep(pauseMs);
+      }
+    };
     producers = [
-      (async () => {
-        while (running) {
-          await client.send(`c-${clientSent}`);
-          clientSent++;
-          await sleep(2);
-        }
-      })().catch(failed('client')),
-      (async () => {
-        while (running) {
-          await session.send(`s-${serverSent}`);
-          serverSent++;
-          await sleep(3);
-        }
-      })().catch(failed('server')),
+      produce((m) => client.send(m), 'c', () => void clientSent++, 2).catch(failed('client')),
+      produce((m) => session.send(m), 's', () => void serverSent++, 3).catch(failed('server')),
     ];
     // The stream is flowing before the first bad request.
     await changed.until(() => got(healthySid()).length >= 5 && clientGot.length >= 5, 5_000, () => 'the healthy stream to start');
