@@ -10,7 +10,8 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Payload } from '../shared/index.js';
-import { closeTabs, firstOf, ScriptedClient, tabGroup, waitFor } from '../test/helpers/tabs.js';
+import { closeTabs, firstOf, ScriptedClient, tabGroup } from '../test/helpers/tabs.js';
+import { waitFor } from '../test/helpers/wait.js';
 
 afterEach(closeTabs);
 
@@ -28,26 +29,26 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
     assert.equal(made.length, 1);
     const core = firstOf(made, 'scripted client');
     for (const m of ['b1', '', 'b3', 'b4']) await b.send(m);
-    await waitFor('4 handed over', () => core.outstanding.length === 4);
+    await waitFor(() => core.outstanding.length === 4, 5_000, '4 handed over');
 
     core.receive(2, true); // 'b1' and '' acknowledged: an empty message counts like any other
-    await waitFor('b1 and the empty one confirmed', () => b.stats.unconfirmed === 2);
+    await waitFor(() => b.stats.unconfirmed === 2, 5_000, 'b1 and the empty one confirmed');
     core.receive(1, true);
-    await waitFor('b3 confirmed', () => b.stats.unconfirmed === 1);
+    await waitFor(() => b.stats.unconfirmed === 1, 5_000, 'b3 confirmed');
 
     const lost: Payload[][] = [];
     b.on('reset', (e) => lost.push(e.lost));
     core.receive(1, false); // 'b4' reached the server, its ack did not come back
     core.loseSession({ code: 'session_unknown', message: 'gone' });
     // 'b4' went to the old session, unacknowledged: lost, and listed in b's reset (as HoldlineClient's would).
-    await waitFor('the reset', () => lost.length === 1);
+    await waitFor(() => lost.length === 1, 5_000, 'the reset');
     assert.deepEqual(lost, [['b4']]);
     assert.equal(b.stats.unconfirmed, 0);
     await b.send('b5');
-    await waitFor('sent', () => core.outstanding.length === 1);
+    await waitFor(() => core.outstanding.length === 1, 5_000, 'sent');
     assert.deepEqual(core.outstanding, ['b5']);
     core.receive(1, true);
-    await waitFor('all confirmed', () => b.stats.unconfirmed === 0 && b.bufferedAmount === 0);
+    await waitFor(() => b.stats.unconfirmed === 0 && b.bufferedAmount === 0, 5_000, 'all confirmed');
     assert.deepEqual(delivered, ['b1', '', 'b3', 'b4', 'b5']);
   });
 
@@ -83,21 +84,21 @@ describe('HoldlineTabClient acknowledgement accounting (scripted client)', () =>
     const errors: string[] = [];
     b.on('error', (e) => errors.push(e.code));
     for (const m of ['b1', 'too large', 'b3']) await b.send(m);
-    await waitFor('the refusal', () => errors.length === 1);
+    await waitFor(() => errors.length === 1, 5_000, 'the refusal');
     assert.deepEqual(errors, ['message_too_large']);
     assert.deepEqual(core.outstanding, ['b1', 'b3']);
     assert.equal(b.stats.unconfirmed, 2);
     core.receive(1, true);
-    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 1);
+    await waitFor(() => b.stats.unconfirmed === 1, 5_000, 'b1 confirmed');
     core.receive(1, true); // the client's 2nd message is 'b3'
-    await waitFor('b3 confirmed', () => b.stats.unconfirmed === 0 && b.bufferedAmount === 0);
+    await waitFor(() => b.stats.unconfirmed === 0 && b.bufferedAmount === 0, 5_000, 'b3 confirmed');
 
     // The leader's own sends reach its client in one go, so the refusal comes
     // after a later message was handed over: that one moves up in the client's order.
     const errorsA: string[] = [];
     a.on('error', (e) => errorsA.push(e.code));
     await Promise.all(['a1', 'too large', 'a3'].map((m) => a.send(m)));
-    await waitFor('the refusal', () => errorsA.length === 1);
+    await waitFor(() => errorsA.length === 1, 5_000, 'the refusal');
     assert.deepEqual(core.outstanding, ['a1', 'a3']);
     core.receive(2, true);
     assert.deepEqual([a.stats.unconfirmed, a.bufferedAmount], [0, 0]);

@@ -16,7 +16,8 @@ import { HoldlineServer, type Session } from '../server/index.js';
 import { HoldlineClient as NodeClient } from './index.js';
 import type { HoldlineTabClient } from './tab-channel.js';
 import type { Payload } from '../shared/index.js';
-import { closeTabs, tabGroup, waitFor } from '../test/helpers/tabs.js';
+import { closeTabs, tabGroup } from '../test/helpers/tabs.js';
+import { waitFor } from '../test/helpers/wait.js';
 
 afterEach(closeTabs);
 
@@ -66,16 +67,16 @@ describe('HoldlineTabClient with the real client and server', () => {
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 30; i++) for (const [name, t] of [['a', a], ['b', b], ['c', c]] as const) sends.push(t.send(`${name}${i}`));
     await Promise.all(sends);
-    await waitFor('90 messages at the server', () => received.length === 90);
+    await waitFor(() => received.length === 90, 5_000, '90 messages at the server');
     for (const name of ['a', 'b', 'c']) {
       assert.deepEqual(received.filter((m) => m[0] === name), Array.from({ length: 30 }, (_, i) => `${name}${i}`));
     }
-    await waitFor('every tab confirmed', () => [a, b, c].every((t) => t.bufferedAmount === 0 && t.stats.unconfirmed === 0));
+    await waitFor(() => [a, b, c].every((t) => t.bufferedAmount === 0 && t.stats.unconfirmed === 0), 5_000, 'every tab confirmed');
     assert.deepEqual([a.stats.messagesSent, b.stats.messagesSent, c.stats.messagesSent], [30, 30, 30]);
     // The leader knows who would take its session over; a tab that closes is no longer counted.
     assert.deepEqual([a.otherTabs, b.otherTabs, c.otherTabs], [2, 0, 0]);
     await c.close();
-    await waitFor('the leader forgets the closed tab', () => a.otherTabs === 1);
+    await waitFor(() => a.otherTabs === 1, 5_000, 'the leader forgets the closed tab');
   });
 
   it('relays incoming messages to every tab once', async () => {
@@ -86,7 +87,7 @@ describe('HoldlineTabClient with the real client and server', () => {
     for (const t of [a, b, c]) t.on('message', (d: Payload) => got.get(t)?.push(String(d)));
     await b.send('echo:1');
     await c.send('echo:2');
-    await waitFor('both echoes on every tab', () => [...got.values()].every((l) => l.length === 2));
+    await waitFor(() => [...got.values()].every((l) => l.length === 2), 5_000, 'both echoes on every tab');
     await sleep(50);
     for (const l of got.values()) assert.deepEqual(l.sort(), ['echoed echo:1', 'echoed echo:2']);
     assert.equal(a.stats.messagesReceived, 2);
@@ -118,12 +119,12 @@ describe('HoldlineTabClient with the real client and server', () => {
       if (i % 5 === 0) await sleep(5);
     }
     await Promise.all(sends);
-    await waitFor('a new leader', () => b.role === 'leader' || c.role === 'leader');
-    await waitFor('open again', () => b.state === 'open' && c.state === 'open');
+    await waitFor(() => b.role === 'leader' || c.role === 'leader', 5_000, 'a new leader');
+    await waitFor(() => b.state === 'open' && c.state === 'open', 5_000, 'open again');
     assert.equal(b.sessionId, first, 'the same session goes on');
     assert.equal(c.sessionId, first);
-    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000);
-    await waitFor('every server message on both tabs', () => [...got.values()].every((l) => l.length >= 40), 10_000).catch((e: unknown) => {
+    await waitFor(() => b.stats.unconfirmed === 0 && c.stats.unconfirmed === 0, 10_000, 'everything confirmed');
+    await waitFor(() => [...got.values()].every((l) => l.length >= 40), 10_000, 'every server message on both tabs').catch((e: unknown) => {
       throw new Error(`${String(e)}: ${JSON.stringify([...got.values()])} (leader: ${b.role === 'leader' ? 'b' : 'c'})`);
     });
     await sleep(100);
@@ -150,9 +151,9 @@ describe('HoldlineTabClient with the real client and server', () => {
     sessions.find((s) => s.id === first)?.close({ code: 'server_shutdown', message: 'restart' });
     received.length = 0;
     for (let i = 0; i < 10; i++) await b.send(`b${i}`);
-    await waitFor('both reset', () => resets.length === 2, 10_000);
-    await waitFor('open again', () => a.state === 'open' && b.state === 'open');
-    await waitFor('confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    await waitFor(() => resets.length === 2, 10_000, 'both reset');
+    await waitFor(() => a.state === 'open' && b.state === 'open', 5_000, 'open again');
+    await waitFor(() => b.stats.unconfirmed === 0, 10_000, 'confirmed');
     // Each message either reached the new session once or is listed lost (handed to the old one, never acknowledged).
     assert.deepEqual([...lostB.map(String), ...received].sort(), Array.from({ length: 10 }, (_, i) => `b${i}`).sort());
     assert.deepEqual(received, Array.from({ length: 10 }, (_, i) => `b${i}`).slice(lostB.length));

@@ -5,18 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineClient, HoldlineError, type Payload } from '../client/index.js';
 import type { Session } from '../server/index.js';
 import { startServer } from './helpers/server.js';
-
-async function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what()}`);
-    await sleep(5);
-  }
-}
+import { waitFor } from './helpers/wait.js';
 
 async function connected(t: { after(fn: () => Promise<void>): void }) {
   const s = await startServer();

@@ -13,10 +13,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineClient } from '../client/index.js';
 import type { Session } from '../server/index.js';
 import { startHoldline } from './helpers/holdline.js';
+import { waitFor } from './helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -25,14 +25,6 @@ function heapAfterGc(): number {
   collect();
   collect();
   return process.memoryUsage().heapUsed;
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what()}`);
-    await sleep(5);
-  }
 }
 
 test('a client receiving a long stream of large batches does not keep the answers it has delivered', async (t) => {

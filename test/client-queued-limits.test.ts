@@ -22,6 +22,7 @@ import { HoldlineClient } from '../client/index.js';
 import type { Session } from '../server/index.js';
 import type { HoldlineError, Payload } from '../shared/index.js';
 import { startHoldline } from './helpers/holdline.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Messages the server application receives, in order, from any session. */
 function collect(hl: { server: { on(e: 'session', fn: (s: Session) => void): unknown } }): { got: Payload[]; sessions: string[] } {
@@ -31,14 +32,6 @@ function collect(hl: { server: { on(e: 'session', fn: (s: Session) => void): unk
     s.on('message', (m) => out.got.push(m));
   });
   return out;
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** Statuses of the answers the http server wrote, by path. */
@@ -65,9 +58,9 @@ test('a message over maxMessageBytes queued before connect() resolved is refused
   const queued = [client.send('first'), client.send('x'.repeat(5000)), client.send('second'), client.send(new Uint8Array(2000)), client.send('third')];
   await client.connect();
   await Promise.all(queued);
-  await until('the three small messages', () => server.got.length >= 3);
+  await waitFor(() => server.got.length >= 3, 10_000, 'the three small messages');
   await client.send('after');
-  await until('the message sent after connect()', () => server.got.length >= 4);
+  await waitFor(() => server.got.length >= 4, 10_000, 'the message sent after connect()');
   await sleep(100);
 
   assert.deepEqual(server.got, ['first', 'second', 'third', 'after'], 'in order, the oversized ones left out, no hole');
@@ -133,14 +126,14 @@ test('a 413 message_too_large to a one-message batch drops that message (error),
   await client.connect();
 
   await client.send('a');
-  await until('a', () => server.got.length >= 1);
+  await waitFor(() => server.got.length >= 1, 10_000, 'a');
   await client.send('y'.repeat(3000)); // alone in its batch
-  await until('the refusal', () => errors.length >= 1);
+  await waitFor(() => errors.length >= 1, 10_000, 'the refusal');
   await client.send('b');
-  await until('b', () => server.got.length >= 2);
+  await waitFor(() => server.got.length >= 2, 10_000, 'b');
   // In one batch: the server refuses it whole, the client sends smaller ones until the big one is alone.
   await Promise.all([client.send('c'), client.send('z'.repeat(4000)), client.send('d')]);
-  await until('c and d', () => server.got.length >= 4);
+  await waitFor(() => server.got.length >= 4, 10_000, 'c and d');
   await sleep(100);
 
   assert.deepEqual(server.got, ['a', 'b', 'c', 'd']);
@@ -167,7 +160,7 @@ test('a send batch carries at most the open answer\'s maxBatchMessages: no 413, 
   await client.connect();
   await Promise.all(queued);
   for (const m of ['n0', 'n1', 'n2', 'n3', 'n4', 'n5']) void client.send(m);
-  await until('every message', () => server.got.length >= 36);
+  await waitFor(() => server.got.length >= 36, 10_000, 'every message');
   assert.deepEqual(server.got, [...sent, 'n0', 'n1', 'n2', 'n3', 'n4', 'n5']);
   const sends = answers.filter(([path]) => path.endsWith('/send'));
   assert.deepEqual(sends.filter(([, status]) => status !== 200), [], 'no send was refused');

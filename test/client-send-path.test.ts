@@ -5,6 +5,7 @@
  * waits out a back-off gets its sends without another send(). A request's
  * deadline touches no timer when armed: the running one waits out the rest.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { RequestDeadline } from '../client/request-deadline.js';
 import { HoldlineServer, type Session } from '../server/index.js';
 import type { CloseReason, Payload } from '../shared/index.js';
 import { startHoldline } from './helpers/holdline.js';
+import { waitFor } from './helpers/wait.js';
 
 function nextSession(server: HoldlineServer): Promise<Session> {
   return new Promise((resolve) => server.once('session', resolve));
@@ -25,15 +27,6 @@ function received(session: Session): Payload[] {
   return got;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 test('sends made while a send request is in flight go in the next request, in order, once', async (t) => {
   const hl = await startHoldline(t);

@@ -10,6 +10,7 @@ import { HoldlineClient } from '../client/index.js';
 import type { Payload } from '../shared/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
+import { waitFor } from './helpers/wait.js';
 
 const N = 20_000;
 
@@ -93,14 +94,6 @@ async function run(t: import('node:test').TestContext, latencyMs: number): Promi
   assert.ok(f.total >= 20, `faults hit the traffic (${f.total})`);
   assert.ok(f.total / proxy.stats.requests >= 0.05, `at least 5% of requests faulted (${f.total}/${proxy.stats.requests})`);
   assert.ok(f.midResponse + f.afterResponse + f.beforeResponse >= 5, 'response-side faults happened');
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('20,000 messages each way, mixed text and binary, through 10% connection kills', { timeout: 120_000 }, (t) => run(t, 0));

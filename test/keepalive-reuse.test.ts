@@ -19,6 +19,7 @@
  *
  * Runs over https too (`npm run test:https`).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -68,10 +69,6 @@ async function startRacyServer(t: import('node:test').TestContext): Promise<Racy
     await closeHttpServer(server);
   });
   return { url: `${origin}/holdline`, dropped: () => dropped };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Synchronous work: nothing else in this process (server included) runs meanwhile. */

@@ -14,6 +14,7 @@ import { MemoryStore, type Session } from '../server/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
 import { createTestServer, testTls } from './helpers/tls.js';
+import { waitFor } from './helpers/wait.js';
 
 const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 } };
 
@@ -29,14 +30,6 @@ function closeOf(x: Session | HoldlineClient): Promise<[CloseReason, Payload[]]>
   const listen = (fn: (reason: CloseReason, unacked: Payload[]) => void) =>
     x instanceof HoldlineClient ? x.once('close', fn) : x.once('close', fn);
   return new Promise((resolve) => listen((reason, unacked) => resolve([reason, unacked])));
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

@@ -16,16 +16,9 @@ import type { Session } from '../server/index.js';
 import { registerMetrics } from '../server/prometheus.js';
 import { startHoldline, type RunningHoldline } from './helpers/holdline.js';
 import { startSquid } from './middlebox/squid.js';
+import { waitFor } from './helpers/wait.js';
 
 const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 }, transports: ['polling' as const] };
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function post(url: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; text: string }> {
   const res = await request(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' }, signal });

@@ -17,6 +17,7 @@
  * - A rolling restart of all three nodes, one at a time (graceful close(),
  *   then a new process on the same port): the same.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -27,7 +28,6 @@ import { Cleanup } from './helpers/server.js';
 import { startNginx, type NginxProxy } from './middlebox/nginx.js';
 import { startRedis, type RedisServer } from './middlebox/redis.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once the client's sends so far are acknowledged, or after `ms` (acks may pause while a node goes). */
 function clientAcked(client: HoldlineClient, ms: number): Promise<void> {

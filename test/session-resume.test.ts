@@ -13,16 +13,9 @@ import { HoldlineClient, type ResetEvent } from '../client/index.js';
 import type { SessionState } from '../client/session-state.js';
 import type { Payload, Session } from '../server/index.js';
 import { startServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const OPTIONS = { transports: ['polling'] as const, reconnect: { minDelayMs: 20, maxDelayMs: 200 } };
-
-async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /**
  * A state saved (as a page saves it when hidden) after m1 was acknowledged,
@@ -35,12 +28,12 @@ async function staleState(srv: Awaited<ReturnType<typeof startServer>>, options:
   const a = new HoldlineClient(srv.url, options);
   await a.connect();
   await a.send('m1');
-  await waitFor('m1 acknowledged', () => up.length === 1 && a.bufferedAmount === 0);
+  await waitFor(() => up.length === 1 && a.bufferedAmount === 0, 5_000, 'm1 acknowledged');
   const stale = a.exportState();
   assert.ok(stale);
   await a.send('m2');
   await a.send('m3');
-  await waitFor('m2, m3 acknowledged', () => up.length === 3 && a.bufferedAmount === 0);
+  await waitFor(() => up.length === 3 && a.bufferedAmount === 0, 5_000, 'm2, m3 acknowledged');
   a.detach();
   return { up, stale };
 }
@@ -63,7 +56,7 @@ test('a detached session resumed by another client: same session, exactly once b
   await a.send('a1');
   await a.send('a2');
   await session?.send('d1');
-  await waitFor('a1, a2 up and d1 down', () => up.length === 2 && gotA.length === 1 && a.bufferedAmount === 0);
+  await waitFor(() => up.length === 2 && gotA.length === 1 && a.bufferedAmount === 0, 5_000, 'a1, a2 up and d1 down');
 
   const state = a.detach();
   assert.ok(state);
@@ -85,7 +78,7 @@ test('a detached session resumed by another client: same session, exactly once b
   assert.equal(b.sessionId, state.limits.sid);
   await b.send('b1');
   await session?.send('d3');
-  await waitFor('everything', () => up.length >= 5 && gotB.length >= 2 && b.bufferedAmount === 0);
+  await waitFor(() => up.length >= 5 && gotB.length >= 2 && b.bufferedAmount === 0, 5_000, 'everything');
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(up, ['a1', 'a2', 'a3', 'a4', 'b1']);
   assert.deepEqual(gotA, ['d1']);
@@ -112,14 +105,14 @@ test('resuming a session that is gone: reset lists exactly the unacknowledged me
   const resets: ResetEvent[] = [];
   b.on('reset', (e) => resets.push(e));
   await b.resume(gone);
-  await waitFor('the reset', () => resets.length === 1);
+  await waitFor(() => resets.length === 1, 5_000, 'the reset');
   const [reset] = resets;
   assert.ok(reset);
   assert.equal(reset.previousSessionId, 'no-such-session-000');
   assert.notEqual(reset.sessionId, 'no-such-session-000');
   assert.deepEqual(reset.lost, ['x1', new Uint8Array([0, 1, 2])]);
   await b.send('after');
-  await waitFor('sent on the new session', () => up.includes('after'));
+  await waitFor(() => up.includes('after'), 5_000, 'sent on the new session');
   assert.deepEqual(up, ['after'], 'the lost messages were not sent');
 });
 
@@ -137,9 +130,9 @@ for (const transport of ['polling', 'websocket'] as const) {
     await b.resume(stale);
     await b.send('m4');
     await b.send('m5');
-    await waitFor('m4 and m5 at the server', () => up.length === 5, 3_000).catch(() => undefined);
+    await waitFor(() => up.length === 5, 3_000, 'm4 and m5 at the server').catch(() => undefined);
     assert.deepEqual(up, ['m1', 'm2', 'm3', 'm4', 'm5'], 'each message once, none taken as a repeat of the first client\'s');
-    await waitFor('m4 and m5 acknowledged', () => b.bufferedAmount === 0);
+    await waitFor(() => b.bufferedAmount === 0, 5_000, 'm4 and m5 acknowledged');
     assert.deepEqual(resets, []);
     assert.equal(b.sessionId, stale.limits.sid, 'the same session goes on');
   });
@@ -166,9 +159,9 @@ for (const transport of ['polling', 'websocket'] as const) {
     c.on('reset', (e) => resets.push(e));
     await c.resume(second);
     await c.send('c1');
-    await waitFor('b1 and c1 at the server', () => up.length === 5, 3_000).catch(() => undefined);
+    await waitFor(() => up.length === 5, 3_000, 'b1 and c1 at the server').catch(() => undefined);
     assert.deepEqual(up, ['m1', 'm2', 'm3', 'b1', 'c1'], 'each message once: b1 not taken as a repeat of m2');
-    await waitFor('b1 and c1 acknowledged', () => c.bufferedAmount === 0);
+    await waitFor(() => c.bufferedAmount === 0, 5_000, 'b1 and c1 acknowledged');
     assert.deepEqual(resets, []);
   });
 }

@@ -6,6 +6,7 @@
  * (The audit: 100 polls with ack 0 on sockets never read took a server from
  * 70 to 480 MB of RSS; 250 took it past 1 GB, from 39 KB sent.)
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -26,7 +27,6 @@ function pollAndNeverRead(url: URL, body: string): Promise<net.Socket> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('slow readers', () => {
   const cleanup = new Cleanup();

@@ -13,6 +13,7 @@
  *   WebSocket attempt is a CONNECT that squid refuses (403); the session stays
  *   on polling through squid, with nothing surfaced to the app.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
@@ -23,17 +24,8 @@ import type { HoldlineError, Payload } from '../shared/index.js';
 import { startServer, type StartedServer } from './helpers/server.js';
 import { startNginx } from './middlebox/nginx.js';
 import { startSquid } from './middlebox/squid.js';
+import { waitFor } from './helpers/wait.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolve once `check()` holds, looking every 20 ms; reject after `timeoutMs`. */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(20);
-  }
-}
 
 const RECONNECT = { minDelayMs: 20, maxDelayMs: 150 };
 
@@ -123,7 +115,7 @@ async function exchange(r: Rig, tag: string, count: number): Promise<void> {
       for (let i = 0; i < count; i++) await r.session.send(message(`${tag} down`, fromDown + i));
     })(),
   ]);
-  await until(() => r.atServer.length >= fromUp + count && r.atClient.length >= fromDown + count, 20_000, `${tag}: both ways delivered`);
+  await waitFor(() => r.atServer.length >= fromUp + count && r.atClient.length >= fromDown + count, 20_000, `${tag}: both ways delivered`);
   // A moment more, so that a late duplicate would show.
   await sleep(100);
   assert.deepEqual(show(r.atServer.slice(fromUp)), expected(`${tag} up`, fromUp, count), `${tag}: client to server exactly once, in order`);
@@ -212,7 +204,7 @@ describe('WebSocket through nginx (reverse proxy)', { timeout: 120_000 }, () => 
     t.after(() => nginx.stop());
     const r = await rig(t, h, new HoldlineClient(`${nginx.url}/holdline`, { reconnect: RECONNECT }), upgrades);
 
-    await until(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    await waitFor(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
     assert.deepEqual(r.switches, [{ transport: 'websocket', previous: 'polling' }]);
     const before = r.c.stats;
     await exchange(r, 'ws', 300);
@@ -270,7 +262,7 @@ describe('WebSocket through nginx (reverse proxy)', { timeout: 120_000 }, () => 
     t.after(() => nginx.stop());
     const r = await rig(t, h, new HoldlineClient(`${nginx.url}/holdline`, { reconnect: RECONNECT }), upgrades);
 
-    await until(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    await waitFor(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
     await exchange(r, 'before idle', 50);
     const IDLE_MS = 8_000;
     const idleFrom = performance.now();
@@ -312,10 +304,10 @@ describe('WebSocket through nginx (reverse proxy)', { timeout: 120_000 }, () => 
     t.after(() => nginx.stop());
     const r = await rig(t, h, new HoldlineClient(`${nginx.url}/holdline`, { reconnect: RECONNECT }), upgrades);
 
-    await until(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    await waitFor(() => r.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
     const upAt = performance.now();
     // Idle: nginx cuts the silent upgraded connection after 3 s; the client moves to polling at once.
-    await until(() => r.switches.some((s) => s.transport === 'polling'), 10_000, 'cut by nginx, back on polling');
+    await waitFor(() => r.switches.some((s) => s.transport === 'polling'), 10_000, 'cut by nginx, back on polling');
     const cutAfter = performance.now() - upAt;
     const errorLog = await nginx.errorLog();
     assert.match(errorLog, /timed out.*while proxying upgraded connection/);

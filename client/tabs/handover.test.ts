@@ -14,6 +14,7 @@ import { HoldlineServer } from '../../server/index.js';
 import { HoldlineClient as NodeClient } from '../index.js';
 import { HoldlineTabClient, type TabBus } from '../tab-channel.js';
 import { FakeLocks } from '../../test/helpers/fake-locks.js';
+import { waitFor } from '../../test/helpers/wait.js';
 
 /** A tab's BroadcastChannel that can hold back what arrives (a message overtaken by another sender's). */
 class HoldingBus implements TabBus {
@@ -43,14 +44,6 @@ class HoldingBus implements TabBus {
 
   close(): void {
     this.#bc.close();
-  }
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
   }
 }
 
@@ -120,16 +113,16 @@ describe('a change of leader among tabs: nothing the old session took goes out a
   async function sendTwoThenLeave(sender: HoldlineTabClient, leader: HoldlineTabClient): Promise<void> {
     await sender.send('b1');
     await sender.send('b2');
-    await waitFor('b1 and b2 at the server', () => received.includes('b1') && received.includes('b2'));
-    await waitFor("the leader's ack of both", () => leader.stats.messagesAcked >= 2);
+    await waitFor(() => received.includes('b1') && received.includes('b2'), 5_000, 'b1 and b2 at the server');
+    await waitFor(() => leader.stats.messagesAcked >= 2, 5_000, "the leader's ack of both");
     await sleep(50);
     await leader.close();
   }
 
   async function sendLast(tab: HoldlineTabClient, last: string, expected: string[]): Promise<void> {
     await tab.send(last);
-    await waitFor(`${last} at the server`, () => received.includes(last));
-    await waitFor('everything confirmed', () => tab.stats.unconfirmed === 0, 10_000);
+    await waitFor(() => received.includes(last), 5_000, `${last} at the server`);
+    await waitFor(() => tab.stats.unconfirmed === 0, 10_000, 'everything confirmed');
     await sleep(100);
     assert.deepEqual(received, expected, 'each message once at the server');
   }
@@ -151,21 +144,21 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     await b.connect();
     assert.deepEqual([a.role, b.role], ['leader', 'follower']);
     await b.send('b1');
-    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 0);
+    await waitFor(() => b.stats.unconfirmed === 0, 5_000, 'b1 confirmed');
 
     received.length = 0;
     // The leading tab's page goes away: it says 'leaving' now, and runs on until its lock is released.
     page.dispatchEvent(new Event('pagehide'));
     await b.send('b2');
-    await waitFor('b2 at the server', () => received.includes('b2'));
-    await waitFor("the old leader's ack of b2", () => a.stats.messagesAcked >= 2);
+    await waitFor(() => received.includes('b2'), 5_000, 'b2 at the server');
+    await waitFor(() => a.stats.messagesAcked >= 2, 5_000, "the old leader's ack of b2");
     await sleep(50); // its confirmation and 'acked' reach b
     await a.close();
 
-    await waitFor('b leads', () => b.role === 'leader' && b.state === 'open');
+    await waitFor(() => b.role === 'leader' && b.state === 'open', 5_000, 'b leads');
     await b.send('b3');
-    await waitFor('everything confirmed', () => b.stats.unconfirmed === 0, 10_000);
-    await waitFor('b3 at the server', () => received.includes('b3'));
+    await waitFor(() => b.stats.unconfirmed === 0, 10_000, 'everything confirmed');
+    await waitFor(() => received.includes('b3'), 5_000, 'b3 at the server');
     await sleep(100);
     assert.deepEqual(received, ['b2', 'b3'], 'each message once at the server');
   });
@@ -182,16 +175,16 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     const bus = tb.bus();
     bus.hold = (m) => m.k === 'confirm' || m.k === 'acked';
     await b.send('b1');
-    await waitFor('b1 at the server', () => received.includes('b1'));
-    await waitFor("a's confirmation of b1, held", () => bus.held.some((ev) => (ev.data as { k: string }).k === 'confirm'));
+    await waitFor(() => received.includes('b1'), 5_000, 'b1 at the server');
+    await waitFor(() => bus.held.some((ev) => (ev.data as { k: string }).k === 'confirm'), 5_000, "a's confirmation of b1, held");
     await a.close();
-    await waitFor('c leads', () => c.role === 'leader' && c.state === 'open');
-    await waitFor('b follows c', () => b.state === 'open');
+    await waitFor(() => c.role === 'leader' && c.state === 'open', 5_000, 'c leads');
+    await waitFor(() => b.state === 'open', 5_000, 'b follows c');
     await sleep(100); // b re-sent b1 to c
     bus.flush();
     assert.equal(c.sessionId, session, 'the same session goes on');
 
-    await waitFor('b1 confirmed', () => b.stats.unconfirmed === 0, 10_000);
+    await waitFor(() => b.stats.unconfirmed === 0, 10_000, 'b1 confirmed');
     await sendLast(c, 'c1', ['b1', 'c1']);
   });
 
@@ -210,8 +203,8 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     bus.hold = (m) => (m.k === 'out' && (m as { num?: unknown }).num === 1) || m.k === 'confirm' || m.k === 'acked';
     await sendTwoThenLeave(b, a);
 
-    await waitFor('b leads a new session', () => b.role === 'leader' && b.state === 'open' && b.sessionId !== session, 10_000);
-    await waitFor('the reset', () => resets.length === 1);
+    await waitFor(() => b.role === 'leader' && b.state === 'open' && b.sessionId !== session, 10_000, 'b leads a new session');
+    await waitFor(() => resets.length === 1, 5_000, 'the reset');
     assert.deepEqual(resets, [{ previous: session, lost: ['b1', 'b2'] }], 'the old session took them: lost with it, as far as b knows');
     await sendLast(b, 'b3', ['b1', 'b2', 'b3']);
   });
@@ -231,8 +224,8 @@ describe('a change of leader among tabs: nothing the old session took goes out a
     tb.bus().hold = (m) => m.k === 'confirm' || m.k === 'acked';
     await sendTwoThenLeave(b, a);
 
-    await waitFor('c leads a new session', () => c.role === 'leader' && c.state === 'open' && c.sessionId !== session, 10_000);
-    await waitFor('b on it', () => b.state === 'open' && b.sessionId === c.sessionId, 10_000);
+    await waitFor(() => c.role === 'leader' && c.state === 'open' && c.sessionId !== session, 10_000, 'c leads a new session');
+    await waitFor(() => b.state === 'open' && b.sessionId === c.sessionId, 10_000, 'b on it');
     assert.deepEqual(lostB, [['b1', 'b2']], "b's reset lists what the old session took");
     tb.bus().hold = undefined; // the new leader's confirmations reach b (the old ones stay lost)
     await sendLast(b, 'b3', ['b1', 'b2', 'b3']);

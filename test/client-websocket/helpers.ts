@@ -15,17 +15,10 @@ import type { HoldlineClientOptions, TransportEvent } from '../../client/index.j
 import type { HoldlineServerOptions, Session } from '../../server/index.js';
 import type { HoldlineError, Payload } from '../../shared/index.js';
 import { Cleanup, startServer, type StartedServer } from '../helpers/server.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../helpers/wait.js';
+export { sleep, waitFor };
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolve once `check()` holds, looking every 10 ms; reject after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Message i: every third is binary (4 bytes of i, then 0xff), the others text. */
 export function message(side: 'up' | 'down', i: number): Payload {
@@ -290,5 +283,5 @@ export async function exchange({ c, w, server, session }: Connected, count: numb
     await c.send(message('up', i));
     await session.send(message('down', i));
   }
-  await until(() => server.got.length >= count && w.got.length >= count, 10_000, what);
+  await waitFor(() => server.got.length >= count && w.got.length >= count, 10_000, what);
 }

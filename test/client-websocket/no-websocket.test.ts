@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connect, exchange, expected, proxied, serve, show, sleep, until } from './helpers.js';
+import { connect, exchange, expected, proxied, serve, show, sleep, waitFor } from './helpers.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
   it('a proxy that kills every upgraded connection at once: after 3 failures the session stays on polling', async (t) => {
@@ -16,7 +16,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     const proxy = await proxied(rig, { killAfterMs: 0 });
     const connected = await connect(rig, {}, proxy);
     const { c, w, server } = connected;
-    await until(() => proxy.upgrades >= 3, 10_000, 'three upgrades');
+    await waitFor(() => proxy.upgrades >= 3, 10_000, 'three upgrades');
     // Long enough for several more back-off delays (maxDelayMs 150 ms).
     await sleep(800);
     assert.equal(proxy.upgrades, 3, 'no fourth WebSocket');
@@ -33,7 +33,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     const proxy = await proxied(rig, { refuseUpgrades: true });
     const connected = await connect(rig, {}, proxy);
     const { c, w, server } = connected;
-    await until(() => proxy.upgradeRequests >= 1, 5_000, 'the upgrade tried');
+    await waitFor(() => proxy.upgradeRequests >= 1, 5_000, 'the upgrade tried');
     // Long enough for several back-off delays (maxDelayMs 150 ms): no second try.
     await sleep(800);
     assert.equal(proxy.upgradeRequests, 1, 'a path that never opened a WebSocket is not tried again this session');
@@ -66,7 +66,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     const proxy = await proxied(rig, {});
     const connected = await connect(rig, {}, proxy);
     const { c, w } = connected;
-    await until(() => proxy.upgradeRequests >= 1, 5_000, 'the upgrade tried');
+    await waitFor(() => proxy.upgradeRequests >= 1, 5_000, 'the upgrade tried');
     await exchange(connected, 20, 'both ways');
     await sleep(500);
     assert.equal(proxy.upgradeRequests, 1, 'a 404 is final for the session: no retries');

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HoldlineClient } from '../../client/index.js';
-import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, until } from './helpers.js';
+import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
@@ -17,7 +17,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { record: true });
     const { c, w, server, session } = await connect(rig, {}, proxy);
-    await until(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    await waitFor(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
     assert.deepEqual(w.switches, [{ transport: 'websocket', previous: 'polling' }]);
     const before = c.stats;
 
@@ -26,7 +26,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
       await c.send(message('up', i));
       await session.send(message('down', i));
     }
-    await until(() => server.got.length === count && w.got.length === count, 10_000, 'both ways delivered');
+    await waitFor(() => server.got.length === count && w.got.length === count, 10_000, 'both ways delivered');
     assert.deepEqual(show(server.got), expected('up', count));
     assert.deepEqual(show(w.got), expected('down', count));
     const after = c.stats;
@@ -56,7 +56,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     await c.connect();
     await server.session;
     for (let i = 0; i < 10; i++) await c.send(`m ${i}`);
-    await until(() => server.got.length >= 10 && c.stats.messagesAcked >= 10, 10_000, 'sent and acknowledged');
+    await waitFor(() => server.got.length >= 10 && c.stats.messagesAcked >= 10, 10_000, 'sent and acknowledged');
     assert.equal(c.transport, 'websocket');
     assert.equal(c.stats.sendRequests, 0, 'nothing went over HTTP sends');
     assert.ok(c.stats.rttMs > 0, `rttMs measured on the WebSocket (got ${c.stats.rttMs})`);

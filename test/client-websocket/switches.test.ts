@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
-import { connect, expected, message, proxied, RECONNECT, serve, show, sleep, until } from './helpers.js';
+import { connect, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
@@ -34,16 +34,16 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     // Each sender waits at its gates until the switcher driver has killed the WebSocket that many times.
     const gate = async (i: number) => {
       const due = Math.floor(i / (COUNT / (KILLS + 1)));
-      if (i % CHUNK === 0 && due > 0) await until(() => kills >= Math.min(due, KILLS), 30_000, `kill ${due}`);
+      if (i % CHUNK === 0 && due > 0) await waitFor(() => kills >= Math.min(due, KILLS), 30_000, `kill ${due}`);
     };
     const driver = (async () => {
       while (kills < KILLS) {
-        await until(() => c.transport === 'websocket' && Date.now() - upSince > RECONNECT.maxDelayMs + 50, 30_000, 'on a WebSocket a while');
+        await waitFor(() => c.transport === 'websocket' && Date.now() - upSince > RECONNECT.maxDelayMs + 50, 30_000, 'on a WebSocket a while');
         // Mid-stream: both sides have sent some and not all.
-        await until(() => server.got.length > kills * 1000 && w.got.length > kills * 1000, 30_000, 'traffic before the kill');
+        await waitFor(() => server.got.length > kills * 1000 && w.got.length > kills * 1000, 30_000, 'traffic before the kill');
         for (const s of upgraded) s.destroy();
         kills++;
-        await until(() => c.transport === 'polling', 10_000, 'back on polling');
+        await waitFor(() => c.transport === 'polling', 10_000, 'back on polling');
       }
     })();
     const up = (async () => {
@@ -59,8 +59,8 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
       }
     })();
     await withTimeout(Promise.all([up, down, driver]), 80_000, 'the exchange');
-    await until(() => server.got.length >= COUNT && w.got.length >= COUNT, 30_000, 'everything delivered');
-    await until(() => c.transport === 'websocket', 10_000, 'up again at the end');
+    await waitFor(() => server.got.length >= COUNT && w.got.length >= COUNT, 30_000, 'everything delivered');
+    await waitFor(() => c.transport === 'websocket', 10_000, 'up again at the end');
     await sleep(100);
     assert.deepEqual(show(server.got), expected('up', COUNT), 'client to server: exactly once, in order');
     assert.deepEqual(show(w.got), expected('down', COUNT), 'server to client: exactly once, in order');
@@ -94,8 +94,8 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
       }
     })();
     await withTimeout(Promise.all([up, down]), 60_000, 'the exchange');
-    await until(() => proxy.killed === 2 && proxy.upgrades >= 3 && c.transport === 'websocket', 20_000, 'two kills, then a WebSocket that lives');
-    await until(() => server.got.length >= COUNT && w.got.length >= COUNT, 20_000, 'everything delivered');
+    await waitFor(() => proxy.killed === 2 && proxy.upgrades >= 3 && c.transport === 'websocket', 20_000, 'two kills, then a WebSocket that lives');
+    await waitFor(() => server.got.length >= COUNT && w.got.length >= COUNT, 20_000, 'everything delivered');
     await sleep(100);
     assert.deepEqual(show(server.got), expected('up', COUNT));
     assert.deepEqual(show(w.got), expected('down', COUNT));
@@ -109,16 +109,16 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     // Forward everything, except that the first upgraded connection stops carrying anything 300 ms after the 101.
     const proxy = await proxied(rig, { muteFirstAfterMs: 300 });
     const { c, w, server, session } = await connect(rig, { reconnect: { minDelayMs: 20, maxDelayMs: 5_000 }, pollGraceMs: 500 }, proxy);
-    await until(() => c.transport === 'websocket', 5_000, 'up');
+    await waitFor(() => c.transport === 'websocket', 5_000, 'up');
     await sleep(400);
     // Sent into the black hole: it must come again on polling.
     await c.send('into the void');
     await session.send('out of the void');
     const start = Date.now();
-    await until(() => c.transport === 'polling', 5_000, 'dropped for silence');
+    await waitFor(() => c.transport === 'polling', 5_000, 'dropped for silence');
     const took = Date.now() - start;
     assert.ok(took < 4_000, `noticed within the heartbeat (1 s) plus grace (0.5 s), give or take: ${took} ms`);
-    await until(() => server.got.length >= 1 && w.got.length >= 1, 5_000, 'both delivered on polling');
+    await waitFor(() => server.got.length >= 1 && w.got.length >= 1, 5_000, 'both delivered on polling');
     assert.deepEqual(server.got, ['into the void']);
     assert.deepEqual(w.got, ['out of the void']);
     assert.deepEqual(w.errors, []);

@@ -17,17 +17,11 @@ import type { Session } from '../../server/index.js';
 import { NEXT_HEADER, type CloseReason, type Payload } from '../../shared/index.js';
 import type { RunningHoldline } from '../helpers/holdline.js';
 import { errorCode, type RawResponse, type RawSession } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
+export { waitFor };
 
 export const json = (v: unknown) => JSON.stringify(v);
 export const fast = { reconnect: { minDelayMs: 5, maxDelayMs: 50 } };
-
-export async function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what()}`);
-    await sleep(5);
-  }
-}
 
 export function sessionOf(hl: RunningHoldline, s: RawSession): Session {
   const session = hl.server.session(s.sid);

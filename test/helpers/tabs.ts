@@ -6,20 +6,10 @@
  * Kept here, not under client/, because client/ compiles into dist.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldlineTabClient, type TabCoreClient } from '../../client/tab-channel.js';
 import { HoldlineError, TypedEmitter, payloadBytes, type CloseReason, type Payload } from '../../shared/index.js';
 import type { ClientEvents, ClientState, ClientStats } from '../../client/holdline-client.js';
 import { FakeLocks } from './fake-locks.js';
-
-/** Waits until `check()` holds, failing after `timeoutMs` with `what` in the message. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 let channelSeq = 0;
 /** The tabs to close after the test: those tabGroup() made, and any a test adds. */

@@ -6,9 +6,12 @@
  * (each test gets its own, so count() and heartbeats see only its own keys);
  * and sleeping.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../middlebox/redis.js';
+
+export { sleep };
 
 export interface TestRedis {
   redis: RedisServer;
@@ -32,4 +35,3 @@ let prefixes = 0;
 /** A key prefix no other store of this process has. */
 export const freshPrefix = (): string => `t${++prefixes}-${process.pid}:`;
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

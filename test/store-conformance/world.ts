@@ -5,10 +5,13 @@
  * the small helpers several areas call (seeded numbers, payload and wire
  * forms, the session_unknown checks). Nothing here registers a test.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineError, isRpc, type CloseReason, type StreamItem } from '../../shared/index.js';
 import type { SessionStore } from '../../server/store.js';
+
+export { sleep };
 
 export const NODE_A = 'node-A';
 export const NODE_B = 'node-B';
@@ -39,7 +42,6 @@ export interface Suite {
   world: (t: TestContext) => Promise<World>;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing round can be replayed. */
 export function seeded(seed: number): (n: number) => number {
