@@ -25,32 +25,21 @@ import type { CloseReason, Session } from '../../server/index.js';
 import {
   Cleanup,
   Condition,
-  errorCode,
   nextMessage,
   openRaw,
   startServer,
-  type RawResponse,
   type RawSession,
   type StartedServer,
 } from '../helpers/server.js';
 import { sessionIdOf } from '../helpers/holdline.js';
+
+export { assertError } from '../helpers/assertions.js';
 
 export const MAX_MESSAGE = 1024;
 export const MAX_BATCH = 4096;
 export const MAX_SESSIONS = 40;
 export const HOOK_ERROR = 'authenticate hook exploded';
 
-/** Assert an error answer: exact status and code, and the headers every error carries. */
-export function assertError(res: RawResponse, status: number, code: string): void {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.text}`);
-  assert.equal(errorCode(res), code, `body: ${res.text}`);
-  const body = JSON.parse(res.text) as { error: { message: unknown } };
-  assert.equal(typeof body.error.message, 'string');
-  assert.match(String(res.headers['content-type']), /^application\/json\b/);
-  assert.equal(res.headers['cache-control'], 'no-store');
-  assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.text)));
-  assert.equal(res.headers['transfer-encoding'], undefined);
-}
 
 export const json = (v: unknown) => JSON.stringify(v);
 

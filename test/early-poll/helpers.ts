@@ -16,8 +16,10 @@ import { HoldlineClient, type HoldlineError, type ResetEvent } from '../../clien
 import type { Session } from '../../server/index.js';
 import { NEXT_HEADER, type CloseReason, type Payload } from '../../shared/index.js';
 import type { RunningHoldline } from '../helpers/holdline.js';
-import { errorCode, type RawResponse, type RawSession } from '../helpers/server.js';
+import type { RawResponse, RawSession } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+
+export { assertError, assertExactlyOnce } from '../helpers/assertions.js';
 export { waitFor };
 
 export const json = (v: unknown) => JSON.stringify(v);
@@ -44,11 +46,6 @@ export function answerOf(res: RawResponse): PollAnswer {
   return { status: res.status, next: header === undefined ? undefined : Number(header), seq: body.seq, m: body.m };
 }
 
-/** What a raw poll or send request got as an error: status and code. */
-export function assertError(res: RawResponse, status: number, code: string): void {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.text}`);
-  assert.equal(errorCode(res), code, res.text);
-}
 
 // ---- server-side observation ----
 
@@ -138,13 +135,6 @@ export function polls(seen: Tapped[]): PollSeen[] {
     });
 }
 
-/** Assert `got` is exactly message 0..n-1 of `expected`, once each, in order. */
-export function assertExactlyOnce(got: string[], expected: string[], what: string): void {
-  if (got.length === expected.length && got.every((g, i) => g === expected[i])) return;
-  const at = got.findIndex((g, i) => g !== expected[i]);
-  assert.fail(`${what}: ${got.length} received, ${expected.length} expected; first difference at ${at === -1 ? got.length : at}: ` +
-    `got ${JSON.stringify(got[at]?.slice(0, 30))}, want ${JSON.stringify(expected[at]?.slice(0, 30))}`);
-}
 
 /** A client that records what it receives and every sign of trouble. */
 export function recordingClient(url: string, options: ConstructorParameters<typeof HoldlineClient>[1] = fast) {

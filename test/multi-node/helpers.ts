@@ -4,13 +4,14 @@
  * round-robin balancer, a store handle that can go dead, the numbered
  * messages they send, waiting for acks both ways, and the exactly-once check.
  */
-import assert from 'node:assert/strict';
 import type { HoldlineClient } from '../../client/index.js';
 import { MemoryStore, type Session, type SessionStore } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
 import { balance, startNode, type Node } from '../helpers/nodes.js';
 import type { RoundRobin } from '../helpers/round-robin.js';
 import type { Cleanup } from '../helpers/server.js';
+
+export { assertExactlyOnce } from '../helpers/assertions.js';
 
 export { payloadKey as key } from '../helpers/nodes.js';
 
@@ -85,10 +86,3 @@ export function sessionDrained(s: Session): Promise<void> {
   });
 }
 
-/** Checks a stream of received messages against 0..n-1: in order, nothing twice (after dropping what is flagged redelivered). */
-export function assertExactlyOnce(received: string[], expected: string[], what: string): void {
-  assert.equal(received.length, expected.length, `${what}: ${received.length} received, ${expected.length} expected`);
-  for (let i = 0; i < expected.length; i++) {
-    if (received[i] !== expected[i]) assert.fail(`${what}: message ${i} is ${received[i]}, expected ${expected[i]}`);
-  }
-}
