@@ -199,7 +199,8 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
     const b = r.baseline.value;
     add(`Baseline: raw node:http RTT p50 / p99, ms, paced`, `${ms(b.httpRtt.p50)} / ${ms(b.httpRtt.p99)}`, '');
     add('Baseline: raw node:http RTT p50 / p99, ms, back to back', `${ms(b.httpRttHot.p50)} / ${ms(b.httpRttHot.p99)}`, '');
-    add('Baseline: raw undici request RTT p50 / p99, ms', `${ms(b.undiciRtt.p50)} / ${ms(b.undiciRtt.p99)}`, '');
+    add('Baseline: raw undici request RTT p50 / p99, ms, paced', `${ms(b.undiciRttPaced.p50)} / ${ms(b.undiciRttPaced.p99)}`, '');
+    add('Baseline: raw undici request RTT p50 / p99, ms, back to back', `${ms(b.undiciRtt.p50)} / ${ms(b.undiciRtt.p99)}`, '');
     add('Baseline: raw ws one-way, msg/s', int(b.ws.msgPerSec), '');
   } else if (r.baseline) {
     add('Baseline', `failed: ${firstLine(r.baseline.error).slice(0, 60)}`, '');

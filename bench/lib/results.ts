@@ -177,7 +177,7 @@ export function validateResults(doc: unknown): string[] {
   if (wants('baseline')) {
     const b = doc.baseline;
     if (!isObject(b) || b.ok !== true) problems.push(`baseline: ${isObject(b) ? `failed: ${String(b.error)}` : 'missing'}`);
-    else for (const p of ['httpRtt.p50', 'httpRttHot.p50', 'undiciRtt.p50', 'ws.msgPerSec']) checkNumber(problems, `baseline.${p}`, b.value, p);
+    else for (const p of ['httpRtt.p50', 'httpRttHot.p50', 'undiciRtt.p50', 'undiciRttPaced.p50', 'ws.msgPerSec']) checkNumber(problems, `baseline.${p}`, b.value, p);
   }
   if (wants('throughput')) {
     checkPerLib(problems, 'throughput', doc.throughput, ['s2c.msgPerSec', 's2c.mbPerSec', 's2c.serverCpuPct', 's2c.clientCpuPct', 'c2s.msgPerSec', 'c2s.mbPerSec']);

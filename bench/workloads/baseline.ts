@@ -5,8 +5,10 @@
  *   processes). Measured two ways: back to back (hot), and paced one every
  *   latency.intervalMs like the echo test (both processes idle between
  *   round trips, as in the echo test; the echo target compares with this).
- *   Back to back with undici's request API too, which Holdline's Node
- *   client uses, for reference.
+ *   With undici's request API too, which Holdline's Node client uses, both
+ *   ways: paced, it is what a Node client on undici pays per request
+ *   before any library code (undici checks a kept-alive socket that sat
+ *   idle before it writes on it: one event-loop turn).
  * - Raw ws one-way message rate: the server sends `wsMessages` payloads to
  *   one client, at most `window` unconfirmed at a time.
  */
@@ -72,6 +74,7 @@ const undiciRtt = defineRole<RttArgs, LatencySummary>('baseline.undici.rtt', asy
   const body = 'x'.repeat(a.payloadBytes);
   const samples = new Samples();
   for (let i = 0; i < a.warmup + a.count; i++) {
+    if (a.gapMs > 0) await sleep(a.gapMs);
     const t0 = performance.now();
     const res = await request(a.url, { method: 'POST', body, headers: { 'content-type': 'text/plain' }, dispatcher });
     await res.body.text();
@@ -138,6 +141,8 @@ export interface BaselineResult {
   /** Back to back. */
   httpRttHot: LatencySummary;
   undiciRtt: LatencySummary;
+  /** undici, paced like the echo test. */
+  undiciRttPaced: LatencySummary;
   ws: { messages: number; durationMs: number; msgPerSec: number; serverCpuPct: number; clientCpuPct: number };
 }
 
@@ -155,6 +160,7 @@ async function measure(cfg: BenchConfig): Promise<BaselineResult> {
     const pacedSummary = await cli.call(httpRtt, pacedArgs, paced * (gapMs + 5) * 1.2 + 30_000);
     const hotSummary = await cli.call(httpRtt, hot, 120_000);
     const undiciSummary = await cli.call(undiciRtt, hot, 120_000);
+    const undiciPaced = await cli.call(undiciRtt, pacedArgs, paced * (gapMs + 5) * 1.2 + 30_000);
     const ws = await srv.call(wsStart, { count: wsMessages, window: cfg.window, payloadBytes: cfg.payloadBytes }, 10_000);
     const timeoutMs = cfg.smoke ? 20_000 : 120_000;
     const { value, cpu } = await withCpu([srv, cli], () => cli.call(wsReceive, { url: ws.url, count: wsMessages, timeoutMs }, timeoutMs + 5_000));
@@ -162,6 +168,7 @@ async function measure(cfg: BenchConfig): Promise<BaselineResult> {
       httpRtt: rounded(pacedSummary),
       httpRttHot: rounded(hotSummary),
       undiciRtt: rounded(undiciSummary),
+      undiciRttPaced: rounded(undiciPaced),
       ws: {
         messages: wsMessages,
         durationMs: round(value.durationMs, 1),
