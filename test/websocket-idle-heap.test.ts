@@ -27,14 +27,14 @@ const WARMUP = 200;
  *
  * Measured with this set-up (Node 20.20.2, a busy 2-core VM), raw `ws`
  * 4,374-4,535 B per connection:
- * - before 7cca719 (a heartbeat timer, an OrderedFrames object and four
+ * - before f98b957 (a heartbeat timer, an OrderedFrames object and four
  *   closures per connection, and ws's clientTracking beside the
  *   transport's own set): Holdline 5,764 B, its own share about 1,390 B;
  * - after: Holdline 4,935-4,944 B, its own share 400-510 B (the Session,
  *   its send state after the echo, the store's record, the Connection, the
  *   Map entries; see bench/README.md, "WebSocket").
  * 1,100 B leaves about 600 B over the largest share seen; the code before
- * 7cca719 fails it, and so would a timer and two closures per connection
+ * f98b957 fails it, and so would a timer and two closures per connection
  * on today's code. Raw `ws` is measured in the same run, so a Node or `ws`
  * version that changes `ws`'s own cost moves both figures.
  */
