@@ -14,7 +14,7 @@
 import { HoldlineError, EARLY_POLL_BYTES, encodeBatch, encodeClose, NO_MESSAGES } from '../shared/index.js';
 import { batchBody } from './batch-body.js';
 import { clockMs } from './clock.js';
-import { ACKING, DUE, FLUSH_AGAIN, FLUSHING, WOKEN_ACKING, type Hold } from './poll-hold.js';
+import { ACKING, DUE, FLUSH_AGAIN, FLUSHING, READING_AHEAD, WOKEN_ACKING, type Hold } from './poll-hold.js';
 import type { Holds } from './poll-holds.js';
 import type { PollAnswerer, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
@@ -136,9 +136,13 @@ export class PollFlusher {
     if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeClose(0, reason));
   }
 
-  /** Drop a Hold that holds nothing (an idle server keeps one only per held poll). */
+  /**
+   * Drop a Hold that holds nothing (an idle server keeps one only per held
+   * poll). A batch read ahead, or to be read, for the expected early poll is
+   * something: that poll is on its way (its arrival clears the flag).
+   */
   forgetIfIdle(sid: string, h: Hold): void {
-    if (!h.poll && !h.expectEarly && !(h.flags & DUE) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(sid) === h) {
+    if (!h.poll && !h.expectEarly && !(h.flags & (DUE | READING_AHEAD)) && h.unread === undefined && !this.#flushes.has(h) && this.#holds.get(sid) === h) {
       this.#holds.delete(sid);
     }
   }

@@ -19,6 +19,8 @@ export const DUE = 32;
 export const ACKING = 64;
 /** ... and something woke it meanwhile. */
 export const WOKEN_ACKING = 128;
+/** A batch is read ahead (or about to be) for the expected early poll (polling.ts): the Hold is kept, with it, until the next poll comes. */
+export const READING_AHEAD = 256;
 
 /**
  * A batch read before the poll it is for is answered, and the session's

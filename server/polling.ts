@@ -22,7 +22,7 @@ import { EARLY_HOLD_MS, encodeBatch, encodeClose, NO_MESSAGES, type CloseReason 
 import { clockMs } from './clock.js';
 import type { AckOutcome, AckRead } from './ack-outcome.js';
 import { PollFlusher } from './poll-flush.js';
-import { ACKING, alreadyRead, FLUSHING, Hold, WOKEN_ACKING } from './poll-hold.js';
+import { ACKING, alreadyRead, FLUSHING, Hold, READING_AHEAD, WOKEN_ACKING } from './poll-hold.js';
 import { Holds } from './poll-holds.js';
 import type { PollAnswerer, PollAsk, PollHandle, PollingHost } from './polling-host.js';
 import type { Session } from './session.js';
@@ -97,8 +97,9 @@ export class PollingTransport {
     // not answered (it may be refused).
     // The read is asked only of a store that can make it with the ack (no object per poll otherwise).
     const acking = applyAck?.(this.#store.ackAndRead === undefined ? undefined : this.#batchAsk(from));
-    // The flags are the held poll's: a poll before it that is still acking no longer counts.
-    h.flags &= ~(ACKING | WOKEN_ACKING);
+    // The flags are the held poll's: a poll before it that is still acking no
+    // longer counts, and a batch read ahead is this poll's to use or not.
+    h.flags &= ~(ACKING | WOKEN_ACKING | READING_AHEAD);
     if (acking) h.flags |= ACKING;
     if (previous && !answerer.gone(previous)) {
       // One poll per session: the newer one wins; the older is answered empty.
@@ -195,8 +196,11 @@ export class PollingTransport {
     // No poll to answer yet, but an early poll is on its way (the last answer
     // carried NEXT_HEADER): read its batch ahead, once, after this turn's
     // sends, while the client is still busy with the last one.
+    // The flag keeps the Hold (nothing else may hold it now), with what it
+    // reads, until the next poll comes (take() clears it).
     if (h.expectEarly && commits !== undefined) {
       h.expectEarly = false;
+      h.flags |= READING_AHEAD;
       setImmediate(() => this.#readAhead(sid, h, commits));
     }
   }
@@ -220,7 +224,10 @@ export class PollingTransport {
   #readAhead(sid: string, h: Hold, commits: number): void {
     // A poll came first (it reads for itself), or the session ended. A read
     // ahead that turns out stale is not used: the flush checks it (poll-flush.ts).
-    if (h.poll || this.#holds.get(sid) !== h) return;
+    if (h.poll || this.#holds.get(sid) !== h) {
+      h.flags &= ~READING_AHEAD;
+      return;
+    }
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
     const batch = this.#store.readOutbound(sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
     batch.catch(() => undefined); // read again, and reported, when the poll comes

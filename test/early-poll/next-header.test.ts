@@ -123,6 +123,48 @@ test('sends with no poll held read the outbound stream only when an early poll i
   assert.ok(store.reads - readsAfterAnswer <= 2, `at most one more read for the poll (${store.reads - readsAfterAnswer} in all)`);
 });
 
+test('an application that refills on \'flush\' has its next batch read ahead once, and the early poll is answered with that read, not a second one', async (t) => {
+  // The shape of a streaming sender: it fills the window, waits for 'flush'
+  // (the answer is written), and fills it again in one turn. That commit
+  // comes while no poll is held and the Hold has nothing else to keep: the
+  // read-ahead it schedules must still find the Hold when it runs, and the
+  // early poll must find the batch it read.
+  class CountingStore extends MemoryStore {
+    reads = 0;
+    override readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number) {
+      this.reads++;
+      return super.readOutbound(sid, maxWireBytes, from, maxCount);
+    }
+  }
+  const store = new CountingStore();
+  const hl = await startHoldline(t, { store, pollTimeoutMs: 2_000 });
+  const s = await openRaw(hl.url);
+  const session = sessionOf(hl, s);
+  const fill = (from: number) => {
+    for (let i = from; i < from + 300; i++) void session.send(payload100(i));
+  };
+  let refilled = false;
+  session.once('flush', () => {
+    fill(300);
+    refilled = true;
+  });
+  // A held poll, answered by the first 300 (30 KB: with Holdline-Next).
+  const held = post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 0 }));
+  await waitFor(() => session.holdingPoll, 2_000, () => 'the poll to be held');
+  const readsBefore = store.reads;
+  fill(0);
+  const first = answerOf(await held);
+  assert.equal(first.m.length, 300);
+  assert.equal(first.next, 301);
+  await waitFor(() => refilled, 2_000, () => "the refill on 'flush'");
+  await sleep(50);
+  assert.equal(store.reads - readsBefore, 2, 'one read for the held poll\'s answer, one read ahead of the refill for the early poll');
+  const early = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 0, from: 301 })));
+  assert.equal(early.seq, 301);
+  assert.equal(early.m.length, 300);
+  assert.equal(store.reads - readsBefore, 2, 'the early poll is answered with the batch read ahead (no third read)');
+});
+
 test('a large answer written while the application waits for acks carries no Holdline-Next; the poll with the ack brings the rest in one answer', async (t) => {
   // Room for 200 messages of 100 bytes (each counted with 64 bytes of overhead).
   const hl = await startHoldline(t, { pollTimeoutMs: 2_000, maxMessageBytes: 16 * 1024, maxQueuedBytes: 200 * 164, maxBatchBytes: 256 * 1024 });
