@@ -93,6 +93,8 @@ export class Connection extends OrderedFrames {
   #closed = false;
   /** The inbound ack of the last batch accepted; while `#ackDue`, written at the end of the turn unless a header carries it first. */
   #ackOwed = 0;
+  /** The highest inbound ack this connection has learnt (the hello's read, batches accepted, batches read): what a heartbeat carries, without asking the store. */
+  #inboundAck = 0;
   #ackDue = false;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
@@ -167,6 +169,7 @@ export class Connection extends OrderedFrames {
     // the application works: by the header of a batch written in the turn
     // (the application's answer) or else an ack-only header.
     if (v.ack > this.#ackOwed) this.#ackOwed = v.ack;
+    if (v.ack > this.#inboundAck) this.#inboundAck = v.ack;
     this.#ackDue = true;
     this.#cork();
     core.deliver(served, inbound.m, v.skip, inbound.seq);
@@ -192,6 +195,7 @@ export class Connection extends OrderedFrames {
     this.#next = o.ack + 1;
     core.seen(s.value);
     const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
+    this.#inboundAck = read.inboundAck;
     this.#send(JSON.stringify({ ok: true, ack: read.inboundAck }));
     this.#t.attached(this);
     this.#beatAt = this.#t.nextBeat;
@@ -236,6 +240,7 @@ export class Connection extends OrderedFrames {
       const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
+      if (b.inboundAck > this.#inboundAck) this.#inboundAck = b.inboundAck;
       this.#sendBatch(b.inboundAck, b.seq, b.wires);
       this.#next = b.seq + b.count;
       this.#inFlight.push([this.#next - 1, b.wireBytes]);
@@ -326,15 +331,22 @@ export class Connection extends OrderedFrames {
     this.#beat();
   }
 
-  /** An empty batch now and then: proxies see traffic, and the client knows the connection is alive. */
+  /**
+   * An empty batch now and then: proxies see traffic, and the client knows
+   * the connection is alive. It carries the highest inbound ack this
+   * connection knows, not one read from the store: an idle session's beat
+   * costs the store nothing (on Redis, a round trip per idle WebSocket per
+   * period). Every batch this connection accepts is acknowledged at once
+   * anyway; an ack the store has from elsewhere (a send that came over HTTP
+   * during a switch) reached the client on that send's answer, or the
+   * client sends those messages again here and they are acknowledged then.
+   * A lower ack than the client has seen is stale and ignored (PROTOCOL.md).
+   */
   #beat(): void {
     const served = this.#served;
     if (!served || this.#closed) return;
     this.#t.core.seen(served);
-    this.#t.core.options.store
-      .readOutbound(served.sid, 0, Number.MAX_SAFE_INTEGER)
-      .then((r) => this.#sendHeader(r.inboundAck, 0, 0))
-      .catch((e: unknown) => this.#fail(e));
+    this.#sendHeader(this.#inboundAck, 0, 0);
   }
 
   /** The session ended: the close frame, then the connection closes. */

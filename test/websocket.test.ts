@@ -164,6 +164,40 @@ describe('WebSocket endpoint (server)', () => {
     assert.equal((await p.closed).code, 4001);
   });
 
+  it('heartbeats carry the inbound ack without reading the store: an idle WebSocket costs the store no reads', async () => {
+    // Counts the reads of the outbound stream (what a heartbeat used to make to learn the inbound ack).
+    class CountingStore extends MemoryStore {
+      reads = 0;
+      override readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number) {
+        this.reads++;
+        return super.readOutbound(sid, maxWireBytes, from, maxCount);
+      }
+    }
+    const store = new CountingStore();
+    const h = await startServer({ store, pollTimeoutMs: 1_000 });
+    cleanup.add(() => h.close());
+    const s = await openRaw(h.url);
+    const p = await hello(h.url, s);
+    cleanup.add(() => p.ws.terminate());
+    p.send({ ack: 0, seq: 1, n: 3 });
+    for (const m of ['a', 'b', 'c']) p.ws.send(m);
+    assert.deepEqual(await p.json(), { ack: 3 });
+    const readsBefore = store.reads;
+    // Heartbeats every pollTimeoutMs (1 s): three idle periods, two or three beats.
+    const beats: Array<Record<string, unknown>> = [];
+    const end = Date.now() + 2_600;
+    while (Date.now() < end) {
+      try {
+        beats.push(await p.json(end - Date.now()));
+      } catch {
+        break;
+      }
+    }
+    assert.ok(beats.length >= 2, `heartbeats in 2.6 s: ${beats.length}`);
+    for (const b of beats) assert.deepEqual(b, { ack: 3 }, 'a heartbeat is an ack-only header with the inbound ack');
+    assert.equal(store.reads - readsBefore, 0, `store reads during ${beats.length} heartbeats`);
+  });
+
   it('a held poll is answered when a WebSocket takes the session; a later poll closes the WebSocket (4000)', async () => {
     const h = await startServer({ pollTimeoutMs: 20_000 });
     cleanup.add(() => h.close());
