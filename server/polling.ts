@@ -262,9 +262,18 @@ export class PollingTransport {
     this.#holds.own(session);
   }
 
-  /** `session` stops being this node's (it ended, or is handed over): what is held for it stays. */
+  /**
+   * `session` stops being this node's (it ended, or is handed over): what is
+   * held for it stays, but not a batch read ahead by it as owner (the flush
+   * uses one only for an owned session) nor the Hold kept only for that.
+   */
   disown(session: Session): void {
+    const h = this.#holds.get(session.id);
     this.#holds.disown(session);
+    if (h === undefined || !(h.flags & READING_AHEAD)) return;
+    h.flags &= ~READING_AHEAD;
+    h.ahead = undefined;
+    this.#flusher.forgetIfIdle(session.id, h);
   }
 
   /** The session ended: its held poll gets the close frame. */
