@@ -38,6 +38,8 @@ export class Connection implements WebSocketHandlers {
   inbound: InboundBatch | undefined;
   /** The inbound ack last written on this connection. */
   ackWritten = -1;
+  /** The server's answer to the hello said it reads compact frames (`"f":1`). */
+  compact = false;
   lastFrameAt = Date.now();
   readonly startedAt = Date.now();
   /** When the hello went out (performance.now()): its answer is the first round-trip sample. */

@@ -15,9 +15,11 @@
  * - Hello: the first frame proves the session, `{"sid","token","ack"}`; the
  *   switcher stops polling just before it goes out (opened()).
  * - Batches both ways: a header `{"ack","seq","n"}`, then n frames, text as
- *   text frames and binary as binary frames (no JSON, no base64). Every
- *   header carries the inbound ack; after a batch comes in, an ack-only
- *   header goes out unless a batch does.
+ *   text frames and binary as binary frames (no JSON, no base64); a batch of
+ *   one text message as one compact frame `[ack,seq]text` when the other end
+ *   said it reads them (`"f":1`, shared/compact-frame.ts). Every header
+ *   carries the inbound ack; after a batch comes in, an ack-only header goes
+ *   out unless a batch does.
  * - Pipelining: batches go out one after another without waiting for acks,
  *   from just past the last one written on this connection; the outbox keeps
  *   every message until acked, so a connection that dies costs nothing (the
@@ -34,14 +36,19 @@
  *   (new session, stop, fatal) are the machine's.
  */
 import {
+  COMPACT_FRAMES,
+  decodeCompact,
   decodeErrorBody,
+  encodeCompact,
   ENVELOPE_OVERHEAD,
+  isCompact,
   fromWire,
   HoldlineError,
   isWireErrorCode,
   type CloseReason,
   isRpcWire,
   rpcIndexes,
+  type WirePayload,
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
@@ -49,6 +56,18 @@ import type { ProxySetting } from './options.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 import { Connection, type InboundBatch } from './websocket-connection.js';
 import { armDeadline } from './websocket-deadline.js';
+
+/** A batch as frames: its header, then a frame per message. The outbox keeps binary in its HTTP form (base64); it goes out as bytes. A request/reply frame is its text. */
+function batchFrames(ack: number, seq: number, wires: readonly WirePayload[]): (string | Uint8Array)[] {
+  let rpc = '';
+  for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) rpc += rpc === '' ? `,"r":[${i}` : `,${i}`;
+  const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${seq},"n":${wires.length}${rpc === '' ? '' : `${rpc}]`}}`];
+  for (const w of wires) frames.push(typeof w === 'string' ? w : isRpcWire(w) ? w.r : (fromWire(w) ?? new Uint8Array(0)));
+  return frames;
+}
+
+/** The request/reply frames of a compact batch: none. */
+const NO_RPC: ReadonlySet<number> = new Set();
 
 export type OpenWebSocket = (url: string, handlers: WebSocketHandlers, options: WebSocketOptions) => WebSocketConnection;
 
@@ -174,7 +193,8 @@ export class WebSocketTransport implements Transport {
     // Counted: a poll sent before this hello and arriving after it leaves this WebSocket be.
     const count = ++c.session.webSockets;
     c.helloAt = performance.now();
-    c.socket?.send(`{${c.session.auth}"ack":${c.ackWritten},"ws":${count}}`);
+    // "f":1: this client reads compact frames.
+    c.socket?.send(`{${c.session.auth}"ack":${c.ackWritten},"ws":${count},"${COMPACT_FRAMES}":1}`);
   }
 
   frame(c: Connection, data: string | Uint8Array): void {
@@ -196,12 +216,14 @@ export class WebSocketTransport implements Transport {
       if (inbound.m.length === inbound.n) this.#batch(c, inbound);
       return;
     }
+    if (typeof data === 'string' && isCompact(data)) return this.#compact(c, data);
     const o = typeof data === 'string' ? parseObject(data) : undefined;
     if (o === undefined) return this.#broken(c, typeof data === 'string' ? 'a text frame that is not a JSON object where a header was expected' : 'a binary frame where a header was expected');
     if (o.close !== undefined || o.error !== undefined) return this.#ending(c, o, data as string);
     if (c.phase === 'hello') {
       if (o.ok !== true || !isCount(o.ack)) return this.#broken(c, 'the answer to the hello is not {"ok":true,"ack":N}');
       c.phase = 'up';
+      c.compact = o[COMPACT_FRAMES] === 1;
       armDeadline(c, 0, this.#options);
       this.#rtt(performance.now() - c.helloAt);
       host.acked(o.ack);
@@ -214,11 +236,7 @@ export class WebSocketTransport implements Transport {
     const n = o.n === undefined ? 0 : o.n;
     const maxN = session.limits.maxBatchMessages ?? session.maxAnswerBytes;
     if (!isCount(o.ack) || !isCount(n) || n > maxN) return this.#broken(c, `a header that is not {"ack","seq","n"} with n at most ${maxN}`);
-    host.acked(o.ack);
-    // The latest timed batch the ack covers gives a round-trip sample (as a send request's answer does on polling).
-    const writtenAt = c.takeAcked(o.ack);
-    if (writtenAt !== undefined) this.#rtt(performance.now() - writtenAt);
-    this.#checkIdle();
+    this.#acked(c, o.ack);
     if (n === 0) return;
     if (!isCount(o.seq) || o.seq < 1) return this.#broken(c, 'a header with messages and no positive "seq"');
     const r = rpcIndexes(o.r, n);
@@ -247,6 +265,25 @@ export class WebSocketTransport implements Transport {
   }
 
   // ---- inside ----
+
+  /** A compact frame: a batch of one text message, read as its header and its frame would be. */
+  #compact(c: Connection, data: string): void {
+    const b = decodeCompact(data);
+    if (c.phase !== 'up' || b === undefined) return this.#broken(c, c.phase !== 'up' ? 'a compact frame before the answer to the hello' : 'a compact frame that is not [ack,seq] and a text');
+    this.#acked(c, b.ack);
+    const bytes = data.length - b.at;
+    if (bytes > c.session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${c.session.maxAnswerBytes} bytes`);
+    this.#batch(c, { ack: b.ack, seq: b.seq, n: 1, m: [b.text], bytes, r: NO_RPC });
+  }
+
+  /** The server's ack of our stream, from a header or a compact frame. */
+  #acked(c: Connection, ack: number): void {
+    this.#host.acked(ack);
+    // The latest timed batch the ack covers gives a round-trip sample (as a send request's answer does on polling).
+    const writtenAt = c.takeAcked(ack);
+    if (writtenAt !== undefined) this.#rtt(performance.now() - writtenAt);
+    this.#checkIdle();
+  }
 
   /** A whole inbound batch: accepted as a poll's answer would be, then an ack goes back. */
   #batch(c: Connection, b: InboundBatch): void {
@@ -304,12 +341,10 @@ export class WebSocketTransport implements Transport {
       if (b.count === 0) break;
       const ack = host.inboundAck;
       const wires = b.wires;
-      let rpc = '';
-      for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) rpc += rpc === '' ? `,"r":[${i}` : `,${i}`;
-      const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${b.seq},"n":${b.count}${rpc === '' ? '' : `${rpc}]`}}`];
-      // The outbox keeps binary in its HTTP form (base64); it goes out as bytes. A request/reply frame is its text.
-      for (const w of wires) frames.push(typeof w === 'string' ? w : isRpcWire(w) ? w.r : (fromWire(w) ?? new Uint8Array(0)));
-      socket.sendAll(frames);
+      const only = wires.length === 1 ? wires[0] : undefined;
+      // One text message, to a server that reads them: one compact frame.
+      if (c.compact && typeof only === 'string') socket.send(encodeCompact(ack, b.seq, only));
+      else socket.sendAll(batchFrames(ack, b.seq, wires));
       c.ackWritten = ack;
       c.next = b.seq + b.count;
       c.markWritten(c.next - 1);

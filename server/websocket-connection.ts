@@ -6,7 +6,8 @@
  *   the store (the hello, an ack applied on another node's session, a batch
  *   being accepted) holds the ones after it until it is done.
  * - Outbound: what the store holds past what this connection has sent, as a
- *   header frame and a frame per message, no further ahead of the client's
+ *   header frame and a frame per message (one text message as one compact
+ *   frame, to a client that reads them), no further ahead of the client's
  *   acks than a batch.
  * - Writes are corked from the first frame of a turn until its microtasks
  *   are done: an ack, the application's answer and a batch go out together.
@@ -15,6 +16,10 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import {
   HoldlineError,
+  COMPACT_FRAMES,
+  decodeCompact,
+  encodeCompact,
+  isCompact,
   fromWire,
   wireError,
   isRpcWire,
@@ -25,41 +30,13 @@ import {
   type WirePayload,
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
-import { byteLength, OrderedFrames, parseJson, rawText, readWires, toBytes } from './websocket-frames.js';
+import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, WS_CLOSE, type Header, type Inbound } from './websocket-frames.js';
 import type { WebSocketTransport } from './websocket.js';
 
-/** Close codes of our own (4000-4999 are the application's). */
-export const WS_CLOSE = {
-  /** A poll came for the session: the client went back to polling. */
-  superseded: 4000,
-  /** The session ended (the close frame said why) or the node is leaving. */
-  ended: 4001,
-  /** The client broke the framing or a limit. */
-  protocol: 4002,
-} as const;
+export { WS_CLOSE };
 
 /** Past this many bytes written and not yet sent, the connection stops reading from the store until it drains. */
 const HIGH_WATER = 1024 * 1024;
-
-interface Header {
-  ack?: unknown;
-  seq?: unknown;
-  n?: unknown;
-  /** Indexes (0-based, ascending) of the batch's frames that are request/reply frames, not messages. */
-  r?: unknown;
-}
-
-
-/** An inbound batch being read: its header, and the messages so far. */
-interface Inbound {
-  seq: number;
-  n: number;
-  m: StreamItem[];
-  /** Indexes of its request/reply frames. */
-  r: ReadonlySet<number>;
-}
-
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * One WebSocket connection: first the hello, then batches both ways. An idle
@@ -93,6 +70,8 @@ export class Connection extends OrderedFrames {
   #closed = false;
   /** The inbound ack of the last batch accepted; while `#ackDue`, written at the end of the turn unless a header carries it first. */
   #ackOwed = 0;
+  /** The client's hello said it reads compact frames (`"f":1`): one-text-message batches go as one. */
+  #compact = false;
   /** The highest inbound ack this connection has learnt (the hello's read, batches accepted, batches read): what a heartbeat carries, without asking the store. */
   #inboundAck = 0;
   #ackDue = false;
@@ -141,24 +120,42 @@ export class Connection extends OrderedFrames {
   #header(served: Served, data: RawData, isBinary: boolean): Promise<void> | undefined {
     const core = this.#t.core;
     if (isBinary) throw wireError('malformed_request', 'a binary frame where a batch header was expected');
-    const h = parseJson(data) as Header | undefined;
+    const text = rawText(data);
+    if (isCompact(text)) return this.#compactBatch(served, text);
+    const h = parseJsonText(text) as Header | undefined;
     if (h === undefined || typeof h !== 'object' || h === null || !isCount(h.ack)) throw wireError('malformed_request', 'a batch header needs a numeric "ack"');
     const n = h.n === undefined ? 0 : h.n;
     if (!isCount(n) || n > core.options.maxBatchMessages) throw wireError('batch_too_large', `"n" must be 0-${core.options.maxBatchMessages}`);
     if (n > 0 && (!isCount(h.seq) || h.seq < 1)) throw wireError('malformed_request', 'a batch with messages needs a positive "seq"');
     const acked = core.applyAck(served, h.ack);
-    if (acked instanceof Promise) return acked.then((ok) => this.#headerAcked(served, h, n, ok));
+    if (acked instanceof Promise) return acked.then((ok) => void this.#headerAcked(served, h, n, ok));
     this.#headerAcked(served, h, n, acked);
     return undefined;
   }
 
-  #headerAcked(served: Served, h: Header, n: number, acked: boolean): void {
+  /** The batch a header starts (kept in #inbound until its `n` frames are in), once its ack is applied. */
+  #headerAcked(served: Served, h: Header, n: number, acked: boolean): Inbound | undefined {
     if (!acked) throw wireError('bad_ack', `ack ${String(h.ack)} is past the last message sent`);
     this.#t.core.seen(served);
     this.#ackedUpTo(h.ack as number);
     const r = rpcIndexes(h.r, n);
     if (r === undefined) throw wireError('malformed_request', 'a header\'s "r" must list frame indexes below "n"');
     if (n > 0) this.#inbound = { seq: h.seq as number, n, m: [], r };
+    return this.#inbound;
+  }
+
+  /** A compact frame: a header of one message and the message (a text), as if they came as two frames. */
+  #compactBatch(served: Served, text: string): Promise<void> | undefined {
+    const c = decodeCompact(text);
+    if (c === undefined) throw wireError('malformed_request', 'a compact frame must be [ack,seq] (decimal digits, seq at least 1) and then the text');
+    const h: Header = { ack: c.ack, seq: c.seq, n: 1 };
+    const then = (acked: boolean): Promise<void> | undefined => {
+      const inbound = this.#headerAcked(served, h, 1, acked);
+      if (inbound === undefined) return undefined;
+      return this.#message(served, inbound, c.text, undefined);
+    };
+    const acked = this.#t.core.applyAck(served, c.ack);
+    return acked instanceof Promise ? acked.then(then) : then(acked);
   }
 
   async #accept(served: Served, inbound: { seq: number; m: StreamItem[] }): Promise<void> {
@@ -177,11 +174,12 @@ export class Connection extends OrderedFrames {
 
   async #hello(data: RawData, isBinary: boolean): Promise<void> {
     const core = this.#t.core;
-    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown; ws?: unknown } | undefined);
+    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown; ws?: unknown; f?: unknown } | undefined);
     if (o === undefined || typeof o !== 'object' || o === null || typeof o.sid !== 'string' || typeof o.token !== 'string' || !isCount(o.ack) || (o.ws !== undefined && !isCount(o.ws))) {
       throw wireError('malformed_request', 'the first frame must be {"sid","token","ack"} (and "ws", a count, if any)');
     }
     if (typeof o.ws === 'number') this.hello = o.ws;
+    this.#compact = o[COMPACT_FRAMES] === 1;
     let s = core.authenticateSession({ sid: o.sid, token: o.token });
     if (s instanceof Promise) s = await s;
     if (!s.ok) {
@@ -196,7 +194,8 @@ export class Connection extends OrderedFrames {
     core.seen(s.value);
     const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
     this.#inboundAck = read.inboundAck;
-    this.#send(JSON.stringify({ ok: true, ack: read.inboundAck }));
+    // "f":1: this server reads compact frames (the client may send them).
+    this.#send(`{"ok":true,"ack":${read.inboundAck},"${COMPACT_FRAMES}":1}`);
     this.#t.attached(this);
     this.#beatAt = this.#t.nextBeat;
     this.pump();
@@ -249,8 +248,15 @@ export class Connection extends OrderedFrames {
     }
   }
 
-  /** A batch: its header, then a frame per message. */
+  /** A batch: its header, then a frame per message; one text message to a client that reads them, a compact frame. */
   #sendBatch(ack: number, seq: number, wires: readonly WirePayload[]): void {
+    const only = wires.length === 1 ? wires[0] : undefined;
+    if (this.#compact && typeof only === 'string') {
+      // A frame carrying the ack owed pays it, as a header does.
+      if (ack >= this.#ackOwed) this.#ackDue = false;
+      this.#send(encodeCompact(ack, seq, only));
+      return;
+    }
     let rpc: number[] | undefined;
     for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) (rpc ??= []).push(i);
     this.#sendHeader(ack, seq, wires.length, rpc);

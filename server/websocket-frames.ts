@@ -1,11 +1,42 @@
 /**
  * What a WebSocket connection (websocket-connection.ts) reads: frames in
  * order, as text, bytes and JSON, and the store's outbound messages as wire
- * forms.
+ * forms; and the framing's shapes (close codes, a batch header, a batch
+ * being read).
  */
 import type { RawData } from 'ws';
-import type { WirePayload } from '../shared/index.js';
+import type { StreamItem, WirePayload } from '../shared/index.js';
 import type { SessionStore, WiresRead } from './store.js';
+
+/** Close codes of our own (4000-4999 are the application's). */
+export const WS_CLOSE = {
+  /** A poll came for the session: the client went back to polling. */
+  superseded: 4000,
+  /** The session ended (the close frame said why) or the node is leaving. */
+  ended: 4001,
+  /** The client broke the framing or a limit. */
+  protocol: 4002,
+} as const;
+
+/** A batch header's fields, as parsed (checked where used). */
+export interface Header {
+  ack?: unknown;
+  seq?: unknown;
+  n?: unknown;
+  /** Indexes (0-based, ascending) of the batch's frames that are request/reply frames, not messages. */
+  r?: unknown;
+}
+
+/** An inbound batch being read: its header, and the messages so far. */
+export interface Inbound {
+  seq: number;
+  n: number;
+  m: StreamItem[];
+  /** Indexes of its request/reply frames. */
+  r: ReadonlySet<number>;
+}
+
+export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** What the store holds past `from`, as wire payloads: from the store's entries where it can, else its batch JSON parsed. */
 export async function readWires(store: SessionStore, sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
@@ -15,8 +46,12 @@ export async function readWires(store: SessionStore, sid: string, maxWireBytes: 
 }
 
 export function parseJson(data: RawData): unknown {
+  return parseJsonText(rawText(data));
+}
+
+export function parseJsonText(text: string): unknown {
   try {
-    return JSON.parse(rawText(data)) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }

@@ -240,6 +240,64 @@ describe('WebSocket endpoint (server)', () => {
     assert.equal((await poll).status, 200);
   });
 
+  it('compact frames ([ack,seq] and one text message in one frame): only to a client that said it reads them, and read from any', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const got: Payload[] = [];
+    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+    const s = await openRaw(h.url);
+    const session = await sessionP;
+    session.on('message', (m) => got.push(m));
+    const p = new Peer(wsUrl(h.url));
+    cleanup.add(() => p.ws.terminate());
+    await p.opened();
+    p.send({ sid: s.sid, token: s.token, ack: 0, ws: 1, f: 1 });
+    assert.deepEqual(await p.json(), { ok: true, ack: 0, f: 1 }, 'the answer says the server reads them');
+    // Client to server: one frame; a text that looks like a header or a compact frame is the message's own.
+    p.ws.send('[0,1]hello');
+    assert.deepEqual(await p.json(), { ack: 1 });
+    p.ws.send('[0,2][9,9]{"ack":1}');
+    assert.deepEqual(await p.json(), { ack: 2 });
+    p.ws.send('[0,1]hello'); // a repeat: dropped, acknowledged
+    assert.deepEqual(await p.json(), { ack: 2 });
+    assert.deepEqual(got, ['hello', '[9,9]{"ack":1}']);
+    // Server to client: one text message is one compact frame, carrying the ack.
+    await session.send('text back');
+    assert.deepEqual(await p.next(), { text: '[2,1]text back' });
+    // Anything else keeps the header and a frame per message: binary, and several messages.
+    await session.send(new Uint8Array([9, 8, 7]));
+    assert.deepEqual(await p.batch(), { seq: 2, m: [new Uint8Array([9, 8, 7])] });
+    await Promise.all([session.send('a'), session.send('b')]);
+    assert.deepEqual(await p.batch(), { seq: 3, m: ['a', 'b'] });
+
+    // A client that did not say so gets header frames for one text message too (PROTOCOL.md: an older client).
+    const q = await hello(h.url, s, 4, 2);
+    cleanup.add(() => q.ws.terminate());
+    await session.send('plain');
+    assert.deepEqual(await q.json(), { ack: 2, seq: 5, n: 1 });
+    assert.deepEqual(await q.next(), { text: 'plain' });
+    // It may still send them: the server reads them from any client.
+    q.ws.send('[5,3]from q');
+    assert.deepEqual(await q.json(), { ack: 3 });
+    assert.equal(got.at(-1), 'from q');
+  });
+
+  it('a broken compact frame is malformed_request (4002); nothing of it is delivered', async () => {
+    const h = await startServer();
+    cleanup.add(() => h.close());
+    const got: Payload[] = [];
+    h.hl.on('session', (session) => session.on('message', (m) => got.push(m)));
+    for (const frame of ['[0,0]x', '[0]x', '[x,1]x', '[0,1 x', '[-1,1]x', '[0,99999999999999999]x']) {
+      const s = await openRaw(h.url);
+      const p = await hello(h.url, s);
+      cleanup.add(() => p.ws.terminate());
+      p.ws.send(frame);
+      assert.equal(((await p.json()).error as { code: string }).code, 'malformed_request', frame);
+      assert.equal((await p.closed).code, 4002, frame);
+    }
+    assert.deepEqual(got, []);
+  });
+
   it('errors are frames with the HTTP codes: a wrong token, a broken header', async () => {
     const h = await startServer();
     cleanup.add(() => h.close());

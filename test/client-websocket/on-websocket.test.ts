@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HoldlineClient } from '../../client/index.js';
+import { WebSocket } from 'ws';
+import { decodeCompact } from '../../shared/index.js';
 import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
 
@@ -41,10 +43,35 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(binUp, expected('up', count).filter((m) => m.startsWith('bin:')));
     assert.deepEqual(binDown, expected('down', count).filter((m) => m.startsWith('bin:')));
     const texts = [...proxy.up.frames, ...proxy.down.frames].filter((f) => f.opcode === 1).map((f) => f.payload.toString('utf8'));
-    assert.ok(texts.includes('up 1') && texts.includes('down 1'), 'a text message is a text frame holding the text');
+    // A batch of one text message is one compact frame ([ack,seq] and the text), client and server both reading them; else the text is a frame of its own.
+    const messageTexts = texts.map((f) => decodeCompact(f)?.text ?? f);
+    assert.ok(messageTexts.includes('up 1') && messageTexts.includes('down 1'), 'a text message is a text frame holding the text');
+    assert.ok(texts.some((f) => decodeCompact(f) !== undefined), 'compact frames, both ends having said they read them');
     assert.deepEqual(texts.filter((s) => s.includes('"b"')), [], 'no base64 {"b":…} on the WebSocket');
     assert.equal(proxy.upgrades, 1);
     assert.deepEqual(w.errors, []);
+  });
+
+  it('to a server whose answer to the hello does not say it reads compact frames, the client sends header frames only', async (t) => {
+    // An older server: its {"ok":true,...} answer without "f". (Server and client share this process and `ws`.)
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+      const older = typeof data === 'string' && data.startsWith('{"ok":true') ? data.replace(/,"f":1/, '') : data;
+      return (send as (...a: unknown[]) => void).call(this, older, ...rest);
+    } as typeof send;
+    t.after(() => {
+      WebSocket.prototype.send = send;
+    });
+    const rig = await serve(t);
+    const proxy = await proxied(rig, { record: true });
+    const connected = await connect(rig, {}, proxy);
+    await waitFor(() => connected.c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    await exchange(connected, 20, 'both ways delivered');
+    assert.deepEqual(show(connected.server.got), expected('up', 20));
+    await sleep(50);
+    const up = proxy.up.frames.filter((f) => f.opcode === 1).map((f) => f.payload.toString('utf8'));
+    assert.ok(up.includes('up 1'), 'a text message in a frame of its own');
+    assert.deepEqual(up.filter((f) => decodeCompact(f) !== undefined), [], 'no compact frame to a server that did not say it reads them');
   });
 
   it('stats.rttMs is measured on the WebSocket (hello to ok, batch to its ack), with no HTTP send to time', async (t) => {
