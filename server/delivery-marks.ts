@@ -17,15 +17,22 @@
  * 0 ms, a millisecond or so), and the marks of a session meanwhile become
  * one: the highest. A graceful leave writes them before it releases its
  * sessions (settle), so the next owner redelivers nothing.
+ *
+ * A store in this process (markDeliveredNow, MemoryStore) has no round
+ * trip to keep off the reply's path: its marks are written at once, and
+ * no timer is made per delivery (one on the path of every echo).
  */
 import type { Session } from './session.js';
 import type { SessionStore } from './store.js';
+
+/** What a mark needs of its session. */
+export type Marked = Pick<Session, 'id' | 'fence' | 'state'>;
 
 export class DeliveryMarks {
   readonly #store: SessionStore;
   readonly #report: (err: unknown) => void;
   /** Per session, the highest inbound number delivered and not yet marked. */
-  #due = new Map<Session, number>();
+  #due = new Map<Marked, number>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(store: SessionStore, report: (err: unknown) => void) {
@@ -33,8 +40,18 @@ export class DeliveryMarks {
     this.#report = report;
   }
 
-  /** `session` delivered inbound messages up to `seq`: mark it in the store soon. */
-  mark(session: Session, seq: number): void {
+  /** `session` delivered inbound messages up to `seq`: mark it in the store now (a store in this process) or soon. */
+  mark(session: Marked, seq: number): void {
+    const store = this.#store;
+    if (store.markDeliveredNow !== undefined) {
+      try {
+        store.markDeliveredNow(session.id, seq, session.fence);
+      } catch (e) {
+        // Closed meanwhile (by a listener, say): the store has forgotten the session, as it should.
+        if (session.state !== 'closed') this.#report(e);
+      }
+      return;
+    }
     const due = this.#due.get(session);
     if (due === undefined || seq > due) this.#due.set(session, seq);
     this.#timer ??= setTimeout(this.#flush, 0);

@@ -318,6 +318,14 @@ export class MemoryStore implements SessionStore {
   }
 
   async markDelivered(sid: string, seq: number, fence: number): Promise<boolean> {
+    return this.#markDelivered(sid, seq, fence);
+  }
+
+  markDeliveredNow(sid: string, seq: number, fence: number): boolean {
+    return this.#markDelivered(sid, seq, fence);
+  }
+
+  #markDelivered(sid: string, seq: number, fence: number): boolean {
     const rec = this.#rec(sid);
     if (rec.fence !== fence) return false;
     const s = rec.streams;

@@ -278,6 +278,15 @@ export interface SessionStore {
    * a paused old owner cannot move delivery on after a takeover.
    */
   markDelivered(sid: string, seq: number, fence: number): Promise<boolean>;
+  /**
+   * Optional: markDelivered() done at once, for a store in this process
+   * (MemoryStore): it gives what markDelivered() gives, and throws what it
+   * rejects with. With it the owner marks each delivery as it makes it;
+   * without it the marks wait for the node's next timer turn (so that a
+   * store across the network gets them off the path of the application's
+   * reply, server/delivery-marks.ts), which costs a timer per delivery.
+   */
+  markDeliveredNow?(sid: string, seq: number, fence: number): boolean;
   /** The highest inbound number marked delivered. */
   delivered(sid: string): Promise<number>;
 

@@ -9,7 +9,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { norm, type Suite } from './world.js';
 
-export function inbound({ check, world }: Suite): void {
+export function inbound({ name, check, world }: Suite): void {
   describe('inbound stream', () => {
     check('acceptInbound de-duplicates: skip counts what it had, a hole is refused with `expected`', async (t) => {
       const w = await world(t);
@@ -74,6 +74,34 @@ export function inbound({ check, world }: Suite): void {
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0);
       assert.deepEqual(await w.b.acceptInbound(sid, 1, ['a', 'b', 'c']), { ok: true, skip: 3, ack: 3 });
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0, 'a replay of delivered messages keeps nothing');
+    });
+
+    check('markDeliveredNow (where a store has it) gives what markDelivered gives, and throws what it rejects with', async (t) => {
+      const w = await world(t);
+      const now = w.a.markDeliveredNow?.bind(w.a);
+      if (now === undefined) {
+        t.diagnostic(`${name} has no markDeliveredNow: the node marks deliveries on its timer`);
+        return;
+      }
+      const sid = await w.open();
+      await w.a.acceptInbound(sid, 1, ['a', 'b', 'c']);
+      assert.equal(now(sid, 2, 0), false, 'a stale fence is refused');
+      assert.equal(await w.b.delivered(sid), 0);
+      assert.equal(now(sid, 2, 1), true);
+      assert.equal(await w.b.delivered(sid), 2);
+      assert.deepEqual((await w.b.readInbound(sid, 1)).messages.map(norm), ['c']);
+      assert.equal(now(sid, 1, 1), true, 'below delivered(): accepted, nothing moves back');
+      assert.equal(await w.b.delivered(sid), 2);
+      await w.a.delete(sid);
+      let thrown: unknown;
+      try {
+        now(sid, 3, 1);
+      } catch (e) {
+        thrown = e;
+      }
+      const rejected = await w.a.markDelivered(sid, 3, 1).then(() => undefined, (e: unknown) => e);
+      assert.ok(rejected !== undefined, 'markDelivered of a deleted session rejects');
+      assert.equal(String(thrown), String(rejected), 'markDeliveredNow throws what markDelivered rejects with');
     });
 
     check('markDelivered with a fence that is not the current one is refused and drops nothing', async (t) => {
