@@ -15,6 +15,7 @@ import type { SessionStore } from '../server/store.js';
 import type { Payload } from '../shared/index.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 import { startRedis } from './middlebox/redis.js';
+import { ReadCountingStore } from './helpers/read-counting-store.js';
 
 interface Frame {
   text?: string;
@@ -88,6 +89,16 @@ class Peer {
   }
 }
 
+/** A session opened over HTTP, its server side, and what it receives. */
+async function openCollecting(h: { url: string; hl: { once(e: 'session', fn: (s: Session) => void): unknown } }): Promise<{ s: RawSession; session: Session; got: Payload[] }> {
+  const got: Payload[] = [];
+  const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
+  const s = await openRaw(h.url);
+  const session = await sessionP;
+  session.on('message', (m) => got.push(m));
+  return { s, session, got };
+}
+
 const wsUrl = (base: string) => `${base.replace(/^http/, 'ws')}/ws`;
 
 async function hello(base: string, s: RawSession, ack = 0, ws?: number): Promise<Peer> {
@@ -106,11 +117,7 @@ describe('WebSocket endpoint (server)', () => {
   it('carries a session both ways: text as text frames, binary as binary frames, acks in headers', async () => {
     const h = await startServer();
     cleanup.add(() => h.close());
-    const got: Payload[] = [];
-    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
-    const s = await openRaw(h.url);
-    const session = await sessionP;
-    session.on('message', (m) => got.push(m));
+    const { s, session, got } = await openCollecting(h);
     const p = await hello(h.url, s);
     cleanup.add(() => p.ws.terminate());
     // Client to server: a header, then one frame per message.
@@ -166,14 +173,7 @@ describe('WebSocket endpoint (server)', () => {
 
   it('heartbeats carry the inbound ack without reading the store: an idle WebSocket costs the store no reads', async () => {
     // Counts the reads of the outbound stream (what a heartbeat used to make to learn the inbound ack).
-    class CountingStore extends MemoryStore {
-      reads = 0;
-      override readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number) {
-        this.reads++;
-        return super.readOutbound(sid, maxWireBytes, from, maxCount);
-      }
-    }
-    const store = new CountingStore();
+    const store = new ReadCountingStore();
     const h = await startServer({ store, pollTimeoutMs: 1_000 });
     cleanup.add(() => h.close());
     const s = await openRaw(h.url);
@@ -243,11 +243,7 @@ describe('WebSocket endpoint (server)', () => {
   it('compact frames ([ack,seq] and one text message in one frame): only to a client that said it reads them, and read from any', async () => {
     const h = await startServer();
     cleanup.add(() => h.close());
-    const got: Payload[] = [];
-    const sessionP = new Promise<Session>((resolve) => h.hl.once('session', resolve));
-    const s = await openRaw(h.url);
-    const session = await sessionP;
-    session.on('message', (m) => got.push(m));
+    const { s, session, got } = await openCollecting(h);
     const p = new Peer(wsUrl(h.url));
     cleanup.add(() => p.ws.terminate());
     await p.opened();

@@ -13,9 +13,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryStore } from '../../server/index.js';
 import { EARLY_POLL_BYTES, NEXT_HEADER, type Payload } from '../../shared/index.js';
 import { startHoldline } from '../helpers/holdline.js';
+import { ReadCountingStore } from '../helpers/read-counting-store.js';
 import { openRaw, post } from '../helpers/server.js';
 import { answerOf, json, payload100, sessionOf, waitFor } from './helpers.js';
 
@@ -93,14 +93,7 @@ test('a poll answer of EARLY_POLL_BYTES or more carries Holdline-Next = seq + co
 
 test('sends with no poll held read the outbound stream only when an early poll is expected, and then once', async (t) => {
   // Counts the batches the session reads (and JSON-encodes) from the store.
-  class CountingStore extends MemoryStore {
-    reads = 0;
-    override readOutbound(sid: string, maxWireBytes: number, from?: number) {
-      this.reads++;
-      return super.readOutbound(sid, maxWireBytes, from);
-    }
-  }
-  const store = new CountingStore();
+  const store = new ReadCountingStore();
   const hl = await startHoldline(t, { store, pollTimeoutMs: 1_000 });
   const s = await openRaw(hl.url);
   const session = sessionOf(hl, s);
@@ -129,14 +122,7 @@ test('an application that refills on \'flush\' has its next batch read ahead onc
   // comes while no poll is held and the Hold has nothing else to keep: the
   // read-ahead it schedules must still find the Hold when it runs, and the
   // early poll must find the batch it read.
-  class CountingStore extends MemoryStore {
-    reads = 0;
-    override readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number) {
-      this.reads++;
-      return super.readOutbound(sid, maxWireBytes, from, maxCount);
-    }
-  }
-  const store = new CountingStore();
+  const store = new ReadCountingStore();
   const hl = await startHoldline(t, { store, pollTimeoutMs: 2_000 });
   const s = await openRaw(hl.url);
   const session = sessionOf(hl, s);
