@@ -98,13 +98,12 @@ export class Connection extends OrderedFrames {
     if (served === undefined) return this.#hello(data, isBinary);
     const inbound = this.#inbound;
     if (inbound === undefined) return this.#header(served, data, isBinary);
-    return this.#message(served, inbound, isBinary ? toBytes(data) : rawText(data), isBinary ? byteLength(data) : undefined);
+    return this.#message(served, inbound, isBinary ? toBytes(data) : rawText(data), byteLength(data));
   }
 
-  /** A message of the inbound batch (`size`: its bytes, when binary); the batch is accepted once whole. */
-  #message(served: Served, inbound: Inbound, m: Payload, size: number | undefined): Promise<void> | undefined {
+  /** A message of the inbound batch (`bytes`: its size, as the frame had it); the batch is accepted once whole. */
+  #message(served: Served, inbound: Inbound, m: Payload, bytes: number): Promise<void> | undefined {
     const max = this.#t.core.options.maxMessageBytes;
-    const bytes = size ?? Buffer.byteLength(m as string);
     if (bytes > max) throw wireError('message_too_large', `a message of ${bytes} bytes; maxMessageBytes is ${max}`);
     if (inbound.r.size > 0 && inbound.r.has(inbound.m.length)) {
       if (typeof m !== 'string') throw wireError('malformed_request', 'a request/reply frame must be a text frame');
@@ -121,7 +120,7 @@ export class Connection extends OrderedFrames {
     const core = this.#t.core;
     if (isBinary) throw wireError('malformed_request', 'a binary frame where a batch header was expected');
     const text = rawText(data);
-    if (isCompact(text)) return this.#compactBatch(served, text);
+    if (isCompact(text)) return this.#compactBatch(served, text, byteLength(data));
     const h = parseJsonText(text) as Header | undefined;
     if (h === undefined || typeof h !== 'object' || h === null || !isCount(h.ack)) throw wireError('malformed_request', 'a batch header needs a numeric "ack"');
     const n = h.n === undefined ? 0 : h.n;
@@ -144,15 +143,16 @@ export class Connection extends OrderedFrames {
     return this.#inbound;
   }
 
-  /** A compact frame: a header of one message and the message (a text), as if they came as two frames. */
-  #compactBatch(served: Served, text: string): Promise<void> | undefined {
+  /** A compact frame (`frameBytes` long): a header of one message and the message (a text), as if they came as two frames. */
+  #compactBatch(served: Served, text: string, frameBytes: number): Promise<void> | undefined {
     const c = decodeCompact(text);
     if (c === undefined) throw wireError('malformed_request', 'a compact frame must be [ack,seq] (decimal digits, seq at least 1) and then the text');
     const h: Header = { ack: c.ack, seq: c.seq, n: 1 };
     const then = (acked: boolean): Promise<void> | undefined => {
       const inbound = this.#headerAcked(served, h, 1, acked);
       if (inbound === undefined) return undefined;
-      return this.#message(served, inbound, c.text, undefined);
+      // The header is ASCII: the text's bytes are the frame's past it.
+      return this.#message(served, inbound, c.text, frameBytes - c.at);
     };
     const acked = this.#t.core.applyAck(served, c.ack);
     return acked instanceof Promise ? acked.then(then) : then(acked);

@@ -57,9 +57,11 @@ export function parseJsonText(text: string): unknown {
   }
 }
 
+/** A text frame's text (`ws` gives a Buffer: decoded in place, not copied first). */
 export function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
 }
 
 export function toBytes(data: RawData): Uint8Array {

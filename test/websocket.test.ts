@@ -278,6 +278,35 @@ describe('WebSocket endpoint (server)', () => {
     assert.equal(got.at(-1), 'from q');
   });
 
+  it('maxMessageBytes counts a text message\'s UTF-8 bytes, in a message frame and in a compact frame: over it is message_too_large (4002)', async () => {
+    const h = await startServer({ maxMessageBytes: 10 });
+    cleanup.add(() => h.close());
+    const ten = 'é'.repeat(5); // 10 bytes, 5 characters
+    const twelve = 'é'.repeat(6); // 12 bytes, 6 characters
+    const tooLarge = async (send: (p: Peer) => void, what: string) => {
+      const { s } = await openCollecting(h);
+      const p = await hello(h.url, s);
+      cleanup.add(() => p.ws.terminate());
+      send(p);
+      assert.equal(((await p.json()).error as { code: string }).code, 'message_too_large', what);
+      assert.equal((await p.closed).code, 4002, what);
+    };
+    await tooLarge((p) => {
+      p.send({ ack: 0, seq: 1, n: 1 });
+      p.ws.send(twelve);
+    }, 'a message frame of 12 bytes');
+    await tooLarge((p) => p.ws.send(`[0,1]${twelve}`), 'a compact frame whose text is 12 bytes');
+    const { s, got } = await openCollecting(h);
+    const p = await hello(h.url, s);
+    cleanup.add(() => p.ws.terminate());
+    p.send({ ack: 0, seq: 1, n: 1 });
+    p.ws.send(ten);
+    assert.deepEqual(await p.json(), { ack: 1 });
+    p.ws.send(`[0,2]${ten}`);
+    assert.deepEqual(await p.json(), { ack: 2 });
+    assert.deepEqual(got, [ten, ten], 'exactly maxMessageBytes passes, both ways of framing');
+  });
+
   it('a broken compact frame is malformed_request (4002); nothing of it is delivered', async () => {
     const h = await startServer();
     cleanup.add(() => h.close());
