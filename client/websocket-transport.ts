@@ -17,7 +17,7 @@
  * - Batches both ways: a header `{"ack","seq","n"}`, then n frames, text as
  *   text frames and binary as binary frames (no JSON, no base64); a batch of
  *   one text message as one compact frame `[ack,seq]text` when the other end
- *   said it reads them (`"f":1`, shared/compact-frame.ts). Every header
+ *   said it reads them (`"f":1`, shared/websocket-framing.ts). Every header
  *   carries the inbound ack; after a batch comes in, an ack-only header goes
  *   out unless a batch does.
  * - Pipelining: batches go out one after another without waiting for acks,
@@ -36,19 +36,16 @@
  *   (new session, stop, fatal) are the machine's.
  */
 import {
+  batchFrames,
   COMPACT_FRAMES,
   decodeCompact,
   decodeErrorBody,
-  encodeCompact,
   ENVELOPE_OVERHEAD,
   isCompact,
-  fromWire,
   HoldlineError,
   isWireErrorCode,
   type CloseReason,
-  isRpcWire,
   rpcIndexes,
-  type WirePayload,
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
@@ -56,15 +53,6 @@ import type { ProxySetting } from './options.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
 import { Connection, type InboundBatch } from './websocket-connection.js';
 import { armDeadline } from './websocket-deadline.js';
-
-/** A batch as frames: its header, then a frame per message. The outbox keeps binary in its HTTP form (base64); it goes out as bytes. A request/reply frame is its text. */
-function batchFrames(ack: number, seq: number, wires: readonly WirePayload[]): (string | Uint8Array)[] {
-  let rpc = '';
-  for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) rpc += rpc === '' ? `,"r":[${i}` : `,${i}`;
-  const frames: (string | Uint8Array)[] = [`{"ack":${ack},"seq":${seq},"n":${wires.length}${rpc === '' ? '' : `${rpc}]`}}`];
-  for (const w of wires) frames.push(typeof w === 'string' ? w : isRpcWire(w) ? w.r : (fromWire(w) ?? new Uint8Array(0)));
-  return frames;
-}
 
 /** The request/reply frames of a compact batch: none. */
 const NO_RPC: ReadonlySet<number> = new Set();
@@ -268,8 +256,9 @@ export class WebSocketTransport implements Transport {
 
   /** A compact frame: a batch of one text message, read as its header and its frame would be. */
   #compact(c: Connection, data: string): void {
+    if (c.phase !== 'up') return this.#broken(c, 'a compact frame before the answer to the hello');
     const b = decodeCompact(data);
-    if (c.phase !== 'up' || b === undefined) return this.#broken(c, c.phase !== 'up' ? 'a compact frame before the answer to the hello' : 'a compact frame that is not [ack,seq] and a text');
+    if (b === undefined) return this.#broken(c, 'a compact frame that is not [ack,seq] and a text');
     this.#acked(c, b.ack);
     const bytes = data.length - b.at;
     if (bytes > c.session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${c.session.maxAnswerBytes} bytes`);
@@ -340,11 +329,7 @@ export class WebSocketTransport implements Transport {
       const b = host.nextWires(maxWireBytes, c.next);
       if (b.count === 0) break;
       const ack = host.inboundAck;
-      const wires = b.wires;
-      const only = wires.length === 1 ? wires[0] : undefined;
-      // One text message, to a server that reads them: one compact frame.
-      if (c.compact && typeof only === 'string') socket.send(encodeCompact(ack, b.seq, only));
-      else socket.sendAll(batchFrames(ack, b.seq, wires));
+      socket.sendAll(batchFrames(ack, b.seq, b.wires, c.compact));
       c.ackWritten = ack;
       c.next = b.seq + b.count;
       c.markWritten(c.next - 1);

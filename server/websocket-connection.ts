@@ -16,13 +16,11 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import {
   HoldlineError,
+  batchFrames,
   COMPACT_FRAMES,
   decodeCompact,
-  encodeCompact,
   isCompact,
-  fromWire,
   wireError,
-  isRpcWire,
   rpcIndexes,
   type CloseReason,
   type Payload,
@@ -68,12 +66,11 @@ export class Connection extends OrderedFrames {
   /** The transport's tick at which the next heartbeat is due; -1: none (the hello is not done). */
   #beatAt = -1;
   #closed = false;
-  /** The inbound ack of the last batch accepted; while `#ackDue`, written at the end of the turn unless a header carries it first. */
-  #ackOwed = 0;
   /** The client's hello said it reads compact frames (`"f":1`): one-text-message batches go as one. */
   #compact = false;
   /** The highest inbound ack this connection has learnt (the hello's read, batches accepted, batches read): what a heartbeat carries, without asking the store. */
   #inboundAck = 0;
+  /** A batch was accepted and no frame written since carries its ack: an ack alone goes at the end of the turn. */
   #ackDue = false;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
@@ -165,7 +162,6 @@ export class Connection extends OrderedFrames {
     // Acknowledged in this turn's write, so the client's window opens while
     // the application works: by the header of a batch written in the turn
     // (the application's answer) or else an ack-only header.
-    if (v.ack > this.#ackOwed) this.#ackOwed = v.ack;
     if (v.ack > this.#inboundAck) this.#inboundAck = v.ack;
     this.#ackDue = true;
     this.#cork();
@@ -248,23 +244,13 @@ export class Connection extends OrderedFrames {
     }
   }
 
-  /** A batch: its header, then a frame per message; one text message to a client that reads them, a compact frame. */
+  /** A batch: one compact frame to a client that reads them, else its header and a frame per message (shared/websocket-framing.ts). */
   #sendBatch(ack: number, seq: number, wires: readonly WirePayload[]): void {
-    const only = wires.length === 1 ? wires[0] : undefined;
-    if (this.#compact && typeof only === 'string') {
-      // A frame carrying the ack owed pays it, as a header does.
-      if (ack >= this.#ackOwed) this.#ackDue = false;
-      this.#send(encodeCompact(ack, seq, only));
-      return;
-    }
-    let rpc: number[] | undefined;
-    for (let i = 0; i < wires.length; i++) if (isRpcWire(wires[i])) (rpc ??= []).push(i);
-    this.#sendHeader(ack, seq, wires.length, rpc);
-    for (const w of wires) {
-      if (typeof w === 'string') this.#ws.send(w, { binary: false });
-      else if (isRpcWire(w)) this.#ws.send(w.r, { binary: false });
-      else this.#ws.send(fromWire(w) ?? new Uint8Array(0), { binary: true });
-    }
+    if (this.#closed) return;
+    this.#paid(ack);
+    this.#cork();
+    this.#wrote = true;
+    for (const f of batchFrames(ack, seq, wires, this.#compact)) this.#ws.send(f, { binary: typeof f !== 'string' });
   }
 
   get #maxInFlight(): number {
@@ -283,11 +269,15 @@ export class Connection extends OrderedFrames {
     if (freed) this.pump();
   }
 
-  #sendHeader(ack: number, seq: number, n: number, rpc?: readonly number[]): void {
-    const r = rpc === undefined ? '' : `,"r":[${rpc.join(',')}]`;
-    // A header carrying the ack owed pays it.
-    if (ack >= this.#ackOwed) this.#ackDue = false;
-    this.#send(n === 0 ? `{"ack":${ack}}` : `{"ack":${ack},"seq":${seq},"n":${n}${r}}`);
+  /** A frame carrying `ack` is being written: it pays the ack owed if it covers every batch accepted. */
+  #paid(ack: number): void {
+    if (ack >= this.#inboundAck) this.#ackDue = false;
+  }
+
+  /** An ack-only header (also the heartbeat). */
+  #sendAck(ack: number): void {
+    this.#paid(ack);
+    this.#send(`{"ack":${ack}}`);
   }
 
   #send(text: string): void {
@@ -327,7 +317,7 @@ export class Connection extends OrderedFrames {
 
   /** An accepted batch not acknowledged by a header written since: an ack alone (before the turn's write, or a last frame). */
   #payAck(): void {
-    if (this.#ackDue && !this.#closed) this.#sendHeader(this.#ackOwed, 0, 0);
+    if (this.#ackDue && !this.#closed) this.#sendAck(this.#inboundAck);
   }
 
   /** The transport's heartbeat ticker counted `now`: beat if due, every heartbeatMs from the hello. */
@@ -352,7 +342,7 @@ export class Connection extends OrderedFrames {
     const served = this.#served;
     if (!served || this.#closed) return;
     this.#t.core.seen(served);
-    this.#sendHeader(this.#inboundAck, 0, 0);
+    this.#sendAck(this.#inboundAck);
   }
 
   /** The session ended: the close frame, then the connection closes. */

@@ -10,4 +10,4 @@ export * from './send-window.js';
 export * from './unsent.js';
 export * from './rpc-codec.js';
 export * from './rpc.js';
-export * from './compact-frame.js';
+export * from './websocket-framing.js';
