@@ -3,7 +3,7 @@
  * minutes) and --smoke (a few seconds, run by `npm test`).
  */
 import { parseArgs } from 'node:util';
-import { LIBS, type LibName } from './adapters/types.js';
+import { LIBS, type BenchTransport, type LibName } from './adapters/types.js';
 
 export const WORKLOADS = ['baseline', 'throughput', 'latency', 'fanout', 'loss', 'ackpaced', 'redis', 'websocket'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
@@ -70,6 +70,8 @@ export interface BenchConfig {
     latencyDurationMs: number;
     fanoutSizes: FanoutSize[];
     fanoutDurationMs: number;
+    /** What carries the fan-out clients' sessions: each size runs once per transport and store. */
+    fanoutTransports: BenchTransport[];
     /** sessionsPerNode clients on each node; one node broadcasts every intervalMs for durationMs. */
     cluster: { nodes: number; sessionsPerNode: number; intervalMs: number; durationMs: number };
   };
@@ -119,6 +121,7 @@ const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
       { sessions: 10_000, intervalMs: 1_000 },
     ],
     fanoutDurationMs: 10_000,
+    fanoutTransports: ['polling', 'websocket'],
     cluster: { nodes: 3, sessionsPerNode: 3_000, intervalMs: 1_000, durationMs: 10_000 },
   },
   websocket: { messages: 200_000, warmup: 20_000, repeat: 3, latencyDurationMs: 5_000, idleSessions: 2_000, idleWarmup: 200 },
@@ -140,6 +143,7 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
     latencyDurationMs: 200,
     fanoutSizes: [{ sessions: 20, intervalMs: 100 }],
     fanoutDurationMs: 500,
+    fanoutTransports: ['polling', 'websocket'],
     cluster: { nodes: 3, sessionsPerNode: 10, intervalMs: 100, durationMs: 500 },
   },
   websocket: { messages: 3_000, warmup: 500, repeat: 1, latencyDurationMs: 200, idleSessions: 20, idleWarmup: 5 },
@@ -182,6 +186,7 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --redis-latency-duration=MS  redis: echo and push for MS per store (default 5000)
   --redis-fanout=LIST       redis: fan-out sizes per store, SESSIONS:INTERVAL_MS,... (default 1000:100,10000:1000)
   --redis-fanout-duration=MS   redis: fan-out broadcasts for MS (default 10000)
+  --redis-fanout-transports=LIST  redis: fan-out clients on polling, websocket or both (default polling,websocket)
   --cluster=NODESxSESSIONS  redis: server nodes and sessions per node (default 3x3000)
   --cluster-interval=MS     redis: one broadcast every MS in the cluster (default 1000)
   --cluster-duration=MS     redis: cluster broadcasts for MS (default 10000)
@@ -261,6 +266,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       'redis-messages': { type: 'string' },
       'redis-latency-duration': { type: 'string' },
       'redis-fanout': { type: 'string' },
+      'redis-fanout-transports': { type: 'string' },
       'redis-fanout-duration': { type: 'string' },
       cluster: { type: 'string' },
       'cluster-interval': { type: 'string' },
@@ -331,6 +337,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       latencyDurationMs: int('redis-latency-duration', values['redis-latency-duration'], base.redis.latencyDurationMs),
       fanoutSizes: fanoutSizes(values['redis-fanout'], base.redis.fanoutSizes, 'redis-fanout'),
       fanoutDurationMs: int('redis-fanout-duration', values['redis-fanout-duration'], base.redis.fanoutDurationMs),
+      fanoutTransports: list('redis-fanout-transports', values['redis-fanout-transports'], ['polling', 'websocket'] as const, base.redis.fanoutTransports),
       cluster: {
         ...clusterShape(values.cluster, base.redis.cluster),
         intervalMs: int('cluster-interval', values['cluster-interval'], base.redis.cluster.intervalMs),

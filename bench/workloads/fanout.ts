@@ -1,7 +1,8 @@
 /**
- * Workload 3: fan-out. `sessions` polling clients (all in one client
- * process) and a server (another process) that broadcasts a stamped message
- * every intervalMs for durationMs.
+ * Workload 3: fan-out. `sessions` clients (all in one client process; on
+ * polling, or on WebSocket where runSize is told so) and a server (another
+ * process) that broadcasts a stamped message every intervalMs for
+ * durationMs.
  * - Idle memory per session: server RSS and heap after a full GC with every
  *   client connected and idle, minus the same before the first client,
  *   divided by the sessions (the server runs with --expose-gc).
@@ -13,7 +14,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import { Agent as UndiciAgent, request } from 'undici';
-import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
+import { connectClient, listenLocal, startServer, type BenchClient, type BenchServer, type BenchTransport, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
 import { fanoutKey, type BenchConfig, type FanoutSize } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, perLib, withCpu, type Outcome, type PerLib } from '../lib/measure.js';
@@ -267,6 +268,8 @@ async function runFloor(cfg: BenchConfig, size: FanoutSize): Promise<FloorResult
 // ---- parent side ----
 
 export interface FanoutResult {
+  /** What carried the clients' sessions (absent in results recorded before it was: polling). */
+  transport?: BenchTransport;
   sessions: number;
   intervalMs: number;
   connected: number;
@@ -304,17 +307,18 @@ export interface FanoutResult {
 /**
  * One run of one size, in fresh processes. `store`: the Holdline server's
  * session store (default its own MemoryStore); `durationMs`: how long to
- * broadcast (default cfg.fanout.durationMs).
+ * broadcast (default cfg.fanout.durationMs); `transport`: what carries each
+ * client's session (default polling).
  */
-export async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize, store?: StoreSpec, durationMs = cfg.fanout.durationMs): Promise<FanoutResult> {
+export async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize, store?: StoreSpec, durationMs = cfg.fanout.durationMs, transport: BenchTransport = 'polling'): Promise<FanoutResult> {
   const { connectConcurrency, settleMs } = cfg.fanout;
   const connectTimeoutMs = Math.max(20_000, size.sessions * 20);
   return withAgents([{ name: 'server', exposeGc: true }, { name: 'client' }], async ([srv, cli]) => {
-    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store }, 10_000);
+    const { url } = await srv.call(serverStart, { lib, window: cfg.window, payloadBytes: cfg.payloadBytes, store, transport }, 10_000);
     const before = await srv.memory();
     const conn = await cli.call(
       clientConnect,
-      { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes, count: size.sessions, concurrency: connectConcurrency, timeoutMs: connectTimeoutMs },
+      { lib, url, window: cfg.window, payloadBytes: cfg.payloadBytes, transport, count: size.sessions, concurrency: connectConcurrency, timeoutMs: connectTimeoutMs },
       connectTimeoutMs + 10_000,
     );
     if (conn.connected === 0) throw new Error(`no client connected: ${conn.errors.join('; ')}`);
@@ -331,6 +335,7 @@ export async function runSize(cfg: BenchConfig, lib: LibName, size: FanoutSize, 
     for (const k of ['mean', 'p50', 'p90', 'p99', 'max'] as const) got.latency[k] = round(got.latency[k], 2);
     const errors = [...conn.errors, ...got.errors, ...(await srv.call(serverErrors, {}, 5_000))];
     return {
+      transport,
       sessions,
       intervalMs: size.intervalMs,
       connected: conn.connected,

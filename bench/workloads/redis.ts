@@ -7,7 +7,9 @@
  *   MemoryStore and once with a RedisStore (`holdline/redis` from dist/), the
  *   two taking turns. Redis is emptied (FLUSHALL) before each Redis run.
  *   The fan-out runs also time every broadcast: from the `hl.broadcast()`
- *   call to its promise settling, and to the last client receiving it.
+ *   call to its promise settling, and to the last client receiving it. Each
+ *   size runs with the clients on polling, then on WebSocket (what a Node
+ *   client that reaches the server directly ends up on by default).
  * - A cluster: `nodes` HoldlineServer processes sharing one redis-server,
  *   `sessionsPerNode` polling clients connected straight to each (all in one
  *   client process), and node 0 broadcasting every intervalMs: it reaches the
@@ -218,7 +220,7 @@ export interface RedisResults {
   server: { version: string; pid: number } | null;
   throughput?: StorePair<ThroughputRun>;
   latency?: StorePair<LatencyRun>;
-  /** Per fan-out size, keyed by sessions ("1000", "10000"). */
+  /** Per fan-out size and transport, keyed by sessions ("1000", "10000"; "10000 websocket" for clients on WebSocket). */
   fanout?: Record<string, StorePair<FanoutRun>>;
   cluster?: Outcome<ClusterResult>;
   /** The redis-server could not be started (nothing else ran). */
@@ -261,14 +263,16 @@ export async function runRedis(cfg: BenchConfig): Promise<RedisResults> {
     }
     if (wants('fanout')) {
       const fanout: Record<string, StorePair<FanoutRun>> = {};
-      for (const size of cfg.redis.fanoutSizes) {
-        const key = fanoutKey(size, cfg.redis.fanoutSizes);
-        const memory = await attempt(`redis: fan-out ${key} / memory store`, () => runSize(cfg, 'holdline', size, undefined, cfg.redis.fanoutDurationMs));
-        const viaRedis = await attempt(`redis: fan-out ${key} / redis store`, async () => {
-          const r = await counted(redis, () => runSize(cfg, 'holdline', size, store, cfg.redis.fanoutDurationMs), (v) => Math.max(1, v.delivered));
-          return { ...r.value, redisCommands: r.redis };
-        });
-        fanout[key] = { memory, redis: viaRedis };
+      for (const transport of cfg.redis.fanoutTransports) {
+        for (const size of cfg.redis.fanoutSizes) {
+          const key = fanoutKey(size, cfg.redis.fanoutSizes) + (transport === 'polling' ? '' : ` ${transport}`);
+          const memory = await attempt(`redis: fan-out ${key} / memory store`, () => runSize(cfg, 'holdline', size, undefined, cfg.redis.fanoutDurationMs, transport));
+          const viaRedis = await attempt(`redis: fan-out ${key} / redis store`, async () => {
+            const r = await counted(redis, () => runSize(cfg, 'holdline', size, store, cfg.redis.fanoutDurationMs, transport), (v) => Math.max(1, v.delivered));
+            return { ...r.value, redisCommands: r.redis };
+          });
+          fanout[key] = { memory, redis: viaRedis };
+        }
       }
       out.fanout = fanout;
     }
