@@ -285,13 +285,13 @@ export class MemoryStore implements SessionStore {
     const { outbox, inbox } = this.#rec(sid).streams;
     const b = outbox.batch(maxWireBytes, maxCount, from);
     // Field by field: object spread costs about a microsecond a call.
-    return { seq: b.seq, count: b.count, m: b.m, wireBytes: b.wireBytes, inboundAck: inbox.ack };
+    return { seq: b.seq, count: b.count, m: b.m, wireBytes: b.wireBytes, inboundAck: inbox.ack, lastSeq: outbox.lastSeq };
   }
 
   async readOutboundWires(sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
     const { outbox, inbox } = this.#rec(sid).streams;
     const b = outbox.wires(maxWireBytes, maxCount, from);
-    return { seq: b.seq, count: b.count, wires: b.wires, wireBytes: b.wireBytes, inboundAck: inbox.ack };
+    return { seq: b.seq, count: b.count, wires: b.wires, wireBytes: b.wireBytes, inboundAck: inbox.ack, lastSeq: outbox.lastSeq };
   }
 
   async pendingOutbound(sid: string, from?: number): Promise<number> {

@@ -144,6 +144,7 @@ export function batchReply(what: string, r: unknown[], at: number): ReadOutbound
     m: str(what, r[at + 2]),
     wireBytes: int(what, r[at + 3]),
     inboundAck: int(what, r[at + 4]),
+    lastSeq: int(what, r[at + 5]),
   };
 }
 

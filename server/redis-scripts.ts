@@ -94,7 +94,7 @@ function sha1(text: string): string {
  * least size each can take (text: payload bytes + 2 quotes + separator;
  * binary: its JSON + separator), then the real JSON is measured; over the
  * limit (escapes), proportionally fewer, and never fewer than one. Returns
- * { <first>, count, m, wireBytes, inboundAck }, `first` as given (a script
+ * { <first>, count, m, wireBytes, inboundAck, lastSeq }, `first` as given (a script
  * that runs it after its own work puts its results before it).
  */
 const READ = (first: string): string => `
@@ -132,7 +132,7 @@ while true do
     for i = 1, k do wb = wb + #wires[i] + 1 end
   end
   if wb <= maxW or k <= 1 then
-    return { ${first}, k, '[' .. table.concat(wires, ',', 1, k) .. ']', wb, iack }
+    return { ${first}, k, '[' .. table.concat(wires, ',', 1, k) .. ']', wb, iack, last }
   end
   k = math.max(1, math.min(k - 1, math.floor(k * maxW / wb)))
 end`;
@@ -241,7 +241,7 @@ return { last, bytes }`, true),
   /**
    * enqueue, then readOutbound: ARGV ttl, maxWireBytes, from, maxCount, total
    * payload bytes, entries... Returns { lastSeq, bufferedBytes, seq, count,
-   * m, wireBytes, inboundAck }; or, when the read would give exactly the one
+   * m, wireBytes, inboundAck, lastSeq }; or, when the read would give exactly the one
    * message appended (nothing pending before it from the read's start),
    * { lastSeq, bufferedBytes, inboundAck }: the caller has the message.
    */
@@ -270,7 +270,7 @@ return { r, bytes, last }`, true),
    * ackOutbound, then readOutbound when the ack is not refused and messages
    * are pending from the read's start: ARGV ttl, maxWireBytes, from,
    * maxCount, ack. Returns { result, bufferedBytes, lastSeq }, then the
-   * read's { seq, count, m, wireBytes, inboundAck } if it was made.
+   * read's { seq, count, m, wireBytes, inboundAck, lastSeq } if it was made.
    */
   ackRead: new Script(`${ACK(5)}
 local nowAcked = acked
@@ -284,7 +284,7 @@ ${READ('ackR, ackBytes, ackLast, acked + 1 + skip')}`, true),
 
   /**
    * ARGV ttl, maxWireBytes, from, maxCount (-1: no limit). Returns { seq,
-   * count, m, wireBytes, inboundAck }: shared/outbox.ts Outbox.batch(), step
+   * count, m, wireBytes, inboundAck, lastSeq }: shared/outbox.ts Outbox.batch(), step
    * for step. Messages are chosen by the least size each can take (text:
    * payload bytes + 2 quotes + separator; binary: its JSON + separator), then
    * the real JSON is measured; over the limit (escapes), proportionally

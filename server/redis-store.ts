@@ -256,7 +256,7 @@ export class RedisStore implements SessionStore {
     if (r.length === 3 && only !== undefined) {
       const { m, wireBytes } = this.#alone(only);
       // The fields in batchReply's order: one object shape for every batch the flush reads.
-      return { lastSeq, bufferedBytes, batch: { seq: lastSeq, count: 1, m, wireBytes, inboundAck: int('enqueueAndRead', r[2]) } };
+      return { lastSeq, bufferedBytes, batch: { seq: lastSeq, count: 1, m, wireBytes, inboundAck: int('enqueueAndRead', r[2]), lastSeq } };
     }
     return { lastSeq, bufferedBytes, batch: batchReply('enqueueAndRead', r, 2) };
   }

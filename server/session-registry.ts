@@ -311,12 +311,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   }
 
   heldRead(session: Session): BatchAsk | undefined {
-    return this.polling.heldRead(session.id);
+    return this.polling.heldRead(session.id) ?? this.websocket?.heldRead(session.id);
   }
 
-  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void {
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult, lastSeq?: number): void {
     this.polling.outboundReady(session.id, commits, batch);
-    this.websocket?.outboundReady(session.id);
+    this.websocket?.outboundReady(session.id, batch === undefined || lastSeq === undefined ? undefined : { commits, batch, lastSeq });
     // A poll or WebSocket of this node carries it: no other node holds one to
     // wake (one poll per session), so no publish (a broadcast to every
     // session would otherwise publish once per session).

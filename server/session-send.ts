@@ -155,7 +155,7 @@ function commit(session: Session, host: SessionHost, out: SendState): Promise<vo
 
 async function commitToStore(session: Session, host: SessionHost, out: SendState, entries: OutboxEntry[]): Promise<void> {
   const { store } = host.options;
-  // A poll held here waits for these messages: the store reads its batch in the same call, if it can.
+  // A poll held (or a WebSocket idle) here waits for these messages: the store reads its batch in the same call, if it can.
   const read = store.enqueueAndRead === undefined ? undefined : host.heldRead(session);
   if (read !== undefined && store.enqueueAndRead !== undefined) {
     const both = await store.enqueueAndRead(session.id, entries, read);
@@ -168,7 +168,7 @@ async function commitToStore(session: Session, host: SessionHost, out: SendState
 function committed(session: Session, host: SessionHost, out: SendState, r: EnqueueResult, batch?: ReadOutboundResult): void {
   out.storeBuffered = r.bufferedBytes;
   out.commits++;
-  host.outboundReady(session, out.commits, batch);
+  host.outboundReady(session, out.commits, batch, r.lastSeq);
 }
 
 /**

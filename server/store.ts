@@ -118,12 +118,20 @@ export interface AckReadResult extends AckOutboundResult {
 export interface ReadOutboundResult extends OutboxBatch {
   /** Cumulative ack of the inbound stream, to piggyback on the response. */
   inboundAck: number;
+  /**
+   * Optional: the outbound stream's last sequence number when it was read
+   * (0: none yet). A batch that ends there held everything queued, so a
+   * WebSocket need not read again to find nothing; without it, it does.
+   */
+  lastSeq?: number | undefined;
 }
 
 /** readOutboundWires(): a batch as its messages' wire forms (no JSON made). */
 export interface WiresRead extends OutboxWires {
   /** Cumulative ack of the inbound stream. */
   inboundAck: number;
+  /** As ReadOutboundResult.lastSeq. */
+  lastSeq?: number | undefined;
 }
 
 export type AcceptInboundResult = InboxVerdict & { ack: number };

@@ -28,6 +28,7 @@ import {
   type WirePayload,
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
+import type { BatchAsk, ReadOutboundResult, WiresRead } from './store.js';
 import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, WS_CLOSE, type Header, type Inbound } from './websocket-frames.js';
 import type { WebSocketTransport } from './websocket.js';
 
@@ -35,6 +36,13 @@ export { WS_CLOSE };
 
 /** Past this many bytes written and not yet sent, the connection stops reading from the store until it drains. */
 const HIGH_WATER = 1024 * 1024;
+
+/** A commit's batch, read with it for this connection (readAsk(), Store.enqueueAndRead), and the session's count of commits and last seq then. */
+export interface ReadAlong {
+  readonly commits: number;
+  readonly batch: ReadOutboundResult;
+  readonly lastSeq: number;
+}
 
 /**
  * One WebSocket connection: first the hello, then batches both ways. An idle
@@ -197,13 +205,18 @@ export class Connection extends OrderedFrames {
     this.pump();
   }
 
-  /** Send what the store holds past what this connection has sent. */
-  pump(): void {
+  /**
+   * Send what the store holds past what this connection has sent: `along`,
+   * if it is still that (nothing written or committed since it was read),
+   * else what the store gives now.
+   */
+  pump(along?: ReadAlong): void {
     if (this.#served === undefined || this.#closed) return;
     if (this.#pumping) {
       this.#again = true;
       return;
     }
+    if (along !== undefined && this.#sendAlong(along)) return;
     this.#pumping = true;
     this.#pumpNow()
       .catch((e: unknown) => this.#fail(e))
@@ -214,6 +227,29 @@ export class Connection extends OrderedFrames {
           this.pump();
         }
       });
+  }
+
+  /** What a commit should read for this connection, if the connection would read it next and send it at once (else undefined). */
+  readAsk(): BatchAsk | undefined {
+    if (this.#served?.session === undefined || this.#closed || this.#pumping || this.#held()) return undefined;
+    const { maxBatchBytes, maxBatchMessages } = this.#t.core.options;
+    return { maxWireBytes: maxBatchBytes, from: this.#next, maxCount: maxBatchMessages };
+  }
+
+  /** Send `along` if it is what a read now would give; true if it held every message committed. */
+  #sendAlong({ commits, batch, lastSeq }: ReadAlong): boolean {
+    if (this.#served?.session?.commits !== commits || batch.count === 0 || batch.seq !== this.#next || this.#held()) return false;
+    return this.#sendRead({ seq: batch.seq, count: batch.count, wires: JSON.parse(batch.m) as WirePayload[], wireBytes: batch.wireBytes, inboundAck: batch.inboundAck, lastSeq });
+  }
+
+  /**
+   * No batch now: the socket has more than it can take (backpressure), or
+   * the client has a batch's worth (or half the session's queue) to ack:
+   * 'flush' then means what it means on polling, and an application pacing
+   * itself by it is paced by the client. A drain or the next ack pumps again.
+   */
+  #held(): boolean {
+    return this.#ws.bufferedAmount > HIGH_WATER || this.#inFlightBytes >= this.#maxInFlight;
   }
 
   async #pumpNow(): Promise<void> {
@@ -227,21 +263,28 @@ export class Connection extends OrderedFrames {
         setTimeout(() => this.pump(), 5).unref();
         return;
       }
-      // No further ahead of the client's acks than a batch (or half the
-      // session's queue): 'flush' then means what it means on polling, and
-      // an application pacing itself by it is paced by the client. The next
-      // ack pumps again.
-      if (this.#inFlightBytes >= this.#maxInFlight) return;
+      if (this.#held()) return;
       const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
-      if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
-      if (b.inboundAck > this.#inboundAck) this.#inboundAck = b.inboundAck;
-      this.#sendBatch(b.inboundAck, b.seq, b.wires);
-      this.#next = b.seq + b.count;
-      this.#inFlight.push([this.#next - 1, b.wireBytes]);
-      this.#inFlightBytes += b.wireBytes;
-      served.session?.written(this.#next - 1);
+      // Everything the store held is sent: what is queued later pumps again.
+      if (this.#sendRead(b)) return;
     }
+  }
+
+  /**
+   * A batch read from the store at or past this connection's next message:
+   * sent, and in flight. True if it ended at the stream's last message then
+   * (nothing left to read).
+   */
+  #sendRead(b: WiresRead): boolean {
+    if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
+    if (b.inboundAck > this.#inboundAck) this.#inboundAck = b.inboundAck;
+    this.#sendBatch(b.inboundAck, b.seq, b.wires);
+    this.#next = b.seq + b.count;
+    this.#inFlight.push([this.#next - 1, b.wireBytes]);
+    this.#inFlightBytes += b.wireBytes;
+    this.#served?.session?.written(this.#next - 1);
+    return b.lastSeq !== undefined && this.#next > b.lastSeq;
   }
 
   /** A batch: one compact frame to a client that reads them, else its header and a frame per message (shared/websocket-framing.ts). */
@@ -260,13 +303,13 @@ export class Connection extends OrderedFrames {
 
   /** The client has everything up to `ack`: batches it covers are no longer in flight. */
   #ackedUpTo(ack: number): void {
-    let freed = false;
+    // Only a connection the window held back has anything to pump for: every commit pumps by itself.
+    const held = this.#inFlightBytes >= this.#maxInFlight;
     for (let b = this.#inFlight[0]; b !== undefined && b[0] <= ack; b = this.#inFlight[0]) {
       this.#inFlight.shift();
       this.#inFlightBytes -= b[1];
-      freed = true;
     }
-    if (freed) this.pump();
+    if (held && this.#inFlightBytes < this.#maxInFlight) this.pump();
   }
 
   /** A frame carrying `ack` is being written: it pays the ack owed if it covers every batch accepted. */

@@ -42,7 +42,7 @@ export const isCount = (v: unknown): v is number => typeof v === 'number' && Num
 export async function readWires(store: SessionStore, sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
   if (store.readOutboundWires) return store.readOutboundWires(sid, maxWireBytes, from, maxCount);
   const b = await store.readOutbound(sid, maxWireBytes, from, maxCount);
-  return { seq: b.seq, count: b.count, wires: b.count === 0 ? [] : (JSON.parse(b.m) as WirePayload[]), wireBytes: b.wireBytes, inboundAck: b.inboundAck };
+  return { seq: b.seq, count: b.count, wires: b.count === 0 ? [] : (JSON.parse(b.m) as WirePayload[]), wireBytes: b.wireBytes, inboundAck: b.inboundAck, lastSeq: b.lastSeq };
 }
 
 export function parseJson(data: RawData): unknown {

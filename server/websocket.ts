@@ -18,7 +18,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { wireError, type CloseReason } from '../shared/index.js';
 import type { SessionRegistry } from './session-registry.js';
-import { Connection, WS_CLOSE } from './websocket-connection.js';
+import type { BatchAsk } from './store.js';
+import { Connection, WS_CLOSE, type ReadAlong } from './websocket-connection.js';
 
 export { WS_CLOSE } from './websocket-connection.js';
 
@@ -113,8 +114,18 @@ export class WebSocketTransport {
     return this.#bySid.has(sid);
   }
 
-  outboundReady(sid: string): void {
-    this.#bySid.get(sid)?.pump();
+  /**
+   * What a commit of the session should read for the connection carrying it
+   * here (Store.enqueueAndRead), if that connection waits for it: its next
+   * batch then costs no read of its own.
+   */
+  heldRead(sid: string): BatchAsk | undefined {
+    return this.#bySid.get(sid)?.readAsk();
+  }
+
+  /** Outbound messages were committed (`along`: their batch, read with them): the connection carrying the session sends them. */
+  outboundReady(sid: string, along?: ReadAlong): void {
+    this.#bySid.get(sid)?.pump(along);
   }
 
   /**

@@ -2,7 +2,8 @@
  * The store conformance suite's `outbound stream` area: server-to-client
  * messages. enqueue's numbering and buffered bytes, ackOutbound's ok, stale
  * and future, where readOutbound starts, its byte limit and the inbound ack
- * it carries, pendingOutbound, and that the optional enqueueNow,
+ * it carries, the stream's last seq it tells (where it does),
+ * pendingOutbound, and that the optional enqueueNow,
  * enqueueAndRead and ackAndRead give what their plain forms give.
  */
 import { describe } from 'node:test';
@@ -94,6 +95,31 @@ export function outbound({ name, check, world }: Suite): void {
       assert.equal(past.count, 0);
       assert.equal(past.m, '[]');
       assert.equal(past.wireBytes, 2);
+    });
+
+    check("readOutbound's lastSeq (where a store gives it) is the stream's last message when it read, whatever cut the batch short", async (t) => {
+      const w = await world(t);
+      const sid = await w.open();
+      const first = await w.a.readOutbound(sid, 100_000);
+      if (first.lastSeq === undefined) {
+        t.diagnostic(`${name} gives no lastSeq: a WebSocket reads again until a read comes back empty`);
+        return;
+      }
+      assert.equal(first.lastSeq, 0, 'nothing queued yet');
+      await w.a.enqueue(sid, ['a', 'b', 'c', 'd'].map((p) => encodeEntry(p)));
+      const two = await w.b.readOutbound(sid, 100_000, undefined, 2);
+      assert.deepEqual({ seq: two.seq, count: two.count, lastSeq: two.lastSeq }, { seq: 1, count: 2, lastSeq: 4 }, 'cut short by maxCount');
+      const small = await w.b.readOutbound(sid, 1, 3);
+      assert.deepEqual({ seq: small.seq, count: small.count, lastSeq: small.lastSeq }, { seq: 3, count: 1, lastSeq: 4 }, 'cut short by maxWireBytes');
+      await w.a.ackOutbound(sid, 4);
+      const none = await w.b.readOutbound(sid, 100_000);
+      assert.deepEqual({ count: none.count, lastSeq: none.lastSeq }, { count: 0, lastSeq: 4 }, 'everything acknowledged');
+      const wires = w.a.readOutboundWires?.bind(w.a);
+      if (wires !== undefined) {
+        await w.a.enqueue(sid, [encodeEntry('e'), encodeEntry('f')]);
+        const one = await wires(sid, 100_000, 5, 1);
+        assert.deepEqual({ seq: one.seq, count: one.count, lastSeq: one.lastSeq }, { seq: 5, count: 1, lastSeq: 6 }, 'readOutboundWires too');
+      }
     });
 
     check('enqueueAndRead (where a store has it) gives what enqueue and then readOutbound give', async (t) => {
