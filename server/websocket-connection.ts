@@ -8,7 +8,8 @@
  * - Outbound: what the store holds past what this connection has sent, as a
  *   header frame and a frame per message (one text message as one compact
  *   frame, to a client that reads them), no further ahead of the client's
- *   acks than a batch.
+ *   acks than a batch (websocket-window.ts). A connection waiting for the
+ *   next message has it read with the commit (readAsk()), not by itself.
  * - Writes are corked from the first frame of a turn until its microtasks
  *   are done: an ack, the application's answer and a batch go out together.
  */
@@ -28,21 +29,15 @@ import {
   type WirePayload,
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
-import type { BatchAsk, ReadOutboundResult, WiresRead } from './store.js';
-import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, WS_CLOSE, type Header, type Inbound } from './websocket-frames.js';
+import type { BatchAsk, WiresRead } from './store.js';
+import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
 import type { WebSocketTransport } from './websocket.js';
+import { SentWindow } from './websocket-window.js';
 
 export { WS_CLOSE };
 
 /** Past this many bytes written and not yet sent, the connection stops reading from the store until it drains. */
 const HIGH_WATER = 1024 * 1024;
-
-/** A commit's batch, read with it for this connection (readAsk(), Store.enqueueAndRead), and the session's count of commits and last seq then. */
-export interface ReadAlong {
-  readonly commits: number;
-  readonly batch: ReadOutboundResult;
-  readonly lastSeq: number;
-}
 
 /**
  * One WebSocket connection: first the hello, then batches both ways. An idle
@@ -64,9 +59,8 @@ export class Connection extends OrderedFrames {
   hello: number | undefined;
   /** Just past the last message sent on this connection (server to client). */
   #next = 1;
-  /** Batches sent and not yet acknowledged: [last seq, wire bytes] each, oldest first. */
-  #inFlight: Array<[number, number]> = [];
-  #inFlightBytes = 0;
+  /** Batches sent and not yet acknowledged. */
+  readonly #sent = new SentWindow();
   /** The inbound batch being read: its header, and the messages so far. */
   #inbound: Inbound | undefined;
   #pumping = false;
@@ -187,7 +181,7 @@ export class Connection extends OrderedFrames {
     let s = core.authenticateSession({ sid: o.sid, token: o.token });
     if (s instanceof Promise) s = await s;
     if (!s.ok) {
-      if (s.closed) return this.#end(s.closed);
+      if (s.closed) return this.end(s.closed);
       throw s.error;
     }
     let acked = core.applyAck(s.value, o.ack);
@@ -242,14 +236,9 @@ export class Connection extends OrderedFrames {
     return this.#sendRead({ seq: batch.seq, count: batch.count, wires: JSON.parse(batch.m) as WirePayload[], wireBytes: batch.wireBytes, inboundAck: batch.inboundAck, lastSeq });
   }
 
-  /**
-   * No batch now: the socket has more than it can take (backpressure), or
-   * the client has a batch's worth (or half the session's queue) to ack:
-   * 'flush' then means what it means on polling, and an application pacing
-   * itself by it is paced by the client. A drain or the next ack pumps again.
-   */
+  /** No batch now: the socket has more than it can take (backpressure), or the window is full. A drain or an ack pumps again. */
   #held(): boolean {
-    return this.#ws.bufferedAmount > HIGH_WATER || this.#inFlightBytes >= this.#maxInFlight;
+    return this.#ws.bufferedAmount > HIGH_WATER || this.#sent.full(this.#t.windowBytes);
   }
 
   async #pumpNow(): Promise<void> {
@@ -258,12 +247,11 @@ export class Connection extends OrderedFrames {
     const { store, maxBatchBytes, maxBatchMessages } = this.#t.core.options;
     for (;;) {
       if (this.#closed) return;
-      if (this.#ws.bufferedAmount > HIGH_WATER) {
-        // Backpressure: resume once the socket has drained.
-        setTimeout(() => this.pump(), 5).unref();
+      if (this.#held()) {
+        // Backpressure: resume once the socket has drained (a full window waits for an ack).
+        if (this.#ws.bufferedAmount > HIGH_WATER) setTimeout(() => this.pump(), 5).unref();
         return;
       }
-      if (this.#held()) return;
       const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       // Everything the store held is sent: what is queued later pumps again.
@@ -281,8 +269,7 @@ export class Connection extends OrderedFrames {
     if (b.inboundAck > this.#inboundAck) this.#inboundAck = b.inboundAck;
     this.#sendBatch(b.inboundAck, b.seq, b.wires);
     this.#next = b.seq + b.count;
-    this.#inFlight.push([this.#next - 1, b.wireBytes]);
-    this.#inFlightBytes += b.wireBytes;
+    this.#sent.sent(this.#next - 1, b.wireBytes);
     this.#served?.session?.written(this.#next - 1);
     return b.lastSeq !== undefined && this.#next > b.lastSeq;
   }
@@ -296,20 +283,9 @@ export class Connection extends OrderedFrames {
     for (const f of batchFrames(ack, seq, wires, this.#compact)) this.#ws.send(f, { binary: typeof f !== 'string' });
   }
 
-  get #maxInFlight(): number {
-    const o = this.#t.core.options;
-    return Math.max(64 * 1024, Math.min(o.maxBatchBytes, o.maxQueuedBytes / 2));
-  }
-
-  /** The client has everything up to `ack`: batches it covers are no longer in flight. */
+  /** The client has everything up to `ack`. Only a connection the window held back has anything to pump for: every commit pumps by itself. */
   #ackedUpTo(ack: number): void {
-    // Only a connection the window held back has anything to pump for: every commit pumps by itself.
-    const held = this.#inFlightBytes >= this.#maxInFlight;
-    for (let b = this.#inFlight[0]; b !== undefined && b[0] <= ack; b = this.#inFlight[0]) {
-      this.#inFlight.shift();
-      this.#inFlightBytes -= b[1];
-    }
-    if (held && this.#inFlightBytes < this.#maxInFlight) this.pump();
+    if (this.#sent.acked(ack, this.#t.windowBytes)) this.pump();
   }
 
   /** A frame carrying `ack` is being written: it pays the ack owed if it covers every batch accepted. */
@@ -390,10 +366,6 @@ export class Connection extends OrderedFrames {
 
   /** The session ended: the close frame, then the connection closes. */
   end(reason: CloseReason): void {
-    this.#end(reason);
-  }
-
-  #end(reason: CloseReason): void {
     if (this.#closed) return;
     this.#payAck();
     this.#send(JSON.stringify({ close: reason }));

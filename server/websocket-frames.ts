@@ -2,11 +2,11 @@
  * What a WebSocket connection (websocket-connection.ts) reads: frames in
  * order, as text, bytes and JSON, and the store's outbound messages as wire
  * forms; and the framing's shapes (close codes, a batch header, a batch
- * being read).
+ * being read, a batch read along with a commit).
  */
 import type { RawData } from 'ws';
 import type { StreamItem, WirePayload } from '../shared/index.js';
-import type { SessionStore, WiresRead } from './store.js';
+import type { ReadOutboundResult, SessionStore, WiresRead } from './store.js';
 
 /** Close codes of our own (4000-4999 are the application's). */
 export const WS_CLOSE = {
@@ -25,6 +25,13 @@ export interface Header {
   n?: unknown;
   /** Indexes (0-based, ascending) of the batch's frames that are request/reply frames, not messages. */
   r?: unknown;
+}
+
+/** A commit's batch, read with it for a connection (its readAsk(), Store.enqueueAndRead), and the session's count of commits and last seq then. */
+export interface ReadAlong {
+  readonly commits: number;
+  readonly batch: ReadOutboundResult;
+  readonly lastSeq: number;
 }
 
 /** An inbound batch being read: its header, and the messages so far. */

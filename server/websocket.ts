@@ -19,7 +19,8 @@ import { WebSocketServer } from 'ws';
 import { wireError, type CloseReason } from '../shared/index.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { BatchAsk } from './store.js';
-import { Connection, WS_CLOSE, type ReadAlong } from './websocket-connection.js';
+import { Connection, WS_CLOSE } from './websocket-connection.js';
+import type { ReadAlong } from './websocket-frames.js';
 
 export { WS_CLOSE } from './websocket-connection.js';
 
@@ -51,6 +52,12 @@ export class WebSocketTransport {
     // One frame is at most a message (or a header): maxMessageBytes, and a little for a header's JSON.
     // No clientTracking: `#all` is the set of connections (ws's own would be a second Set entry and a 'close' listener each).
     this.#wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: core.options.maxMessageBytes + 1024, perMessageDeflate: false });
+  }
+
+  /** How far ahead of the client's acks a connection sends, bytes (websocket-window.ts): a batch, or half the session's queue. */
+  get windowBytes(): number {
+    const o = this.core.options;
+    return Math.max(64 * 1024, Math.min(o.maxBatchBytes, o.maxQueuedBytes / 2));
   }
 
   /** How often an idle connection gets an empty batch: below common proxy idle cut-offs. */
