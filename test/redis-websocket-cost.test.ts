@@ -6,13 +6,13 @@
  * the application's send() (or a broadcast) to the frame, not an append and
  * then a read. A connection still busy (a batch unacknowledged past its
  * window, or a read under way) reads for itself, and nothing is lost or
- * sent twice either way.
+ * sent twice either way: a stream several windows long, both ways, shows it.
  */
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { RedisStore } from '../server/redis.js';
 import { gated } from './helpers/gated-store.js';
-import { connect, serve, show, sleep, waitFor } from './client-websocket/helpers.js';
+import { connect, expected, message, serve, show, sleep, waitFor } from './client-websocket/helpers.js';
 import { startRedis } from './middlebox/redis.js';
 
 const redis = await startRedis();
@@ -47,4 +47,37 @@ it('a message to an idle WebSocket is appended and read for it in one store call
   await waitFor(() => w.got.length === 5 + burst.length + 1, 10_000, 'the burst and the broadcast');
   assert.deepEqual(show(w.got), [...Array.from({ length: 5 }, (_, i) => `one ${i}`), ...burst, 'to all']);
   assert.deepEqual(w.errors, []);
+});
+
+it('a stream past the window both ways, on Redis: every message once, in order, none left behind', async (t) => {
+  const store = new RedisStore({ url: redis.url, keyPrefix: `wsstream-${process.pid}:` });
+  // A window of 64 KB (batches of at most 64,000 bytes): what is committed past it waits for an ack to pump it.
+  const rig = await serve(t, { store, maxBatchBytes: 64_000, maxMessageBytes: 10_000 });
+  t.after(() => store.close());
+  const { c, w, server, session } = await connect(rig, { transports: ['websocket'] });
+  const count = 2_000;
+  // Texts padded to about 1 KB: 2,000 messages are many windows.
+  const down = (i: number) => {
+    const m = message('down', i);
+    return typeof m === 'string' ? `${m} ${'.'.repeat(1_000)}` : m;
+  };
+  // A client slow to take each message (0.1 ms): its acks lag, and the window fills.
+  let full = 0;
+  c.on('message', () => {
+    const until = performance.now() + 0.1;
+    while (performance.now() < until);
+  });
+  // In turns of 200 (about 200 KB down, committed at once): each is several windows.
+  for (let i = 0; i < count; i += 200) {
+    const turn: Promise<void>[] = [];
+    for (let j = i; j < Math.min(count, i + 200); j++) turn.push(session.send(down(j)), c.send(message('up', j)));
+    await Promise.all(turn);
+    if (session.bufferedAmount >= 64 * 1024) full++;
+  }
+  await waitFor(() => w.got.length >= count && server.got.length >= count, 30_000, () => `${w.got.length} down and ${server.got.length} up of ${count}`);
+  assert.deepEqual(show(w.got), show(Array.from({ length: count }, (_, i) => down(i))));
+  assert.deepEqual(show(server.got), expected('up', count));
+  await waitFor(() => session.bufferedAmount === 0 && c.bufferedAmount === 0, 10_000, 'both ways acknowledged');
+  assert.deepEqual(w.errors, []);
+  assert.ok(full > 0, 'the window was full at times (else this shows nothing of it)');
 });
