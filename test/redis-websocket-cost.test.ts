@@ -6,7 +6,9 @@
  * the application's send() (or a broadcast) to the frame, not an append and
  * then a read. A connection still busy (a batch unacknowledged past its
  * window, or a read under way) reads for itself, and nothing is lost or
- * sent twice either way: a stream several windows long, both ways, shows it.
+ * sent twice either way: a stream several windows long, both ways, shows it
+ * (nothing left behind by a pump that stops short, or by an ack that does
+ * not pump a connection its window held).
  */
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
@@ -51,8 +53,9 @@ it('a message to an idle WebSocket is appended and read for it in one store call
 
 it('a stream past the window both ways, on Redis: every message once, in order, none left behind', async (t) => {
   const store = new RedisStore({ url: redis.url, keyPrefix: `wsstream-${process.pid}:` });
-  // A window of 64 KB (batches of at most 64,000 bytes): what is committed past it waits for an ack to pump it.
-  const rig = await serve(t, { store, maxBatchBytes: 64_000, maxMessageBytes: 10_000 });
+  // Batches of at most 16,000 bytes and a window of 64 KB: a pump sends several batches, then what is
+  // committed past the window waits for an ack to pump it.
+  const rig = await serve(t, { store, maxBatchBytes: 16_000, maxMessageBytes: 10_000 });
   t.after(() => store.close());
   const { c, w, server, session } = await connect(rig, { transports: ['websocket'] });
   const count = 2_000;
