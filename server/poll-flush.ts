@@ -202,10 +202,11 @@ export class PollFlusher {
     h.poll = undefined;
     session?.touch(clockMs());
     if (answerer.gone(poll)) return;
-    // No early poll while the application waits for acks to send more: it
+    // No early poll while the application waits for acks to send more (a
+    // send() waiting for room, or a 'drain' listener): it
     // would carry an ack short of this batch and get an empty answer. The
     // client's poll after this body, with the ack, is what brings more.
-    const next = batch.wireBytes >= EARLY_POLL_BYTES && session?.sendWaiting !== true ? batch.seq + batch.count : undefined;
+    const next = batch.wireBytes >= EARLY_POLL_BYTES && session?.awaitsAcks !== true ? batch.seq + batch.count : undefined;
     answerer.respond(poll, batchBody(batch), next);
     if (batch.count === 0) return;
     if (answerer.unread(poll)) {

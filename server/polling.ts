@@ -134,7 +134,7 @@ export class PollingTransport {
         return true;
       }
     }
-    if (holdMs === 0 || (early && session?.sendWaiting === true)) this.#flusher.wake(sid, h, early);
+    if (holdMs === 0 || (early && session?.awaitsAcks === true)) this.#flusher.wake(sid, h, early);
     // An early poll's batch is read ahead: answered at once. Any other finds
     // the stream where the ack it carried left it, and that ack may just have
     // let a waiting sender go on: its sends of this turn go in this answer.
@@ -170,7 +170,8 @@ export class PollingTransport {
   };
 
   /**
-   * A sender waits for the client's acks. An early poll carries an ack that
+   * The application waits for the client's acks (a send() waiting for room,
+   * or a 'drain' listener: Session.awaitsAcks). An early poll carries an ack that
    * does not cover the batch before it, so the client's next ack comes with
    * the poll after it: answer a held early poll now (what is pending, or
    * nothing) rather than at the end of its hold.

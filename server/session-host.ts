@@ -30,7 +30,7 @@ export interface SessionHost {
   readonly queuedTotal: number;
   /** This session's unacknowledged bytes grew (or shrank) by `delta`. */
   queued(delta: number): void;
-  /** A send waits for the client's acks: a transport holding an early poll answers it, so the client's next poll brings them. */
+  /** The application waits for the client's acks (a send waits for room, or a 'drain' listener came): a transport holding an early poll answers it, so the client's next poll brings them. */
   ackWanted(session: Session): void;
   /** A transport on this node holds a request of the session open, ready to answer (a held poll). */
   holding(sid: string): boolean;

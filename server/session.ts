@@ -171,6 +171,18 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return (this.#out?.waiting.length ?? 0) > 0;
   }
 
+  /** The application waits for acks (a send() waits for room, or a 'drain' listener): polling hurries them (polling.ts). */
+  get awaitsAcks(): boolean {
+    return this.sendWaiting || this.listenerCount('drain') > 0;
+  }
+
+  /** on() (and once()): a 'drain' listener set while an early poll is held has it answered, so the ack comes. */
+  override on<K extends keyof SessionEvents<In, Out>>(event: K, fn: SessionEvents<In, Out>[K]): this {
+    super.on(event, fn);
+    if (event === 'drain') this.#context.host.ackWanted(this);
+    return this;
+  }
+
   /** Commits to the store so far (transports use it to tell a stale read-ahead). */
   get commits(): number {
     return this.#out?.commits ?? 0;

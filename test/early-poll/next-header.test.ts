@@ -183,3 +183,37 @@ test('a large answer written while the application waits for acks carries no Hol
   const last = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 600, hold: 0 })));
   assert.equal(last.m.length, 0);
 });
+
+test("a large answer written while the application listens for 'drain' carries no Holdline-Next; a 'drain' listener set while an early poll is held has it answered", async (t) => {
+  const hl = await startHoldline(t, { pollTimeoutMs: 10_000, maxMessageBytes: 16 * 1024 });
+  const s = await openRaw(hl.url);
+  const session = sessionOf(hl, s);
+  // A sender paced by 'drain' (everything acknowledged): a window of 200, then it waits.
+  const window = () => {
+    for (let i = 0; i < 200; i++) void session.send(payload100(i));
+  };
+  window();
+  const drained = new Promise<void>((resolve) => session.once('drain', () => resolve()));
+  const first = answerOf(await post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 0, hold: 0 })));
+  assert.equal(first.m.length, 200);
+  assert.ok(Buffer.byteLength(json(first.m)) >= EARLY_POLL_BYTES, 'the batch is large');
+  assert.equal(first.next, undefined, "no Holdline-Next while the application waits for 'drain'");
+  // The client's poll with the ack: 'drain', and the sender goes on.
+  const held = post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 200, hold: 8_000 }));
+  await drained;
+  // No listener now: the next large answer offers an early poll again.
+  window();
+  const second = answerOf(await held);
+  assert.equal(second.m.length, 200);
+  assert.equal(second.next, 401, 'seq + count, with no one waiting for acks');
+  // The early poll (its ack short of that batch) is held, the stream paused; then the application starts waiting for 'drain'.
+  const early = post(`${hl.url}/poll`, json({ sid: s.sid, token: s.token, ack: 200, from: 401, hold: 8_000 }));
+  await waitFor(() => hl.server.metrics().heldPolls === 1, 2_000, 'the early poll held');
+  session.once('drain', () => undefined);
+  // Answered because of the listener, not because the early poll's hold ran out (EARLY_HOLD_MS, a timer):
+  // a setImmediate runs before the loop's next timers phase.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(hl.server.metrics().heldPolls, 0, "the early poll is answered once a 'drain' listener is set");
+  const answer = answerOf(await early);
+  assert.equal(answer.m.length, 0, 'empty: the next poll carries the ack');
+});
