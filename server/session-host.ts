@@ -16,11 +16,10 @@ export interface SessionHost {
   /** Counts what is sent (server/metrics.ts). */
   readonly metrics?: { sent(bytes: number): void };
   /**
-   * Outbound messages were committed to the store (`commits` so far, the
-   * stream's last seq now `lastSeq`): something to read. `batch`: what
-   * heldRead() asked, read with them.
+   * Outbound messages were committed to the store (`commits` so far):
+   * something to read. `batch`: what heldRead() asked, read with them.
    */
-  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult, lastSeq?: number): void;
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void;
   /** What to read with a commit for a poll held, or a WebSocket idle, on this node that waits for it, if there is one. */
   heldRead(session: Session): BatchAsk | undefined;
   sessionEnded(session: Session, reason: CloseReason): void;

@@ -314,9 +314,9 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return this.polling.heldRead(session.id) ?? this.websocket?.heldRead(session.id);
   }
 
-  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult, lastSeq?: number): void {
+  outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void {
     this.polling.outboundReady(session.id, commits, batch);
-    this.websocket?.outboundReady(session.id, batch === undefined || lastSeq === undefined ? undefined : { commits, batch, lastSeq });
+    this.websocket?.outboundReady(session.id, batch === undefined ? undefined : { commits, batch });
     // A poll or WebSocket of this node carries it: no other node holds one to
     // wake (one poll per session), so no publish (a broadcast to every
     // session would otherwise publish once per session).

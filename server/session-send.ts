@@ -168,7 +168,7 @@ async function commitToStore(session: Session, host: SessionHost, out: SendState
 function committed(session: Session, host: SessionHost, out: SendState, r: EnqueueResult, batch?: ReadOutboundResult): void {
   out.storeBuffered = r.bufferedBytes;
   out.commits++;
-  host.outboundReady(session, out.commits, batch, r.lastSeq);
+  host.outboundReady(session, out.commits, batch);
 }
 
 /**

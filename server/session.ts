@@ -93,11 +93,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return this.#context.data;
   }
 
-  /**
-   * The client's address as the open request came from it (with the
-   * `trustProxy` option, the first X-Forwarded-For address). With a shared
-   * store, every node that serves the session has it.
-   */
+  /** The client's address as the open request came from it (with `trustProxy`, the first X-Forwarded-For address); every node has it. */
   get remoteAddress(): string | undefined {
     return this.#context.remoteAddress;
   }
@@ -267,21 +263,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return typeof i === 'number' ? 1 : i.fence;
   }
 
-  /**
-   * True when applyAck(ack, from) would change nothing and refuse nothing:
-   * `ack` is the last ack applied here (the store holds it, or a later one)
-   * and there is no `from` to check against the store's last message. The
-   * transport then skips applyAck(), and its microtask turns through the store.
-   */
+  /** applyAck(ack, from) would change and refuse nothing (`ack` is the last applied here, no `from` to check): the transport skips it. */
   ackApplied(ack: number, from?: number): boolean {
     return from === undefined && ack === (this.#out?.clientAck ?? 0);
   }
 
-  /**
-   * The client acknowledged outbound messages up to `ack`. False when `ack`
-   * is past the last message sent, or a poll's `from` more than one past it
-   * (the caller answers bad_ack).
-   */
+  /** The client acknowledged outbound messages up to `ack`. False (bad_ack) when `ack`, or a poll's `from` - 1, is past the last message sent. */
   async applyAck(ack: number, from?: number): Promise<boolean> {
     return (await this.ackOutbound(ack, from)) !== false;
   }

@@ -30,7 +30,7 @@ import {
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
 import type { BatchAsk, WiresRead } from './store.js';
-import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
+import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, wiresOf, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
 import type { WebSocketTransport } from './websocket.js';
 import { SentWindow } from './websocket-window.js';
 
@@ -199,11 +199,7 @@ export class Connection extends OrderedFrames {
     this.pump();
   }
 
-  /**
-   * Send what the store holds past what this connection has sent: `along`,
-   * if it is still that (nothing written or committed since it was read),
-   * else what the store gives now.
-   */
+  /** Send what the store holds past what this connection has sent: `along`, if it still is that, else a read now. */
   pump(along?: ReadAlong): void {
     if (this.#served === undefined || this.#closed) return;
     if (this.#pumping) {
@@ -230,10 +226,10 @@ export class Connection extends OrderedFrames {
     return { maxWireBytes: maxBatchBytes, from: this.#next, maxCount: maxBatchMessages };
   }
 
-  /** Send `along` if it is what a read now would give; true if it held every message committed. */
-  #sendAlong({ commits, batch, lastSeq }: ReadAlong): boolean {
+  /** Send `along` if it is what a read now would give; true if it held every message committed (its lastSeq says so). */
+  #sendAlong({ commits, batch }: ReadAlong): boolean {
     if (this.#served?.session?.commits !== commits || batch.count === 0 || batch.seq !== this.#next || this.#held()) return false;
-    return this.#sendRead({ seq: batch.seq, count: batch.count, wires: JSON.parse(batch.m) as WirePayload[], wireBytes: batch.wireBytes, inboundAck: batch.inboundAck, lastSeq });
+    return this.#sendRead(wiresOf(batch));
   }
 
   /** No batch now: the socket has more than it can take (backpressure), or the window is full. A drain or an ack pumps again. */
@@ -347,15 +343,9 @@ export class Connection extends OrderedFrames {
   }
 
   /**
-   * An empty batch now and then: proxies see traffic, and the client knows
-   * the connection is alive. It carries the highest inbound ack this
-   * connection knows, not one read from the store: an idle session's beat
-   * costs the store nothing (on Redis, a round trip per idle WebSocket per
-   * period). Every batch this connection accepts is acknowledged at once
-   * anyway; an ack the store has from elsewhere (a send that came over HTTP
-   * during a switch) reached the client on that send's answer, or the
-   * client sends those messages again here and they are acknowledged then.
-   * A lower ack than the client has seen is stale and ignored (PROTOCOL.md).
+   * An empty batch now and then (proxies see traffic, the client knows the connection lives), with the inbound
+   * ack this connection knows, not one read from the store: an idle beat costs the store nothing. An ack the
+   * store has from elsewhere (a send over HTTP during a switch) reached the client on that send's answer.
    */
   #beat(): void {
     const served = this.#served;

@@ -27,11 +27,10 @@ export interface Header {
   r?: unknown;
 }
 
-/** A commit's batch, read with it for a connection (its readAsk(), Store.enqueueAndRead), and the session's count of commits and last seq then. */
+/** A commit's batch, read with it for a connection (its readAsk(), Store.enqueueAndRead), and the session's count of commits then. */
 export interface ReadAlong {
   readonly commits: number;
   readonly batch: ReadOutboundResult;
-  readonly lastSeq: number;
 }
 
 /** An inbound batch being read: its header, and the messages so far. */
@@ -48,7 +47,11 @@ export const isCount = (v: unknown): v is number => typeof v === 'number' && Num
 /** What the store holds past `from`, as wire payloads: from the store's entries where it can, else its batch JSON parsed. */
 export async function readWires(store: SessionStore, sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
   if (store.readOutboundWires) return store.readOutboundWires(sid, maxWireBytes, from, maxCount);
-  const b = await store.readOutbound(sid, maxWireBytes, from, maxCount);
+  return wiresOf(await store.readOutbound(sid, maxWireBytes, from, maxCount));
+}
+
+/** A batch as readOutbound() gives it (its `m` JSON), as its messages' wire forms. */
+export function wiresOf(b: ReadOutboundResult): WiresRead {
   return { seq: b.seq, count: b.count, wires: b.count === 0 ? [] : (JSON.parse(b.m) as WirePayload[]), wireBytes: b.wireBytes, inboundAck: b.inboundAck, lastSeq: b.lastSeq };
 }
 
