@@ -58,6 +58,18 @@ test('bench --smoke completes and writes well-formed results for both libraries,
   for (const lib of ['Holdline', 'Engine.IO']) assert.match(stdout, new RegExp(lib.replace('.', '\\.')), `the table shows ${lib}`);
   assert.match(stdout, /Ack-paced, Holdline/, 'the ack-paced table is printed');
   assert.match(stdout, /Redis section, Holdline \(redis-server /, 'the Redis table is printed, with the redis-server the bench started');
+  // The Redis fan-out runs with its clients on each transport, every broadcast delivered on both stores.
+  const fanout = (doc as { redis: { fanout: Record<string, Record<'redis' | 'memory', { ok: boolean; value?: { transport?: string; deliveredRatio: number } }>> } }).redis.fanout;
+  for (const [key, transport] of [['20', 'polling'], ['20 websocket', 'websocket']] as const) {
+    for (const store of ['redis', 'memory'] as const) {
+      const run = fanout[key]?.[store];
+      assert.ok(run?.ok === true && run.value, `the Redis section's fan-out "${key}" ran on the ${store} store`);
+      assert.equal(run.value.transport, transport, `fan-out "${key}" on the ${store} store: its clients' transport`);
+      assert.equal(run.value.deliveredRatio, 1, `fan-out "${key}" on the ${store} store delivered every message`);
+    }
+  }
+  assert.match(stdout, /Fan-out 20 sessions @ 100 ms, clients on polling/, 'the Redis table has the fan-out on polling');
+  assert.match(stdout, /Fan-out 20 sessions @ 100 ms, clients on WebSocket/, 'the Redis table has the fan-out on WebSocket');
   assert.match(stdout, /\| WebSocket +\| Holdline +\| raw ws +\| Engine\.IO \(websocket\)/, 'the WebSocket table is printed, Holdline against raw ws and Engine.IO');
   assert.match(stdout, /(PASS|MISS) +WebSocket: echo RTT p50 <= 1\.3x raw ws/, 'the WebSocket targets are judged');
 });
