@@ -73,10 +73,9 @@ async function meta(cfg: BenchConfig, startedAt: Date, durationMs: number, probe
 
 async function runBench(cfg: BenchConfig): Promise<BenchResults> {
   installExitHooks();
-  if (cfg.cpuProfDir) {
-    await mkdir(cfg.cpuProfDir, { recursive: true });
-    setChildNodeArgs(['--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.cpuProfDir)}`]);
-  }
+  const prof = cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.cpuProfDir)}`];
+  if (cfg.cpuProfDir) await mkdir(cfg.cpuProfDir, { recursive: true });
+  setChildNodeArgs([...prof, ...cfg.nodeFlags]);
   // Children inherit the environment: the Holdline adapter reads its window mode from it.
   process.env.HOLDLINE_BENCH_WINDOW = cfg.holdlineWindow;
   process.env.EIO_BENCH_COMPRESSION = cfg.eioCompression ? '1' : '0';
@@ -138,7 +137,8 @@ async function main(): Promise<number> {
     `\nNode ${m.node}, ${m.machine.cpus} x ${m.machine.cpuModel}, ${m.machine.memoryGB} GB; ` +
       `holdline ${m.versions.holdline}, engine.io ${m.versions['engine.io']}, engine.io-client ${m.versions['engine.io-client']}; ` +
       `${cfg.payloadBytes}-byte messages, window ${cfg.window}; ${(m.durationMs / 1000).toFixed(0)} s` +
-      `${m.machine.stealPct === undefined ? '' : `, CPU steal ${m.machine.stealPct}%`}\n\n`,
+      `${m.machine.stealPct === undefined ? '' : `, CPU steal ${m.machine.stealPct}%`}` +
+      `${cfg.nodeFlags.length === 0 ? '' : `; children run with ${cfg.nodeFlags.join(' ')}`}\n\n`,
   );
   process.stdout.write(`${results.table}\n\n${renderTargets(results.targets)}\n`);
   await writeResults(cfg.out, results);

@@ -83,6 +83,12 @@ export interface BenchConfig {
    * heap per session over idleSessions, after idleWarmup.
    */
   websocket: { messages: number; warmup: number; repeat: number; latencyDurationMs: number; idleSessions: number; idleWarmup: number };
+  /**
+   * Extra node flags for every child (--node-flags), e.g. --trace-gc or a
+   * V8 heap size. Kept in the results' config: flags that tune V8 change
+   * what is measured.
+   */
+  nodeFlags: string[];
   out: string;
   /** Directory for --cpu-prof profiles of every child, when set. */
   cpuProfDir: string | undefined;
@@ -90,6 +96,7 @@ export interface BenchConfig {
 
 const FULL: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   smoke: false,
+  nodeFlags: [],
   libs: [...LIBS],
   workloads: [...WORKLOADS],
   payloadBytes: 100,
@@ -149,6 +156,15 @@ const SMOKE: Omit<BenchConfig, 'out' | 'cpuProfDir'> = {
   websocket: { messages: 3_000, warmup: 500, repeat: 1, latencyDurationMs: 200, idleSessions: 20, idleWarmup: 5 },
 };
 
+function nodeFlags(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  const flags = v.split(/\s+/).filter(Boolean);
+  for (const f of flags) {
+    if (!f.startsWith('--')) throw new TypeError(`--node-flags: "${f}" is not a node flag (they start with --)`);
+  }
+  return flags;
+}
+
 function holdlineWindow(v: string | undefined, def: BenchConfig['holdlineWindow']): BenchConfig['holdlineWindow'] {
   if (v === undefined) return def;
   if (v === 'unsent' || v === 'unacked') return v;
@@ -196,6 +212,7 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --websocket-idle=N        websocket: idle sessions for the heap figure (default 2000)
   --out=FILE                JSON results (default bench/results/latest.json)
   --cpu-prof=DIR            run every child with --cpu-prof, profiles in DIR
+  --node-flags="FLAGS"      extra node flags for every child, space-separated (e.g. "--trace-gc"; recorded in the results)
   --help
 `;
 
@@ -277,6 +294,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       'websocket-idle': { type: 'string' },
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'node-flags': { type: 'string' },
     },
   });
   if (values.help) return undefined;
@@ -352,6 +370,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       latencyDurationMs: int('websocket-latency-duration', values['websocket-latency-duration'], base.websocket.latencyDurationMs),
       idleSessions: int('websocket-idle', values['websocket-idle'], base.websocket.idleSessions),
     },
+    nodeFlags: nodeFlags(values['node-flags']),
     out: values.out ?? 'bench/results/latest.json',
     cpuProfDir: values['cpu-prof'],
   };
