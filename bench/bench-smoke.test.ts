@@ -68,6 +68,8 @@ test('bench --smoke completes and writes well-formed results for both libraries,
       assert.equal(run.value.deliveredRatio, 1, `fan-out "${key}" on the ${store} store delivered every message`);
     }
   }
+  assert.match(stdout, /one raw Redis round trip \(ioredis EVALSHA\), paced alike: p50 \/ p99, ms +\| \d+\.\d+ \/ \d+\.\d+/, 'the Redis table has the raw round trip, measured');
+  assert.match(stdout, /the echo's extra time with Redis \(p50\), in raw round trips +\| -?\d+\.\d\d/, "the Redis table relates the echo's extra time to it");
   assert.match(stdout, /Fan-out 20 sessions @ 100 ms, clients on polling/, 'the Redis table has the fan-out on polling');
   assert.match(stdout, /Fan-out 20 sessions @ 100 ms, clients on WebSocket/, 'the Redis table has the fan-out on WebSocket');
   assert.match(stdout, /\| WebSocket +\| Holdline +\| raw ws +\| Engine\.IO \(websocket\)/, 'the WebSocket table is printed, Holdline against raw ws and Engine.IO');

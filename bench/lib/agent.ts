@@ -15,6 +15,7 @@ import '../workloads/baseline.js';
 import '../workloads/idle-heap.js';
 import '../workloads/ackpaced.js';
 import '../workloads/websocket.js';
+import '../workloads/redis-rtt.js';
 
 function reply(msg: AgentReply): void {
   process.send?.(msg);

@@ -283,6 +283,10 @@ export function renderRedisTable(r: RedisResults, targets: TargetResult[]): stri
     const two = (l: LatencyResult['echo'] | undefined) => (l ? `${ms(l.latency.p50)} / ${ms(l.latency.p99)}` : undefined);
     add('Echo RTT p50 / p99, ms', two(R?.echo) ?? failed(r.latency.redis), two(M?.echo) ?? failed(r.latency.memory), x(ratioOf(R?.echo.latency.p50, M?.echo.latency.p50)), 'redis.echo', '≤ 2x (p50)');
     add('Push one-way p50 / p99, ms', two(R?.push) ?? '—', two(M?.push) ?? '—', x(ratioOf(R?.push.latency.p50, M?.push.latency.p50)));
+    const rtt = ok(r.roundTrip);
+    add('  one raw Redis round trip (ioredis EVALSHA), paced alike: p50 / p99, ms', rtt ? `${ms(rtt.p50)} / ${ms(rtt.p99)}` : r.roundTrip ? failed(r.roundTrip) : '—');
+    const extra = R && M && rtt ? (R.echo.latency.p50 - M.echo.latency.p50) / rtt.p50 : undefined;
+    add("  the echo's extra time with Redis (p50), in raw round trips", extra === undefined ? '—' : extra.toFixed(2));
   }
   for (const [key, pair] of Object.entries(r.fanout ?? {})) {
     const R = ok(pair.redis);

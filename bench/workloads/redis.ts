@@ -10,6 +10,8 @@
  *   call to its promise settling, and to the last client receiving it. Each
  *   size runs with the clients on polling, then on WebSocket (what a Node
  *   client that reaches the server directly ends up on by default).
+ * - One raw Redis round trip (redis-rtt.ts), paced like the echo: the yardstick
+ *   for the echo's extra time with the Redis store.
  * - A cluster: `nodes` HoldlineServer processes sharing one redis-server,
  *   `sessionsPerNode` polling clients connected straight to each (all in one
  *   client process), and node 0 broadcasting every intervalMs: it reaches the
@@ -31,6 +33,7 @@ import { commandCalls, redisCommand, redisCpuSeconds, redisInfo, startBenchRedis
 import { round, sleep, type LatencySummary } from '../lib/stats.js';
 import { fanoutRoles, runSize, type FanoutResult, type SpanSummary } from './fanout.js';
 import { runOnce as latencyRun, type LatencyResult } from './latency.js';
+import { runRedisRtt } from './redis-rtt.js';
 import { runOnce as throughputRun, type DirectionResult } from './throughput.js';
 
 /** Commands RedisStore's Lua scripts call and nothing calls directly (server/redis-store.ts). */
@@ -220,6 +223,8 @@ export interface RedisResults {
   server: { version: string; pid: number } | null;
   throughput?: StorePair<ThroughputRun>;
   latency?: StorePair<LatencyRun>;
+  /** One Redis round trip with no Holdline code, paced like the echo (redis-rtt.ts): with `latency`. */
+  roundTrip?: Outcome<LatencySummary>;
   /** Per fan-out size and transport, keyed by sessions ("1000", "10000"; "10000 websocket" for clients on WebSocket). */
   fanout?: Record<string, StorePair<FanoutRun>>;
   cluster?: Outcome<ClusterResult>;
@@ -260,6 +265,7 @@ export async function runRedis(cfg: BenchConfig): Promise<RedisResults> {
         return { ...r.value, redisCommands: r.redis };
       });
       out.latency = { memory, redis: viaRedis };
+      out.roundTrip = await runRedisRtt(cfg, redis.url);
     }
     if (wants('fanout')) {
       const fanout: Record<string, StorePair<FanoutRun>> = {};

@@ -1,0 +1,58 @@
+/**
+ * The Redis section's yardstick: one Redis round trip with no Holdline code,
+ * paced like the echo. A child process (an idle process between round
+ * trips, as the echo's server is) runs a one-key EVALSHA through ioredis,
+ * the client RedisStore uses, against the bench's redis-server, one every
+ * latency.intervalMs. An echo with the Redis store costs two such round
+ * trips more than with the memory store (the client's send accepted, the
+ * reply queued), so the report divides the echo's extra time by this.
+ */
+import { Redis } from 'ioredis';
+import type { BenchConfig } from '../lib/config.js';
+import { withAgents } from '../lib/harness.js';
+import { attempt, type Outcome } from '../lib/measure.js';
+import { defineRole } from '../lib/roles.js';
+import { round, Samples, sleep, type LatencySummary } from '../lib/stats.js';
+
+interface RttArgs {
+  url: string;
+  count: number;
+  warmup: number;
+  gapMs: number;
+  payloadBytes: number;
+}
+
+/** A write of one key, as small as a script of the store's gets. */
+const SCRIPT = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)";
+
+const redisRtt = defineRole<RttArgs, LatencySummary>('redis.rtt', async (a) => {
+  const redis = new Redis(a.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const sha = String(await redis.script('LOAD', SCRIPT));
+    const value = 'x'.repeat(a.payloadBytes);
+    const samples = new Samples();
+    for (let i = 0; i < a.warmup + a.count; i++) {
+      await sleep(a.gapMs);
+      const t0 = performance.now();
+      await redis.evalsha(sha, 1, `bench:rtt:${i % 16}`, value);
+      if (i >= a.warmup) samples.add(performance.now() - t0);
+    }
+    await redis.del(...Array.from({ length: 16 }, (_, i) => `bench:rtt:${i}`));
+    return samples.summary();
+  } finally {
+    redis.disconnect();
+  }
+});
+
+/** p50 / p99 of `count` round trips paced like the echo (the section's latency duration's worth). */
+export function runRedisRtt(cfg: BenchConfig, url: string): Promise<Outcome<LatencySummary>> {
+  const gapMs = cfg.latency.intervalMs;
+  const count = Math.max(20, Math.round(cfg.redis.latencyDurationMs / gapMs));
+  return attempt('redis: one raw round trip, paced', () =>
+    withAgents([{ name: 'redis client' }], async ([client]) => {
+      const s = await client.call(redisRtt, { url, count, warmup: Math.ceil(count / 10), gapMs, payloadBytes: cfg.payloadBytes }, count * (gapMs + 20) + 30_000);
+      return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
+    }),
+  );
+}
