@@ -94,6 +94,11 @@ export function round(value: number, digits = 3): number {
   return Math.round(value * f) / f;
 }
 
+/** A latency summary with every figure rounded (round()). */
+export function roundedSummary(s: LatencySummary): LatencySummary {
+  return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
+}
+
 /** Count of lost, duplicated and out-of-order messages in a numbered stream 0..n-1. */
 export class SequenceChecker {
   readonly expected: number;

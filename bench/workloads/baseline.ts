@@ -20,7 +20,7 @@ import { withAgents } from '../lib/harness.js';
 import { attempt, withCpu, type Outcome } from '../lib/measure.js';
 import { listenLocal } from '../lib/adapters/types.js';
 import { defineRole } from '../lib/roles.js';
-import { Samples, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
+import { Samples, round, roundedSummary, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
 
 interface RttArgs {
   url: string;
@@ -146,10 +146,6 @@ export interface BaselineResult {
   ws: { messages: number; durationMs: number; msgPerSec: number; serverCpuPct: number; clientCpuPct: number };
 }
 
-function rounded(s: LatencySummary): LatencySummary {
-  return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
-}
-
 async function measure(cfg: BenchConfig): Promise<BaselineResult> {
   const { requests, paced, wsMessages } = cfg.baseline;
   return withAgents([{ name: 'server' }, { name: 'client' }], async ([srv, cli]) => {
@@ -165,10 +161,10 @@ async function measure(cfg: BenchConfig): Promise<BaselineResult> {
     const timeoutMs = cfg.smoke ? 20_000 : 120_000;
     const { value, cpu } = await withCpu([srv, cli], () => cli.call(wsReceive, { url: ws.url, count: wsMessages, timeoutMs }, timeoutMs + 5_000));
     return {
-      httpRtt: rounded(pacedSummary),
-      httpRttHot: rounded(hotSummary),
-      undiciRtt: rounded(undiciSummary),
-      undiciRttPaced: rounded(undiciPaced),
+      httpRtt: roundedSummary(pacedSummary),
+      httpRttHot: roundedSummary(hotSummary),
+      undiciRtt: roundedSummary(undiciSummary),
+      undiciRttPaced: roundedSummary(undiciPaced),
       ws: {
         messages: wsMessages,
         durationMs: round(value.durationMs, 1),

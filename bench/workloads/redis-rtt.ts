@@ -12,7 +12,7 @@ import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, type Outcome } from '../lib/measure.js';
 import { defineRole } from '../lib/roles.js';
-import { round, Samples, sleep, type LatencySummary } from '../lib/stats.js';
+import { roundedSummary, Samples, sleep, type LatencySummary } from '../lib/stats.js';
 
 interface RttArgs {
   url: string;
@@ -52,7 +52,7 @@ export function runRedisRtt(cfg: BenchConfig, url: string): Promise<Outcome<Late
   return attempt('redis: one raw round trip, paced', () =>
     withAgents([{ name: 'redis client' }], async ([client]) => {
       const s = await client.call(redisRtt, { url, count, warmup: Math.ceil(count / 10), gapMs, payloadBytes: cfg.payloadBytes }, count * (gapMs + 20) + 30_000);
-      return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
+      return roundedSummary(s);
     }),
   );
 }
