@@ -178,3 +178,19 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Time `once(i)` for `warmup + count` rounds, `gapMs` apart (0: back to
+ * back, else each round after an idle gap, as the echo test paces its
+ * messages); the summary of the last `count`.
+ */
+export async function timedRounds(count: number, warmup: number, gapMs: number, once: (i: number) => Promise<unknown>): Promise<LatencySummary> {
+  const samples = new Samples();
+  for (let i = 0; i < warmup + count; i++) {
+    if (gapMs > 0) await sleep(gapMs);
+    const t0 = performance.now();
+    await once(i);
+    if (i >= warmup) samples.add(performance.now() - t0);
+  }
+  return samples.summary();
+}

@@ -20,7 +20,7 @@ import { withAgents } from '../lib/harness.js';
 import { attempt, withCpu, type Outcome } from '../lib/measure.js';
 import { listenLocal } from '../lib/adapters/types.js';
 import { defineRole } from '../lib/roles.js';
-import { Samples, round, roundedSummary, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
+import { round, roundedSummary, sharedClockMs, timedRounds, type LatencySummary } from '../lib/stats.js';
 
 interface RttArgs {
   url: string;
@@ -48,7 +48,6 @@ const httpStart = defineRole<{ payloadBytes: number }, { url: string }>('baselin
 const httpRtt = defineRole<RttArgs, LatencySummary>('baseline.http.rtt', async (a) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const body = 'x'.repeat(a.payloadBytes);
-  const samples = new Samples();
   const once = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.request(a.url, { method: 'POST', agent, headers: { 'Content-Type': 'text/plain', 'Content-Length': body.length } }, (res) => {
@@ -59,29 +58,20 @@ const httpRtt = defineRole<RttArgs, LatencySummary>('baseline.http.rtt', async (
       req.on('error', reject);
       req.end(body);
     });
-  for (let i = 0; i < a.warmup + a.count; i++) {
-    if (a.gapMs > 0) await sleep(a.gapMs);
-    const t0 = performance.now();
-    await once();
-    if (i >= a.warmup) samples.add(performance.now() - t0);
-  }
+  const summary = await timedRounds(a.count, a.warmup, a.gapMs, once);
   agent.destroy();
-  return samples.summary();
+  return summary;
 });
 
 const undiciRtt = defineRole<RttArgs, LatencySummary>('baseline.undici.rtt', async (a) => {
   const dispatcher = new UndiciAgent({ connections: 1 });
   const body = 'x'.repeat(a.payloadBytes);
-  const samples = new Samples();
-  for (let i = 0; i < a.warmup + a.count; i++) {
-    if (a.gapMs > 0) await sleep(a.gapMs);
-    const t0 = performance.now();
+  const summary = await timedRounds(a.count, a.warmup, a.gapMs, async () => {
     const res = await request(a.url, { method: 'POST', body, headers: { 'content-type': 'text/plain' }, dispatcher });
     await res.body.text();
-    if (i >= a.warmup) samples.add(performance.now() - t0);
-  }
+  });
   await dispatcher.close();
-  return samples.summary();
+  return summary;
 });
 
 interface WsArgs {

@@ -12,7 +12,7 @@ import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { attempt, type Outcome } from '../lib/measure.js';
 import { defineRole } from '../lib/roles.js';
-import { roundedSummary, Samples, sleep, type LatencySummary } from '../lib/stats.js';
+import { roundedSummary, timedRounds, type LatencySummary } from '../lib/stats.js';
 
 interface RttArgs {
   url: string;
@@ -31,15 +31,9 @@ const redisRtt = defineRole<RttArgs, LatencySummary>('redis.rtt', async (a) => {
     await redis.connect();
     const sha = String(await redis.script('LOAD', SCRIPT));
     const value = 'x'.repeat(a.payloadBytes);
-    const samples = new Samples();
-    for (let i = 0; i < a.warmup + a.count; i++) {
-      await sleep(a.gapMs);
-      const t0 = performance.now();
-      await redis.evalsha(sha, 1, `bench:rtt:${i % 16}`, value);
-      if (i >= a.warmup) samples.add(performance.now() - t0);
-    }
+    const summary = await timedRounds(a.count, a.warmup, a.gapMs, (i) => redis.evalsha(sha, 1, `bench:rtt:${i % 16}`, value));
     await redis.del(...Array.from({ length: 16 }, (_, i) => `bench:rtt:${i}`));
-    return samples.summary();
+    return summary;
   } finally {
     redis.disconnect();
   }
