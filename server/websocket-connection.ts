@@ -345,7 +345,8 @@ export class Connection extends OrderedFrames {
   /**
    * An empty batch now and then (proxies see traffic, the client knows the connection lives), with the inbound
    * ack this connection knows, not one read from the store: an idle beat costs the store nothing. An ack the
-   * store has from elsewhere (a send over HTTP during a switch) reached the client on that send's answer.
+   * store has from elsewhere (a send over HTTP during a switch) reached the client on that send's answer; a
+   * beat's lower ack is then stale, and the client ignores it (PROTOCOL.md, "The reliable stream").
    */
   #beat(): void {
     const served = this.#served;
