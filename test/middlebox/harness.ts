@@ -2,12 +2,16 @@
  * What the tests of the middlebox infrastructure (`*.test.ts` in this folder)
  * share: a plain node:http origin on loopback that counts the requests it
  * sees, HTTP requests on a fresh connection (direct, through a forward proxy,
- * or a CONNECT), whether a daemon's process group is still alive, and an
- * origin with a squid in front of it for the tests of one describe.
+ * or a CONNECT), whether a daemon's process group is still alive, an origin
+ * with a squid in front of it for the tests of one describe, and bounded
+ * steps for hooks (node:test 20 bounds no hook: a stop that never returned
+ * would hold the file until the runner's 600 s file timeout, unnamed).
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { after, before } from 'node:test';
+import { bounded } from './process.js';
 import { startSquid, type SquidOptions, type SquidProxy } from './squid.js';
 
 export interface Origin {
@@ -22,6 +26,10 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, body: string) 
 /** A node:http server on 127.0.0.1 (a free port) that answers every request with `handler`, once its body is read. */
 export async function startOrigin(handler: Handler): Promise<Origin> {
   const hits = new Map<string, number>();
+  // Every socket, not only the ones node:http still parses (an upgraded or
+  // CONNECT socket leaves its list): close() destroys them all, so it never
+  // waits on a connection a proxy keeps.
+  const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://origin').pathname;
     hits.set(path, (hits.get(path) ?? 0) + 1);
@@ -31,6 +39,10 @@ export async function startOrigin(handler: Handler): Promise<Origin> {
       body += chunk;
     });
     req.on('end', () => handler(req, res, body));
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -43,8 +55,8 @@ export async function startOrigin(handler: Handler): Promise<Origin> {
     hits,
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
         server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }
@@ -136,6 +148,35 @@ export interface OriginAndSquid {
   squid?: SquidProxy;
 }
 
+/** Bounds on the hooks' steps: squid's start has its own (20 s a try, 3 tries); a daemon's stop takes at most ~17 s. */
+const START_STEP_MS = 90_000;
+const STOP_STEP_MS = 40_000;
+/** For a hook's `{ timeout }`: node:test (20) bounds no hook by itself. */
+export const HOOK_TIMEOUT_MS = 120_000;
+
+/** Awaits a start step of a hook, bounded; the error names the step. */
+export function startStep<T>(what: string, promise: Promise<T>): Promise<T> {
+  return bounded(what, promise, START_STEP_MS);
+}
+
+/**
+ * Runs every clean-up step of a hook in order, each bounded, even after one
+ * fails; then throws what failed, naming the step. A step returns undefined
+ * when there is nothing to clean up.
+ */
+export async function cleanUp(steps: readonly (readonly [what: string, step: () => Promise<void> | undefined])[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const [what, step] of steps) {
+    try {
+      await bounded(what, Promise.resolve(step()), STOP_STEP_MS);
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, `${failures.length} clean-up steps failed`);
+}
+
 /**
  * Starts an origin answering with `handler` and a squid started with
  * `options` before the tests of the enclosing describe, and stops both after
@@ -143,14 +184,21 @@ export interface OriginAndSquid {
  */
 export function originAndSquid(handler: Handler, options: SquidOptions): OriginAndSquid {
   const started: OriginAndSquid = {};
-  after(async () => {
-    await started.squid?.stop();
-    await started.origin?.close();
-  });
+  after(
+    () =>
+      cleanUp([
+        ['stopping squid', () => started.squid?.stop()],
+        ['closing the origin', () => started.origin?.close()],
+      ]),
+    { timeout: HOOK_TIMEOUT_MS },
+  );
 
-  before(async () => {
-    started.origin = await startOrigin(handler);
-    started.squid = await startSquid(options);
-  });
+  before(
+    async () => {
+      started.origin = await startStep('starting the origin', startOrigin(handler));
+      started.squid = await startStep('starting squid', startSquid(options));
+    },
+    { timeout: HOOK_TIMEOUT_MS },
+  );
   return started;
 }

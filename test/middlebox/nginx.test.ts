@@ -8,18 +8,22 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { groupAlive, httpRequest, startOrigin, type Handler, type Origin } from './harness.js';
+import { cleanUp, groupAlive, HOOK_TIMEOUT_MS, httpRequest, startOrigin, startStep, type Handler, type Origin } from './harness.js';
 import { startNginx, type NginxProxy } from './nginx.js';
 
 describe('nginx reverse proxy', { timeout: 60_000 }, () => {
   let a: Origin | undefined;
   let b: Origin | undefined;
   let nginx: NginxProxy | undefined;
-  after(async () => {
-    await nginx?.stop();
-    await a?.close();
-    await b?.close();
-  });
+  after(
+    () =>
+      cleanUp([
+        ['stopping nginx', () => nginx?.stop()],
+        ['closing origin a', () => a?.close()],
+        ['closing origin b', () => b?.close()],
+      ]),
+    { timeout: HOOK_TIMEOUT_MS },
+  );
 
   const echo =
     (id: string): Handler =>
@@ -28,16 +32,22 @@ describe('nginx reverse proxy', { timeout: 60_000 }, () => {
       res.end(JSON.stringify({ id, method: req.method, url: req.url, connection: req.headers.connection ?? null, body }));
     };
 
-  before(async () => {
-    a = await startOrigin(echo('a'));
-    b = await startOrigin(echo('b'));
-    nginx = await startNginx({
-      upstreams: [
-        { host: '127.0.0.1', port: a.port },
-        { host: '127.0.0.1', port: b.port },
-      ],
-    });
-  });
+  before(
+    async () => {
+      a = await startStep('starting origin a', startOrigin(echo('a')));
+      b = await startStep('starting origin b', startOrigin(echo('b')));
+      nginx = await startStep(
+        'starting nginx',
+        startNginx({
+          upstreams: [
+            { host: '127.0.0.1', port: a.port },
+            { host: '127.0.0.1', port: b.port },
+          ],
+        }),
+      );
+    },
+    { timeout: HOOK_TIMEOUT_MS },
+  );
 
   it('round-robins requests across both upstreams, over HTTP/1.1 keep-alive', async () => {
     assert.ok(nginx && a && b);

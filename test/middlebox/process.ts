@@ -102,6 +102,21 @@ export async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | 
   }
 }
 
+/**
+ * Resolves with `promise`'s value, or throws MIDDLEBOX_WAIT_TIMEOUT naming
+ * `what` after `ms`: for a test hook's steps, which node:test (20) does not
+ * bound, so a step that never settles would hold the whole file until the
+ * runner's file timeout, with no word of which step it was.
+ */
+export async function bounded<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  const settled = await withinMs(
+    promise.then((value) => ({ value })),
+    ms,
+  );
+  if (settled === undefined) throw new MiddleboxError('MIDDLEBOX_WAIT_TIMEOUT', `${what} did not finish within ${ms} ms`);
+  return settled.value;
+}
+
 // ---------------------------------------------------------------------------
 // Ports and directories
 
