@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { MiddleboxError } from './errors.js';
 import {
+  bounded,
   findFreePort,
   makeTempDir,
   onProcessExit,
@@ -30,6 +31,8 @@ const START_ATTEMPTS = 3;
 const DEFAULT_START_TIMEOUT_MS = 20_000;
 const DEFAULT_ACCESS_WAIT_MS = 5_000;
 const STOP_GRACE_MS = 10_000;
+/** Bound on each phase of stop(); the group's exit takes at most ~17 s (grace, SIGKILL, helpers). */
+const STOP_PHASE_MS = 30_000;
 const ACCESS_LOG = 'access.log';
 
 /** What the starter checks readiness with, on each poll. */
@@ -199,13 +202,17 @@ function makeHandle<Entry>(
     },
     stop() {
       stopping ??= (async () => {
+        // Each phase is bounded and named, so a stop that does not return
+        // says where it stuck.
         try {
           // SIGTERM: squid's shutdown, nginx's fast shutdown (SIGQUIT would
           // wait for held long polls).
-          await proc.stop({ signal: 'SIGTERM', graceMs: STOP_GRACE_MS });
+          await bounded(`${spec.name}: its process group's exit`, proc.stop({ signal: 'SIGTERM', graceMs: STOP_GRACE_MS }), STOP_PHASE_MS);
         } finally {
-          finalLogs = { access: await readFileOrEmpty(accessLogFile), daemon: await readFileOrEmpty(daemonLogFile) };
-          await removeDir(dir);
+          const logs = Promise.all([readFileOrEmpty(accessLogFile), readFileOrEmpty(daemonLogFile)]);
+          const [access, daemon] = await bounded(`${spec.name}: reading its logs at stop`, logs, STOP_PHASE_MS);
+          finalLogs = { access, daemon };
+          await bounded(`${spec.name}: removing its temp dir ${dir}`, removeDir(dir), STOP_PHASE_MS);
           unregisterDir();
         }
       })();

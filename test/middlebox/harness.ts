@@ -148,11 +148,11 @@ export interface OriginAndSquid {
   squid?: SquidProxy;
 }
 
-/** Bounds on the hooks' steps: squid's start has its own (20 s a try, 3 tries); a daemon's stop takes at most ~17 s. */
-const START_STEP_MS = 90_000;
-const STOP_STEP_MS = 40_000;
+/** Bounds on the hooks' steps, above the daemons' own: squid's start tries 3 times for 20 s; a stop has 3 phases of 30 s (daemon.ts). */
+const START_STEP_MS = 120_000;
+const STOP_STEP_MS = 100_000;
 /** For a hook's `{ timeout }`: node:test (20) bounds no hook by itself. */
-export const HOOK_TIMEOUT_MS = 120_000;
+export const HOOK_TIMEOUT_MS = 240_000;
 
 /** Awaits a start step of a hook, bounded; the error names the step. */
 export function startStep<T>(what: string, promise: Promise<T>): Promise<T> {
