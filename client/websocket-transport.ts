@@ -46,6 +46,7 @@ import {
   isWireErrorCode,
   type CloseReason,
   rpcIndexes,
+  utf8Length,
 } from '../shared/index.js';
 import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
@@ -199,7 +200,7 @@ export class WebSocketTransport implements Transport {
       } else {
         inbound.m.push(data);
       }
-      inbound.bytes += typeof data === 'string' ? data.length : data.byteLength;
+      inbound.bytes += typeof data === 'string' ? utf8Length(data) : data.byteLength;
       if (inbound.bytes > session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${session.maxAnswerBytes} bytes`);
       if (inbound.m.length === inbound.n) this.#batch(c, inbound);
       return;
@@ -260,7 +261,8 @@ export class WebSocketTransport implements Transport {
     const b = decodeCompact(data);
     if (b === undefined) return this.#broken(c, 'a compact frame that is not [ack,seq] and a text');
     this.#acked(c, b.ack);
-    const bytes = data.length - b.at;
+    // The [ack,seq] before the text is ASCII: one byte a character.
+    const bytes = utf8Length(data) - b.at;
     if (bytes > c.session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${c.session.maxAnswerBytes} bytes`);
     this.#batch(c, { ack: b.ack, seq: b.seq, n: 1, m: [b.text], bytes, r: NO_RPC });
   }

@@ -4,13 +4,15 @@
  * open, binary as binary frames and text as text frames (seen on the wire by
  * a byte-level tap) with no polls or HTTP sends meanwhile, stats.rttMs
  * measured on the WebSocket, and transports ['websocket']: no poll at all,
- * and a close frame that ends the client.
+ * and a close frame that ends the client. An inbound batch is counted in
+ * UTF-8 bytes against the client's cap on an answer.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HoldlineClient } from '../../client/index.js';
 import { WebSocket } from 'ws';
-import { decodeCompact } from '../../shared/index.js';
+import { decodeCompact, ENVELOPE_OVERHEAD } from '../../shared/index.js';
+import { MAX_CONTROL_ANSWER_BYTES } from '../../client/limits.js';
 import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
 
@@ -103,5 +105,34 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     session.close({ code: 'server_closed', message: 'bye' });
     assert.equal(await withTimeout(closed, 5_000, 'close'), 'server_closed');
     assert.equal(c.state, 'closed');
+  });
+
+  it('an inbound batch is counted in UTF-8 bytes against the cap on an answer: under it in UTF-16 units, over it in bytes, it is bad_response and none of it is delivered', async (t) => {
+    // maxBatchBytes and maxMessageBytes small: the cap is MAX_CONTROL_ANSWER_BYTES plus the envelope (client/limits.ts).
+    const rig = await serve(t, { maxMessageBytes: 1_000, maxBatchBytes: 64_000 });
+    const cap = MAX_CONTROL_ANSWER_BYTES + ENVELOPE_OVERHEAD;
+    // A hostile server: the two messages of one batch, each a frame of its own, become 2-byte characters, each
+    // frame under the cap (and ws's maxPayload) in bytes, both together under it in UTF-16 units, over it in bytes.
+    const inflated = 'é'.repeat(Math.ceil(cap * 0.35));
+    assert.ok(2 * inflated.length < cap && Buffer.byteLength(inflated) < cap && 2 * Buffer.byteLength(inflated) > cap);
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+      return (send as (...a: unknown[]) => void).call(this, data === 'big 1' || data === 'big 2' ? inflated : data, ...rest);
+    } as typeof send;
+    t.after(() => {
+      WebSocket.prototype.send = send;
+    });
+    const { c, w, session } = await connect(rig);
+    await waitFor(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    void session.send('big 1');
+    await session.send('big 2');
+    // Each WebSocket gets the inflated batch and is dropped; polling carries the messages as they are.
+    await waitFor(() => w.got.length >= 2, 20_000, 'both messages delivered');
+    const shown = w.got.map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
+    assert.deepEqual(shown, ['big 1', 'big 2']);
+    assert.deepEqual(w.switches.slice(0, 2), [
+      { transport: 'websocket', previous: 'polling' },
+      { transport: 'polling', previous: 'websocket' },
+    ]);
   });
 });
