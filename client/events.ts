@@ -30,6 +30,13 @@ export interface TransportEvent {
   transport: TransportName;
   /** The one it was on. */
   previous: TransportName;
+  /**
+   * On a move down from the WebSocket to polling: what ended the WebSocket
+   * (`network_error` for a connection closed or gone silent, `bad_response`
+   * for a frame the client could not read, or the code of the server's error
+   * frame). Absent on a move up, and in a follower tab (HoldlineTabClient).
+   */
+  reason?: HoldlineError;
 }
 
 /**

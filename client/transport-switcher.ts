@@ -171,7 +171,7 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     }
     // At once, with nothing lost: polling starts from the first unacknowledged message both ways.
     this.#startPolling(session);
-    this.#set('polling');
+    this.#set('polling', error);
     if (this.#failures >= MAX_FAILURES || error.status === 404 || (!opened && !this.#everOpened)) {
       this.#gaveUp = true;
       return;
@@ -192,14 +192,15 @@ export class TransportSwitcher implements Transport, WebSocketEvents {
     this.#polling.start(session);
   }
 
-  #set(name: TransportName): void {
+  /** The session is on `name` now; `reason`: why it left the WebSocket. */
+  #set(name: TransportName, reason?: HoldlineError): void {
     const previous = this.#current;
     if (name === previous) return;
     this.#current = name;
     const stats = this.#host.stats;
     stats.transportSwitches = (stats.transportSwitches ?? 0) + 1;
     noteSwitch(previous, name);
-    this.#onSwitch({ transport: name, previous });
+    this.#onSwitch(reason === undefined ? { transport: name, previous } : { transport: name, previous, reason });
   }
 
   #clearRetry(): void {

@@ -313,6 +313,10 @@ describe('WebSocket through nginx (reverse proxy)', { timeout: 120_000 }, () => 
     assert.match(errorLog, /timed out.*while proxying upgraded connection/);
     t.diagnostic(`upgraded connection cut ${cutAfter.toFixed(0)} ms after it came up; switches: ${r.switches.map((s) => s.transport).join(' ')}`);
     assert.ok(cutAfter >= 2_500, `not cut before proxy_read_timeout: ${cutAfter.toFixed(0)} ms`);
+    // The transport event says why: the connection closed under the client, with no close frame.
+    const down = r.switches.find((s) => s.transport === 'polling');
+    assert.equal(down?.reason?.code, 'network_error');
+    assert.match(down.reason.message, /the WebSocket closed \(code \d+.*\) without a close frame/);
     await exchange(r, 'after the cut', 50);
     assert.equal(r.c.state, 'open');
     assert.equal(r.c.stats.resets, 0);

@@ -107,7 +107,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.equal(c.state, 'closed');
   });
 
-  it('an inbound batch is counted in UTF-8 bytes against the cap on an answer: under it in UTF-16 units, over it in bytes, it is bad_response and none of it is delivered', async (t) => {
+  it('an inbound batch is counted in UTF-8 bytes against the cap on an answer: under it in UTF-16 units, over it in bytes, it is bad_response (the reason of its transport event) and none of it is delivered', async (t) => {
     // maxBatchBytes and maxMessageBytes small: the cap is MAX_CONTROL_ANSWER_BYTES plus the envelope (client/limits.ts).
     const rig = await serve(t, { maxMessageBytes: 1_000, maxBatchBytes: 64_000 });
     const cap = MAX_CONTROL_ANSWER_BYTES + ENVELOPE_OVERHEAD;
@@ -130,9 +130,10 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     await waitFor(() => w.got.length >= 2, 20_000, 'both messages delivered');
     const shown = w.got.map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
     assert.deepEqual(shown, ['big 1', 'big 2']);
-    assert.deepEqual(w.switches.slice(0, 2), [
-      { transport: 'websocket', previous: 'polling' },
-      { transport: 'polling', previous: 'websocket' },
-    ]);
+    const [up, down] = w.switches;
+    assert.deepEqual(up, { transport: 'websocket', previous: 'polling' });
+    assert.equal(down?.transport, 'polling');
+    assert.equal(down.reason?.code, 'bad_response');
+    assert.match(down.reason.message, /an inbound batch over \d+ bytes/);
   });
 });
