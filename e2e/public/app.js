@@ -291,7 +291,7 @@ client.on('reset', (e) => {
   note(`${resetReason(e.reason)}: new session ${e.sessionId.slice(0, 8)}, history reloaded.`);
 });
 client.on('transport', (e) => {
-  event('transport', { transport: e.transport, previous: e.previous });
+  event('transport', { transport: e.transport, previous: e.previous, ...(e.reason ? { reason: e.reason.code } : {}) });
   render();
 });
 client.on('message', onData);
