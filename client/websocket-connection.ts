@@ -8,21 +8,29 @@
  * Its phase: connecting ──open──▶ hello ──{"ok":true}──▶ up, and from any of
  * them to gone (end()), for good.
  */
-import type { HoldlineError, StreamItem } from '../shared/index.js';
+import { isRpc, payloadBytes, utf8Length, type HoldlineError, type StreamItem } from '../shared/index.js';
 import type { WebSocketConnection, WebSocketHandlers } from './platform.js';
 import type { LiveSession } from './transport.js';
 import type { WebSocketTransport } from './websocket-transport.js';
 
 export type Phase = 'connecting' | 'hello' | 'up' | 'gone';
 
-/** An inbound batch being read: its header, and the frames read so far (`m`, `bytes`); `r` lists the request/reply frames. */
+/** An inbound batch being read: its header, and the frames read so far (`m`); `r` lists the request/reply frames. */
 export interface InboundBatch {
   ack: number;
   seq: number;
   n: number;
   m: StreamItem[];
+  /** The frames' payload bytes, at most: text counted 3 bytes a UTF-16 unit until that passes the cap, then exactly (frameBytes). */
   bytes: number;
   r: ReadonlySet<number>;
+}
+
+/** The payload bytes of a batch's frames, exactly (text in UTF-8). */
+export function frameBytes(m: readonly StreamItem[]): number {
+  let n = 0;
+  for (const item of m) n += isRpc(item) ? utf8Length(item.r) : payloadBytes(item);
+  return n;
 }
 
 /** Batches a connection times at once for stats.rttMs (more in flight are not sampled). */

@@ -52,7 +52,7 @@ import { reactionOf } from '../shared/reaction.js';
 import type { WebSocketConnection, WebSocketHandlers, WebSocketOptions } from './platform.js';
 import type { ProxySetting } from './options.js';
 import type { LiveSession, Transport, TransportHost } from './transport.js';
-import { Connection, type InboundBatch } from './websocket-connection.js';
+import { Connection, frameBytes, type InboundBatch } from './websocket-connection.js';
 import { armDeadline } from './websocket-deadline.js';
 
 /** The request/reply frames of a compact batch: none. */
@@ -200,8 +200,11 @@ export class WebSocketTransport implements Transport {
       } else {
         inbound.m.push(data);
       }
-      inbound.bytes += typeof data === 'string' ? utf8Length(data) : data.byteLength;
-      if (inbound.bytes > session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${session.maxAnswerBytes} bytes`);
+      // At most 3 bytes a UTF-16 unit: counted exactly only once that bound passes the cap.
+      inbound.bytes += typeof data === 'string' ? 3 * data.length : data.byteLength;
+      if (inbound.bytes > session.maxAnswerBytes && (inbound.bytes = frameBytes(inbound.m)) > session.maxAnswerBytes) {
+        return this.#broken(c, `an inbound batch over ${session.maxAnswerBytes} bytes`);
+      }
       if (inbound.m.length === inbound.n) this.#batch(c, inbound);
       return;
     }
@@ -261,9 +264,10 @@ export class WebSocketTransport implements Transport {
     const b = decodeCompact(data);
     if (b === undefined) return this.#broken(c, 'a compact frame that is not [ack,seq] and a text');
     this.#acked(c, b.ack);
-    // The [ack,seq] before the text is ASCII: one byte a character.
-    const bytes = utf8Length(data) - b.at;
-    if (bytes > c.session.maxAnswerBytes) return this.#broken(c, `an inbound batch over ${c.session.maxAnswerBytes} bytes`);
+    // At most 3 bytes a UTF-16 unit: counted exactly only if that bound passes the cap.
+    const max = c.session.maxAnswerBytes;
+    const bytes = 3 * b.text.length <= max ? 3 * b.text.length : utf8Length(b.text);
+    if (bytes > max) return this.#broken(c, `an inbound batch over ${max} bytes`);
     this.#batch(c, { ack: b.ack, seq: b.seq, n: 1, m: [b.text], bytes, r: NO_RPC });
   }
 

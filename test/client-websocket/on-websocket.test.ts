@@ -107,7 +107,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.equal(c.state, 'closed');
   });
 
-  it('an inbound batch is counted in UTF-8 bytes against the cap on an answer: under it in UTF-16 units, over it in bytes, it is bad_response (the reason of its transport event) and none of it is delivered', async (t) => {
+  it('an inbound batch is counted in UTF-8 bytes against the cap on an answer: under it in bytes, delivered; under it in UTF-16 units and over it in bytes, it is bad_response (the reason of its transport event) and none of it is delivered', async (t) => {
     // maxBatchBytes and maxMessageBytes small: the cap is MAX_CONTROL_ANSWER_BYTES plus the envelope (client/limits.ts).
     const rig = await serve(t, { maxMessageBytes: 1_000, maxBatchBytes: 64_000 });
     const cap = MAX_CONTROL_ANSWER_BYTES + ENVELOPE_OVERHEAD;
@@ -115,20 +115,29 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     // frame under the cap (and ws's maxPayload) in bytes, both together under it in UTF-16 units, over it in bytes.
     const inflated = 'é'.repeat(Math.ceil(cap * 0.35));
     assert.ok(2 * inflated.length < cap && Buffer.byteLength(inflated) < cap && 2 * Buffer.byteLength(inflated) > cap);
+    // And a batch under the cap in bytes that is over it at 3 bytes a character (the client's first, cheap bound).
+    const fits = 'é'.repeat(Math.floor(cap * 0.2));
+    assert.ok(2 * Buffer.byteLength(fits) < cap && 2 * 3 * fits.length > cap);
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
-      return (send as (...a: unknown[]) => void).call(this, data === 'big 1' || data === 'big 2' ? inflated : data, ...rest);
+      const swapped = data === 'big 1' || data === 'big 2' ? inflated : data === 'fits 1' || data === 'fits 2' ? fits : data;
+      return (send as (...a: unknown[]) => void).call(this, swapped, ...rest);
     } as typeof send;
     t.after(() => {
       WebSocket.prototype.send = send;
     });
     const { c, w, session } = await connect(rig);
     await waitFor(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    void session.send('fits 1');
+    await session.send('fits 2');
+    await waitFor(() => w.got.length >= 2, 10_000, 'the batch that fits delivered');
+    assert.deepEqual(w.got.map((m) => m === fits), [true, true], 'delivered as the WebSocket brought it');
+    assert.equal(w.switches.length, 1, 'still on the WebSocket');
     void session.send('big 1');
     await session.send('big 2');
     // Each WebSocket gets the inflated batch and is dropped; polling carries the messages as they are.
-    await waitFor(() => w.got.length >= 2, 20_000, 'both messages delivered');
-    const shown = w.got.map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
+    await waitFor(() => w.got.length >= 4, 20_000, 'both messages delivered');
+    const shown = w.got.slice(2).map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
     assert.deepEqual(shown, ['big 1', 'big 2']);
     const [up, down] = w.switches;
     assert.deepEqual(up, { transport: 'websocket', previous: 'polling' });
