@@ -94,9 +94,10 @@ export function round(value: number, digits = 3): number {
   return Math.round(value * f) / f;
 }
 
-/** A latency summary with every figure rounded (round()). */
-export function roundedSummary(s: LatencySummary): LatencySummary {
-  return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
+/** A latency summary with every figure rounded to `digits` (round()). */
+export function roundedSummary(s: LatencySummary, digits = 3): LatencySummary {
+  const r = (v: number) => round(v, digits);
+  return { count: s.count, mean: r(s.mean), p50: r(s.p50), p90: r(s.p90), p99: r(s.p99), max: r(s.max) };
 }
 
 /** Count of lost, duplicated and out-of-order messages in a numbered stream 0..n-1. */

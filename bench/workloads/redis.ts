@@ -30,7 +30,7 @@ import { fanoutKey, type BenchConfig } from '../lib/config.js';
 import { withAgents, type AgentOptions } from '../lib/harness.js';
 import { attempt, withCpu, type Outcome } from '../lib/measure.js';
 import { commandCalls, redisCommand, redisCpuSeconds, redisInfo, startBenchRedis, type BenchRedis } from '../lib/redis.js';
-import { round, sleep, type LatencySummary } from '../lib/stats.js';
+import { round, roundedSummary, sleep, type LatencySummary } from '../lib/stats.js';
 import { fanoutRoles, runSize, type FanoutResult, type SpanSummary } from './fanout.js';
 import { runOnce as latencyRun, type LatencyResult } from './latency.js';
 import { runRedisRtt } from './redis-rtt.js';
@@ -193,7 +193,6 @@ async function runCluster(cfg: BenchConfig, redis: BenchRedis): Promise<ClusterR
     const expected = value.broadcasts * total;
     const graceMs = Math.max(5_000, intervalMs * 3, total);
     const got = await cli.call(clientCollect, { expected, graceMs }, graceMs + 120_000);
-    for (const k of ['mean', 'p50', 'p90', 'p99', 'max'] as const) got.latency[k] = round(got.latency[k], 2);
     for (const srv of servers) errors.push(...(await srv.call(serverErrors, {}, 5_000)));
     const redisCommands = commandsBetween(before, after, Math.max(1, got.delivered));
     return {
@@ -206,7 +205,7 @@ async function runCluster(cfg: BenchConfig, redis: BenchRedis): Promise<ClusterR
       expected,
       delivered: got.delivered,
       deliveredRatio: expected === 0 ? 0 : round(got.delivered / expected, 4),
-      latency: got.latency,
+      latency: roundedSummary(got.latency, 2),
       lastDeliveryMs: got.lastDeliveryMs,
       broadcastSettleMs: value.settleMs,
       cpu: { servers: cpu.slice(0, nodes).map((c) => c.cpuPct), client: cpu[nodes]?.cpuPct ?? NaN, redis: redisCommands.cpuPct },

@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { after, before } from 'node:test';
 import { bounded } from './process.js';
 import { startSquid, type SquidOptions, type SquidProxy } from './squid.js';
@@ -26,10 +25,6 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, body: string) 
 /** A node:http server on 127.0.0.1 (a free port) that answers every request with `handler`, once its body is read. */
 export async function startOrigin(handler: Handler): Promise<Origin> {
   const hits = new Map<string, number>();
-  // Every socket, not only the ones node:http still parses (an upgraded or
-  // CONNECT socket leaves its list): close() destroys them all, so it never
-  // waits on a connection a proxy keeps.
-  const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://origin').pathname;
     hits.set(path, (hits.get(path) ?? 0) + 1);
@@ -39,10 +34,6 @@ export async function startOrigin(handler: Handler): Promise<Origin> {
       body += chunk;
     });
     req.on('end', () => handler(req, res, body));
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -55,8 +46,8 @@ export async function startOrigin(handler: Handler): Promise<Origin> {
     hits,
     close: () =>
       new Promise<void>((resolve) => {
+        server.closeAllConnections();
         server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
       }),
   };
 }
