@@ -33,7 +33,12 @@
  *   messages go out again with their numbers, and the server drops what it
  *   already had), and every tab gets a 'leader' event, not a 'reset'. A
  *   leader that closes while other tabs remain leaves the session open for
- *   them (no /close); the last tab closes it.
+ *   them (no /close); the last tab closes it. A leader whose page goes away
+ *   (pagehide) with other tabs on its session hands over there and then: its
+ *   client stops (it acknowledges and sends nothing more) before its last
+ *   post, 'leaving', so that the next leader, which waits for that post,
+ *   resumes from exactly where it stopped. A page restored from the
+ *   back/forward cache follows, and is in line to lead again.
  * - When the session itself is gone (server restart, idle timeout, or gone
  *   before the new leader resumed it), the leader's client opens a new one
  *   and every tab gets `reset`, as from HoldlineClient: its `lost` lists

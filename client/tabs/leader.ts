@@ -241,10 +241,27 @@ export class Leader {
     this.#pump();
   }
 
-  /** The tab is going away (pagehide): tell the others now rather than when the lock is released. */
+  /**
+   * The tab is going away (pagehide). With other tabs on the session, this
+   * leadership ends now: its client is detached first (it acknowledges,
+   * sends and relays nothing more), then 'leaving' is its last post, and the
+   * lock is released. The next leader waits for that 'leaving', so its
+   * mirror has everything this one relayed. (A client running on until the
+   * page is gone would go on acknowledging messages whose relay may reach
+   * the others after the lock: the lock and the channel are separate paths.)
+   * The last tab only says 'leaving': its session ends with the page.
+   */
   leaving(): void {
     if (this.#done) return;
+    const client = this.#client;
+    if (this.#followers.size === 0 || !client.detach) {
+      this.#host.post({ k: 'leaving', epoch: this.epoch });
+      return;
+    }
+    this.#done = true;
+    client.detach();
     this.#host.post({ k: 'leaving', epoch: this.epoch });
+    this.#stop();
   }
 
   /**

@@ -51,7 +51,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
   #lead: Leader | undefined;
   /** This tab, as its Leader and Follower see it. */
   readonly #host: LeaderHost & FollowerHost;
-  readonly #onPageHide = () => this.#pageHide();
+  readonly #onPageHide = (ev: Event) => this.#pageHide((ev as { persisted?: boolean }).persisted === true);
 
   constructor(url: string, options: HoldlineTabClientOptions = {}) {
     super();
@@ -96,7 +96,11 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       mirrorSync: (sync) => this.#mirror.sync(sync),
       mirrorOut: (seq, e) => this.#mirror.out(seq, e),
       mirrorAcked: (upTo) => this.#mirror.acked(upTo),
-      newLeader: () => this.#view.newLeader(),
+      newLeader: () => {
+        this.#view.newLeader();
+        // So that it knows this tab shares its session (and detaches rather than closes it when it goes).
+        this.#post({ k: 'hello', from: this.tabId });
+      },
       statusChanged: (status) => this.#view.statusChanged(status),
       applyStatus: (status, event) => this.#view.apply(status, event),
       leaderGone: () => this.#view.enterReconnecting('the tab that held the session went away; another takes over'),
@@ -193,8 +197,13 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     if (typeof addEventListener === 'function') addEventListener('pagehide', this.#onPageHide);
     this.#setRole('follower');
     this.#post({ k: 'hello', from: this.tabId });
-    // The election: whoever holds the lock leads, until its tab closes, crashes or abdicates.
-    this.#locks
+    this.#seekLead(this.#locks);
+    return this.#connectPromise;
+  }
+
+  /** The election: whoever holds the lock leads, until its tab closes, crashes, abdicates or goes away. */
+  #seekLead(locks: TabLockManager): void {
+    locks
       .request(`holdline-leader:${this.channelName}`, { signal: this.#lifetime.signal }, () => {
         if (this.#lifetime.signal.aborted) return Promise.resolve();
         return new Promise<void>((release) => {
@@ -202,7 +211,6 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
         });
       })
       .catch(() => undefined); // aborted while waiting: this tab closed
-    return this.#connectPromise;
   }
 
   /** Queue a message. Resolves once queued (waits while bufferedAmount is over maxBufferedBytes). */
@@ -327,16 +335,21 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     this.emit('close', reason, unacked);
   }
 
-  #pageHide(): void {
+  /** `persisted`: the page goes into the back/forward cache, and may come back. */
+  #pageHide(persisted: boolean): void {
     const lead = this.#lead;
     if (!lead) {
       // What this tab sent and the leader accepted still goes out; it can forget us.
       this.#post({ k: 'bye', from: this.tabId });
       return;
     }
-    // The tab is going away: acks were confirmed as they came; tell the others
-    // now rather than when the lock is released.
+    // The tab is going away: with other tabs on the session, another leads it from now on.
     lead.leaving();
+    if (this.#lead !== undefined || this.#view.state === 'closing' || this.#view.state === 'closed') return;
+    this.#setRole('follower');
+    this.#post({ k: 'bye', from: this.tabId });
+    // Back from the cache, this tab follows, and is in line to lead again.
+    if (persisted && this.#locks) this.#seekLead(this.#locks);
   }
 
   // ---- leading ----
