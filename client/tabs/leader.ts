@@ -3,19 +3,15 @@
  * one HoldlineClient, takes every tab's messages in order (its own too),
  * hands them to the client as they fit, confirms them to their tabs as the
  * client reports acks, and relays to every tab what the client receives and
- * what happens to it. Then it drains, tells the others, and releases the lock.
+ * what happens to it. Then it hands over or closes, tells the others, and
+ * releases the lock.
  *
- * Continuity: every tab mirrors the session (mirror.ts) from what the leader
- * posts: 'sync' (credential, positions, unacknowledged messages) on a new
- * session and to a joining tab, each incoming message with its number, and
+ * Continuity (../tab-channel.ts, SEMANTICS): every tab mirrors the session
+ * (mirror.ts) from what the leader posts: 'sync' (credential, positions,
+ * unacknowledged messages), each incoming message with its number ('msg'),
  * each message handed to the client ('out') until the server acknowledges
- * it ('acked'). A new leader resumes the SAME session from its mirror: the
- * server's stream goes on from where this tab delivered it, and the
- * unacknowledged messages go out again with their numbers (the server drops
- * what it already had), so nothing is lost or repeated either way. A tab
- * may not have heard the confirmation of a message the server acknowledged:
- * the mirror also knows, per tab, the highest message number the stream
- * took, and the new leader takes no message again under a new number
+ * it ('acked'). A new leader resumes the SAME session from its mirror, and
+ * takes no message again under a new number that the stream already took
  * (tab-numbers.ts). A leader that stops while other tabs remain leaves the
  * session open for them (detach, no /close); the last tab closes it.
  */
@@ -242,48 +238,45 @@ export class Leader {
   }
 
   /**
-   * The tab is going away (pagehide). With other tabs on the session, this
-   * leadership ends now: its client is detached first (it acknowledges,
-   * sends and relays nothing more), then 'leaving' is its last post, and the
-   * lock is released. The next leader waits for that 'leaving', so its
-   * mirror has everything this one relayed. (A client running on until the
-   * page is gone would go on acknowledging messages whose relay may reach
-   * the others after the lock: the lock and the channel are separate paths.)
-   * The last tab only says 'leaving': its session ends with the page.
+   * The tab is going away (pagehide): with other tabs on the session, hand
+   * over now (a client running on until the page is gone would acknowledge
+   * messages whose relay can reach the others after the lock); else only say so.
    */
   leaving(): void {
     if (this.#done) return;
-    const client = this.#client;
-    if (this.#followers.size === 0 || !client.detach) {
-      this.#host.post({ k: 'leaving', epoch: this.epoch });
-      return;
-    }
-    this.#done = true;
-    client.detach();
-    this.#host.post({ k: 'leaving', epoch: this.epoch });
-    this.#stop();
+    if (this.#shared()) this.#handOver();
+    else this.#host.post({ k: 'leaving', epoch: this.epoch });
   }
 
   /**
-   * This tab stops leading. Its client drains (up to 2 s) and closes its
-   * session; acks arriving meanwhile are still confirmed. Messages arriving
-   * meanwhile are not relayed (the others will get a new session) and sends
-   * from followers stay with them for the next leader. Then the others are
-   * told, and the lock is released.
+   * This tab stops leading: with other tabs on the session, it hands over;
+   * else its client drains (up to 2 s; acks meanwhile are still confirmed)
+   * and closes the session, the others are told, and the lock is released.
    */
   async abdicate(): Promise<void> {
     if (this.#done) {
       this.#stop();
       return;
     }
-    this.#done = true;
-    const client = this.#client;
-    if (this.#followers.size > 0 && client.detach) {
-      // Other tabs go on with this session: leave it open for the next leader.
-      client.detach();
-    } else {
-      await client.close().catch(() => undefined);
+    if (this.#shared()) {
+      this.#handOver();
+      return;
     }
+    this.#done = true;
+    await this.#client.close().catch(() => undefined);
+    this.#host.post({ k: 'leaving', epoch: this.epoch });
+    this.#stop();
+  }
+
+  /** Other tabs go on with this session, and the client can leave it open for them. */
+  #shared(): boolean {
+    return this.#followers.size > 0 && this.#client.detach !== undefined;
+  }
+
+  /** End this leadership, the session left open: the client stops first, so 'leaving' (which the next leader waits for) is the last post. */
+  #handOver(): void {
+    this.#done = true;
+    this.#client.detach?.();
     this.#host.post({ k: 'leaving', epoch: this.epoch });
     this.#stop();
   }
