@@ -241,11 +241,13 @@ export class Leader {
    * The tab is going away (pagehide): with other tabs on the session, hand
    * over now (a client running on until the page is gone would acknowledge
    * messages whose relay can reach the others after the lock); else only say so.
+   * Returns whether this leadership is over (handed over).
    */
-  leaving(): void {
-    if (this.#done) return;
+  leaving(): boolean {
+    if (this.#done) return false;
     if (this.#shared()) this.#handOver();
     else this.#host.post({ k: 'leaving', epoch: this.epoch });
+    return this.#done;
   }
 
   /**

@@ -344,8 +344,7 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
       return;
     }
     // The tab is going away: with other tabs on the session, another leads it from now on.
-    lead.leaving();
-    if (this.#lead !== undefined || this.#view.state === 'closing' || this.#view.state === 'closed') return;
+    if (!lead.leaving() || this.#view.state === 'closing' || this.#view.state === 'closed') return;
     this.#setRole('follower');
     this.#post({ k: 'bye', from: this.tabId });
     // Back from the cache, this tab follows, and is in line to lead again.
