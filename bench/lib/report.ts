@@ -282,6 +282,7 @@ export function renderRedisTable(r: RedisResults, targets: TargetResult[]): stri
     const M = ok(r.latency.memory);
     const two = (l: LatencyResult['echo'] | undefined) => (l ? `${ms(l.latency.p50)} / ${ms(l.latency.p99)}` : undefined);
     add('Echo RTT p50 / p99, ms', two(R?.echo) ?? failed(r.latency.redis), two(M?.echo) ?? failed(r.latency.memory), x(ratioOf(R?.echo.latency.p50, M?.echo.latency.p50)), 'redis.echo', '≤ 2x (p50)');
+    if (R?.runs || M?.runs) add('  echo p50 of each run (stores taking turns), ms', R?.runs?.map(ms).join(', ') ?? '—', M?.runs?.map(ms).join(', ') ?? '—');
     add('Push one-way p50 / p99, ms', two(R?.push) ?? '—', two(M?.push) ?? '—', x(ratioOf(R?.push.latency.p50, M?.push.latency.p50)));
     const rtt = ok(r.roundTrip);
     add('  one raw Redis round trip (ioredis EVALSHA), paced alike: p50 / p99, ms', rtt ? `${ms(rtt.p50)} / ${ms(rtt.p99)}` : r.roundTrip ? failed(r.roundTrip) : '—');
