@@ -10,7 +10,7 @@
 import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type AnyLib, type BenchTransport, type LibArgs, type StoreSpec } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
-import { inTurns, type PerLib } from '../lib/measure.js';
+import { inTurns, type Outcome, type PerLib } from '../lib/measure.js';
 import { until } from '../lib/pump.js';
 import { defineRole, started } from '../lib/roles.js';
 import { Samples, headOf, medianBy, padded, round, sharedClockMs, sleep, type LatencySummary } from '../lib/stats.js';
@@ -132,14 +132,14 @@ export async function runLatency(cfg: BenchConfig): Promise<PerLib<LatencyResult
   const timeoutMs = durationMs + warmup * 20 + 15_000;
   const runs = await inTurns(cfg.libs, repeat, 'latency', (lib) => runOnce(cfg, lib, tickArgs, timeoutMs));
   const out: PerLib<LatencyResult> = {};
-  for (const [lib, outcomes] of runs) {
-    const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
-    if (ok.length === 0) {
-      out[lib] = outcomes[0] ?? { ok: false, error: 'not run' };
-      continue;
-    }
-    const median = medianBy(ok, (v) => v.echo.latency.p50);
-    out[lib] = { ok: true, value: { ...median, runs: ok.map((v) => v.echo.latency.p50) } };
-  }
+  for (const [lib, outcomes] of runs) out[lib] = medianEchoRun(outcomes);
   return out;
+}
+
+/** The run with the median echo p50, with every run's echo p50 (`runs`); the first failure if none ran. */
+export function medianEchoRun<T extends LatencyResult>(outcomes: ReadonlyArray<Outcome<T>>): Outcome<T> {
+  const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+  if (ok.length === 0) return outcomes[0] ?? { ok: false, error: 'not run' };
+  const median = medianBy(ok, (v) => v.echo.latency.p50);
+  return { ok: true, value: { ...median, runs: ok.map((v) => v.echo.latency.p50) } };
 }

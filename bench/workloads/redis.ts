@@ -32,9 +32,9 @@ import { fanoutKey, type BenchConfig } from '../lib/config.js';
 import { withAgents, type AgentOptions } from '../lib/harness.js';
 import { attempt, inTurns, withCpu, type Outcome } from '../lib/measure.js';
 import { commandCalls, redisCommand, redisCpuSeconds, redisInfo, startBenchRedis, type BenchRedis } from '../lib/redis.js';
-import { medianBy, round, roundedSummary, sleep, type LatencySummary } from '../lib/stats.js';
+import { round, roundedSummary, sleep, type LatencySummary } from '../lib/stats.js';
 import { fanoutRoles, runSize, type FanoutResult, type SpanSummary } from './fanout.js';
-import { runOnce as latencyRun, type LatencyResult } from './latency.js';
+import { medianEchoRun, runOnce as latencyRun, type LatencyResult } from './latency.js';
 import { runRedisRtt } from './redis-rtt.js';
 import { runOnce as throughputRun, type DirectionResult } from './throughput.js';
 
@@ -118,14 +118,6 @@ export interface ThroughputRun {
 
 export interface LatencyRun extends LatencyResult {
   redisCommands?: RedisCommands;
-}
-
-/** The run with the median echo p50, with every run's echo p50 (`runs`); the first failure if none ran. */
-function medianRun(outcomes: ReadonlyArray<Outcome<LatencyRun>>): Outcome<LatencyRun> {
-  const ok = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
-  if (ok.length === 0) return outcomes[0] ?? { ok: false, error: 'not run' };
-  const median = medianBy(ok, (v) => v.echo.latency.p50);
-  return { ok: true, value: { ...median, runs: ok.map((v) => v.echo.latency.p50) } };
 }
 
 export interface FanoutRun extends FanoutResult {
@@ -276,7 +268,7 @@ export async function runRedis(cfg: BenchConfig): Promise<RedisResults> {
         const r = await counted(redis, () => latencyRun(cfg, 'holdline', tick, timeoutMs, store), (v) => Math.max(1, 2 * v.echo.received + v.push.received));
         return { ...r.value, redisCommands: r.redis };
       });
-      out.latency = { memory: medianRun(runs.get('memory store') ?? []), redis: medianRun(runs.get('redis store') ?? []) };
+      out.latency = { memory: medianEchoRun(runs.get('memory store') ?? []), redis: medianEchoRun(runs.get('redis store') ?? []) };
       out.roundTrip = await runRedisRtt(cfg, redis.url);
     }
     if (wants('fanout')) {
