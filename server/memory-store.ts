@@ -289,6 +289,10 @@ export class MemoryStore implements SessionStore {
   }
 
   async readOutboundWires(sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead> {
+    return this.readOutboundWiresNow(sid, maxWireBytes, from, maxCount);
+  }
+
+  readOutboundWiresNow(sid: string, maxWireBytes: number, from: number, maxCount: number): WiresRead {
     const { outbox, inbox } = this.#rec(sid).streams;
     const b = outbox.wires(maxWireBytes, maxCount, from);
     return { seq: b.seq, count: b.count, wires: b.wires, wireBytes: b.wireBytes, inboundAck: inbox.ack, lastSeq: outbox.lastSeq };
@@ -302,6 +306,10 @@ export class MemoryStore implements SessionStore {
   // ---- inbound ----
 
   async acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
+    return this.acceptInboundNow(sid, seq, messages);
+  }
+
+  acceptInboundNow(sid: string, seq: number, messages: readonly StreamItem[]): AcceptInboundResult {
     if (messages.length === 0) return { ok: true, skip: 0, ack: this.#rec(sid).streams.inbox.ack };
     const s = this.#streams(sid);
     const verdict = s.inbox.accept(seq, messages.length);

@@ -61,7 +61,9 @@ export class PollFlusher {
    * turn's work, without waiting for the rest of the loop's phase as a
    * setImmediate would (10-15 us less from the commit to the answer, on a
    * 2-core VM, bench/README.md). One tick serves every poll due in the turn
-   * (a broadcast).
+   * (a broadcast). The tick is queued from a microtask: a commit at once
+   * (the turn's first send, session-send.ts) runs outside them, and a tick
+   * queued there would run before the turn's other commits.
    */
   wakeSoon(sid: string, h: Hold): void {
     if (h.flags & DUE) return;
@@ -69,7 +71,7 @@ export class PollFlusher {
     this.#due.push(sid);
     if (this.#due.length > 1) return;
     this.#dueDone = new Promise<void>((resolve) => {
-      process.nextTick(() => {
+      queueMicrotask(() => process.nextTick(() => {
         const due = this.#due;
         this.#due = [];
         this.#dueDone = undefined;
@@ -82,7 +84,7 @@ export class PollFlusher {
           else this.forgetIfIdle(dueSid, d);
         }
         resolve();
-      });
+      }));
     });
   }
 

@@ -231,9 +231,10 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return () => this.#ackRemoteOutcome(served.sid, ack, from);
   }
 
-  /** Judge an inbound batch and keep what is new; the caller then has it delivered (deliver()). */
-  accept(served: Served, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult> {
-    return this.options.store.acceptInbound(served.sid, seq, messages);
+  /** Judge an inbound batch and keep what is new (at once with a store in this process); the caller then has it delivered (deliver()). */
+  accept(served: Served, seq: number, messages: readonly StreamItem[]): AcceptInboundResult | Promise<AcceptInboundResult> {
+    const { store } = this.options;
+    return store.acceptInboundNow ? store.acceptInboundNow(served.sid, seq, messages) : store.acceptInbound(served.sid, seq, messages);
   }
 
   /** Have accepted messages delivered: here, or by the owner. */

@@ -4,8 +4,11 @@
  * have it wait for room, commit what was sent in a turn to the store, count
  * the client's acks, and fail what still waits when the session ends.
  *
- * Outbound messages sent in the same tick are committed to the store together
- * and share one promise. `send()` applies backpressure: past maxQueuedBytes it
+ * With a store in this process (enqueueNow), the first message sent in a
+ * turn is committed at once, and its transport may write it before send()
+ * returns; messages sent after it in the same turn (all of them, with a
+ * store across the network) are committed together at the end of the
+ * turn's microtasks and share one promise. `send()` applies backpressure: past maxQueuedBytes it
  * waits, in order, for the client's acks to make room, and rejects with
  * `queue_full` after sendTimeoutMs or with `session_closed` when the session
  * ends.
@@ -19,7 +22,7 @@ import { HoldlineError, SendWindow, Unsent, type OutboxEntry, type RpcPeer } fro
 import type { ResolvedOptions } from './options.js';
 import type { Session } from './session.js';
 import type { SessionHost } from './session-host.js';
-import type { EnqueueResult, ReadOutboundResult } from './store.js';
+import type { EnqueueResult, ReadOutboundResult, SessionStore } from './store.js';
 
 /**
  * What a queued message costs beyond its payload (its entry, its slot in the
@@ -46,6 +49,10 @@ export interface SendState {
   uncommitted: OutboxEntry[] | undefined;
   /** The commit of `uncommitted`, due at the end of this turn. */
   commit: Promise<void> | undefined;
+  /** A send of this turn was committed at once: the turn's others wait for its end (commitNow()). */
+  turnCommitted: boolean;
+  /** A commit at once is under way: a 'flush' it brings waits for a microtask, never inside send(). */
+  inCommit: boolean;
   /** Commits to the store so far (a batch read ahead is stale after another). */
   commits: number;
   /** The client's highest ack. */
@@ -66,6 +73,8 @@ export function newSendState(options: ResolvedOptions): SendState {
     storeBuffered: 0,
     uncommitted: undefined,
     commit: undefined,
+    turnCommitted: false,
+    inCommit: false,
     commits: 0,
     clientAck: 0,
     rpc: undefined,
@@ -128,12 +137,42 @@ function unwait(host: SessionHost, out: SendState, entry: OutboxEntry): void {
 }
 
 function admit(session: Session, host: SessionHost, out: SendState, entry: OutboxEntry): Promise<void> {
-  (out.uncommitted ??= []).push(entry);
   out.pending++;
   host.metrics?.sent(entry.bytes);
   out.unsent.push(entry.bytes);
+  const { store } = host.options;
+  if (store.enqueueNow !== undefined && out.uncommitted === undefined && !out.turnCommitted && session.state !== 'closed') {
+    return commitNow(session, host, out, store, entry);
+  }
+  (out.uncommitted ??= []).push(entry);
   out.commit ??= quiet(Promise.resolve().then(() => commit(session, host, out)));
   return out.commit;
+}
+
+const RESOLVED = Promise.resolve();
+
+/**
+ * The turn's first send, appended to a store in this process (what
+ * enqueueNow throws rejects this send): handed to the transports at once. A WebSocket writes it then, before the rest of the turn's work;
+ * a held poll is still answered at the end of the turn (poll-flush.ts), with
+ * the turn's other sends.
+ */
+function commitNow(session: Session, host: SessionHost, out: SendState, store: SessionStore, entry: OutboxEntry): Promise<void> {
+  out.turnCommitted = true;
+  process.nextTick(endTurn, out);
+  out.inCommit = true;
+  try {
+    if (store.enqueueNow !== undefined) committed(session, host, out, store.enqueueNow(session.id, [entry]));
+  } catch (e) {
+    return quiet(Promise.reject(e instanceof Error ? e : new Error(String(e))));
+  } finally {
+    out.inCommit = false;
+  }
+  return RESOLVED;
+}
+
+function endTurn(out: SendState): void {
+  out.turnCommitted = false;
 }
 
 /**

@@ -292,10 +292,12 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');
   }
 
-  /** A transport wrote outbound messages up to `lastSeq` to the client. */
+  /** A transport wrote outbound messages up to `lastSeq` to the client ('flush' from within send(), a commit at once, waits for a microtask). */
   written(lastSeq: number): void {
     const out = this.#out;
-    if (out && out.unsent.sent(lastSeq) && !this.closed) this.emitSafely('flush');
+    if (!out || !out.unsent.sent(lastSeq) || this.closed) return;
+    if (out.inCommit) queueMicrotask(() => { if (!this.closed) this.emitSafely('flush'); });
+    else this.emitSafely('flush');
   }
 
   /**

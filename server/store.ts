@@ -253,6 +253,13 @@ export interface SessionStore {
    */
   readOutboundWires?(sid: string, maxWireBytes: number, from: number, maxCount: number): Promise<WiresRead>;
   /**
+   * Optional: readOutboundWires() done at once, for a store in this process
+   * (MemoryStore): it gives what readOutboundWires() gives, and throws what
+   * it rejects with. With it a WebSocket writes a message in the turn that
+   * committed it, rather than after a promise hop.
+   */
+  readOutboundWiresNow?(sid: string, maxWireBytes: number, from: number, maxCount: number): WiresRead;
+  /**
    * Optional: enqueue() and then readOutbound() as one operation (one round
    * trip with a networked store): used when a poll held on the owner waits
    * for the messages being committed. Without it the two are separate calls.
@@ -278,6 +285,14 @@ export interface SessionStore {
    * retried batch accept it once.
    */
   acceptInbound(sid: string, seq: number, messages: readonly StreamItem[]): Promise<AcceptInboundResult>;
+  /**
+   * Optional: acceptInbound() done at once, for a store in this process
+   * (MemoryStore): it gives what acceptInbound() gives, and throws what it
+   * rejects with. With it a batch that came on a WebSocket is delivered
+   * while the frame is being read, and the application's answer is written
+   * before the rest of the turn's work.
+   */
+  acceptInboundNow?(sid: string, seq: number, messages: readonly StreamItem[]): AcceptInboundResult;
   /** Accepted messages numbered `from` or later that are not yet marked delivered (oldest first). */
   readInbound(sid: string, from: number): Promise<InboundBatch>;
   /**

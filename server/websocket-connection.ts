@@ -10,8 +10,11 @@
  *   frame, to a client that reads them), no further ahead of the client's
  *   acks than a batch (websocket-window.ts). A connection waiting for the
  *   next message has it read with the commit (readAsk()), not by itself.
- * - Writes are corked from the first frame of a turn until its microtasks
- *   are done: an ack, the application's answer and a batch go out together.
+ * - A batch from a store in this process (MemoryStore) is accepted, and
+ *   delivered, while its frame is read, and a message committed is read and
+ *   written at once (the optional acceptInboundNow, readOutboundWiresNow).
+ * - The turn's first frames go at once, the rest of the turn's together
+ *   at its end (websocket-turn.ts, the base class).
  */
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
@@ -29,9 +32,10 @@ import {
   type WirePayload,
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
-import type { BatchAsk, WiresRead } from './store.js';
-import { byteLength, isCount, OrderedFrames, parseJson, parseJsonText, rawText, readWires, toBytes, wiresOf, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
+import type { AcceptInboundResult, BatchAsk, SessionStore, WiresRead } from './store.js';
+import { byteLength, isCount, parseJson, parseJsonText, rawText, readWires, toBytes, wiresOf, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
 import type { WebSocketTransport } from './websocket.js';
+import { TurnWrites } from './websocket-turn.js';
 import { SentWindow } from './websocket-window.js';
 
 export { WS_CLOSE };
@@ -42,17 +46,12 @@ const HIGH_WATER = 1024 * 1024;
 /**
  * One WebSocket connection: first the hello, then batches both ways. An idle
  * server holds one per session, so it keeps no closures or timers of its
- * own beyond its two `ws` listeners: inbound ordering is its base class, the
- * end-of-turn callbacks are static, and its heartbeat is the transport's
- * shared ticker (`tick()`).
+ * own beyond its two `ws` listeners: inbound ordering and the turn's writes
+ * are its base classes, and its heartbeat is the transport's shared ticker
+ * (`tick()`).
  */
-export class Connection extends OrderedFrames {
+export class Connection extends TurnWrites {
   readonly #ws: WebSocket;
-  /** The connection under `ws`: corked from the first frame written in a turn to the end of the turn. */
-  readonly #socket: Duplex;
-  #corked = false;
-  /** Frames were written since the cork (else only an ack may be owed). */
-  #wrote = false;
   readonly #t: WebSocketTransport;
   #served: Served | undefined;
   /** The hello's WebSocket count ("ws"): polls counted below it were sent before it. Undefined: the client counts none. */
@@ -76,9 +75,8 @@ export class Connection extends OrderedFrames {
   #ackDue = false;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
-    super();
+    super(ws, socket);
     this.#ws = ws;
-    this.#socket = socket;
     this.#t = t;
     const gone = (): void => this.#gone();
     ws.on('message', (data, isBinary) => this.push(data, isBinary));
@@ -157,17 +155,22 @@ export class Connection extends OrderedFrames {
     return acked instanceof Promise ? acked.then(then) : then(acked);
   }
 
-  async #accept(served: Served, inbound: { seq: number; m: StreamItem[] }): Promise<void> {
-    const core = this.#t.core;
-    const v = await core.accept(served, inbound.seq, inbound.m);
+  #accept(served: Served, inbound: { seq: number; m: StreamItem[] }): Promise<void> | undefined {
+    const v = this.#t.core.accept(served, inbound.seq, inbound.m);
+    if (v instanceof Promise) return v.then((r) => this.#accepted(served, inbound, r));
+    this.#accepted(served, inbound, v);
+    return undefined;
+  }
+
+  #accepted(served: Served, inbound: { seq: number; m: StreamItem[] }, v: AcceptInboundResult): void {
     if (!v.ok) throw wireError('bad_sequence', `batch starts at ${inbound.seq}; the next expected message is ${v.expected}`);
     // Acknowledged in this turn's write, so the client's window opens while
     // the application works: by the header of a batch written in the turn
     // (the application's answer) or else an ack-only header.
     if (v.ack > this.#inboundAck) this.#inboundAck = v.ack;
     this.#ackDue = true;
-    this.#cork();
-    core.deliver(served, inbound.m, v.skip, inbound.seq);
+    this.holdForAck();
+    this.#t.core.deliver(served, inbound.m, v.skip, inbound.seq);
   }
 
   async #hello(data: RawData, isBinary: boolean): Promise<void> {
@@ -199,7 +202,11 @@ export class Connection extends OrderedFrames {
     this.pump();
   }
 
-  /** Send what the store holds past what this connection has sent: `along`, if it still is that, else a read now. */
+  /**
+   * Send what the store holds past what this connection has sent: `along`,
+   * if it still is that, else a read now (at once from a store in this
+   * process). A pump asked for meanwhile (a 'flush' listener sending) goes after.
+   */
   pump(along?: ReadAlong): void {
     if (this.#served === undefined || this.#closed) return;
     if (this.#pumping) {
@@ -207,16 +214,27 @@ export class Connection extends OrderedFrames {
       return;
     }
     if (along !== undefined && this.#sendAlong(along)) return;
+    const { store } = this.#t.core.options;
     this.#pumping = true;
-    this.#pumpNow()
-      .catch((e: unknown) => this.#fail(e))
-      .finally(() => {
-        this.#pumping = false;
-        if (this.#again) {
-          this.#again = false;
-          this.pump();
-        }
-      });
+    if (store.readOutboundWiresNow === undefined) {
+      this.#pumpNow()
+        .catch((e: unknown) => this.#fail(e))
+        .finally(() => this.#pumped());
+      return;
+    }
+    try {
+      this.#readAtOnce(store);
+    } catch (e) {
+      this.#fail(e);
+    }
+    this.#pumped();
+  }
+
+  #pumped(): void {
+    this.#pumping = false;
+    if (!this.#again) return;
+    this.#again = false;
+    this.pump();
   }
 
   /** What a commit should read for this connection, if the connection would read it next and send it at once (else undefined). */
@@ -237,17 +255,28 @@ export class Connection extends OrderedFrames {
     return this.#ws.bufferedAmount > HIGH_WATER || this.#sent.full(this.#t.windowBytes);
   }
 
+  #readAtOnce(store: SessionStore): void {
+    const served = this.#served;
+    const { maxBatchBytes, maxBatchMessages } = this.#t.core.options;
+    while (served !== undefined && store.readOutboundWiresNow !== undefined && !this.#closed && !this.#heldBack()) {
+      const b = store.readOutboundWiresNow(served.sid, maxBatchBytes, this.#next, maxBatchMessages);
+      if (b.count === 0 || this.#sendRead(b)) return;
+    }
+  }
+
+  /** #held(), and a socket over its high water mark pumps again in a moment (a full window waits for an ack). */
+  #heldBack(): boolean {
+    if (!this.#held()) return false;
+    if (this.#ws.bufferedAmount > HIGH_WATER) setTimeout(() => this.pump(), 5).unref();
+    return true;
+  }
+
   async #pumpNow(): Promise<void> {
     const served = this.#served;
     if (served === undefined) return;
     const { store, maxBatchBytes, maxBatchMessages } = this.#t.core.options;
     for (;;) {
-      if (this.#closed) return;
-      if (this.#held()) {
-        // Backpressure: resume once the socket has drained (a full window waits for an ack).
-        if (this.#ws.bufferedAmount > HIGH_WATER) setTimeout(() => this.pump(), 5).unref();
-        return;
-      }
+      if (this.#closed || this.#heldBack()) return;
       const b = await readWires(store, served.sid, maxBatchBytes, this.#next, maxBatchMessages);
       if (b.count === 0 || this.#closed) return;
       // Everything the store held is sent: what is queued later pumps again.
@@ -274,9 +303,7 @@ export class Connection extends OrderedFrames {
   #sendBatch(ack: number, seq: number, wires: readonly WirePayload[]): void {
     if (this.#closed) return;
     this.#paid(ack);
-    this.#cork();
-    this.#wrote = true;
-    for (const f of batchFrames(ack, seq, wires, this.#compact)) this.#ws.send(f, { binary: typeof f !== 'string' });
+    this.write(batchFrames(ack, seq, wires, this.#compact));
   }
 
   /** The client has everything up to `ack`. Only a connection the window held back has anything to pump for: every commit pumps by itself. */
@@ -297,42 +324,16 @@ export class Connection extends OrderedFrames {
 
   #send(text: string): void {
     if (this.#closed) return;
-    this.#cork();
-    this.#wrote = true;
-    this.#ws.send(text, { binary: false });
-  }
-
-  /**
-   * Hold this turn's frames and write them together: an ack, the
-   * application's answer to what it acknowledges, a batch's header and its
-   * messages go out in one write (one TCP segment), not one per frame. When
-   * the turn's microtasks are done (process.nextTick from within them runs
-   * then), what it wrote goes at once; a turn that owes only an ack waits
-   * for the end of the loop's phase (setImmediate), so that the acks of a
-   * stream of inbound batches go as one.
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#wrote = false;
-    this.#socket.cork();
-    process.nextTick(Connection.#endOfTurn, this);
-  }
-
-  static #endOfTurn(c: Connection): void {
-    if (c.#wrote || c.#closed) Connection.#uncork(c);
-    else setImmediate(Connection.#uncork, c);
-  }
-
-  static #uncork(c: Connection): void {
-    c.#payAck();
-    c.#corked = false;
-    c.#socket.uncork();
+    this.write([text]);
   }
 
   /** An accepted batch not acknowledged by a header written since: an ack alone (before the turn's write, or a last frame). */
-  #payAck(): void {
+  protected payAck(): void {
     if (this.#ackDue && !this.#closed) this.#sendAck(this.#inboundAck);
+  }
+
+  protected get ended(): boolean {
+    return this.#closed;
   }
 
   /** The transport's heartbeat ticker counted `now`: beat if due, every heartbeatMs from the hello. */
@@ -358,14 +359,14 @@ export class Connection extends OrderedFrames {
   /** The session ended: the close frame, then the connection closes. */
   end(reason: CloseReason): void {
     if (this.#closed) return;
-    this.#payAck();
+    this.payAck();
     this.#send(JSON.stringify({ close: reason }));
     this.#close(WS_CLOSE.ended, reason.code);
   }
 
   /** Close without a close frame (superseded by a poll, or the node leaving: the session goes on elsewhere). */
   drop(code: number, why: string): void {
-    this.#payAck();
+    this.payAck();
     this.#close(code, why);
   }
 
@@ -378,7 +379,7 @@ export class Connection extends OrderedFrames {
     const err = e instanceof HoldlineError && e.status !== undefined ? e : undefined;
     if (err === undefined) this.#t.core.reportError(e);
     const wire = err ?? wireError('internal_error');
-    this.#payAck();
+    this.payAck();
     this.#send(JSON.stringify(wire.toWire()));
     this.#close(WS_CLOSE.protocol, wire.code);
   }

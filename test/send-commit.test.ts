@@ -2,7 +2,8 @@
  * A send()'s commit to the store: at once with a store in this process that
  * has enqueueNow (MemoryStore), awaited with one that has only enqueue. Either
  * way an awaited send() is in the store when its promise resolves, the sends
- * of one turn are one commit, and the client gets every message once, in
+ * of one turn's microtasks are one commit (with enqueueNow, after the turn's
+ * first send, committed at once), and the client gets every message once, in
  * order.
  */
 import { test } from 'node:test';
@@ -69,9 +70,64 @@ test('send() on a session closed before its commit rejects with session_closed, 
   await client.connect();
   const session = hl.server.session(client.sessionId ?? '');
   assert.ok(session);
+  // The turn's first send is committed at once; the next one at the end of the turn's microtasks.
+  const first = session.send('first');
   const sent = session.send('too late');
-  // The commit runs in a microtask after this turn: the close comes first.
+  // Its commit runs in a microtask after this turn: the close comes first.
   void session.close();
+  await first;
   await assert.rejects(sent, (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
-  assert.deepEqual(store.calls, []);
+  assert.deepEqual(store.calls, ['now 1']);
+});
+
+test("the turn's first send is in the store when send() returns; the turn's other sends are committed together after it", async (t) => {
+  const store = new CountingStore();
+  const hl = await startHoldline(t, { store });
+  const client = new HoldlineClient(hl.url, { transports: ['polling'] });
+  t.after(() => client.close());
+  const got: string[] = [];
+  client.on('message', (m) => got.push(String(m)));
+  await client.connect();
+  const session = hl.server.session(client.sessionId ?? '');
+  assert.ok(session);
+  await new Promise((r) => setTimeout(r, 0)); // a turn of its own
+  const sends = [session.send('x1')];
+  assert.deepEqual(store.calls, ['now 1'], 'committed before send() returned');
+  sends.push(session.send('x2'), session.send('x3'));
+  assert.deepEqual(store.calls, ['now 1'], 'the others wait for the end of the turn');
+  await Promise.all(sends);
+  assert.deepEqual(store.calls, ['now 1', 'now 2']);
+  // A send of a later turn is the first of its own.
+  await new Promise((r) => setTimeout(r, 0));
+  void session.send('x4');
+  assert.deepEqual(store.calls, ['now 1', 'now 2', 'now 1']);
+  const deadline = Date.now() + 10_000;
+  while (got.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ['x1', 'x2', 'x3', 'x4']);
+});
+
+test("on a WebSocket, the turn's first send is written before send() returns, and a 'flush' it brings comes after the call", async (t) => {
+  const hl = await startHoldline(t, { store: new MemoryStore() });
+  const client = new HoldlineClient(hl.url, { transports: ['websocket'] });
+  t.after(() => client.close());
+  const got: string[] = [];
+  client.on('message', (m) => got.push(String(m)));
+  await client.connect();
+  const deadline = Date.now() + 10_000;
+  while (client.transport !== 'websocket' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(client.transport, 'websocket');
+  const session = hl.server.session(client.sessionId ?? '');
+  assert.ok(session);
+  await new Promise((r) => setTimeout(r, 50));
+  const events: string[] = [];
+  session.on('flush', () => events.push('flush'));
+  void session.send('w1');
+  events.push('returned');
+  assert.equal(session.queuedAmount, 0, 'written before send() returned');
+  void session.send('w2');
+  assert.equal(session.queuedAmount, 2, "the turn's next send waits for the end of the turn");
+  while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ['w1', 'w2']);
+  assert.equal(events[0], 'returned', `'flush' never fires inside send(): ${events.join(', ')}`);
+  assert.ok(events.includes('flush'));
 });

@@ -263,14 +263,16 @@ describe('WebSocket endpoint (server)', () => {
     // Anything else keeps the header and a frame per message: binary, and several messages.
     await session.send(new Uint8Array([9, 8, 7]));
     assert.deepEqual(await p.batch(), { seq: 2, m: [new Uint8Array([9, 8, 7])] });
-    await Promise.all([session.send('a'), session.send('b')]);
-    assert.deepEqual(await p.batch(), { seq: 3, m: ['a', 'b'] });
+    // The turn's first send goes at once (its own compact frame); the turn's others go together, at its end.
+    await Promise.all([session.send('a'), session.send('b'), session.send('c')]);
+    assert.deepEqual(await p.next(), { text: '[2,3]a' });
+    assert.deepEqual(await p.batch(), { seq: 4, m: ['b', 'c'] });
 
     // A client that did not say so gets header frames for one text message too (PROTOCOL.md: an older client).
-    const q = await hello(h.url, s, 4, 2);
+    const q = await hello(h.url, s, 5, 2);
     cleanup.add(() => q.ws.terminate());
     await session.send('plain');
-    assert.deepEqual(await q.json(), { ack: 2, seq: 5, n: 1 });
+    assert.deepEqual(await q.json(), { ack: 2, seq: 6, n: 1 });
     assert.deepEqual(await q.next(), { text: 'plain' });
     // It may still send them: the server reads them from any client.
     q.ws.send('[5,3]from q');

@@ -3,11 +3,13 @@
  * messages. acceptInbound's de-duplication and refusal of a hole, messages
  * (and request/reply frames) kept byte-exact until delivered, where
  * readInbound starts, and markDelivered: what it drops, delivered() never
- * moving back, and a fence that is not the current one refused.
+ * moving back, and a fence that is not the current one refused. The
+ * optional acceptInboundNow and markDeliveredNow give what their awaited
+ * forms give.
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { norm, type Suite } from './world.js';
+import { isUnknown, norm, rejectsUnknown, type Suite } from './world.js';
 
 export function inbound({ name, check, world }: Suite): void {
   describe('inbound stream', () => {
@@ -74,6 +76,33 @@ export function inbound({ name, check, world }: Suite): void {
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0);
       assert.deepEqual(await w.b.acceptInbound(sid, 1, ['a', 'b', 'c']), { ok: true, skip: 3, ack: 3 });
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0, 'a replay of delivered messages keeps nothing');
+    });
+
+    check('acceptInboundNow (where a store has it) gives what acceptInbound gives, and throws what it rejects with', async (t) => {
+      const w = await world(t);
+      const acceptNow = w.a.acceptInboundNow?.bind(w.a);
+      if (acceptNow === undefined) {
+        t.diagnostic(`${name} has no acceptInboundNow: the node awaits acceptInbound`);
+        return;
+      }
+      const now = await w.open();
+      const later = await w.open();
+      const batches: Array<[number, string[]]> = [[1, ['a', 'b', 'c']], [2, ['b', 'c', 'd']], [1, ['a']], [5, []], [7, ['g']], [5, ['e']]];
+      for (const [seq, m] of batches) {
+        assert.deepEqual(acceptNow(now, seq, m), await w.b.acceptInbound(later, seq, m), `batch ${seq} ${JSON.stringify(m)}`);
+      }
+      // What it kept is the stream as acceptInbound would have left it, for any node.
+      assert.deepEqual((await w.b.readInbound(now, 1)).messages.map(norm), (await w.a.readInbound(later, 1)).messages.map(norm));
+      const gone = await w.open();
+      await w.a.delete(gone);
+      let thrown: unknown;
+      try {
+        acceptNow(gone, 1, ['late']);
+      } catch (e) {
+        thrown = e;
+      }
+      await rejectsUnknown(w.b.acceptInbound(gone, 1, ['late']), 'acceptInbound of a deleted session');
+      assert.ok(isUnknown(thrown), `acceptInboundNow of a deleted session: want session_unknown, got ${String(thrown)}`);
     });
 
     check('markDeliveredNow (where a store has it) gives what markDelivered gives, and throws what it rejects with', async (t) => {

@@ -3,7 +3,7 @@
  * messages. enqueue's numbering and buffered bytes, ackOutbound's ok, stale
  * and future, where readOutbound starts, its byte limit and the inbound ack
  * it carries, the stream's last seq it tells (where it does),
- * pendingOutbound, and that the optional enqueueNow,
+ * pendingOutbound, and that the optional enqueueNow, readOutboundWiresNow,
  * enqueueAndRead and ackAndRead give what their plain forms give.
  */
 import { describe } from 'node:test';
@@ -51,6 +51,32 @@ export function outbound({ name, check, world }: Suite): void {
       }
       await rejectsUnknown(w.b.enqueue(gone, [encodeEntry('late')]), 'enqueue of a deleted session');
       assert.ok(isUnknown(thrown), `enqueueNow of a deleted session: want session_unknown, got ${String(thrown)}`);
+    });
+
+    check('readOutboundWiresNow (where a store has it) gives what readOutboundWires gives, and throws what it rejects with', async (t) => {
+      const w = await world(t);
+      const now = w.a.readOutboundWiresNow?.bind(w.a);
+      const wires = w.b.readOutboundWires?.bind(w.b);
+      if (now === undefined || wires === undefined) {
+        t.diagnostic(`${name} has no readOutboundWiresNow: a WebSocket awaits its reads`);
+        return;
+      }
+      const sid = await w.open();
+      await w.a.enqueue(sid, ['m1', new Uint8Array([1, 250]), 'é', 'm4'].map((p) => encodeEntry(p)));
+      await w.a.ackOutbound(sid, 1);
+      await w.a.acceptInbound(sid, 1, ['in']);
+      for (const [maxWireBytes, from, maxCount] of [[100_000, 0, 100], [100_000, 3, 100], [1, 2, 100], [100_000, 2, 1], [100_000, 9, 100]] as const) {
+        assert.deepEqual(now(sid, maxWireBytes, from, maxCount), await wires(sid, maxWireBytes, from, maxCount), `read ${maxWireBytes}/${from}/${maxCount}`);
+      }
+      await w.a.delete(sid);
+      let thrown: unknown;
+      try {
+        now(sid, 100_000, 1, 100);
+      } catch (e) {
+        thrown = e;
+      }
+      await rejectsUnknown(wires(sid, 100_000, 1, 100), 'readOutboundWires of a deleted session');
+      assert.ok(isUnknown(thrown), `readOutboundWiresNow of a deleted session: want session_unknown, got ${String(thrown)}`);
     });
 
     check('ackOutbound: ok moves the ack, stale and future change nothing', async (t) => {
