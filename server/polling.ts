@@ -232,7 +232,8 @@ export class PollingTransport {
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
     const batch = this.#store.readOutbound(sid, maxBatchBytes, h.nextSeq, maxBatchMessages);
     batch.catch(() => undefined); // read again, and reported, when the poll comes
-    h.ahead = { seq: h.nextSeq, commits, batch };
+    // Read after the turn's commits: fresh as of the last one (a turn's first send is committed on its own, the rest after it).
+    h.ahead = { seq: h.nextSeq, commits: this.#host.owned(sid)?.commits ?? commits, batch };
   }
 
   /**

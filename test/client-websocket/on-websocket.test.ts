@@ -128,17 +128,20 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     });
     const { c, w, session } = await connect(rig);
     await waitFor(() => c.transport === 'websocket', 10_000, 'the client on a WebSocket');
+    // The turn's first send goes at once, on its own: the two after it are one batch.
+    void session.send('lead 1');
     void session.send('fits 1');
     await session.send('fits 2');
-    await waitFor(() => w.got.length >= 2, 10_000, 'the batch that fits delivered');
-    assert.deepEqual(w.got.map((m) => m === fits), [true, true], 'delivered as the WebSocket brought it');
+    await waitFor(() => w.got.length >= 3, 10_000, 'the batch that fits delivered');
+    assert.deepEqual(w.got.map((m) => m === fits), [false, true, true], 'delivered as the WebSocket brought it');
     assert.equal(w.switches.length, 1, 'still on the WebSocket');
+    void session.send('lead 2');
     void session.send('big 1');
     await session.send('big 2');
     // Each WebSocket gets the inflated batch and is dropped; polling carries the messages as they are.
-    await waitFor(() => w.got.length >= 4, 20_000, 'both messages delivered');
-    const shown = w.got.slice(2).map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
-    assert.deepEqual(shown, ['big 1', 'big 2']);
+    await waitFor(() => w.got.length >= 6, 20_000, 'both messages delivered');
+    const shown = w.got.slice(3).map((m) => (typeof m === 'string' && m.length > 20 ? `a text of ${m.length} characters` : m));
+    assert.deepEqual(shown, ['lead 2', 'big 1', 'big 2']);
     const [up, down] = w.switches;
     assert.deepEqual(up, { transport: 'websocket', previous: 'polling' });
     assert.equal(down?.transport, 'polling');
