@@ -263,12 +263,13 @@ export class WebSocketTransport implements Transport {
     if (c.phase !== 'up') return this.#broken(c, 'a compact frame before the answer to the hello');
     const b = decodeCompact(data);
     if (b === undefined) return this.#broken(c, 'a compact frame that is not [ack,seq] and a text');
-    this.#acked(c, b.ack);
     // At most 3 bytes a UTF-16 unit: counted exactly only if that bound passes the cap.
     const max = c.session.maxAnswerBytes;
     const bytes = 3 * b.text.length <= max ? 3 * b.text.length : utf8Length(b.text);
     if (bytes > max) return this.#broken(c, `an inbound batch over ${max} bytes`);
+    // The message first, then the ack it carries: its bookkeeping (the window, 'ack', a round-trip sample) is not on the message's way.
     this.#batch(c, { ack: b.ack, seq: b.seq, n: 1, m: [b.text], bytes, r: NO_RPC });
+    if (c === this.#conn && c.phase === 'up') this.#acked(c, b.ack);
   }
 
   /** The server's ack of our stream, from a header or a compact frame. */
@@ -287,7 +288,8 @@ export class WebSocketTransport implements Transport {
     const session = c.session;
     // A hole never comes from a correct server; this connection would not fill it: drop it.
     if (b.seq > host.inboundAck + 1) return this.#broken(c, `a batch from ${b.seq}; the next expected message is ${host.inboundAck + 1}`);
-    const from = host.accept(session, { ack: b.ack, seq: b.seq, m: b.m });
+    // Its ack is #acked()'s (at the header, or after a compact frame's message): 0 applies none here.
+    const from = host.accept(session, { ack: 0, seq: b.seq, m: b.m });
     if (from < 0) return;
     this.#checkIdle();
     if (!host.deliver(session, b.m, from)) return;
