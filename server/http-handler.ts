@@ -270,7 +270,8 @@ export class HttpHandler implements PollAnswerer {
     let acked = core.applyAck(served, q.ack);
     if (acked instanceof Promise) acked = await acked;
     if (!acked) return writeError(res, badAck(q.ack), cors);
-    const v = await core.accept(served, seq, m);
+    let v = core.accept(served, seq, m);
+    if (v instanceof Promise) v = await v;
     if (!v.ok) {
       return writeError(res, wireError('bad_sequence', `batch starts at ${seq}; the next expected message is ${v.expected}`), cors);
     }

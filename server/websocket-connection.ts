@@ -69,10 +69,6 @@ export class Connection extends TurnWrites {
   #closed = false;
   /** The client's hello said it reads compact frames (`"f":1`): one-text-message batches go as one. */
   #compact = false;
-  /** The highest inbound ack this connection has learnt (the hello's read, batches accepted, batches read): what a heartbeat carries, without asking the store. */
-  #inboundAck = 0;
-  /** A batch was accepted and no frame written since carries its ack: an ack alone goes at the end of the turn. */
-  #ackDue = false;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
     super(ws, socket);
@@ -100,8 +96,7 @@ export class Connection extends TurnWrites {
 
   /** A message of the inbound batch (`bytes`: its size, as the frame had it); the batch is accepted once whole. */
   #message(served: Served, inbound: Inbound, m: Payload, bytes: number): Promise<void> | undefined {
-    const max = this.#t.core.options.maxMessageBytes;
-    if (bytes > max) throw wireError('message_too_large', `a message of ${bytes} bytes; maxMessageBytes is ${max}`);
+    this.#fits(bytes);
     if (inbound.r.size > 0 && inbound.r.has(inbound.m.length)) {
       if (typeof m !== 'string') throw wireError('malformed_request', 'a request/reply frame must be a text frame');
       inbound.m.push({ r: m });
@@ -144,6 +139,12 @@ export class Connection extends TurnWrites {
   #compactBatch(served: Served, text: string, frameBytes: number): Promise<void> | undefined {
     const c = decodeCompact(text);
     if (c === undefined) throw wireError('malformed_request', 'a compact frame must be [ack,seq] (decimal digits, seq at least 1) and then the text');
+    if (served.session?.ackApplied(c.ack) === true) {
+      // The ack is known already (the client's ack of our last batch came on its own): straight to the message.
+      this.#t.core.seen(served);
+      this.#fits(frameBytes - c.at);
+      return this.#accept(served, { seq: c.seq, m: [c.text] });
+    }
     const h: Header = { ack: c.ack, seq: c.seq, n: 1 };
     const then = (acked: boolean): Promise<void> | undefined => {
       const inbound = this.#headerAcked(served, h, 1, acked);
@@ -153,6 +154,12 @@ export class Connection extends TurnWrites {
     };
     const acked = this.#t.core.applyAck(served, c.ack);
     return acked instanceof Promise ? acked.then(then) : then(acked);
+  }
+
+  /** A message of `bytes` (as its frame had it) is within maxMessageBytes, else message_too_large. */
+  #fits(bytes: number): void {
+    const max = this.#t.core.options.maxMessageBytes;
+    if (bytes > max) throw wireError('message_too_large', `a message of ${bytes} bytes; maxMessageBytes is ${max}`);
   }
 
   #accept(served: Served, inbound: { seq: number; m: StreamItem[] }): Promise<void> | undefined {
@@ -167,9 +174,7 @@ export class Connection extends TurnWrites {
     // Acknowledged in this turn's write, so the client's window opens while
     // the application works: by the header of a batch written in the turn
     // (the application's answer) or else an ack-only header.
-    if (v.ack > this.#inboundAck) this.#inboundAck = v.ack;
-    this.#ackDue = true;
-    this.holdForAck();
+    this.owe(v.ack);
     this.#t.core.deliver(served, inbound.m, v.skip, inbound.seq);
   }
 
@@ -194,9 +199,9 @@ export class Connection extends TurnWrites {
     this.#next = o.ack + 1;
     core.seen(s.value);
     const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
-    this.#inboundAck = read.inboundAck;
+    this.inboundAck = read.inboundAck;
     // "f":1: this server reads compact frames (the client may send them).
-    this.#send(`{"ok":true,"ack":${read.inboundAck},"${COMPACT_FRAMES}":1}`);
+    this.write([`{"ok":true,"ack":${read.inboundAck},"${COMPACT_FRAMES}":1}`]);
     this.#t.attached(this);
     this.#beatAt = this.#t.nextBeat;
     this.pump();
@@ -291,7 +296,7 @@ export class Connection extends TurnWrites {
    */
   #sendRead(b: WiresRead): boolean {
     if (b.seq > this.#next) this.#next = b.seq; // acknowledged meanwhile
-    if (b.inboundAck > this.#inboundAck) this.#inboundAck = b.inboundAck;
+    if (b.inboundAck > this.inboundAck) this.inboundAck = b.inboundAck;
     this.#sendBatch(b.inboundAck, b.seq, b.wires);
     this.#next = b.seq + b.count;
     this.#sent.sent(this.#next - 1, b.wireBytes);
@@ -302,7 +307,7 @@ export class Connection extends TurnWrites {
   /** A batch: one compact frame to a client that reads them, else its header and a frame per message (shared/websocket-framing.ts). */
   #sendBatch(ack: number, seq: number, wires: readonly WirePayload[]): void {
     if (this.#closed) return;
-    this.#paid(ack);
+    this.paid(ack);
     this.write(batchFrames(ack, seq, wires, this.#compact));
   }
 
@@ -311,30 +316,10 @@ export class Connection extends TurnWrites {
     if (this.#sent.acked(ack, this.#t.windowBytes)) this.pump();
   }
 
-  /** A frame carrying `ack` is being written: it pays the ack owed if it covers every batch accepted. */
-  #paid(ack: number): void {
-    if (ack >= this.#inboundAck) this.#ackDue = false;
-  }
-
-  /** An ack-only header (also the heartbeat). */
-  #sendAck(ack: number): void {
-    this.#paid(ack);
-    this.#send(`{"ack":${ack}}`);
-  }
-
-  #send(text: string): void {
-    if (this.#closed) return;
-    this.write([text]);
-  }
-
-  /** An accepted batch not acknowledged by a header written since: an ack alone (before the turn's write, or a last frame). */
-  protected payAck(): void {
-    if (this.#ackDue && !this.#closed) this.#sendAck(this.#inboundAck);
-  }
-
   protected get ended(): boolean {
     return this.#closed;
   }
+
 
   /** The transport's heartbeat ticker counted `now`: beat if due, every heartbeatMs from the hello. */
   tick(now: number): void {
@@ -353,14 +338,14 @@ export class Connection extends TurnWrites {
     const served = this.#served;
     if (!served || this.#closed) return;
     this.#t.core.seen(served);
-    this.#sendAck(this.#inboundAck);
+    this.sendAck(this.inboundAck);
   }
 
   /** The session ended: the close frame, then the connection closes. */
   end(reason: CloseReason): void {
     if (this.#closed) return;
     this.payAck();
-    this.#send(JSON.stringify({ close: reason }));
+    this.write([JSON.stringify({ close: reason })]);
     this.#close(WS_CLOSE.ended, reason.code);
   }
 
@@ -380,7 +365,7 @@ export class Connection extends TurnWrites {
     if (err === undefined) this.#t.core.reportError(e);
     const wire = err ?? wireError('internal_error');
     this.payAck();
-    this.#send(JSON.stringify(wire.toWire()));
+    this.write([JSON.stringify(wire.toWire())]);
     this.#close(WS_CLOSE.protocol, wire.code);
   }
 
