@@ -6,7 +6,7 @@
  * first send, committed at once), and the client gets every message once, in
  * order.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../server/index.js';
 import type { OutboxEntry } from '../shared/index.js';
@@ -32,20 +32,26 @@ function asyncOnly(store: CountingStore): CountingStore {
   return store;
 }
 
+/** A server on `store` and a client connected on `transport`: the server's session, and what the client got. */
+async function connected(t: TestContext, store: CountingStore | MemoryStore, transport: 'polling' | 'websocket' = 'polling') {
+  const hl = await startHoldline(t, { store });
+  const client = new HoldlineClient(hl.url, { transports: [transport] });
+  t.after(() => client.close());
+  const got: string[] = [];
+  client.on('message', (m) => got.push(String(m)));
+  await client.connect();
+  const session = hl.server.session(client.sessionId ?? '');
+  assert.ok(session);
+  return { client, session, got };
+}
+
 for (const [kind, make, want] of [
   ['a store with enqueueNow commits at once', () => new CountingStore(), 'now'],
   ['a store with only enqueue is awaited', () => asyncOnly(new CountingStore()), 'enqueue'],
 ] as const) {
   test(`send() commits: ${kind}; an awaited send is in the store, one turn's sends are one commit`, async (t) => {
     const store = make();
-    const hl = await startHoldline(t, { store });
-    const client = new HoldlineClient(hl.url, { transports: ['polling'] });
-    t.after(() => client.close());
-    const got: string[] = [];
-    client.on('message', (m) => got.push(String(m)));
-    await client.connect();
-    const session = hl.server.session(client.sessionId ?? '');
-    assert.ok(session);
+    const { session, got } = await connected(t, store);
 
     // An application that awaits each send: one commit each, in the store when the promise resolves.
     for (let i = 1; i <= 3; i++) {
@@ -64,12 +70,7 @@ for (const [kind, make, want] of [
 
 test('send() on a session closed before its commit rejects with session_closed, and commits nothing', async (t) => {
   const store = new CountingStore();
-  const hl = await startHoldline(t, { store });
-  const client = new HoldlineClient(hl.url, { transports: ['polling'] });
-  t.after(() => client.close());
-  await client.connect();
-  const session = hl.server.session(client.sessionId ?? '');
-  assert.ok(session);
+  const { session } = await connected(t, store);
   // The turn's first send is committed at once; the next one at the end of the turn's microtasks.
   const first = session.send('first');
   const sent = session.send('too late');
@@ -82,14 +83,7 @@ test('send() on a session closed before its commit rejects with session_closed, 
 
 test("the turn's first send is in the store when send() returns; the turn's other sends are committed together after it", async (t) => {
   const store = new CountingStore();
-  const hl = await startHoldline(t, { store });
-  const client = new HoldlineClient(hl.url, { transports: ['polling'] });
-  t.after(() => client.close());
-  const got: string[] = [];
-  client.on('message', (m) => got.push(String(m)));
-  await client.connect();
-  const session = hl.server.session(client.sessionId ?? '');
-  assert.ok(session);
+  const { session, got } = await connected(t, store);
   await new Promise((r) => setTimeout(r, 0)); // a turn of its own
   const sends = [session.send('x1')];
   assert.deepEqual(store.calls, ['now 1'], 'committed before send() returned');
@@ -107,17 +101,10 @@ test("the turn's first send is in the store when send() returns; the turn's othe
 });
 
 test("on a WebSocket, the turn's first send is written before send() returns, and a 'flush' it brings comes after the call", async (t) => {
-  const hl = await startHoldline(t, { store: new MemoryStore() });
-  const client = new HoldlineClient(hl.url, { transports: ['websocket'] });
-  t.after(() => client.close());
-  const got: string[] = [];
-  client.on('message', (m) => got.push(String(m)));
-  await client.connect();
+  const { client, session, got } = await connected(t, new MemoryStore(), 'websocket');
   const deadline = Date.now() + 10_000;
   while (client.transport !== 'websocket' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(client.transport, 'websocket');
-  const session = hl.server.session(client.sessionId ?? '');
-  assert.ok(session);
   await new Promise((r) => setTimeout(r, 50));
   const events: string[] = [];
   session.on('flush', () => events.push('flush'));
