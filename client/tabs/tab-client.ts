@@ -373,9 +373,10 @@ export class HoldlineTabClient extends TypedEmitter<TabClientEvents> {
     const lead = new Leader(this.#host, epoch, client, release);
     this.#lead = lead;
     this.#setRole('leader');
+    // 'reconnecting' before 'leader': a page showing the latest event ends on who holds the session now.
+    this.#view.enterReconnecting('this tab takes over the session');
     const known = this.#view.known;
     if (known !== undefined) this.emit('leader', { self: true, sessionId: this.#mirror.sessionId ?? known });
-    this.#view.enterReconnecting('this tab takes over the session');
     lead.start();
   }
 }
