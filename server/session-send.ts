@@ -8,10 +8,10 @@
  * turn is committed at once, and its transport may write it before send()
  * returns; messages sent after it in the same turn (all of them, with a
  * store across the network) are committed together at the end of the
- * turn's microtasks and share one promise. `send()` applies backpressure: past maxQueuedBytes it
- * waits, in order, for the client's acks to make room, and rejects with
- * `queue_full` after sendTimeoutMs or with `session_closed` when the session
- * ends.
+ * turn's microtasks and share one promise. `send()` applies backpressure:
+ * past maxQueuedBytes it waits, in order, for the client's acks to make
+ * room, and rejects with `queue_full` after sendTimeoutMs or with
+ * `session_closed` when the session ends.
  *
  * These are functions taking the session's state, not methods of an object
  * of their own: an idle server holds one Session per client, and an idle
@@ -153,8 +153,9 @@ const RESOLVED = Promise.resolve();
 
 /**
  * The turn's first send, appended to a store in this process (what
- * enqueueNow throws rejects this send): handed to the transports at once. A WebSocket writes it then, before the rest of the turn's work;
- * a held poll is still answered at the end of the turn (poll-flush.ts), with
+ * enqueueNow throws rejects this send) and handed to the transports at
+ * once: a WebSocket writes it then, before the rest of the turn's work; a
+ * held poll is still answered at the end of the turn (poll-flush.ts), with
  * the turn's other sends.
  */
 function commitNow(session: Session, host: SessionHost, out: SendState, store: SessionStore, entry: OutboxEntry): Promise<void> {

@@ -142,6 +142,7 @@ export class Connection extends TurnWrites {
     if (served.session?.ackApplied(c.ack) === true) {
       // The ack is known already (the client's ack of our last batch came on its own): straight to the message.
       this.#t.core.seen(served);
+      this.#ackedUpTo(c.ack);
       this.#fits(frameBytes - c.at);
       return this.#accept(served, { seq: c.seq, m: [c.text] });
     }
