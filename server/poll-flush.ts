@@ -1,8 +1,9 @@
 /**
  * How the long-polling transport (server/polling.ts) answers a held poll:
- * woken at once or once the turn's microtasks are done, one flush at a time
- * per session, with the batch read ahead for it or read now, and at most one
- * unread answer per session (a slow reader's next answer waits for it). Also
+ * woken at once, as a delivery returns (answerDueNow) or once the turn's
+ * microtasks are done, one flush at a time per session, with the batch read
+ * ahead for it or read now, and at most one unread answer per session (a
+ * slow reader's next answer waits for it). Also
  * the answers that carry no batch: empty (superseded, the end of a hold) and
  * the close frame of a session the store no longer holds.
  *
@@ -86,6 +87,42 @@ export class PollFlusher {
         resolve();
       }));
     });
+  }
+
+  /**
+   * Answer now, not at the end of the turn, the polls due with what the
+   * listeners of a delivery sent (SessionRegistry.deliver()): the
+   * application's immediate reply (an echo) leaves without waiting for the
+   * rest of the turn's work. Only with a store that reads at once
+   * (readOutboundNow), and for a session whose sends of the turn are all
+   * committed: one still to commit (a listener that sent twice) keeps the
+   * turn's sends in one answer, at the end of the turn.
+   */
+  answerDueNow(): void {
+    if (this.#due.length === 0 || this.#store.readOutboundNow === undefined) return;
+    for (const sid of this.#due) {
+      const h = this.#holds.get(sid);
+      if (h !== undefined && h.flags & DUE) this.#answerNow(sid, h);
+    }
+  }
+
+  #answerNow(sid: string, h: Hold): void {
+    const store = this.#store;
+    const poll = h.poll;
+    const session = this.#host.owned(sid);
+    if (poll === undefined || session === undefined || session.uncommitted || h.flags & (ACKING | FLUSHING) || h.unread !== undefined || store.readOutboundNow === undefined) return;
+    const { maxBatchBytes, maxBatchMessages } = this.#host.options;
+    let batch: ReadOutboundResult;
+    try {
+      batch = store.readOutboundNow(sid, maxBatchBytes, h.from, maxBatchMessages);
+    } catch {
+      return; // the end of the turn reads it again, and answers whatever that finds
+    }
+    if (batch.count === 0) return;
+    h.flags &= ~DUE;
+    h.ahead = undefined;
+    this.#answer(sid, h, poll, session, batch);
+    this.forgetIfIdle(sid, h);
   }
 
   /** Answer the held poll with whatever is pending (one flush at a time); `now`: even if that is nothing. */
@@ -201,8 +238,14 @@ export class PollFlusher {
     }
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
+    this.#answer(sid, h, poll, session, batch);
+  }
+
+  /** Answer the held `poll` with `batch` (empty: its hold is over). */
+  #answer(sid: string, h: Hold, poll: PollHandle, session: Session | undefined, batch: ReadOutboundResult): void {
     h.poll = undefined;
     session?.touch(clockMs());
+    const answerer = this.#answerer;
     if (answerer.gone(poll)) return;
     // No early poll while the application waits for acks to send more (a
     // send() waiting for room, or a 'drain' listener): it

@@ -313,6 +313,11 @@ export class PollingTransport {
     });
   }
 
+  /** Answer now the polls due with what a delivery's listeners sent (PollFlusher.answerDueNow). */
+  answerDueNow(): void {
+    this.#flusher.answerDueNow();
+  }
+
   /**
    * Resolves once a poll held here, if any, has been answered with what is
    * committed so far (the send path awaits it before answering a send, so

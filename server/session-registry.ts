@@ -62,17 +62,13 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   readonly metrics = new ServerMetrics();
   /** Sessions this node owns. */
   readonly #live = new Map<string, Session>();
-  /**
-   * Sessions opened and not yet used: their open may still be retried (the
-   * answer lost), so the store keeps their attempt id until the first use.
-   */
+  /** Sessions opened and not yet used: their open may be retried (the answer lost), so the store keeps their attempt id. */
   readonly #unused = new Set<string>();
   /** Sessions being removed from the store (shutdown() waits for them). */
   readonly #ending = new Set<Promise<void>>();
   /**
-   * Sessions this node closed whose removal from the store is under way: a
-   * request of theirs in that gap is told how they closed, as it is after
-   * (by the tombstone), not served from the store's last copy of them.
+   * Sessions this node closed whose removal from the store is under way: a request of theirs in
+   * that gap is told how they closed (as by the tombstone after), not served from the store's copy.
    */
   readonly #ended = new Map<string, EndedSession>();
   readonly #events: RegistryEvents;
@@ -240,8 +236,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   /** Have accepted messages delivered: here, or by the owner. */
   deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number): void {
     this.metrics.received(messages, skip);
-    if (served.session) served.session.receive(messages, skip, seq);
-    else if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
+    if (!served.session) {
+      if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
+      return;
+    }
+    served.session.receive(messages, skip, seq);
+    this.polling.answerDueNow(); // the listeners' immediate replies go now, not at the end of the turn
   }
 
   /** A request of the session came (`holdMs`: a poll held that long). */

@@ -5,21 +5,8 @@
  * core", and "Several nodes" for takeover and redelivery) says how it
  * commits, acks and delivers; its sending side is server/session-send.ts.
  */
-import {
-  decodeEntries,
-  encodeEntry,
-  HoldlineError,
-  isPayload,
-  isRpc,
-  RpcPeer,
-  TypedEmitter,
-  type CloseReason,
-  type OutboxEntry,
-  type Payload,
-  type RequestListener,
-  type RequestOptions,
-  type StreamItem,
-} from '../shared/index.js';
+import { decodeEntries, encodeEntry, HoldlineError, isPayload, isRpc, RpcPeer, TypedEmitter } from '../shared/index.js';
+import type { CloseReason, OutboxEntry, Payload, RequestListener, RequestOptions, StreamItem } from '../shared/index.js';
 import { ackReadOutcome, type AckOutcome, type AckRead } from './ack-outcome.js';
 import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
 import type { SessionContext } from './session-host.js';
@@ -177,6 +164,11 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     super.on(event, fn);
     if (event === 'drain') this.#context.host.ackWanted(this);
     return this;
+  }
+
+  /** Sends of this turn not yet committed to the store (a held poll then waits for the end of the turn). */
+  get uncommitted(): boolean {
+    return this.#out?.uncommitted !== undefined;
   }
 
   /** Commits to the store so far (transports use it to tell a stale read-ahead). */

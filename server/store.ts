@@ -246,6 +246,14 @@ export interface SessionStore {
    */
   readOutbound(sid: string, maxWireBytes: number, from?: number, maxCount?: number): Promise<ReadOutboundResult>;
   /**
+   * Optional: readOutbound() done at once, for a store in this process
+   * (MemoryStore): it gives what readOutbound() gives, and throws what it
+   * rejects with. With it a poll held for an application's immediate reply
+   * (an echo) is answered as the delivery returns, not at the end of the
+   * turn (server/poll-flush.ts).
+   */
+  readOutboundNow?(sid: string, maxWireBytes: number, from?: number, maxCount?: number): ReadOutboundResult;
+  /**
    * Optional: readOutbound() as the messages' wire forms, not their JSON:
    * the WebSocket sends each message as a frame of its own, and a store that
    * keeps entries (MemoryStore) spares it making JSON only to parse it back.

@@ -3,12 +3,14 @@
  * messages. enqueue's numbering and buffered bytes, ackOutbound's ok, stale
  * and future, where readOutbound starts, its byte limit and the inbound ack
  * it carries, the stream's last seq it tells (where it does),
- * pendingOutbound, and that the optional enqueueNow, readOutboundWiresNow,
- * enqueueAndRead and ackAndRead give what their plain forms give.
+ * pendingOutbound, and that the optional enqueueNow, readOutboundNow,
+ * readOutboundWiresNow, enqueueAndRead and ackAndRead give what their plain
+ * forms give.
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEntry, HoldlineError, utf8Length } from '../../shared/index.js';
+import type { SessionStore as Store } from '../../server/store.js';
 import { isUnknown, rejectsUnknown, wiresOf, type Suite } from './world.js';
 
 export function outbound({ name, check, world }: Suite): void {
@@ -53,31 +55,38 @@ export function outbound({ name, check, world }: Suite): void {
       assert.ok(isUnknown(thrown), `enqueueNow of a deleted session: want session_unknown, got ${String(thrown)}`);
     });
 
-    check('readOutboundWiresNow (where a store has it) gives what readOutboundWires gives, and throws what it rejects with', async (t) => {
-      const w = await world(t);
-      const now = w.a.readOutboundWiresNow?.bind(w.a);
-      const wires = w.b.readOutboundWires?.bind(w.b);
-      if (now === undefined || wires === undefined) {
-        t.diagnostic(`${name} has no readOutboundWiresNow: a WebSocket awaits its reads`);
-        return;
-      }
-      const sid = await w.open();
-      await w.a.enqueue(sid, ['m1', new Uint8Array([1, 250]), 'é', 'm4'].map((p) => encodeEntry(p)));
-      await w.a.ackOutbound(sid, 1);
-      await w.a.acceptInbound(sid, 1, ['in']);
-      for (const [maxWireBytes, from, maxCount] of [[100_000, 0, 100], [100_000, 3, 100], [1, 2, 100], [100_000, 2, 1], [100_000, 9, 100]] as const) {
-        assert.deepEqual(now(sid, maxWireBytes, from, maxCount), await wires(sid, maxWireBytes, from, maxCount), `read ${maxWireBytes}/${from}/${maxCount}`);
-      }
-      await w.a.delete(sid);
-      let thrown: unknown;
-      try {
-        now(sid, 100_000, 1, 100);
-      } catch (e) {
-        thrown = e;
-      }
-      await rejectsUnknown(wires(sid, 100_000, 1, 100), 'readOutboundWires of a deleted session');
-      assert.ok(isUnknown(thrown), `readOutboundWiresNow of a deleted session: want session_unknown, got ${String(thrown)}`);
-    });
+    // The optional reads at once, each against its awaited form.
+    const reads = [
+      ['readOutboundWiresNow', 'readOutboundWires', 'a WebSocket awaits its reads', (s: Store) => s.readOutboundWiresNow?.bind(s), (s: Store) => s.readOutboundWires?.bind(s)],
+      ['readOutboundNow', 'readOutbound', 'a poll for an immediate reply is answered at the end of the turn', (s: Store) => s.readOutboundNow?.bind(s), (s: Store) => s.readOutbound.bind(s)],
+    ] as const;
+    for (const [nowName, awaitedName, without, nowOf, awaitedOf] of reads) {
+      check(`${nowName} (where a store has it) gives what ${awaitedName} gives, and throws what it rejects with`, async (t) => {
+        const w = await world(t);
+        const now = nowOf(w.a);
+        const awaited = awaitedOf(w.b);
+        if (now === undefined || awaited === undefined) {
+          t.diagnostic(`${name} has no ${nowName}: ${without}`);
+          return;
+        }
+        const sid = await w.open();
+        await w.a.enqueue(sid, ['m1', new Uint8Array([1, 250]), 'é', 'm4'].map((p) => encodeEntry(p)));
+        await w.a.ackOutbound(sid, 1);
+        await w.a.acceptInbound(sid, 1, ['in']);
+        for (const [maxWireBytes, from, maxCount] of [[100_000, 0, 100], [100_000, 3, 100], [1, 2, 100], [100_000, 2, 1], [100_000, 9, 100]] as const) {
+          assert.deepEqual(now(sid, maxWireBytes, from, maxCount), await awaited(sid, maxWireBytes, from, maxCount), `read ${maxWireBytes}/${from}/${maxCount}`);
+        }
+        await w.a.delete(sid);
+        let thrown: unknown;
+        try {
+          now(sid, 100_000, 1, 100);
+        } catch (e) {
+          thrown = e;
+        }
+        await rejectsUnknown(awaited(sid, 100_000, 1, 100), `${awaitedName} of a deleted session`);
+        assert.ok(isUnknown(thrown), `${nowName} of a deleted session: want session_unknown, got ${String(thrown)}`);
+      });
+    }
 
     check('ackOutbound: ok moves the ack, stale and future change nothing', async (t) => {
       const w = await world(t);
