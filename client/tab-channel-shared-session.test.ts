@@ -4,8 +4,9 @@
  * navigator.locks: several tabs share one session and one client, every
  * message goes out once, in order per tab, and is confirmed; incoming
  * messages reach every tab once; when the leader closes mid-flight another
- * tab resumes the same session, exactly once both ways; a server restart
- * resets the shared session for every tab and lists what was lost exactly.
+ * tab resumes the same session, exactly once both ways; a tab taking over
+ * while open emits 'reconnecting' before 'leader'; a server restart resets the
+ * shared session for every tab and lists what was lost exactly.
  */
 import { describe, it, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,10 +17,27 @@ import { HoldlineServer, type Session } from '../server/index.js';
 import { HoldlineClient as NodeClient } from './index.js';
 import type { HoldlineTabClient } from './tab-channel.js';
 import type { Payload } from '../shared/index.js';
+import { FakeLocks } from '../test/helpers/fake-locks.js';
 import { closeTabs, tabGroup } from '../test/helpers/tabs.js';
 import { waitFor } from '../test/helpers/wait.js';
 
 afterEach(closeTabs);
+
+/** FakeLocks whose holder can crash: its lock goes to the next in line, as a browser frees a crashed tab's. */
+class CrashableLocks extends FakeLocks {
+  readonly #held: Array<() => void> = [];
+
+  override request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
+    return super.request(name, options, (lock) => new Promise<void>((resolve, reject) => {
+      this.#held.push(resolve);
+      callback(lock).then(resolve, reject);
+    }));
+  }
+
+  crashHolder(): void {
+    this.#held.shift()?.();
+  }
+}
 
 describe('HoldlineTabClient with the real client and server', () => {
   const received: string[] = [];
@@ -136,6 +154,21 @@ describe('HoldlineTabClient with the real client and server', () => {
     assert.deepEqual(resets, [], 'no reset');
     assert.equal(sessionClosed, false, 'the server session was never closed');
     assert.ok(leaders.length >= 2 && leaders.every((l) => l.endsWith(`:${first ?? ''}`)), leaders.join(', '));
+  });
+
+  it("a tab that takes over while open emits 'reconnecting' before 'leader', so a page showing the latest event ends on the leader", async () => {
+    // The browser frees a crashed tab's lock without a word on the channel: b takes over while still open.
+    const locks = new CrashableLocks();
+    const tab = tabGroup(url, createClient, locks);
+    const [a, b] = [tab(), tab()];
+    await Promise.all([a.connect(), b.connect()]);
+    assert.equal(a.role, 'leader');
+    const events: string[] = [];
+    b.on('reconnecting', () => events.push('reconnecting'));
+    b.on('leader', (e) => events.push(e.self ? 'leader:self' : 'leader:other'));
+    locks.crashHolder();
+    await waitFor(() => b.role === 'leader', 5_000, 'b takes over');
+    assert.deepEqual(events, ['reconnecting', 'leader:self']);
   });
 
   it('a server restart resets the shared session; every tab hears of it, and what is lost is listed exactly', async () => {
