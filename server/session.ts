@@ -166,7 +166,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return this;
   }
 
-  /** Sends of this turn not yet committed to the store (a held poll then waits for the end of the turn). */
+  /** @internal Sends of this turn not yet committed to the store (a held poll then waits for the end of the turn). */
   get uncommitted(): boolean {
     return this.#out?.uncommitted !== undefined;
   }
