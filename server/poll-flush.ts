@@ -1,6 +1,6 @@
 /**
  * How the long-polling transport (server/polling.ts) answers a held poll:
- * woken at once, as a delivery returns (answerDueNow) or once the turn's
+ * woken at once, as a delivery returns (answerNow) or once the turn's
  * microtasks are done, one flush at a time per session, with the batch read
  * ahead for it or read now, and at most one unread answer per session (a
  * slow reader's next answer waits for it). Also
@@ -90,27 +90,24 @@ export class PollFlusher {
   }
 
   /**
-   * Answer now, not at the end of the turn, the polls due with what the
-   * listeners of a delivery sent (SessionRegistry.deliver()): the
-   * application's immediate reply (an echo) leaves without waiting for the
-   * rest of the turn's work. Only with a store that reads at once
-   * (readOutboundNow), and for a session whose sends of the turn are all
-   * committed: one still to commit (a listener that sent twice) keeps the
-   * turn's sends in one answer, at the end of the turn.
+   * Answer the held poll of `sid` now, not at the end of the turn, when it
+   * is due with what the listeners of a delivery sent, and they are done
+   * (SessionRegistry.deliver()): the application's immediate reply (an
+   * echo) leaves without waiting for the rest of the turn's work. Only with
+   * a store that reads at once (readOutboundNow), and when the session's
+   * sends of the turn are all committed: one still to commit (a listener
+   * that sent twice) keeps the turn's sends in one answer, at the end of
+   * the turn, as does an async listener (it may send more in the turn).
+   * Other sessions' polls are left to the end of the turn: a sender of
+   * theirs that awaits each send() may be between two.
    */
-  answerDueNow(): void {
-    if (this.#due.length === 0 || this.#store.readOutboundNow === undefined) return;
-    for (const sid of this.#due) {
-      const h = this.#holds.get(sid);
-      if (h !== undefined && h.flags & DUE) this.#answerNow(sid, h);
-    }
-  }
-
-  #answerNow(sid: string, h: Hold): void {
+  answerNow(sid: string): void {
     const store = this.#store;
-    const poll = h.poll;
+    const h = this.#holds.get(sid);
+    const poll = h?.poll;
+    if (h === undefined || poll === undefined || !(h.flags & DUE) || h.flags & (ACKING | FLUSHING) || h.unread !== undefined || store.readOutboundNow === undefined) return;
     const session = this.#host.owned(sid);
-    if (poll === undefined || session === undefined || session.uncommitted || h.flags & (ACKING | FLUSHING) || h.unread !== undefined || store.readOutboundNow === undefined) return;
+    if (session === undefined || session.uncommitted) return;
     const { maxBatchBytes, maxBatchMessages } = this.#host.options;
     let batch: ReadOutboundResult;
     try {

@@ -313,9 +313,9 @@ export class PollingTransport {
     });
   }
 
-  /** Answer now the polls due with what a delivery's listeners sent (PollFlusher.answerDueNow). */
-  answerDueNow(): void {
-    this.#flusher.answerDueNow();
+  /** Answer the held poll of `sid` now, if due, with what the listeners of a delivery sent (PollFlusher.answerNow). */
+  answerNow(sid: string): void {
+    this.#flusher.answerNow(sid);
   }
 
   /**

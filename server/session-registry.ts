@@ -240,8 +240,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
       return;
     }
-    served.session.receive(messages, skip, seq);
-    this.polling.answerDueNow(); // the listeners' immediate replies go now, not at the end of the turn
+    // Listeners done with the messages (none async): their replies go on the held poll now, not at the end of the turn.
+    if (served.session.receive(messages, skip, seq)) this.polling.answerNow(served.sid);
   }
 
   /** A request of the session came (`holdMs`: a poll held that long). */

@@ -155,8 +155,9 @@ const RESOLVED = Promise.resolve();
  * The turn's first send, appended to a store in this process (what
  * enqueueNow throws rejects this send) and handed to the transports at
  * once: a WebSocket writes it then, before the rest of the turn's work; a
- * held poll is still answered at the end of the turn (poll-flush.ts), with
- * the turn's other sends.
+ * held poll is answered at the end of the turn with the turn's other sends,
+ * or as the delivery returns when the listeners sending it are done
+ * (poll-flush.ts answerNow).
  */
 function commitNow(session: Session, host: SessionHost, out: SendState, store: SessionStore, entry: OutboxEntry): Promise<void> {
   out.turnCommitted = true;

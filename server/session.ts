@@ -28,9 +28,8 @@ const CLOSED = 1;
 const PUMPING = 2;
 const PUMP_AGAIN = 4;
 
-// An idle server holds one Session per client: few fields (8 bytes each),
-// flags as bits of one, sending state in SendState; TS-private methods, not
-// # methods (V8 gives instances of a class with # methods a brand field).
+// An idle server holds one Session per client: few fields (8 bytes each), flags as bits of one, sending
+// state in SendState; TS-private methods, not # methods (V8 gives a class with # methods a brand field).
 /**
  * `In` and `Out` type the payloads (types only, zero cost): `In` what the
  * client sends (messages, its requests' data, the replies to this session's
@@ -295,15 +294,20 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   /**
    * This node accepted inbound messages numbered from `seq` into the store
    * (`messages`, of which the first `skip` were duplicates): deliver them,
-   * in order, to 'message' listeners.
+   * in order, to 'message' listeners. True when they are done (none returned
+   * a promise: it may send more), false when not or when read via pump().
    */
-  receive(messages: readonly StreamItem[], skip: number, seq: number): void {
+  receive(messages: readonly StreamItem[], skip: number, seq: number): boolean {
     const first = seq + skip;
     const last = seq + messages.length - 1;
-    if (last < first) return;
-    if ((this.#flags & PUMPING) !== 0 || first !== this.delivered + 1) return this.pump();
-    this.deliver(messages, skip, first);
+    if (last < first) return true;
+    if ((this.#flags & PUMPING) !== 0 || first !== this.delivered + 1) {
+      this.pump();
+      return false;
+    }
+    const atWork = this.deliver(messages, skip, first);
     this.markDelivered(last);
+    return !atWork;
   }
 
   /** Another node accepted inbound messages (or this one took the session over): deliver what the store holds. */
@@ -345,18 +349,22 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     return typeof i === 'number' ? i : i.delivered;
   }
 
-  private deliver(messages: readonly StreamItem[], from: number, firstSeq: number): void {
+  /** True when a listener may still be at work (it returned a promise, or a request came: its handler may be async). */
+  private deliver(messages: readonly StreamItem[], from: number, firstSeq: number): boolean {
     let seq = firstSeq;
+    let atWork = false;
     for (const m of from === 0 ? messages : messages.slice(from)) {
-      if (this.closed) return;
+      if (this.closed) return atWork;
       const i = this.#inbound;
       if (typeof i === 'number') this.#inbound = seq;
       else i.delivered = seq;
       if (isRpc(m)) this.rpc().receive(m);
-      else if (typeof i !== 'number' && seq <= i.redeliverTo) this.emitSafely('message', m, REDELIVERED);
-      else this.emitSafely('message', m);
+      else if (typeof i !== 'number' && seq <= i.redeliverTo) atWork = this.emitSafely('message', m, REDELIVERED) || atWork;
+      else atWork = this.emitSafely('message', m) || atWork;
+      atWork ||= isRpc(m); // a request's handler may be async
       seq++;
     }
+    return atWork;
   }
 
   /** Mark inbound messages up to `seq` delivered in the store: soon, by the node (server/delivery-marks.ts). */
@@ -364,10 +372,10 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     if (!this.closed) this.#context.host.markDelivered(this, seq);
   }
 
-  /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery. */
-  private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
+  /** Emit to application listeners: one that throws (or an async one that rejects) is reported, never stops delivery; true when one returned a promise. */
+  private emitSafely<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): boolean {
     // The payloads are what came off the wire; In and Out only name them for the application.
-    this.emitGuarded(this.#context.host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
+    return this.emitGuarded(this.#context.host.reportError, event, ...(args as Parameters<SessionEvents<In, Out>[K]>));
   }
 
   /** @internal The session's credential (the node checks requests against it). Never logged. */

@@ -24,12 +24,16 @@ function listenersOf(slots: Slots | undefined, event: unknown): Listeners | unde
 }
 
 /** Call one listener; report what it throws or what its promise rejects with. */
-function guarded(fn: Listener, args: unknown[], onError: (err: unknown) => void): void {
+/** Runs an untrusted listener; true when it returned a promise (an async listener, still at work). */
+function guarded(fn: Listener, args: unknown[], onError: (err: unknown) => void): boolean {
   try {
     const r: unknown = fn(...args);
-    if (r instanceof Promise) r.catch(onError);
+    if (!(r instanceof Promise)) return false;
+    r.catch(onError);
+    return true;
   } catch (e) {
     onError(e);
+    return false;
   }
 }
 
@@ -111,13 +115,15 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
    * runs even when one before it throws, and a listener that throws, or
    * returns a promise that rejects (an async listener), is reported to
    * `onError` instead of reaching the caller (a loop that must go on).
+   * True when a listener returned a promise: it may still be at work.
    */
   protected emitGuarded<K extends keyof Events>(onError: (err: unknown) => void, event: K, ...args: Parameters<Events[K]>): boolean {
     const l = listenersOf(this.#slots, event);
     if (l === undefined) return false;
-    if (typeof l === 'function') guarded(l, args, onError);
-    else for (const fn of l) guarded(fn, args, onError);
-    return true;
+    if (typeof l === 'function') return guarded(l, args, onError);
+    let async = false;
+    for (const fn of l) async = guarded(fn, args, onError) || async;
+    return async;
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {

@@ -2,7 +2,8 @@
  * An application's immediate reply to a message that came in a send: with a
  * store that reads at once (MemoryStore's readOutboundNow), the held poll is
  * answered as the delivery returns, before the rest of the turn's work; a
- * listener that sends twice still has both in one answer; a store without
+ * listener that sends twice, or an async one that awaits each send, still
+ * has them all in one answer; a store without
  * readOutboundNow answers at the end of the turn, with the same result on the
  * wire. Raw HTTP, so that each poll answer is seen as it is.
  */
@@ -30,9 +31,9 @@ function readsAwaited(): MemoryStore {
  * A server whose listener answers each message with `replies(data)`, a raw
  * session with a poll held, and a send of `text`: the poll's answer, and the
  * order of the server's 'flush' and a process.nextTick queued in the
- * listener after its sends.
+ * listener (`awaitEach`: an async listener awaiting each send).
  */
-async function replyTo(t: { after(fn: () => unknown): void }, store: MemoryStore, replies: (d: string) => string[], text: string) {
+async function replyTo(t: { after(fn: () => unknown): void }, store: MemoryStore, replies: (d: string) => string[], text: string, awaitEach = false) {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
   const h = await startServer({ store, pollTimeoutMs: 10_000 });
@@ -43,8 +44,14 @@ async function replyTo(t: { after(fn: () => unknown): void }, store: MemoryStore
     session = s;
     s.on('flush', () => order.push('flush'));
     s.on('message', (d) => {
-      for (const r of replies(String(d))) void s.send(r);
       process.nextTick(() => order.push('tick'));
+      if (!awaitEach) {
+        for (const r of replies(String(d))) void s.send(r);
+        return undefined;
+      }
+      return (async () => {
+        for (const r of replies(String(d))) await s.send(r);
+      })();
     });
   });
   const s: RawSession = await openRaw(h.url);
@@ -66,6 +73,12 @@ it('a listener\'s reply is written on the held poll as the delivery returns, bef
 it('a listener that sends twice has both in one answer, at the end of the turn', async (t) => {
   const { batch, order } = await replyTo(t, new MemoryStore(), (d) => [`one ${d}`, `two ${d}`], 'hi');
   assert.deepEqual(batch, { ack: 1, seq: 1, m: ['one hi', 'two hi'] }, 'one answer carries the turn\'s two sends');
+  assert.deepEqual(order, ['tick', 'flush']);
+});
+
+it('an async listener that awaits each send has them all in one answer, at the end of the turn', async (t) => {
+  const { batch, order } = await replyTo(t, new MemoryStore(), (d) => [`one ${d}`, `two ${d}`, `three ${d}`], 'hi', true);
+  assert.deepEqual(batch, { ack: 1, seq: 1, m: ['one hi', 'two hi', 'three hi'] }, 'one answer carries the three awaited sends');
   assert.deepEqual(order, ['tick', 'flush']);
 });
 
