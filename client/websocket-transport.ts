@@ -286,11 +286,12 @@ export class WebSocketTransport implements Transport {
     c.inbound = undefined;
     const host = this.#host;
     const session = c.session;
-    // A hole never comes from a correct server; this connection would not fill it: drop it.
-    if (b.seq > host.inboundAck + 1) return this.#broken(c, `a batch from ${b.seq}; the next expected message is ${host.inboundAck + 1}`);
+    const expected = host.inboundAck + 1;
     // Its ack is #acked()'s (at the header, or after a compact frame's message): 0 applies none here.
     const from = host.accept(session, { ack: 0, seq: b.seq, m: b.m });
     if (from < 0) return;
+    // A hole (not a resumed session's first batch, which the stream takes) never comes from a correct server; this connection would not fill it.
+    if (b.seq > expected && host.inboundAck < b.seq) return this.#broken(c, `a batch from ${b.seq}; the next expected message is ${expected}`);
     this.#checkIdle();
     if (!host.deliver(session, b.m, from)) return;
     this.#queueWrite(c);
@@ -315,7 +316,7 @@ export class WebSocketTransport implements Transport {
         ? new HoldlineError(wire.code, wire.message)
         : new HoldlineError('bad_response', `unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { wireCode: wire.code });
     const reaction = reactionOf(error.code);
-    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
+    if (reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
     else host.failed(session, error, reaction).catch((e: unknown) => host.crashed(e));
   }
 

@@ -97,6 +97,8 @@ export interface ProxyOptions {
   muteFirstAfterMs?: number;
   /** Keep the WebSocket frames of upgraded connections, both ways. */
   record?: boolean;
+  /** Rewrite what an upgraded connection carries to the client (bytes after the 101's chunk), e.g. a frame's text, keeping its length. */
+  rewriteDown?: (chunk: Buffer) => Buffer;
   /**
    * Drop every upgrade request without an answer: all a browser learns of a
    * 404 to the upgrade (no WebSocket path there) is a failed handshake.
@@ -117,6 +119,8 @@ export class UpgradeProxy {
   upgradeRequests = 0;
   upgrades = 0;
   killed = 0;
+  /** Chunks rewriteDown changed. */
+  rewritten = 0;
   readonly up = new FrameReader();
   readonly down = new FrameReader();
   port = 0;
@@ -151,8 +155,10 @@ export class UpgradeProxy {
         if (upgraded) this.up.push(chunk);
         else requestHead.push(chunk);
       });
-      upstream.on('data', (chunk: Buffer) => {
+      upstream.on('data', (data: Buffer) => {
         if (muted) return;
+        let chunk = data;
+        const head = first;
         if (first) {
           first = false;
           if (chunk.subarray(0, 12).toString('latin1') === 'HTTP/1.1 101') {
@@ -162,6 +168,10 @@ export class UpgradeProxy {
             if (muteFirstAfterMs !== undefined && n === 1) setTimeout(() => (muted = true), muteFirstAfterMs).unref();
             if (options.record === true) for (const c of requestHead.splice(0)) this.up.push(c);
           }
+        }
+        if (upgraded && !head && options.rewriteDown !== undefined) {
+          chunk = options.rewriteDown(chunk);
+          if (!chunk.equals(data)) this.rewritten++;
         }
         if (upgraded && options.record === true) this.down.push(chunk);
         client.write(chunk);
