@@ -111,6 +111,10 @@ test('the close frame table matches CLOSE_REACTIONS', () => {
     assert.equal(reactionIn(reaction ?? ''), closeReactionOf(c), `${c}: the doc says "${reaction}"`);
   }
   assert.equal(closeReactionOf('a_code_from_the_future'), 'stop');
+  assert.match(DOC, /A client treats a close code it does not know as `stop`/);
+  // Every close code a server sends is listed (transport_error is the client's own, never on the wire).
+  const listed = rows.map(([cell]) => code(cell));
+  for (const c of Object.keys(CLOSE_REACTIONS)) if (c !== 'transport_error') assert.ok(listed.includes(c), `close code ${c} is in the table`);
 });
 
 test('reactionIn reads the wordings in use and nothing else', () => {
