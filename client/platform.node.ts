@@ -6,7 +6,7 @@
  * undici's job: it checks an idle socket before reusing it, and rejects the
  * malformed answers a hand-written parser would have to relearn to reject.
  *
- * A request that dies on its connection before any of its answer arrived
+ * A request that dies on its connection before its answer's head arrived
  * (the server or a middlebox closed or reset the socket) is sent once more at
  * once, on a fresh connection: every Holdline request is safe to repeat (seq
  * and ack de-duplicate sends, an open carries its `attempt` id, a session has

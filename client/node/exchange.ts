@@ -81,7 +81,7 @@ export type PollSlots = [number, number];
  * collects the body: undici's request() adds a stream, a promise chain and a
  * text decoder per request (measured: ~90 us more client CPU per 110 KB poll
  * answer on the bench machine). It also sends its request once more when the
- * connection is lost before any answer (see the top of this file).
+ * connection is lost before its answer's head is in (see the top of this file).
  */
 export class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #resolve: (a: HttpAnswer) => void;
@@ -99,7 +99,7 @@ export class Exchange implements Dispatcher.DispatchHandler, ResponseHead {
   readonly #slots: PollSlots;
   #headers: Record<string, string | string[] | undefined> | undefined;
   #controller: Dispatcher.DispatchController | undefined;
-  /** Any answer (a 1xx too) began: from then on a lost connection is an error, not a reason to send again. */
+  /** An answer's head (a 1xx too) is in, the first undici reports: from then on a lost connection is an error, not a reason to send again. */
   #answered = false;
   #resent = false;
   #status = 0;
