@@ -1,24 +1,53 @@
 /**
  * `npm run test:https`: the integration tests whose servers come from the
- * test helpers, run once more over https, the path users deploy.
+ * test helpers, run once more over https and wss, the path users deploy.
+ * `tsx scripts/test-https.ts FILE...` runs just the files named, the same way.
  *
  * Makes a self-signed certificate for 127.0.0.1 in a temporary directory
  * (openssl; see test/helpers/tls.ts), then runs the files with
  *   HOLDLINE_TEST_TLS=1, HOLDLINE_TEST_TLS_DIR=<dir>, NODE_EXTRA_CA_CERTS=<dir>/cert.pem
  * node --test runs each file in a child process that inherits them: the
- * helpers start https servers, and the client (undici) trusts the
- * certificate as node does any CA from NODE_EXTRA_CA_CERTS, with no
- * test-only option in the product API.
+ * helpers (startServer, startHoldline, createTestServer, and the nodes and
+ * round-robin balancer of test/helpers/nodes.ts and round-robin.ts) start
+ * https servers, and the client (undici for requests, `ws` for its
+ * WebSocket) trusts the certificate as node does any CA from
+ * NODE_EXTRA_CA_CERTS, with no test-only option in the product API.
  *
- * Not run here:
+ * What runs (the lists below): the wire protocol by hand and its bad input;
+ * the client's send, ack and early-poll paths; the WebSocket fast path over
+ * wss, the server's endpoint and the Node client on it, across forced
+ * switches down to polling and up again; several nodes on one store behind
+ * a round-robin balancer that terminates TLS and speaks https to each node
+ * (handover, takeover of a dead node, remote sends); session resume, send
+ * commits, replies (rpc), and closes racing requests. A check in the
+ * WebSocket and multi-node files (assertTestScheme, upgradesOverTls in
+ * tls.ts) fails the run if what should be TLS was not.
+ *
+ * Not run here, and why:
  * - files whose faults come from test/helpers/fault-proxy.ts (exactly-once,
- *   fault-proxy, degraded-link): it parses HTTP/1.1 framing to draw faults
- *   per exchange; TLS bytes are opaque to it, so it would pass everything
- *   through and those tests would prove nothing (or wait for faults that
- *   never come);
- * - files that build their own plain node:http servers (mounting, nat,
- *   middlebox, reverse-proxy, forward-proxy: squid and nginx set-ups are
- *   plain http by design).
+ *   rpc-exactly-once, degraded-link, fault-proxy, client-reconnecting-state):
+ *   it parses HTTP/1.1 framing to draw faults per exchange; TLS bytes are
+ *   opaque to it, so it would pass everything through and those tests would
+ *   prove nothing (or wait for faults that never come). Tests in listed files
+ *   that put such a proxy in front skip themselves here (testTls()), as do
+ *   those behind the UpgradeProxy of test/client-websocket/helpers.ts (it
+ *   tells upgrades apart and reads, kills, mutes or rewrites WebSocket frames
+ *   in the clear): the WebSocket tests of proxies that kill, refuse, mute or
+ *   rewrite upgraded connections run on plain http only;
+ * - files that build their own plain node:http servers or speak raw TCP to
+ *   the server (mounting, api-errors, client-queued-limits, client-reconnect,
+ *   client-hostile-server, reset-backoff, redis-sentinel, slow-reader), and
+ *   origin.test.ts, which writes http:// origins by design;
+ * - middlebox set-ups, plain http by design: squid, nginx and the NAT
+ *   labs in network namespaces (middlebox/, reverse-proxy, forward-proxy,
+ *   proxy-*, websocket-middlebox, doctor, metrics (one test through squid),
+ *   nat, nat-blackhole, and redis-cluster, redis-cluster-crash: node
+ *   processes behind nginx);
+ * - tests of a store, a limit or a measurement rather than of the wire
+ *   (memory-store, redis-store/* but two-servers, redis-cluster-mode,
+ *   redis-poll-cost, limits, client-memory, and the idle-heap budgets, which
+ *   run the shipped build in child processes): TLS would add run time and
+ *   no path of its own.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,6 +86,49 @@ const HOLDLINE_FILES = [
 ];
 
 /**
+ * The WebSocket fast path over wss: the server's endpoint spoken by hand with
+ * `ws`, and the client in Node (client/node/websocket.ts) on its own
+ * WebSocket, servers from startServer(). Their tests that put an
+ * UpgradeProxy in front (test/client-websocket/helpers.ts: it reads the
+ * upgrade and the frames in the clear) skip themselves here (testTls()).
+ * websocket.test.ts and client-websocket/{on-websocket,switches,resume-jump}
+ * check that the upgrades they make came over TLS.
+ */
+const WEBSOCKET_FILES = [
+  'test/websocket.test.ts',
+  'test/client-websocket/on-websocket.test.ts',
+  'test/client-websocket/switches.test.ts',
+  'test/client-websocket/no-websocket.test.ts',
+  'test/client-websocket/resume-jump.test.ts',
+  'test/redis-websocket-cost.test.ts',
+];
+
+/**
+ * Several nodes on one store behind the round-robin balancer
+ * (test/helpers/nodes.ts and round-robin.ts, which speak TLS in this mode:
+ * https from the client to the balancer and from the balancer to each node).
+ * The multi-node files check that the balancer and the nodes are https.
+ */
+const MULTI_NODE_FILES = [
+  'test/multi-node/round-robin.test.ts',
+  'test/multi-node/any-node.test.ts',
+  'test/multi-node/handover.test.ts',
+  'test/redis-store/two-servers.test.ts',
+  'test/identity.test.ts',
+];
+
+/** Delivery exactly once without a proxy in front: session resume, commits, replies, closes, acks (startServer, startHoldline). */
+const DELIVERY_FILES = [
+  'test/session-resume.test.ts',
+  'test/send-commit.test.ts',
+  'test/rpc.test.ts',
+  'test/close-race.test.ts',
+  'test/poll-ack.test.ts',
+  'test/immediate-reply.test.ts',
+  'test/broadcast.test.ts',
+];
+
+/**
  * The longest any test or hook may run (as test:unit in package.json): a
  * hook that hangs (a clean-up after a failure) fails the run instead of
  * holding it until CI's own limit. node's --test-timeout also caps a test's
@@ -65,7 +137,9 @@ const HOLDLINE_FILES = [
 const TEST_TIMEOUT_MS = 600_000;
 
 function main(): number {
-  const files = [...FILES, ...HOLDLINE_FILES];
+  // `tsx scripts/test-https.ts FILE...` runs just those files, in this mode.
+  const asked = process.argv.slice(2);
+  const files = asked.length > 0 ? asked : [...FILES, ...HOLDLINE_FILES, ...WEBSOCKET_FILES, ...MULTI_NODE_FILES, ...DELIVERY_FILES];
   const dir = mkdtempSync(join(tmpdir(), 'holdline-tls-'));
   try {
     const { certFile } = makeTestCertificate(dir);

@@ -16,6 +16,7 @@ import type { Payload } from '../shared/index.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
 import { startRedis } from './middlebox/redis.js';
 import { ReadCountingStore } from './helpers/read-counting-store.js';
+import { assertTestScheme, testTls, upgradesOverTls } from './helpers/tls.js';
 
 interface Frame {
   text?: string;
@@ -117,9 +118,13 @@ describe('WebSocket endpoint (server)', () => {
   it('carries a session both ways: text as text frames, binary as binary frames, acks in headers', async () => {
     const h = await startServer();
     cleanup.add(() => h.close());
+    // In the https run (scripts/test-https.ts) this is wss: the upgrade reached the server over TLS.
+    const overTls = upgradesOverTls(h.server);
     const { s, session, got } = await openCollecting(h);
     const p = await hello(h.url, s);
     cleanup.add(() => p.ws.terminate());
+    assertTestScheme(p.ws.url, "the peer's WebSocket URL");
+    assert.deepEqual(overTls, [testTls()], testTls() ? 'the upgrade came over TLS' : 'the upgrade came in the clear');
     // Client to server: a header, then one frame per message.
     p.send({ ack: 0, seq: 1, n: 2 });
     p.ws.send('hello');

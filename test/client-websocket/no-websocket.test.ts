@@ -9,9 +9,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect, exchange, expected, proxied, serve, show, sleep, waitFor } from './helpers.js';
+import { testTls, UPGRADE_PROXY_IN_THE_CLEAR } from '../helpers/tls.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
-  it('a proxy that kills every upgraded connection at once: after 3 failures the session stays on polling', async (t) => {
+  it('a proxy that kills every upgraded connection at once: after 3 failures the session stays on polling', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { killAfterMs: 0 });
     const connected = await connect(rig, {}, proxy);
@@ -28,7 +29,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.equal(c.state, 'open');
   });
 
-  it('a WebSocket path that fails its first handshake with no status (as a browser sees a 404): one try only, the session stays on polling, no error', async (t) => {
+  it('a WebSocket path that fails its first handshake with no status (as a browser sees a 404): one try only, the session stays on polling, no error', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { refuseUpgrades: true });
     const connected = await connect(rig, {}, proxy);
@@ -60,7 +61,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.ok(c.stats.polls > 0);
   });
 
-  it("a server without WebSockets (transports ['polling'], 404 to the upgrade): the client stays on polling, no error", async (t) => {
+  it("a server without WebSockets (transports ['polling'], 404 to the upgrade): the client stays on polling, no error", { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t, { transports: ['polling'] });
     // Counted by a proxy: another 'upgrade' listener on the server would make it leave upgrades to that one.
     const proxy = await proxied(rig, {});

@@ -15,9 +15,10 @@ import { decodeCompact, ENVELOPE_OVERHEAD } from '../../shared/index.js';
 import { MAX_CONTROL_ANSWER_BYTES } from '../../client/limits.js';
 import { collect, connect, exchange, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
+import { assertTestScheme, testTls, UPGRADE_PROXY_IN_THE_CLEAR, upgradesOverTls } from '../helpers/tls.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
-  it('moves to a WebSocket after the open; binary goes as binary frames both ways, text as text, no polls or sends meanwhile', async (t) => {
+  it('moves to a WebSocket after the open; binary goes as binary frames both ways, text as text, no polls or sends meanwhile', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { record: true });
     const { c, w, server, session } = await connect(rig, {}, proxy);
@@ -54,7 +55,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(w.errors, []);
   });
 
-  it('to a server whose answer to the hello does not say it reads compact frames, the client sends header frames only', async (t) => {
+  it('to a server whose answer to the hello does not say it reads compact frames, the client sends header frames only', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     // An older server: its {"ok":true,...} answer without "f". (Server and client share this process and `ws`.)
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
@@ -94,11 +95,15 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
 
   it("transports ['websocket']: no poll after the open; a close frame ends the client as a poll's would", async (t) => {
     const rig = await serve(t);
+    // In the https run (scripts/test-https.ts) the client's WebSocket is wss: its upgrade reached the server over TLS.
+    const overTls = upgradesOverTls(rig.h.server);
     const connected = await connect(rig, { transports: ['websocket'] });
     const { c, w, session } = connected;
     await exchange(connected, 20, 'both ways');
     assert.deepEqual(show(w.got), expected('down', 20));
     assert.equal(c.transport, 'websocket');
+    assertTestScheme(rig.h.url, 'the server');
+    assert.deepEqual(overTls, [testTls()], testTls() ? "the client's one upgrade came over TLS" : "the client's one upgrade came in the clear");
     assert.equal(c.stats.polls, 0);
     assert.equal(c.stats.sendRequests, 0);
     const closed = new Promise<string>((resolve) => c.once('close', (reason) => resolve(reason.code)));

@@ -11,10 +11,13 @@ import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { connect, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
+import { testTls, UPGRADE_PROXY_IN_THE_CLEAR, upgradesOverTls } from '../helpers/tls.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
   it('exactly once, in order, 20,000 messages each way (text and binary) across forced switches down and up mid-stream', async (t) => {
     const rig = await serve(t);
+    // In the https run (scripts/test-https.ts) every WebSocket, the first and each one after a downgrade, is wss.
+    const overTls = upgradesOverTls(rig.h.server);
     // The server-side sockets of WebSocket upgrades: destroying one is the downgrade.
     const upgraded = new Set<Duplex>();
     rig.h.server.on('upgrade', (_req, socket: Duplex) => {
@@ -65,6 +68,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(show(server.got), expected('up', COUNT), 'client to server: exactly once, in order');
     assert.deepEqual(show(w.got), expected('down', COUNT), 'server to client: exactly once, in order');
     assert.equal(kills, KILLS);
+    assert.ok(overTls.length >= KILLS + 1 && overTls.every((tls) => tls === testTls()), `upgrades over TLS: ${JSON.stringify(overTls)} (${testTls() ? 'TLS' : 'plain'} mode)`);
     const names = w.switches.map((s) => s.transport);
     assert.ok(names.length >= 2 * KILLS + 1, `switches: ${names.join(' ')}`);
     assert.deepEqual(names.slice(0, 2 * KILLS + 1), ['websocket', 'polling', 'websocket', 'polling', 'websocket', 'polling', 'websocket']);
@@ -74,7 +78,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(w.errors, []);
   });
 
-  it('a proxy that kills upgraded connections after the 101: down with nothing lost, then up again once it lets one live', async (t) => {
+  it('a proxy that kills upgraded connections after the 101: down with nothing lost, then up again once it lets one live', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { killAfterMs: 250, killFirst: 2 });
     const { c, w, server, session } = await connect(rig, {}, proxy);
@@ -104,7 +108,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.equal(c.state, 'open');
   });
 
-  it('a WebSocket that goes silent (a black-holing middlebox) is dropped after its heartbeat plus grace; polling carries on', async (t) => {
+  it('a WebSocket that goes silent (a black-holing middlebox) is dropped after its heartbeat plus grace; polling carries on', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
     const rig = await serve(t, { pollTimeoutMs: 1_000 });
     // Forward everything, except that the first upgraded connection stops carrying anything 300 ms after the 101.
     const proxy = await proxied(rig, { muteFirstAfterMs: 300 });

@@ -1,30 +1,32 @@
 /**
  * Holdline nodes in the test's own process, for the tests of several nodes
  * on one store (test/multi-node/, test/redis-store/): a HoldlineServer
- * attached to a plain node:http server on 127.0.0.1, port 0; a round-robin
+ * attached to a node:http server on 127.0.0.1, port 0 (an https server in
+ * TLS mode, HOLDLINE_TEST_TLS=1: see tls.ts); a round-robin
  * balancer in front of nodes; a client of the nodes that reconnects fast;
  * and recorders of what arrives at each end, by `payloadKey`. Everything is
  * handed to a Cleanup the moment it exists (test/helpers/server.ts).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import { HoldlineClient, type ResetEvent } from '../../client/index.js';
 import { HoldlineServer, type HoldlineServerOptions, type MessageInfo, type Session } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
 import { roundRobin, type RoundRobin } from './round-robin.js';
 import { Cleanup, closeHttpServer, Condition, listen } from './server.js';
+import { createTestServer } from './tls.js';
 
 /** A payload's name for comparing: the text itself, or `bin:<hex>`. */
 export const payloadKey = (p: Payload): string => (typeof p === 'string' ? p : `bin:${Buffer.from(p).toString('hex')}`);
 
 export interface AttachedNode {
-  /** e.g. http://127.0.0.1:PORT */
+  /** e.g. http://127.0.0.1:PORT (https:// in TLS mode) */
   origin: string;
   http: http.Server;
 }
 
-/** Attach `hl` to a new node:http server listening on 127.0.0.1, port 0; both are closed at clean-up. */
+/** Attach `hl` to a new node:http server (https in TLS mode) listening on 127.0.0.1, port 0; both are closed at clean-up. */
 export async function attachNode(cleanup: Cleanup, hl: HoldlineServer): Promise<AttachedNode> {
-  const server = http.createServer();
+  const server = createTestServer();
   hl.attach(server);
   const origin = await listen(server);
   cleanup.add(async () => {

@@ -6,12 +6,19 @@
  * client that alternates send and poll would send every poll to one node).
  * It counts where each request went, per endpoint, so a test can show that
  * one client's consecutive requests landed on different nodes.
+ *
+ * In TLS mode (HOLDLINE_TEST_TLS=1, see tls.ts) it listens on https with the
+ * run's certificate, as a balancer that terminates TLS does; it forwards to
+ * each upstream in that upstream's own scheme (https to nodes from
+ * nodes.ts, which are https servers in that mode too).
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createTestServer, testScheme } from './tls.js';
 
 export interface RoundRobin {
-  /** Origin of the balancer, e.g. http://127.0.0.1:PORT */
+  /** Origin of the balancer, e.g. http://127.0.0.1:PORT (https:// in TLS mode) */
   origin: string;
   /** Requests forwarded to each upstream, by path's last segment (e.g. counts[0].poll). */
   counts: Array<Record<string, number>>;
@@ -29,6 +36,8 @@ export async function roundRobin(upstreams: string[]): Promise<RoundRobin> {
   const turns = new Map<string, number>();
   // One keep-alive agent: requests to one upstream reuse connections, as nginx's upstream keepalive does.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // The same for https upstreams (TLS mode); made only if there are any.
+  const tlsAgent = upstreams.some((u) => u.startsWith('https:')) ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : undefined;
 
   const pick = (endpoint: string): number => {
     for (let n = 0; n < upstreams.length; n++) {
@@ -39,7 +48,7 @@ export async function roundRobin(upstreams: string[]): Promise<RoundRobin> {
     return -1;
   };
 
-  const server = http.createServer((req, res) => {
+  const server = createTestServer((req, res) => {
     const endpoint = (req.url ?? '').split('?')[0]?.split('/').pop() ?? '';
     const i = pick(endpoint);
     const target = i < 0 ? undefined : upstreams[i];
@@ -51,7 +60,9 @@ export async function roundRobin(upstreams: string[]): Promise<RoundRobin> {
     const count = counts[i];
     if (count) count[endpoint] = (count[endpoint] ?? 0) + 1;
     const url = new URL(req.url ?? '/', target);
-    const up = http.request(url, { method: req.method, headers: req.headers, agent }, (upRes) => {
+    const forward = (listener: (upRes: http.IncomingMessage) => void): http.ClientRequest =>
+      url.protocol === 'https:' ? https.request(url, { method: req.method, headers: req.headers, agent: tlsAgent }, listener) : http.request(url, { method: req.method, headers: req.headers, agent }, listener);
+    const up = forward((upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.pipe(res);
     });
@@ -67,7 +78,7 @@ export async function roundRobin(upstreams: string[]): Promise<RoundRobin> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `${testScheme()}://127.0.0.1:${port}`,
     counts,
     trail,
     drop(i) {
@@ -76,6 +87,7 @@ export async function roundRobin(upstreams: string[]): Promise<RoundRobin> {
     close: () =>
       new Promise<void>((resolve) => {
         agent.destroy();
+        tlsAgent?.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

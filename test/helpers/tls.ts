@@ -9,11 +9,13 @@
  *   HOLDLINE_TEST_TLS_DIR=<dir with key.pem and cert.pem>
  *   NODE_EXTRA_CA_CERTS=<dir>/cert.pem
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 
 export const KEY_FILE = 'key.pem';
 export const CERT_FILE = 'cert.pem';
@@ -26,6 +28,38 @@ export function testTls(): boolean {
 /** 'https' in TLS mode, else 'http'. */
 export function testScheme(): 'http' | 'https' {
   return testTls() ? 'https' : 'http';
+}
+
+/**
+ * The reason a test skips itself in TLS mode when an UpgradeProxy
+ * (test/client-websocket/helpers.ts) is in front of its server: it tells
+ * upgrades from the rest, and reads, kills or rewrites WebSocket frames, by
+ * reading the bytes in the clear.
+ */
+export const UPGRADE_PROXY_IN_THE_CLEAR = 'an UpgradeProxy in front: it reads the upgrade and the WebSocket frames in the clear, and TLS bytes are opaque to it';
+
+/**
+ * Fails unless `url` has this mode's scheme: https: or wss: in TLS mode,
+ * http: or ws: otherwise. A file in the https run asserts it, so that a
+ * server or balancer made in the clear cannot pass for a TLS one.
+ */
+export function assertTestScheme(url: string, what: string): void {
+  const scheme = new URL(url).protocol;
+  const want = testTls() ? ['https:', 'wss:'] : ['http:', 'ws:'];
+  assert.ok(want.includes(scheme), `${what} is ${scheme}, expected ${want.join(' or ')} (${testTls() ? 'TLS' : 'plain'} mode): ${url}`);
+}
+
+/**
+ * Notes, for every upgrade request `server` gets (any path), whether it came
+ * over TLS, in the order they came. It adds an 'upgrade' listener: a
+ * HoldlineServer leaves upgrades to paths other than its own to the other
+ * listeners when it has any (instead of answering 404), so use it only
+ * where no upgrade goes elsewhere.
+ */
+export function upgradesOverTls(server: http.Server): boolean[] {
+  const seen: boolean[] = [];
+  server.on('upgrade', (req: http.IncomingMessage) => seen.push(req.socket instanceof TLSSocket && req.socket.encrypted));
+  return seen;
 }
 
 let material: { key: Buffer; cert: Buffer } | undefined;

@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { MemoryStore } from '../../server/index.js';
 import { newClient } from '../helpers/nodes.js';
 import { Cleanup, Condition } from '../helpers/server.js';
+import { assertTestScheme } from '../helpers/tls.js';
 import { nodeOn, twoNodes } from './helpers.js';
 
 describe('two servers, one MemoryStore', () => {
@@ -22,6 +23,10 @@ describe('two servers, one MemoryStore', () => {
 
   it('from any node: remote(id).send() reaches a session owned elsewhere, broadcast() reaches every node\'s sessions', async () => {
     const { a, b, lb } = await twoNodes(cleanup, 'any');
+    // https in the https run (scripts/test-https.ts): the client to the balancer, and the balancer to each node.
+    assertTestScheme(lb.origin, 'the balancer');
+    assertTestScheme(a.origin, 'node a');
+    assertTestScheme(b.origin, 'node b');
     // Two clients: opens alternate, so one session is owned by each node.
     const clients = [0, 1].map(() => newClient(cleanup, lb.origin));
     const got: string[][] = [[], []];

@@ -16,6 +16,7 @@ import { after, describe, it } from 'node:test';
 import { MemoryStore, type Session } from '../../server/index.js';
 import { balance, newClient, recordAtServer, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
+import { assertTestScheme } from '../helpers/tls.js';
 import { assertExactlyOnce, clientAcked, key, killable, message, nodeOn, sessionDrained, twoNodes } from './helpers.js';
 
 describe('two servers, one MemoryStore', () => {
@@ -25,6 +26,10 @@ describe('two servers, one MemoryStore', () => {
   it('a node that leaves (close()) hands its sessions over: the other takes it (resumed), no reset, nothing lost', async () => {
     // Opens go to A first: A owns the session.
     const { a, b, lb } = await twoNodes(cleanup, 'leave');
+    // https in the https run (scripts/test-https.ts): the client to the balancer, and the balancer to each node.
+    assertTestScheme(lb.origin, 'the balancer');
+    assertTestScheme(a.origin, 'node a');
+    assertTestScheme(b.origin, 'node b');
     const changed = new Condition();
     // Flagged messages may come twice (the leaving owner may not have marked them delivered).
     const atServer = recordAtServer([a, b], changed, { dropFlaggedRepeats: true });

@@ -15,6 +15,7 @@ import { HoldlineServer, MemoryStore } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
 import { attachNode, balance, recordAtServer, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
+import { assertTestScheme } from '../helpers/tls.js';
 import { assertExactlyOnce, clientAcked, key, message, sessionDrained, twoNodes } from './helpers.js';
 
 /** Send messages 0..n-1 (message(prefix, i)) one by one, recording each one's key in `expected`; after every 50th, wait until `settled()`. */
@@ -33,6 +34,10 @@ describe('two servers, one MemoryStore', () => {
 
   it('serve one session round-robin: 5,000 messages each way, mixed text and binary, exactly once and in order', async () => {
     const { a, b, lb } = await twoNodes(cleanup, 'node');
+    // https in the https run (scripts/test-https.ts): the client to the balancer, and the balancer to each node.
+    assertTestScheme(lb.origin, 'the balancer');
+    assertTestScheme(a.origin, 'node a');
+    assertTestScheme(b.origin, 'node b');
 
     const N = 5_000;
     const changed = new Condition();
