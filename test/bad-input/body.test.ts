@@ -10,7 +10,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { post } from '../helpers/server.js';
+import { testTls } from '../helpers/tls.js';
 import { assertError, badInputSuite, closingChecks, json, sendBody } from './helpers.js';
 
 describe('bad input, with a healthy session exchanging messages throughout', () => {
@@ -61,7 +63,8 @@ describe('bad input, with a healthy session exchanging messages throughout', () 
     const body = sendBody(s, 1, ['lost?']);
     const { port } = new URL(base);
     const answer = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(Number(port), '127.0.0.1');
+      // Over TLS in the https run (scripts/test-https.ts): plain bytes would be dropped unread there, and the test would prove nothing.
+      const sock = testTls() ? tls.connect({ port: Number(port), host: '127.0.0.1' }) : net.connect(Number(port), '127.0.0.1');
       let text = '';
       const timer = setTimeout(() => {
         sock.destroy();
@@ -81,7 +84,8 @@ describe('bad input, with a healthy session exchanging messages throughout', () 
       );
       sock.end();
     });
-    assert.doesNotMatch(answer, /^HTTP\/1\.1 2\d\d/, `no success for a truncated body: ${answer}`);
+    // Refused, not dropped unread: the server read the request and answered it (400).
+    assert.match(answer, /^HTTP\/1\.1 4\d\d /, `no success for a truncated body: ${answer}`);
     assert.deepEqual(got(s.sid), []);
     const ok = await post(`${base}/send`, sendBody(s, 1, ['first']));
     assert.equal(ok.status, 200, ok.text);
