@@ -316,7 +316,7 @@ export class WebSocketTransport implements Transport {
         ? new HoldlineError(wire.code, wire.message)
         : new HoldlineError('bad_response', `unknown error code ${JSON.stringify(wire.code)}: ${wire.message}`, { wireCode: wire.code });
     const reaction = reactionOf(error.code);
-    if (reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
+    if (reaction === 'retry' || reaction === 'smaller_batches') this.#events.down(session, error, wasUp, true);
     else host.failed(session, error, reaction).catch((e: unknown) => host.crashed(e));
   }
 
