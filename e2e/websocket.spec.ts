@@ -12,6 +12,7 @@
 // (client/tabs/leader.ts), so each tab shows it and emits 'transport'.
 import type { Page, WebSocketRoute } from '@playwright/test';
 import { test, expect, events, expectMessages, openChat, postViaForm, states } from './fixtures.js';
+import type { DemoServer } from './demo-server.js';
 
 /** Start noting every text the transport pill shows, in order (window.__pillTexts). */
 async function notePill(page: Page): Promise<void> {
@@ -103,6 +104,19 @@ function role(page: Page): Promise<string | null> {
   return page.locator('#role').textContent();
 }
 
+/** The page's client reported no error and never left 'open'. */
+async function expectCalm(page: Page): Promise<void> {
+  expect(await events(page, 'error')).toEqual([]);
+  expect(await states(page)).toEqual(['connecting', 'open']);
+}
+
+/** No poll and no HTTP send reached the demo server since `before` (its request counts then). */
+function expectNoHttpSince(demo: DemoServer, before: Readonly<Record<string, number>>): void {
+  const after = demo.stats().requests;
+  expect(after['POST /poll'] ?? 0).toBe(before['POST /poll'] ?? 0);
+  expect(after['POST /send'] ?? 0).toBe(before['POST /send'] ?? 0);
+}
+
 test('the demo runs on a WebSocket and the page shows it; no polls while chatting on it', async ({ browser, startDemo }) => {
   const demo = await startDemo();
   const alice = await browser.newContext();
@@ -123,12 +137,9 @@ test('the demo runs on a WebSocket and the page shows it; no polls while chattin
 
     const before = demo.stats().requests;
     await chat(a, b, 'on a websocket', 3);
-    const after = demo.stats().requests;
-    expect(after['POST /poll'] ?? 0).toBe(before['POST /poll'] ?? 0);
-    expect(after['POST /send'] ?? 0).toBe(before['POST /send'] ?? 0);
+    expectNoHttpSince(demo, before);
     await expectTransportShown(a, 'websocket');
-    expect(await events(a, 'error')).toEqual([]);
-    expect(await states(a)).toEqual(['connecting', 'open']);
+    await expectCalm(a);
   } finally {
     await alice.close();
     await bob.close();
@@ -167,8 +178,7 @@ test('the page shows the transport live: the WebSocket cut (polling shown), then
 
     const all = await chat(a, b, 'after the cut', 2, first);
     expect(all).toHaveLength(6);
-    expect(await events(a, 'error')).toEqual([]);
-    expect(await states(a)).toEqual(['connecting', 'open']);
+    await expectCalm(a);
   } finally {
     await alice.close();
     await bob.close();
@@ -203,8 +213,7 @@ test('WebSockets blocked by a route: chat works on polling and the page shows po
     await expectTransportShown(a, 'polling');
     expect(await pillTexts(a)).toEqual(['polling']);
     expect(await events(a, 'transport')).toEqual([]);
-    expect(await events(a, 'error')).toEqual([]);
-    expect(await states(a)).toEqual(['connecting', 'open']);
+    await expectCalm(a);
     // Only bob's WebSockets reached the server.
     const namesB = await switches(b);
     expectUp(namesB);
@@ -283,9 +292,7 @@ test('the default demo (tabs share one session) runs on a WebSocket, and every t
     const sent = await turns([[t1, 'leader'], [t2, 'follower']], [b], 'shared tabs', 2);
     const all = await turns([[t2, 'follower'], [b, 'bob']], [t1], 'follower and bob', 2, sent);
     expect(all).toHaveLength(8);
-    const after = demo.stats().requests;
-    expect(after['POST /poll'] ?? 0).toBe(before['POST /poll'] ?? 0);
-    expect(after['POST /send'] ?? 0).toBe(before['POST /send'] ?? 0);
+    expectNoHttpSince(demo, before);
     expect(demo.stats()).toMatchObject({ duplicatesDropped: 0, webSockets: 2 });
 
     // Still on the WebSocket, shown on both tabs throughout; no error, no change of state.
@@ -293,8 +300,7 @@ test('the default demo (tabs share one session) runs on a WebSocket, and every t
       await expectTransportShown(t, 'websocket');
       expect(await pillTexts(t)).toEqual(['websocket']);
       expectUp(await switches(t));
-      expect(await events(t, 'error')).toEqual([]);
-      expect(await states(t)).toEqual(['connecting', 'open']);
+      await expectCalm(t);
     }
   } finally {
     await tabs.close();
@@ -344,8 +350,7 @@ test('the default demo (tabs share one session) with WebSockets blocked by a rou
       await expectTransportShown(t, 'polling');
       expect(await pillTexts(t)).toEqual(['polling']);
       expect(await events(t, 'transport')).toEqual([]);
-      expect(await events(t, 'error')).toEqual([]);
-      expect(await states(t)).toEqual(['connecting', 'open']);
+      await expectCalm(t);
     }
     // Only the other browser's WebSocket reached the server.
     expectUp(await switches(b));

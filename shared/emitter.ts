@@ -23,8 +23,7 @@ function listenersOf(slots: Slots | undefined, event: unknown): Listeners | unde
   return i < 0 ? undefined : (slots[i + 1] as Listeners);
 }
 
-/** Call one listener; report what it throws or what its promise rejects with. */
-/** Runs an untrusted listener; true when it returned a promise (an async listener, still at work). */
+/** Call one listener; report what it throws or what its promise rejects with. True when it returned a promise (an async listener, still at work). */
 function guarded(fn: Listener, args: unknown[], onError: (err: unknown) => void): boolean {
   try {
     const r: unknown = fn(...args);

@@ -156,6 +156,14 @@ function noProxyAuth(errors: readonly HoldlineError[]): void {
   }
 }
 
+/** Every failed try was `code` with the proxy's status 403. */
+function everyTry403(reconnecting: readonly ReconnectingEvent[], code: string): void {
+  for (const e of reconnecting) {
+    assert.equal(e.error.code, code);
+    assert.equal(e.error.status, 403);
+  }
+}
+
 // Nothing listens on port 1: a request that got past the proxy would fail otherwise.
 const UNREACHED_HTTP = 'http://127.0.0.1:1/holdline';
 const UNREACHED_HTTPS = 'https://127.0.0.1:1/holdline';
@@ -179,10 +187,7 @@ describe('a proxy 407 is told by its status code, not by text', { timeout: 60_00
       assert.ok(err instanceof HoldlineError);
       assert.equal(err.code, 'timeout', 'retried until connectTimeoutMs');
       assert.ok(reconnecting.length >= 2, `retried: ${reconnecting.length}`);
-      for (const e of reconnecting) {
-        assert.equal(e.error.code, 'proxy_refused');
-        assert.equal(e.error.status, 403);
-      }
+      everyTry403(reconnecting, 'proxy_refused');
       assert.match(err.message, /last error: proxy_refused: .*HTTP 403/);
       assert.ok(proxy.requests.length >= 2 && proxy.requests.every((r) => r === `POST ${UNREACHED_HTTP}/open`), JSON.stringify(proxy.requests));
       noProxyAuth([err, ...errors, ...reconnecting.map((e) => e.error)]);
@@ -196,10 +201,7 @@ describe('a proxy 407 is told by its status code, not by text', { timeout: 60_00
       const byStatus = answerError(403, FORBIDDEN_407_TEXT.body, OPEN_STATUS_CODES);
       assert.notEqual(byStatus.code, 'proxy_auth_required');
       assert.ok(reconnecting.length >= 2, `retried: ${reconnecting.length}`);
-      for (const e of reconnecting) {
-        assert.equal(e.error.code, byStatus.code);
-        assert.equal(e.error.status, 403);
-      }
+      everyTry403(reconnecting, byStatus.code);
       assert.ok(proxy.requests.length >= 2, JSON.stringify(proxy.requests));
       noProxyAuth([...(err === undefined ? [] : [err]), ...errors, ...reconnecting.map((e) => e.error)]);
     });
@@ -225,10 +227,7 @@ describe('a proxy 407 is told by its status code, not by text', { timeout: 60_00
       const err = await connectError(c);
       assert.equal(err?.code, 'timeout', 'retried until connectTimeoutMs');
       assert.ok(reconnecting.length >= 2, `retried: ${reconnecting.length}`);
-      for (const e of reconnecting) {
-        assert.equal(e.error.code, 'proxy_refused');
-        assert.equal(e.error.status, 403);
-      }
+      everyTry403(reconnecting, 'proxy_refused');
       assert.ok(proxy.connects.length >= 2 && proxy.connects.every((a) => a === '127.0.0.1:1'), JSON.stringify(proxy.connects));
       assert.deepEqual(proxy.requests, []);
       noProxyAuth([...(err === undefined ? [] : [err]), ...errors, ...reconnecting.map((e) => e.error)]);
@@ -255,10 +254,7 @@ describe('a proxy 407 is told by its status code, not by text', { timeout: 60_00
       const { c, reconnecting, errors } = clientThrough(t, h.url, proxy.url, ['websocket']);
       assert.equal(await connectError(c), undefined, 'the open went through the proxy');
       await waitFor(() => reconnecting.length >= 3, 10_000, "three 'reconnecting'");
-      for (const e of reconnecting) {
-        assert.equal(e.error.code, 'proxy_refused');
-        assert.equal(e.error.status, 403);
-      }
+      everyTry403(reconnecting, 'proxy_refused');
       const port = new URL(h.url).port;
       assert.ok(proxy.connects.length >= 3 && proxy.connects.every((a) => a === `127.0.0.1:${port}`), JSON.stringify(proxy.connects));
       assert.deepEqual(proxy.requests, [`POST ${h.url}/open`], 'the open only: no poll');

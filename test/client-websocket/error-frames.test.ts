@@ -199,6 +199,16 @@ function others(connected: Connected): { reconnecting: ReconnectingEvent[]; rese
   return noted;
 }
 
+/** A retry on a WebSocket: the same session goes on, open, with nothing reported beyond the switch. */
+function wentOn(connected: Connected, sid: string | undefined, noted: ReturnType<typeof others>): void {
+  const { c, w } = connected;
+  assert.equal(c.sessionId, sid);
+  assert.equal(c.state, 'open');
+  assert.equal(c.stats.resets, 0);
+  assert.deepEqual(noted, { reconnecting: [], resets: 0, closes: 0 });
+  assert.deepEqual(w.errors, []);
+}
+
 describe('client on a WebSocket: error frames', { timeout: 60_000 }, () => {
   it('an error code this version does not know, mid-stream: bad_response with the code in wireCode, the HTTP reaction (retry): down to polling, nothing lost, up again later', async (t) => {
     const rig = await serve(t);
@@ -224,12 +234,7 @@ describe('client on a WebSocket: error frames', { timeout: 60_000 }, () => {
     assert.equal(reactionOf(reason.code), http.reaction);
     assert.match(reason.message, /brand_new_code/);
     assert.match(reason.message, /a code from a newer server/);
-    // A retry on a WebSocket: the same session goes on, nothing reported beyond the switch.
-    assert.equal(c.sessionId, sid);
-    assert.equal(c.state, 'open');
-    assert.equal(c.stats.resets, 0);
-    assert.deepEqual(noted, { reconnecting: [], resets: 0, closes: 0 });
-    assert.deepEqual(w.errors, []);
+    wentOn(connected, sid, noted);
     // Not a reason to stay off WebSockets: a new one after the back-off, and it carries the session.
     await waitFor(() => c.transport === 'websocket', 10_000, 'up again on a new WebSocket');
     assert.equal(relay.conns.length, 2);
@@ -280,11 +285,7 @@ describe('client on a WebSocket: error frames', { timeout: 60_000 }, () => {
       assert.equal(down.reason.code, code);
       assert.equal(down.reason.wireCode, undefined);
       assert.equal(down.reason.message, `the server says ${code}`);
-      assert.equal(c.sessionId, sid);
-      assert.equal(c.state, 'open');
-      assert.equal(c.stats.resets, 0);
-      assert.deepEqual(noted, { reconnecting: [], resets: 0, closes: 0 });
-      assert.deepEqual(w.errors, []);
+      wentOn(connected, sid, noted);
       await waitFor(() => c.transport === 'websocket', 10_000, 'up again on a new WebSocket');
     });
   }
