@@ -111,6 +111,7 @@ const WEBSOCKET_FILES = [
  */
 const MULTI_NODE_FILES = [
   'test/multi-node/round-robin.test.ts',
+  'test/multi-node/stale-poll.test.ts',
   'test/multi-node/any-node.test.ts',
   'test/multi-node/handover.test.ts',
   'test/redis-store/two-servers.test.ts',

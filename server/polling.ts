@@ -34,6 +34,8 @@ export class PollingTransport {
   readonly #holds: Holds;
   /** Answers the held polls (server/poll-flush.ts): wakes, flushes, forgets idle Holds. */
   readonly #flusher: PollFlusher;
+  /** Sessions owned here whose WebSocket said hello on another node: the highest such hello's count (helloElsewhere). */
+  readonly #hellos = new Map<string, number>();
 
   constructor(host: PollingHost, answerer: PollAnswerer) {
     this.#host = host;
@@ -64,12 +66,13 @@ export class PollingTransport {
    * Take a poll: answer at once if anything is pending (from message `from`
    * on, if given), else hold it (superseding any held one). A poll the
    * client sent before the hello of the WebSocket that carries the session
-   * (its count `ws` below that hello's) arrived late: it is answered empty at
-   * once and the WebSocket stays (the client reads no answer to it).
+   * (its count `ws` below that hello's, here or, for a session owned here,
+   * on another node) arrived late: it is answered empty at once and the
+   * WebSocket stays (the client reads no answer to it).
    */
   async take(sid: string, session: Session | undefined, handle: PollHandle, holdMs: number, now: number, poll: PollAsk = {}): Promise<boolean> {
     const { from, ws = 0, ack = 0, applyAck } = poll;
-    if (this.#host.pollPredatesWebSocket(sid, ws)) {
+    if (this.#host.pollPredatesWebSocket(sid, ws) || ws < (this.#hellos.get(sid) ?? 0)) {
       if (applyAck && (await applyAck()) === false) return false;
       this.#answerer.respond(handle, await this.#flusher.emptyBatch(sid));
       return true;
@@ -243,10 +246,32 @@ export class PollingTransport {
    */
   superseded(sid: string, at: number): void {
     const h = this.#holds.get(sid);
-    const poll = h?.poll;
-    if (!poll) return;
     // `at` is on the wall clock (it may come from another process); `since` on ours (kept only on a cluster's node).
-    if (this.#host.clustered && h.since > clockMs() - (Date.now() - at)) return;
+    if (!h?.poll || (this.#host.clustered && h.since > clockMs() - (Date.now() - at))) return;
+    this.#answerEmpty(sid, h);
+  }
+
+  /**
+   * A WebSocket on another node took the session with its hello, counted
+   * `hello` by the client. A poll the client sent before that hello may
+   * reach this node after it, and a poll held here is where the owner's
+   * commits go (it wakes no other node then: session-registry.ts,
+   * outboundReady), so the WebSocket would wait for them. So: a poll held
+   * here is answered empty, whatever its age (to one the client sent after
+   * the hello, its WebSocket having failed, it polls again); and a session
+   * owned here keeps the count, so that a poll counted below it, when it
+   * comes, is answered empty at once and never held (take()).
+   */
+  helloElsewhere(sid: string, hello: number): void {
+    if (this.#host.owned(sid) !== undefined && hello > (this.#hellos.get(sid) ?? 0)) this.#hellos.set(sid, hello);
+    const h = this.#holds.get(sid);
+    if (h?.poll) this.#answerEmpty(sid, h);
+  }
+
+  /** Answer the poll `h` holds with an empty batch (it was superseded). */
+  #answerEmpty(sid: string, h: Hold): void {
+    const poll = h.poll;
+    if (!poll) return;
     h.poll = undefined;
     this.#flusher.forgetIfIdle(sid, h);
     if (this.#answerer.gone(poll)) return;
@@ -270,6 +295,7 @@ export class PollingTransport {
    * uses one only for an owned session) nor the Hold kept only for that.
    */
   disown(session: Session): void {
+    this.#hellos.delete(session.id);
     const h = this.#holds.get(session.id);
     this.#holds.disown(session);
     if (h === undefined || !(h.flags & READING_AHEAD)) return;

@@ -54,7 +54,7 @@ export function isCloseReason(v: unknown): v is CloseReason {
 /** The event types a StoreEvent may have, and the fields each carries besides `node`. */
 export function isStoreEvent(v: unknown): v is StoreEvent {
   if (typeof v !== 'object' || v === null) return false;
-  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; ws?: unknown; reason?: unknown; data?: unknown };
+  const e = v as { type?: unknown; node?: unknown; ack?: unknown; bufferedBytes?: unknown; at?: unknown; ws?: unknown; hello?: unknown; reason?: unknown; data?: unknown };
   if (typeof e.node !== 'string') return false;
   switch (e.type) {
     case 'out':
@@ -63,7 +63,7 @@ export function isStoreEvent(v: unknown): v is StoreEvent {
     case 'ack':
       return typeof e.ack === 'number' && typeof e.bufferedBytes === 'number';
     case 'poll':
-      return typeof e.at === 'number' && (e.ws === undefined || typeof e.ws === 'number');
+      return typeof e.at === 'number' && (e.ws === undefined || typeof e.ws === 'number') && (e.hello === undefined || typeof e.hello === 'number');
     case 'close':
       return isCloseReason(e.reason);
     case 'broadcast':

@@ -304,11 +304,11 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return this.websocket?.predates(sid, ws) === true;
   }
 
-  /** A WebSocket now carries the session: a poll held anywhere is answered. */
-  carriedByWebSocket(sid: string): void {
+  /** A WebSocket now carries the session (`hello`: its hello's count, if the client sent one): a poll held anywhere is answered. */
+  carriedByWebSocket(sid: string, hello: number | undefined): void {
     this.#ticker.start();
     this.polling.superseded(sid, Date.now());
-    if (this.clustered) this.#publish(sid, { type: 'poll', node: this.node, at: Date.now() });
+    if (this.clustered) this.#publish(sid, hello === undefined ? { type: 'poll', node: this.node, at: Date.now() } : { type: 'poll', node: this.node, at: Date.now(), hello });
   }
 
   heldRead(session: Session): BatchAsk | undefined {

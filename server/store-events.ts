@@ -47,8 +47,9 @@ export function storeEventListener(host: StoreEventHost): (sid: string, event: S
         case 'in':
           return host.owned(sid)?.pump();
         case 'poll':
-          // A WebSocket's hello publishes no count: every other WebSocket of the session goes.
+          // A WebSocket's hello publishes no poll count: every other WebSocket of the session goes.
           host.websocket?.pollTaken(sid, event.ws);
+          if (event.hello !== undefined) return host.polling.helloElsewhere(sid, event.hello);
           return host.polling.superseded(sid, event.at);
         case 'close':
           host.polling.closed(sid, event.reason);

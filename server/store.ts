@@ -159,9 +159,12 @@ export type StoreEvent =
   /**
    * A poll was taken by `node` at `at` (Date.now()): a poll held on any other
    * node since before then is answered empty (one poll per session).
+   * `ws`: a poll's WebSocket count (PollRequest.ws); absent when a
+   * WebSocket's hello took the session. `hello`: that hello's count (its
+   * `ws`), when the client sent one: a poll counted below it was sent before
+   * the hello, on any node (server/polling.ts, helloElsewhere).
    */
-  /** `ws`: a poll's WebSocket count (PollRequest.ws); absent when a WebSocket's hello took the session. */
-  | { type: 'poll'; node: string; at: number; ws?: number }
+  | { type: 'poll'; node: string; at: number; ws?: number; hello?: number }
   /** The session was closed. */
   | { type: 'close'; node: string; reason: CloseReason }
   /**

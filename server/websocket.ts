@@ -89,7 +89,7 @@ export class WebSocketTransport {
     const old = this.#bySid.get(sid);
     this.#bySid.set(sid, c);
     if (old && old !== c) old.drop(WS_CLOSE.superseded, 'superseded');
-    this.core.carriedByWebSocket(sid);
+    this.core.carriedByWebSocket(sid, c.hello);
     if (this.#ticker === undefined) {
       // Whole milliseconds, rounded down: BEAT_TICKS ticks are never longer than heartbeatMs.
       this.#ticker = setInterval(() => this.#tick(), Math.floor(this.heartbeatMs / BEAT_TICKS));

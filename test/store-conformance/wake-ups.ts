@@ -58,6 +58,8 @@ export function wakeUps({ check, world }: Suite): void {
       { type: 'ack', node: NODE_B, ack: 17, bufferedBytes: 4096 },
       { type: 'in', node: NODE_A },
       { type: 'poll', node: NODE_B, at: 1_700_000_000_123 },
+      { type: 'poll', node: NODE_A, at: 1_700_000_000_456, ws: 3 },
+      { type: 'poll', node: NODE_B, at: 1_700_000_000_789, hello: 2 },
       { type: 'close', node: NODE_A, reason: { code: 'idle_timeout', message: 'nobody polled for 30 s' } },
       { type: 'broadcast', node: NODE_B, data: 'to everyone' },
       { type: 'broadcast', node: NODE_A, data: { b: 'AAEC/w==' } },

@@ -1,0 +1,191 @@
+/**
+ * A poll the client sent before a WebSocket's hello on another node, which
+ * reaches the owner after that hello (a round-robin balancer sends the
+ * requests of one client to different nodes, and they cross on the way).
+ *
+ * The client reads no answer to that poll: it stopped polling before its
+ * hello. The owner must not hold it, because a poll held on the owner is
+ * where the owner's commits go, and then no other node is woken: the
+ * WebSocket on the other node would wait for the owner's messages. Either
+ * order is covered: the hello's wake-up reaches the owner before the stale
+ * poll, or after it (the owner's wake-ups held back for the test). With
+ * one MemoryStore shared in this process, and with a RedisStore on each
+ * node (one redis-server of the test's own).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { WebSocket, type RawData } from 'ws';
+import { MemoryStore, type Session } from '../../server/index.js';
+import { RedisStore } from '../../server/redis.js';
+import type { SessionStore, StoreEvent, StoreListener } from '../../server/store.js';
+import { Cleanup, openRaw, post, startServer, withTimeout, type RawResponse, type RawSession, type StartedServer } from '../helpers/server.js';
+import { startRedis } from '../middlebox/redis.js';
+import { assertTestScheme } from '../helpers/tls.js';
+
+interface PausableEvents {
+  store: SessionStore;
+  pause(): void;
+  resume(): void;
+  /** Resolves once the node's listener has been given an event that `match` takes. */
+  delivered(match: (sid: string, event: StoreEvent) => boolean): Promise<void>;
+}
+
+/** `store` as one node sees it, with its wake-ups (subscribe) held back while paused, then delivered in order. */
+function pausableEvents(store: SessionStore): PausableEvents {
+  let paused = false;
+  const queued: Array<() => void> = [];
+  const seen: Array<[string, StoreEvent]> = [];
+  let heard: (() => void) | undefined;
+  const view = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'subscribe') {
+        return (listener: StoreListener) =>
+          target.subscribe((sid, event) => {
+            const deliver = (): void => {
+              listener(sid, event);
+              seen.push([sid, event]);
+              heard?.();
+            };
+            if (paused) queued.push(deliver);
+            else deliver();
+          });
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (...args: unknown[]) => Reflect.apply(v, target, args) : v;
+    },
+  });
+  return {
+    store: view,
+    pause: () => (paused = true),
+    resume: () => {
+      paused = false;
+      for (const deliver of queued.splice(0)) deliver();
+    },
+    async delivered(match) {
+      while (!seen.some(([sid, event]) => match(sid, event))) await new Promise<void>((resolve) => (heard = resolve));
+    },
+  };
+}
+
+/** Node A (`events` is its view of the store) has been given the wake-up of session `s`'s WebSocket hello elsewhere. */
+function heard(events: PausableEvents, s: RawSession): Promise<void> {
+  return withTimeout(events.delivered((sid, e) => sid === s.sid && e.type === 'poll' && e.hello !== undefined), 5_000, "the hello's wake-up on node A");
+}
+
+/** A raw WebSocket to `base`'s endpoint, its hello sent with WebSocket count `ws` and answered ok; its text frames as they come. */
+async function helloAt(base: string, s: RawSession, ws: number): Promise<{ socket: WebSocket; texts: string[]; next(): Promise<string> }> {
+  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
+  const texts: string[] = [];
+  let wake: (() => void) | undefined;
+  socket.on('message', (data: RawData) => {
+    texts.push(Buffer.isBuffer(data) ? data.toString('utf8') : String(data));
+    wake?.();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  let read = 0;
+  const next = async (): Promise<string> => {
+    while (read >= texts.length) await new Promise<void>((resolve) => (wake = resolve));
+    return texts[read++] ?? '';
+  };
+  socket.send(JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws }));
+  const ok = JSON.parse(await withTimeout(next(), 5_000, 'the answer to the hello')) as { ok?: unknown };
+  assert.equal(ok.ok, true);
+  return { socket, texts, next };
+}
+
+/** The messages of a poll's answer (a batch `{"ack","seq","m"}`). */
+function messagesOf(res: RawResponse): unknown[] {
+  assert.equal(res.status, 200, res.text);
+  const body = JSON.parse(res.text) as { m?: unknown };
+  assert.ok(Array.isArray(body.m), res.text);
+  return body.m;
+}
+
+describe('a poll sent before a WebSocket hello on another node, reaching the owner after it', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  /** Each node's store: one MemoryStore for both, or a RedisStore each on one redis-server (started once). */
+  let redisUrl: Promise<string> | undefined;
+  const stores: Array<[string, () => Promise<() => SessionStore>]> = [
+    [
+      'one MemoryStore',
+      () => {
+        const shared = new MemoryStore();
+        return Promise.resolve(() => shared);
+      },
+    ],
+    [
+      'a RedisStore on each node',
+      async () => {
+        redisUrl ??= startRedis().then((redis) => {
+          cleanup.add(() => redis.stop());
+          return redis.url;
+        });
+        const url = await redisUrl;
+        const keyPrefix = `stale-${process.pid}-${Date.now()}:`;
+        return () => {
+          const store = new RedisStore({ url, keyPrefix });
+          cleanup.add(() => store.close()); // after its node closes, before redis stops
+          return store;
+        };
+      },
+    ],
+  ];
+
+  /** Node A (owner, its wake-ups pausable) and node B on `storeFor`'s stores; a session opened on A. */
+  async function rig(storeFor: () => SessionStore): Promise<{ a: StartedServer; b: StartedServer; events: PausableEvents; s: RawSession; owner: Session }> {
+    const events = pausableEvents(storeFor());
+    const a = await startServer({ store: events.store, nodeId: 'stale-a', pollTimeoutMs: 10_000 });
+    cleanup.add(() => a.close());
+    const b = await startServer({ store: storeFor(), nodeId: 'stale-b', pollTimeoutMs: 10_000 });
+    cleanup.add(() => b.close());
+    assertTestScheme(a.url, 'node a');
+    assertTestScheme(b.url, 'node b');
+    const ownerP = new Promise<Session>((resolve) => a.hl.once('session', resolve));
+    const s = await openRaw(a.url);
+    return { a, b, events, s, owner: await ownerP };
+  }
+
+  /** The owner sends; the WebSocket on B must get it (the commit wakes B), as a compact-free header and its frame. */
+  async function ownerReachesWebSocket(owner: Session, ws: { next(): Promise<string> }, text: string): Promise<void> {
+    await owner.send(text);
+    for (;;) {
+      const frame = await withTimeout(ws.next(), 5_000, `"${text}" on the WebSocket on node B`);
+      if (frame === text) return;
+    }
+  }
+
+  for (const [name, makeStores] of stores) {
+    it(`the hello first: the owner answers the stale poll empty at once instead of holding it (${name})`, async () => {
+      const { a, b, events, s, owner } = await rig(await makeStores());
+      const ws = await helloAt(b.url, s, 2);
+      cleanup.add(() => ws.socket.terminate());
+      await heard(events, s);
+      const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
+      // Held (the fault), it would carry the owner's message below; answered at once, it is empty.
+      const early = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      await ownerReachesWebSocket(owner, ws, 'after the stale poll');
+      assert.notEqual(early, 'held', 'the stale poll was answered before the owner sent anything');
+      assert.deepEqual(messagesOf(await poll), []);
+    });
+
+    it(`the stale poll first: the hello's wake-up, when it reaches the owner, answers the held poll empty (${name})`, async () => {
+      const { a, b, events, s, owner } = await rig(await makeStores());
+      events.pause();
+      const ws = await helloAt(b.url, s, 2);
+      cleanup.add(() => ws.socket.terminate());
+      // After the hello by the clock, before its wake-up reaches A: A holds it, knowing nothing yet.
+      const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
+      const held = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      assert.equal(held, 'held', 'A holds the poll while it has not heard of the hello');
+      events.resume();
+      await heard(events, s);
+      await ownerReachesWebSocket(owner, ws, 'after the hello reached A');
+      assert.deepEqual(messagesOf(await withTimeout(poll, 5_000, 'the answer to the stale poll')), []);
+    });
+  }
+});
