@@ -106,11 +106,13 @@ const WEBSOCKET_FILES = [
 /**
  * Several nodes on one store behind the round-robin balancer
  * (test/helpers/nodes.ts and round-robin.ts, which speak TLS in this mode:
- * https from the client to the balancer and from the balancer to each node).
- * The multi-node files check that the balancer and the nodes are https.
+ * https from the client to the balancer and from the balancer to each node;
+ * an upgrade it passes is wss to it and TLS to the node). The multi-node
+ * files check that the balancer and the nodes are https.
  */
 const MULTI_NODE_FILES = [
   'test/multi-node/round-robin.test.ts',
+  'test/multi-node/round-robin-websocket.test.ts',
   'test/multi-node/stale-poll.test.ts',
   'test/multi-node/any-node.test.ts',
   'test/multi-node/handover.test.ts',

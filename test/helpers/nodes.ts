@@ -11,7 +11,7 @@ import type http from 'node:http';
 import { HoldlineClient, type ResetEvent } from '../../client/index.js';
 import { HoldlineServer, type HoldlineServerOptions, type MessageInfo, type Session } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
-import { roundRobin, type RoundRobin } from './round-robin.js';
+import { roundRobin, type RoundRobin, type RoundRobinOptions } from './round-robin.js';
 import { Cleanup, closeHttpServer, Condition, listen } from './server.js';
 import { createTestServer } from './tls.js';
 
@@ -56,8 +56,8 @@ export async function startNode(cleanup: Cleanup, options: HoldlineServerOptions
 }
 
 /** A round-robin balancer (test/helpers/round-robin.ts) in front of `origins`, closed at clean-up. */
-export async function balance(cleanup: Cleanup, origins: string[]): Promise<RoundRobin> {
-  const lb = await roundRobin(origins);
+export async function balance(cleanup: Cleanup, origins: string[], options: RoundRobinOptions = {}): Promise<RoundRobin> {
+  const lb = await roundRobin(origins, options);
   cleanup.add(() => lb.close());
   return lb;
 }
