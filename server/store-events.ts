@@ -10,13 +10,15 @@ import { utf8Length, type MessageWire, type OutboxEntry } from '../shared/index.
 import { sendToOwned } from './broadcast.js';
 import type { PollingTransport } from './polling.js';
 import type { Session } from './session.js';
-import type { StoreEvent } from './store.js';
+import type { SessionStore, StoreEvent } from './store.js';
 import type { WebSocketTransport } from './websocket.js';
 
 /** What the wake-ups reach on their node (server/session-registry.ts). */
 export interface StoreEventHost {
   /** This node's id in the store. */
   readonly node: string;
+  /** The store, to publish on. */
+  readonly options: { readonly store: Pick<SessionStore, 'publish'> };
   readonly polling: PollingTransport;
   readonly websocket: WebSocketTransport | undefined;
   readonly reportError: (err: unknown) => void;
@@ -49,8 +51,11 @@ export function storeEventListener(host: StoreEventHost): (sid: string, event: S
         case 'poll':
           // A WebSocket's hello publishes no poll count: every other WebSocket of the session goes.
           host.websocket?.pollTaken(sid, event.ws);
-          if (event.hello !== undefined) return host.polling.helloElsewhere(sid, event.hello);
-          return host.polling.superseded(sid, event.at);
+          if (event.hello === undefined) return host.polling.superseded(sid, event.at);
+          host.polling.helloElsewhere(sid, event.hello);
+          // What the owner committed while it held a poll and had not heard of this hello woke no other node: the WebSocket's node reads again.
+          if (host.owned(sid) !== undefined) host.options.store.publish(sid, { type: 'out', node: host.node }).catch(host.reportError);
+          return;
         case 'close':
           host.polling.closed(sid, event.reason);
           host.websocket?.closed(sid, event.reason);

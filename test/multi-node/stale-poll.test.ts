@@ -8,7 +8,10 @@
  * where the owner's commits go, and then no other node is woken: the
  * WebSocket on the other node would wait for the owner's messages. Either
  * order is covered: the hello's wake-up reaches the owner before the stale
- * poll, or after it (the owner's wake-ups held back for the test). With
+ * poll, or after it (the owner's wake-ups held back for the test). So is
+ * a commit the owner makes before it hears of the hello, while it still
+ * holds a poll: that poll takes it, and the WebSocket's node must read it
+ * from the store all the same. With
  * one MemoryStore shared in this process, and with a RedisStore on each
  * node (one redis-server of the test's own).
  */
@@ -186,6 +189,25 @@ describe('a poll sent before a WebSocket hello on another node, reaching the own
       await heard(events, s);
       await ownerReachesWebSocket(owner, ws, 'after the hello reached A');
       assert.deepEqual(messagesOf(await withTimeout(poll, 5_000, 'the answer to the stale poll')), []);
+    });
+
+    it(`the owner commits before it hears of the hello: its held poll takes the message, and the WebSocket's node still gets it (${name})`, async () => {
+      const { a, b, events, s, owner } = await rig(await makeStores());
+      const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
+      const held = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      assert.equal(held, 'held', 'A holds the poll');
+      events.pause();
+      const ws = await helloAt(b.url, s, 2);
+      cleanup.add(() => ws.socket.terminate());
+      // Committed while A still holds its poll and knows nothing of the hello: that poll carries it (the client reads no answer to it), and no other node is woken.
+      await owner.send('before A heard');
+      assert.deepEqual(messagesOf(await withTimeout(poll, 5_000, 'the answer to the held poll')), ['before A heard']);
+      events.resume();
+      await heard(events, s);
+      for (;;) {
+        const frame = await withTimeout(ws.next(), 5_000, '"before A heard" on the WebSocket on node B');
+        if (frame === 'before A heard' || frame.endsWith(']before A heard')) break;
+      }
     });
   }
 });
