@@ -43,8 +43,14 @@ export interface SendState {
   waitingBytes: number;
   /** The tally of bytes not yet written. */
   unsent: Unsent;
-  /** bufferedBytes as the store last reported it (committed, unacknowledged). */
-  storeBuffered: number;
+  /**
+   * The messages this node committed and the client has not acknowledged,
+   * as pairs from `unackedHead` on: number, then window cost. An ack frees
+   * exactly the costs of the messages it covers (takeAck), whatever order
+   * the store's answers and other nodes' acks come in.
+   */
+  unacked: number[];
+  unackedHead: number;
   /** Sent this turn, not yet committed to the store. */
   uncommitted: OutboxEntry[] | undefined;
   /** The commit of `uncommitted`, due at the end of this turn. */
@@ -70,7 +76,8 @@ export function newSendState(options: ResolvedOptions): SendState {
     waiting: [],
     waitingBytes: 0,
     unsent: new Unsent(),
-    storeBuffered: 0,
+    unacked: [],
+    unackedHead: 0,
     uncommitted: undefined,
     commit: undefined,
     turnCommitted: false,
@@ -79,6 +86,11 @@ export function newSendState(options: ResolvedOptions): SendState {
     clientAck: 0,
     rpc: undefined,
   };
+}
+
+/** What a message takes of the window: its payload and MESSAGE_OVERHEAD; a message as large as the whole queue still goes, alone. */
+function costOf(entry: OutboxEntry, options: ResolvedOptions): number {
+  return Math.min(entry.bytes + MESSAGE_OVERHEAD, options.maxQueuedBytes);
 }
 
 /** A send the session refuses outright (it is closed, or the message is too large): its rejection, else undefined. */
@@ -103,8 +115,7 @@ export function refusal(session: Session, options: ResolvedOptions, entry: Outbo
  * Session.send().
  */
 export function queueSend(session: Session, host: SessionHost, out: SendState, entry: OutboxEntry): Promise<void> {
-  // A message as large as the whole queue still goes, alone.
-  const cost = Math.min(entry.bytes + MESSAGE_OVERHEAD, host.options.maxQueuedBytes);
+  const cost = costOf(entry, host.options);
   if (host.queuedTotal + cost > host.options.maxTotalQueuedBytes) {
     return quiet(Promise.reject(new HoldlineError('queue_full', `the server holds maxTotalQueuedBytes (${host.options.maxTotalQueuedBytes}) unacknowledged across its sessions`)));
   }
@@ -133,7 +144,7 @@ function unwait(host: SessionHost, out: SendState, entry: OutboxEntry): void {
   const i = out.waiting.indexOf(entry);
   if (i < 0) return;
   out.waiting.splice(i, 1);
-  out.waitingBytes -= Math.min(entry.bytes + MESSAGE_OVERHEAD, host.options.maxQueuedBytes);
+  out.waitingBytes -= costOf(entry, host.options);
 }
 
 function admit(session: Session, host: SessionHost, out: SendState, entry: OutboxEntry): Promise<void> {
@@ -164,7 +175,7 @@ function commitNow(session: Session, host: SessionHost, out: SendState, store: S
   process.nextTick(endTurn, out);
   out.inCommit = true;
   try {
-    if (store.enqueueNow !== undefined) committed(session, host, out, store.enqueueNow(session.id, [entry]));
+    if (store.enqueueNow !== undefined) committed(session, host, out, store.enqueueNow(session.id, [entry]), [entry]);
   } catch (e) {
     return quiet(Promise.reject(e instanceof Error ? e : new Error(String(e))));
   } finally {
@@ -190,7 +201,7 @@ function commit(session: Session, host: SessionHost, out: SendState): Promise<vo
   out.uncommitted = undefined;
   const { store } = host.options;
   if (store.enqueueNow === undefined) return commitToStore(session, host, out, entries);
-  committed(session, host, out, store.enqueueNow(session.id, entries));
+  committed(session, host, out, store.enqueueNow(session.id, entries), entries);
   return undefined;
 }
 
@@ -200,30 +211,48 @@ async function commitToStore(session: Session, host: SessionHost, out: SendState
   const read = store.enqueueAndRead === undefined ? undefined : host.heldRead(session);
   if (read !== undefined && store.enqueueAndRead !== undefined) {
     const both = await store.enqueueAndRead(session.id, entries, read);
-    committed(session, host, out, both, both.batch);
+    committed(session, host, out, both, entries, both.batch);
   } else {
-    committed(session, host, out, await store.enqueue(session.id, entries));
+    committed(session, host, out, await store.enqueue(session.id, entries), entries);
   }
 }
 
-function committed(session: Session, host: SessionHost, out: SendState, r: EnqueueResult, batch?: ReadOutboundResult): void {
-  out.storeBuffered = r.bufferedBytes;
+/** `entries` are in the store, the last numbered `r.lastSeq`: their costs wait for the client's ack. */
+function committed(session: Session, host: SessionHost, out: SendState, r: EnqueueResult, entries: readonly OutboxEntry[], batch?: ReadOutboundResult): void {
   out.commits++;
+  const first = r.lastSeq - entries.length + 1;
+  let seq = first;
+  for (const e of entries) out.unacked.push(seq++, costOf(e, host.options));
+  // An ack that reached this node before this answer (another node's, with a store across the network) covers them already.
+  if (first <= out.clientAck) session.acked(out.clientAck);
   host.outboundReady(session, out.commits, batch);
 }
 
 /**
- * Count the client's ack up to `ack` (past `out.clientAck`), the store then
- * holding `bufferedBytes` unacknowledged: the bytes it frees in the window.
+ * The client acknowledged up to `ack`: the window cost of this node's
+ * messages that this covers (messages other nodes queued, or a node that
+ * owned the session before, cost this window nothing). -1 when nothing
+ * changed (an ack already counted, and no message of it committed since).
  */
-export function countAck(out: SendState, ack: number, bufferedBytes: number): number {
-  // After a takeover the store may hold bytes and messages this node never counted.
-  const messages = Math.min(out.pending, ack - out.clientAck);
-  out.clientAck = ack;
+export function takeAck(out: SendState, ack: number): number {
+  const advanced = ack > out.clientAck;
+  if (advanced) out.clientAck = ack;
+  const u = out.unacked;
+  let i = out.unackedHead;
+  let freed = 0;
+  let messages = 0;
+  for (; i < u.length && (u[i] ?? Infinity) <= out.clientAck; i += 2, messages++) freed += u[i + 1] ?? 0;
+  if (i >= u.length) {
+    out.unacked = [];
+    out.unackedHead = 0;
+  } else if (i > 2048) {
+    out.unacked = u.slice(i);
+    out.unackedHead = 0;
+  } else {
+    out.unackedHead = i;
+  }
   out.pending -= messages;
-  const freed = Math.max(0, out.storeBuffered - bufferedBytes) + messages * MESSAGE_OVERHEAD;
-  out.storeBuffered = bufferedBytes;
-  return freed;
+  return advanced || messages > 0 ? freed : -1;
 }
 
 /** Free `bytes` of the window (sends waiting for room are admitted, in order) and tell the node. */
@@ -245,12 +274,16 @@ export function closeSends(host: SessionHost, out: SendState, error: HoldlineErr
   out.window.fail(error);
   (out.uncommitted ??= []).push(...waiting);
   out.unsent.reset();
+  out.unacked = [];
+  out.unackedHead = 0;
 }
 
 /** The session moved to another node: sends still waiting for room reject with `error`. */
 export function failSends(host: SessionHost, out: SendState, error: HoldlineError): void {
   host.queued(-out.window.buffered);
   out.window.fail(error);
+  out.unacked = [];
+  out.unackedHead = 0;
 }
 
 /** Mark a promise handled (an ignored send() must never be an unhandled rejection) and return it as it is. */

@@ -11,7 +11,7 @@ import { ackReadOutcome, type AckOutcome, type AckRead } from './ack-outcome.js'
 import type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
 import type { SessionContext } from './session-host.js';
 import type { AckReadResult, BatchAsk } from './store.js';
-import { closeSends, countAck, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, type SendState } from './session-send.js';
+import { closeSends, failSends, MESSAGE_OVERHEAD, newSendState, queueSend, quiet, refusal, releaseRoom, takeAck, type SendState } from './session-send.js';
 
 export type { MessageInfo, SessionEvents, SessionState } from './session-events.js';
 
@@ -269,15 +269,15 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     const { store } = this;
     const commits = this.commits;
     const r: AckReadResult = read !== undefined && store.ackAndRead !== undefined ? await store.ackAndRead(this.id, ack, read) : await store.ackOutbound(this.id, ack);
-    if (r.result === 'ok') this.acked(ack, r.bufferedBytes);
+    if (r.result === 'ok') this.acked(ack);
     return ackReadOutcome(r, ack, from, commits);
   }
 
-  /** The store holds an ack up to `ack` (applied here or on another node), `bufferedBytes` left unacknowledged. */
-  acked(ack: number, bufferedBytes: number): void {
+  /** The store holds an ack up to `ack` (applied here or on another node; again, once messages it covers are committed here). */
+  acked(ack: number): void {
     const out = this.sendState();
-    if (ack <= out.clientAck) return;
-    const freed = countAck(out, ack, bufferedBytes);
+    const freed = takeAck(out, ack);
+    if (freed < 0) return;
     if (out.unsent.sent(ack) && !this.closed) this.emitSafely('flush');
     releaseRoom(this.#context.host, out, freed);
     if (out.window.buffered === 0 && !this.closed) this.emitSafely('drain');

@@ -45,7 +45,7 @@ export function storeEventListener(host: StoreEventHost): (sid: string, event: S
           host.websocket?.outboundReady(sid);
           return host.polling.outboundReady(sid);
         case 'ack':
-          return host.owned(sid)?.acked(event.ack, event.bufferedBytes);
+          return host.owned(sid)?.acked(event.ack);
         case 'in':
           return host.owned(sid)?.pump();
         case 'poll':

@@ -2,14 +2,19 @@
  * What the multi-node tests (`*.test.ts` in this folder) share: nodes in this
  * process on one store (test/helpers/nodes.ts), two of them behind a
  * round-robin balancer, a store handle that can go dead, the numbered
- * messages they send, waiting for acks both ways, and the exactly-once check.
+ * messages they send, waiting for acks both ways, and the exactly-once check;
+ * the stores they run on (storeKinds), and a node's view of its store whose
+ * wake-ups a test can hold back (pausableEvents).
  */
 import type { HoldlineClient } from '../../client/index.js';
 import { MemoryStore, type Session, type SessionStore } from '../../server/index.js';
+import { RedisStore } from '../../server/redis.js';
+import type { StoreEvent, StoreListener } from '../../server/store.js';
 import type { Payload } from '../../shared/index.js';
 import { balance, startNode, type Node } from '../helpers/nodes.js';
 import type { RoundRobin } from '../helpers/round-robin.js';
-import type { Cleanup } from '../helpers/server.js';
+import { withTimeout, type Cleanup } from '../helpers/server.js';
+import { startRedis } from '../middlebox/redis.js';
 
 export { assertExactlyOnce } from '../helpers/assertions.js';
 
@@ -86,3 +91,93 @@ export function sessionDrained(s: Session): Promise<void> {
   });
 }
 
+
+/** A name and a maker of each node's store: make() once per test, then call what it gives once per node. */
+export type StoreKind = [name: string, make: () => Promise<() => SessionStore>];
+
+/**
+ * The stores a multi-node test runs on: one MemoryStore shared in this
+ * process, and a RedisStore on each node on one redis-server of the file's
+ * own (started on first use, stopped at clean-up; keys under `prefix`).
+ */
+export function storeKinds(cleanup: Cleanup, prefix: string): StoreKind[] {
+  let url: Promise<string> | undefined;
+  return [
+    [
+      'one MemoryStore',
+      () => {
+        const shared = new MemoryStore();
+        return Promise.resolve(() => shared);
+      },
+    ],
+    [
+      'a RedisStore on each node',
+      async () => {
+        url ??= startRedis().then((redis) => {
+          cleanup.add(() => redis.stop());
+          return redis.url;
+        });
+        const redisUrl = await url;
+        const keyPrefix = `${prefix}-${process.pid}-${Date.now()}:`;
+        return () => {
+          const store = new RedisStore({ url: redisUrl, keyPrefix });
+          cleanup.add(() => store.close()); // after its node closes, before redis stops
+          return store;
+        };
+      },
+    ],
+  ];
+}
+
+export interface PausableEvents {
+  /** The store as the node sees it. */
+  store: SessionStore;
+  /** Hold the node's wake-ups back from now on. */
+  pause(): void;
+  /** Deliver those held back, in order, and the next ones as they come. */
+  resume(): void;
+  /** Resolves once the node's listener has been given an event that `match` takes (5 s at most). */
+  delivered(match: (sid: string, event: StoreEvent) => boolean, what: string): Promise<void>;
+}
+
+/** `store` as one node sees it, with its wake-ups (subscribe) held back while paused. */
+export function pausableEvents(store: SessionStore): PausableEvents {
+  let paused = false;
+  const queued: Array<() => void> = [];
+  const seen: Array<[string, StoreEvent]> = [];
+  let heard: (() => void) | undefined;
+  const view = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'subscribe') {
+        return (listener: StoreListener) =>
+          target.subscribe((sid, event) => {
+            const deliver = (): void => {
+              listener(sid, event);
+              seen.push([sid, event]);
+              heard?.();
+            };
+            if (paused) queued.push(deliver);
+            else deliver();
+          });
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (...args: unknown[]) => Reflect.apply(v, target, args) : v;
+    },
+  });
+  return {
+    store: view,
+    pause: () => (paused = true),
+    resume: () => {
+      paused = false;
+      for (const deliver of queued.splice(0)) deliver();
+    },
+    delivered: (match, what) =>
+      withTimeout(
+        (async () => {
+          while (!seen.some(([sid, event]) => match(sid, event))) await new Promise<void>((resolve) => (heard = resolve));
+        })(),
+        5_000,
+        what,
+      ),
+  };
+}

@@ -18,61 +18,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
-import { MemoryStore, type Session } from '../../server/index.js';
-import { RedisStore } from '../../server/redis.js';
-import type { SessionStore, StoreEvent, StoreListener } from '../../server/store.js';
+import type { Session } from '../../server/index.js';
+import type { SessionStore } from '../../server/store.js';
 import { Cleanup, openRaw, post, startServer, withTimeout, type RawResponse, type RawSession, type StartedServer } from '../helpers/server.js';
-import { startRedis } from '../middlebox/redis.js';
 import { assertTestScheme } from '../helpers/tls.js';
+import { pausableEvents, storeKinds, type PausableEvents } from './helpers.js';
 
-interface PausableEvents {
-  store: SessionStore;
-  pause(): void;
-  resume(): void;
-  /** Resolves once the node's listener has been given an event that `match` takes. */
-  delivered(match: (sid: string, event: StoreEvent) => boolean): Promise<void>;
-}
-
-/** `store` as one node sees it, with its wake-ups (subscribe) held back while paused, then delivered in order. */
-function pausableEvents(store: SessionStore): PausableEvents {
-  let paused = false;
-  const queued: Array<() => void> = [];
-  const seen: Array<[string, StoreEvent]> = [];
-  let heard: (() => void) | undefined;
-  const view = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'subscribe') {
-        return (listener: StoreListener) =>
-          target.subscribe((sid, event) => {
-            const deliver = (): void => {
-              listener(sid, event);
-              seen.push([sid, event]);
-              heard?.();
-            };
-            if (paused) queued.push(deliver);
-            else deliver();
-          });
-      }
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? (...args: unknown[]) => Reflect.apply(v, target, args) : v;
-    },
-  });
-  return {
-    store: view,
-    pause: () => (paused = true),
-    resume: () => {
-      paused = false;
-      for (const deliver of queued.splice(0)) deliver();
-    },
-    async delivered(match) {
-      while (!seen.some(([sid, event]) => match(sid, event))) await new Promise<void>((resolve) => (heard = resolve));
-    },
-  };
-}
-
-/** Node A (`events` is its view of the store) has been given the wake-up of session `s`'s WebSocket hello elsewhere. */
+/** Node A (`events`, its view of the store) has been given the wake-up of session `s`'s WebSocket hello elsewhere. */
 function heard(events: PausableEvents, s: RawSession): Promise<void> {
-  return withTimeout(events.delivered((sid, e) => sid === s.sid && e.type === 'poll' && e.hello !== undefined), 5_000, "the hello's wake-up on node A");
+  return events.delivered((sid, e) => sid === s.sid && e.type === 'poll' && e.hello !== undefined, "the hello's wake-up on node A");
 }
 
 /** A raw WebSocket to `base`'s endpoint, its hello sent with WebSocket count `ws` and answered ok; its text frames as they come. */
@@ -111,33 +65,7 @@ describe('a poll sent before a WebSocket hello on another node, reaching the own
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
-  /** Each node's store: one MemoryStore for both, or a RedisStore each on one redis-server (started once). */
-  let redisUrl: Promise<string> | undefined;
-  const stores: Array<[string, () => Promise<() => SessionStore>]> = [
-    [
-      'one MemoryStore',
-      () => {
-        const shared = new MemoryStore();
-        return Promise.resolve(() => shared);
-      },
-    ],
-    [
-      'a RedisStore on each node',
-      async () => {
-        redisUrl ??= startRedis().then((redis) => {
-          cleanup.add(() => redis.stop());
-          return redis.url;
-        });
-        const url = await redisUrl;
-        const keyPrefix = `stale-${process.pid}-${Date.now()}:`;
-        return () => {
-          const store = new RedisStore({ url, keyPrefix });
-          cleanup.add(() => store.close()); // after its node closes, before redis stops
-          return store;
-        };
-      },
-    ],
-  ];
+  const stores = storeKinds(cleanup, 'stale');
 
   /** Node A (owner, its wake-ups pausable) and node B on `storeFor`'s stores; a session opened on A. */
   async function rig(storeFor: () => SessionStore): Promise<{ a: StartedServer; b: StartedServer; events: PausableEvents; s: RawSession; owner: Session }> {
