@@ -1,7 +1,9 @@
 /**
  * WebSockets behind a plain round-robin balancer that passes upgrades (as
  * nginx with the upgrade headers does), in front of two nodes sharing one
- * MemoryStore: the deployment of several nodes without sticky sessions.
+ * store: the deployment of several nodes without sticky sessions. With one
+ * MemoryStore shared in this process, and with a RedisStore on each node
+ * (one redis-server of the test's own).
  *
  * Each upgrade goes to the next node on its own turn, so successive
  * WebSockets of one session land on alternate nodes, and one of them is
@@ -13,27 +15,28 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { MemoryStore } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
 import { balance, recordAtServer, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
 import { assertTestScheme, testTls, upgradesOverTls } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
-import { assertExactlyOnce, clientAcked, key, message, nodeOn, sessionDrained } from './helpers.js';
+import { assertExactlyOnce, clientAcked, key, message, nodeOn, sessionDrained, storeKinds } from './helpers.js';
 
 /** WebSockets the session rides, each cut by the balancer but the last. */
 const WEBSOCKETS = 4;
 /** Messages each way while each WebSocket is up, and again on polling after each cut. */
 const PER_STEP = 150;
 
-describe('two servers, one MemoryStore, WebSockets through a round-robin balancer', () => {
+describe('two servers on one store, WebSockets through a round-robin balancer', () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
-  it('successive WebSockets land on alternate nodes, owner or not; cuts fall back to polling; exactly once both ways', async () => {
-    const store = new MemoryStore();
-    const a = await nodeOn(cleanup, store, 'rr-ws-a');
-    const b = await nodeOn(cleanup, store, 'rr-ws-b');
+  const stores = storeKinds(cleanup, 'rr-ws');
+
+  for (const [name, makeStores] of stores) it(`successive WebSockets land on alternate nodes, owner or not; cuts fall back to polling; exactly once both ways (${name})`, async () => {
+    const storeFor = await makeStores();
+    const a = await nodeOn(cleanup, storeFor(), 'rr-ws-a');
+    const b = await nodeOn(cleanup, storeFor(), 'rr-ws-b');
     const lb = await balance(cleanup, [a.origin, b.origin], { upgrades: true });
     assertTestScheme(lb.origin, 'the balancer');
     assertTestScheme(a.origin, 'node a');
