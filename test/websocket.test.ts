@@ -9,13 +9,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
-import { MemoryStore, type Session } from '../server/index.js';
-import { RedisStore } from '../server/redis.js';
-import type { SessionStore } from '../server/store.js';
+import type { Session } from '../server/index.js';
 import type { Payload } from '../shared/index.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout, type RawSession } from './helpers/server.js';
-import { startRedis } from './middlebox/redis.js';
 import { ReadCountingStore } from './helpers/read-counting-store.js';
+import { storeKinds } from './multi-node/helpers.js';
 import { assertTestScheme, testTls, upgradesOverTls } from './helpers/tls.js';
 
 interface Frame {
@@ -375,33 +373,12 @@ describe('WebSocket endpoint (server)', () => {
   });
 
   // Each node with its store: one MemoryStore shared in this process, or a RedisStore each on one redis-server of the test's own.
-  const stores: Array<[string, () => Promise<(nodeId: string) => SessionStore>]> = [
-    [
-      'one MemoryStore',
-      () => {
-        const shared = new MemoryStore();
-        return Promise.resolve(() => shared);
-      },
-    ],
-    [
-      'a RedisStore on each node, one redis-server',
-      async () => {
-        const redis = await startRedis();
-        cleanup.add(() => redis.stop());
-        const keyPrefix = `ws-${process.pid}-${Date.now()}:`;
-        return () => {
-          const store = new RedisStore({ url: redis.url, keyPrefix });
-          cleanup.add(() => store.close()); // after its node closes, before redis stops
-          return store;
-        };
-      },
-    ],
-  ];
+  const stores = storeKinds(cleanup, 'ws');
   for (const [name, makeStores] of stores) {
     it(`a WebSocket on node B serves a session owned by node A (${name}): both ways, text and binary, in order`, async () => {
       const storeFor = await makeStores();
       const nodes = await Promise.all(['ws-a', 'ws-b'].map(async (nodeId) => {
-        const h = await startServer({ store: storeFor(nodeId), nodeId });
+        const h = await startServer({ store: storeFor(), nodeId });
         cleanup.add(() => h.close());
         return h;
       }));

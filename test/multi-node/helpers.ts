@@ -6,14 +6,15 @@
  * the stores they run on (storeKinds), and a node's view of its store whose
  * wake-ups a test can hold back (pausableEvents).
  */
-import type { HoldlineClient } from '../../client/index.js';
+import assert from 'node:assert/strict';
+import type { HoldlineClient, ResetEvent } from '../../client/index.js';
 import { MemoryStore, type Session, type SessionStore } from '../../server/index.js';
 import { RedisStore } from '../../server/redis.js';
 import type { StoreEvent, StoreListener } from '../../server/store.js';
 import type { Payload } from '../../shared/index.js';
-import { balance, startNode, type Node } from '../helpers/nodes.js';
+import { balance, recordAtServer, recordingClient, startNode, type Node } from '../helpers/nodes.js';
 import type { RoundRobin } from '../helpers/round-robin.js';
-import { withTimeout, type Cleanup } from '../helpers/server.js';
+import { withTimeout, type Cleanup, Condition } from '../helpers/server.js';
 import { startRedis } from '../middlebox/redis.js';
 
 export { assertExactlyOnce } from '../helpers/assertions.js';
@@ -180,4 +181,35 @@ export function pausableEvents(store: SessionStore): PausableEvents {
         what,
       ),
   };
+}
+
+export interface BalancedSession {
+  /** Notified by both recorders. */
+  changed: Condition;
+  /** What the nodes' sessions delivered, by key, in order. */
+  atServer: string[];
+  client: HoldlineClient;
+  /** What the client received, by key, in order. */
+  atClient: string[];
+  resets: ResetEvent[];
+  /** The session, on the node that owns it (exactly one does), and that node's index in [a, b]. */
+  owner: Session;
+  ownerIndex: number;
+}
+
+/** A recording client of `origin` (a balancer in front of `a` and `b`), connected, and what both ends receive; no node died, so nothing is flagged redelivered. */
+export async function balancedSession(cleanup: Cleanup, a: Node, b: Node, origin: string): Promise<BalancedSession> {
+  const changed = new Condition();
+  const atServer = recordAtServer([a, b], changed, {
+    each: (_key, info) => assert.equal(info, undefined, 'no node died: nothing is flagged redelivered'),
+  });
+  const { client, received: atClient, resets } = await recordingClient(cleanup, origin, changed);
+  const sid = client.sessionId;
+  assert.ok(sid);
+  const onA = a.hl.session(sid);
+  const onB = b.hl.session(sid);
+  assert.ok((onA === undefined) !== (onB === undefined), 'exactly one node owns the session');
+  const owner = onA ?? onB;
+  assert.ok(owner);
+  return { changed, atServer, client, atClient, resets, owner, ownerIndex: onA ? 0 : 1 };
 }

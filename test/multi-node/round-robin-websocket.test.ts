@@ -16,11 +16,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Payload } from '../../shared/index.js';
-import { balance, recordAtServer, recordingClient } from '../helpers/nodes.js';
-import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
+import { balance } from '../helpers/nodes.js';
+import { Cleanup, withTimeout } from '../helpers/server.js';
 import { assertTestScheme, testTls, upgradesOverTls } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
-import { assertExactlyOnce, clientAcked, key, message, nodeOn, sessionDrained, storeKinds } from './helpers.js';
+import { assertExactlyOnce, balancedSession, clientAcked, key, message, nodeOn, sessionDrained, storeKinds } from './helpers.js';
 
 /** WebSockets the session rides, each cut by the balancer but the last. */
 const WEBSOCKETS = 4;
@@ -42,16 +42,8 @@ describe('two servers on one store, WebSockets through a round-robin balancer', 
     assertTestScheme(a.origin, 'node a');
     const overTls = [upgradesOverTls(a.http), upgradesOverTls(b.http)];
 
-    const changed = new Condition();
-    const atServer = recordAtServer([a, b], changed, {
-      each: (_key, info) => assert.equal(info, undefined, 'no node died: nothing is flagged redelivered'),
-    });
-    const { client, received: atClient, resets } = await recordingClient(cleanup, lb.origin, changed);
+    const { changed, atServer, client, atClient, resets, owner, ownerIndex } = await balancedSession(cleanup, a, b, lb.origin);
     const sid = client.sessionId;
-    assert.ok(sid);
-    const owner = a.hl.session(sid) ?? b.hl.session(sid);
-    assert.ok(owner, 'one node owns the session');
-    const ownerIndex = a.hl.session(sid) ? 0 : 1;
     const switches: string[] = [];
     client.on('transport', (e) => switches.push(e.transport));
 

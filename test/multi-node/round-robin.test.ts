@@ -13,10 +13,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { HoldlineServer, MemoryStore } from '../../server/index.js';
 import type { Payload } from '../../shared/index.js';
-import { attachNode, balance, recordAtServer, recordingClient } from '../helpers/nodes.js';
-import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
+import { attachNode, balance } from '../helpers/nodes.js';
+import { Cleanup, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { assertExactlyOnce, clientAcked, key, message, sessionDrained, twoNodes } from './helpers.js';
+import { assertExactlyOnce, balancedSession, clientAcked, key, message, sessionDrained, twoNodes } from './helpers.js';
 
 /** Send messages 0..n-1 (message(prefix, i)) one by one, recording each one's key in `expected`; after every 50th, wait until `settled()`. */
 async function sendNumbered(prefix: string, n: number, expected: string[], send: (m: Payload) => Promise<unknown>, settled: () => Promise<void>): Promise<void> {
@@ -40,16 +40,8 @@ describe('two servers, one MemoryStore', () => {
     assertTestScheme(b.origin, 'node b');
 
     const N = 5_000;
-    const changed = new Condition();
-    const atServer = recordAtServer([a, b], changed, {
-      each: (_key, info) => assert.equal(info, undefined, 'no node died: nothing is flagged redelivered'),
-    });
-    const { client, received: atClient, resets } = await recordingClient(cleanup, lb.origin, changed);
+    const { changed, atServer, client, atClient, resets, owner } = await balancedSession(cleanup, a, b, lb.origin);
     const sid = client.sessionId;
-    assert.ok(sid);
-    const owner = a.hl.session(sid) ?? b.hl.session(sid);
-    assert.ok(owner, 'one node owns the session');
-    assert.equal((a.hl.session(sid) ? 1 : 0) + (b.hl.session(sid) ? 1 : 0), 1, 'exactly one node owns it');
 
     const expectedUp: string[] = [];
     const expectedDown: string[] = [];
