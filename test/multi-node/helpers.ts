@@ -56,11 +56,11 @@ export function nodeOn(cleanup: Cleanup, store: SessionStore, nodeId: string, ow
   return startNode(cleanup, { store, nodeId, ownerLeaseMs, pollTimeoutMs: 2_000 });
 }
 
-/** Two nodes sharing a new MemoryStore (ids PREFIX-a, PREFIX-b), and a round-robin balancer in front of them. */
-export async function twoNodes(cleanup: Cleanup, prefix: string): Promise<{ a: Node; b: Node; lb: RoundRobin }> {
-  const store = new MemoryStore();
-  const a = await nodeOn(cleanup, store, `${prefix}-a`);
-  const b = await nodeOn(cleanup, store, `${prefix}-b`);
+/** Two nodes (ids PREFIX-a, PREFIX-b) on `storeFor`'s stores (default: one new MemoryStore), and a round-robin balancer in front of them. */
+export async function twoNodes(cleanup: Cleanup, prefix: string, storeFor?: () => SessionStore): Promise<{ a: Node; b: Node; lb: RoundRobin }> {
+  const shared = storeFor === undefined ? new MemoryStore() : undefined;
+  const a = await nodeOn(cleanup, shared ?? storeFor?.() ?? new MemoryStore(), `${prefix}-a`);
+  const b = await nodeOn(cleanup, shared ?? storeFor?.() ?? new MemoryStore(), `${prefix}-b`);
   const lb = await balance(cleanup, [a.origin, b.origin]);
   return { a, b, lb };
 }

@@ -1,11 +1,13 @@
 /**
- * Two HoldlineServers in one process sharing one MemoryStore are two nodes
- * of one cluster; a client behind a plain round-robin balancer (every
- * request to the next node, no stickiness) is served by both:
+ * Two HoldlineServers in one process sharing one store are two nodes of one
+ * cluster; a client behind a plain round-robin balancer (every request to
+ * the next node, no stickiness) is served by both:
  *
  * - 5,000 messages each way, mixed text and binary, arrive exactly once and
  *   in order, with no reset, while consecutive polls and sends alternate
- *   between the nodes.
+ *   between the nodes; each side waits for the other's acks every 50
+ *   messages (the owner's 'drain' after acks taken on either node). On one
+ *   MemoryStore, and on a RedisStore per node.
  * - With nodeHeader, every answer names the node that gave it, and both
  *   names are seen.
  */
@@ -16,7 +18,7 @@ import type { Payload } from '../../shared/index.js';
 import { attachNode, balance } from '../helpers/nodes.js';
 import { Cleanup, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { assertExactlyOnce, balancedSession, clientAcked, key, message, sessionDrained, twoNodes } from './helpers.js';
+import { assertExactlyOnce, balancedSession, clientAcked, key, message, sessionDrained, storeKinds, twoNodes } from './helpers.js';
 
 /** Send messages 0..n-1 (message(prefix, i)) one by one, recording each one's key in `expected`; after every 50th, wait until `settled()`. */
 async function sendNumbered(prefix: string, n: number, expected: string[], send: (m: Payload) => Promise<unknown>, settled: () => Promise<void>): Promise<void> {
@@ -28,12 +30,12 @@ async function sendNumbered(prefix: string, n: number, expected: string[], send:
   }
 }
 
-describe('two servers, one MemoryStore', () => {
+describe('two servers, one store', () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
-  it('serve one session round-robin: 5,000 messages each way, mixed text and binary, exactly once and in order', async () => {
-    const { a, b, lb } = await twoNodes(cleanup, 'node');
+  for (const [name, makeStores] of storeKinds(cleanup, 'rr')) it(`serve one session round-robin: 5,000 messages each way, mixed text and binary, exactly once and in order (${name})`, async () => {
+    const { a, b, lb } = await twoNodes(cleanup, 'node', await makeStores());
     // https in the https run (scripts/test-https.ts): the client to the balancer, and the balancer to each node.
     assertTestScheme(lb.origin, 'the balancer');
     assertTestScheme(a.origin, 'node a');
