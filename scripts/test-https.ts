@@ -115,6 +115,7 @@ const MULTI_NODE_FILES = [
   'test/multi-node/round-robin-websocket.test.ts',
   'test/multi-node/stale-poll.test.ts',
   'test/multi-node/remote-acks.test.ts',
+  'test/multi-node/websocket-takeover.test.ts',
   'test/multi-node/any-node.test.ts',
   'test/multi-node/handover.test.ts',
   'test/redis-store/two-servers.test.ts',

@@ -15,6 +15,7 @@
  *   written at once (the optional acceptInboundNow, readOutboundWiresNow).
  * - The turn's first frames go at once, the rest of the turn's together
  *   at its end (websocket-turn.ts, the base class).
+ * - The hello, and a session owned elsewhere looked up again: websocket-hello.ts.
  */
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
@@ -33,7 +34,8 @@ import {
 } from '../shared/index.js';
 import type { Served } from './session-registry.js';
 import type { AcceptInboundResult, BatchAsk, SessionStore, WiresRead } from './store.js';
-import { byteLength, isCount, parseJson, parseJsonText, rawText, readWires, toBytes, wiresOf, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
+import { byteLength, isCount, parseJsonText, rawText, readWires, toBytes, wiresOf, WS_CLOSE, type Header, type Inbound, type ReadAlong } from './websocket-frames.js';
+import { lookAgain, takeHello } from './websocket-hello.js';
 import type { WebSocketTransport } from './websocket.js';
 import { TurnWrites } from './websocket-turn.js';
 import { SentWindow } from './websocket-window.js';
@@ -69,6 +71,9 @@ export class Connection extends TurnWrites {
   #closed = false;
   /** The client's hello said it reads compact frames (`"f":1`): one-text-message batches go as one. */
   #compact = false;
+  /** While the session is owned elsewhere: the hello's credential, and Date.now() before which it is not looked up again (#lookAgain). */
+  #token: string | undefined;
+  #lookAt = 0;
 
   constructor(ws: WebSocket, socket: Duplex, t: WebSocketTransport) {
     super(ws, socket);
@@ -177,32 +182,39 @@ export class Connection extends TurnWrites {
     // (the application's answer) or else an ack-only header.
     this.owe(v.ack);
     this.#t.core.deliver(served, inbound.m, v.skip, inbound.seq);
+    if (served.session === undefined) this.#lookAgain();
+  }
+
+  /** A session owned elsewhere is looked up again on its batches and heartbeats, at most every half lease (websocket-hello.ts). */
+  #lookAgain(): void {
+    const served = this.#served;
+    const token = this.#token;
+    const now = Date.now();
+    if (served === undefined || token === undefined || now < this.#lookAt || this.#closed) return;
+    this.#lookAt = now + this.#t.core.options.ownerLeaseMs / 2;
+    lookAgain(this.#t.core, served.sid, token).then((r) => {
+      if (this.#closed || this.#served !== served) return;
+      if (r instanceof HoldlineError) return this.#fail(r);
+      if (!('sid' in r)) return this.end(r);
+      if (r.session === undefined) return;
+      this.#served = r;
+      this.#token = undefined;
+    }, this.#t.core.reportError);
   }
 
   async #hello(data: RawData, isBinary: boolean): Promise<void> {
-    const core = this.#t.core;
-    const o = isBinary ? undefined : (parseJson(data) as { sid?: unknown; token?: unknown; ack?: unknown; ws?: unknown; f?: unknown } | undefined);
-    if (o === undefined || typeof o !== 'object' || o === null || typeof o.sid !== 'string' || typeof o.token !== 'string' || !isCount(o.ack) || (o.ws !== undefined && !isCount(o.ws))) {
-      throw wireError('malformed_request', 'the first frame must be {"sid","token","ack"} (and "ws", a count, if any)');
-    }
-    if (typeof o.ws === 'number') this.hello = o.ws;
-    this.#compact = o[COMPACT_FRAMES] === 1;
-    let s = core.authenticateSession({ sid: o.sid, token: o.token });
-    if (s instanceof Promise) s = await s;
-    if (!s.ok) {
-      if (s.closed) return this.end(s.closed);
-      throw s.error;
-    }
-    let acked = core.applyAck(s.value, o.ack);
-    if (acked instanceof Promise) acked = await acked;
-    if (!acked) throw wireError('bad_ack', `ack ${o.ack} is past the last message sent`);
-    this.#served = s.value;
-    this.#next = o.ack + 1;
-    core.seen(s.value);
-    const read = await core.options.store.readOutbound(s.value.sid, 0, Number.MAX_SAFE_INTEGER);
-    this.inboundAck = read.inboundAck;
+    const taken = await takeHello(this.#t.core, data, isBinary);
+    if (!('served' in taken)) return this.end(taken);
+    if (this.#closed) return;
+    const { served, hello, inboundAck } = taken;
+    this.hello = hello.ws;
+    this.#compact = hello.compact;
+    this.#served = served;
+    if (served.session === undefined) this.#token = hello.token;
+    this.#next = hello.ack + 1;
+    this.inboundAck = inboundAck;
     // "f":1: this server reads compact frames (the client may send them).
-    this.write([`{"ok":true,"ack":${read.inboundAck},"${COMPACT_FRAMES}":1}`]);
+    this.write([`{"ok":true,"ack":${inboundAck},"${COMPACT_FRAMES}":1}`]);
     this.#t.attached(this);
     this.#beatAt = this.#t.nextBeat;
     this.pump();
@@ -340,6 +352,7 @@ export class Connection extends TurnWrites {
     if (!served || this.#closed) return;
     this.#t.core.seen(served);
     this.sendAck(this.inboundAck);
+    if (served.session === undefined) this.#lookAgain();
   }
 
   /** The session ended: the close frame, then the connection closes. */

@@ -7,6 +7,7 @@
  * wake-ups a test can hold back (pausableEvents).
  */
 import assert from 'node:assert/strict';
+import { WebSocket, type RawData } from 'ws';
 import type { HoldlineClient, ResetEvent } from '../../client/index.js';
 import { MemoryStore, type Session, type SessionStore } from '../../server/index.js';
 import { RedisStore } from '../../server/redis.js';
@@ -14,7 +15,7 @@ import type { StoreEvent, StoreListener } from '../../server/store.js';
 import type { Payload } from '../../shared/index.js';
 import { balance, recordAtServer, recordingClient, startNode, type Node } from '../helpers/nodes.js';
 import type { RoundRobin } from '../helpers/round-robin.js';
-import { withTimeout, type Cleanup, Condition } from '../helpers/server.js';
+import { withTimeout, type Cleanup, Condition, type RawSession } from '../helpers/server.js';
 import { startRedis } from '../middlebox/redis.js';
 
 export { assertExactlyOnce } from '../helpers/assertions.js';
@@ -213,3 +214,28 @@ export async function balancedSession(cleanup: Cleanup, a: Node, b: Node, origin
   assert.ok(owner);
   return { changed, atServer, client, atClient, resets, owner, ownerIndex: onA ? 0 : 1 };
 }
+
+/** A raw WebSocket to `base`'s endpoint, its hello sent with WebSocket count `ws` and answered ok; its text frames as they come. */
+export async function helloAt(base: string, s: RawSession, ws: number): Promise<{ socket: WebSocket; texts: string[]; next(): Promise<string> }> {
+  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
+  const texts: string[] = [];
+  let wake: (() => void) | undefined;
+  socket.on('message', (data: RawData) => {
+    texts.push(Buffer.isBuffer(data) ? data.toString('utf8') : String(data));
+    wake?.();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  let read = 0;
+  const next = async (): Promise<string> => {
+    while (read >= texts.length) await new Promise<void>((resolve) => (wake = resolve));
+    return texts[read++] ?? '';
+  };
+  socket.send(JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws }));
+  const ok = JSON.parse(await withTimeout(next(), 5_000, 'the answer to the hello')) as { ok?: unknown };
+  assert.equal(ok.ok, true);
+  return { socket, texts, next };
+}
+

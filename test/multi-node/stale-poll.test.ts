@@ -17,40 +17,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { WebSocket, type RawData } from 'ws';
 import type { Session } from '../../server/index.js';
 import type { SessionStore } from '../../server/store.js';
 import { Cleanup, openRaw, post, startServer, withTimeout, type RawResponse, type RawSession, type StartedServer } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { pausableEvents, storeKinds, type PausableEvents } from './helpers.js';
+import { helloAt, pausableEvents, storeKinds, type PausableEvents } from './helpers.js';
 
 /** Node A (`events`, its view of the store) has been given the wake-up of session `s`'s WebSocket hello elsewhere. */
 function heard(events: PausableEvents, s: RawSession): Promise<void> {
   return events.delivered((sid, e) => sid === s.sid && e.type === 'poll' && e.hello !== undefined, "the hello's wake-up on node A");
-}
-
-/** A raw WebSocket to `base`'s endpoint, its hello sent with WebSocket count `ws` and answered ok; its text frames as they come. */
-async function helloAt(base: string, s: RawSession, ws: number): Promise<{ socket: WebSocket; texts: string[]; next(): Promise<string> }> {
-  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
-  const texts: string[] = [];
-  let wake: (() => void) | undefined;
-  socket.on('message', (data: RawData) => {
-    texts.push(Buffer.isBuffer(data) ? data.toString('utf8') : String(data));
-    wake?.();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  let read = 0;
-  const next = async (): Promise<string> => {
-    while (read >= texts.length) await new Promise<void>((resolve) => (wake = resolve));
-    return texts[read++] ?? '';
-  };
-  socket.send(JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws }));
-  const ok = JSON.parse(await withTimeout(next(), 5_000, 'the answer to the hello')) as { ok?: unknown };
-  assert.equal(ok.ok, true);
-  return { socket, texts, next };
 }
 
 /** The messages of a poll's answer (a batch `{"ack","seq","m"}`). */
