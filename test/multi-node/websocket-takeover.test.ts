@@ -33,6 +33,9 @@ describe('a WebSocket on a node that does not own the session, when the owner di
     const dying = killable(storeFor());
     const a = await startServer({ store: dying.store, nodeId: 'take-a', ownerLeaseMs: LEASE_MS });
     cleanup.add(() => a.close());
+    // A dead node's store calls fail at every tick: its 'error' events, kept here rather than printed.
+    const deadErrors: unknown[] = [];
+    a.hl.on('error', (e) => deadErrors.push(e));
     const b: StartedServer = await startServer({ store: storeFor(), nodeId: 'take-b', ownerLeaseMs: LEASE_MS, pollTimeoutMs: 1_000 });
     cleanup.add(() => b.close());
     assertTestScheme(b.url, 'node b');
