@@ -17,7 +17,7 @@ import { MemoryStore, type Session } from '../../server/index.js';
 import { balance, newClient, recordAtServer, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { assertExactlyOnce, clientAcked, key, killable, message, nodeOn, sessionDrained, twoNodes } from './helpers.js';
+import { assertExactlyOnce, key, killable, message, nodeOn, streamAcrossOwners, twoNodes } from './helpers.js';
 
 describe('two servers, one MemoryStore', () => {
   const cleanup = new Cleanup();
@@ -130,36 +130,13 @@ describe('two servers, one MemoryStore', () => {
     const expectedDown = Array.from({ length: N }, (_, i) => key(message('down', i)));
     /** The node that owns the session now, as the application sees it. */
     const current = (): Session | undefined => b.sessions.at(-1) ?? a.hl.session(sid);
-    const up = (async () => {
-      for (let i = 0; i < N; i++) {
-        await client.send(message('up', i));
-        if (i % 10 === 9) await clientAcked(client);
-      }
-    })();
-    const down = (async () => {
-      for (let i = 0; i < N; i++) {
-        // An application's send that failed (its node died before committing it) is sent again on the new owner.
-        for (;;) {
-          const s = current();
-          try {
-            if (s && s.state === 'open') {
-              await s.send(message('down', i));
-              if (i % 10 === 9) await withTimeout(sessionDrained(s), 2_000, 'drain').catch(() => undefined);
-              break;
-            }
-          } catch {
-            // not committed: try again on whoever owns it next
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-    })();
+    const streamed = streamAcrossOwners(client, current, N);
     await changed.until(() => atServer.length >= N / 4 && atClient.length >= N / 4, 30_000, () => 'a quarter of the stream');
     // A dies: its store calls fail, its heartbeat stops, its connections drop.
     dying.kill();
     lb.drop(0);
     a.http.closeAllConnections();
-    await withTimeout(Promise.all([up, down]), 60_000, 'sending across the takeover');
+    await withTimeout(streamed, 60_000, 'sending across the takeover');
     await changed.until(() => atServer.length >= N && atClient.length >= N, 60_000, () => `server has ${atServer.length}/${N}, client ${atClient.length}/${N}`);
     assertExactlyOnce(atServer, expectedUp, 'client to server (flagged repeats dropped)');
     assertExactlyOnce(atClient, expectedDown, 'server to client');

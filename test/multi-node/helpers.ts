@@ -239,3 +239,36 @@ export async function helloAt(base: string, s: RawSession, ws: number): Promise<
   return { socket, texts, next };
 }
 
+
+/**
+ * Send messages 0..n-1 both ways: up from `client` (waiting for its acks
+ * every 10), down on whichever node owns the session (`current()`); a down
+ * send that failed (its node died before committing it) is sent again on
+ * the next owner. Resolves when both are sent.
+ */
+export function streamAcrossOwners(client: HoldlineClient, current: () => Session | undefined, n: number): Promise<void> {
+  const up = (async () => {
+    for (let i = 0; i < n; i++) {
+      await client.send(message('up', i));
+      if (i % 10 === 9) await clientAcked(client);
+    }
+  })();
+  const down = (async () => {
+    for (let i = 0; i < n; i++) {
+      for (;;) {
+        const s = current();
+        try {
+          if (s && s.state === 'open') {
+            await s.send(message('down', i));
+            if (i % 10 === 9) await withTimeout(sessionDrained(s), 2_000, 'drain').catch(() => undefined);
+            break;
+          }
+        } catch {
+          // not committed: again, on whoever owns it next
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })();
+  return Promise.all([up, down]).then(() => undefined);
+}

@@ -19,7 +19,7 @@ import { balance, recordAtServer, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, openRaw, startServer, withTimeout, type StartedServer } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
-import { assertExactlyOnce, clientAcked, helloAt, key, killable, message, nodeOn, sessionDrained, storeKinds } from './helpers.js';
+import { assertExactlyOnce, helloAt, key, killable, message, nodeOn, storeKinds, streamAcrossOwners } from './helpers.js';
 
 /** The owner's lease: short, so that a test sees it lapse. */
 const LEASE_MS = 400;
@@ -95,36 +95,13 @@ describe('a WebSocket on a node that does not own the session, when the owner di
       const N = 2_000;
       /** The node that owns the session now, as the application sees it. */
       const current = (): Session | undefined => b.sessions.at(-1) ?? a.hl.session(sid);
-      const up = (async () => {
-        for (let i = 0; i < N; i++) {
-          await client.send(message('up', i));
-          if (i % 10 === 9) await clientAcked(client);
-        }
-      })();
-      const down = (async () => {
-        for (let i = 0; i < N; i++) {
-          // A send that failed (its node died before committing it) is sent again on the new owner.
-          for (;;) {
-            const s = current();
-            try {
-              if (s && s.state === 'open') {
-                await s.send(message('down', i));
-                if (i % 10 === 9) await withTimeout(sessionDrained(s), 2_000, 'drain').catch(() => undefined);
-                break;
-              }
-            } catch {
-              // not committed: again, on whoever owns it next
-            }
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        }
-      })();
-      await changed.until(() => atServer.length >= N / 4 && atClient.length >= N / 4, 30_000, () => 'a quarter of the stream');
+      const streamed = streamAcrossOwners(client, current, N);
+    await changed.until(() => atServer.length >= N / 4 && atClient.length >= N / 4, 30_000, () => 'a quarter of the stream');
       dying.kill();
       lb.drop(0);
       a.http.closeAllConnections();
       if (cut) lb.cutUpgraded();
-      await withTimeout(Promise.all([up, down]), 60_000, `sending across the takeover (client on ${client.transport})`);
+      await withTimeout(streamed, 60_000, `sending across the takeover (client on ${client.transport})`);
       await changed.until(() => atServer.length >= N && atClient.length >= N, 60_000, () => `server has ${atServer.length}/${N}, client ${atClient.length}/${N}`);
       assertExactlyOnce(atServer, Array.from({ length: N }, (_, i) => key(message('up', i))), 'client to server (flagged repeats dropped)');
       assertExactlyOnce(atClient, Array.from({ length: N }, (_, i) => key(message('down', i))), 'server to client');
