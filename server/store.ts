@@ -152,7 +152,13 @@ export type ClaimResult =
 export type StoreEvent =
   /** Outbound messages were queued. */
   | { type: 'out'; node: string }
-  /** The client acknowledged outbound messages up to `ack`; `bufferedBytes` remain unacknowledged. */
+  /**
+   * The client acknowledged outbound messages up to `ack`; `bufferedBytes`
+   * remain unacknowledged. The owner frees its window by `ack` alone
+   * (session-send.ts, takeAck); `bufferedBytes` is still published and
+   * checked because nodes of earlier versions, in a cluster being upgraded,
+   * read it.
+   */
   | { type: 'ack'; node: string; ack: number; bufferedBytes: number }
   /** Inbound messages were accepted: the owner delivers them. */
   | { type: 'in'; node: string }
