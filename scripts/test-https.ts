@@ -29,11 +29,7 @@
  *   it parses HTTP/1.1 framing to draw faults per exchange; TLS bytes are
  *   opaque to it, so it would pass everything through and those tests would
  *   prove nothing (or wait for faults that never come). Tests in listed files
- *   that put such a proxy in front skip themselves here (testTls()), as do
- *   those behind the UpgradeProxy of test/client-websocket/helpers.ts (it
- *   tells upgrades apart and reads, kills, mutes or rewrites WebSocket frames
- *   in the clear): the WebSocket tests of proxies that kill, refuse, mute or
- *   rewrite upgraded connections run on plain http only;
+ *   that put such a proxy in front skip themselves here (testTls());
  * - files that build their own plain node:http servers or speak raw TCP to
  *   the server (mounting, api-errors, client-queued-limits, client-reconnect,
  *   client-hostile-server, reset-backoff, redis-sentinel, slow-reader), and
@@ -88,11 +84,13 @@ const HOLDLINE_FILES = [
 /**
  * The WebSocket fast path over wss: the server's endpoint spoken by hand with
  * `ws`, and the client in Node (client/node/websocket.ts) on its own
- * WebSocket, servers from startServer(). Their tests that put an
- * UpgradeProxy in front (test/client-websocket/helpers.ts: it reads the
- * upgrade and the frames in the clear) skip themselves here (testTls()).
- * websocket.test.ts and client-websocket/{on-websocket,switches,resume-jump}
- * check that the upgrades they make came over TLS.
+ * WebSocket, servers from startServer(). The UpgradeProxy that kills,
+ * refuses, mutes, records or rewrites upgraded connections
+ * (test/client-websocket/helpers.ts) terminates TLS here on both sides, as a
+ * TLS-inspecting middlebox does: it reads the frames in the clear between a
+ * wss client and a wss server. websocket.test.ts and
+ * client-websocket/{on-websocket,switches,no-websocket,resume-jump} check
+ * that the upgrades they make came over TLS.
  */
 const WEBSOCKET_FILES = [
   'test/websocket.test.ts',

@@ -15,6 +15,7 @@ import type { HoldlineClientOptions, TransportEvent } from '../../client/index.j
 import type { HoldlineServerOptions, Session } from '../../server/index.js';
 import type { HoldlineError, Payload } from '../../shared/index.js';
 import { Cleanup, startServer, type StartedServer } from '../helpers/server.js';
+import { connectRelayUpstream, createRelayServer } from '../helpers/tls.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../helpers/wait.js';
 export { sleep, waitFor };
@@ -110,6 +111,9 @@ export interface ProxyOptions {
  * A loopback TCP proxy that forwards bytes as they are, tells upgraded
  * connections (the answer starts "HTTP/1.1 101") from the rest, and can
  * destroy or silence those some time after the 101 or read their frames.
+ * In TLS mode (the https run) it terminates TLS on both sides, as a
+ * TLS-inspecting middlebox does: the client's https and wss end at it, it
+ * reads the bytes in the clear, and it speaks TLS again to the server.
  */
 export class UpgradeProxy {
   readonly #server: net.Server;
@@ -127,8 +131,8 @@ export class UpgradeProxy {
 
   constructor(target: number, options: ProxyOptions) {
     this.#options = options;
-    this.#server = net.createServer((client) => {
-      const upstream = net.connect(target, '127.0.0.1');
+    this.#server = createRelayServer((client) => {
+      const upstream = connectRelayUpstream(target);
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
         s.on('close', () => this.#sockets.delete(s));

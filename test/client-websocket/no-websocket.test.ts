@@ -9,11 +9,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect, exchange, expected, proxied, serve, show, sleep, waitFor } from './helpers.js';
-import { testTls, UPGRADE_PROXY_IN_THE_CLEAR } from '../helpers/tls.js';
+import { testTls, upgradesOverTls } from '../helpers/tls.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
-  it('a proxy that kills every upgraded connection at once: after 3 failures the session stays on polling', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
+  it('a proxy that kills every upgraded connection at once: after 3 failures the session stays on polling', async (t) => {
     const rig = await serve(t);
+    const overTls = upgradesOverTls(rig.h.server);
     const proxy = await proxied(rig, { killAfterMs: 0 });
     const connected = await connect(rig, {}, proxy);
     const { c, w, server } = connected;
@@ -21,6 +22,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     // Long enough for several more back-off delays (maxDelayMs 150 ms).
     await sleep(800);
     assert.equal(proxy.upgrades, 3, 'no fourth WebSocket');
+    assert.deepEqual(overTls, [testTls(), testTls(), testTls()], testTls() ? 'the upgrades reached the server over TLS' : 'the upgrades came in the clear');
     assert.equal(c.transport, 'polling');
     await exchange(connected, 30, 'both ways on polling');
     assert.deepEqual(show(server.got), expected('up', 30));
@@ -29,7 +31,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.equal(c.state, 'open');
   });
 
-  it('a WebSocket path that fails its first handshake with no status (as a browser sees a 404): one try only, the session stays on polling, no error', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
+  it('a WebSocket path that fails its first handshake with no status (as a browser sees a 404): one try only, the session stays on polling, no error', async (t) => {
     const rig = await serve(t);
     const proxy = await proxied(rig, { refuseUpgrades: true });
     const connected = await connect(rig, {}, proxy);
@@ -61,7 +63,7 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.ok(c.stats.polls > 0);
   });
 
-  it("a server without WebSockets (transports ['polling'], 404 to the upgrade): the client stays on polling, no error", { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
+  it("a server without WebSockets (transports ['polling'], 404 to the upgrade): the client stays on polling, no error", async (t) => {
     const rig = await serve(t, { transports: ['polling'] });
     // Counted by a proxy: another 'upgrade' listener on the server would make it leave upgrades to that one.
     const proxy = await proxied(rig, {});

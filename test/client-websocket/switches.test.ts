@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { connect, expected, message, proxied, RECONNECT, serve, show, sleep, waitFor } from './helpers.js';
 import { withTimeout } from '../helpers/server.js';
-import { testTls, UPGRADE_PROXY_IN_THE_CLEAR, upgradesOverTls } from '../helpers/tls.js';
+import { testTls, upgradesOverTls } from '../helpers/tls.js';
 
 describe('client on a WebSocket', { timeout: 90_000 }, () => {
   it('exactly once, in order, 20,000 messages each way (text and binary) across forced switches down and up mid-stream', async (t) => {
@@ -78,8 +78,9 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(w.errors, []);
   });
 
-  it('a proxy that kills upgraded connections after the 101: down with nothing lost, then up again once it lets one live', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
+  it('a proxy that kills upgraded connections after the 101: down with nothing lost, then up again once it lets one live', async (t) => {
     const rig = await serve(t);
+    const overTls = upgradesOverTls(rig.h.server);
     const proxy = await proxied(rig, { killAfterMs: 250, killFirst: 2 });
     const { c, w, server, session } = await connect(rig, {}, proxy);
     const COUNT = 3_000;
@@ -104,11 +105,12 @@ describe('client on a WebSocket', { timeout: 90_000 }, () => {
     assert.deepEqual(show(server.got), expected('up', COUNT));
     assert.deepEqual(show(w.got), expected('down', COUNT));
     assert.deepEqual(w.switches.map((s) => s.transport).slice(0, 5), ['websocket', 'polling', 'websocket', 'polling', 'websocket']);
+    assert.ok(overTls.length >= 3 && overTls.every((tls) => tls === testTls()), `upgrades over TLS: ${JSON.stringify(overTls)} (${testTls() ? 'TLS' : 'plain'} mode)`);
     assert.deepEqual(w.errors, []);
     assert.equal(c.state, 'open');
   });
 
-  it('a WebSocket that goes silent (a black-holing middlebox) is dropped after its heartbeat plus grace; polling carries on', { skip: testTls() ? UPGRADE_PROXY_IN_THE_CLEAR : false }, async (t) => {
+  it('a WebSocket that goes silent (a black-holing middlebox) is dropped after its heartbeat plus grace; polling carries on', async (t) => {
     const rig = await serve(t, { pollTimeoutMs: 1_000 });
     // Forward everything, except that the first upgraded connection stops carrying anything 300 ms after the 101.
     const proxy = await proxied(rig, { muteFirstAfterMs: 300 });

@@ -14,8 +14,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
-import { TLSSocket } from 'node:tls';
+import tls, { TLSSocket } from 'node:tls';
 
 export const KEY_FILE = 'key.pem';
 export const CERT_FILE = 'cert.pem';
@@ -29,14 +30,6 @@ export function testTls(): boolean {
 export function testScheme(): 'http' | 'https' {
   return testTls() ? 'https' : 'http';
 }
-
-/**
- * The reason a test skips itself in TLS mode when an UpgradeProxy
- * (test/client-websocket/helpers.ts) is in front of its server: it tells
- * upgrades from the rest, and reads, kills or rewrites WebSocket frames, by
- * reading the bytes in the clear.
- */
-export const UPGRADE_PROXY_IN_THE_CLEAR = 'an UpgradeProxy in front: it reads the upgrade and the WebSocket frames in the clear, and TLS bytes are opaque to it';
 
 /**
  * Fails unless `url` has this mode's scheme: https: or wss: in TLS mode,
@@ -78,6 +71,29 @@ function tlsMaterial(): { key: Buffer; cert: Buffer } {
 export function createTestServer(listener?: http.RequestListener): http.Server {
   if (!testTls()) return http.createServer(listener);
   return https.createServer(tlsMaterial(), listener);
+}
+
+/**
+ * The listening side of a test middlebox (a proxy that reads what it
+ * relays): a TCP server, or in TLS mode a TLS server with the run's
+ * certificate, which terminates the client's TLS so that `onConnection`
+ * gets the bytes in the clear. Clients trust it as they trust the test
+ * servers (NODE_EXTRA_CA_CERTS).
+ */
+export function createRelayServer(onConnection: (client: net.Socket) => void): net.Server {
+  if (!testTls()) return net.createServer(onConnection);
+  return tls.createServer(tlsMaterial(), onConnection);
+}
+
+/**
+ * The upstream side of a test middlebox: a TCP connection to 127.0.0.1:port,
+ * or in TLS mode a TLS connection that checks the test server's certificate
+ * (as a TLS-terminating proxy re-encrypts to its backend), so that what is
+ * written goes in the clear to the relay and encrypted on the wire.
+ */
+export function connectRelayUpstream(port: number): net.Socket {
+  if (!testTls()) return net.connect(port, '127.0.0.1');
+  return tls.connect({ host: '127.0.0.1', port, ca: tlsMaterial().cert });
 }
 
 /** `openssl`'s path; installs the Debian package when missing and running as root, else throws naming it. */
