@@ -19,17 +19,15 @@
  * switches down to polling and up again; several nodes on one store behind
  * a round-robin balancer that terminates TLS and speaks https to each node
  * (handover, takeover of a dead node, remote sends); session resume, send
- * commits, replies (rpc), and closes racing requests. A check in the
- * WebSocket and multi-node files (assertTestScheme, upgradesOverTls in
- * tls.ts) fails the run if what should be TLS was not.
+ * commits, replies (rpc), and closes racing requests; exactly-once under
+ * faults, through the FaultProxy, which here terminates TLS on both sides
+ * (test/helpers/fault-proxy.ts) and breaks exchanges it reads in the clear.
+ * A check in the WebSocket, multi-node and fault files (assertTestScheme,
+ * upgradesOverTls in tls.ts) fails the run if what should be TLS was not.
  *
  * Not run here, and why:
- * - files whose faults come from test/helpers/fault-proxy.ts (exactly-once,
- *   rpc-exactly-once, degraded-link, fault-proxy, client-reconnecting-state):
- *   it parses HTTP/1.1 framing to draw faults per exchange; TLS bytes are
- *   opaque to it, so it would pass everything through and those tests would
- *   prove nothing (or wait for faults that never come). Tests in listed files
- *   that put such a proxy in front skip themselves here (testTls());
+ * - fault-proxy.test.ts, the FaultProxy's own tests against plain node:http
+ *   targets;
  * - files that build their own plain node:http servers or speak raw TCP to
  *   the server (mounting, api-errors, client-queued-limits, client-reconnect,
  *   client-hostile-server, reset-backoff, redis-sentinel, slow-reader), and
@@ -63,8 +61,7 @@ const FILES = [
 
 /**
  * Servers from startHoldline() (test/helpers/holdline.ts, which speaks TLS in
- * this mode). Their tests that put a plain-http proxy in front (FaultProxy, a
- * black-holing or 413 proxy) skip themselves here (testTls()).
+ * this mode), some behind a FaultProxy that terminates TLS.
  * origin.test.ts writes http:// origins by design.
  */
 const HOLDLINE_FILES = [
@@ -79,7 +76,16 @@ const HOLDLINE_FILES = [
   'test/early-poll/recovery.test.ts',
   'test/early-poll/send-ack-order.test.ts',
   'test/lifecycle.test.ts',
+  'test/client-reconnecting-state.test.ts',
+  'test/body-limit.test.ts',
 ];
+
+/**
+ * Exactly once through the FaultProxy, which kills exchanges at random (the
+ * request, before, during or after the response), reading them in the clear
+ * between its own TLS ends.
+ */
+const FAULT_FILES = ['test/exactly-once.test.ts', 'test/rpc-exactly-once.test.ts', 'test/degraded-link.test.ts'];
 
 /**
  * The WebSocket fast path over wss: the server's endpoint spoken by hand with
@@ -142,7 +148,7 @@ const TEST_TIMEOUT_MS = 600_000;
 function main(): number {
   // `tsx scripts/test-https.ts FILE...` runs just those files, in this mode.
   const asked = process.argv.slice(2);
-  const files = asked.length > 0 ? asked : [...FILES, ...HOLDLINE_FILES, ...WEBSOCKET_FILES, ...MULTI_NODE_FILES, ...DELIVERY_FILES];
+  const files = asked.length > 0 ? asked : [...FILES, ...HOLDLINE_FILES, ...WEBSOCKET_FILES, ...MULTI_NODE_FILES, ...DELIVERY_FILES, ...FAULT_FILES];
   const dir = mkdtempSync(join(tmpdir(), 'holdline-tls-'));
   try {
     const { certFile } = makeTestCertificate(dir);

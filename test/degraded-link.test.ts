@@ -9,6 +9,7 @@ import { HoldlineClient } from '../client/index.js';
 import { exchangeBothWays } from './helpers/exchange.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHoldline } from './helpers/holdline.js';
+import { assertTestScheme } from './helpers/tls.js';
 
 test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { timeout: 180_000 }, async (t) => {
   const N = 1_000;
@@ -21,6 +22,8 @@ test('200 ms each way, 64 KB/s, multi-second stalls: exactly once, in order', { 
     killRate: 0.03,
   });
   t.after(() => proxy.close());
+  // In the https run the proxy ends the client's TLS and speaks TLS to the server.
+  assertTestScheme(proxy.url, 'the fault proxy');
   const c = new HoldlineClient(`${proxy.url}/holdline`, { transports: ['polling'], reconnect: { minDelayMs: 50, maxDelayMs: 500 }, pollGraceMs: 4_000 });
   t.after(() => c.close());
   let resets = 0;

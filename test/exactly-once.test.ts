@@ -11,6 +11,7 @@ import type { Payload } from '../shared/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { assertFaultsHit } from './helpers/fault-rate.js';
 import { startHoldline } from './helpers/holdline.js';
+import { assertTestScheme } from './helpers/tls.js';
 import { waitFor } from './helpers/wait.js';
 
 const N = 20_000;
@@ -64,6 +65,8 @@ async function run(t: import('node:test').TestContext, latencyMs: number): Promi
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port }, killRate: 0.1, latencyMs });
   t.after(() => proxy.close());
 
+  // In the https run the proxy ends the client's TLS and speaks TLS to the server.
+  assertTestScheme(proxy.url, 'the fault proxy');
   const client = new HoldlineClient(`${proxy.url}/holdline`, {
     // Polling: the fault proxy draws its faults per HTTP exchange (a WebSocket would pass it untouched).
     transports: ['polling'],

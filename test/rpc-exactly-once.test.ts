@@ -13,6 +13,7 @@ import type { Session } from '../server/index.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { assertFaultsHit } from './helpers/fault-rate.js';
 import { startHoldline } from './helpers/holdline.js';
+import { assertTestScheme } from './helpers/tls.js';
 
 const N = 2_000;
 /** Requests in flight at once, each way: few, so that they take many HTTP exchanges for the faults to hit. */
@@ -72,6 +73,8 @@ test(`${N} requests each way through 10% connection kills: each answered once, e
   });
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: hl.port }, killRate: 0.1 });
   t.after(() => proxy.close());
+  // In the https run the proxy ends the client's TLS and speaks TLS to the server.
+  assertTestScheme(proxy.url, 'the fault proxy');
   const client = new HoldlineClient(`${proxy.url}/holdline`, {
     // Polling: the fault proxy draws its faults per HTTP exchange (a WebSocket would pass it untouched).
     transports: ['polling'],

@@ -26,10 +26,17 @@
  * The two partial kinds hold the message back until its end (at most 1 MiB),
  * then forward a random prefix of it: cut points need the total length.
  *
+ * In the tests' TLS mode (HOLDLINE_TEST_TLS=1, scripts/test-https.ts) it
+ * terminates TLS on both sides, as a TLS-inspecting middlebox does: clients
+ * speak https to it (`url`), it reads and breaks the exchanges in the clear,
+ * and speaks TLS to the target (test/helpers/tls.ts). Elsewhere, the bench
+ * among them, it is plain TCP.
+ *
  * This file is the public entry: the options and their validation, the fault
  * decisions (seeded PRNG), the listening server and its counters.
  */
 import net from 'node:net';
+import { createRelayServer, testScheme } from './tls.js';
 import { Link, type LinkContext } from './fault-proxy/link.js';
 
 export type FaultKind = 'request' | 'mid-response' | 'after-response' | 'before-response';
@@ -157,13 +164,16 @@ export class FaultProxy {
         return stall.durationMs;
       },
     };
-    this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
-      if (this.#closing !== undefined) return void client.destroy();
-      stats.connections++;
-      const link = new Link(ctx, client, { host, port });
-      this.#links.add(link);
-      void link.closed.then(() => this.#links.delete(link));
-    });
+    this.#server = createRelayServer(
+      (client) => {
+        if (this.#closing !== undefined) return void client.destroy();
+        stats.connections++;
+        const link = new Link(ctx, client, { host, port });
+        this.#links.add(link);
+        void link.closed.then(() => this.#links.delete(link));
+      },
+      { allowHalfOpen: true, noDelay: true },
+    );
   }
 
   /** Starts listening on 127.0.0.1, on a free port. */
@@ -183,7 +193,7 @@ export class FaultProxy {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${testScheme()}://127.0.0.1:${this.port}`;
   }
 
   /** A snapshot of the counters. */

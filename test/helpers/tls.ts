@@ -80,20 +80,22 @@ export function createTestServer(listener?: http.RequestListener): http.Server {
  * gets the bytes in the clear. Clients trust it as they trust the test
  * servers (NODE_EXTRA_CA_CERTS).
  */
-export function createRelayServer(onConnection: (client: net.Socket) => void): net.Server {
-  if (!testTls()) return net.createServer(onConnection);
-  return tls.createServer(tlsMaterial(), onConnection);
+export function createRelayServer(onConnection: (client: net.Socket) => void, options: net.ServerOpts = {}): net.Server {
+  if (!testTls()) return net.createServer(options, onConnection);
+  return tls.createServer({ ...options, ...tlsMaterial() }, onConnection);
 }
 
 /**
- * The upstream side of a test middlebox: a TCP connection to 127.0.0.1:port,
- * or in TLS mode a TLS connection that checks the test server's certificate
- * (as a TLS-terminating proxy re-encrypts to its backend), so that what is
- * written goes in the clear to the relay and encrypted on the wire.
+ * The upstream side of a test middlebox: a TCP connection to `host`
+ * (127.0.0.1 unless given), or in TLS mode a TLS connection that checks the
+ * test server's certificate (as a TLS-terminating proxy re-encrypts to its
+ * backend), so that what is written goes in the clear to the relay and
+ * encrypted on the wire.
  */
-export function connectRelayUpstream(port: number): net.Socket {
-  if (!testTls()) return net.connect(port, '127.0.0.1');
-  return tls.connect({ host: '127.0.0.1', port, ca: tlsMaterial().cert });
+export function connectRelayUpstream(port: number, options: { host?: string; allowHalfOpen?: boolean; noDelay?: boolean } = {}): net.Socket {
+  const { host = '127.0.0.1', ...rest } = options;
+  if (!testTls()) return net.connect({ ...rest, host, port });
+  return tls.connect({ ...rest, host, port, ca: tlsMaterial().cert });
 }
 
 /** `openssl`'s path; installs the Debian package when missing and running as root, else throws naming it. */

@@ -8,7 +8,8 @@
  * stalls, and runs kill markers in order with the data, so a kill destroys the
  * connection only once every earlier byte is in the kernel.
  */
-import net from 'node:net';
+import type net from 'node:net';
+import { connectRelayUpstream } from '../tls.js';
 import type { FaultKind, FaultProxyStats } from '../fault-proxy.js';
 import { HttpFramer, type MessageHead } from './http-framer.js';
 
@@ -186,7 +187,7 @@ export class Link {
   #passThrough = false;
 
   constructor(ctx: LinkContext, client: net.Socket, target: { host: string; port: number }) {
-    const upstream = net.connect({ ...target, allowHalfOpen: true, noDelay: true });
+    const upstream = connectRelayUpstream(target.port, { host: target.host, allowHalfOpen: true, noDelay: true });
     this.#ctx = ctx;
     this.#sockets = [client, upstream];
     this.#up = new Lane(this, client, upstream, ctx);
