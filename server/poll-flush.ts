@@ -231,11 +231,26 @@ export class PollFlusher {
     try {
       batch = await this.#readBatch(sid, h, session);
     } catch (e) {
-      return this.vanished(sid, h, poll, e);
+      if (e instanceof HoldlineError && e.code === 'session_unknown') return this.vanished(sid, h, poll, e);
+      return this.#unreadable(sid, h, poll, e);
     }
     if (h.poll !== poll) return;
     if (batch.count === 0 && clockMs() < h.until) return;
     this.#answer(sid, h, poll, session, batch);
+  }
+
+  /**
+   * The store failed to give the held poll its batch (unreachable, or its
+   * calls failing): answer it empty, with no ack of the store's (0, below
+   * any the client knows, so it is ignored), rather than hold it until the
+   * client's deadline. The client polls again, perhaps through another node.
+   */
+  #unreadable(sid: string, h: Hold, poll: PollHandle, e: unknown): void {
+    this.#host.reportError(e);
+    if (h.poll !== poll) return;
+    h.poll = undefined;
+    this.forgetIfIdle(sid, h);
+    if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeBatch(0, 0, NO_MESSAGES));
   }
 
   /** Answer the held `poll` with `batch` (empty: its hold is over). */
