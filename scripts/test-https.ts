@@ -57,6 +57,7 @@ const FILES = [
   'test/bad-input/limits.test.ts',
   'test/bad-input/request-form.test.ts',
   'test/bad-input/sequence-and-ack.test.ts',
+  'test/held-poll-store-failure.test.ts',
 ];
 
 /**
@@ -120,6 +121,7 @@ const MULTI_NODE_FILES = [
   'test/multi-node/stale-poll.test.ts',
   'test/multi-node/remote-acks.test.ts',
   'test/multi-node/websocket-takeover.test.ts',
+  'test/multi-node/self-fence.test.ts',
   'test/multi-node/any-node.test.ts',
   'test/multi-node/handover.test.ts',
   'test/redis-store/two-servers.test.ts',

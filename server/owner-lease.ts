@@ -4,6 +4,12 @@
  * while the node lives, and what the node does when the store turns out to
  * have lost its last beat. A node whose lease lapses loses its sessions to
  * the next node that serves one of their requests (server/session-lookup.ts).
+ *
+ * A node that cannot reach the store for a whole lease fences itself: it
+ * drops its WebSockets and answers its held polls, so that their clients
+ * come back through the balancer to a node that can take their sessions
+ * over, instead of staying on a node that answers their heartbeats and
+ * serves nothing.
  */
 import PQueue from 'p-queue';
 import type { CloseReason } from '../shared/index.js';
@@ -23,6 +29,10 @@ export interface LeaseHost {
   /** This node's id in the store. */
   readonly node: string;
   readonly reportError: (err: unknown) => void;
+  /** Its held polls, answered at once when it fences itself. */
+  readonly polling: { release(): void };
+  /** Its WebSockets, dropped when it fences itself. */
+  readonly websocket: { release(why: string): void } | undefined;
   /** The session as this node owns it, or undefined. */
   owned(sid: string): Session | undefined;
   /** The sessions this node owns. */
@@ -35,6 +45,14 @@ export class OwnerLease {
   #nextBeat = 0;
   /** A heartbeat has been stored before (a later one that finds none means the store lost it). */
   #beaten = false;
+  /** Date.now() until which the last heartbeat stored keeps the lease. */
+  #keptUntil = 0;
+  /** Date.now() when the first heartbeat not stored since the last stored one was started, or 0. */
+  #unstoredSince = 0;
+  /** The lease lapsed unstored and this node dropped its transports; cleared by the next heartbeat stored. */
+  #fenced = false;
+  /** A check for a lapsed lease waits for the loop's I/O (#fenceIfLapsed). */
+  #checking = false;
 
   constructor(host: LeaseHost) {
     this.#host = host;
@@ -43,12 +61,46 @@ export class OwnerLease {
   /** Keep this node's heartbeat (clustered): beat unless a beat is recent enough to keep the lease for 2/3 of it. */
   async beat(): Promise<void> {
     const t = Date.now();
+    this.#fenceIfLapsed(t);
     if (t < this.#nextBeat) return;
     const { options, node } = this.#host;
     this.#nextBeat = t + Math.floor(options.ownerLeaseMs / 3);
+    if (this.#unstoredSince === 0) this.#unstoredSince = t;
     const kept = await options.store.heartbeat(node, options.ownerLeaseMs);
+    this.#keptUntil = Math.max(this.#keptUntil, t + options.ownerLeaseMs);
+    this.#unstoredSince = 0;
+    this.#fenced = false;
     if (!kept && this.#beaten) this.#checkHeld();
     this.#beaten = true;
+  }
+
+  /**
+   * The last heartbeat stored has lapsed, and one started a third of a lease
+   * ago or more has not been stored (the store's calls fail or hang): other
+   * nodes may take this node's sessions over now, but only when a request of
+   * the session reaches one of them. A client on a WebSocket here that sends
+   * nothing, or a poll held here, would stay, its heartbeats answered, with
+   * no node serving its session. Drop them once: the clients go on on
+   * polling, through the balancer, where a node that reaches the store takes
+   * the session over. A node only paused (a long GC) is not fenced: the
+   * check waits for the I/O of the loop's turn (a timer runs before it), so
+   * that a stored beat's answer already in is counted first.
+   */
+  #fenceIfLapsed(t: number): void {
+    if (!this.#lapsed(t) || this.#checking) return;
+    this.#checking = true;
+    setImmediate(() => {
+      this.#checking = false;
+      if (!this.#lapsed(Date.now())) return;
+      this.#fenced = true;
+      this.#host.websocket?.release('the node cannot reach its store');
+      this.#host.polling.release();
+    });
+  }
+
+  #lapsed(t: number): boolean {
+    if (this.#fenced || this.#keptUntil === 0 || t <= this.#keptUntil || this.#unstoredSince === 0) return false;
+    return t - this.#unstoredSince >= this.#host.options.ownerLeaseMs / 3;
   }
 
   /**

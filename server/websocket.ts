@@ -155,9 +155,9 @@ export class WebSocketTransport {
     this.#bySid.get(sid)?.end(reason);
   }
 
-  /** The node leaves: every connection closes (its clients go on elsewhere). */
-  release(): void {
-    for (const c of [...this.#all]) c.drop(WS_CLOSE.ended, 'the node is leaving');
+  /** The node leaves, or cannot reach its store: every connection closes (its clients go on elsewhere). */
+  release(why = 'the node is leaving'): void {
+    for (const c of [...this.#all]) c.drop(WS_CLOSE.ended, why);
   }
 
   close(): void {

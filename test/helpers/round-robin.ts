@@ -36,6 +36,8 @@ export interface RoundRobin {
   trail: number[];
   /** Stop sending to upstream `i` (a node that left); requests go to the others. */
   drop(i: number): void;
+  /** Send to upstream `i` again, in its turn. */
+  restore(i: number): void;
   /** Destroy every upgraded connection open now (both its sides, no close frame); returns how many. */
   cutUpgraded(): number;
   close(): Promise<void>;
@@ -140,6 +142,9 @@ export async function roundRobin(upstreams: string[], options: RoundRobinOptions
     trail,
     drop(i) {
       live[i] = false;
+    },
+    restore(i) {
+      live[i] = true;
     },
     cutUpgraded() {
       const n = tunnels.size;
