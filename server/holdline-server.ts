@@ -126,7 +126,7 @@ export class HoldlineServer<In extends Payload = Payload, Out extends Payload = 
   }
 
   session(id: string): Session<In, Out, Data> | undefined {
-    return this.#registry.get(id) as unknown as Session<In, Out, Data> | undefined;
+    return this.#registry.owned(id) as unknown as Session<In, Out, Data> | undefined;
   }
 
   sessions(): IterableIterator<Session<In, Out, Data>> {
@@ -219,7 +219,7 @@ export class HoldlineServer<In extends Payload = Payload, Out extends Payload = 
    * `session(id)` returns only sessions this node owns (their events run here).
    */
   remote(id: string): SessionHandle {
-    return this.#registry.get(id) ?? new RemoteSession(id, this.#registry);
+    return this.#registry.owned(id) ?? new RemoteSession(id, this.#registry);
   }
 
   /**

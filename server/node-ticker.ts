@@ -73,7 +73,7 @@ export class NodeTicker {
     }
     if (host.clustered) this.#lease.beat().catch(host.reportError);
     if (this.#opens.size > 0 && now % 5_000 < host.options.tickMs) this.#opens.prune();
-    if (host.size === 0 && host.polling.held === 0 && (host.websocket?.size ?? 0) === 0) this.stop();
+    if (host.size === 0 && host.polling.held === 0 && (host.websocket?.size ?? 0) === 0 && !this.#lease.fencing) this.stop();
   }
 
   /** Idle here: has another node seen the client since? Else it expires. */

@@ -6,10 +6,11 @@
  * the next node that serves one of their requests (server/session-lookup.ts).
  *
  * A node that cannot reach the store for a whole lease fences itself: it
- * drops its WebSockets and answers its held polls, so that their clients
- * come back through the balancer to a node that can take their sessions
- * over, instead of staying on a node that answers their heartbeats and
- * serves nothing.
+ * drops its WebSockets, answers its held polls and owns its sessions no
+ * more, so that their clients come back through the balancer to a node that
+ * takes their sessions over, instead of staying on a node that answers
+ * their heartbeats and serves nothing; and so that, reconnected, it does not
+ * deliver what the new owner delivers.
  */
 import PQueue from 'p-queue';
 import type { CloseReason } from '../shared/index.js';
@@ -33,6 +34,8 @@ export interface LeaseHost {
   readonly polling: { release(): void };
   /** Its WebSockets, dropped when it fences itself. */
   readonly websocket: { release(why: string): void } | undefined;
+  /** Own no session here any more (when it fences itself): any node takes them over. */
+  disownAll(): void;
   /** The session as this node owns it, or undefined. */
   owned(sid: string): Session | undefined;
   /** The sessions this node owns. */
@@ -53,6 +56,8 @@ export class OwnerLease {
   #fenced = false;
   /** A check for a lapsed lease waits for the loop's I/O (#fenceIfLapsed). */
   #checking = false;
+  /** The sessions it owned when it fenced itself: once a beat is stored, those the store lost get their `close`. */
+  #orphans: Session[] = [];
 
   constructor(host: LeaseHost) {
     this.#host = host;
@@ -72,6 +77,12 @@ export class OwnerLease {
     this.#fenced = false;
     if (!kept && this.#beaten) this.#checkHeld();
     this.#beaten = true;
+    if (this.#orphans.length > 0) this.#checkOrphans(this.#orphans.splice(0));
+  }
+
+  /** Sessions it gave up when it fenced itself are still to be checked: the tick keeps beating. */
+  get fencing(): boolean {
+    return this.#orphans.length > 0;
   }
 
   /**
@@ -93,14 +104,38 @@ export class OwnerLease {
       this.#checking = false;
       if (!this.#lapsed(Date.now())) return;
       this.#fenced = true;
-      this.#host.websocket?.release('the node cannot reach its store');
-      this.#host.polling.release();
+      const host = this.#host;
+      host.websocket?.release('the node cannot reach its store');
+      host.polling.release();
+      this.#orphans.push(...host.sessions());
+      host.disownAll();
     });
   }
 
   #lapsed(t: number): boolean {
     if (this.#fenced || this.#keptUntil === 0 || t <= this.#keptUntil || this.#unstoredSince === 0) return false;
     return t - this.#unstoredSince >= this.#host.options.ownerLeaseMs / 3;
+  }
+
+  /**
+   * The sessions it gave up when it fenced itself, now that it reaches the
+   * store again: one the store no longer holds (Redis restarted without its
+   * data), with no tombstone, ends here with `close` (session_unknown), as an
+   * owned one would (#checkHeld). The others go on wherever their next
+   * request takes them over; they end here with no `close`.
+   */
+  #checkOrphans(orphans: Session[]): void {
+    const host = this.#host;
+    const queue = new PQueue({ concurrency: CHECK_CONCURRENCY });
+    for (const session of orphans) {
+      queue
+        .add(async () => {
+          const { store } = host.options;
+          if ((await store.get(session.id)) !== undefined || (await store.tombstone(session.id)) !== undefined) return;
+          session.ended({ code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' }, []);
+        })
+        .catch(host.reportError);
+    }
   }
 
   /**

@@ -8,14 +8,13 @@
  * heartbeat (one timer for all sessions, not one per session).
  *
  * A server given its own store (`store` option) is clustered: it publishes
- * wake-ups, beats its heartbeat and claims sessions of dead nodes. A server
- * that made its own MemoryStore is alone and skips all of that.
+ * wake-ups, beats its heartbeat and claims sessions of dead nodes. Alone (its
+ * own MemoryStore), it skips all of that.
  *
- * This file is the node's session map and what the transports and the
- * server call; its parts are opening (session-opener.ts), finding and taking
- * over (session-lookup.ts), the heartbeat (owner-lease.ts), the tick
- * (node-ticker.ts), the store's wake-ups (store-events.ts) and broadcasts
- * (broadcast.ts).
+ * This file is the node's session map and what the transports and the server
+ * call; its parts: opening (session-opener.ts), finding and taking over
+ * (session-lookup.ts), the heartbeat and fencing (owner-lease.ts), the tick
+ * (node-ticker.ts), the store's wake-ups (store-events.ts), broadcasts.
  */
 import type { IncomingMessage } from 'node:http';
 import { nanoid } from 'nanoid';
@@ -115,10 +114,6 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return this.#live.size;
   }
 
-  get(sid: string): Session | undefined {
-    return this.#live.get(sid);
-  }
-
   sessions(): IterableIterator<Session> {
     return this.#live.values();
   }
@@ -146,6 +141,16 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   holding(sid: string): boolean {
     return this.polling.holding(sid) || this.websocket?.carrying(sid) === true;
+  }
+
+  /** Own no session here, no `close` (waiting sends reject): the node leaves, or is fenced (owner-lease.ts). Any node takes them over. */
+  disownAll(): void {
+    for (const s of this.#live.values()) {
+      this.polling.disown(s);
+      s.detach();
+    }
+    this.#live.clear();
+    this.#unused.clear();
   }
 
   // ---- opening and owning ----
@@ -202,11 +207,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   applyAck(served: Served, ack: number, from?: number): boolean | Promise<boolean> {
     const { session } = served;
     if (session) return session.ackApplied(ack, from) || session.applyAck(ack, from);
-    return this.#ackRemote(served.sid, ack, from);
-  }
-
-  async #ackRemote(sid: string, ack: number, from?: number): Promise<boolean> {
-    return (await this.#ackRemoteOutcome(sid, ack, from)) !== false;
+    return this.#ackRemoteOutcome(served.sid, ack, from).then((outcome) => outcome !== false);
   }
 
   async #ackRemoteOutcome(sid: string, ack: number, from?: number): Promise<AckOutcome> {
@@ -383,15 +384,13 @@ export class SessionRegistry implements SessionHost, RemoteHost {
       await Promise.all(this.#ending);
       return;
     }
-    const { store } = this.options;
     await Promise.all(sessions.map((s) => s.committed()));
     // What they delivered is marked: the next owner redelivers none of it.
     await this.#marks.settle();
-    for (const s of sessions) this.polling.disown(s);
-    this.#live.clear();
-    for (const s of sessions) s.detach();
+    this.disownAll();
     this.polling.release();
     this.websocket?.release();
+    const { store } = this.options;
     await Promise.all(sessions.map((s) => store.release(s.id, this.node, s.fence).catch(this.reportError)));
     await Promise.all(this.#ending);
     await store.forgetNode(this.node).catch(this.reportError);

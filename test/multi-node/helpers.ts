@@ -31,8 +31,12 @@ export function message(prefix: string, i: number): Payload {
   return b;
 }
 
-/** A store handle that can go dead: every call fails, wake-ups stop (a node whose process died, as far as the store can tell). */
-export function killable(store: SessionStore): { store: SessionStore; kill(): void } {
+/**
+ * A store handle that can go dead: every call fails, wake-ups stop (a node
+ * whose process died, or that is cut off from its store, as far as the store
+ * can tell); revive() reconnects it.
+ */
+export function killable(store: SessionStore): { store: SessionStore; kill(): void; revive(): void } {
   let dead = false;
   const handle = new Proxy(store, {
     get(target, prop, receiver) {
@@ -49,7 +53,7 @@ export function killable(store: SessionStore): { store: SessionStore; kill(): vo
       return (...args: unknown[]) => (dead ? Promise.reject(new Error('store connection lost')) : Reflect.apply(v, target, args));
     },
   });
-  return { store: handle, kill: () => (dead = true) };
+  return { store: handle, kill: () => (dead = true), revive: () => (dead = false) };
 }
 
 /** A node on `store` (polls held up to 2 s), as startNode() gives it. */

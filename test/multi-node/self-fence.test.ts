@@ -14,10 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Session } from '../../server/index.js';
+import { MemoryStore, type Session } from '../../server/index.js';
 import { balance, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
+import { waitFor } from '../helpers/wait.js';
 import { helloAt, killable, nodeOn, storeKinds } from './helpers.js';
 
 /** The owner's lease: short, so that a test sees it lapse. */
@@ -89,4 +90,99 @@ describe('a node cut off from its store fences itself once its lease lapses', ()
       assert.deepEqual(resets, [], 'the client never saw a reset');
     });
   }
+});
+
+describe('a node cut off from its store, once reconnected, serves no session another node took over', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  for (const [name, makeStores] of storeKinds(cleanup, 'split')) {
+    it(`its old session delivers nothing more and its sends reject; the new owner gets everything once (${name})`, async () => {
+      const storeFor = await makeStores();
+      const cut = killable(storeFor());
+      const a = await nodeOn(cleanup, cut.store, 'split-a', LEASE_MS);
+      const b = await nodeOn(cleanup, storeFor(), 'split-b', LEASE_MS);
+      const lb = await balance(cleanup, [a.origin, b.origin]);
+      lb.drop(1);
+      const changed = new Condition();
+      const { client, resets } = await recordingClient(cleanup, lb.origin, changed);
+      const sid = client.sessionId ?? '';
+      const old = a.hl.session(sid);
+      assert.ok(old, 'A owns the session');
+      const onA: string[] = [];
+      old.on('message', (m) => {
+        onA.push(String(m));
+        changed.notify();
+      });
+      await client.send('before');
+      await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
+      lb.restore(1);
+      const onB: string[] = [];
+      const taken = new Promise<Session>((resolve) => b.hl.once('session', resolve));
+      void taken.then((s) => s.on('message', (m) => {
+        onB.push(String(m));
+        changed.notify();
+      }));
+      cut.kill();
+      await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
+      await client.send('during');
+      const session = await withTimeout(taken, 10_000, 'B to take the session over');
+      assert.equal(session.resumed, true);
+      await changed.until(() => onB.includes('during'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      cut.revive();
+      // A beats again, and hears the store's events again.
+      await new Promise((r) => setTimeout(r, LEASE_MS));
+      for (let i = 0; i < 20; i++) await client.send(`after ${i}`);
+      await changed.until(() => onB.includes('after 19'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(onB.filter((m) => m.startsWith('after')), Array.from({ length: 20 }, (_, i) => `after ${i}`), 'B got each once, in order');
+      assert.deepEqual(onA, ['before'], 'A delivered nothing after it lost the session');
+      await assert.rejects(old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
+      assert.equal(a.hl.session(sid), undefined, 'A no longer owns it');
+      assert.deepEqual(resets, [], 'the client never saw a reset');
+    });
+  }
+});
+
+describe('the sessions a node gave up when it fenced itself, once it reaches its store again', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  /** A node on a MemoryStore it can be cut off from, one session opened on it, and the node cut off until it fenced itself. */
+  async function fenced() {
+    const memory = new MemoryStore();
+    const cut = killable(memory);
+    const a = await startServer({ store: cut.store, nodeId: 'orphan-a', ownerLeaseMs: LEASE_MS });
+    cleanup.add(() => a.close());
+    a.hl.on('error', () => {});
+    const s = await openRaw(a.url);
+    const old = a.hl.session(s.sid);
+    assert.ok(old, 'A owns the session');
+    const closes: string[] = [];
+    old.on('close', (reason) => closes.push(reason.code));
+    cut.kill();
+    await waitFor(() => a.hl.session(s.sid) === undefined, 5_000, 'A to fence itself and give the session up');
+    return { memory, cut, a, s, old, closes };
+  }
+
+  it('one the store lost (Redis restarted without its data) ends with close, session_unknown', async () => {
+    const { memory, cut, s, closes } = await fenced();
+    await memory.delete(s.sid);
+    cut.revive();
+    await waitFor(() => closes.length > 0, 5_000, 'close on the session the store lost');
+    assert.deepEqual(closes, ['session_unknown']);
+  });
+
+  it('one the store still holds, and no node took over: no close; its next request takes it over again (resumed)', async () => {
+    const { cut, a, s, old, closes } = await fenced();
+    cut.revive();
+    const again = new Promise<Session>((resolve) => a.hl.once('session', resolve));
+    await new Promise((r) => setTimeout(r, LEASE_MS));
+    const res = await post(`${a.url}/send`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, seq: 1, m: ['back'] }));
+    assert.equal(res.status, 200, res.text);
+    const session = await withTimeout(again, 5_000, 'the session taken over again');
+    assert.equal(session.resumed, true);
+    assert.notEqual(session, old);
+    assert.deepEqual(closes, [], 'the session given up ends with no close');
+  });
 });
