@@ -34,8 +34,8 @@ export interface LeaseHost {
   readonly polling: { release(): void };
   /** Its WebSockets, dropped when it fences itself. */
   readonly websocket: { release(why: string): void } | undefined;
-  /** Own no session here any more (when it fences itself): any node takes them over. */
-  disownAll(): void;
+  /** Own these sessions (default: all) no more here, with no `close`: fenced, or another node took one over. */
+  disown(sessions?: readonly Session[]): void;
   /** The session as this node owns it, or undefined. */
   owned(sid: string): Session | undefined;
   /** The sessions this node owns. */
@@ -108,7 +108,7 @@ export class OwnerLease {
       host.websocket?.release('the node cannot reach its store');
       host.polling.release();
       this.#orphans.push(...host.sessions());
-      host.disownAll();
+      host.disown();
     });
   }
 
@@ -144,7 +144,8 @@ export class OwnerLease {
    * or this node stalled past its lease. Close at once the sessions the store
    * no longer holds, rather than keep them until their idle timeout: their
    * application hears `close` (session_unknown), their clients reset and
-   * learn what was lost.
+   * learn what was lost. Give up, with no `close`, those another node took
+   * over meanwhile: this node must not deliver what their new owner does.
    */
   #checkHeld(): void {
     const host = this.#host;
@@ -157,7 +158,10 @@ export class OwnerLease {
           // racing its open or a takeover on a node that stalled past its
           // lease) must not be closed under its client.
           const { store, ownerLeaseMs } = host.options;
-          if ((await store.get(session.id)) !== undefined) return;
+          const rec = await store.get(session.id);
+          // Taken over while this node was paused past its lease: it is the other node's now.
+          if (rec !== undefined && (rec.owner !== host.node || rec.fence !== session.fence)) return host.disown([session]);
+          if (rec !== undefined) return;
           await new Promise((r) => setTimeout(r, ownerLeaseMs).unref());
           if (session.state === 'closed' || host.owned(session.id) !== session) return;
           if ((await store.get(session.id)) === undefined && (await store.tombstone(session.id)) === undefined) session.close(reason);

@@ -90,7 +90,6 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     this.#events = events;
     this.#lease = new OwnerLease(this);
     const opens = new OpenLimiter(options.maxOpensPerMinute);
-    // What opening and lookup are given: this node, its session maps, and how it owns a session.
     const parts: OpenerHost & LookupHost = {
       options,
       node: this.node,
@@ -143,14 +142,15 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return this.polling.holding(sid) || this.websocket?.carrying(sid) === true;
   }
 
-  /** Own no session here, no `close` (waiting sends reject): the node leaves, or is fenced (owner-lease.ts). Any node takes them over. */
-  disownAll(): void {
-    for (const s of this.#live.values()) {
+  /** Own these sessions (default: all) no more here, no `close` (waiting sends reject): the node leaves, is fenced, or another took one over. */
+  disown(sessions: readonly Session[] = [...this.#live.values()]): void {
+    for (const s of sessions) {
+      if (this.#live.get(s.id) !== s) continue;
       this.polling.disown(s);
       s.detach();
+      this.#live.delete(s.id);
+      this.#unused.delete(s.id);
     }
-    this.#live.clear();
-    this.#unused.clear();
   }
 
   // ---- opening and owning ----
@@ -387,7 +387,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     await Promise.all(sessions.map((s) => s.committed()));
     // What they delivered is marked: the next owner redelivers none of it.
     await this.#marks.settle();
-    this.disownAll();
+    this.disown();
     this.polling.release();
     this.websocket?.release();
     const { store } = this.options;

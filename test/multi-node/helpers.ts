@@ -56,6 +56,31 @@ export function killable(store: SessionStore): { store: SessionStore; kill(): vo
   return { store: handle, kill: () => (dead = true), revive: () => (dead = false) };
 }
 
+/**
+ * A store handle for a node that can be paused, as the store and the other
+ * nodes see it (a process stopped, a VM frozen): while paused its
+ * heartbeats are not stored (the node is told they were) and it hears no
+ * wake-ups; keep requests away from it too (the balancer's drop()).
+ */
+export function pausable(store: SessionStore): { store: SessionStore; pause(): void; resume(): void } {
+  let paused = false;
+  const handle = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      if (prop === 'heartbeat') return (...args: unknown[]) => (paused ? Promise.resolve(true) : Reflect.apply(v, target, args));
+      if (prop === 'subscribe') {
+        return (listener: Parameters<SessionStore['subscribe']>[0]) =>
+          target.subscribe((sid, event) => {
+            if (!paused) listener(sid, event);
+          });
+      }
+      return v.bind(target);
+    },
+  });
+  return { store: handle, pause: () => (paused = true), resume: () => (paused = false) };
+}
+
 /** A node on `store` (polls held up to 2 s), as startNode() gives it. */
 export function nodeOn(cleanup: Cleanup, store: SessionStore, nodeId: string, ownerLeaseMs = 10_000): Promise<Node> {
   return startNode(cleanup, { store, nodeId, ownerLeaseMs, pollTimeoutMs: 2_000 });

@@ -19,7 +19,7 @@ import { balance, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
-import { helloAt, killable, nodeOn, storeKinds } from './helpers.js';
+import { helloAt, killable, nodeOn, pausable, storeKinds } from './helpers.js';
 
 /** The owner's lease: short, so that a test sees it lapse. */
 const LEASE_MS = 400;
@@ -185,4 +185,57 @@ describe('the sessions a node gave up when it fenced itself, once it reaches its
     assert.notEqual(session, old);
     assert.deepEqual(closes, [], 'the session given up ends with no close');
   });
+});
+
+describe('a node paused past its lease, whose sessions another node took over meanwhile', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  for (const [name, makeStores] of storeKinds(cleanup, 'pause')) {
+    it(`gives them up at its first heartbeat after: it delivers nothing more of them and its sends reject (${name})`, async () => {
+      const storeFor = await makeStores();
+      const p = pausable(storeFor());
+      const a = await nodeOn(cleanup, p.store, 'pause-a', LEASE_MS);
+      const b = await nodeOn(cleanup, storeFor(), 'pause-b', LEASE_MS);
+      const lb = await balance(cleanup, [a.origin, b.origin]);
+      lb.drop(1);
+      const changed = new Condition();
+      const { client, resets } = await recordingClient(cleanup, lb.origin, changed);
+      const sid = client.sessionId ?? '';
+      const old = a.hl.session(sid);
+      assert.ok(old, 'A owns the session');
+      const onA: string[] = [];
+      old.on('message', (m) => {
+        onA.push(String(m));
+        changed.notify();
+      });
+      await client.send('before');
+      await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
+      // A pauses: no heartbeat stored, no wake-ups heard, no requests.
+      p.pause();
+      lb.drop(0);
+      lb.restore(1);
+      await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
+      const onB: string[] = [];
+      const taken = new Promise<Session>((resolve) => b.hl.once('session', resolve));
+      void taken.then((s) => s.on('message', (m) => {
+        onB.push(String(m));
+        changed.notify();
+      }));
+      await client.send('during');
+      assert.equal((await withTimeout(taken, 10_000, 'B to take the session over')).resumed, true);
+      await changed.until(() => onB.includes('during'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      // A wakes: its next heartbeat finds its lease gone, and the session B's.
+      p.resume();
+      lb.restore(0);
+      await waitFor(() => a.hl.session(sid) === undefined, 5_000, 'A to give the session up');
+      for (let i = 0; i < 20; i++) await client.send(`after ${i}`);
+      await changed.until(() => onB.includes('after 19'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(onB.filter((m) => m.startsWith('after')), Array.from({ length: 20 }, (_, i) => `after ${i}`), 'B got each once, in order');
+      assert.deepEqual(onA, ['before'], 'A delivered nothing after it woke');
+      await assert.rejects(old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
+      assert.deepEqual(resets, [], 'the client never saw a reset');
+    });
+  }
 });
