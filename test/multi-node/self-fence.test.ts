@@ -11,10 +11,18 @@
  * WebSocket to the owner, silent: the owner is cut off from its store, and
  * the other node takes the session over (`session`, resumed); its sends
  * reach the client, and the client's reach it, with no reset.
+ *
+ * The fenced node also gives its sessions up: reconnected, it delivers
+ * nothing of a session the other node took over (no split brain), a session
+ * the store lost meanwhile gets its close, and one nobody took over is
+ * taken over again by its next request. A node only paused past its lease
+ * (no heartbeat stored, no wake-ups, no requests) gives up at its next
+ * heartbeat the sessions taken over meanwhile.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { MemoryStore, type Session } from '../../server/index.js';
+import type { SessionStore } from '../../server/store.js';
 import { balance, recordingClient } from '../helpers/nodes.js';
 import { Cleanup, Condition, openRaw, post, startServer, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
@@ -92,6 +100,63 @@ describe('a node cut off from its store fences itself once its lease lapses', ()
   }
 });
 
+/** What each node's session got, in order. */
+function recordOn(session: Session, into: string[], changed: Condition): void {
+  session.on('message', (m) => {
+    into.push(String(m));
+    changed.notify();
+  });
+}
+
+/**
+ * Nodes A (on `aStore`) and B behind a round-robin balancer; a client whose
+ * session A opened, its 'before' delivered on A; B's session, once B takes
+ * it over, recorded too.
+ */
+async function ownedByA(cleanup: Cleanup, aStore: SessionStore, bStore: SessionStore, prefix: string) {
+  const a = await nodeOn(cleanup, aStore, `${prefix}-a`, LEASE_MS);
+  const b = await nodeOn(cleanup, bStore, `${prefix}-b`, LEASE_MS);
+  const lb = await balance(cleanup, [a.origin, b.origin]);
+  lb.drop(1);
+  const changed = new Condition();
+  const { client, resets } = await recordingClient(cleanup, lb.origin, changed);
+  const sid = client.sessionId ?? '';
+  const old = a.hl.session(sid);
+  assert.ok(old, 'A owns the session');
+  const onA: string[] = [];
+  recordOn(old, onA, changed);
+  await client.send('before');
+  await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
+  const onB: string[] = [];
+  const taken = new Promise<Session>((resolve) =>
+    b.hl.once('session', (s) => {
+      recordOn(s, onB, changed);
+      resolve(s);
+    }),
+  );
+  return { a, lb, changed, client, resets, sid, old, onA, onB, taken };
+}
+
+/** B took the session over after 'during': 20 more messages reach B once, in order; A delivers none; A's old session's send rejects; no reset. */
+async function onlyB(r: Awaited<ReturnType<typeof ownedByA>>): Promise<void> {
+  const { changed, client, onA, onB } = r;
+  for (let i = 0; i < 20; i++) await client.send(`after ${i}`);
+  await changed.until(() => onB.includes('after 19'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.deepEqual(onB.filter((m) => m.startsWith('after')), Array.from({ length: 20 }, (_, i) => `after ${i}`), 'B got each once, in order');
+  assert.deepEqual(onA, ['before'], 'A delivered nothing after it lost the session');
+  await assert.rejects(r.old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
+  assert.equal(r.a.hl.session(r.sid), undefined, 'A no longer owns it');
+  assert.deepEqual(r.resets, [], 'the client never saw a reset');
+}
+
+/** The client sends 'during': B takes the session over (resumed) and delivers it. */
+async function takenByB(r: Awaited<ReturnType<typeof ownedByA>>): Promise<void> {
+  await r.client.send('during');
+  assert.equal((await withTimeout(r.taken, 10_000, 'B to take the session over')).resumed, true);
+  await r.changed.until(() => r.onB.includes('during'), 10_000, () => `B got ${JSON.stringify(r.onB)}`);
+}
+
 describe('a node cut off from its store, once reconnected, serves no session another node took over', () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
@@ -100,46 +165,15 @@ describe('a node cut off from its store, once reconnected, serves no session ano
     it(`its old session delivers nothing more and its sends reject; the new owner gets everything once (${name})`, async () => {
       const storeFor = await makeStores();
       const cut = killable(storeFor());
-      const a = await nodeOn(cleanup, cut.store, 'split-a', LEASE_MS);
-      const b = await nodeOn(cleanup, storeFor(), 'split-b', LEASE_MS);
-      const lb = await balance(cleanup, [a.origin, b.origin]);
-      lb.drop(1);
-      const changed = new Condition();
-      const { client, resets } = await recordingClient(cleanup, lb.origin, changed);
-      const sid = client.sessionId ?? '';
-      const old = a.hl.session(sid);
-      assert.ok(old, 'A owns the session');
-      const onA: string[] = [];
-      old.on('message', (m) => {
-        onA.push(String(m));
-        changed.notify();
-      });
-      await client.send('before');
-      await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
-      lb.restore(1);
-      const onB: string[] = [];
-      const taken = new Promise<Session>((resolve) => b.hl.once('session', resolve));
-      void taken.then((s) => s.on('message', (m) => {
-        onB.push(String(m));
-        changed.notify();
-      }));
+      const r = await ownedByA(cleanup, cut.store, storeFor(), 'split');
+      r.lb.restore(1);
       cut.kill();
-      await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
-      await client.send('during');
-      const session = await withTimeout(taken, 10_000, 'B to take the session over');
-      assert.equal(session.resumed, true);
-      await changed.until(() => onB.includes('during'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      await new Promise((res) => setTimeout(res, LEASE_MS * 1.5));
+      await takenByB(r);
       cut.revive();
       // A beats again, and hears the store's events again.
-      await new Promise((r) => setTimeout(r, LEASE_MS));
-      for (let i = 0; i < 20; i++) await client.send(`after ${i}`);
-      await changed.until(() => onB.includes('after 19'), 10_000, () => `B got ${JSON.stringify(onB)}`);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(onB.filter((m) => m.startsWith('after')), Array.from({ length: 20 }, (_, i) => `after ${i}`), 'B got each once, in order');
-      assert.deepEqual(onA, ['before'], 'A delivered nothing after it lost the session');
-      await assert.rejects(old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
-      assert.equal(a.hl.session(sid), undefined, 'A no longer owns it');
-      assert.deepEqual(resets, [], 'the client never saw a reset');
+      await new Promise((res) => setTimeout(res, LEASE_MS));
+      await onlyB(r);
     });
   }
 });
@@ -195,47 +229,18 @@ describe('a node paused past its lease, whose sessions another node took over me
     it(`gives them up at its first heartbeat after: it delivers nothing more of them and its sends reject (${name})`, async () => {
       const storeFor = await makeStores();
       const p = pausable(storeFor());
-      const a = await nodeOn(cleanup, p.store, 'pause-a', LEASE_MS);
-      const b = await nodeOn(cleanup, storeFor(), 'pause-b', LEASE_MS);
-      const lb = await balance(cleanup, [a.origin, b.origin]);
-      lb.drop(1);
-      const changed = new Condition();
-      const { client, resets } = await recordingClient(cleanup, lb.origin, changed);
-      const sid = client.sessionId ?? '';
-      const old = a.hl.session(sid);
-      assert.ok(old, 'A owns the session');
-      const onA: string[] = [];
-      old.on('message', (m) => {
-        onA.push(String(m));
-        changed.notify();
-      });
-      await client.send('before');
-      await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
+      const r = await ownedByA(cleanup, p.store, storeFor(), 'pause');
       // A pauses: no heartbeat stored, no wake-ups heard, no requests.
       p.pause();
-      lb.drop(0);
-      lb.restore(1);
-      await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
-      const onB: string[] = [];
-      const taken = new Promise<Session>((resolve) => b.hl.once('session', resolve));
-      void taken.then((s) => s.on('message', (m) => {
-        onB.push(String(m));
-        changed.notify();
-      }));
-      await client.send('during');
-      assert.equal((await withTimeout(taken, 10_000, 'B to take the session over')).resumed, true);
-      await changed.until(() => onB.includes('during'), 10_000, () => `B got ${JSON.stringify(onB)}`);
+      r.lb.drop(0);
+      r.lb.restore(1);
+      await new Promise((res) => setTimeout(res, LEASE_MS * 1.5));
+      await takenByB(r);
       // A wakes: its next heartbeat finds its lease gone, and the session B's.
       p.resume();
-      lb.restore(0);
-      await waitFor(() => a.hl.session(sid) === undefined, 5_000, 'A to give the session up');
-      for (let i = 0; i < 20; i++) await client.send(`after ${i}`);
-      await changed.until(() => onB.includes('after 19'), 10_000, () => `B got ${JSON.stringify(onB)}`);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(onB.filter((m) => m.startsWith('after')), Array.from({ length: 20 }, (_, i) => `after ${i}`), 'B got each once, in order');
-      assert.deepEqual(onA, ['before'], 'A delivered nothing after it woke');
-      await assert.rejects(old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
-      assert.deepEqual(resets, [], 'the client never saw a reset');
+      r.lb.restore(0);
+      await waitFor(() => r.a.hl.session(r.sid) === undefined, 5_000, 'A to give the session up');
+      await onlyB(r);
     });
   }
 });
