@@ -241,13 +241,16 @@ export class PollFlusher {
 
   /**
    * The store failed to give the held poll its batch (unreachable, or its
-   * calls failing): answer it empty, with no ack of the store's (0, below
-   * any the client knows, so it is ignored), rather than hold it until the
-   * client's deadline. The client polls again, perhaps through another node.
+   * calls failing): at the end of its hold (or at once, when the node is
+   * leaving or fenced), answer it empty, with no ack of the store's (0,
+   * below any the client knows, so it is ignored), rather than hold it
+   * until the client's deadline. The client polls again, perhaps through
+   * another node; a read that keeps failing costs one poll per hold, not a
+   * loop of polls answered at once.
    */
   #unreadable(sid: string, h: Hold, poll: PollHandle, e: unknown): void {
     this.#host.reportError(e);
-    if (h.poll !== poll) return;
+    if (h.poll !== poll || clockMs() < h.until) return;
     h.poll = undefined;
     this.forgetIfIdle(sid, h);
     if (!this.#answerer.gone(poll)) this.#answerer.respond(poll, encodeBatch(0, 0, NO_MESSAGES));
