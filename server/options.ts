@@ -67,7 +67,10 @@ export interface HoldlineServerOptions<Data = unknown> {
   store?: SessionStore;
   /** This node's id in the store (default: random). */
   nodeId?: string;
-  /** A node that has not renewed its heartbeat for this long loses its sessions to the next node that serves them. */
+  /**
+   * A node that has not renewed its heartbeat for this long loses its sessions to the next node that serves them;
+   * a node that cannot reach its store for this long fences itself (drops its WebSockets and held polls, gives its sessions up).
+   */
   ownerLeaseMs?: number;
   authenticate?: AuthenticateHook<Data>;
   /** Origins allowed to call cross-origin; '*' allows any. Same-origin needs nothing. */
