@@ -147,6 +147,7 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     for (const s of sessions) {
       if (this.#live.get(s.id) !== s) continue;
       this.polling.disown(s);
+      this.websocket?.disowned(s.id);
       s.detach();
       this.#live.delete(s.id);
       this.#unused.delete(s.id);

@@ -155,6 +155,11 @@ export class WebSocketTransport {
     this.#bySid.get(sid)?.end(reason);
   }
 
+  /** This node owns `sid` no more (another node took it over): its connection closes, no close frame, and the client goes on elsewhere. */
+  disowned(sid: string): void {
+    this.#bySid.get(sid)?.drop(WS_CLOSE.ended, 'the session moved to another node');
+  }
+
   /** The node leaves, or cannot reach its store: every connection closes (its clients go on elsewhere). */
   release(why = 'the node is leaving'): void {
     for (const c of [...this.#all]) c.drop(WS_CLOSE.ended, why);

@@ -17,7 +17,8 @@
  * the store lost meanwhile gets its close, and one nobody took over is
  * taken over again by its next request. A node only paused past its lease
  * (no heartbeat stored, no wake-ups, no requests) gives up at its next
- * heartbeat the sessions taken over meanwhile.
+ * heartbeat the sessions taken over meanwhile, and closes a WebSocket of
+ * its own that still carries one.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -241,6 +242,37 @@ describe('a node paused past its lease, whose sessions another node took over me
       r.lb.restore(0);
       await waitFor(() => r.a.hl.session(r.sid) === undefined, 5_000, 'A to give the session up');
       await onlyB(r);
+    });
+  }
+});
+
+describe('a node paused past its lease, with a WebSocket carrying the session another node took over', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  for (const [name, makeStores] of storeKinds(cleanup, 'pause-ws')) {
+    it(`closes that WebSocket (4001) as it gives the session up, so that it delivers nothing through it (${name})`, async () => {
+      const storeFor = await makeStores();
+      const p = pausable(storeFor());
+      const a = await startServer({ store: p.store, nodeId: 'pause-ws-a', ownerLeaseMs: LEASE_MS });
+      cleanup.add(() => a.close());
+      const b = await startServer({ store: storeFor(), nodeId: 'pause-ws-b', ownerLeaseMs: LEASE_MS });
+      cleanup.add(() => b.close());
+      const s = await openRaw(a.url);
+      const ws = await helloAt(a.url, s, 1);
+      cleanup.add(() => ws.socket.terminate());
+      const closed = new Promise<[number, string]>((resolve) => ws.socket.once('close', (code, reason) => resolve([code, String(reason)])));
+      p.pause();
+      await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
+      const taken = new Promise<Session>((resolve) => b.hl.once('session', resolve));
+      const res = await post(`${b.url}/send`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, seq: 1, m: ['on B'] }));
+      assert.equal(res.status, 200, res.text);
+      assert.equal((await withTimeout(taken, 5_000, 'B to take the session over')).resumed, true);
+      p.resume();
+      const [code, reason] = await withTimeout(closed, 5_000, "A's WebSocket closed as it gives the session up");
+      assert.equal(code, 4001);
+      assert.equal(reason, 'the session moved to another node');
+      assert.equal(a.hl.session(s.sid), undefined, 'A no longer owns it');
     });
   }
 });
