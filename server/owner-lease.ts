@@ -24,6 +24,9 @@ import type { Session } from './session.js';
  */
 const CHECK_CONCURRENCY = 512;
 
+/** Why a session the store no longer holds ends on the node that owned it. */
+const LOST: CloseReason = { code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' };
+
 /** What the lease needs from its node (server/session-registry.ts). */
 export interface LeaseHost {
   readonly options: ResolvedOptions;
@@ -125,17 +128,16 @@ export class OwnerLease {
    * request takes them over; they end here with no `close`.
    */
   #checkOrphans(orphans: Session[]): void {
-    const host = this.#host;
+    this.#checkEach(orphans, async (session) => {
+      const { store } = this.#host.options;
+      if ((await store.get(session.id)) === undefined && (await store.tombstone(session.id)) === undefined) session.ended(LOST, []);
+    });
+  }
+
+  /** Run `check` on each of `sessions`, CHECK_CONCURRENCY at a time, reporting what fails. */
+  #checkEach(sessions: readonly Session[], check: (session: Session) => Promise<void>): void {
     const queue = new PQueue({ concurrency: CHECK_CONCURRENCY });
-    for (const session of orphans) {
-      queue
-        .add(async () => {
-          const { store } = host.options;
-          if ((await store.get(session.id)) !== undefined || (await store.tombstone(session.id)) !== undefined) return;
-          session.ended({ code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' }, []);
-        })
-        .catch(host.reportError);
-    }
+    for (const session of sessions) queue.add(() => check(session)).catch(this.#host.reportError);
   }
 
   /**
@@ -149,24 +151,18 @@ export class OwnerLease {
    */
   #checkHeld(): void {
     const host = this.#host;
-    const queue = new PQueue({ concurrency: CHECK_CONCURRENCY });
-    const reason: CloseReason = { code: 'session_unknown', message: 'the store lost the session (Redis restarted or failed over without its data)' };
-    for (const session of [...host.sessions()]) {
-      queue
-        .add(async () => {
-          // Twice, a lease apart: a session the store misses once (a read
-          // racing its open or a takeover on a node that stalled past its
-          // lease) must not be closed under its client.
-          const { store, ownerLeaseMs } = host.options;
-          const rec = await store.get(session.id);
-          // Taken over while this node was paused past its lease: it is the other node's now.
-          if (rec !== undefined && (rec.owner !== host.node || rec.fence !== session.fence)) return host.disown([session]);
-          if (rec !== undefined) return;
-          await new Promise((r) => setTimeout(r, ownerLeaseMs).unref());
-          if (session.state === 'closed' || host.owned(session.id) !== session) return;
-          if ((await store.get(session.id)) === undefined && (await store.tombstone(session.id)) === undefined) session.close(reason);
-        })
-        .catch(host.reportError);
-    }
+    this.#checkEach([...host.sessions()], async (session) => {
+      // Twice, a lease apart: a session the store misses once (a read
+      // racing its open or a takeover on a node that stalled past its
+      // lease) must not be closed under its client.
+      const { store, ownerLeaseMs } = host.options;
+      const rec = await store.get(session.id);
+      // Taken over while this node was paused past its lease: it is the other node's now.
+      if (rec !== undefined && (rec.owner !== host.node || rec.fence !== session.fence)) return host.disown([session]);
+      if (rec !== undefined) return;
+      await new Promise((r) => setTimeout(r, ownerLeaseMs).unref());
+      if (session.state === 'closed' || host.owned(session.id) !== session) return;
+      if ((await store.get(session.id)) === undefined && (await store.tombstone(session.id)) === undefined) session.close(LOST);
+    });
   }
 }
