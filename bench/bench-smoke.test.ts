@@ -56,6 +56,7 @@ test('bench --smoke completes and writes well-formed results for both libraries,
   assert.deepEqual([results.meta.library.server, results.meta.library.client], ['dist/server/index.js', 'dist/client/index.js'], 'the children ran the shipped build');
   assert.ok(results.targets.length >= 5, 'every target is evaluated');
   for (const lib of ['Holdline', 'Engine.IO']) assert.match(stdout, new RegExp(lib.replace('.', '\\.')), `the table shows ${lib}`);
+  assert.match(stdout, /\| Floor: raw held poll \(no protocol\), echo p50, ms +\| [0-9.]+ /, 'the polling echo is shown with its floor, measured in the same turns');
   assert.match(stdout, /Ack-paced, Holdline/, 'the ack-paced table is printed');
   assert.match(stdout, /Redis section, Holdline \(redis-server /, 'the Redis table is printed, with the redis-server the bench started');
   // The Redis fan-out runs with its clients on each transport, every broadcast delivered on both stores.
@@ -88,6 +89,10 @@ test('results missing a library, with a failed workload, or not measured on dist
   assert.match(validateResults({ meta: wsMeta, targets: [], table }).join('\n'), /websocket: missing/);
   const wsPart = { holdline: ok, ws: ok, 'engine.io': ok };
   assert.match(validateResults({ meta: wsMeta, websocket: { throughput: wsPart, latency: { holdline: ok }, idle: {} }, targets: [], table }).join('\n'), /websocket\.latency\.ws: missing/);
+  const latMeta = { ...meta, config: { workloads: ['latency'], fanout: { sizes: [] } } };
+  const echo = { ok: true, value: { echo: { latency: { p50: 1, p99: 2 } }, push: { latency: { p50: 1, p99: 2 } } } };
+  assert.deepEqual(validateResults({ meta: latMeta, latency: { holdline: echo, 'engine.io': echo }, latencyFloor: echo, targets: [], table }), []);
+  assert.match(validateResults({ meta: latMeta, latency: { holdline: echo, 'engine.io': echo }, targets: [], table }).join('\n'), /latencyFloor: missing/);
   const failed = { ok: false, error: 'timed out' };
   assert.match(validateResults({ meta, throughput: { holdline: ok, 'engine.io': failed }, targets: [], table }).join('\n'), /failed: timed out/);
   const nan = { ok: true, value: { s2c: { ...dir, msgPerSec: null }, c2s: dir } };

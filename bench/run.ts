@@ -92,7 +92,11 @@ async function runBench(cfg: BenchConfig): Promise<BenchResults> {
   const wants = (w: BenchConfig['workloads'][number]) => cfg.workloads.includes(w);
   if (wants('baseline')) partial.baseline = await runBaseline(cfg);
   if (wants('throughput')) partial.throughput = await runThroughput(cfg);
-  if (wants('latency')) partial.latency = await runLatency(cfg);
+  if (wants('latency')) {
+    const { perLib, floor } = await runLatency(cfg);
+    partial.latency = perLib;
+    partial.latencyFloor = floor;
+  }
   if (wants('fanout')) partial.fanout = await runFanout(cfg);
   if (wants('loss')) partial.loss = await runLoss(cfg);
   if (wants('ackpaced')) partial.ackpaced = await runAckPaced(cfg);

@@ -184,6 +184,7 @@ export const USAGE = `Usage: npm run bench -- [flags]   (builds dist/, then runs
   --repeat=N                throughput: runs per direction, median reported (default 3)
   --latency-interval=MS     latency: one message every MS (default 10)
   --latency-duration=MS     latency: for MS per measurement (default 5000)
+  --latency-repeat=N        latency: runs per library, taking turns, median run reported (default 3)
   --fanout=LIST             fan-out sizes, SESSIONS:INTERVAL_MS,... (default 1000:100,10000:1000)
   --fanout-duration=MS      fan-out: broadcast for MS (default 10000)
   --fanout-repeat=N         fan-out: runs per size, median p99 reported (default 3)
@@ -266,6 +267,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       repeat: { type: 'string' },
       'latency-interval': { type: 'string' },
       'latency-duration': { type: 'string' },
+      'latency-repeat': { type: 'string' },
       fanout: { type: 'string' },
       'fanout-duration': { type: 'string' },
       'fanout-repeat': { type: 'string' },
@@ -323,6 +325,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       ...base.latency,
       intervalMs: int('latency-interval', values['latency-interval'], base.latency.intervalMs),
       durationMs: int('latency-duration', values['latency-duration'], base.latency.durationMs),
+      repeat: int('latency-repeat', values['latency-repeat'], base.latency.repeat),
     },
     fanout: {
       ...base.fanout,

@@ -172,6 +172,13 @@ export function renderTable(r: Omit<BenchResults, 'table'>): string {
     add(`Echo RTT p50 vs raw http paced (${ms(http)} ms)`, x(ratioOf(H?.echo.latency.p50, http)), x(ratioOf(E?.echo.latency.p50, http)), '', 'echo.vsRawHttp');
     const runs = (v: LatencyResult | undefined) => (v?.runs && v.runs.length > 1 ? v.runs.map((p) => ms(p)).join(', ') : undefined);
     if (runs(H) || runs(E)) add('  echo p50 of each run (libraries taking turns), ms', runs(H) ?? '—', runs(E) ?? '—');
+    // The floor's ratio column is its own to Engine.IO: the most any library could reach against that target in this run.
+    const F = r.latencyFloor?.ok ? r.latencyFloor.value : undefined;
+    if (r.latencyFloor) {
+      const each = runs(F);
+      add('Floor: raw held poll (no protocol), echo p50, ms', F ? `${ms(F.echo.latency.p50)}${each ? ` (runs ${each})` : ''}` : `failed: ${firstLine(r.latencyFloor.ok ? '' : r.latencyFloor.error).slice(0, 60)}`, '', x(ratioOf(F?.echo.latency.p50, E?.echo.latency.p50)));
+      add('Echo RTT p50 vs the raw held poll', x(ratioOf(H?.echo.latency.p50, F?.echo.latency.p50)), x(ratioOf(E?.echo.latency.p50, F?.echo.latency.p50)));
+    }
     add('Echo RTT p50 / p90 / p99 / max, ms', four(H?.echo) === '—' ? fail(r.latency, 'holdline') : four(H?.echo), four(E?.echo) === '—' ? fail(r.latency, 'engine.io') : four(E?.echo));
     add('Push one-way p50 / p90 / p99 / max, ms', four(H?.push), four(E?.push), x(ratioOf(H?.push.latency.p50, E?.push.latency.p50)));
   }

@@ -48,6 +48,8 @@ export interface BenchResults {
   baseline?: Outcome<BaselineResult>;
   throughput?: PerLib<ThroughputResult>;
   latency?: PerLib<LatencyResult>;
+  /** The polling echo with no protocol (a raw held poll), run in turns with the libraries: their floor. */
+  latencyFloor?: Outcome<LatencyResult>;
   fanout?: FanoutResults;
   loss?: PerLib<LossResult>;
   /** Holdline only: ack-paced against unpaced senders. */
@@ -184,6 +186,9 @@ export function validateResults(doc: unknown): string[] {
   }
   if (wants('latency')) {
     checkPerLib(problems, 'latency', doc.latency, ['echo.latency.p50', 'echo.latency.p99', 'push.latency.p50', 'push.latency.p99']);
+    const f = doc.latencyFloor;
+    if (!isObject(f) || f.ok !== true) problems.push(`latencyFloor: ${isObject(f) ? `failed: ${String(f.error)}` : 'missing'}`);
+    else checkNumber(problems, 'latencyFloor.value.echo.latency.p50', f.value, 'echo.latency.p50');
   }
   if (wants('fanout')) {
     const sizes = isObject(meta.config.fanout) && Array.isArray(meta.config.fanout.sizes) ? meta.config.fanout.sizes : [];

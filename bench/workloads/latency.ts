@@ -7,7 +7,7 @@
  *   intervalMs; the client subtracts the stamp from the shared clock
  *   (performance.timeOrigin + performance.now(), same machine).
  */
-import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type AnyLib, type BenchTransport, type LibArgs, type StoreSpec } from '../lib/adapters/index.js';
+import { connectClient, startServer, type BenchClient, type BenchServer, type BenchSession, type AnyLib, type BenchTransport, type LibArgs, type LibName, type StoreSpec } from '../lib/adapters/index.js';
 import type { BenchConfig } from '../lib/config.js';
 import { withAgents } from '../lib/harness.js';
 import { inTurns, type Outcome, type PerLib } from '../lib/measure.js';
@@ -126,14 +126,28 @@ export function runOnce(cfg: BenchConfig, lib: AnyLib, tickArgs: TickArgs, timeo
   });
 }
 
-export async function runLatency(cfg: BenchConfig): Promise<PerLib<LatencyResult>> {
+export interface LatencyRuns {
+  perLib: PerLib<LatencyResult>;
+  /**
+   * The raw held poll (adapters/raw-poll.ts), measured alike in the same
+   * turns: the polling echo with no protocol, the floor under both libraries.
+   */
+  floor: Outcome<LatencyResult>;
+}
+
+export async function runLatency(cfg: BenchConfig): Promise<LatencyRuns> {
   const { intervalMs, durationMs, warmup, repeat } = cfg.latency;
   const tickArgs: TickArgs = { intervalMs, durationMs, warmup, payloadBytes: cfg.payloadBytes };
   const timeoutMs = durationMs + warmup * 20 + 15_000;
-  const runs = await inTurns(cfg.libs, repeat, 'latency', (lib) => runOnce(cfg, lib, tickArgs, timeoutMs));
-  const out: PerLib<LatencyResult> = {};
-  for (const [lib, outcomes] of runs) out[lib] = medianEchoRun(outcomes);
-  return out;
+  const libs: Array<LibName | 'poll'> = [...cfg.libs, 'poll'];
+  const runs = await inTurns(libs, repeat, 'latency', (lib) => runOnce(cfg, lib, tickArgs, timeoutMs));
+  const perLib: PerLib<LatencyResult> = {};
+  let floor: Outcome<LatencyResult> = { ok: false, error: 'not run' };
+  for (const [lib, outcomes] of runs) {
+    if (lib === 'poll') floor = medianEchoRun(outcomes);
+    else perLib[lib] = medianEchoRun(outcomes);
+  }
+  return { perLib, floor };
 }
 
 /** The run with the median echo p50, with every run's echo p50 (`runs`); the first failure if none ran. */

@@ -12,8 +12,12 @@ import http from 'node:http';
 
 export const LIBS = ['holdline', 'engine.io'] as const;
 export type LibName = (typeof LIBS)[number];
-/** Every library an adapter exists for: the two compared throughout, and raw `ws` (the WebSocket section's floor). */
-export type AnyLib = LibName | 'ws';
+/**
+ * Every library an adapter exists for: the two compared throughout, raw `ws`
+ * (the WebSocket section's floor) and a raw held poll (`poll`, the polling
+ * echo's floor).
+ */
+export type AnyLib = LibName | 'ws' | 'poll';
 /** What carries a session: HTTP long polling (everywhere but the WebSocket section) or a WebSocket. */
 export type BenchTransport = 'polling' | 'websocket';
 
