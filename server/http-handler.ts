@@ -280,10 +280,10 @@ export class HttpHandler implements PollAnswerer {
       // first, so the client sends its next batch while the application
       // works through this one.
       write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));
-      return core.deliver(served, m, v.skip, seq);
+      return core.deliver(served, m, v.skip, seq, v.fence);
     }
     // A small one: delivered first, so an immediate reply (an echo) leaves on the poll before this answer.
-    core.deliver(served, m, v.skip, seq);
+    core.deliver(served, m, v.skip, seq, v.fence);
     await served.session.committed();
     await core.polling.settled(served.sid);
     return write(res, 200, `{"ack":${v.ack}}`, RESPONSE_CONTENT_TYPE, writtenHeader(cors, served.session));

@@ -318,19 +318,20 @@ export class MemoryStore implements SessionStore {
   }
 
   acceptInboundNow(sid: string, seq: number, messages: readonly StreamItem[]): AcceptInboundResult {
-    if (messages.length === 0) return { ok: true, skip: 0, ack: this.#rec(sid).streams.inbox.ack };
+    const { fence, streams } = this.#rec(sid);
+    if (messages.length === 0) return { ok: true, skip: 0, ack: streams.inbox.ack, fence };
     const s = this.#streams(sid);
     const verdict = s.inbox.accept(seq, messages.length);
-    if (!verdict.ok) return { ok: false, expected: verdict.expected, ack: s.inbox.ack };
+    if (!verdict.ok) return { ok: false, expected: verdict.expected, ack: s.inbox.ack, fence };
     for (const m of verdict.skip === 0 ? messages : messages.slice(verdict.skip)) s.log.push(m);
-    return { ok: true, skip: verdict.skip, ack: s.inbox.ack };
+    return { ok: true, skip: verdict.skip, ack: s.inbox.ack, fence };
   }
 
   async readInbound(sid: string, from: number): Promise<InboundBatch> {
-    const s = this.#rec(sid).streams;
+    const { streams: s, fence } = this.#rec(sid);
     const start = Math.max(from, s.logSeq);
     const messages = s.log.slice(s.head + (start - s.logSeq));
-    return { seq: start, messages };
+    return { seq: start, messages, fence };
   }
 
   async markDelivered(sid: string, seq: number, fence: number): Promise<boolean> {

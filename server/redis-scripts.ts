@@ -292,15 +292,15 @@ ${READ('ackR, ackBytes, ackLast, acked + 1 + skip')}`, true),
    */
   readOutbound: new Script(READ('acked + 1 + skip'), true),
 
-  /** ARGV ttl, seq, messages... Returns { 1, skip, ack } or { 0, expected, ack }. */
+  /** ARGV ttl, seq, messages... Returns { 1, skip, ack, fence } or { 0, expected, ack, fence }. */
   acceptInbound: new Script(`
-local a = redis.call('HGET', KEYS[1], 'iack')
-if not a then return false end
-local ack = tonumber(a)
+local v = redis.call('HMGET', KEYS[1], 'iack', 'fen')
+if not v[1] then return false end
+local ack, fence = tonumber(v[1]), tonumber(v[2])
 local n = #ARGV - 2
-if n == 0 then return { 1, 0, ack } end
+if n == 0 then return { 1, 0, ack, fence } end
 local seq = tonumber(ARGV[2])
-if seq > ack + 1 then return { 0, ack + 1, ack } end
+if seq > ack + 1 then return { 0, ack + 1, ack, fence } end
 local skip = math.min(ack + 1 - seq, n)
 if skip < n then
   rpushAll(KEYS[3], 3 + skip)
@@ -308,17 +308,17 @@ if skip < n then
   redis.call('HSET', KEYS[1], 'iack', ack)
 end
 refresh()
-return { 1, skip, ack }`),
+return { 1, skip, ack, fence }`),
 
-  /** ARGV ttl, from. Returns { seq, messages... }. */
+  /** ARGV ttl, from. Returns { seq, fence, messages... }. */
   readInbound: new Script(`
-local d = redis.call('HGET', KEYS[1], 'dlv')
-if not d then return false end
-local head = tonumber(d) + 1
+local v = redis.call('HMGET', KEYS[1], 'dlv', 'fen')
+if not v[1] then return false end
+local head = tonumber(v[1]) + 1
 local start = math.max(tonumber(ARGV[2]), head)
 local items = redis.call('LRANGE', KEYS[3], start - head, -1)
-local r = { start }
-for i = 1, #items do r[i + 1] = items[i] end
+local r = { start, tonumber(v[2]) }
+for i = 1, #items do r[i + 2] = items[i] end
 return r`),
 
   /** ARGV ttl, seq, fence. Returns 1 (done) or 0 (refused: not the current fence). */

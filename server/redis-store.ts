@@ -276,15 +276,16 @@ export class RedisStore implements SessionStore {
     for (const m of messages) args.push(encodeInbound(m));
     const r = arrayReply('acceptInbound', await this.#ks.session(S.acceptInbound, sid, args));
     const ack = int('acceptInbound', r[2]);
+    const fence = int('acceptInbound', r[3]);
     return int('acceptInbound', r[0]) === 1
-      ? { ok: true, skip: int('acceptInbound', r[1]), ack }
-      : { ok: false, expected: int('acceptInbound', r[1]), ack };
+      ? { ok: true, skip: int('acceptInbound', r[1]), ack, fence }
+      : { ok: false, expected: int('acceptInbound', r[1]), ack, fence };
   }
 
   async readInbound(sid: string, from: number): Promise<InboundBatch> {
     const r = arrayReply('readInbound', await this.#ks.session(S.readInbound, sid, [String(from)], true));
-    const [seq, ...items] = r;
-    return { seq: int('readInbound', seq), messages: items.map(decodeInbound) };
+    const [seq, fence, ...items] = r;
+    return { seq: int('readInbound', seq), messages: items.map(decodeInbound), fence: int('readInbound', fence) };
   }
 
   async markDelivered(sid: string, seq: number, fence: number): Promise<boolean> {

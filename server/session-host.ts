@@ -23,6 +23,8 @@ export interface SessionHost {
   /** What to read with a commit for a poll held, or a WebSocket idle, on this node that waits for it, if there is one. */
   heldRead(session: Session): BatchAsk | undefined;
   sessionEnded(session: Session, reason: CloseReason): void;
+  /** Another node took these sessions over (the store's fence is not theirs): the node gives them up, no close. */
+  disown(sessions: readonly Session[]): void;
   /** The session delivered inbound messages up to `seq`: the node marks it in the store, soon (server/delivery-marks.ts). */
   markDelivered(session: Session, seq: number): void;
   /** Bytes (payload + overhead) unacknowledged across this node's sessions: the memory budget. */

@@ -235,15 +235,17 @@ export class SessionRegistry implements SessionHost, RemoteHost {
     return store.acceptInboundNow ? store.acceptInboundNow(served.sid, seq, messages) : store.acceptInbound(served.sid, seq, messages);
   }
 
-  /** Have accepted messages delivered: here, or by the owner. */
-  deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number): void {
+  /** Have accepted messages delivered: here, or by the owner (`fence`, the store's as it accepted them: not this node's, another took the session over meanwhile). */
+  deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number, fence?: number): void {
     this.metrics.received(messages, skip);
-    if (!served.session) {
-      if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
+    const { session } = served;
+    if (session && fence !== undefined && fence !== session.fence) this.disown([session]);
+    else if (session) {
+      // Listeners done with the messages (none async): their replies go on the held poll now, not at the end of the turn.
+      if (session.receive(messages, skip, seq)) this.polling.answerNow(served.sid);
       return;
     }
-    // Listeners done with the messages (none async): their replies go on the held poll now, not at the end of the turn.
-    if (served.session.receive(messages, skip, seq)) this.polling.answerNow(served.sid);
+    if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
   }
 
   /** A request of the session came (`holdMs`: a poll held that long). */
@@ -254,10 +256,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
 
   /** The client closes its session. */
   clientClose(served: Served): void {
-    const reason: CloseReason = { code: 'client_closed', message: 'closed by the client' };
     // The owner closes it (the store then forgets it), wherever it lives.
-    if (served.session) served.session.close(reason);
-    else this.#publish(served.sid, { type: 'close', node: this.node, reason });
+    this.closeRemote(served.sid, { code: 'client_closed', message: 'closed by the client' });
   }
 
   // ---- sending from any node ----
@@ -320,9 +320,8 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   outboundReady(session: Session, commits: number, batch?: ReadOutboundResult): void {
     this.polling.outboundReady(session.id, commits, batch);
     this.websocket?.outboundReady(session.id, batch === undefined ? undefined : { commits, batch });
-    // A poll or WebSocket of this node carries it: no other node holds one to
-    // wake (one poll per session), so no publish (a broadcast to every
-    // session would otherwise publish once per session).
+    // A poll or WebSocket of this node carries it: no other node holds one to wake (one poll
+    // per session), so no publish (a broadcast to every session would otherwise publish once each).
     if (this.clustered && !this.holding(session.id)) this.#publish(session.id, { type: 'out', node: this.node });
   }
 

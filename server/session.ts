@@ -18,11 +18,7 @@ export type { MessageInfo, SessionEvents, SessionState } from './session-events.
 const REDELIVERED: MessageInfo = Object.freeze({ redelivered: true });
 
 /** What a node that took a session over keeps: its fence, and up to where messages are flagged redelivered. */
-interface Takeover {
-  delivered: number;
-  fence: number;
-  redeliverTo: number;
-}
+interface Takeover { delivered: number; fence: number; redeliverTo: number }
 
 const CLOSED = 1;
 const PUMPING = 2;
@@ -334,7 +330,10 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   private async pumpNow(): Promise<void> {
     for (;;) {
       const batch = await this.store.readInbound(this.id, this.delivered + 1);
-      if (batch.messages.length === 0 || this.closed) return;
+      if (this.closed) return;
+      // Another node took the session over meanwhile (this one was paused past its lease): that one delivers.
+      if (batch.fence !== undefined && batch.fence !== this.fence) return this.#context.host.disown([this]);
+      if (batch.messages.length === 0) return;
       const last = batch.seq + batch.messages.length - 1;
       this.deliver(batch.messages, 0, batch.seq);
       this.markDelivered(last);

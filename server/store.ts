@@ -134,12 +134,19 @@ export interface WiresRead extends OutboxWires {
   lastSeq?: number | undefined;
 }
 
-export type AcceptInboundResult = InboxVerdict & { ack: number };
+/**
+ * `fence`, optional: the session's fence as the batch was judged. An owner
+ * whose own fence it is not lost the session to another node (it was paused
+ * past its lease): it delivers nothing and gives the session up.
+ */
+export type AcceptInboundResult = InboxVerdict & { ack: number; fence?: number };
 
 export interface InboundBatch {
   /** Sequence number of messages[0]; meaningless when there are none. */
   seq: number;
   messages: StreamItem[];
+  /** Optional: the session's fence as it was read (see AcceptInboundResult). */
+  fence?: number;
 }
 
 /** What `claim` decided. */

@@ -181,7 +181,7 @@ export class Connection extends TurnWrites {
     // the application works: by the header of a batch written in the turn
     // (the application's answer) or else an ack-only header.
     this.owe(v.ack);
-    this.#t.core.deliver(served, inbound.m, v.skip, inbound.seq);
+    this.#t.core.deliver(served, inbound.m, v.skip, inbound.seq, v.fence);
     if (served.session === undefined) this.#lookAgain();
   }
 

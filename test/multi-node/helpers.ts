@@ -61,9 +61,13 @@ export function killable(store: SessionStore): { store: SessionStore; kill(): vo
  * nodes see it (a process stopped, a VM frozen): while paused its
  * heartbeats are not stored (the node is told they were) and it hears no
  * wake-ups; keep requests away from it too (the balancer's drop()).
+ * hear(): the node hears wake-ups again while its heartbeats still go
+ * unstored: a node just woken, before its first heartbeat's answer, held
+ * there for as long as the test needs.
  */
-export function pausable(store: SessionStore): { store: SessionStore; pause(): void; resume(): void } {
+export function pausable(store: SessionStore): { store: SessionStore; pause(): void; resume(): void; hear(): void } {
   let paused = false;
+  let deaf = false;
   const handle = new Proxy(store, {
     get(target, prop, receiver) {
       const v: unknown = Reflect.get(target, prop, receiver);
@@ -72,13 +76,18 @@ export function pausable(store: SessionStore): { store: SessionStore; pause(): v
       if (prop === 'subscribe') {
         return (listener: Parameters<SessionStore['subscribe']>[0]) =>
           target.subscribe((sid, event) => {
-            if (!paused) listener(sid, event);
+            if (!deaf) listener(sid, event);
           });
       }
       return v.bind(target);
     },
   });
-  return { store: handle, pause: () => (paused = true), resume: () => (paused = false) };
+  return {
+    store: handle,
+    pause: () => (paused = deaf = true),
+    resume: () => (paused = deaf = false),
+    hear: () => (deaf = false),
+  };
 }
 
 /** A node on `store` (polls held up to 2 s), as startNode() gives it. */

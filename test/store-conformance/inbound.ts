@@ -9,19 +9,19 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { isUnknown, norm, rejectsUnknown, type Suite } from './world.js';
+import { isUnknown, norm, rejectsUnknown, verdict, type Suite } from './world.js';
 
 export function inbound({ name, check, world }: Suite): void {
   describe('inbound stream', () => {
     check('acceptInbound de-duplicates: skip counts what it had, a hole is refused with `expected`', async (t) => {
       const w = await world(t);
       const sid = await w.open();
-      assert.deepEqual(await w.a.acceptInbound(sid, 1, ['a', 'b', 'c']), { ok: true, skip: 0, ack: 3 });
-      assert.deepEqual(await w.b.acceptInbound(sid, 2, ['b', 'c', 'd']), { ok: true, skip: 2, ack: 4 }, 'an overlapping retry');
-      assert.deepEqual(await w.a.acceptInbound(sid, 1, ['a', 'b']), { ok: true, skip: 2, ack: 4 }, 'a full replay');
-      assert.deepEqual(await w.a.acceptInbound(sid, 5, []), { ok: true, skip: 0, ack: 4 }, 'an empty batch');
-      assert.deepEqual(await w.a.acceptInbound(sid, 7, ['g']), { ok: false, expected: 5, ack: 4 }, 'a hole');
-      assert.deepEqual(await w.a.acceptInbound(sid, 5, ['e']), { ok: true, skip: 0, ack: 5 });
+      assert.deepEqual(verdict(await w.a.acceptInbound(sid, 1, ['a', 'b', 'c'])), { ok: true, skip: 0, ack: 3 });
+      assert.deepEqual(verdict(await w.b.acceptInbound(sid, 2, ['b', 'c', 'd'])), { ok: true, skip: 2, ack: 4 }, 'an overlapping retry');
+      assert.deepEqual(verdict(await w.a.acceptInbound(sid, 1, ['a', 'b'])), { ok: true, skip: 2, ack: 4 }, 'a full replay');
+      assert.deepEqual(verdict(await w.a.acceptInbound(sid, 5, [])), { ok: true, skip: 0, ack: 4 }, 'an empty batch');
+      assert.deepEqual(verdict(await w.a.acceptInbound(sid, 7, ['g'])), { ok: false, expected: 5, ack: 4 }, 'a hole');
+      assert.deepEqual(verdict(await w.a.acceptInbound(sid, 5, ['e'])), { ok: true, skip: 0, ack: 5 });
       const kept = await w.a.readInbound(sid, 1);
       assert.equal(kept.seq, 1);
       assert.deepEqual(kept.messages.map(norm), ['a', 'b', 'c', 'd', 'e'], 'each accepted once, nothing from the refused batch');
@@ -74,7 +74,7 @@ export function inbound({ name, check, world }: Suite): void {
       assert.equal(await w.a.markDelivered(sid, 3, 1), true);
       assert.equal(await w.a.delivered(sid), 3);
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0);
-      assert.deepEqual(await w.b.acceptInbound(sid, 1, ['a', 'b', 'c']), { ok: true, skip: 3, ack: 3 });
+      assert.deepEqual(verdict(await w.b.acceptInbound(sid, 1, ['a', 'b', 'c'])), { ok: true, skip: 3, ack: 3 });
       assert.equal((await w.a.readInbound(sid, 1)).messages.length, 0, 'a replay of delivered messages keeps nothing');
     });
 

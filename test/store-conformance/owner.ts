@@ -55,6 +55,30 @@ export function owner({ check, world }: Suite): void {
       assert.deepEqual(await w.a.claim(sid, NODE_A), { owned: false, owner: NODE_B });
     });
 
+    check('acceptInbound and readInbound report the fence they ran under (where a store does): an old owner learns it lost the session', async (t) => {
+      const w = await world(t);
+      const sid = await w.open({ owner: NODE_A });
+      const before = await w.a.acceptInbound(sid, 1, ['a']);
+      if (before.fence === undefined) {
+        t.diagnostic('this store reports no fence: an owner woken from a pause past its lease learns it lost a session at its next heartbeat');
+        return;
+      }
+      assert.equal(before.fence, 1);
+      assert.equal((await w.a.readInbound(sid, 1)).fence, 1);
+      await w.a.heartbeat(NODE_A, SHORT_MS);
+      await w.b.heartbeat(NODE_B, ALIVE_MS);
+      await sleep(PAST_SHORT_MS);
+      assert.deepEqual(await w.b.claim(sid, NODE_B), { owned: true, fence: 2, took: true });
+      // The old owner, paused meanwhile, hears of the session again: from either call, on any node's handle.
+      assert.equal((await w.a.acceptInbound(sid, 2, ['b'])).fence, 2, 'accepted under the new fence');
+      assert.equal((await w.a.acceptInbound(sid, 1, ['a'])).fence, 2, 'a replay too');
+      assert.equal((await w.a.acceptInbound(sid, 9, ['hole'])).fence, 2, 'a refused hole too');
+      assert.equal((await w.a.readInbound(sid, 1)).fence, 2);
+      assert.equal((await w.b.readInbound(sid, 3)).fence, 2, 'past the last accepted');
+      const now = w.a.acceptInboundNow?.bind(w.a);
+      if (now) assert.equal(now(sid, 3, ['c']).fence, 2, 'acceptInboundNow as acceptInbound');
+    });
+
     check('heartbeat says whether the previous beat was still there: not for a first beat, nor after a lapse or forgetNode', async (t) => {
       const w = await world(t);
       assert.equal(await w.a.heartbeat(NODE_C, ALIVE_MS), false, 'a first beat');

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoldlineError, isRpc, type CloseReason, type StreamItem } from '../../shared/index.js';
-import type { SessionStore } from '../../server/store.js';
+import type { AcceptInboundResult, SessionStore } from '../../server/store.js';
 
 export { sleep };
 
@@ -61,6 +61,12 @@ export function norm(p: StreamItem): string | { bin: string } {
   assert.ok(!isRpc(p), 'a plain message comes back as one');
   assert.ok(p instanceof Uint8Array, 'a binary payload comes back as a Uint8Array');
   return { bin: Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('hex') };
+}
+
+/** An accept's verdict without its optional `fence` (owner.ts checks that): what every store gives alike. */
+export function verdict(r: AcceptInboundResult): Omit<AcceptInboundResult, 'fence'> {
+  const { fence: _fence, ...rest } = r;
+  return rest;
 }
 
 export function isUnknown(e: unknown): boolean {
