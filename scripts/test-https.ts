@@ -123,6 +123,7 @@ const MULTI_NODE_FILES = [
   'test/multi-node/websocket-takeover.test.ts',
   'test/multi-node/self-fence.test.ts',
   'test/multi-node/paused-owner.test.ts',
+  'test/multi-node/abandoned-poll.test.ts',
   'test/multi-node/any-node.test.ts',
   'test/multi-node/handover.test.ts',
   'test/redis-store/two-servers.test.ts',

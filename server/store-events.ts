@@ -48,14 +48,21 @@ export function storeEventListener(host: StoreEventHost): (sid: string, event: S
           return host.owned(sid)?.acked(event.ack);
         case 'in':
           return host.owned(sid)?.pump();
-        case 'poll':
+        case 'poll': {
           // A WebSocket's hello publishes no poll count: every other WebSocket of the session goes.
           host.websocket?.pollTaken(sid, event.ws);
-          if (event.hello === undefined) return host.polling.superseded(sid, event.at);
-          host.polling.helloElsewhere(sid, event.hello);
-          // What the owner committed while it held a poll and had not heard of this hello woke no other node: the WebSocket's node reads again.
-          if (host.owned(sid) !== undefined) host.options.store.publish(sid, { type: 'out', node: host.node }).catch(host.reportError);
+          if (event.hello === undefined) host.polling.superseded(sid, event.at);
+          else host.polling.helloElsewhere(sid, event.hello);
+          // What the owner committed while it held a poll, before it heard of
+          // this poll or hello, woke no other node (it went on the poll held
+          // here, which the client no longer reads): that node reads again.
+          // After a poll, only while something is unacknowledged.
+          const owned = host.owned(sid);
+          if (owned !== undefined && (event.hello !== undefined || owned.pendingAcks > 0)) {
+            host.options.store.publish(sid, { type: 'out', node: host.node }).catch(host.reportError);
+          }
           return;
+        }
         case 'close':
           host.polling.closed(sid, event.reason);
           host.websocket?.closed(sid, event.reason);
