@@ -23,6 +23,15 @@ export interface SessionEvents<In extends Payload = Payload, Out extends Payload
   /** `unacked`: messages the client never acknowledged, in order; they will not be delivered. */
   close: (reason: CloseReason, unacked: Out[]) => void;
   /**
+   * With a shared store: this node gave the session up, and it goes on on
+   * another node (this one left, was cut off from its store, or was paused
+   * past its lease and another took the session over). Not a close: nothing
+   * is lost, and the client sees nothing. This object is done (`state` is
+   * `'closed'`, sends reject with `session_closed`); the node that serves the
+   * session next emits `session` for it (resumed). No `close` follows here.
+   */
+  moved: () => void;
+  /**
    * The client asks (`client.request()`): answer with `reply(data)`, or
    * `reply(error)`, or return the reply (or a promise of it). A listener that
    * throws or rejects answers with an error (`handler_error`, or the error's

@@ -221,9 +221,8 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
   }
 
   /**
-   * @internal This node hands the session over (graceful shutdown with a
-   * shared store): it goes on on another node, so no `close` here; sends
-   * still waiting for room reject with `session_closed`.
+   * @internal This node gives the session up (it leaves, is fenced, or another took it over):
+   * it goes on on another node, so `moved` here, no `close`; waiting sends reject with `session_closed`.
    */
   detach(): void {
     if (this.closed) return;
@@ -231,6 +230,7 @@ export class Session<In extends Payload = Payload, Out extends Payload = Payload
     const out = this.#out;
     out?.rpc?.failAll(new HoldlineError('session_lost', `session ${this.id} moved to another node before the reply came`));
     if (out) failSends(this.#context.host, out, new HoldlineError('session_closed', `session ${this.id} moved to another node`));
+    this.emitSafely('moved');
   }
 
   /** @internal The node removed the session from the store: report what the client never got. */

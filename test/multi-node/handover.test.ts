@@ -37,6 +37,9 @@ describe('two servers, one MemoryStore', () => {
     const sid = client.sessionId ?? '';
     const first = a.hl.session(sid);
     assert.ok(first, 'A owns the session it opened');
+    const onFirst: string[] = [];
+    first.on('moved', () => onFirst.push('moved'));
+    first.on('close', () => onFirst.push('close'));
 
     const N = 1_000;
     const expectedUp: string[] = [];
@@ -54,6 +57,8 @@ describe('two servers, one MemoryStore', () => {
     // A leaves mid-stream: the balancer stops sending to it, and it hands over.
     lb.drop(0);
     await a.hl.close();
+    assert.deepEqual(onFirst, ['moved'], "the leaving node's session says it moved, and does not close");
+    assert.equal(first.state, 'closed', 'that object is done');
     for (const m of upHalf.slice(N / 2)) {
       expectedUp.push(key(m));
       await client.send(m);

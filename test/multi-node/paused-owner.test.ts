@@ -47,6 +47,8 @@ async function takenOverFromPaused(cleanup: Cleanup, makeStores: () => Promise<(
   const c = await start(storeFor(), 'c');
   const changed = new Condition();
   const got: Record<'a' | 'b', string[]> = { a: [], b: [] };
+  /** The old owner's session's `moved` and `close` events. */
+  const ended: string[] = [];
   const record = (s: Session, into: string[]) =>
     s.on('message', (m) => {
       into.push(String(m));
@@ -56,6 +58,8 @@ async function takenOverFromPaused(cleanup: Cleanup, makeStores: () => Promise<(
   const onA = a.hl.session(s.sid);
   assert.ok(onA, 'a owns the session');
   record(onA, got.a);
+  onA.on('moved', () => ended.push('moved'));
+  onA.on('close', () => ended.push('close'));
   p.pause();
   await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
   // Recorded from its 'session' event on: the takeover delivers 'one' right after it.
@@ -68,7 +72,7 @@ async function takenOverFromPaused(cleanup: Cleanup, makeStores: () => Promise<(
   await sendTo(b.url, s, 1, 'one');
   assert.equal((await withTimeout(taken, 5_000, 'b to take the session over')).resumed, true);
   await changed.until(() => got.b.includes('one'), 5_000, () => `b got ${JSON.stringify(got.b)}`);
-  return { p, a, b, c, s, got, changed };
+  return { p, a, b, c, s, got, ended, changed };
 }
 
 describe('a node woken from a pause past its lease, before its first heartbeat answers', () => {
@@ -77,7 +81,7 @@ describe('a node woken from a pause past its lease, before its first heartbeat a
 
   for (const [name, makeStores] of storeKinds(cleanup, 'woken')) {
     it(`does not deliver a send that reaches it: the new owner delivers it, once (${name})`, async () => {
-      const { a, b, s, got, changed } = await takenOverFromPaused(cleanup, makeStores, 'woken-send');
+      const { a, b, s, got, ended, changed } = await takenOverFromPaused(cleanup, makeStores, 'woken-send');
       // a takes a request before its heartbeat tells it anything.
       await sendTo(a.url, s, 2, 'two');
       await sendTo(b.url, s, 3, 'three');
@@ -86,10 +90,11 @@ describe('a node woken from a pause past its lease, before its first heartbeat a
       assert.deepEqual(got.b, ['one', 'two', 'three'], 'the new owner delivered each once, in order');
       assert.deepEqual(got.a, [], 'the old owner delivered nothing after its pause');
       assert.equal(a.hl.session(s.sid), undefined, 'a gave the session up');
+      assert.deepEqual(ended, ['moved'], "a's session object says it moved, once, and does not close");
     });
 
     it(`does not deliver what another node's wake-up tells it of: the new owner delivers it, once (${name})`, async () => {
-      const { p, a, c, s, got, changed } = await takenOverFromPaused(cleanup, makeStores, 'woken-pump');
+      const { p, a, c, s, got, ended, changed } = await takenOverFromPaused(cleanup, makeStores, 'woken-pump');
       // a hears wake-ups again; its heartbeat has not answered yet.
       p.hear();
       // Accepted on c, which owns nothing: c tells the owner, and a hears it too.
@@ -99,6 +104,7 @@ describe('a node woken from a pause past its lease, before its first heartbeat a
       assert.deepEqual(got.b, ['one', 'two'], 'the new owner delivered each once, in order');
       assert.deepEqual(got.a, [], 'the old owner delivered nothing after its pause');
       assert.equal(a.hl.session(s.sid), undefined, 'a gave the session up');
+      assert.deepEqual(ended, ['moved'], "a's session object says it moved, once, and does not close");
     });
   }
 });
