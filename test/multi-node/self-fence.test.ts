@@ -126,6 +126,10 @@ async function ownedByA(cleanup: Cleanup, aStore: SessionStore, bStore: SessionS
   assert.ok(old, 'A owns the session');
   const onA: string[] = [];
   recordOn(old, onA, changed);
+  /** The old session object's `moved` and `close` events. */
+  const ended: string[] = [];
+  old.on('moved', () => ended.push('moved'));
+  old.on('close', () => ended.push('close'));
   await client.send('before');
   await changed.until(() => onA.includes('before'), 5_000, () => 'delivered on A');
   const onB: string[] = [];
@@ -135,7 +139,7 @@ async function ownedByA(cleanup: Cleanup, aStore: SessionStore, bStore: SessionS
       resolve(s);
     }),
   );
-  return { a, lb, changed, client, resets, sid, old, onA, onB, taken };
+  return { a, lb, changed, client, resets, sid, old, onA, onB, taken, ended };
 }
 
 /** B took the session over after 'during': 20 more messages reach B once, in order; A delivers none; A's old session's send rejects; no reset. */
@@ -148,6 +152,7 @@ async function onlyB(r: Awaited<ReturnType<typeof ownedByA>>): Promise<void> {
   assert.deepEqual(onA, ['before'], 'A delivered nothing after it lost the session');
   await assert.rejects(r.old.send('from the old owner'), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'session_closed');
   assert.equal(r.a.hl.session(r.sid), undefined, 'A no longer owns it');
+  assert.deepEqual(r.ended, ['moved'], "A's session object says it moved, once, and does not close");
   assert.deepEqual(r.resets, [], 'the client never saw a reset');
 }
 
