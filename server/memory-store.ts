@@ -124,11 +124,11 @@ export class MemoryStore implements SessionStore {
     return rec;
   }
 
-  /** The session's streams for writing: made on first use. */
-  #streams(sid: string): Streams {
+  /** The session's record with its streams for writing: made on first use. */
+  #withStreams(sid: string): Rec {
     const rec = this.#own(sid);
     if (rec.streams === NO_STREAMS) rec.streams = new Streams();
-    return rec.streams;
+    return rec;
   }
 
   #record(sid: string, rec: Rec): SessionRecord {
@@ -270,7 +270,7 @@ export class MemoryStore implements SessionStore {
   }
 
   #append(sid: string, entries: readonly OutboxEntry[]): EnqueueResult {
-    const { outbox } = this.#streams(sid);
+    const { outbox } = this.#withStreams(sid).streams;
     for (const en of entries) outbox.pushEntry(en);
     return { lastSeq: outbox.lastSeq, bufferedBytes: outbox.bufferedBytes };
   }
@@ -318,9 +318,12 @@ export class MemoryStore implements SessionStore {
   }
 
   acceptInboundNow(sid: string, seq: number, messages: readonly StreamItem[]): AcceptInboundResult {
-    const { fence, streams } = this.#rec(sid);
-    if (messages.length === 0) return { ok: true, skip: 0, ack: streams.inbox.ack, fence };
-    const s = this.#streams(sid);
+    if (messages.length === 0) {
+      const { fence, streams } = this.#rec(sid);
+      return { ok: true, skip: 0, ack: streams.inbox.ack, fence };
+    }
+    // One lookup of the session: every inbound batch comes this way.
+    const { fence, streams: s } = this.#withStreams(sid);
     const verdict = s.inbox.accept(seq, messages.length);
     if (!verdict.ok) return { ok: false, expected: verdict.expected, ack: s.inbox.ack, fence };
     for (const m of verdict.skip === 0 ? messages : messages.slice(verdict.skip)) s.log.push(m);

@@ -239,12 +239,12 @@ export class SessionRegistry implements SessionHost, RemoteHost {
   deliver(served: Served, messages: readonly StreamItem[], skip: number, seq: number, fence?: number): void {
     this.metrics.received(messages, skip);
     const { session } = served;
-    if (session && fence !== undefined && fence !== session.fence) this.disown([session]);
-    else if (session) {
+    if (session && (fence === undefined || fence === session.fence)) {
       // Listeners done with the messages (none async): their replies go on the held poll now, not at the end of the turn.
       if (session.receive(messages, skip, seq)) this.polling.answerNow(served.sid);
       return;
     }
+    if (session) this.disown([session]);
     if (skip < messages.length) this.#publish(served.sid, { type: 'in', node: this.node });
   }
 
