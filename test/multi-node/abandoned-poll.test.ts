@@ -11,25 +11,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Session } from '../../server/index.js';
-import { Cleanup, openRaw, post, startServer, withTimeout, type RawResponse } from '../helpers/server.js';
+import { Cleanup, openRaw, post, startServer, withTimeout } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { pausableEvents, storeKinds } from './helpers.js';
+import { heldAfter300, messagesOf, pausableEvents, storeKinds } from './helpers.js';
 
 /** Long enough that an answer at the end of a hold fails the test's deadline. */
 const HOLD_MS = 10_000;
-
-/** The messages of a poll's answer (a batch `{"ack","seq","m"}`). */
-function messagesOf(res: RawResponse): unknown[] {
-  assert.equal(res.status, 200, res.text);
-  const body = JSON.parse(res.text) as { m?: unknown };
-  assert.ok(Array.isArray(body.m), res.text);
-  return body.m;
-}
-
-/** 'held' when `p` has not settled within 300 ms. */
-function heldAfter300(p: Promise<RawResponse>): Promise<RawResponse | 'held'> {
-  return Promise.race([p, new Promise<'held'>((r) => setTimeout(r, 300, 'held'))]);
-}
 
 describe('a poll the client gave up on the owner, its next one held on another node', () => {
   const cleanup = new Cleanup();

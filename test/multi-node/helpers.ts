@@ -15,7 +15,7 @@ import type { StoreEvent, StoreListener } from '../../server/store.js';
 import type { Payload } from '../../shared/index.js';
 import { balance, recordAtServer, recordingClient, startNode, type Node } from '../helpers/nodes.js';
 import type { RoundRobin } from '../helpers/round-robin.js';
-import { withTimeout, type Cleanup, Condition, type RawSession } from '../helpers/server.js';
+import { withTimeout, type Cleanup, Condition, type RawResponse, type RawSession } from '../helpers/server.js';
 import { startRedis } from '../middlebox/redis.js';
 
 export { assertExactlyOnce } from '../helpers/assertions.js';
@@ -309,4 +309,17 @@ export function streamAcrossOwners(client: HoldlineClient, current: () => Sessio
     }
   })();
   return Promise.all([up, down]).then(() => undefined);
+}
+
+/** The messages of a poll's answer (a batch `{"ack","seq","m"}`). */
+export function messagesOf(res: RawResponse): unknown[] {
+  assert.equal(res.status, 200, res.text);
+  const body = JSON.parse(res.text) as { m?: unknown };
+  assert.ok(Array.isArray(body.m), res.text);
+  return body.m;
+}
+
+/** 'held' when the poll `p` has no answer within 300 ms, else its answer. */
+export function heldAfter300(p: Promise<RawResponse>): Promise<RawResponse | 'held'> {
+  return Promise.race([p, new Promise<'held'>((r) => setTimeout(r, 300, 'held'))]);
 }

@@ -19,21 +19,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Session } from '../../server/index.js';
 import type { SessionStore } from '../../server/store.js';
-import { Cleanup, openRaw, post, startServer, withTimeout, type RawResponse, type RawSession, type StartedServer } from '../helpers/server.js';
+import { Cleanup, openRaw, post, startServer, withTimeout, type RawSession, type StartedServer } from '../helpers/server.js';
 import { assertTestScheme } from '../helpers/tls.js';
-import { helloAt, pausableEvents, storeKinds, type PausableEvents } from './helpers.js';
+import { heldAfter300, helloAt, messagesOf, pausableEvents, storeKinds, type PausableEvents } from './helpers.js';
 
 /** Node A (`events`, its view of the store) has been given the wake-up of session `s`'s WebSocket hello elsewhere. */
 function heard(events: PausableEvents, s: RawSession): Promise<void> {
   return events.delivered((sid, e) => sid === s.sid && e.type === 'poll' && e.hello !== undefined, "the hello's wake-up on node A");
-}
-
-/** The messages of a poll's answer (a batch `{"ack","seq","m"}`). */
-function messagesOf(res: RawResponse): unknown[] {
-  assert.equal(res.status, 200, res.text);
-  const body = JSON.parse(res.text) as { m?: unknown };
-  assert.ok(Array.isArray(body.m), res.text);
-  return body.m;
 }
 
 describe('a poll sent before a WebSocket hello on another node, reaching the owner after it', () => {
@@ -73,7 +65,7 @@ describe('a poll sent before a WebSocket hello on another node, reaching the own
       await heard(events, s);
       const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
       // Held (the fault), it would carry the owner's message below; answered at once, it is empty.
-      const early = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      const early = await heldAfter300(poll);
       await ownerReachesWebSocket(owner, ws, 'after the stale poll');
       assert.notEqual(early, 'held', 'the stale poll was answered before the owner sent anything');
       assert.deepEqual(messagesOf(await poll), []);
@@ -86,7 +78,7 @@ describe('a poll sent before a WebSocket hello on another node, reaching the own
       cleanup.add(() => ws.socket.terminate());
       // After the hello by the clock, before its wake-up reaches A: A holds it, knowing nothing yet.
       const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
-      const held = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      const held = await heldAfter300(poll);
       assert.equal(held, 'held', 'A holds the poll while it has not heard of the hello');
       events.resume();
       await heard(events, s);
@@ -97,7 +89,7 @@ describe('a poll sent before a WebSocket hello on another node, reaching the own
     it(`the owner commits before it hears of the hello: its held poll takes the message, and the WebSocket's node still gets it (${name})`, async () => {
       const { a, b, events, s, owner } = await rig(await makeStores());
       const poll = post(`${a.url}/poll`, JSON.stringify({ sid: s.sid, token: s.token, ack: 0, ws: 1, hold: 10_000 }));
-      const held = await Promise.race([poll, new Promise((r) => setTimeout(r, 300, 'held'))]);
+      const held = await heldAfter300(poll);
       assert.equal(held, 'held', 'A holds the poll');
       events.pause();
       const ws = await helloAt(b.url, s, 2);
